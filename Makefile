@@ -1,0 +1,31 @@
+# The two commands a new user runs (see README):
+#   make serve   build servekit and run the demo model
+#   make test    build servekit with its tests and run every test (C++ and Python)
+PYTHON ?= python3
+BUILD_DIR := build/skbuild
+PIP_INSTALL := $(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation
+
+.PHONY: serve test install install-tests setup setup-dev bench
+
+setup:
+	scripts/setup.sh
+
+setup-dev:
+	scripts/setup.sh --dev
+
+install: setup
+	$(PIP_INSTALL) .
+
+# Same build directory as `install`, with the GoogleTest targets switched on.
+install-tests: setup-dev
+	$(PIP_INSTALL) --config-settings=cmake.define.SERVEKIT_BUILD_TESTS=ON .
+
+serve: install
+	$(PYTHON) examples/demo.py
+
+test: install-tests
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
+	$(PYTHON) -m pytest -q
+
+bench: install-tests
+	$(PYTHON) bench/engine_bench.py

@@ -1,0 +1,11 @@
+// One Register function per binding area (one .cc each).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace servekit::bindings {
+
+void RegisterEngine(pybind11::module_& m);      // engine_bindings.cc: load models, run them
+void RegisterOnnxWriter(pybind11::module_& m);  // onnx_writer_bindings.cc: the builder's save
+
+}  // namespace servekit::bindings

@@ -1,0 +1,125 @@
+// The contract between the engine and the operators it runs.
+//
+// Each ONNX operator servekit supports has one OpSchema, registered by the
+// kernels/ file of its family. The schema checks a node and infers its outputs'
+// types at load time (`infer`), and creates the kernel that runs it (`create`).
+//
+// Lifecycle: `create` runs once per node when a Session is built; the OpKernel
+// it returns is immutable and its Compute is called concurrently from many
+// request threads, so Compute must not mutate the kernel. Outputs arrive
+// allocated with their final shapes; kernels only fill them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/types/span.h"
+#include "servekit/engine/graph.h"
+#include "servekit/util/status.h"
+#include "servekit/util/tensor.h"
+#include "servekit/util/thread_pool.h"
+
+namespace servekit {
+
+// What a schema's `infer` sees: the node, its inputs' types (and contents when
+// known at load time), and the outputs to describe.
+class InferenceContext {
+ public:
+  InferenceContext(Graph& graph, const Node& node) : graph_(graph), node_(node) {}
+
+  const Node& node() const { return node_; }
+  const Attributes& attributes() const { return node_.attributes; }
+  int num_inputs() const { return static_cast<int>(node_.inputs.size()); }
+  int num_outputs() const { return static_cast<int>(node_.outputs.size()); }
+  bool has_input(int i) const { return i < num_inputs() && node_.inputs[i] >= 0; }
+  const Value& input(int i) const { return graph_.values[node_.inputs[i]]; }
+  Value& output(int i) { return graph_.values[node_.outputs[i]]; }
+
+  // Sets output i's type.
+  void SetOutput(int i, DType dtype, SymShape shape);
+  // An InvalidArgument status that names the node: "node 'x' (Conv): <message>".
+  Status Error(absl::string_view message) const;
+  // Input i must be one of `allowed` dtypes.
+  Status ExpectDType(int i, std::initializer_list<DType> allowed) const;
+  // Input i must have rank `rank`.
+  Status ExpectRank(int i, int rank) const;
+  // Input i's contents as integers; it must be known at load time.
+  StatusOr<std::vector<int64_t>> ConstantInts(int i) const;
+  // Input i's contents as dims (from a constant or from shape arithmetic).
+  StatusOr<SymShape> ShapeValue(int i) const;
+
+ private:
+  Graph& graph_;
+  const Node& node_;
+};
+
+// What a kernel's Compute sees for one call.
+struct KernelContext {
+  absl::Span<const Tensor* const> inputs;  // nullptr for omitted or load-time inputs
+  absl::Span<Tensor* const> outputs;       // allocated, shaped
+  void* scratch = nullptr;                 // ScratchBytes() bytes, 64-byte aligned
+  const IntraOpPool* pool = nullptr;       // never null
+};
+
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual Status Compute(const KernelContext& ctx) const = 0;
+  // Temporary memory Compute needs for these input and output shapes.
+  virtual size_t ScratchBytes(absl::Span<const Shape* const> input_shapes,
+                              absl::Span<const Shape* const> output_shapes) const {
+    (void)input_shapes;
+    (void)output_shapes;
+    return 0;
+  }
+};
+
+using InferFn = Status (*)(InferenceContext& ctx);
+// Builds the kernel for a node of a fully inferred graph (weights are readable
+// as constants of `graph`).
+using CreateKernelFn = StatusOr<std::unique_ptr<OpKernel>> (*)(const Node& node, const Graph& graph);
+
+struct OpSchema {
+  std::string op_type;
+  int min_inputs = 1;
+  int max_inputs = 1;
+  int min_outputs = 1;
+  int max_outputs = 1;
+  std::vector<std::string> attributes;  // every attribute the op accepts
+  std::vector<int> load_time_inputs;    // read by `infer`/`create`, never at run time
+  InferFn infer = nullptr;
+  CreateKernelFn create = nullptr;
+
+  bool IsLoadTimeInput(int i) const;
+};
+
+class OpRegistry {
+ public:
+  // The registry holding every built-in operator.
+  static const OpRegistry& Global();
+
+  // nullptr when the op is unknown.
+  const OpSchema* Find(absl::string_view op_type) const;
+  std::vector<std::string> OpTypes() const;
+  void Register(OpSchema schema);
+
+ private:
+  std::vector<OpSchema> schemas_;
+};
+
+// Convenience for kernels that need one or two type-checked fields of their node.
+StatusOr<const Tensor*> ConstantInput(const Node& node, const Graph& graph, int i);
+
+// Each kernels/ family file defines one of these.
+void RegisterActivationOps(OpRegistry& registry);
+void RegisterElementwiseOps(OpRegistry& registry);
+void RegisterGemmOps(OpRegistry& registry);
+void RegisterConvOps(OpRegistry& registry);
+void RegisterPoolOps(OpRegistry& registry);
+void RegisterNormOps(OpRegistry& registry);
+void RegisterShapeOps(OpRegistry& registry);
+void RegisterReduceOps(OpRegistry& registry);
+
+}  // namespace servekit

@@ -1,0 +1,16 @@
+#include "servekit/engine/optimizer.h"
+
+#include "servekit/engine/passes/passes.h"
+
+namespace servekit {
+
+Status OptimizeGraph(Graph& graph) {
+  RETURN_IF_ERROR(RemoveIdentityNodes(graph));
+  RETURN_IF_ERROR(FoldBatchNormalization(graph));
+  RETURN_IF_ERROR(FuseMatMulAdd(graph));
+  RETURN_IF_ERROR(FuseActivations(graph));
+  RETURN_IF_ERROR(RemoveDeadNodes(graph));
+  return absl::OkStatus();
+}
+
+}  // namespace servekit

@@ -1,0 +1,208 @@
+// Conv (2-D, NCHW): groups (depthwise included), strides, dilations, pads and
+// auto_pad, with the bias and an activation fused into the output pass.
+//
+// General case: im2col into scratch memory, then one Sgemm per image and group.
+// A 1x1 stride-1 unpadded conv skips im2col (the input already is the matrix).
+// Depthwise convs (one input channel per group) use a direct loop: im2col would
+// turn them into many tiny GEMMs.
+#include <algorithm>
+#include <cstring>
+
+#include "servekit/kernels/activation.h"
+#include "servekit/kernels/gemm.h"
+#include "servekit/kernels/kernel_util.h"
+#include "servekit/kernels/window.h"
+
+namespace servekit {
+namespace {
+
+Status InferConv(InferenceContext& ctx) {
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (ctx.has_input(i)) RETURN_IF_ERROR(ctx.ExpectDType(i, {DType::kFloat32}));
+  }
+  const SymShape& x = ctx.input(0).shape;
+  const SymShape& w = ctx.input(1).shape;
+  if (x.size() != 4) {
+    return ctx.Error(absl::StrCat("only 2-D convolution (rank-4 NCHW input) is supported; input has shape ",
+                                  SymShapeToString(x)));
+  }
+  RETURN_IF_ERROR(ctx.ExpectRank(1, 4));
+  for (int d = 1; d < 4; ++d) {
+    if (!x[d].is_fixed()) return ctx.Error("channel and spatial dims must be fixed");
+  }
+  if (!IsFixed(w)) return ctx.Error("weights must have fixed dims");
+  ASSIGN_OR_RETURN(int64_t group, ctx.attributes().GetInt("group", 1));
+  const int64_t channels = x[1].value(), filters = w[0].value();
+  if (group < 1 || channels % group != 0 || filters % group != 0) {
+    return ctx.Error(absl::StrCat("group ", group, " does not divide ", channels, " input channels and ",
+                                  filters, " filters"));
+  }
+  if (w[1].value() != channels / group) {
+    return ctx.Error(absl::StrCat("weights ", SymShapeToString(w), " expect ", w[1].value() * group,
+                                  " input channels; the input has ", channels));
+  }
+  if (ctx.has_input(2) && ctx.input(2).shape != SymShape{Dim::Fixed(filters)}) {
+    return ctx.Error(absl::StrCat("bias must have shape [", filters, "]"));
+  }
+  auto window = ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), w[2].value(),
+                                w[3].value(), /*allow_ceil_mode=*/false);
+  if (!window.ok()) return ctx.Error(window.status().message());
+  ctx.SetOutput(0, DType::kFloat32, {x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h), Dim::Fixed(window->out_w)});
+  return absl::OkStatus();
+}
+
+// Fills col [channels * kh * kw, out_h * out_w] from one image's channels.
+void Im2Col(const float* image, int64_t channels, int64_t height, int64_t width, const Window2D& w, float* col) {
+  const int64_t out_size = w.out_h * w.out_w;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = image + c * height * width;
+    for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+      for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
+        float* row = col + ((c * w.kernel_h + ki) * w.kernel_w + kj) * out_size;
+        for (int64_t oh = 0; oh < w.out_h; ++oh) {
+          const int64_t ih = oh * w.stride_h - w.pad_top + ki * w.dilation_h;
+          float* out = row + oh * w.out_w;
+          if (ih < 0 || ih >= height) {
+            std::fill_n(out, w.out_w, 0.0f);
+            continue;
+          }
+          const float* in_row = plane + ih * width;
+          const int64_t offset = kj * w.dilation_w - w.pad_left;
+          // The output columns whose input column lies inside the image.
+          const int64_t first = std::clamp<int64_t>((-offset + w.stride_w - 1) / w.stride_w, 0, w.out_w);
+          const int64_t last = std::clamp<int64_t>((width - offset + w.stride_w - 1) / w.stride_w, first, w.out_w);
+          std::fill_n(out, first, 0.0f);
+          if (w.stride_w == 1) {
+            std::memcpy(out + first, in_row + first + offset, (last - first) * sizeof(float));
+          } else {
+            for (int64_t ow = first; ow < last; ++ow) out[ow] = in_row[ow * w.stride_w + offset];
+          }
+          std::fill(out + last, out + w.out_w, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+class ConvKernel : public OpKernel {
+ public:
+  ConvKernel(Window2D window, int64_t group, Activation activation)
+      : w_(window), group_(group), activation_(activation) {}
+
+  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const>) const override {
+    if (w_.IsPointwise() || IsDepthwise(*in[0], *in[1])) return 0;
+    const Shape& weights = *in[1];
+    return sizeof(float) * weights[1] * weights[2] * weights[3] * w_.out_h * w_.out_w;
+  }
+
+  Status Compute(const KernelContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    const Tensor& weights = *ctx.inputs[1];
+    const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
+    const int64_t filters = y.dim(1);
+    const int64_t out_size = w_.out_h * w_.out_w;
+    if (IsDepthwise(x.shape(), weights.shape())) {
+      Depthwise(x, weights, y);
+    } else {
+      const int64_t group_channels = channels / group_;
+      const int64_t group_filters = filters / group_;
+      const int64_t patch = group_channels * w_.kernel_h * w_.kernel_w;
+      float* col = static_cast<float*>(ctx.scratch);
+      for (int64_t n = 0; n < batch; ++n) {
+        for (int64_t g = 0; g < group_; ++g) {
+          const float* image = x.data<float>() + (n * channels + g * group_channels) * height * width;
+          const float* matrix = image;
+          if (!w_.IsPointwise()) {
+            Im2Col(image, group_channels, height, width, w_, col);
+            matrix = col;
+          }
+          GemmShape s{group_filters, out_size, patch};
+          Sgemm(s, 1.0f, weights.data<float>() + g * group_filters * patch, matrix, 0.0f,
+                y.data<float>() + (n * filters + g * group_filters) * out_size, *ctx.pool);
+        }
+      }
+    }
+    // Epilogue: bias and activation, one channel plane at a time (cache-hot).
+    float* out = y.data<float>();
+    for (int64_t i = 0; i < batch * filters; ++i) {
+      float* plane = out + i * out_size;
+      if (bias != nullptr) {
+        const float b = bias->data<float>()[i % filters];
+        for (int64_t j = 0; j < out_size; ++j) plane[j] += b;
+      }
+      activation_.Apply(plane, out_size);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  bool IsDepthwise(const Shape& x, const Shape& weights) const {
+    return group_ > 1 && group_ == x[1] && weights[1] == 1;
+  }
+
+  // One input channel per group: each output channel is a 2-D correlation of its input plane.
+  void Depthwise(const Tensor& x, const Tensor& weights, Tensor& y) const {
+    const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
+    const int64_t filters = y.dim(1);
+    const int64_t multiplier = filters / channels;
+    for (int64_t n = 0; n < batch; ++n) {
+      for (int64_t f = 0; f < filters; ++f) {
+        const float* plane = x.data<float>() + (n * channels + f / multiplier) * height * width;
+        const float* kernel = weights.data<float>() + f * w_.kernel_h * w_.kernel_w;
+        float* out = y.data<float>() + (n * filters + f) * w_.out_h * w_.out_w;
+        std::fill_n(out, w_.out_h * w_.out_w, 0.0f);
+        for (int64_t ki = 0; ki < w_.kernel_h; ++ki) {
+          for (int64_t kj = 0; kj < w_.kernel_w; ++kj) {
+            const float k = kernel[ki * w_.kernel_w + kj];
+            const int64_t offset = kj * w_.dilation_w - w_.pad_left;
+            const int64_t first = std::clamp<int64_t>((-offset + w_.stride_w - 1) / w_.stride_w, 0, w_.out_w);
+            const int64_t last = std::clamp<int64_t>((width - offset + w_.stride_w - 1) / w_.stride_w, first, w_.out_w);
+            for (int64_t oh = 0; oh < w_.out_h; ++oh) {
+              const int64_t ih = oh * w_.stride_h - w_.pad_top + ki * w_.dilation_h;
+              if (ih < 0 || ih >= height) continue;
+              const float* in_row = plane + ih * width + offset;
+              float* out_row = out + oh * w_.out_w;
+              if (w_.stride_w == 1) {
+                for (int64_t ow = first; ow < last; ++ow) out_row[ow] += k * in_row[ow];
+              } else {
+                for (int64_t ow = first; ow < last; ++ow) out_row[ow] += k * in_row[ow * w_.stride_w];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  Window2D w_;
+  int64_t group_;
+  Activation activation_;
+};
+
+StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& graph) {
+  const SymShape& x = graph.values[node.inputs[0]].shape;
+  const SymShape& w = graph.values[node.inputs[1]].shape;
+  ASSIGN_OR_RETURN(Window2D window, ResolveWindow2D(node.attributes, x[2].value(), x[3].value(),
+                                                    w[2].value(), w[3].value(), false));
+  ASSIGN_OR_RETURN(int64_t group, node.attributes.GetInt("group", 1));
+  ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
+  return std::unique_ptr<OpKernel>(new ConvKernel(window, group, activation));
+}
+
+}  // namespace
+
+void RegisterConvOps(OpRegistry& registry) {
+  OpSchema conv;
+  conv.op_type = "Conv";
+  conv.min_inputs = 2;
+  conv.max_inputs = 3;
+  conv.attributes = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
+                     "_activation", "_activation_alpha", "_activation_beta"};
+  conv.infer = InferConv;
+  conv.create = CreateConv;
+  registry.Register(conv);
+}
+
+}  // namespace servekit

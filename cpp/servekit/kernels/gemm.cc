@@ -1,0 +1,221 @@
+// Matrix products: Gemm (with a fused bias and activation) and MatMul (numpy
+// semantics, batched with broadcasting).
+#include "servekit/kernels/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "servekit/kernels/activation.h"
+#include "servekit/kernels/kernel_util.h"
+
+namespace servekit {
+namespace {
+
+// --- Gemm -----------------------------------------------------------------------------
+
+Status InferGemm(InferenceContext& ctx) {
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    RETURN_IF_ERROR(ctx.ExpectDType(i, {DType::kFloat32}));
+  }
+  RETURN_IF_ERROR(ctx.ExpectRank(0, 2));
+  RETURN_IF_ERROR(ctx.ExpectRank(1, 2));
+  ASSIGN_OR_RETURN(int64_t trans_a, ctx.attributes().GetInt("transA", 0));
+  ASSIGN_OR_RETURN(int64_t trans_b, ctx.attributes().GetInt("transB", 0));
+  const SymShape& a = ctx.input(0).shape;
+  const SymShape& b = ctx.input(1).shape;
+  const Dim m = trans_a ? a[1] : a[0];
+  const Dim k_a = trans_a ? a[0] : a[1];
+  const Dim k_b = trans_b ? b[1] : b[0];
+  const Dim n = trans_b ? b[0] : b[1];
+  if (k_a != k_b) {
+    return ctx.Error(absl::StrCat("inner dimensions differ: A is ", SymShapeToString(a),
+                                  (trans_a ? " (transposed)" : ""), ", B is ", SymShapeToString(b),
+                                  (trans_b ? " (transposed)" : "")));
+  }
+  if (!n.is_fixed() || !k_a.is_fixed()) return ctx.Error("the weight matrix B must have fixed dims");
+  if (ctx.has_input(2)) {
+    // C broadcasts (unidirectionally) to [M, N].
+    auto c = BroadcastShapes(ctx.input(2).shape, SymShape{m, n});
+    if (!c.ok() || *c != SymShape{m, n}) {
+      return ctx.Error(absl::StrCat("bias C of shape ", SymShapeToString(ctx.input(2).shape),
+                                    " does not broadcast to [", m.ToString(), ", ", n.ToString(), "]"));
+    }
+  }
+  ctx.SetOutput(0, DType::kFloat32, {m, n});
+  return absl::OkStatus();
+}
+
+class GemmKernel : public OpKernel {
+ public:
+  GemmKernel(bool trans_a, bool trans_b, float alpha, float beta, Activation activation)
+      : trans_a_(trans_a), trans_b_(trans_b), alpha_(alpha), beta_(beta), activation_(activation) {}
+
+  Status Compute(const KernelContext& ctx) const override {
+    const Tensor& a = *ctx.inputs[0];
+    const Tensor& b = *ctx.inputs[1];
+    const Tensor* c = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    GemmShape s;
+    s.m = y.dim(0);
+    s.n = y.dim(1);
+    s.k = trans_a_ ? a.dim(0) : a.dim(1);
+    s.trans_a = trans_a_;
+    s.trans_b = trans_b_;
+    float* out = y.data<float>();
+    float beta = 0.0f;
+    if (c != nullptr && beta_ != 0.0f && c->num_elements() > 0) {
+      FillWithBias(*c, y);
+      beta = 1.0f;
+    }
+    Sgemm(s, alpha_, a.data<float>(), b.data<float>(), beta, out, *ctx.pool);
+    activation_.Apply(out, y.num_elements());
+    return absl::OkStatus();
+  }
+
+ private:
+  // y = beta * broadcast(c); c is [N], [1, N], [M, 1], [M, N] or a scalar.
+  void FillWithBias(const Tensor& c, Tensor& y) const {
+    const int64_t m = y.dim(0), n = y.dim(1);
+    const float* src = c.data<float>();
+    float* dst = y.data<float>();
+    const int64_t rows = c.rank() == 2 ? c.dim(0) : 1;
+    const int64_t cols = c.rank() >= 1 ? c.dim(c.rank() - 1) : 1;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* row = src + (rows == 1 ? 0 : i * cols);
+      float* out = dst + i * n;
+      if (cols == n) {
+        for (int64_t j = 0; j < n; ++j) out[j] = beta_ * row[j];
+      } else {
+        std::fill_n(out, n, beta_ * row[0]);
+      }
+    }
+  }
+
+  bool trans_a_, trans_b_;
+  float alpha_, beta_;
+  Activation activation_;
+};
+
+StatusOr<std::unique_ptr<OpKernel>> CreateGemm(const Node& node, const Graph&) {
+  ASSIGN_OR_RETURN(int64_t trans_a, node.attributes.GetInt("transA", 0));
+  ASSIGN_OR_RETURN(int64_t trans_b, node.attributes.GetInt("transB", 0));
+  ASSIGN_OR_RETURN(float alpha, node.attributes.GetFloat("alpha", 1.0f));
+  ASSIGN_OR_RETURN(float beta, node.attributes.GetFloat("beta", 1.0f));
+  ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
+  return std::unique_ptr<OpKernel>(
+      new GemmKernel(trans_a != 0, trans_b != 0, alpha, beta, activation));
+}
+
+// --- MatMul ---------------------------------------------------------------------------
+
+// MatMul's shapes after numpy's promotion of 1-D operands.
+struct MatMulDims {
+  SymShape batch;          // broadcast batch dims of the output
+  Dim m, k, n;
+  bool a_vector = false;   // A was 1-D: the M axis is dropped from the output
+  bool b_vector = false;   // B was 1-D: the N axis is dropped
+};
+
+StatusOr<MatMulDims> ResolveMatMul(const SymShape& a_in, const SymShape& b_in) {
+  if (a_in.empty() || b_in.empty()) return absl::InvalidArgumentError("MatMul inputs must have rank >= 1");
+  MatMulDims d;
+  SymShape a = a_in, b = b_in;
+  if (a.size() == 1) { a.insert(a.begin(), Dim::Fixed(1)); d.a_vector = true; }
+  if (b.size() == 1) { b.push_back(Dim::Fixed(1)); d.b_vector = true; }
+  d.m = a[a.size() - 2];
+  d.k = a[a.size() - 1];
+  d.n = b[b.size() - 1];
+  if (b[b.size() - 2] != d.k) {
+    return absl::InvalidArgumentError(absl::StrCat("inner dimensions differ: ", SymShapeToString(a_in),
+                                                   " x ", SymShapeToString(b_in)));
+  }
+  ASSIGN_OR_RETURN(d.batch, BroadcastShapes(SymShape(a.begin(), a.end() - 2),
+                                            SymShape(b.begin(), b.end() - 2)));
+  return d;
+}
+
+Status InferMatMul(InferenceContext& ctx) {
+  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  RETURN_IF_ERROR(ctx.ExpectDType(1, {DType::kFloat32}));
+  auto dims = ResolveMatMul(ctx.input(0).shape, ctx.input(1).shape);
+  if (!dims.ok()) return ctx.Error(dims.status().message());
+  SymShape out = dims->batch;
+  if (!dims->a_vector) out.push_back(dims->m);
+  if (!dims->b_vector) out.push_back(dims->n);
+  ctx.SetOutput(0, DType::kFloat32, out);
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&) {
+  ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
+  return MakeKernel([activation](const KernelContext& ctx) -> Status {
+    const Tensor& a = *ctx.inputs[0];
+    const Tensor& b = *ctx.inputs[1];
+    Tensor& y = *ctx.outputs[0];
+    auto dims = ResolveMatMul(FixedShape(a.shape()), FixedShape(b.shape()));
+    if (!dims.ok()) return dims.status();
+    const int64_t m = dims->m.value(), k = dims->k.value(), n = dims->n.value();
+    const Shape batch = Evaluate(dims->batch, 0);
+    const int batch_rank = static_cast<int>(batch.size());
+    const int64_t batches = NumElements(batch);
+    // B shared by every batch (2-D weights): one GEMM over all rows of A.
+    if (b.rank() <= 2 && a.rank() >= 2) {
+      GemmShape s{batches * m, n, k};
+      Sgemm(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, y.data<float>(), *ctx.pool);
+    } else {
+      // Batch offsets with broadcasting: strides over each operand's batch dims.
+      auto batch_strides = [&](const Tensor& t, int64_t matrix_size) {
+        Shape strides(batch_rank, 0);
+        const int t_batch_rank = std::max(0, t.rank() - 2);
+        int64_t stride = matrix_size;
+        for (int i = 0; i < t_batch_rank; ++i) {
+          const int axis = batch_rank - 1 - i;
+          const int64_t dim = t.dim(t_batch_rank - 1 - i);
+          strides[axis] = dim == 1 ? 0 : stride;
+          stride *= dim;
+        }
+        return strides;
+      };
+      const Shape sa = batch_strides(a, m * k);
+      const Shape sb = batch_strides(b, k * n);
+      Shape index(batch_rank, 0);
+      for (int64_t i = 0; i < batches; ++i) {
+        int64_t oa = 0, ob = 0;
+        for (int d = 0; d < batch_rank; ++d) { oa += index[d] * sa[d]; ob += index[d] * sb[d]; }
+        GemmShape s{m, n, k};
+        Sgemm(s, 1.0f, a.data<float>() + oa, b.data<float>() + ob, 0.0f,
+              y.data<float>() + i * m * n, *ctx.pool);
+        for (int d = batch_rank - 1; d >= 0; --d) {
+          if (++index[d] < batch[d]) break;
+          index[d] = 0;
+        }
+      }
+    }
+    activation.Apply(y.data<float>(), y.num_elements());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
+void RegisterGemmOps(OpRegistry& registry) {
+  OpSchema gemm;
+  gemm.op_type = "Gemm";
+  gemm.min_inputs = 2;
+  gemm.max_inputs = 3;
+  gemm.attributes = {"alpha", "beta", "transA", "transB",
+                     "_activation", "_activation_alpha", "_activation_beta"};
+  gemm.infer = InferGemm;
+  gemm.create = CreateGemm;
+  registry.Register(gemm);
+  OpSchema matmul;
+  matmul.op_type = "MatMul";
+  matmul.min_inputs = matmul.max_inputs = 2;
+  matmul.attributes = {"_activation", "_activation_alpha", "_activation_beta"};
+  matmul.infer = InferMatMul;
+  matmul.create = CreateMatMul;
+  registry.Register(matmul);
+}
+
+}  // namespace servekit

@@ -1,0 +1,134 @@
+// Pooling over NCHW planes: MaxPool, AveragePool (2-D windows, pads, auto_pad,
+// ceil_mode, dilations for MaxPool), GlobalAveragePool and GlobalMaxPool.
+#include <Eigen/Core>
+#include <algorithm>
+#include <limits>
+
+#include "servekit/kernels/kernel_util.h"
+#include "servekit/kernels/window.h"
+
+namespace servekit {
+namespace {
+
+template <bool kMax>
+Status InferPool(InferenceContext& ctx) {
+  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  const SymShape& x = ctx.input(0).shape;
+  if (x.size() != 4) {
+    return ctx.Error(absl::StrCat("only 2-D pooling (rank-4 NCHW input) is supported; input has shape ",
+                                  SymShapeToString(x)));
+  }
+  if (!x[2].is_fixed() || !x[3].is_fixed()) return ctx.Error("spatial dims must be fixed");
+  if (ctx.num_outputs() > 1) return ctx.Error("the Indices output is not supported");
+  if (!kMax && ctx.attributes().Has("dilations")) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> d, ctx.attributes().GetInts("dilations", {}));
+    if (d != std::vector<int64_t>{1, 1}) return ctx.Error("AveragePool dilations are not supported");
+  }
+  ASSIGN_OR_RETURN(int64_t storage_order, ctx.attributes().GetInt("storage_order", 0));
+  if (storage_order != 0) return ctx.Error("storage_order=1 is not supported");
+  auto w = ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), 0, 0, /*allow_ceil_mode=*/true);
+  if (!w.ok()) return ctx.Error(w.status().message());
+  ctx.SetOutput(0, DType::kFloat32, {x[0], x[1], Dim::Fixed(w->out_h), Dim::Fixed(w->out_w)});
+  return absl::OkStatus();
+}
+
+template <bool kMax>
+StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& graph) {
+  const SymShape& x = graph.values[node.inputs[0]].shape;
+  ASSIGN_OR_RETURN(Window2D w, ResolveWindow2D(node.attributes, x[2].value(), x[3].value(), 0, 0, true));
+  ASSIGN_OR_RETURN(int64_t include_pad, node.attributes.GetInt("count_include_pad", 0));
+  return MakeKernel([w, include_pad](const KernelContext& ctx) -> Status {
+    const Tensor& in = *ctx.inputs[0];
+    Tensor& out = *ctx.outputs[0];
+    const int64_t planes = in.dim(0) * in.dim(1), height = in.dim(2), width = in.dim(3);
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* src = in.data<float>() + p * height * width;
+      float* dst = out.data<float>() + p * w.out_h * w.out_w;
+      for (int64_t oh = 0; oh < w.out_h; ++oh) {
+        const int64_t h0 = oh * w.stride_h - w.pad_top;
+        for (int64_t ow = 0; ow < w.out_w; ++ow) {
+          const int64_t w0 = ow * w.stride_w - w.pad_left;
+          float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+          int64_t count = 0;
+          for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+            const int64_t ih = h0 + ki * w.dilation_h;
+            if (ih < 0 || ih >= height) continue;
+            for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
+              const int64_t iw = w0 + kj * w.dilation_w;
+              if (iw < 0 || iw >= width) continue;
+              const float v = src[ih * width + iw];
+              acc = kMax ? std::max(acc, v) : acc + v;
+              ++count;
+            }
+          }
+          if (!kMax) {
+            // With count_include_pad the divisor counts explicit pads (not the
+            // ceil_mode overhang past them), as onnxruntime does.
+            int64_t divisor = count;
+            if (include_pad) {
+              const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
+              const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
+              divisor = (h_end - h0) * (w_end - w0);
+            }
+            acc = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+          }
+          dst[oh * w.out_w + ow] = acc;
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+Status InferGlobalPool(InferenceContext& ctx) {
+  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  const SymShape& x = ctx.input(0).shape;
+  if (x.size() < 3) return ctx.Error("input must have rank >= 3 (N, C, spatial...)");
+  SymShape out = x;
+  for (size_t d = 2; d < out.size(); ++d) {
+    if (!x[d].is_fixed()) return ctx.Error("spatial dims must be fixed");
+    out[d] = Dim::Fixed(1);
+  }
+  ctx.SetOutput(0, DType::kFloat32, out);
+  return absl::OkStatus();
+}
+
+template <bool kMax>
+StatusOr<std::unique_ptr<OpKernel>> CreateGlobalPool(const Node&, const Graph&) {
+  return MakeKernel([](const KernelContext& ctx) -> Status {
+    const Tensor& in = *ctx.inputs[0];
+    const int64_t planes = in.dim(0) * in.dim(1);
+    const int64_t size = planes == 0 ? 0 : in.num_elements() / planes;
+    float* dst = ctx.outputs[0]->data<float>();
+    for (int64_t p = 0; p < planes; ++p) {
+      Eigen::Map<const Eigen::ArrayXf> plane(in.data<float>() + p * size, size);
+      dst[p] = kMax ? (size ? plane.maxCoeff() : 0.0f) : (size ? plane.mean() : 0.0f);
+    }
+    return absl::OkStatus();
+  });
+}
+
+OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn infer, CreateKernelFn create) {
+  OpSchema s;
+  s.op_type = op_type;
+  s.attributes = std::move(attributes);
+  s.max_outputs = 2;
+  s.infer = infer;
+  s.create = create;
+  return s;
+}
+
+}  // namespace
+
+void RegisterPoolOps(OpRegistry& registry) {
+  registry.Register(Pool("MaxPool",
+                         {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
+                         InferPool<true>, CreatePool<true>));
+  registry.Register(Pool("AveragePool",
+                         {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"},
+                         InferPool<false>, CreatePool<false>));
+  registry.Register(Pool("GlobalAveragePool", {}, InferGlobalPool, CreateGlobalPool<false>));
+  registry.Register(Pool("GlobalMaxPool", {}, InferGlobalPool, CreateGlobalPool<true>));
+}
+
+}  // namespace servekit

@@ -1,0 +1,581 @@
+// Shape operators: Identity, Dropout, Flatten, Reshape, Squeeze, Unsqueeze,
+// Transpose, Concat, Shape, Gather, Constant, Pad.
+//
+// Ops that only re-view data (Reshape, Flatten, Squeeze, Unsqueeze) copy bytes;
+// their output shape comes from inference. Shape, Gather, Concat, Unsqueeze and
+// Squeeze also propagate `shape_value`s, which is how PyTorch's
+// Shape->Gather->Unsqueeze->Concat->Reshape pattern resolves at load time with
+// a symbolic batch size.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "servekit/kernels/kernel_util.h"
+
+namespace servekit {
+namespace {
+
+Status NotRunnable(const Node& node) {
+  return absl::InternalError(absl::StrCat(node.Describe(), " is evaluated at load time only"));
+}
+
+// --- Identity, Dropout -----------------------------------------------------------------
+
+Status InferDropout(InferenceContext& ctx) {
+  if (ctx.has_input(2)) {
+    const Value& training = ctx.input(2);
+    if (!training.constant || training.dtype != DType::kBool || training.constant->num_elements() != 1) {
+      return ctx.Error("training_mode must be a constant boolean scalar");
+    }
+    if (*training.constant->data<bool>()) {
+      return ctx.Error("training_mode=true is not supported for inference");
+    }
+  }
+  RETURN_IF_ERROR(InferSameAsInput(ctx));
+  if (ctx.num_outputs() > 1) ctx.SetOutput(1, DType::kBool, ctx.input(0).shape);
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateDropout(const Node&, const Graph&) {
+  return MakeKernel([](const KernelContext& ctx) -> Status {
+    const Tensor& in = *ctx.inputs[0];
+    std::memcpy(ctx.outputs[0]->raw_data(), in.raw_data(), in.num_bytes());
+    if (ctx.outputs.size() > 1 && ctx.outputs[1] != nullptr) {
+      std::fill_n(ctx.outputs[1]->data<bool>(), ctx.outputs[1]->num_elements(), true);
+    }
+    return absl::OkStatus();
+  });
+}
+
+// --- Flatten, Reshape ------------------------------------------------------------------
+
+Status InferFlatten(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  const int rank = static_cast<int>(in.size());
+  ASSIGN_OR_RETURN(int64_t axis, ctx.attributes().GetInt("axis", 1));
+  if (axis < -rank || axis > rank) return ctx.Error(absl::StrCat("axis ", axis, " is out of range"));
+  if (axis < 0) axis += rank;
+  auto outer = SymProduct(in, 0, static_cast<int>(axis));
+  auto inner = SymProduct(in, static_cast<int>(axis), rank);
+  if (!outer.ok()) return ctx.Error(outer.status().message());
+  if (!inner.ok()) return ctx.Error(inner.status().message());
+  ctx.SetOutput(0, ctx.input(0).dtype, {*outer, *inner});
+  return absl::OkStatus();
+}
+
+Status InferReshape(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  ASSIGN_OR_RETURN(SymShape target, ctx.ShapeValue(1));
+  ASSIGN_OR_RETURN(int64_t allow_zero, ctx.attributes().GetInt("allowzero", 0));
+  int inferred = -1;
+  Dim known = Dim::Fixed(1);
+  for (size_t i = 0; i < target.size(); ++i) {
+    Dim& d = target[i];
+    if (d.is_fixed() && d.value() == 0 && !allow_zero) {
+      if (i >= in.size()) return ctx.Error("a 0 in the shape refers past the input's rank");
+      d = in[i];
+    } else if (d.is_fixed() && d.value() == -1) {
+      if (inferred >= 0) return ctx.Error("the shape has more than one -1");
+      inferred = static_cast<int>(i);
+      continue;
+    } else if (d.is_fixed() && d.value() < 0) {
+      return ctx.Error(absl::StrCat("invalid dimension ", d.value(), " in the target shape"));
+    }
+    auto product = MulDims(known, d);
+    if (!product.ok()) return ctx.Error(product.status().message());
+    known = *product;
+  }
+  auto total = SymNumElements(in);
+  if (!total.ok()) return ctx.Error(total.status().message());
+  if (inferred >= 0) {
+    auto rest = DivDims(*total, known);
+    if (!rest.ok()) {
+      return ctx.Error(absl::StrCat("cannot reshape ", SymShapeToString(in), " to ",
+                                    SymShapeToString(target), " (-1 is not a whole number)"));
+    }
+    target[inferred] = *rest;
+  } else if (known != *total) {
+    return ctx.Error(absl::StrCat("cannot reshape ", SymShapeToString(in), " (", total->ToString(),
+                                  " elements) to ", SymShapeToString(target)));
+  }
+  ctx.SetOutput(0, ctx.input(0).dtype, target);
+  return absl::OkStatus();
+}
+
+// --- Squeeze, Unsqueeze ----------------------------------------------------------------
+
+// Axes come from the `axes` attribute (opset < 13) or input 1 (opset >= 13).
+StatusOr<std::vector<int64_t>> AxesOf(InferenceContext& ctx, bool* present) {
+  *present = true;
+  if (ctx.has_input(1)) return ctx.ConstantInts(1);
+  if (ctx.attributes().Has("axes")) return ctx.attributes().GetInts("axes", {});
+  *present = false;
+  return std::vector<int64_t>{};
+}
+
+Status InferSqueeze(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  const int rank = static_cast<int>(in.size());
+  bool present;
+  ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOf(ctx, &present));
+  std::vector<bool> drop(rank, false);
+  if (!present) {
+    for (int i = 0; i < rank; ++i) drop[i] = in[i] == Dim::Fixed(1);
+  }
+  for (int64_t axis : axes) {
+    auto a = NormalizeAxis(axis, rank);
+    if (!a.ok()) return ctx.Error(a.status().message());
+    if (in[*a] != Dim::Fixed(1)) {
+      return ctx.Error(absl::StrCat("cannot squeeze axis ", axis, " of size ", in[*a].ToString()));
+    }
+    drop[*a] = true;
+  }
+  SymShape out;
+  for (int i = 0; i < rank; ++i) {
+    if (!drop[i]) out.push_back(in[i]);
+  }
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
+  if (ctx.input(0).shape_value) ctx.output(0).shape_value = ctx.input(0).shape_value;
+  return absl::OkStatus();
+}
+
+Status InferUnsqueeze(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  bool present;
+  ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOf(ctx, &present));
+  if (!present) return ctx.Error("axes are required");
+  const int out_rank = static_cast<int>(in.size() + axes.size());
+  std::vector<bool> inserted(out_rank, false);
+  for (int64_t axis : axes) {
+    auto a = NormalizeAxis(axis, out_rank);
+    if (!a.ok()) return ctx.Error(a.status().message());
+    if (inserted[*a]) return ctx.Error(absl::StrCat("axis ", axis, " is repeated"));
+    inserted[*a] = true;
+  }
+  SymShape out;
+  size_t next = 0;
+  for (int i = 0; i < out_rank; ++i) out.push_back(inserted[i] ? Dim::Fixed(1) : in[next++]);
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
+  if (ctx.input(0).shape_value) ctx.output(0).shape_value = ctx.input(0).shape_value;
+  return absl::OkStatus();
+}
+
+// --- Transpose -------------------------------------------------------------------------
+
+StatusOr<std::vector<int64_t>> PermOf(const Attributes& attributes, int rank) {
+  std::vector<int64_t> identity_reversed(rank);
+  std::iota(identity_reversed.rbegin(), identity_reversed.rend(), 0);
+  ASSIGN_OR_RETURN(std::vector<int64_t> perm, attributes.GetInts("perm", identity_reversed));
+  std::vector<bool> seen(rank, false);
+  if (static_cast<int>(perm.size()) != rank) {
+    return absl::InvalidArgumentError(absl::StrCat("perm has ", perm.size(), " entries for rank ", rank));
+  }
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p]) return absl::InvalidArgumentError("perm is not a permutation");
+    seen[p] = true;
+  }
+  return perm;
+}
+
+Status InferTranspose(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  auto perm = PermOf(ctx.attributes(), static_cast<int>(in.size()));
+  if (!perm.ok()) return ctx.Error(perm.status().message());
+  SymShape out;
+  for (int64_t p : *perm) out.push_back(in[p]);
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
+  return absl::OkStatus();
+}
+
+template <typename T>
+void TransposeElements(const T* in, const Shape& in_shape, const std::vector<int64_t>& perm,
+                       T* out, const Shape& out_shape) {
+  const int rank = static_cast<int>(perm.size());
+  if (NumElements(out_shape) == 0) return;
+  Shape in_strides(rank, 1);
+  for (int d = rank - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * in_shape[d + 1];
+  Shape strides(rank);  // input stride of each output axis
+  for (int d = 0; d < rank; ++d) strides[d] = in_strides[perm[d]];
+  const int64_t inner = rank ? out_shape[rank - 1] : 1;
+  const int64_t inner_stride = rank ? strides[rank - 1] : 1;
+  const int64_t outer = NumElements(out_shape) / std::max<int64_t>(inner, 1);
+  Shape index(rank, 0);
+  int64_t offset = 0;
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* src = in + offset;
+    for (int64_t i = 0; i < inner; ++i) out[i] = src[i * inner_stride];
+    out += inner;
+    for (int d = rank - 2; d >= 0; --d) {
+      offset += strides[d];
+      if (++index[d] < out_shape[d]) break;
+      offset -= strides[d] * out_shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateTranspose(const Node& node, const Graph& graph) {
+  const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
+  ASSIGN_OR_RETURN(std::vector<int64_t> perm, PermOf(node.attributes, rank));
+  return MakeKernel([perm](const KernelContext& ctx) -> Status {
+    const Tensor& in = *ctx.inputs[0];
+    Tensor& out = *ctx.outputs[0];
+    switch (DTypeSize(in.dtype())) {
+      case 1: TransposeElements(in.data<uint8_t>(), in.shape(), perm, out.data<uint8_t>(), out.shape()); break;
+      case 4: TransposeElements(in.data<uint32_t>(), in.shape(), perm, out.data<uint32_t>(), out.shape()); break;
+      case 8: TransposeElements(in.data<uint64_t>(), in.shape(), perm, out.data<uint64_t>(), out.shape()); break;
+      default: return absl::InternalError("unsupported element size");
+    }
+    return absl::OkStatus();
+  });
+}
+
+// --- Concat ----------------------------------------------------------------------------
+
+Status InferConcat(InferenceContext& ctx) {
+  const SymShape& first = ctx.input(0).shape;
+  const int rank = static_cast<int>(first.size());
+  ASSIGN_OR_RETURN(int64_t axis_attr, ctx.attributes().GetInt("axis", 0));
+  auto axis = NormalizeAxis(axis_attr, rank);
+  if (!axis.ok() || rank == 0) return ctx.Error(absl::StrCat("axis ", axis_attr, " is out of range"));
+  SymShape out = first;
+  bool all_shape_values = true;
+  SymShape value;
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    const Value& v = ctx.input(i);
+    if (v.dtype != ctx.input(0).dtype) return ctx.Error("inputs have different dtypes");
+    if (static_cast<int>(v.shape.size()) != rank) return ctx.Error("inputs have different ranks");
+    for (int d = 0; d < rank; ++d) {
+      if (d != *axis && v.shape[d] != first[d]) {
+        return ctx.Error(absl::StrCat("input ", i, " has shape ", SymShapeToString(v.shape),
+                                      ", which differs from ", SymShapeToString(first),
+                                      " outside axis ", *axis));
+      }
+    }
+    if (i > 0) {
+      auto sum = AddDims(out[*axis], v.shape[*axis]);
+      if (!sum.ok()) return ctx.Error(sum.status().message());
+      out[*axis] = *sum;
+    }
+    auto sv = v.dtype == DType::kInt64 && rank == 1 ? ctx.ShapeValue(i) : StatusOr<SymShape>(absl::UnknownError(""));
+    if (sv.ok()) {
+      value.insert(value.end(), sv->begin(), sv->end());
+    } else {
+      all_shape_values = false;
+    }
+  }
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
+  if (all_shape_values) ctx.output(0).shape_value = value;
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateConcat(const Node& node, const Graph& graph) {
+  const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
+  ASSIGN_OR_RETURN(int64_t axis_attr, node.attributes.GetInt("axis", 0));
+  const int axis = static_cast<int>(axis_attr < 0 ? axis_attr + rank : axis_attr);
+  return MakeKernel([axis](const KernelContext& ctx) -> Status {
+    Tensor& out = *ctx.outputs[0];
+    const size_t element = DTypeSize(out.dtype());
+    const int64_t outer = NumElements(Shape(out.shape().begin(), out.shape().begin() + axis));
+    const int64_t inner = NumElements(Shape(out.shape().begin() + axis + 1, out.shape().end())) * element;
+    const int64_t out_row = out.dim(axis) * inner;
+    char* dst = static_cast<char*>(out.raw_data());
+    int64_t column = 0;
+    for (const Tensor* in : ctx.inputs) {
+      const int64_t row = in->dim(axis) * inner;
+      const char* src = static_cast<const char*>(in->raw_data());
+      for (int64_t o = 0; o < outer && row > 0; ++o) {
+        std::memcpy(dst + o * out_row + column, src + o * row, row);
+      }
+      column += row;
+    }
+    return absl::OkStatus();
+  });
+}
+
+// --- Shape, Gather, Constant -----------------------------------------------------------
+
+Status InferShape(InferenceContext& ctx) {
+  const SymShape& in = ctx.input(0).shape;
+  const int rank = static_cast<int>(in.size());
+  ASSIGN_OR_RETURN(int64_t start, ctx.attributes().GetInt("start", 0));
+  ASSIGN_OR_RETURN(int64_t end, ctx.attributes().GetInt("end", rank));
+  auto clamp = [rank](int64_t x) { return std::clamp<int64_t>(x < 0 ? x + rank : x, 0, rank); };
+  start = clamp(start);
+  end = std::max(start, clamp(end));
+  ctx.SetOutput(0, DType::kInt64, {Dim::Fixed(end - start)});
+  ctx.output(0).shape_value = SymShape(in.begin() + start, in.begin() + end);
+  return absl::OkStatus();
+}
+
+// Usually folded at load time; runs only when its result feeds a runtime input.
+StatusOr<std::unique_ptr<OpKernel>> CreateShape(const Node& node, const Graph& graph) {
+  const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
+  ASSIGN_OR_RETURN(int64_t start, node.attributes.GetInt("start", 0));
+  auto clamp = [rank](int64_t x) { return std::clamp<int64_t>(x < 0 ? x + rank : x, 0, rank); };
+  start = clamp(start);
+  return MakeKernel([start](const KernelContext& ctx) -> Status {
+    Tensor& out = *ctx.outputs[0];
+    for (int64_t i = 0; i < out.num_elements(); ++i) out.data<int64_t>()[i] = ctx.inputs[0]->dim(start + i);
+    return absl::OkStatus();
+  });
+}
+
+Status InferGather(InferenceContext& ctx) {
+  const SymShape& data = ctx.input(0).shape;
+  const SymShape& indices = ctx.input(1).shape;
+  RETURN_IF_ERROR(ctx.ExpectDType(1, {DType::kInt64, DType::kInt32}));
+  ASSIGN_OR_RETURN(int64_t axis_attr, ctx.attributes().GetInt("axis", 0));
+  auto axis = NormalizeAxis(axis_attr, static_cast<int>(data.size()));
+  if (!axis.ok() || data.empty()) return ctx.Error("axis is out of range");
+  SymShape out(data.begin(), data.begin() + *axis);
+  out.insert(out.end(), indices.begin(), indices.end());
+  out.insert(out.end(), data.begin() + *axis + 1, data.end());
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
+  const Value& d = ctx.input(0);
+  if (d.shape_value && *axis == 0 && ctx.input(1).constant) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> idx, ctx.ConstantInts(1));
+    SymShape value;
+    const int64_t n = static_cast<int64_t>(d.shape_value->size());
+    for (int64_t i : idx) {
+      if (i < -n || i >= n) return ctx.Error(absl::StrCat("index ", i, " is out of range"));
+      value.push_back((*d.shape_value)[i < 0 ? i + n : i]);
+    }
+    ctx.output(0).shape_value = value;
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateGather(const Node& node, const Graph& graph) {
+  const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
+  ASSIGN_OR_RETURN(int64_t axis_attr, node.attributes.GetInt("axis", 0));
+  const int axis = static_cast<int>(axis_attr < 0 ? axis_attr + rank : axis_attr);
+  return MakeKernel([axis](const KernelContext& ctx) -> Status {
+    const Tensor& data = *ctx.inputs[0];
+    const Tensor& indices = *ctx.inputs[1];
+    Tensor& out = *ctx.outputs[0];
+    const size_t element = DTypeSize(data.dtype());
+    const int64_t outer = NumElements(Shape(data.shape().begin(), data.shape().begin() + axis));
+    const int64_t extent = data.dim(axis);
+    const int64_t inner = NumElements(Shape(data.shape().begin() + axis + 1, data.shape().end())) * element;
+    const int64_t count = indices.num_elements();
+    const char* src = static_cast<const char*>(data.raw_data());
+    char* dst = static_cast<char*>(out.raw_data());
+    for (int64_t j = 0; j < count; ++j) {
+      int64_t index = indices.dtype() == DType::kInt64 ? indices.data<int64_t>()[j]
+                                                       : indices.data<int32_t>()[j];
+      if (index < -extent || index >= extent) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Gather index ", index, " is out of range for a dimension of ", extent));
+      }
+      if (index < 0) index += extent;
+      for (int64_t o = 0; o < outer; ++o) {
+        std::memcpy(dst + (o * count + j) * inner, src + (o * extent + index) * inner, inner);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+Status InferConstant(InferenceContext& ctx) {
+  const Attributes& attrs = ctx.attributes();
+  if (attrs.all().size() != 1) return ctx.Error("exactly one value attribute is required");
+  Tensor value;
+  if (attrs.Has("value")) {
+    ASSIGN_OR_RETURN(const Tensor* t, attrs.GetTensor("value"));
+    value = *t;
+  } else if (attrs.Has("value_float")) {
+    ASSIGN_OR_RETURN(float f, attrs.GetFloat("value_float", 0));
+    ASSIGN_OR_RETURN(value, Tensor::Allocate(DType::kFloat32, {}));
+    *value.data<float>() = f;
+  } else if (attrs.Has("value_int")) {
+    ASSIGN_OR_RETURN(int64_t i, attrs.GetInt("value_int", 0));
+    ASSIGN_OR_RETURN(value, Tensor::Allocate(DType::kInt64, {}));
+    *value.data<int64_t>() = i;
+  } else if (attrs.Has("value_floats")) {
+    ASSIGN_OR_RETURN(std::vector<float> fs, attrs.GetFloats("value_floats", {}));
+    ASSIGN_OR_RETURN(value, Tensor::Allocate(DType::kFloat32, {static_cast<int64_t>(fs.size())}));
+    std::copy(fs.begin(), fs.end(), value.data<float>());
+  } else if (attrs.Has("value_ints")) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> is, attrs.GetInts("value_ints", {}));
+    ASSIGN_OR_RETURN(value, Tensor::Allocate(DType::kInt64, {static_cast<int64_t>(is.size())}));
+    std::copy(is.begin(), is.end(), value.data<int64_t>());
+  } else {
+    return ctx.Error("unsupported value attribute");
+  }
+  ctx.SetOutput(0, value.dtype(), FixedShape(value.shape()));
+  ctx.output(0).constant = std::move(value);
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateConstant(const Node& node, const Graph&) {
+  return NotRunnable(node);
+}
+
+// --- Pad -------------------------------------------------------------------------------
+
+struct PadParams {
+  std::string mode;
+  std::vector<int64_t> pads;  // begins for every axis, then ends
+  float value = 0;
+};
+
+StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph, int rank) {
+  PadParams p;
+  ASSIGN_OR_RETURN(p.mode, node.attributes.GetString("mode", "constant"));
+  if (p.mode != "constant" && p.mode != "reflect" && p.mode != "edge") {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": mode '", p.mode, "' is not supported"));
+  }
+  ASSIGN_OR_RETURN(const Tensor* pads, ConstantInput(node, graph, 1));
+  ASSIGN_OR_RETURN(const Tensor* value, ConstantInput(node, graph, 2));
+  ASSIGN_OR_RETURN(const Tensor* axes_t, ConstantInput(node, graph, 3));
+  if (pads == nullptr || pads->dtype() != DType::kInt64) {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": pads must be an int64 constant"));
+  }
+  std::vector<int64_t> axes(rank);
+  std::iota(axes.begin(), axes.end(), 0);
+  if (axes_t != nullptr) {
+    axes.assign(axes_t->num_elements(), 0);
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t a = axes_t->dtype() == DType::kInt64 ? axes_t->data<int64_t>()[i] : axes_t->data<int32_t>()[i];
+      if (a < -rank || a >= rank) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": axis out of range"));
+      axes[i] = a < 0 ? a + rank : a;
+    }
+  }
+  if (pads->num_elements() != static_cast<int64_t>(2 * axes.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": pads has ", pads->num_elements(),
+                                                   " values; expected ", 2 * axes.size()));
+  }
+  p.pads.assign(2 * rank, 0);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    p.pads[axes[i]] = pads->data<int64_t>()[i];
+    p.pads[axes[i] + rank] = pads->data<int64_t>()[i + axes.size()];
+  }
+  if (value != nullptr && value->num_elements() > 0) {
+    if (value->dtype() != DType::kFloat32) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": constant_value must be float32"));
+    p.value = *value->data<float>();
+  }
+  return p;
+}
+
+Status InferPad(InferenceContext& ctx) {
+  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  const SymShape& in = ctx.input(0).shape;
+  const int rank = static_cast<int>(in.size());
+  // Graph is needed by ReadPad; the constants are on the input values.
+  for (int i = 1; i < 4; ++i) {
+    if (ctx.has_input(i) && !ctx.input(i).constant) return ctx.Error("pads, constant_value and axes must be constants");
+  }
+  ASSIGN_OR_RETURN(std::string mode, ctx.attributes().GetString("mode", "constant"));
+  ASSIGN_OR_RETURN(std::vector<int64_t> pads, ctx.ConstantInts(1));
+  std::vector<int64_t> axes(rank);
+  std::iota(axes.begin(), axes.end(), 0);
+  if (ctx.has_input(3)) {
+    ASSIGN_OR_RETURN(axes, ctx.ConstantInts(3));
+    for (int64_t& a : axes) {
+      auto n = NormalizeAxis(a, rank);
+      if (!n.ok()) return ctx.Error(n.status().message());
+      a = *n;
+    }
+  }
+  if (pads.size() != 2 * axes.size()) return ctx.Error(absl::StrCat("pads has ", pads.size(), " values; expected ", 2 * axes.size()));
+  SymShape out = in;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int64_t total = pads[i] + pads[i + axes.size()];
+    if (total == 0) continue;
+    if (!in[axes[i]].is_fixed()) return ctx.Error("padding the batch dimension is not supported");
+    const int64_t size = in[axes[i]].value() + total;
+    if (size < 0) return ctx.Error("pads remove more than the whole axis");
+    if (mode == "reflect" && (pads[i] >= in[axes[i]].value() || pads[i + axes.size()] >= in[axes[i]].value())) {
+      return ctx.Error("reflect pads must be smaller than the axis");
+    }
+    if (mode == "edge" && in[axes[i]].value() == 0) return ctx.Error("edge padding of an empty axis");
+    out[axes[i]] = Dim::Fixed(size);
+  }
+  ctx.SetOutput(0, DType::kFloat32, out);
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreatePad(const Node& node, const Graph& graph) {
+  const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
+  ASSIGN_OR_RETURN(PadParams p, ReadPad(node, graph, rank));
+  return MakeKernel([p, rank](const KernelContext& ctx) -> Status {
+    const Tensor& in = *ctx.inputs[0];
+    Tensor& out = *ctx.outputs[0];
+    const int64_t total = out.num_elements();
+    Shape in_strides(rank, 1);
+    for (int d = rank - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * in.dim(d + 1);
+    Shape index(rank, 0);
+    const float* src = in.data<float>();
+    float* dst = out.data<float>();
+    for (int64_t o = 0; o < total; ++o) {
+      int64_t offset = 0;
+      bool inside = true;
+      for (int d = 0; d < rank && inside; ++d) {
+        int64_t i = index[d] - p.pads[d];
+        const int64_t n = in.dim(d);
+        if (i < 0 || i >= n) {
+          if (p.mode == "constant") {
+            inside = false;
+          } else if (p.mode == "edge") {
+            i = std::clamp<int64_t>(i, 0, n - 1);
+          } else {  // reflect
+            i = i < 0 ? -i : 2 * (n - 1) - i;
+          }
+        }
+        offset += i * in_strides[d];
+      }
+      dst[o] = inside ? src[offset] : p.value;
+      for (int d = rank - 1; d >= 0; --d) {
+        if (++index[d] < out.dim(d)) break;
+        index[d] = 0;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+OpSchema Schema(const char* op_type, int min_inputs, int max_inputs, std::vector<std::string> attributes,
+                InferFn infer, CreateKernelFn create) {
+  OpSchema s;
+  s.op_type = op_type;
+  s.min_inputs = min_inputs;
+  s.max_inputs = max_inputs;
+  s.attributes = std::move(attributes);
+  s.infer = infer;
+  s.create = create;
+  return s;
+}
+
+}  // namespace
+
+void RegisterShapeOps(OpRegistry& registry) {
+  registry.Register(Schema("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel));
+  OpSchema dropout = Schema("Dropout", 1, 3, {"seed"}, InferDropout, CreateDropout);
+  dropout.max_outputs = 2;
+  dropout.load_time_inputs = {1, 2};
+  registry.Register(dropout);
+  registry.Register(Schema("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel));
+  OpSchema reshape = Schema("Reshape", 2, 2, {"allowzero"}, InferReshape, CreateCopyKernel);
+  reshape.load_time_inputs = {1};
+  registry.Register(reshape);
+  OpSchema squeeze = Schema("Squeeze", 1, 2, {"axes"}, InferSqueeze, CreateCopyKernel);
+  squeeze.load_time_inputs = {1};
+  registry.Register(squeeze);
+  OpSchema unsqueeze = Schema("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
+  unsqueeze.load_time_inputs = {1};
+  registry.Register(unsqueeze);
+  registry.Register(Schema("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));
+  registry.Register(Schema("Concat", 1, 64, {"axis"}, InferConcat, CreateConcat));
+  registry.Register(Schema("Shape", 1, 1, {"start", "end"}, InferShape, CreateShape));
+  registry.Register(Schema("Gather", 2, 2, {"axis"}, InferGather, CreateGather));
+  OpSchema constant = Schema("Constant", 0, 0,
+                             {"value", "value_float", "value_floats", "value_int", "value_ints"},
+                             InferConstant, CreateConstant);
+  registry.Register(constant);
+  OpSchema pad = Schema("Pad", 2, 4, {"mode"}, InferPad, CreatePad);
+  pad.load_time_inputs = {1, 2, 3};
+  registry.Register(pad);
+}
+
+}  // namespace servekit

@@ -1,0 +1,82 @@
+#include "servekit/util/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "absl/strings/str_join.h"
+
+namespace servekit {
+
+int64_t NumElements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+StatusOr<int64_t> CheckedNumElements(const Shape& shape, int64_t limit) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dimension in shape ", ShapeToString(shape)));
+    if (d != 0 && n > limit / d) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape ", ShapeToString(shape), " has more than ", limit, " elements"));
+    }
+    n *= d;
+  }
+  return n;
+}
+
+std::string ShapeToString(const Shape& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+StatusOr<Tensor> Tensor::Allocate(DType dtype, Shape shape) {
+  ASSIGN_OR_RETURN(int64_t elements,
+                   CheckedNumElements(shape, std::numeric_limits<int64_t>::max() / 16));
+  size_t bytes = static_cast<size_t>(elements) * DTypeSize(dtype);
+  // Round up: aligned_alloc wants a multiple of the alignment; never ask for 0.
+  size_t padded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  if (padded == 0) padded = kTensorAlignment;
+  void* data = std::aligned_alloc(kTensorAlignment, padded);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", bytes, " bytes for a tensor of shape ", ShapeToString(shape)));
+  }
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.buffer_ = std::shared_ptr<void>(data, std::free);
+  return t;
+}
+
+Tensor Tensor::View(DType dtype, Shape shape, void* data) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  return t;
+}
+
+void Tensor::Rebind(DType dtype, Shape shape, void* data) {
+  dtype_ = dtype;
+  shape_ = std::move(shape);
+  data_ = data;
+  buffer_.reset();
+}
+
+Tensor Tensor::Reshaped(Shape shape) const {
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+StatusOr<Tensor> Tensor::Clone() const {
+  ASSIGN_OR_RETURN(Tensor copy, Allocate(dtype_, shape_));
+  if (num_bytes() > 0) std::memcpy(copy.raw_data(), data_, num_bytes());
+  return copy;
+}
+
+}  // namespace servekit

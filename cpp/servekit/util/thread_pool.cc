@@ -1,0 +1,40 @@
+#include "servekit/util/thread_pool.h"
+
+#include <algorithm>
+
+#define EIGEN_USE_THREADS
+#include <unsupported/Eigen/CXX11/ThreadPool>
+
+namespace servekit {
+
+IntraOpPool::IntraOpPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+  // The calling thread runs one chunk itself, so the pool needs one thread fewer.
+  if (num_threads_ > 1) pool_ = std::make_unique<Eigen::ThreadPool>(num_threads_ - 1);
+}
+
+IntraOpPool::~IntraOpPool() = default;
+
+void IntraOpPool::ParallelFor(int64_t n, int64_t min_chunk,
+                              const std::function<void(int64_t, int64_t)>& fn) const {
+  if (n <= 0) return;
+  int64_t chunks = std::min<int64_t>(num_threads_, (n + std::max<int64_t>(min_chunk, 1) - 1) /
+                                                       std::max<int64_t>(min_chunk, 1));
+  if (chunks <= 1 || pool_ == nullptr) {
+    fn(0, n);
+    return;
+  }
+  const int64_t step = (n + chunks - 1) / chunks;
+  Eigen::Barrier barrier(static_cast<unsigned>(chunks - 1));
+  for (int64_t c = 1; c < chunks; ++c) {
+    const int64_t begin = c * step;
+    const int64_t end = std::min(n, begin + step);
+    pool_->Schedule([&fn, &barrier, begin, end] {
+      if (begin < end) fn(begin, end);
+      barrier.Notify();
+    });
+  }
+  fn(0, std::min(n, step));
+  barrier.Wait();
+}
+
+}  // namespace servekit

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything servekit needs to build, test and benchmark on Debian 12
+# (root, no prompts). Idempotent: packages already present are not touched.
+#   scripts/setup.sh          build + run dependencies
+#   scripts/setup.sh --dev    also the test and benchmark tools
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(
+  build-essential ccache ninja-build pkg-config
+  libeigen3-dev                       # kernels
+  libprotobuf-dev protobuf-compiler   # ONNX model files
+  libabsl-dev                         # Status, containers
+  libopenblas-dev                     # sgemm peer for bench/ (and the GEMM if it wins)
+)
+APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12")
+PIP_DEV_PACKAGES=(pytest onnx onnxruntime scikit-learn)
+
+apt_list=("${APT_PACKAGES[@]}")
+pip_list=("${PIP_PACKAGES[@]}")
+if [[ "${1:-}" == "--dev" ]]; then
+  apt_list+=("${APT_DEV_PACKAGES[@]}")
+  pip_list+=("${PIP_DEV_PACKAGES[@]}")
+fi
+
+missing=()
+for pkg in "${apt_list[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# pip is itself idempotent; -q keeps the satisfied case to one quiet pass.
+"$PYTHON" -m pip install -q --disable-pip-version-check "${pip_list[@]}"
