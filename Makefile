@@ -27,5 +27,9 @@ test: install-tests
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 	$(PYTHON) -m pytest -q
 
-bench: install-tests
+# Benchmarks print tables; they never assert on timings.
+bench: setup-dev
+	$(PIP_INSTALL) --config-settings=cmake.define.SERVEKIT_BUILD_TESTS=ON \
+	  --config-settings=cmake.define.SERVEKIT_BUILD_BENCHMARKS=ON .
+	$(BUILD_DIR)/gemm_bench --benchmark_counters_tabular=true
 	$(PYTHON) bench/engine_bench.py

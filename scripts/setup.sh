@@ -16,8 +16,8 @@ APT_PACKAGES=(
   libopenblas-dev                     # sgemm peer for bench/ (and the GEMM if it wins)
 )
 APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
-PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12")
-PIP_DEV_PACKAGES=(pytest onnx onnxruntime scikit-learn)
+PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # scikit-learn: the demo's digits data
+PIP_DEV_PACKAGES=(pytest onnx onnxruntime)
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")
