@@ -1,24 +1,67 @@
 """servekit: a model server that installs with pip.
 
-Build models (Keras-like), save them as versioned ONNX directories, load them
-and run them in a native engine.
+Build models with a Keras-like API, save them as versioned ONNX directories,
+load them into a native engine and run them.
 """
+from servekit import activations, initializers, layers
 from servekit._core import (
     Error,
     InvalidArgumentError,
     NotFoundError,
     ResourceExhaustedError,
 )
-from servekit.loaded_model import LoadedModel, TensorSignature, load
+from servekit.functional import Input, Model, SymbolicTensor
+from servekit.layers import (
+    Activation,
+    Add,
+    AveragePooling2D,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    InputLayer,
+    Layer,
+    MaxPooling2D,
+    Reshape,
+)
+from servekit.loaded_model import LoadedModel, Signature, TensorSignature, load
+from servekit.sequential import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
+    "Add",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
     "Error",
+    "Flatten",
+    "GlobalAveragePooling2D",
+    "Input",
+    "InputLayer",
     "InvalidArgumentError",
+    "Layer",
     "LoadedModel",
+    "MaxPooling2D",
+    "Model",
     "NotFoundError",
+    "Reshape",
     "ResourceExhaustedError",
+    "Sequential",
+    "Signature",
+    "SymbolicTensor",
     "TensorSignature",
+    "activations",
+    "initializers",
+    "layers",
     "load",
 ]

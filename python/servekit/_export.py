@@ -39,9 +39,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import activations
 from . import _conv_arithmetic as window
-from . import layers as L
+from . import activations, layers
 from ._graph import LayerGraph, unique_name
 
 OPSET = 17
@@ -170,7 +169,7 @@ class _Exporter:
         """A graph initializer holding `array` (float32 unless it is int64)."""
         array = np.asarray(array)
         if array.dtype != np.int64:
-            array = array.astype(np.float32)
+            array = array.astype(np.float32, copy=False)
         name = unique_name(f"{scope}/{label}", self._taken)
         self.initializers.append((name, np.ascontiguousarray(array)))
         return name
@@ -178,7 +177,7 @@ class _Exporter:
     def scalar(self, scope: str, label: str, value: float) -> str:
         return self.constant(scope, label, np.array(value, dtype=np.float32))
 
-    def weight(self, layer: L.Layer, weight_name: str, to_onnx: Callable | None = None) -> str:
+    def weight(self, layer: layers.Layer, weight_name: str, to_onnx: Callable | None = None) -> str:
         """The initializer of a layer weight (converted by `to_onnx`), made once even
         when the layer is called several times."""
         key = (id(layer), weight_name)
@@ -193,7 +192,7 @@ class _Exporter:
         """The tensor in `layout`, transposing (once per tensor) if needed."""
         if layout not in values.names:
             assert values.rank == 4, "only 4-D tensors have an NCHW layout"
-            source, source_layout = values.native()
+            source, _ = values.native()
             perm = _NHWC_TO_NCHW if layout == NCHW else _NCHW_TO_NHWC
             values.names[layout] = self.node("Transpose", [source], source, perm=perm)
         return values.names[layout]
@@ -224,7 +223,9 @@ class _Exporter:
         if name == "gelu":
             # Exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))).
             scaled = node("Div", [x, self.scalar(scope, "sqrt_2", math.sqrt(2.0))], scope)
-            erf_plus_one = node("Add", [node("Erf", [scaled], scope), self.scalar(scope, "one", 1.0)], scope)
+            erf_plus_one = node(
+                "Add", [node("Erf", [scaled], scope), self.scalar(scope, "one", 1.0)], scope
+            )
             product = node("Mul", [x, erf_plus_one], scope)
             return node("Mul", [product, self.scalar(scope, "half", 0.5)], scope), layout
         if name == "elu":
@@ -249,7 +250,7 @@ class _Exporter:
 #    -> (ONNX value made by the last node appended, its layout) ----------------------------
 
 
-def _lower_dense(ex: _Exporter, layer: L.Dense, inputs, scope, out_shape):
+def _lower_dense(ex: _Exporter, layer: layers.Dense, inputs, scope, out_shape):
     (x,) = inputs
     source = ex.value(x, KERAS)
     kernel = ex.weight(layer, "kernel")
@@ -263,19 +264,21 @@ def _lower_dense(ex: _Exporter, layer: L.Dense, inputs, scope, out_shape):
     return ex.activation(layer.activation, y, KERAS, scope)
 
 
-def _lower_conv2d(ex: _Exporter, layer: L.Conv2D, inputs, scope, out_shape):
+def _lower_conv2d(ex: _Exporter, layer: layers.Conv2D, inputs, scope, out_shape):
     (x,) = inputs
     # Keras (kh, kw, in / groups, out) -> ONNX (out, in / groups, kh, kw).
     kernel = ex.weight(layer, "kernel", lambda k: k.transpose(3, 2, 0, 1))
     operands = [ex.value(x, NCHW), kernel]
     if layer.use_bias:
         operands.append(ex.weight(layer, "bias"))
-    attrs = _window_attrs(x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    attrs = _window_attrs(
+        x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
+    )
     y = ex.node("Conv", operands, scope, group=layer.groups, **attrs)
     return ex.activation(layer.activation, y, NCHW, scope)
 
 
-def _lower_depthwise_conv2d(ex: _Exporter, layer: L.DepthwiseConv2D, inputs, scope, out_shape):
+def _lower_depthwise_conv2d(ex: _Exporter, layer: layers.DepthwiseConv2D, inputs, scope, out_shape):
     (x,) = inputs
     kh, kw, channels, multiplier = layer._weight("kernel").shape
 
@@ -287,7 +290,9 @@ def _lower_depthwise_conv2d(ex: _Exporter, layer: L.DepthwiseConv2D, inputs, sco
     operands = [ex.value(x, NCHW), ex.weight(layer, "kernel", to_onnx)]
     if layer.use_bias:
         operands.append(ex.weight(layer, "bias"))
-    attrs = _window_attrs(x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    attrs = _window_attrs(
+        x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
+    )
     y = ex.node("Conv", operands, scope, group=channels, **attrs)
     return ex.activation(layer.activation, y, NCHW, scope)
 
@@ -295,7 +300,7 @@ def _lower_depthwise_conv2d(ex: _Exporter, layer: L.DepthwiseConv2D, inputs, sco
 def _lower_pooling2d(ex: _Exporter, layer, inputs, scope, out_shape):
     (x,) = inputs
     attrs = _window_attrs(x.shape, layer.pool_size, layer.strides, layer.padding, None)
-    if isinstance(layer, L.MaxPooling2D):
+    if isinstance(layer, layers.MaxPooling2D):
         return ex.node("MaxPool", [ex.value(x, NCHW)], scope, **attrs), NCHW
     # TensorFlow averages only the real cells of a padded window.
     y = ex.node("AveragePool", [ex.value(x, NCHW)], scope, count_include_pad=0, **attrs)
@@ -316,7 +321,7 @@ def _lower_flatten(ex: _Exporter, layer, inputs, scope, out_shape):
     return ex.node("Flatten", [ex.value(x, KERAS)], scope, axis=1), KERAS
 
 
-def _lower_reshape(ex: _Exporter, layer: L.Reshape, inputs, scope, out_shape):
+def _lower_reshape(ex: _Exporter, layer: layers.Reshape, inputs, scope, out_shape):
     (x,) = inputs
     target = out_shape[1:]
     if None not in target:
@@ -334,14 +339,24 @@ def _lower_dropout(ex: _Exporter, layer, inputs, scope, out_shape):
     return ex.node("Dropout", [source], scope), layout
 
 
-def _lower_batch_normalization(ex: _Exporter, layer: L.BatchNormalization, inputs, scope, out_shape):
+def _lower_batch_normalization(
+    ex: _Exporter, layer: layers.BatchNormalization, inputs, scope, out_shape
+):
     (x,) = inputs
     channels = layer._weight("moving_mean").shape[0]
     if x.rank in (2, 4):
         # ONNX BatchNormalization normalises axis 1: the channels of (N, C) and NCHW.
         layout = NCHW if x.rank == 4 else KERAS
-        scale = ex.weight(layer, "gamma") if layer.scale else ex.constant(scope, "gamma", np.ones(channels))
-        bias = ex.weight(layer, "beta") if layer.center else ex.constant(scope, "beta", np.zeros(channels))
+        scale = (
+            ex.weight(layer, "gamma")
+            if layer.scale
+            else ex.constant(scope, "gamma", np.ones(channels))
+        )
+        bias = (
+            ex.weight(layer, "beta")
+            if layer.center
+            else ex.constant(scope, "beta", np.zeros(channels))
+        )
         mean = ex.weight(layer, "moving_mean")
         variance = ex.weight(layer, "moving_variance")
         y = ex.node(
@@ -362,7 +377,7 @@ def _lower_batch_normalization(ex: _Exporter, layer: L.BatchNormalization, input
     return ex.node("Add", [scaled, ex.constant(scope, "shift", beta - mean * factor)], scope), KERAS
 
 
-def _lower_activation(ex: _Exporter, layer: L.Activation, inputs, scope, out_shape):
+def _lower_activation(ex: _Exporter, layer: layers.Activation, inputs, scope, out_shape):
     (x,) = inputs
     if layer.activation in ("softmax", "log_softmax"):
         # Reuse (or make, once) the tensor's Keras-layout copy.
@@ -381,7 +396,7 @@ def _lower_add(ex: _Exporter, layer, inputs, scope, out_shape):
     return total, layout
 
 
-def _lower_concatenate(ex: _Exporter, layer: L.Concatenate, inputs, scope, out_shape):
+def _lower_concatenate(ex: _Exporter, layer: layers.Concatenate, inputs, scope, out_shape):
     layout = _shared_layout(inputs)
     axis = layer.normalized_axis(inputs[0].rank)
     if layout == NCHW:
@@ -390,29 +405,27 @@ def _lower_concatenate(ex: _Exporter, layer: L.Concatenate, inputs, scope, out_s
 
 
 _LOWERINGS = {
-    L.Dense: _lower_dense,
-    L.Conv2D: _lower_conv2d,
-    L.DepthwiseConv2D: _lower_depthwise_conv2d,
-    L.MaxPooling2D: _lower_pooling2d,
-    L.AveragePooling2D: _lower_pooling2d,
-    L.GlobalAveragePooling2D: _lower_global_average_pooling2d,
-    L.Flatten: _lower_flatten,
-    L.Reshape: _lower_reshape,
-    L.Dropout: _lower_dropout,
-    L.BatchNormalization: _lower_batch_normalization,
-    L.Activation: _lower_activation,
-    L.Add: _lower_add,
-    L.Concatenate: _lower_concatenate,
+    layers.Dense: _lower_dense,
+    layers.Conv2D: _lower_conv2d,
+    layers.DepthwiseConv2D: _lower_depthwise_conv2d,
+    layers.MaxPooling2D: _lower_pooling2d,
+    layers.AveragePooling2D: _lower_pooling2d,
+    layers.GlobalAveragePooling2D: _lower_global_average_pooling2d,
+    layers.Flatten: _lower_flatten,
+    layers.Reshape: _lower_reshape,
+    layers.Dropout: _lower_dropout,
+    layers.BatchNormalization: _lower_batch_normalization,
+    layers.Activation: _lower_activation,
+    layers.Add: _lower_add,
+    layers.Concatenate: _lower_concatenate,
 }
 
 
-def _lowering_for(layer: L.Layer):
+def _lowering_for(layer: layers.Layer):
     for cls in type(layer).__mro__:
         if cls in _LOWERINGS:
             return _LOWERINGS[cls]
-    raise ValueError(
-        f"{layer._describe()}: {type(layer).__name__} cannot be exported to ONNX"
-    )
+    raise ValueError(f"{layer._describe()}: {type(layer).__name__} cannot be exported to ONNX")
 
 
 def _shared_layout(inputs: list[_Values]) -> str:

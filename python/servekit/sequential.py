@@ -51,17 +51,23 @@ class Sequential(BaseModel):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
-        if self._input is None and not self._layers and layer._input_shape_hint is not None:
+        input_from_hint = (
+            self._input is None and not self._layers and layer._input_shape_hint is not None
+        )
+        if input_from_hint:
             self._set_input(InputLayer(layer._input_shape_hint).output)
-
-        auto_named = self._name_layer(layer)
-        if self._output is not None:
-            try:
+        auto_named = False
+        try:
+            auto_named = self._name_layer(layer)
+            if self._output is not None:
                 self._output = layer(self._output)
-            except (ValueError, TypeError):
-                if auto_named:
-                    layer._set_name(None)
-                raise
+        except (ValueError, TypeError):
+            # Leave the model (and the layer's name) as they were before this add.
+            if auto_named:
+                layer._set_name(None)
+            if input_from_hint:
+                self._input = self._output = None
+            raise
         self._layers.append(layer)
         self._graph = None
 

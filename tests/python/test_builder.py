@@ -16,9 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
-
-from servekit import activations, initializers
-from servekit import layers as L
+from servekit import activations, initializers, layers
 from servekit._export import OPSET, model_to_spec
 from servekit.functional import Input, Model
 from servekit.sequential import Sequential
@@ -87,7 +85,9 @@ def ref_max_pool(x, size, strides, padding):
 
 def ref_avg_pool(x, size, strides, padding):
     # TensorFlow averages only the real cells of a padded window.
-    return np.nanmean(windows(x.astype(np.float64), size, strides, padding, pad_value=np.nan), axis=(4, 5))
+    return np.nanmean(
+        windows(x.astype(np.float64), size, strides, padding, pad_value=np.nan), axis=(4, 5)
+    )
 
 
 def ref_batch_norm(x, gamma, beta, mean, variance, epsilon=1e-3):
@@ -167,7 +167,11 @@ def run_model(model, x):
     check_spec(model_to_spec(model))
     data = model.to_onnx_bytes()
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
-    feeds = x if isinstance(x, dict) else dict(zip(model.input_names, x if isinstance(x, list) else [x]))
+    feeds = (
+        x
+        if isinstance(x, dict)
+        else dict(zip(model.input_names, x if isinstance(x, list) else [x]))
+    )
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     expected = session.run(None, {k: np.asarray(v, np.float32) for k, v in feeds.items()})
     actual = model.predict(x)
@@ -203,7 +207,12 @@ def randomize_weights(model, rng):
 
 def test_sequential_mlp(rng):
     model = Sequential(
-        [Input((20,)), L.Dense(32, activation="relu"), L.Dense(16, activation="tanh"), L.Dense(5)]
+        [
+            Input((20,)),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(16, activation="tanh"),
+            layers.Dense(5),
+        ]
     )
     randomize_weights(model, rng)
     x = rng.normal(size=(7, 20)).astype(np.float32)
@@ -220,13 +229,13 @@ def test_classic_keras_cnn_on_28x28x1(rng):
     model = Sequential(
         [
             Input((28, 28, 1)),
-            L.Conv2D(32, (3, 3), activation="relu"),
-            L.MaxPooling2D((2, 2)),
-            L.Conv2D(64, (3, 3), activation="relu"),
-            L.MaxPooling2D((2, 2)),
-            L.Flatten(),
-            L.Dense(128, activation="relu"),
-            L.Dense(10, activation="softmax"),
+            layers.Conv2D(32, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax"),
         ]
     )
     assert model.count_params() == 225_034  # Keras reports the same for this model
@@ -252,15 +261,15 @@ def test_classic_keras_cnn_on_28x28x1(rng):
 
 def test_functional_residual_block_with_batch_norm(rng):
     inputs = Input((8, 8, 4), name="image")
-    y = L.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
-    y = L.BatchNormalization()(y)
-    y = L.Activation("relu")(y)
-    y = L.Conv2D(4, 3, padding="same")(y)
-    y = L.BatchNormalization(epsilon=1e-2)(y)
-    y = L.Add()([inputs, y])
-    y = L.Activation("relu")(y)
-    y = L.GlobalAveragePooling2D()(y)
-    outputs = L.Dense(3, name="logits")(y)
+    y = layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    y = layers.BatchNormalization()(y)
+    y = layers.Activation("relu")(y)
+    y = layers.Conv2D(4, 3, padding="same")(y)
+    y = layers.BatchNormalization(epsilon=1e-2)(y)
+    y = layers.Add()([inputs, y])
+    y = layers.Activation("relu")(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    outputs = layers.Dense(3, name="logits")(y)
     model = Model(inputs, outputs, name="resnet_block")
     randomize_weights(model, rng)
     x = rng.normal(size=(2, 8, 8, 4)).astype(np.float32)
@@ -281,12 +290,12 @@ def test_functional_residual_block_with_batch_norm(rng):
 def test_concatenate_branches_and_several_inputs_and_outputs(rng):
     image = Input((6, 6, 3), name="image")
     extra = Input((5,), name="extra")
-    left = L.Conv2D(4, 1, activation="relu")(image)
-    right = L.Conv2D(2, 3, padding="same")(image)
-    joined = L.Concatenate()([left, right])  # channels: NCHW axis 1
-    pooled = L.GlobalAveragePooling2D()(joined)
-    features = L.Concatenate(axis=1)([pooled, L.Dense(3)(extra)])
-    scores = L.Dense(2, activation="softmax", name="scores")(features)
+    left = layers.Conv2D(4, 1, activation="relu")(image)
+    right = layers.Conv2D(2, 3, padding="same")(image)
+    joined = layers.Concatenate()([left, right])  # channels: NCHW axis 1
+    pooled = layers.GlobalAveragePooling2D()(joined)
+    features = layers.Concatenate(axis=1)([pooled, layers.Dense(3)(extra)])
+    scores = layers.Dense(2, activation="softmax", name="scores")(features)
     model = Model([image, extra], [scores, joined])
     randomize_weights(model, rng)
     xi = rng.normal(size=(3, 6, 6, 3)).astype(np.float32)
@@ -312,8 +321,8 @@ def test_concatenate_branches_and_several_inputs_and_outputs(rng):
 
 def test_depthwise_conv2d(rng):
     inputs = Input((9, 9, 3))
-    y = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(inputs)
-    z = L.DepthwiseConv2D((3, 2), dilation_rate=2, use_bias=False, activation="relu6")(inputs)
+    y = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(inputs)
+    z = layers.DepthwiseConv2D((3, 2), dilation_rate=2, use_bias=False, activation="relu6")(inputs)
     model = Model(inputs, [y, z])
     randomize_weights(model, rng)
     x = rng.normal(size=(2, 9, 9, 3)).astype(np.float32)
@@ -331,9 +340,9 @@ def test_depthwise_conv2d(rng):
 @pytest.mark.parametrize("size", [7, 6])
 def test_same_padding_with_stride_2_matches_tensorflow(rng, size):
     inputs = Input((size, size + 2, 2))
-    conv = L.Conv2D(3, 3, strides=2, padding="same")(inputs)
-    max_pool = L.MaxPooling2D(3, strides=2, padding="same")(inputs)
-    avg_pool = L.AveragePooling2D(2, padding="same")(inputs)
+    conv = layers.Conv2D(3, 3, strides=2, padding="same")(inputs)
+    max_pool = layers.MaxPooling2D(3, strides=2, padding="same")(inputs)
+    avg_pool = layers.AveragePooling2D(2, padding="same")(inputs)
     model = Model(inputs, [conv, max_pool, avg_pool])
     randomize_weights(model, rng)
     x = rng.normal(size=(2, size, size + 2, 2)).astype(np.float32)
@@ -352,15 +361,15 @@ def test_same_padding_with_stride_2_matches_tensorflow(rng, size):
     left, right = same_pads(size + 2, 3, 2)
     assert pads["Conv"] == pads["MaxPool"] == [top, left, bottom, right]
     assert (size, pads["Conv"]) in [(7, [1, 1, 1, 1]), (6, [0, 0, 1, 1])]
-    assert pads["AveragePool"] == [0, 0] + [size % 2, 0]
+    assert pads["AveragePool"] == [0, 0, size % 2, (size + 2) % 2]
 
 
 @pytest.mark.parametrize("name", sorted(REF_ACTIVATIONS))
 def test_every_activation(rng, name):
     inputs = Input((4, 4, 3))
-    dense = L.Dense(5, activation=name)(L.Flatten()(inputs))
-    conv = L.Conv2D(3, 1, activation=name)(inputs)  # applied in NCHW (softmax: over channels)
-    layer = L.Activation(name)(inputs)
+    dense = layers.Dense(5, activation=name)(layers.Flatten()(inputs))
+    conv = layers.Conv2D(3, 1, activation=name)(inputs)  # applied in NCHW (softmax: over channels)
+    layer = layers.Activation(name)(inputs)
     model = Model(inputs, [dense, conv, layer])
     randomize_weights(model, rng)
     # Wide enough to reach relu6's ceiling and elu's saturation, and small values too.
@@ -377,18 +386,18 @@ def test_every_activation(rng, name):
 
 def test_unknown_activation_is_rejected():
     with pytest.raises(ValueError, match="unknown activation 'selu'"):
-        L.Dense(3, activation="selu")
+        layers.Dense(3, activation="selu")
     assert activations.get("swish") == activations.get("silu") == "silu"
     assert activations.get(None) == "linear"
 
 
 def test_flatten_reshape_and_dense_on_images_see_nhwc_order(rng):
     inputs = Input((4, 6, 3))
-    conv = L.Conv2D(2, 1)(inputs)
-    flat = L.Flatten()(conv)
-    tokens = L.Reshape((-1, 2))(conv)  # (24, 2): pixels as tokens, channels last
-    per_token = L.Dense(3, activation="tanh")(tokens)  # Dense on rank 3: MatMul + Add
-    per_pixel = L.Dense(2, use_bias=False)(conv)  # Dense on a 4-D tensor
+    conv = layers.Conv2D(2, 1)(inputs)
+    flat = layers.Flatten()(conv)
+    tokens = layers.Reshape((-1, 2))(conv)  # (24, 2): pixels as tokens, channels last
+    per_token = layers.Dense(3, activation="tanh")(tokens)  # Dense on rank 3: MatMul + Add
+    per_pixel = layers.Dense(2, use_bias=False)(conv)  # Dense on a 4-D tensor
     model = Model(inputs, [flat, per_token, per_pixel])
     randomize_weights(model, rng)
     x = rng.normal(size=(2, 4, 6, 3)).astype(np.float32)
@@ -404,31 +413,64 @@ def test_flatten_reshape_and_dense_on_images_see_nhwc_order(rng):
     assert ops(model).count("Transpose") == 2
 
 
-def test_batch_norm_on_2d_and_3d_tensors_and_dropout(rng):
+def test_batch_norm_on_3d_tensors_and_dropout(rng):
     inputs = Input((5, 4))
-    y = L.BatchNormalization(center=False)(inputs)  # rank 3: folded into Mul + Add
-    y = L.Dropout(0.5)(y)
-    flat = L.Flatten()(y)
-    z = L.BatchNormalization(scale=False)(flat)  # rank 2: ONNX BatchNormalization
-    model = Model(inputs, z)
+    y = layers.BatchNormalization(center=False)(inputs)  # rank 3: folded into Mul + Add
+    y = layers.Dropout(0.5)(y)
+    model = Model(inputs, layers.Dense(2)(y))
     randomize_weights(model, rng)
-    g, m, v, b2, m2, v2 = model.get_weights()
+    gamma, mean, variance, kernel, bias = model.get_weights()
+    assert model.layers[1].weight_names == ["gamma", "moving_mean", "moving_variance"]
     x = rng.normal(size=(3, 5, 4)).astype(np.float32)
-    ref = ref_batch_norm(x, g, 0, m, v).reshape(3, -1)
-    assert_close(run_model(model, x), ref_batch_norm(ref, 1, b2, m2, v2))
-    assert "Dropout" in ops(model)
-    assert [layer.weight_names for layer in model.layers if layer.weight_names] == [
-        ["gamma", "moving_mean", "moving_variance"],
-        ["beta", "moving_mean", "moving_variance"],
-    ]
+    expected = ref_dense(ref_batch_norm(x, gamma, 0, mean, variance), kernel, bias)
+    assert_close(run_model(model, x), expected)
+    assert ops(model) == ["Mul", "Add", "Dropout", "MatMul", "Add"]
+
+
+def test_batch_norm_after_layers_without_weights(rng):
+    # Nothing here can absorb the normalisation (as a Conv or Gemm before it could).
+    image = Input((3, 3, 2))
+    by_image = layers.BatchNormalization()(image)  # after the input's NHWC -> NCHW transpose
+    flat = layers.Flatten()(layers.Activation("relu")(image))
+    by_feature = layers.BatchNormalization(scale=False)(flat)  # rank 2, after Flatten
+    model = Model(image, [by_image, by_feature])
+    randomize_weights(model, rng)
+    g1, b1, m1, v1, b2, m2, v2 = model.get_weights()
+    x = rng.normal(size=(2, 3, 3, 2)).astype(np.float32)
+    got_image, got_feature = run_model(model, x)
+    assert_close(got_image, ref_batch_norm(x, g1, b1, m1, v1))
+    flat_ref = np.maximum(x, 0).reshape(2, -1)
+    assert_close(got_feature, ref_batch_norm(flat_ref, 1, b2, m2, v2))
+
+
+def test_unknown_spatial_sizes_export_with_same_upper_padding(rng):
+    # The engine wants fixed sizes beyond the batch, but the ONNX file is valid and
+    # other runtimes run it; "same" padding then relies on ONNX's SAME_UPPER.
+    inputs = Input((None, None, 2))
+    y = layers.Conv2D(3, 3, strides=2, padding="same")(inputs)
+    y = layers.MaxPooling2D(3, strides=1, padding="same")(y)  # stride 1: pads still known
+    model = Model(inputs, y)
+    assert model.output_shape == (None, None, None, 3)
+    attrs = [node[4] for node in model_to_spec(model)["nodes"] if node[0] in ("Conv", "MaxPool")]
+    assert attrs[0]["auto_pad"] == "SAME_UPPER" and "pads" not in attrs[0]
+    assert attrs[1]["pads"] == [1, 1, 1, 1]
+
+    data = model.to_onnx_bytes()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    kernel, bias = model.get_weights()
+    for shape in [(1, 7, 6, 2), (2, 4, 9, 2)]:
+        x = rng.normal(size=shape).astype(np.float32)
+        expected = ref_max_pool(ref_conv2d(x, kernel, bias, (2, 2), "same"), (3, 3), (1, 1), "same")
+        assert_close(session.run(None, {"input_layer": x})[0], expected)
 
 
 def test_conv2d_groups_dilation_and_image_output(rng):
     model = Sequential(
         [
             Input((8, 8, 4)),
-            L.Conv2D(6, 3, groups=2, dilation_rate=2, activation="leaky_relu"),
-            L.AveragePooling2D(pool_size=(2, 1), strides=1),
+            layers.Conv2D(6, 3, groups=2, dilation_rate=2, activation="leaky_relu"),
+            layers.AveragePooling2D(pool_size=(2, 1), strides=1),
         ]
     )
     randomize_weights(model, rng)
@@ -442,7 +484,7 @@ def test_conv2d_groups_dilation_and_image_output(rng):
 
 def test_shared_layer_and_outputs_that_repeat_or_are_inputs(rng):
     a, b = Input((3,), name="a"), Input((3,), name="b")
-    shared = L.Dense(2, name="shared")
+    shared = layers.Dense(2, name="shared")
     ya, yb = shared(a), shared(b)
     model = Model([a, b], [ya, yb, ya, a])
     randomize_weights(model, rng)
@@ -450,7 +492,9 @@ def test_shared_layer_and_outputs_that_repeat_or_are_inputs(rng):
     xa, xb = rng.normal(size=(2, 2, 3)).astype(np.float32)
     k, bias = model.get_weights()
     got = run_model(model, {"a": xa, "b": xb})
-    for actual, expected in zip(got, [ref_dense(xa, k, bias), ref_dense(xb, k, bias), ref_dense(xa, k, bias), xa]):
+    for actual, expected in zip(
+        got, [ref_dense(xa, k, bias), ref_dense(xb, k, bias), ref_dense(xa, k, bias), xa]
+    ):
         assert_close(actual, expected)
     assert model.output_names == ["shared", "shared/call_1", "shared_output", "a_output"]
     assert len([name for name, _ in model_to_spec(model)["initializers"]]) == 2
@@ -463,11 +507,11 @@ def test_weights_use_keras_layouts_and_round_trip(rng):
     model = Sequential(
         [
             Input((6, 6, 4)),
-            L.Conv2D(8, (3, 2)),
-            L.DepthwiseConv2D(3, depth_multiplier=3),
-            L.BatchNormalization(),
-            L.Flatten(),
-            L.Dense(5),
+            layers.Conv2D(8, (3, 2)),
+            layers.DepthwiseConv2D(3, depth_multiplier=3),
+            layers.BatchNormalization(),
+            layers.Flatten(),
+            layers.Dense(5),
         ]
     )
     shapes = [w.shape for w in model.get_weights()]
@@ -475,7 +519,7 @@ def test_weights_use_keras_layouts_and_round_trip(rng):
         (3, 2, 4, 8), (8,),           # Conv2D kernel (kh, kw, in, out), bias
         (3, 3, 8, 3), (24,),          # DepthwiseConv2D kernel (kh, kw, in, multiplier), bias
         (24,), (24,), (24,), (24,),   # gamma, beta, moving_mean, moving_variance
-        (48, 5), (5,),                # Dense kernel (in, out), bias
+        (144, 5), (5,),               # Dense kernel (in, out), bias
     ]  # fmt: skip
     assert model.layers[2].weight_names == ["gamma", "beta", "moving_mean", "moving_variance"]
     new = [rng.normal(size=s).astype(np.float32) for s in shapes]
@@ -486,29 +530,34 @@ def test_weights_use_keras_layouts_and_round_trip(rng):
     model.get_weights()[0][...] = 0
     np.testing.assert_array_equal(model.get_weights()[0], new[0])
     layer = model.get_layer("dense")
-    layer.set_weights([np.ones((48, 5)), np.zeros(5)])
+    layer.set_weights([np.ones((144, 5)), np.zeros(5)])
     assert layer.get_weights()[0].dtype == np.float32
     assert model.count_params() == sum(np.prod(s) for s in shapes)
 
 
 def test_set_weights_errors_name_the_problem_and_change_nothing():
-    model = Sequential([Input((3,)), L.Dense(4), L.Dense(2)])
+    model = Sequential([Input((3,)), layers.Dense(4), layers.Dense(2)])
     before = model.get_weights()
     with pytest.raises(ValueError, match="expects 4 weight arrays, got 3"):
         model.set_weights(before[:3])
     wrong = [before[0], before[1], np.zeros((2, 4)), before[3]]
-    with pytest.raises(ValueError, match=r"Dense layer 'dense_1': weight 'kernel' expects shape \(4, 2\), got \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dense layer 'dense_1': weight 'kernel' expects shape \(4, 2\), got \(2, 4\)",
+    ):
         model.set_weights([w + 1 for w in before[:2]] + wrong[2:])
     for got, want in zip(model.get_weights(), before):  # the first layer was not changed either
         np.testing.assert_array_equal(got, want)
-    with pytest.raises(ValueError, match=r"Dense layer 'dense' expects 2 weight arrays \(kernel, bias\), got 1"):
+    with pytest.raises(
+        ValueError, match=r"Dense layer 'dense' expects 2 weight arrays \(kernel, bias\), got 1"
+    ):
         model.layers[0].set_weights([before[0]])
     with pytest.raises(ValueError, match="not built yet"):
-        L.Dense(3).set_weights([np.zeros((2, 3)), np.zeros(3)])
+        layers.Dense(3).set_weights([np.zeros((2, 3)), np.zeros(3)])
 
 
 def test_predict_sees_new_weights_and_reuses_the_loaded_model(rng):
-    model = Sequential([L.Dense(3, input_shape=(4,))])
+    model = Sequential([layers.Dense(3, input_shape=(4,))])
     x = rng.normal(size=(2, 4)).astype(np.float32)
     first = model.predict(x)
     loaded = model._loaded[2]
@@ -538,7 +587,9 @@ def test_initializers_are_deterministic_with_a_seed():
     np.testing.assert_array_equal(initializers.get("ones")((3,)), np.ones(3))
 
     def build():
-        return Sequential([Input((5,)), L.Dense(4), L.Dense(3, kernel_initializer="he_normal")])
+        return Sequential(
+            [Input((5,)), layers.Dense(4), layers.Dense(3, kernel_initializer="he_normal")]
+        )
 
     initializers.set_random_seed(7)
     w1 = build().get_weights()
@@ -549,28 +600,30 @@ def test_initializers_are_deterministic_with_a_seed():
     for x, y in zip(w1, w2):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(w1[0], w3[0])
-    seeded = [L.Dense(4, kernel_initializer=initializers.GlorotUniform(seed=5)) for _ in range(2)]
+    seeded = [
+        layers.Dense(4, kernel_initializer=initializers.GlorotUniform(seed=5)) for _ in range(2)
+    ]
     for layer in seeded:
         layer.build((None, 6))
     np.testing.assert_array_equal(seeded[0].get_weights()[0], seeded[1].get_weights()[0])
     with pytest.raises(ValueError, match="unknown initializer"):
-        L.Dense(2, kernel_initializer="lecun_uniform")
+        layers.Dense(2, kernel_initializer="lecun_uniform")
 
 
 # -- names, shapes and errors -------------------------------------------------------------------
 
 
 def test_layer_names_are_keras_style_and_unique_per_model():
-    first = Sequential([Input((3,)), L.Dense(2), L.Dense(2), L.Dropout(0.1)])
+    first = Sequential([Input((3,)), layers.Dense(2), layers.Dense(2), layers.Dropout(0.1)])
     assert [layer.name for layer in first.layers] == ["dense", "dense_1", "dropout"]
-    second = Sequential([Input((3,)), L.Dense(2)])
+    second = Sequential([Input((3,)), layers.Dense(2)])
     assert second.layers[0].name == "dense"  # counting restarts in each model
 
     x = Input((8, 8, 1))
-    y = L.Conv2D(2, 3)(x)
-    y = L.DepthwiseConv2D(3)(y)
-    y = L.MaxPooling2D()(y)
-    y = L.Dense(2, name="dense")(L.Dense(2)(L.GlobalAveragePooling2D()(y)))
+    y = layers.Conv2D(2, 3)(x)
+    y = layers.DepthwiseConv2D(3)(y)
+    y = layers.MaxPooling2D()(y)
+    y = layers.Dense(2, name="dense")(layers.Dense(2)(layers.GlobalAveragePooling2D()(y)))
     model = Model(x, y)
     assert [layer.name for layer in model.layers] == [
         "input_layer", "conv2d", "depthwise_conv2d", "max_pooling2d",
@@ -581,43 +634,47 @@ def test_layer_names_are_keras_style_and_unique_per_model():
 
     clash = Input((2,))
     with pytest.raises(ValueError, match="two layers of this model are named 'same'"):
-        Model(clash, L.Dense(1, name="same")(L.Dense(2, name="same")(clash)))
+        Model(clash, layers.Dense(1, name="same")(layers.Dense(2, name="same")(clash)))
     with pytest.raises(ValueError, match="already has a layer named 'dense'"):
-        Sequential([Input((3,)), L.Dense(2), L.Dense(2, name="dense")])
+        Sequential([Input((3,)), layers.Dense(2), layers.Dense(2, name="dense")])
 
 
 def test_shape_errors_name_the_layer():
     with pytest.raises(ValueError, match=r"Add layer 'merge': inputs must all have the same shape"):
-        L.Add(name="merge")([Input((4, 4, 3)), Input((4, 4, 2))])
-    dense = L.Dense(2)
+        layers.Add(name="merge")([Input((4, 4, 3)), Input((4, 4, 2))])
+    dense = layers.Dense(2)
     dense(Input((3,)))
-    with pytest.raises(ValueError, match=r"Dense layer: its kernel expects inputs whose last dimension is 3"):
+    with pytest.raises(
+        ValueError, match=r"Dense layer: its kernel expects inputs whose last dimension is 3"
+    ):
         dense(Input((4,)))
     with pytest.raises(ValueError, match=r"Conv2D layer: expects a 4-D input"):
-        L.Conv2D(2, 3)(Input((10,)))
+        layers.Conv2D(2, 3)(Input((10,)))
     with pytest.raises(ValueError, match="Conv2D layer: spatial size 3 is smaller than the window"):
-        L.Conv2D(2, 5)(Input((3, 3, 1)))
-    with pytest.raises(ValueError, match=r"Concatenate layer: inputs must match on every axis but 3"):
-        L.Concatenate()([Input((4, 4, 3)), Input((4, 5, 3))])
+        layers.Conv2D(2, 5)(Input((3, 3, 1)))
+    with pytest.raises(
+        ValueError, match=r"Concatenate layer: inputs must match on every axis but 3"
+    ):
+        layers.Concatenate()([Input((4, 4, 3)), Input((4, 5, 3))])
     with pytest.raises(ValueError, match=r"Reshape layer: cannot reshape"):
-        L.Reshape((5, -1))(Input((4, 3)))
+        layers.Reshape((5, -1))(Input((4, 3)))
     with pytest.raises(ValueError, match="Add layer: expects a list of at least 2 tensors"):
-        L.Add()(Input((3,)))
+        layers.Add()(Input((3,)))
     with pytest.raises(ValueError, match=r"Conv2D layer 'conv2d': expects a 4-D input"):
-        Sequential([Input((3,)), L.Dense(2), L.Conv2D(1, 1)])
+        Sequential([Input((3,)), layers.Dense(2), layers.Conv2D(1, 1)])
     with pytest.raises(TypeError, match="symbolic tensors"):
-        L.Dense(2)(np.zeros((1, 3)))
+        layers.Dense(2)(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
-        L.Conv2D(2, 3, padding="full")
+        layers.Conv2D(2, 3, padding="full")
     with pytest.raises(ValueError, match="graph disconnected"):
         a, b = Input((2,)), Input((2,))
-        Model(a, L.Add()([a, b]))
+        Model(a, layers.Add()([a, b]))
 
 
 def test_sequential_input_from_input_shape_or_build(rng):
     model = Sequential(name="stack")
-    model.add(L.Dense(4, activation="relu"))
-    model.add(L.Dense(2))
+    model.add(layers.Dense(4, activation="relu"))
+    model.add(layers.Dense(2))
     with pytest.raises(ValueError, match="has no input yet"):
         model.predict(np.zeros((1, 3)))
     model.build((None, 3))
@@ -626,14 +683,18 @@ def test_sequential_input_from_input_shape_or_build(rng):
     k1, b1, k2, b2 = model.get_weights()
     assert_close(run_model(model, x), ref_dense(np.maximum(ref_dense(x, k1, b1), 0), k2, b2))
 
-    hinted = Sequential([L.Conv2D(2, 3, input_shape=(5, 5, 1)), L.Flatten()])
+    hinted = Sequential([layers.Conv2D(2, 3, input_shape=(5, 5, 1)), layers.Flatten()])
     assert hinted.input_shape == (None, 5, 5, 1) and hinted.output_shape == (None, 18)
-    with pytest.raises(ValueError, match=r"input 'input_layer' expects arrays of shape \(None, 5, 5, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"input 'input_layer' expects arrays of shape \(None, 5, 5, 1\)"
+    ):
         hinted.predict(np.zeros((1, 5, 5, 2)))
 
 
 def test_summary_lists_layers_shapes_and_params():
-    model = Sequential([Input((4, 4, 2)), L.Conv2D(3, 3), L.BatchNormalization(), L.Flatten()])
+    model = Sequential(
+        [Input((4, 4, 2)), layers.Conv2D(3, 3), layers.BatchNormalization(), layers.Flatten()]
+    )
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -643,7 +704,7 @@ def test_summary_lists_layers_shapes_and_params():
 
 
 def test_save_writes_model_onnx_atomically(tmp_path, rng):
-    model = Sequential([Input((3,)), L.Dense(2, activation="sigmoid")])
+    model = Sequential([Input((3,)), layers.Dense(2, activation="sigmoid")])
     target = tmp_path / "models" / "demo" / "1"
     path = model.save(target)
     assert path == target / "model.onnx"

@@ -68,7 +68,11 @@ Status FoldBatchNormalization(Graph& graph) {
     const int p = producers[bn.inputs[0]];
     if (!params_constant || p < 0) continue;
     Node& layer = graph.nodes[p];
-    if (layer.op_type.empty() || layer.attributes.Has("_activation")) continue;
+    // Only layers with constant weights at input 1 absorb the affine map.
+    if ((layer.op_type != "Conv" && layer.op_type != "Gemm") || layer.inputs.size() < 2 ||
+        layer.attributes.Has("_activation")) {
+      continue;
+    }
     const bool bias_ok = layer.inputs.size() < 3 || layer.inputs[2] < 0 || IsConstant(graph, layer.inputs[2]);
     if (!IsConstant(graph, layer.inputs[1]) || !bias_ok) continue;
     const int64_t channels = graph.values[bn.inputs[1]].constant->num_elements();
