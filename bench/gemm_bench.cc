@@ -59,7 +59,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
   b->Args({1, 128, 784});
   b->Args({64, 3136, 576});   // 3x3 conv, 64 channels, 56x56
   b->Args({256, 3136, 64});   // 1x1 expand, 56x56
-  b->Args({512, 196, 4608});  // 3x3 conv, 512 channels, 14x14... patch 512*9
+  b->Args({512, 196, 4608});  // 3x3 conv, 512 channels, 14x14 (patch 512*9)
+  b->Args({64, 121, 288});    // Keras CNN conv2, one 11x11 image
+  b->Args({64, 2057, 288});   // the same, 17 images side by side
 }
 
 BENCHMARK(BM_Servekit)->Apply(Shapes)->Unit(benchmark::kMicrosecond);

@@ -48,14 +48,19 @@ std::shared_ptr<Session> LoadBytes(const py::bytes& data, int threads, bool opti
   return ValueOrThrow(std::move(session));
 }
 
-// Inputs in signature order; each a C-contiguous array of the exact dtype.
-py::list Run(const Session& session, const std::vector<py::array>& arrays) {
+std::vector<Tensor> InputViews(const Session& session, const std::vector<py::array>& arrays) {
   std::vector<Tensor> inputs;
   inputs.reserve(arrays.size());
   for (size_t i = 0; i < arrays.size(); ++i) {
     const std::string what = i < session.inputs().size() ? "input '" + session.inputs()[i].name + "'" : "input";
     inputs.push_back(TensorViewOf(arrays[i], what));
   }
+  return inputs;
+}
+
+// Inputs in signature order; each a C-contiguous array of the exact dtype.
+py::list Run(const Session& session, const std::vector<py::array>& arrays) {
+  std::vector<Tensor> inputs = InputViews(session, arrays);
   absl::StatusOr<std::vector<Tensor>> outputs;
   {
     py::gil_scoped_release release;
@@ -67,6 +72,22 @@ py::list Run(const Session& session, const std::vector<py::array>& arrays) {
   return out;
 }
 
+// Runs `repeats` times; returns [(step description, mean microseconds)].
+py::list Profile(const Session& session, const std::vector<py::array>& arrays, int repeats) {
+  std::vector<Tensor> inputs = InputViews(session, arrays);
+  std::vector<double> micros;
+  absl::Status status;
+  {
+    py::gil_scoped_release release;
+    for (int r = 0; r < repeats && status.ok(); ++r) status = session.RunProfiled(inputs, micros).status();
+  }
+  ThrowIfError(status);
+  py::list out;
+  const std::vector<std::string> steps = session.StepDescriptions();
+  for (size_t s = 0; s < steps.size(); ++s) out.append(py::make_tuple(steps[s], micros[s] / std::max(repeats, 1)));
+  return out;
+}
+
 }  // namespace
 
 void RegisterEngine(py::module_& m) {
@@ -75,6 +96,8 @@ void RegisterEngine(py::module_& m) {
                              "[(name, dtype, shape)], None marking the batch dimension")
       .def_property_readonly("outputs", [](const Session& s) { return Specs(s.outputs()); })
       .def("step_op_types", &Session::StepOpTypes, "op types of the kernels that run, in order")
+      .def("profile", &Profile, py::arg("inputs"), py::arg("repeats") = 10,
+           "Mean wall time of each step over `repeats` runs: [(step, microseconds)].")
       .def("run", &Run, py::arg("inputs"),
            "Runs the model on arrays given in input order; returns the outputs in order.");
   m.def("load_model", &Load, py::arg("path"), py::arg("intra_op_threads") = 1, py::arg("optimize") = true,

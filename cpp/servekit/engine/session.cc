@@ -1,5 +1,6 @@
 #include "servekit/engine/session.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -215,7 +216,24 @@ void Session::Release(std::unique_ptr<ExecutionContext> ctx) const {
   free_contexts_.push_back(std::move(ctx));
 }
 
+std::vector<std::string> Session::StepDescriptions() const {
+  std::vector<std::string> out;
+  for (const Step& s : steps_) out.push_back(s.description);
+  return out;
+}
+
 StatusOr<std::vector<Tensor>> Session::Run(absl::Span<const Tensor> inputs) const {
+  return RunImpl(inputs, nullptr);
+}
+
+StatusOr<std::vector<Tensor>> Session::RunProfiled(absl::Span<const Tensor> inputs,
+                                                   std::vector<double>& step_micros) const {
+  step_micros.resize(steps_.size(), 0.0);
+  return RunImpl(inputs, &step_micros);
+}
+
+StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
+                                               std::vector<double>* step_micros) const {
   ASSIGN_OR_RETURN(int64_t batch, ValidateInputs(inputs));
   std::unique_ptr<ExecutionContext> ctx = Acquire();
   if (ctx->batch != batch) {
@@ -247,7 +265,11 @@ StatusOr<std::vector<Tensor>> Session::Run(absl::Span<const Tensor> inputs) cons
   }
   for (size_t s = 0; s < steps_.size() && status.ok(); ++s) {
     KernelContext kc{ctx->step_inputs[s], ctx->step_outputs[s], ctx->step_scratch[s], pool_.get()};
+    const auto start = step_micros ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     status = steps_[s].kernel->Compute(kc);
+    if (step_micros) {
+      (*step_micros)[s] += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    }
     if (!status.ok()) {
       status = absl::Status(status.code(), absl::StrCat(steps_[s].description, ": ", status.message()));
     }

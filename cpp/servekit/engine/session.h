@@ -55,7 +55,15 @@ class Session {
   // dtype or shape, with a message that says what was expected.
   StatusOr<std::vector<Tensor>> Run(absl::Span<const Tensor> inputs) const;
 
+  // Runs like Run and adds each step's wall time in microseconds to
+  // `step_micros` (one entry per step, in StepOpTypes order).
+  StatusOr<std::vector<Tensor>> RunProfiled(absl::Span<const Tensor> inputs,
+                                            std::vector<double>& step_micros) const;
+  // "node 'conv1' (Conv)" for each step, in order.
+  std::vector<std::string> StepDescriptions() const;
+
  private:
+  StatusOr<std::vector<Tensor>> RunImpl(absl::Span<const Tensor> inputs, std::vector<double>* step_micros) const;
   struct Step {
     std::string description;  // "node 'x' (Conv)", for errors
     std::string op_type;

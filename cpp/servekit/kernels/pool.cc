@@ -32,6 +32,80 @@ Status InferPool(InferenceContext& ctx) {
   return absl::OkStatus();
 }
 
+// One output of a window that may cross the padding: checks every tap.
+template <bool kMax>
+float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height, int64_t width,
+                   int64_t h0, int64_t w0) {
+  float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+  int64_t count = 0;
+  for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+    const int64_t ih = h0 + ki * w.dilation_h;
+    if (ih < 0 || ih >= height) continue;
+    for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
+      const int64_t iw = w0 + kj * w.dilation_w;
+      if (iw < 0 || iw >= width) continue;
+      const float v = src[ih * width + iw];
+      acc = kMax ? std::max(acc, v) : acc + v;
+      ++count;
+    }
+  }
+  if (kMax) return acc;
+  // With count_include_pad the divisor counts explicit pads (not the ceil_mode
+  // overhang past them), as onnxruntime does.
+  int64_t divisor = count;
+  if (include_pad) {
+    const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
+    const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
+    divisor = (h_end - h0) * (w_end - w0);
+  }
+  return divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+}
+
+// One NCHW plane. Outputs whose window lies inside the image (almost all of
+// them) take a branch-free path; only the border pays for bounds checks.
+template <bool kMax>
+void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t height, int64_t width, float* dst) {
+  const int64_t extent_h = w.dilation_h * (w.kernel_h - 1) + 1;
+  const int64_t extent_w = w.dilation_w * (w.kernel_w - 1) + 1;
+  const float inv_area = 1.0f / static_cast<float>(w.kernel_h * w.kernel_w);
+  for (int64_t oh = 0; oh < w.out_h; ++oh) {
+    const int64_t h0 = oh * w.stride_h - w.pad_top;
+    const bool rows_inside = h0 >= 0 && h0 + extent_h <= height;
+    float* out_row = dst + oh * w.out_w;
+    if (kMax && rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 && w.dilation_h == 1 &&
+        w.dilation_w == 1 && w.pad_left == 0) {
+      // The common 2x2 stride-2 max pool: a tight loop over the interior columns.
+      const float* r0 = src + h0 * width;
+      const float* r1 = r0 + width;
+      const int64_t interior = std::min(w.out_w, width / 2);
+      for (int64_t ow = 0; ow < interior; ++ow) {
+        out_row[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+      }
+      for (int64_t ow = interior; ow < w.out_w; ++ow) {
+        out_row[ow] = PoolAtBorder<kMax>(w, include_pad, src, height, width, h0, ow * w.stride_w);
+      }
+      continue;
+    }
+    for (int64_t ow = 0; ow < w.out_w; ++ow) {
+      const int64_t w0 = ow * w.stride_w - w.pad_left;
+      if (!rows_inside || w0 < 0 || w0 + extent_w > width) {
+        out_row[ow] = PoolAtBorder<kMax>(w, include_pad, src, height, width, h0, w0);
+        continue;
+      }
+      const float* base = src + h0 * width + w0;
+      float acc = kMax ? base[0] : 0.0f;
+      for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+        const float* row = base + ki * w.dilation_h * width;
+        for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
+          const float v = row[kj * w.dilation_w];
+          acc = kMax ? std::max(acc, v) : acc + v;
+        }
+      }
+      out_row[ow] = kMax ? acc : acc * inv_area;
+    }
+  }
+}
+
 template <bool kMax>
 StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& graph) {
   const SymShape& x = graph.values[node.inputs[0]].shape;
@@ -42,39 +116,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& gr
     Tensor& out = *ctx.outputs[0];
     const int64_t planes = in.dim(0) * in.dim(1), height = in.dim(2), width = in.dim(3);
     for (int64_t p = 0; p < planes; ++p) {
-      const float* src = in.data<float>() + p * height * width;
-      float* dst = out.data<float>() + p * w.out_h * w.out_w;
-      for (int64_t oh = 0; oh < w.out_h; ++oh) {
-        const int64_t h0 = oh * w.stride_h - w.pad_top;
-        for (int64_t ow = 0; ow < w.out_w; ++ow) {
-          const int64_t w0 = ow * w.stride_w - w.pad_left;
-          float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-          int64_t count = 0;
-          for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
-            const int64_t ih = h0 + ki * w.dilation_h;
-            if (ih < 0 || ih >= height) continue;
-            for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
-              const int64_t iw = w0 + kj * w.dilation_w;
-              if (iw < 0 || iw >= width) continue;
-              const float v = src[ih * width + iw];
-              acc = kMax ? std::max(acc, v) : acc + v;
-              ++count;
-            }
-          }
-          if (!kMax) {
-            // With count_include_pad the divisor counts explicit pads (not the
-            // ceil_mode overhang past them), as onnxruntime does.
-            int64_t divisor = count;
-            if (include_pad) {
-              const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
-              const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
-              divisor = (h_end - h0) * (w_end - w0);
-            }
-            acc = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
-          }
-          dst[oh * w.out_w + ow] = acc;
-        }
-      }
+      PoolPlane<kMax>(w, include_pad != 0, in.data<float>() + p * height * width, height, width,
+                      out.data<float>() + p * w.out_h * w.out_w);
     }
     return absl::OkStatus();
   });
