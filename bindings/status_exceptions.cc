@@ -49,7 +49,11 @@ void RaiseStatus(const absl::Status& status) {
   auto& types = ExceptionTypes();
   auto it = types.find(status.code());
   PyObject* type = it != types.end() ? it->second : types[absl::StatusCode::kInternal];
-  PyErr_SetString(type, std::string(status.message()).c_str());
+  const absl::string_view message = status.message();
+  // Messages quote names from model files; undecodable bytes are escaped, never fatal.
+  PyObject* text = PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "backslashreplace");
+  PyErr_SetObject(type, text);
+  Py_XDECREF(text);
   throw py::error_already_set();
 }
 

@@ -52,8 +52,9 @@ def _as_input_array(value, spec: TensorSignature) -> np.ndarray:
     """Converts one input value to a C-contiguous array of the model's dtype.
 
     Like Keras, numeric data is cast to a float input's dtype (float64 and ints
-    to float32); integer inputs accept any integer array. Anything else is a
-    TypeError that names the input and the expected dtype.
+    to float32). Integer inputs accept integer arrays whose values fit; a value
+    that would wrap is a ValueError. Anything else is a TypeError that names the
+    input and the expected dtype.
     """
     try:
         array = np.asarray(value)
@@ -64,11 +65,21 @@ def _as_input_array(value, spec: TensorSignature) -> np.ndarray:
         kind = array.dtype.kind
         if expected.kind == "f" and kind in "fiub":
             array = array.astype(expected)
-        elif expected.kind in "iu" and kind in "iu" and np.can_cast(array.dtype, expected, "same_kind"):
+        elif expected.kind in "iu" and kind in "iu":
+            if not np.can_cast(array.dtype, expected, "safe") and array.size:
+                limits = np.iinfo(expected)
+                if array.min() < limits.min or array.max() > limits.max:
+                    raise ValueError(
+                        f"input '{spec.name}' expects {expected}; values in [{array.min()}, {array.max()}] "
+                        f"do not fit its range [{limits.min}, {limits.max}]"
+                    )
             array = array.astype(expected)
+        elif expected.kind == "b" and kind == "b":
+            pass
         else:
             raise TypeError(f"input '{spec.name}' expects {expected} data; got an array of {array.dtype}")
-    return np.ascontiguousarray(array)
+    # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
+    return np.require(array, requirements="C")
 
 
 class LoadedModel:

@@ -1,5 +1,6 @@
 #include "servekit/engine/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,22 @@ namespace servekit {
 // Upper bound on one request's temporary memory; beyond it the request is refused
 // instead of exhausting the machine.
 constexpr size_t kMaxArenaBytes = size_t{16} << 30;
+
+namespace {
+
+Status TooLarge(int64_t batch) {
+  return absl::ResourceExhaustedError(absl::StrCat("a batch of ", batch, " needs more than ",
+                                                   kMaxArenaBytes >> 30, " GiB of working memory"));
+}
+
+// Bytes of `v` for a batch size; ResourceExhausted beyond the working-memory cap.
+StatusOr<size_t> BytesForBatch(const Value& v, int64_t batch) {
+  auto elements = CheckedNumElements(Evaluate(v.shape, batch), kMaxArenaBytes / 8);
+  if (!elements.ok()) return TooLarge(batch);
+  return static_cast<size_t>(*elements) * DTypeSize(v.dtype);
+}
+
+}  // namespace
 
 struct ExecutionContext {
   int64_t batch = -1;  // the batch size the plan below is for; -1: none yet
@@ -131,10 +148,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   std::vector<int> request_value;  // value id, or -(step+1) for a step's scratch
   size_t total = 0;
   auto add_request = [&](size_t bytes, int first_step, int last_step, int owner) -> Status {
-    if (bytes > kMaxArenaBytes || total > kMaxArenaBytes - bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "a batch of ", batch, " needs more than ", kMaxArenaBytes >> 30, " GiB of working memory"));
-    }
+    if (bytes > kMaxArenaBytes || total > kMaxArenaBytes - bytes) return TooLarge(batch);
     total += bytes;
     requests.push_back(BufferRequest{bytes, first_step, last_step});
     request_value.push_back(owner);
@@ -143,15 +157,18 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   for (size_t id = 0; id < num_values; ++id) {
     if (external[id] || first[id] < 0) continue;
     const Value& v = graph_.values[id];
-    ASSIGN_OR_RETURN(int64_t elements, CheckedNumElements(Evaluate(v.shape, batch),
-                                                          kMaxArenaBytes / 8));
-    RETURN_IF_ERROR(add_request(elements * DTypeSize(v.dtype), first[id], last[id], static_cast<int>(id)));
+    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(v, batch));
+    RETURN_IF_ERROR(add_request(bytes, first[id], last[id], static_cast<int>(id)));
     ctx.tensors[id].Rebind(v.dtype, Evaluate(v.shape, batch), nullptr);
   }
   // Graph inputs and outputs get their shapes per request; scratch needs them now.
   for (int id : graph_.inputs) ctx.tensors[id].Rebind(graph_.values[id].dtype, Evaluate(graph_.values[id].shape, batch), nullptr);
   ctx.output_shapes.clear();
+  size_t output_bytes = 0;  // allocated per request, but bounded by the same cap
   for (int id : graph_.outputs) {
+    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(graph_.values[id], batch));
+    output_bytes += bytes;
+    if (output_bytes > kMaxArenaBytes) return TooLarge(batch);
     ctx.output_shapes.push_back(Evaluate(graph_.values[id].shape, batch));
     if (!graph_.values[id].constant) ctx.tensors[id].Rebind(graph_.values[id].dtype, ctx.output_shapes.back(), nullptr);
   }
@@ -276,7 +293,12 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
   }
   for (size_t k = 0; k < graph_.outputs.size() && status.ok(); ++k) {
     Tensor& slot = ctx->tensors[graph_.outputs[k]];
-    if (slot.is_owner() && !graph_.values[graph_.outputs[k]].constant.has_value()) {
+    const auto earlier = std::find(graph_.outputs.begin(), graph_.outputs.begin() + k, graph_.outputs[k]);
+    if (earlier != graph_.outputs.begin() + k) {
+      // The same value listed twice: a separate copy, so the caller's arrays never alias.
+      StatusOr<Tensor> copy = results[earlier - graph_.outputs.begin()].Clone();
+      if (!copy.ok()) status = copy.status(); else results[k] = *std::move(copy);
+    } else if (slot.is_owner() && !graph_.values[graph_.outputs[k]].constant.has_value()) {
       results[k] = std::move(slot);
       slot = Tensor::View(results[k].dtype(), results[k].shape(), nullptr);
     } else {

@@ -120,7 +120,13 @@ Status InferSqueeze(InferenceContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOf(ctx, &present));
   std::vector<bool> drop(rank, false);
   if (!present) {
-    for (int i = 0; i < rank; ++i) drop[i] = in[i] == Dim::Fixed(1);
+    for (int i = 0; i < rank; ++i) {
+      if (!in[i].is_fixed()) {
+        // Whether it is squeezed would depend on the batch size (N = 1).
+        return ctx.Error("Squeeze without axes on an input with a batch dimension is ambiguous; give axes");
+      }
+      drop[i] = in[i] == Dim::Fixed(1);
+    }
   }
   for (int64_t axis : axes) {
     auto a = NormalizeAxis(axis, rank);
@@ -332,6 +338,15 @@ Status InferGather(InferenceContext& ctx) {
   out.insert(out.end(), indices.begin(), indices.end());
   out.insert(out.end(), data.begin() + *axis + 1, data.end());
   ctx.SetOutput(0, ctx.input(0).dtype, out);
+  if (ctx.input(1).constant && data[*axis].is_fixed()) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> indices, ctx.ConstantInts(1));
+    const int64_t extent = data[*axis].value();
+    for (int64_t i : indices) {
+      if (i < -extent || i >= extent) {
+        return ctx.Error(absl::StrCat("index ", i, " is out of range for axis ", *axis, " of size ", extent));
+      }
+    }
+  }
   const Value& d = ctx.input(0);
   if (d.shape_value && *axis == 0 && ctx.input(1).constant) {
     ASSIGN_OR_RETURN(std::vector<int64_t> idx, ctx.ConstantInts(1));

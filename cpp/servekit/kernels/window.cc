@@ -5,13 +5,18 @@
 namespace servekit {
 namespace {
 
+// Far above any real kernel, stride, dilation or pad; keeps products in range.
+constexpr int64_t kMaxWindowValue = int64_t{1} << 20;
+
 StatusOr<std::vector<int64_t>> Pair(const Attributes& attrs, const char* name, int64_t fallback) {
   ASSIGN_OR_RETURN(std::vector<int64_t> v, attrs.GetInts(name, {fallback, fallback}));
   if (v.size() != 2) {
     return absl::InvalidArgumentError(absl::StrCat(name, " must have 2 values for a 2-D window; got ", v.size()));
   }
   for (int64_t x : v) {
-    if (x < 1) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
+    if (x < 1 || x > kMaxWindowValue) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be in [1, ", kMaxWindowValue, "]; got ", x));
+    }
   }
   return v;
 }
@@ -23,8 +28,9 @@ StatusOr<Window2D> ResolveWindow2D(const Attributes& attrs, int64_t in_h, int64_
   Window2D w;
   if (attrs.Has("kernel_shape") || kernel_h <= 0) {
     ASSIGN_OR_RETURN(std::vector<int64_t> k, attrs.GetInts("kernel_shape", {}));
-    if (k.size() != 2 || k[0] < 1 || k[1] < 1) {
-      return absl::InvalidArgumentError("kernel_shape must have 2 positive values");
+    if (k.size() != 2 || k[0] < 1 || k[1] < 1 || k[0] > kMaxWindowValue || k[1] > kMaxWindowValue) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kernel_shape must have 2 values in [1, ", kMaxWindowValue, "]"));
     }
     if (kernel_h > 0 && (k[0] != kernel_h || k[1] != kernel_w)) {
       return absl::InvalidArgumentError("kernel_shape does not match the weights");
@@ -49,7 +55,9 @@ StatusOr<Window2D> ResolveWindow2D(const Attributes& attrs, int64_t in_h, int64_
     ASSIGN_OR_RETURN(std::vector<int64_t> pads, attrs.GetInts("pads", {0, 0, 0, 0}));
     if (pads.size() != 4) return absl::InvalidArgumentError("pads must have 4 values for a 2-D window");
     for (int64_t p : pads) {
-      if (p < 0) return absl::InvalidArgumentError("pads must not be negative");
+      if (p < 0 || p > kMaxWindowValue) {
+        return absl::InvalidArgumentError(absl::StrCat("pads must be in [0, ", kMaxWindowValue, "]; got ", p));
+      }
     }
     w.pad_top = pads[0];
     w.pad_left = pads[1];

@@ -100,12 +100,14 @@ Status FoldBatchNormalization(Graph& graph) {
     ASSIGN_OR_RETURN(ChannelAffine affine, ReadBatchNorm(graph, bn));
     ASSIGN_OR_RETURN(int weights, ScaledWeights(graph, layer, affine, inner, channel_is_row));
     ASSIGN_OR_RETURN(int bias, FoldedBias(graph, layer, 2, affine));
-    const std::vector<int> old_inputs = layer.inputs;
-    graph.nodes[p].inputs = {old_inputs[0], weights, bias};
+    const std::vector<int> old_layer_inputs = layer.inputs;
+    const std::vector<int> old_bn_inputs = bn.inputs;
+    graph.nodes[p].inputs = {old_layer_inputs[0], weights, bias};
     bn.inputs.resize(1);
     if (!passes::MergeIntoProducer(graph, static_cast<int>(x))) {
-      // The conv output is used elsewhere too: undo, keep the BatchNormalization.
-      graph.nodes[p].inputs = old_inputs;
+      // The layer's output is used elsewhere too: undo, keep the BatchNormalization.
+      graph.nodes[p].inputs = old_layer_inputs;
+      graph.nodes[x].inputs = old_bn_inputs;
       continue;
     }
     producers = graph.Producers();

@@ -45,8 +45,12 @@ Status FuseActivations(Graph& graph) {
     Node& layer = graph.nodes[p];
     const bool fusable_layer = layer.op_type == "Conv" || layer.op_type == "Gemm" || layer.op_type == "MatMul";
     if (!fusable_layer || layer.attributes.Has("_activation")) continue;
+    const std::vector<int> inputs = node.inputs;  // Clip's bounds, restored if the merge fails
     node.inputs.resize(1);
-    if (!passes::MergeIntoProducer(graph, static_cast<int>(x))) continue;
+    if (!passes::MergeIntoProducer(graph, static_cast<int>(x))) {
+      graph.nodes[x].inputs = inputs;
+      continue;
+    }
     activation.StoreAsFused(graph.nodes[p].attributes);
     producers = graph.Producers();
   }

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <limits>
 
+#include "absl/strings/escaping.h"
+#include "google/protobuf/stubs/common.h"
 #include "servekit/formats/onnx/tensor_proto.h"
 #include "servekit/proto/onnx.pb.h"
 
@@ -17,6 +19,17 @@ namespace onnx = ::servekit::onnx;
 constexpr int64_t kMinOpset = 13;
 
 Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+// Names become Python strings and JSON keys: they must be UTF-8 (protobuf's
+// proto2 string fields do not guarantee it).
+std::string EscapeBytes(const std::string& name) { return absl::CHexEscape(name); }
+
+Status CheckUtf8(const std::string& name, const char* what) {
+  if (google::protobuf::internal::IsStructurallyValidUTF8(name.data(), static_cast<int>(name.size()))) {
+    return absl::OkStatus();
+  }
+  return Invalid(absl::StrCat("a ", what, " is not valid UTF-8: '", EscapeBytes(name), "'"));
+}
 
 StatusOr<int64_t> DefaultOpset(const onnx::ModelProto& model) {
   for (const auto& opset : model.opset_import()) {
@@ -90,6 +103,7 @@ StatusOr<Graph> ReadOnnxModel(const std::string& bytes, const std::string& base_
 
   for (const auto& init : g.initializer()) {
     if (init.name().empty()) return Invalid("an initializer has no name");
+    RETURN_IF_ERROR(CheckUtf8(init.name(), "initializer name"));
     if (graph.FindValue(init.name()) >= 0) return Invalid(absl::StrCat("initializer '", init.name(), "' is defined twice"));
     auto tensor = TensorFromProto(init, base_dir);
     if (!tensor.ok()) return Invalid(absl::StrCat("initializer '", init.name(), "': ", tensor.status().message()));
@@ -98,6 +112,7 @@ StatusOr<Graph> ReadOnnxModel(const std::string& bytes, const std::string& base_
   for (const auto& info : g.input()) {
     if (graph.FindValue(info.name()) >= 0) continue;  // an initializer with a declared input: a constant
     if (info.name().empty()) return Invalid("a graph input has no name");
+    RETURN_IF_ERROR(CheckUtf8(info.name(), "input name"));
     const int32_t elem_type = info.type().tensor_type().elem_type();
     if (!info.type().has_tensor_type() || !IsSupportedDType(elem_type)) {
       return Invalid(absl::StrCat("input '", info.name(), "' has an unsupported type (element type ", elem_type, ")"));
@@ -112,30 +127,17 @@ StatusOr<Graph> ReadOnnxModel(const std::string& bytes, const std::string& base_
   }
   if (graph.inputs.empty()) return Invalid("the model has no runtime inputs");
 
+  // Two passes: every node output is defined first, so inputs may name values
+  // produced later in the file (InferGraph sorts the nodes and reports cycles).
   for (int n = 0; n < g.node_size(); ++n) {
     const onnx::NodeProto& proto = g.node(n);
     Node node;
     node.op_type = proto.op_type();
     node.name = proto.name().empty() ? absl::StrCat(proto.op_type(), "_", n) : proto.name();
+    RETURN_IF_ERROR(CheckUtf8(node.name, "node name"));
+    RETURN_IF_ERROR(CheckUtf8(node.op_type, "operator name"));
     if (!proto.domain().empty() && proto.domain() != "ai.onnx") {
       return Invalid(absl::StrCat(node.Describe(), ": operators of domain '", proto.domain(), "' are not supported"));
-    }
-    for (const std::string& name : proto.input()) {
-      if (name.empty()) {
-        node.inputs.push_back(-1);
-        continue;
-      }
-      const int id = graph.FindValue(name);
-      if (id < 0) {
-        return Invalid(absl::StrCat(node.Describe(), ": input '", name,
-                                    "' is not defined by any node, graph input or initializer"));
-      }
-      node.inputs.push_back(id);
-    }
-    for (const auto& a : proto.attribute()) {
-      auto value = ReadAttribute(a, base_dir);
-      if (!value.ok()) return Invalid(absl::StrCat(node.Describe(), ": attribute '", a.name(), "': ", value.status().message()));
-      node.attributes.Set(a.name(), *std::move(value));
     }
     for (int k = 0; k < proto.output_size(); ++k) {
       const std::string& name = proto.output(k);
@@ -147,6 +149,7 @@ StatusOr<Graph> ReadOnnxModel(const std::string& bytes, const std::string& base_
         node.outputs.push_back(graph.AddValue(absl::StrCat(node.name, "_unused_output")));
         continue;
       }
+      RETURN_IF_ERROR(CheckUtf8(name, "value name"));
       if (graph.FindValue(name) >= 0) {
         return Invalid(absl::StrCat(node.Describe(), ": output '", name, "' is already defined elsewhere"));
       }
@@ -155,9 +158,35 @@ StatusOr<Graph> ReadOnnxModel(const std::string& bytes, const std::string& base_
     if (node.outputs.empty()) return Invalid(absl::StrCat(node.Describe(), ": has no outputs"));
     graph.nodes.push_back(std::move(node));
   }
+  for (int n = 0; n < g.node_size(); ++n) {
+    const onnx::NodeProto& proto = g.node(n);
+    Node& node = graph.nodes[n];
+    for (const std::string& name : proto.input()) {
+      if (name.empty()) {
+        node.inputs.push_back(-1);
+        continue;
+      }
+      const int id = graph.FindValue(name);
+      if (id < 0) {
+        return Invalid(absl::StrCat(node.Describe(), ": input '", EscapeBytes(name),
+                                    "' is not defined by any node, graph input or initializer"));
+      }
+      node.inputs.push_back(id);
+    }
+    for (const auto& a : proto.attribute()) {
+      auto value = ReadAttribute(a, base_dir);
+      if (!value.ok()) {
+        return Invalid(absl::StrCat(node.Describe(), ": attribute '", EscapeBytes(a.name()), "': ",
+                                    value.status().message()));
+      }
+      node.attributes.Set(a.name(), *std::move(value));
+    }
+  }
   for (const auto& info : g.output()) {
     const int id = graph.FindValue(info.name());
-    if (id < 0) return Invalid(absl::StrCat("graph output '", info.name(), "' is not computed by any node"));
+    if (id < 0) {
+      return Invalid(absl::StrCat("graph output '", EscapeBytes(info.name()), "' is not computed by any node"));
+    }
     graph.outputs.push_back(id);
   }
   if (graph.outputs.empty()) return Invalid("the model has no outputs");
