@@ -68,6 +68,18 @@ bool OpSchema::IsLoadTimeInput(int i) const {
   return std::find(load_time_inputs.begin(), load_time_inputs.end(), i) != load_time_inputs.end();
 }
 
+OpSchema OpSchema::Make(std::string op_type, int min_inputs, int max_inputs,
+                        std::vector<std::string> attributes, InferFn infer, CreateKernelFn create) {
+  OpSchema s;
+  s.op_type = std::move(op_type);
+  s.min_inputs = min_inputs;
+  s.max_inputs = max_inputs;
+  s.attributes = std::move(attributes);
+  s.infer = infer;
+  s.create = create;
+  return s;
+}
+
 const OpRegistry& OpRegistry::Global() {
   static const OpRegistry* registry = [] {
     auto* r = new OpRegistry();

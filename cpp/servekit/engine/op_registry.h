@@ -93,6 +93,10 @@ struct OpSchema {
   CreateKernelFn create = nullptr;
 
   bool IsLoadTimeInput(int i) const;
+
+  // A schema with one output; set the other fields afterwards where they differ.
+  static OpSchema Make(std::string op_type, int min_inputs, int max_inputs,
+                       std::vector<std::string> attributes, InferFn infer, CreateKernelFn create);
 };
 
 class OpRegistry {

@@ -168,12 +168,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateSoftmaxKernel(const Node& node, const 
 }
 
 OpSchema Unary(const char* op_type, std::vector<std::string> attributes = {}) {
-  OpSchema s;
-  s.op_type = op_type;
-  s.attributes = std::move(attributes);
-  s.infer = InferFloatUnary;
-  s.create = CreateActivationKernel;
-  return s;
+  return OpSchema::Make(op_type, 1, 1, std::move(attributes), InferFloatUnary, CreateActivationKernel);
 }
 
 }  // namespace
@@ -190,11 +185,7 @@ void RegisterActivationOps(OpRegistry& registry) {
   clip.load_time_inputs = {1, 2};
   clip.infer = InferClip;
   registry.Register(clip);
-  OpSchema softmax;
-  softmax.op_type = "Softmax";
-  softmax.attributes = {"axis"};
-  softmax.infer = InferSoftmax;
-  softmax.create = CreateSoftmaxKernel<false>;
+  OpSchema softmax = OpSchema::Make("Softmax", 1, 1, {"axis"}, InferSoftmax, CreateSoftmaxKernel<false>);
   registry.Register(softmax);
   OpSchema log_softmax = softmax;
   log_softmax.op_type = "LogSoftmax";

@@ -269,14 +269,10 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
 }  // namespace
 
 void RegisterConvOps(OpRegistry& registry) {
-  OpSchema conv;
-  conv.op_type = "Conv";
-  conv.min_inputs = 2;
-  conv.max_inputs = 3;
-  conv.attributes = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
-                     "_activation", "_activation_alpha", "_activation_beta"};
-  conv.infer = InferConv;
-  conv.create = CreateConv;
+  OpSchema conv = OpSchema::Make("Conv", 2, 3,
+                                 {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
+                                  "_activation", "_activation_alpha", "_activation_beta"},
+                                 InferConv, CreateConv);
   registry.Register(conv);
 }
 

@@ -198,12 +198,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBinaryKernel(const Node&, const Graph&
 
 template <BinaryOp kOp>
 OpSchema Binary(const char* op_type) {
-  OpSchema s;
-  s.op_type = op_type;
-  s.min_inputs = s.max_inputs = 2;
-  s.infer = InferBinary<kOp>;
-  s.create = CreateBinaryKernel<kOp>;
-  return s;
+  return OpSchema::Make(op_type, 2, 2, {}, InferBinary<kOp>, CreateBinaryKernel<kOp>);
 }
 
 // --- Cast -------------------------------------------------------------------------------
@@ -277,11 +272,7 @@ void RegisterElementwiseOps(OpRegistry& registry) {
   registry.Register(Binary<BinaryOp::kSub>("Sub"));
   registry.Register(Binary<BinaryOp::kMul>("Mul"));
   registry.Register(Binary<BinaryOp::kDiv>("Div"));
-  OpSchema cast;
-  cast.op_type = "Cast";
-  cast.attributes = {"to", "saturate"};
-  cast.infer = InferCast;
-  cast.create = CreateCastKernel;
+  OpSchema cast = OpSchema::Make("Cast", 1, 1, {"to", "saturate"}, InferCast, CreateCastKernel);
   registry.Register(cast);
 }
 

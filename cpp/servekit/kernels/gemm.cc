@@ -200,22 +200,12 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
 }  // namespace
 
 void RegisterGemmOps(OpRegistry& registry) {
-  OpSchema gemm;
-  gemm.op_type = "Gemm";
-  gemm.min_inputs = 2;
-  gemm.max_inputs = 3;
-  gemm.attributes = {"alpha", "beta", "transA", "transB",
-                     "_activation", "_activation_alpha", "_activation_beta"};
-  gemm.infer = InferGemm;
-  gemm.create = CreateGemm;
-  registry.Register(gemm);
-  OpSchema matmul;
-  matmul.op_type = "MatMul";
-  matmul.min_inputs = matmul.max_inputs = 2;
-  matmul.attributes = {"_activation", "_activation_alpha", "_activation_beta"};
-  matmul.infer = InferMatMul;
-  matmul.create = CreateMatMul;
-  registry.Register(matmul);
+  registry.Register(OpSchema::Make("Gemm", 2, 3,
+                                   {"alpha", "beta", "transA", "transB", "_activation", "_activation_alpha",
+                                    "_activation_beta"},
+                                   InferGemm, CreateGemm));
+  registry.Register(OpSchema::Make("MatMul", 2, 2, {"_activation", "_activation_alpha", "_activation_beta"},
+                                   InferMatMul, CreateMatMul));
 }
 
 }  // namespace servekit

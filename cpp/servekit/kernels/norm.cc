@@ -60,13 +60,9 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBatchNorm(const Node& node, const Grap
 }  // namespace
 
 void RegisterNormOps(OpRegistry& registry) {
-  OpSchema bn;
-  bn.op_type = "BatchNormalization";
-  bn.min_inputs = bn.max_inputs = 5;
+  OpSchema bn = OpSchema::Make("BatchNormalization", 5, 5, {"epsilon", "momentum", "training_mode", "spatial"},
+                               InferBatchNorm, CreateBatchNorm);
   bn.max_outputs = 3;
-  bn.attributes = {"epsilon", "momentum", "training_mode", "spatial"};
-  bn.infer = InferBatchNorm;
-  bn.create = CreateBatchNorm;
   registry.Register(bn);
 }
 

@@ -151,13 +151,10 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGlobalPool(const Node&, const Graph&) 
   });
 }
 
+// Pooling ops declare the optional Indices output so inference can refuse it clearly.
 OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn infer, CreateKernelFn create) {
-  OpSchema s;
-  s.op_type = op_type;
-  s.attributes = std::move(attributes);
+  OpSchema s = OpSchema::Make(op_type, 1, 1, std::move(attributes), infer, create);
   s.max_outputs = 2;
-  s.infer = infer;
-  s.create = create;
   return s;
 }
 

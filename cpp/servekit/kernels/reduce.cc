@@ -160,21 +160,12 @@ StatusOr<std::unique_ptr<OpKernel>> CreateArgMax(const Node& node, const Graph& 
 }  // namespace
 
 void RegisterReduceOps(OpRegistry& registry) {
-  OpSchema mean;
-  mean.op_type = "ReduceMean";
-  mean.min_inputs = 1;
-  mean.max_inputs = 2;
-  mean.attributes = {"axes", "keepdims", "noop_with_empty_axes"};
+  OpSchema mean = OpSchema::Make("ReduceMean", 1, 2, {"axes", "keepdims", "noop_with_empty_axes"},
+                                 InferReduceMean, CreateReduceMean);
   mean.load_time_inputs = {1};
-  mean.infer = InferReduceMean;
-  mean.create = CreateReduceMean;
   registry.Register(mean);
-  OpSchema argmax;
-  argmax.op_type = "ArgMax";
-  argmax.attributes = {"axis", "keepdims", "select_last_index"};
-  argmax.infer = InferArgMax;
-  argmax.create = CreateArgMax;
-  registry.Register(argmax);
+  registry.Register(OpSchema::Make("ArgMax", 1, 1, {"axis", "keepdims", "select_last_index"}, InferArgMax,
+                                   CreateArgMax));
 }
 
 }  // namespace servekit

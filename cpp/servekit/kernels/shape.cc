@@ -550,45 +550,33 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePad(const Node& node, const Graph& gra
   });
 }
 
-OpSchema Schema(const char* op_type, int min_inputs, int max_inputs, std::vector<std::string> attributes,
-                InferFn infer, CreateKernelFn create) {
-  OpSchema s;
-  s.op_type = op_type;
-  s.min_inputs = min_inputs;
-  s.max_inputs = max_inputs;
-  s.attributes = std::move(attributes);
-  s.infer = infer;
-  s.create = create;
-  return s;
-}
-
 }  // namespace
 
 void RegisterShapeOps(OpRegistry& registry) {
-  registry.Register(Schema("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel));
-  OpSchema dropout = Schema("Dropout", 1, 3, {"seed"}, InferDropout, CreateDropout);
+  registry.Register(OpSchema::Make("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel));
+  OpSchema dropout = OpSchema::Make("Dropout", 1, 3, {"seed"}, InferDropout, CreateDropout);
   dropout.max_outputs = 2;
   dropout.load_time_inputs = {1, 2};
   registry.Register(dropout);
-  registry.Register(Schema("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel));
-  OpSchema reshape = Schema("Reshape", 2, 2, {"allowzero"}, InferReshape, CreateCopyKernel);
+  registry.Register(OpSchema::Make("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel));
+  OpSchema reshape = OpSchema::Make("Reshape", 2, 2, {"allowzero"}, InferReshape, CreateCopyKernel);
   reshape.load_time_inputs = {1};
   registry.Register(reshape);
-  OpSchema squeeze = Schema("Squeeze", 1, 2, {"axes"}, InferSqueeze, CreateCopyKernel);
+  OpSchema squeeze = OpSchema::Make("Squeeze", 1, 2, {"axes"}, InferSqueeze, CreateCopyKernel);
   squeeze.load_time_inputs = {1};
   registry.Register(squeeze);
-  OpSchema unsqueeze = Schema("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
+  OpSchema unsqueeze = OpSchema::Make("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
   unsqueeze.load_time_inputs = {1};
   registry.Register(unsqueeze);
-  registry.Register(Schema("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));
-  registry.Register(Schema("Concat", 1, 64, {"axis"}, InferConcat, CreateConcat));
-  registry.Register(Schema("Shape", 1, 1, {"start", "end"}, InferShape, CreateShape));
-  registry.Register(Schema("Gather", 2, 2, {"axis"}, InferGather, CreateGather));
-  OpSchema constant = Schema("Constant", 0, 0,
+  registry.Register(OpSchema::Make("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));
+  registry.Register(OpSchema::Make("Concat", 1, 64, {"axis"}, InferConcat, CreateConcat));
+  registry.Register(OpSchema::Make("Shape", 1, 1, {"start", "end"}, InferShape, CreateShape));
+  registry.Register(OpSchema::Make("Gather", 2, 2, {"axis"}, InferGather, CreateGather));
+  OpSchema constant = OpSchema::Make("Constant", 0, 0,
                              {"value", "value_float", "value_floats", "value_int", "value_ints"},
                              InferConstant, CreateConstant);
   registry.Register(constant);
-  OpSchema pad = Schema("Pad", 2, 4, {"mode"}, InferPad, CreatePad);
+  OpSchema pad = OpSchema::Make("Pad", 2, 4, {"mode"}, InferPad, CreatePad);
   pad.load_time_inputs = {1, 2, 3};
   registry.Register(pad);
 }
