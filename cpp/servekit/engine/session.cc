@@ -98,6 +98,12 @@ StatusOr<int64_t> Session::ValidateInputs(absl::Span<const Tensor> inputs) const
                                                      DTypeName(spec.dtype), "; got ",
                                                      DTypeName(t.dtype())));
     }
+    for (int64_t d : t.shape()) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has a negative dimension: ",
+                                                       ShapeToString(t.shape())));
+      }
+    }
     bool ok = t.rank() == static_cast<int>(spec.shape.size());
     for (int d = 0; ok && d < t.rank(); ++d) {
       const Dim& dim = spec.shape[d];

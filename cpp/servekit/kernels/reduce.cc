@@ -145,6 +145,9 @@ StatusOr<std::unique_ptr<OpKernel>> CreateArgMax(const Node& node, const Graph& 
     const Tensor& in = *ctx.inputs[0];
     const int64_t outer = NumElements(Shape(in.shape().begin(), in.shape().begin() + axis));
     const int64_t extent = in.dim(axis);
+    if (extent == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("ArgMax over axis ", axis, ", which is empty in this request"));
+    }
     const int64_t inner = NumElements(Shape(in.shape().begin() + axis + 1, in.shape().end()));
     int64_t* dst = ctx.outputs[0]->data<int64_t>();
     switch (in.dtype()) {

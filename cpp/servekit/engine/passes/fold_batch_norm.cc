@@ -87,9 +87,13 @@ Status FoldBatchNormalization(Graph& graph) {
       ASSIGN_OR_RETURN(float alpha, layer.attributes.GetFloat("alpha", 1.0f));
       ASSIGN_OR_RETURN(float beta, layer.attributes.GetFloat("beta", 1.0f));
       if (trans_a || alpha != 1.0f || beta != 1.0f) continue;
-      if (layer.inputs.size() > 2 && layer.inputs[2] >= 0 &&
-          graph.values[layer.inputs[2]].constant->num_elements() != channels) {
-        continue;
+      if (layer.inputs.size() > 2 && layer.inputs[2] >= 0) {
+        // Only a per-column bias ([N] or [1, N]) scales with the channel; [M, 1]
+        // with M == N has as many elements but means something else.
+        const SymShape& c = graph.values[layer.inputs[2]].shape;
+        const bool per_column = (c.size() == 1 && c[0] == Dim::Fixed(channels)) ||
+                                (c.size() == 2 && c[0] == Dim::Fixed(1) && c[1] == Dim::Fixed(channels));
+        if (!per_column) continue;
       }
       // B is [N, K] with transB (channel = row), else [K, N] (channel = column).
       channel_is_row = trans_b != 0;

@@ -8,21 +8,32 @@ namespace {
 
 constexpr int64_t kIrVersion = 8;
 
-void WriteValueInfo(const Value& v, onnx::ValueInfoProto* info) {
+// ONNX names dynamic dims; equal names mean equal sizes. The batch dim of an
+// input is "N" at axis 0; any other dynamic dim gets a name of its own, and a
+// multiple of the batch size cannot be declared on an input at all (a reader
+// could not tell "2*N" from a new name).
+Status WriteValueInfo(const Value& v, bool is_input, onnx::ValueInfoProto* info) {
   info->set_name(v.name);
-  if (v.dtype == DType::kUndefined) return;
+  if (v.dtype == DType::kUndefined) return absl::OkStatus();
   auto* tensor_type = info->mutable_type()->mutable_tensor_type();
   tensor_type->set_elem_type(static_cast<int32_t>(v.dtype));
-  if (!v.typed) return;
+  if (!v.typed) return absl::OkStatus();
   auto* shape = tensor_type->mutable_shape();
-  for (const Dim& d : v.shape) {
+  for (size_t axis = 0; axis < v.shape.size(); ++axis) {
+    const Dim& d = v.shape[axis];
     auto* dim = shape->add_dim();
     if (d.is_fixed()) {
       dim->set_dim_value(d.value());
+    } else if (is_input && d.value() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", v.name, "' has dimension ", d.ToString(),
+                                                     ", which an ONNX file cannot declare"));
+    } else if (axis == 0 || !is_input) {
+      dim->set_dim_param(d.ToString());
     } else {
-      dim->set_dim_param(d.value() == 1 ? "N" : d.ToString());
+      dim->set_dim_param(absl::StrCat("d", axis));
     }
   }
+  return absl::OkStatus();
 }
 
 Status WriteAttribute(const std::string& name, const AttributeValue& value, onnx::AttributeProto* a) {
@@ -65,7 +76,7 @@ StatusOr<std::string> WriteOnnxModel(const Graph& graph, const std::string& prod
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(graph_name);
   const std::vector<int> producers = graph.Producers();
-  for (int id : graph.inputs) WriteValueInfo(graph.values[id], g->add_input());
+  for (int id : graph.inputs) RETURN_IF_ERROR(WriteValueInfo(graph.values[id], true, g->add_input()));
   for (size_t id = 0; id < graph.values.size(); ++id) {
     const Value& v = graph.values[id];
     if (v.constant.has_value() && producers[id] < 0) TensorToProto(*v.constant, v.name, g->add_initializer());
@@ -81,7 +92,7 @@ StatusOr<std::string> WriteOnnxModel(const Graph& graph, const std::string& prod
       if (!written.ok()) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": ", written.message()));
     }
   }
-  for (int id : graph.outputs) WriteValueInfo(graph.values[id], g->add_output());
+  for (int id : graph.outputs) RETURN_IF_ERROR(WriteValueInfo(graph.values[id], false, g->add_output()));
   std::string bytes;
   if (!model.SerializeToString(&bytes)) return absl::InternalError("cannot serialize the model");
   return bytes;

@@ -1,5 +1,6 @@
 #include "servekit/formats/onnx/tensor_proto.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,14 @@ StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const std::st
   }
   const fs::path file = fs::path(base_dir) / relative;
   std::error_code error;
+  // Symlinks are resolved before the containment check, so a link inside the
+  // directory cannot expose a file outside it.
+  const fs::path real_base = fs::canonical(base_dir, error);
+  const fs::path real_file = error ? fs::path() : fs::weakly_canonical(file, error);
+  const auto [base_end, unused] = std::mismatch(real_base.begin(), real_base.end(), real_file.begin(), real_file.end());
+  if (!error && base_end != real_base.end()) {
+    return Invalid(absl::StrCat("external data location '", location, "' must stay inside the model directory"));
+  }
   const auto file_size = fs::file_size(file, error);
   if (error) return Invalid(absl::StrCat("external data file '", location, "' cannot be read"));
   if (length < 0) length = need_bytes;

@@ -1,0 +1,302 @@
+// Elementwise kernels (kernels/elementwise.cc): Add, Sub, Mul, Div with numpy
+// broadcasting, and Cast between every supported dtype.
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+using test::BatchFeed;
+using test::Const;
+using test::Feed;
+using test::FeedAs;
+using test::IsInvalid;
+using test::RandomTensor;
+using test::RunOp1;
+using test::TensorNear;
+
+// --- reference -------------------------------------------------------------------------
+
+Shape RefBroadcastShape(const Shape& a, const Shape& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// The flat index into `shape` (right-aligned to `out`) of output index `index`.
+int64_t BroadcastIndex(const Shape& shape, const Shape& out, const Shape& index) {
+  const Shape strides = test::Strides(shape);
+  int64_t flat = 0;
+  const size_t skip = out.size() - shape.size();
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const int64_t i = shape[d] == 1 ? 0 : index[d + skip];
+    flat += i * strides[d];
+  }
+  return flat;
+}
+
+std::vector<double> RefBinary(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f,
+                              Shape* out_shape) {
+  *out_shape = RefBroadcastShape(a.shape(), b.shape());
+  const std::vector<double> x = test::AsDoubles(a), y = test::AsDoubles(b);
+  std::vector<double> out;
+  test::ForEachIndex(*out_shape, [&](const Shape& index) {
+    out.push_back(f(x[BroadcastIndex(a.shape(), *out_shape, index)], y[BroadcastIndex(b.shape(), *out_shape, index)]));
+  });
+  return out;
+}
+
+struct BinaryOpCase {
+  const char* op;
+  std::function<double(double, double)> f;
+};
+
+const std::vector<BinaryOpCase>& FloatOps() {
+  static const auto* ops = new std::vector<BinaryOpCase>{
+      {"Add", [](double a, double b) { return a + b; }},
+      {"Sub", [](double a, double b) { return a - b; }},
+      {"Mul", [](double a, double b) { return a * b; }},
+      {"Div", [](double a, double b) { return a / b; }},
+  };
+  return *ops;
+}
+
+// Divisors away from zero so Div's relative error stays at float precision.
+Tensor Operand(const Shape& shape, uint32_t seed) {
+  Tensor t = RandomTensor(shape, seed, 0.5f, 2.0f);
+  for (int64_t i = 0; i < t.num_elements(); i += 2) t.data<float>()[i] = -t.data<float>()[i];
+  return t;
+}
+
+struct BroadcastCase {
+  const char* name;
+  Shape a, b;
+  bool a_batched = false;  // a's dim 0 is declared as N
+  bool b_batched = false;
+};
+
+const BroadcastCase kBroadcastCases[] = {
+    {"same shape", {2, 3, 4}, {2, 3, 4}},
+    {"NCHW + C11", {2, 3, 4, 5}, {3, 1, 1}, true},
+    {"C11 + NCHW", {3, 1, 1}, {2, 3, 4, 5}, false, true},
+    {"NC + C", {4, 3}, {3}, true},
+    {"C + NC", {3}, {4, 3}, false, true},
+    {"tensor + scalar", {2, 3}, {}},
+    {"scalar + tensor", {}, {2, 3}},
+    {"scalar + scalar", {}, {}},
+    {"[3,1] + [1,4]", {3, 1}, {1, 4}},
+    {"[1,4] + [3,1]", {1, 4}, {3, 1}},
+    {"[2,1,4] + [3,1]", {2, 1, 4}, {3, 1}},
+    {"middle broadcast", {2, 3, 4}, {2, 1, 4}},
+    {"[2,1,3,1] + [4,1,5]", {2, 1, 3, 1}, {4, 1, 5}},
+    {"leading ones", {1, 1, 3}, {2, 3}},
+    {"size-1 dims on both", {1, 3, 1}, {1, 3, 1}},
+    {"both batched", {3, 2, 5}, {3, 2, 1}, true, true},
+    {"batch 1 vs size-1 broadcast", {1, 4}, {1, 4}, true},
+    {"[N,1] + [1,5]", {4, 1}, {1, 5}, true},
+};
+
+void PrintTo(const BroadcastCase& c, std::ostream* os) { *os << c.name; }
+
+class BroadcastTest : public ::testing::TestWithParam<BroadcastCase> {};
+
+TEST_P(BroadcastTest, FloatOpsMatchReference) {
+  const BroadcastCase& c = GetParam();
+  for (const BinaryOpCase& op : FloatOps()) {
+    Tensor a = Operand(c.a, 1), b = Operand(c.b, 2);
+    Shape shape;
+    const std::vector<double> expected = RefBinary(a, b, op.f, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out, RunOp1(op.op, {c.a_batched ? BatchFeed(a) : Feed(a), c.b_batched ? BatchFeed(b) : Feed(b)}));
+    EXPECT_TRUE(TensorNear(out, shape, expected)) << op.op << " " << c.name;
+  }
+}
+
+TEST_P(BroadcastTest, ConstantSecondOperand) {
+  const BroadcastCase& c = GetParam();
+  if (c.b_batched) GTEST_SKIP() << "a constant has no batch dim";
+  Tensor a = Operand(c.a, 3), b = Operand(c.b, 4);
+  Shape shape;
+  const std::vector<double> expected = RefBinary(a, b, FloatOps()[2].f, &shape);
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Mul", {c.a_batched ? BatchFeed(a) : Feed(a), Const(b)}));
+  EXPECT_TRUE(TensorNear(out, shape, expected)) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BroadcastTest, ::testing::ValuesIn(kBroadcastCases),
+                         [](const ::testing::TestParamInfo<BroadcastCase>& info) {
+                           return "case" + std::to_string(info.index);
+                         });
+
+TEST(ElementwiseTest, BatchSizesZeroOneAndMany) {
+  // One session, several batch sizes: [N, 3, 2, 2] + [3, 1, 1].
+  test::GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 2, 2}));
+  const int bias = g.Constant("bias", test::Floats({3, 1, 1}, {10, 20, 30}));
+  g.Output(g.Op("Add", {x, bias}));
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
+  for (int64_t batch : {0, 1, 5, 2, 0, 3}) {
+    Tensor in = RandomTensor({batch, 3, 2, 2}, static_cast<uint32_t>(batch));
+    Shape shape;
+    const std::vector<double> expected =
+        RefBinary(in, test::Floats({3, 1, 1}, {10, 20, 30}), FloatOps()[0].f, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, session->Run({in}));
+    EXPECT_TRUE(TensorNear(out[0], shape, expected)) << "batch " << batch;
+  }
+}
+
+TEST(ElementwiseTest, LargeContiguousAndBroadcastRuns) {
+  // Long vectorised inner runs (Eigen paths) with a remainder.
+  Tensor a = Operand({3, 1001}, 7), b = Operand({1001}, 8), s = Operand({}, 9);
+  for (const BinaryOpCase& op : FloatOps()) {
+    Shape shape;
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out1, RunOp1(op.op, {Feed(a), Feed(b)}));
+    EXPECT_TRUE(TensorNear(out1, {3, 1001}, RefBinary(a, b, op.f, &shape))) << op.op;
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out2, RunOp1(op.op, {Feed(a), Feed(s)}));
+    EXPECT_TRUE(TensorNear(out2, {3, 1001}, RefBinary(a, s, op.f, &shape))) << op.op << " tensor op scalar";
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out3, RunOp1(op.op, {Feed(s), Feed(a)}));
+    EXPECT_TRUE(TensorNear(out3, {3, 1001}, RefBinary(s, a, op.f, &shape))) << op.op << " scalar op tensor";
+  }
+}
+
+TEST(ElementwiseTest, FloatDivisionByZeroGivesInfinity) {
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Div", {Feed(test::Floats({3}, {1, -2, 0})), Feed(test::Floats({3}, {0, 0, 4}))}));
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(TensorNear(out, {3}, {inf, -inf, 0}));
+}
+
+TEST(ElementwiseTest, Float64) {
+  Tensor a = test::MakeTensor<double>({2, 2}, {1.5, -2.25, 1e10, 3});
+  Tensor b = test::MakeTensor<double>({2}, {0.5, 4});
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Sub", {Feed(a), Feed(b)}));
+  EXPECT_TRUE(TensorNear(out, DType::kFloat64, {2, 2}, {1.0, -6.25, 1e10 - 0.5, -1}, 0, 0));
+}
+
+TEST(ElementwiseTest, Int64ArithmeticIsExact) {
+  const int64_t big = int64_t{1} << 40;
+  Tensor a = test::Int64s({2, 3}, {big, 7, -7, 100, 0, -1});
+  Tensor b = test::Int64s({3}, {3, 2, 2});
+  SK_ASSERT_OK_AND_ASSIGN(Tensor add, RunOp1("Add", {Feed(a), Feed(b)}));
+  EXPECT_EQ(test::Values<int64_t>(add), (std::vector<int64_t>{big + 3, 9, -5, 103, 2, 1}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor mul, RunOp1("Mul", {Feed(a), Feed(b)}));
+  EXPECT_EQ(test::Values<int64_t>(mul), (std::vector<int64_t>{3 * big, 14, -14, 300, 0, -2}));
+  // Integer division truncates toward zero (C++ and onnxruntime semantics).
+  SK_ASSERT_OK_AND_ASSIGN(Tensor div, RunOp1("Div", {Feed(a), Feed(b)}));
+  EXPECT_EQ(test::Values<int64_t>(div), (std::vector<int64_t>{big / 3, 3, -3, 33, 0, 0}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor sub, RunOp1("Sub", {Feed(a), Feed(test::Scalar<int64_t>(5))}));
+  EXPECT_EQ(test::Values<int64_t>(sub), (std::vector<int64_t>{big - 5, 2, -12, 95, -5, -6}));
+}
+
+TEST(ElementwiseTest, Int32Arithmetic) {
+  Tensor a = test::MakeTensor<int32_t>({2, 2}, {10, -9, 8, 7});
+  Tensor b = test::MakeTensor<int32_t>({2, 1}, {3, -2});
+  SK_ASSERT_OK_AND_ASSIGN(Tensor div, RunOp1("Div", {Feed(a), Feed(b)}));
+  EXPECT_EQ(test::Values<int32_t>(div), (std::vector<int32_t>{3, -3, -4, -3}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor sub, RunOp1("Sub", {Feed(b), Feed(a)}));
+  EXPECT_EQ(test::Values<int32_t>(sub), (std::vector<int32_t>{-7, 12, -10, -9}));
+}
+
+TEST(ElementwiseTest, ConstantInputsFoldAtLoadTime) {
+  test::GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 2}));
+  const int a = g.Constant("a", test::Floats({2}, {1, 2}));
+  const int b = g.Constant("b", test::Floats({2}, {10, 20}));
+  const int folded = g.Op("Add", {a, b});
+  g.Output(g.Op("Mul", {x, folded}));
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options(false)));
+  EXPECT_EQ(session->StepOpTypes(), (std::vector<std::string>{"Mul"}));
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({1, 2}, {2, 3})}));
+  EXPECT_TRUE(TensorNear(out[0], {1, 2}, {22, 66}));
+}
+
+TEST(ElementwiseTest, Errors) {
+  EXPECT_TRUE(IsInvalid(RunOp1("Add", {Feed(test::Floats({2, 3}, std::vector<float>(6))),
+                                       Feed(test::Floats({4}, std::vector<float>(4)))})
+                            .status(),
+                        {"node 'op' (Add)", "[2, 3]", "[4]", "do not broadcast"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Mul", {Feed(test::Floats({2}, {1, 2})), Feed(test::Int64s({2}, {1, 2}))}).status(),
+                        {"different dtypes", "float32", "int64"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Add", {Feed(test::MakeTensor<bool>({2}, {true, false})),
+                                       Feed(test::MakeTensor<bool>({2}, {true, true}))})
+                            .status(),
+                        {"dtype bool"}));
+  // The batch dim against a fixed 3: only N == 3 would work, so refuse at load.
+  EXPECT_TRUE(IsInvalid(RunOp1("Add", {BatchFeed(test::Floats({3, 2}, std::vector<float>(6))),
+                                       Feed(test::Floats({3, 2}, std::vector<float>(6)))})
+                            .status(),
+                        {"do not broadcast"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Add", {Feed(test::Floats({2}, {1, 2}))}).status(), {"has 1 inputs"}));
+}
+
+// --- Cast -------------------------------------------------------------------------------
+
+StatusOr<Tensor> RunCast(const Tensor& in, DType to) {
+  return RunOp1("Cast", {BatchFeed(in)}, test::Attrs({{"to", test::Int(static_cast<int64_t>(to))}}));
+}
+
+TEST(CastTest, FloatToIntegersTruncatesTowardZero) {
+  Tensor in = test::Floats({6}, {0.0f, 1.0f, -2.0f, 3.7f, -3.7f, 100.5f});
+  SK_ASSERT_OK_AND_ASSIGN(Tensor i32, RunCast(in, DType::kInt32));
+  EXPECT_EQ(test::Values<int32_t>(i32), (std::vector<int32_t>{0, 1, -2, 3, -3, 100}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor i64, RunCast(in, DType::kInt64));
+  EXPECT_EQ(test::Values<int64_t>(i64), (std::vector<int64_t>{0, 1, -2, 3, -3, 100}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor i8, RunCast(in, DType::kInt8));
+  EXPECT_EQ(test::Values<int8_t>(i8), (std::vector<int8_t>{0, 1, -2, 3, -3, 100}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor u8, RunCast(test::Floats({4}, {0.0f, 1.9f, 200.2f, 255.0f}), DType::kUInt8));
+  EXPECT_EQ(test::Values<uint8_t>(u8), (std::vector<uint8_t>{0, 1, 200, 255}));
+}
+
+TEST(CastTest, ToBoolIsNonZero) {
+  SK_ASSERT_OK_AND_ASSIGN(Tensor b, RunCast(test::Floats({5}, {0.0f, 1.0f, -2.0f, 0.25f, -0.0f}), DType::kBool));
+  EXPECT_EQ(test::Values<bool>(b), (std::vector<bool>{false, true, true, true, false}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor bi, RunCast(test::Int64s({3}, {0, 5, -1}), DType::kBool));
+  EXPECT_EQ(test::Values<bool>(bi), (std::vector<bool>{false, true, true}));
+}
+
+TEST(CastTest, FromBool) {
+  Tensor in = test::MakeTensor<bool>({3}, {true, false, true});
+  SK_ASSERT_OK_AND_ASSIGN(Tensor f, RunCast(in, DType::kFloat32));
+  EXPECT_EQ(test::Values<float>(f), (std::vector<float>{1, 0, 1}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor i, RunCast(in, DType::kInt64));
+  EXPECT_EQ(test::Values<int64_t>(i), (std::vector<int64_t>{1, 0, 1}));
+}
+
+TEST(CastTest, IntegersAndFloats) {
+  const int64_t big = (int64_t{1} << 40) + 1;
+  SK_ASSERT_OK_AND_ASSIGN(Tensor d, RunCast(test::Int64s({3}, {big, -3, 0}), DType::kFloat64));
+  EXPECT_EQ(test::Values<double>(d), (std::vector<double>{static_cast<double>(big), -3, 0}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor f, RunCast(test::MakeTensor<int32_t>({3}, {-7, 16777216, 5}), DType::kFloat32));
+  EXPECT_EQ(test::Values<float>(f), (std::vector<float>{-7, 16777216.0f, 5}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor l, RunCast(test::MakeTensor<int32_t>({2}, {-7, 2147483647}), DType::kInt64));
+  EXPECT_EQ(test::Values<int64_t>(l), (std::vector<int64_t>{-7, 2147483647}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor u, RunCast(test::MakeTensor<uint8_t>({2}, {200, 7}), DType::kFloat32));
+  EXPECT_EQ(test::Values<float>(u), (std::vector<float>{200, 7}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor s, RunCast(test::MakeTensor<int8_t>({2}, {-128, 127}), DType::kInt32));
+  EXPECT_EQ(test::Values<int32_t>(s), (std::vector<int32_t>{-128, 127}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor n, RunCast(test::MakeTensor<double>({2}, {0.1, -1e30}), DType::kFloat32));
+  EXPECT_EQ(test::Values<float>(n), (std::vector<float>{0.1f, -1e30f}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor same, RunCast(test::Floats({2}, {1.5f, -2.5f}), DType::kFloat32));
+  EXPECT_EQ(test::Values<float>(same), (std::vector<float>{1.5f, -2.5f}));
+}
+
+TEST(CastTest, BatchZeroAndShape) {
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunCast(test::Floats({0, 3}, {}), DType::kInt64));
+  EXPECT_EQ(out.dtype(), DType::kInt64);
+  EXPECT_EQ(out.shape(), (Shape{0, 3}));
+}
+
+TEST(CastTest, UnsupportedTarget) {
+  EXPECT_TRUE(IsInvalid(RunCast(test::Floats({1}, {1}), static_cast<DType>(10)).status(),
+                        {"node 'op' (Cast)", "cast to ONNX data type 10 is not supported"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Cast", {Feed(test::Floats({1}, {1}))}).status(), {"data type 0"}));
+}
+
+}  // namespace
+}  // namespace servekit

@@ -1,0 +1,636 @@
+// OptimizeGraph and its passes (engine/optimizer.h, engine/passes/passes.h).
+//
+// Every rewrite is checked twice: structurally (which steps the session runs,
+// or what the graph looks like after the pass) and numerically (the optimised
+// session's outputs match a session built with LoadOptions.optimize = false).
+#include "servekit/engine/optimizer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "servekit/engine/passes/passes.h"
+#include "servekit/engine/shape_inference.h"
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+using test::Attrs;
+using test::Float;
+using test::GraphBuilder;
+using test::Int;
+using test::Ints;
+using test::RandomTensor;
+using test::Str;
+
+using Steps = std::vector<std::string>;
+
+// Random float inputs (other dtypes: zeros) for a session's inputs at `batch`.
+std::vector<Tensor> RandomInputs(const Session& session, int64_t batch, uint32_t seed) {
+  std::vector<Tensor> inputs;
+  for (const TensorSpec& spec : session.inputs()) {
+    const Shape shape = Evaluate(spec.shape, batch);
+    if (spec.dtype == DType::kFloat32) {
+      inputs.push_back(RandomTensor(shape, seed++, -2.0f, 2.0f));
+    } else {
+      auto t = Tensor::Allocate(spec.dtype, shape);
+      std::memset(t->raw_data(), 0, t->num_bytes());
+      inputs.push_back(*t);
+    }
+  }
+  return inputs;
+}
+
+Steps OptimizedSteps(const Graph& graph) {
+  auto session = BuildSession(graph, test::Options(true));
+  EXPECT_TRUE(session.ok()) << session.status();
+  return session.ok() ? (*session)->StepOpTypes() : Steps{"<load failed>"};
+}
+
+// Builds `graph` with and without optimisation and checks that both give the
+// same outputs (names, dtypes, shapes, values) for every batch size.
+::testing::AssertionResult SameOutputsOptimized(const Graph& graph, std::vector<int64_t> batches = {1, 3, 0}) {
+  auto plain = BuildSession(graph, test::Options(false));
+  if (!plain.ok()) return ::testing::AssertionFailure() << "unoptimised load: " << plain.status();
+  auto optimized = BuildSession(graph, test::Options(true));
+  if (!optimized.ok()) return ::testing::AssertionFailure() << "optimised load: " << optimized.status();
+  const auto& a = (*plain)->outputs();
+  const auto& b = (*optimized)->outputs();
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "output counts differ";
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (a[k].name != b[k].name || a[k].dtype != b[k].dtype || a[k].shape != b[k].shape) {
+      return ::testing::AssertionFailure() << "output " << k << " signature differs: " << a[k].name << " "
+                                           << SymShapeToString(a[k].shape) << " vs " << b[k].name << " "
+                                           << SymShapeToString(b[k].shape);
+    }
+  }
+  for (int64_t batch : batches) {
+    const std::vector<Tensor> inputs = RandomInputs(**plain, batch, 1000 + static_cast<uint32_t>(batch));
+    auto expected = (*plain)->Run(inputs);
+    if (!expected.ok()) return ::testing::AssertionFailure() << "unoptimised run: " << expected.status();
+    auto actual = (*optimized)->Run(inputs);
+    if (!actual.ok()) return ::testing::AssertionFailure() << "optimised run: " << actual.status();
+    for (size_t k = 0; k < expected->size(); ++k) {
+      auto near = test::TensorsClose((*actual)[k], (*expected)[k], test::kRtol, test::kAtolSum);
+      if (!near) return near << " (output " << k << " '" << a[k].name << "', batch " << batch << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Infers `graph` and runs one pass on it.
+Graph InferAndRun(Graph graph, Status (*pass)(Graph&)) {
+  const Status inferred = InferGraph(graph);
+  EXPECT_TRUE(inferred.ok()) << inferred;
+  const Status passed = pass(graph);
+  EXPECT_TRUE(passed.ok()) << passed;
+  return graph;
+}
+
+const Node* FindNode(const Graph& graph, const std::string& op_type) {
+  for (const Node& n : graph.nodes) {
+    if (n.op_type == op_type) return &n;
+  }
+  return nullptr;
+}
+
+// Batch-norm parameters as constants of `g`; returns the BN node's inputs 1..4.
+std::vector<int> BnParams(GraphBuilder& g, int64_t channels, uint32_t seed) {
+  return {g.Constant("scale", RandomTensor({channels}, seed, 0.5f, 2.0f)),
+          g.Constant("shift", RandomTensor({channels}, seed + 1)),
+          g.Constant("mean", RandomTensor({channels}, seed + 2)),
+          g.Constant("var", RandomTensor({channels}, seed + 3, 0.2f, 2.0f))};
+}
+
+int AddBn(GraphBuilder& g, int x, int64_t channels, uint32_t seed, Attributes attributes = {}) {
+  std::vector<int> inputs = {x};
+  for (int p : BnParams(g, channels, seed)) inputs.push_back(p);
+  return g.Op("BatchNormalization", inputs, std::move(attributes));
+}
+
+// --- RemoveIdentityNodes -----------------------------------------------------------------
+
+TEST(RemoveIdentityTest, BetweenTwoOps) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  g.Output(g.Op("Sigmoid", {g.Op("Identity", {g.Op("Relu", {x})})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "Sigmoid"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  const Graph after = InferAndRun(g.Build(), RemoveIdentityNodes);
+  EXPECT_EQ(FindNode(after, "Identity"), nullptr);
+}
+
+TEST(RemoveIdentityTest, ChainOnAGraphInput) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  g.Output(g.Op("Relu", {g.Op("Identity", {g.Op("Identity", {x})})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, GraphOutputKeepsItsName) {
+  // Relu -> Identity -> output: Relu writes the output value directly.
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int y = g.Op("Identity", {g.Op("Relu", {x})}, {}, "named_output");
+  g.Output(y);
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
+  EXPECT_EQ(session->StepOpTypes(), (Steps{"Relu"}));
+  ASSERT_EQ(session->outputs().size(), 1u);
+  EXPECT_EQ(session->outputs()[0].name, "named_output_out");
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, IdentityOfAGraphInputToAGraphOutputStays) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  g.Output(g.Op("Identity", {x}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Identity"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, InputThatIsAlsoAGraphOutput) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int r = g.Op("Relu", {x});
+  g.Output(r);
+  g.Output(g.Op("Identity", {r}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, Dropout) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  const int ratio = g.Constant("ratio", test::Scalar(0.3f));
+  g.Output(g.Op("Sigmoid", {g.Op("Dropout", {g.Op("Relu", {x}), ratio})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "Sigmoid"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, DropoutWithUnusedMask) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  const std::vector<int> outs = g.Node("Dropout", {g.Op("Relu", {x})}, 2);
+  g.Output(g.Op("Tanh", {outs[0]}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "Tanh"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(RemoveIdentityTest, DropoutWhoseMaskIsUsedStays) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  const std::vector<int> outs = g.Node("Dropout", {g.Op("Relu", {x})}, 2);
+  g.Output(outs[0]);
+  g.Output(outs[1]);
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "Dropout"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// --- FoldBatchNormalization --------------------------------------------------------------
+
+Attributes Conv3x3(int64_t group = 1) {
+  Attributes a = Attrs({{"pads", Ints({1, 1, 1, 1})}});
+  if (group != 1) a.Set("group", group);
+  return a;
+}
+
+TEST(FoldBatchNormTest, IntoConvWithBias) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1)), g.Constant("b", RandomTensor({4}, 2))},
+                        Conv3x3());
+  g.Output(AddBn(g, conv, 4, 10));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  const Graph after = InferAndRun(g.Build(), FoldBatchNormalization);
+  EXPECT_EQ(FindNode(after, "BatchNormalization"), nullptr);
+  ASSERT_NE(FindNode(after, "Conv"), nullptr);
+  EXPECT_EQ(FindNode(after, "Conv")->inputs.size(), 3u);
+}
+
+TEST(FoldBatchNormTest, IntoConvWithoutBiasAndEpsilon) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 2, 5, 7}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 2, 3}, 3))}, Attrs({{"strides", Ints({2, 1})}}));
+  g.Output(AddBn(g, conv, 3, 20, Attrs({{"epsilon", Float(0.1f)}})));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FoldBatchNormTest, IntoGroupedAndDepthwiseConv) {
+  for (auto [channels, filters, group] : {std::tuple<int64_t, int64_t, int64_t>{4, 6, 2}, {3, 3, 3}, {3, 6, 3}}) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, channels, 5, 5}));
+    const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({filters, channels / group, 3, 3}, 4)),
+                                   g.Constant("b", RandomTensor({filters}, 5))},
+                          Conv3x3(group));
+    g.Output(AddBn(g, conv, filters, 30));
+    EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"})) << "group " << group << " filters " << filters;
+    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "group " << group << " filters " << filters;
+  }
+}
+
+TEST(FoldBatchNormTest, IntoGemmEveryTransBAndBias) {
+  const int64_t K = 5, N = 4;
+  for (int64_t trans_b : {0, 1}) {
+    for (const Shape& bias_shape : {Shape{}, Shape{N}, Shape{1, N}}) {
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, K}));
+      std::vector<int> inputs = {x, g.Constant("w", RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, 6))};
+      const bool has_bias = !bias_shape.empty();
+      if (has_bias) inputs.push_back(g.Constant("c", RandomTensor(bias_shape, 7)));
+      const int gemm = g.Op("Gemm", inputs, Attrs({{"transB", Int(trans_b)}}));
+      g.Output(AddBn(g, gemm, N, 40));
+      const std::string what = absl::StrCat("transB=", trans_b, " bias ", has_bias ? ShapeToString(bias_shape) : "none");
+      EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << what;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
+    }
+  }
+}
+
+TEST(FoldBatchNormTest, GemmWithPerRowBias) {
+  // C of shape [M, 1] is a per-row bias; with M == N it has N elements, the
+  // same count as a per-column one, but it must not be folded as if it were.
+  const int64_t M = 4, K = 3, N = 4;
+  GraphBuilder g;
+  const int x = g.Input("x", FixedShape({M, K}));
+  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({K, N}, 8)), g.Constant("c", RandomTensor({M, 1}, 9))});
+  g.Output(AddBn(g, gemm, N, 50));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph(), {0}));
+}
+
+TEST(FoldBatchNormTest, NotIntoGemmWithAlpha) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 2}, 10))}, Attrs({{"alpha", Float(0.5f)}}));
+  g.Output(AddBn(g, gemm, 2, 60));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm", "BatchNormalization"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FoldBatchNormTest, NotAfterOtherOps) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 4}));
+  g.Output(AddBn(g, g.Op("Relu", {x}), 3, 70));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "BatchNormalization"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FoldBatchNormTest, ThenActivationFusion) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 11))}, Conv3x3());
+  g.Output(g.Op("Relu", {AddBn(g, conv, 4, 80)}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// A Conv whose output feeds the BatchNormalization and something else cannot
+// absorb the BN. The pass must leave the BN node intact.
+Graph ConvWithSharedOutputThenBn(bool conv_output_is_graph_output) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 2, 5, 5}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 12)), g.Constant("b", RandomTensor({3}, 13))},
+                        Conv3x3(), "conv");
+  g.Output(AddBn(g, conv, 3, 90));
+  if (conv_output_is_graph_output) {
+    g.Output(conv);
+  } else {
+    g.Output(g.Op("Sigmoid", {conv}));
+  }
+  return g.Build();
+}
+
+TEST(FoldBatchNormTest, SharedConvOutputLeavesTheBatchNormIntact) {
+  for (bool as_output : {false, true}) {
+    const Graph after = InferAndRun(ConvWithSharedOutputThenBn(as_output), FoldBatchNormalization);
+    const Node* bn = FindNode(after, "BatchNormalization");
+    ASSERT_NE(bn, nullptr) << "the BN cannot be folded";
+    EXPECT_EQ(bn->inputs.size(), 5u) << "the BN node lost its parameters (conv output is "
+                                     << (as_output ? "a graph output" : "read by another node") << ")";
+    const Node* conv = FindNode(after, "Conv");
+    ASSERT_NE(conv, nullptr);
+    EXPECT_EQ(conv->attributes.all().size(), 1u) << "the conv is unchanged";
+  }
+}
+
+TEST(FoldBatchNormTest, SharedConvOutputStillRunsCorrectly) {
+  // Loads in a child process: the engine may crash here.
+  for (bool as_output : {false, true}) {
+    SK_EXPECT_IN_SUBPROCESS([&] {
+      const auto result = SameOutputsOptimized(ConvWithSharedOutputThenBn(as_output));
+      if (!result) std::fprintf(stderr, "%s\n", result.message());
+      return static_cast<bool>(result);
+    }) << "conv output is " << (as_output ? "a graph output" : "read by another node");
+  }
+}
+
+// --- FuseMatMulAdd -----------------------------------------------------------------------
+
+TEST(FuseMatMulAddTest, BiasOnEitherSideAndShapes) {
+  for (bool bias_first : {false, true}) {
+    for (const Shape& bias_shape : {Shape{5}, Shape{1, 5}}) {
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, 3}));
+      const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 5}, 14))});
+      const int b = g.Constant("b", RandomTensor(bias_shape, 15));
+      g.Output(g.Op("Add", bias_first ? std::vector<int>{b, mm} : std::vector<int>{mm, b}));
+      const std::string what = absl::StrCat(bias_first ? "b + MatMul" : "MatMul + b", ", bias ", ShapeToString(bias_shape));
+      EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << what;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
+    }
+  }
+}
+
+TEST(FuseMatMulAddTest, PassRewritesIntoGemm) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 2}, 16))});
+  const int y = g.Op("Add", {mm, g.Constant("b", RandomTensor({2}, 17))}, {}, "add");
+  g.Output(y);
+  const Graph after = InferAndRun(g.Build(), FuseMatMulAdd);
+  ASSERT_EQ(after.nodes.size(), 1u);
+  EXPECT_EQ(after.nodes[0].op_type, "Gemm");
+  EXPECT_EQ(after.nodes[0].inputs.size(), 3u);
+  EXPECT_EQ(after.nodes[0].outputs, (std::vector<int>{y}));
+}
+
+TEST(FuseMatMulAddTest, ThenActivation) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 6}));
+  const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({6, 4}, 18))});
+  g.Output(g.Op("Relu", {g.Op("Add", {mm, g.Constant("b", RandomTensor({4}, 19))})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FuseMatMulAddTest, CasesThatMustNotFuse) {
+  struct Case {
+    std::string name;
+    Graph graph;
+  };
+  std::vector<Case> cases;
+  {  // 3-D activations: MatMul is batched, Gemm is 2-D only.
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 2, 3}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 20))}), g.Constant("b", RandomTensor({4}, 21))}));
+    cases.push_back({"3-D input", g.Build()});
+  }
+  {  // bias not constant
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3}));
+    const int b = g.Input("b", FixedShape({4}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 22))}), b}));
+    cases.push_back({"runtime bias", g.Build()});
+  }
+  {  // weights not constant
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3}));
+    const int w = g.Input("w", FixedShape({3, 4}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, w}), g.Constant("b", RandomTensor({4}, 23))}));
+    cases.push_back({"runtime weights", g.Build()});
+  }
+  {  // a full [M, N] addend is not a bias
+    GraphBuilder g;
+    const int x = g.Input("x", FixedShape({2, 3}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 24))}), g.Constant("b", RandomTensor({2, 4}, 25))}));
+    cases.push_back({"[M, N] addend", g.Build()});
+  }
+  {  // the MatMul output is read elsewhere too
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3}));
+    const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 26))});
+    g.Output(g.Op("Add", {mm, g.Constant("b", RandomTensor({4}, 27))}));
+    g.Output(g.Op("Tanh", {mm}));
+    cases.push_back({"shared MatMul output", g.Build()});
+  }
+  for (Case& c : cases) {
+    const Steps steps = OptimizedSteps(c.graph);
+    EXPECT_NE(std::find(steps.begin(), steps.end(), "MatMul"), steps.end()) << c.name;
+    EXPECT_NE(std::find(steps.begin(), steps.end(), "Add"), steps.end()) << c.name;
+    EXPECT_TRUE(SameOutputsOptimized(c.graph)) << c.name;
+  }
+}
+
+// --- FuseActivations ---------------------------------------------------------------------
+
+struct ActivationCase {
+  std::string name;
+  std::string op;
+  Attributes attributes;
+  std::vector<Tensor> bounds;  // Clip's min/max constants; empty Tensor: omitted
+};
+
+std::vector<ActivationCase> FusableActivations() {
+  return {
+      {"Relu", "Relu", {}, {}},
+      {"LeakyRelu", "LeakyRelu", Attrs({{"alpha", Float(0.3f)}}), {}},
+      {"LeakyRelu default alpha", "LeakyRelu", {}, {}},
+      {"Sigmoid", "Sigmoid", {}, {}},
+      {"Tanh", "Tanh", {}, {}},
+      {"Gelu", "Gelu", {}, {}},
+      {"Clip 0..6", "Clip", {}, {test::Scalar(0.0f), test::Scalar(6.0f)}},
+      {"Clip min only", "Clip", {}, {test::Scalar(-0.5f)}},
+      {"Clip max only", "Clip", {}, {Tensor(), test::Scalar(0.25f)}},
+  };
+}
+
+int AddActivation(GraphBuilder& g, int x, const ActivationCase& a) {
+  std::vector<int> inputs = {x};
+  for (size_t i = 0; i < a.bounds.size(); ++i) {
+    inputs.push_back(a.bounds[i].dtype() == DType::kUndefined ? -1 : g.Constant(absl::StrCat("bound", i), a.bounds[i]));
+  }
+  return g.Op(a.op, inputs, a.attributes);
+}
+
+TEST(FuseActivationsTest, IntoConvGemmAndMatMul) {
+  for (const ActivationCase& a : FusableActivations()) {
+    {
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, 2, 5, 5}));
+      const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 30)), g.Constant("b", RandomTensor({3}, 31))}, Conv3x3());
+      g.Output(AddActivation(g, conv, a));
+      EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"})) << a.name;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "Conv + " << a.name;
+    }
+    {
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, 4}));
+      const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 4}, 32)), g.Constant("b", RandomTensor({3}, 33))},
+                            Attrs({{"transB", Int(1)}}));
+      g.Output(AddActivation(g, gemm, a));
+      EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << a.name;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "Gemm + " << a.name;
+    }
+    {
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, 2, 4}));
+      const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({4, 3}, 34))});
+      g.Output(AddActivation(g, mm, a));
+      EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"MatMul"})) << a.name;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "MatMul + " << a.name;
+    }
+  }
+}
+
+TEST(FuseActivationsTest, OnlyOneActivationPerLayer) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({4, 3}, 35))});
+  g.Output(g.Op("Sigmoid", {g.Op("Relu", {gemm})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm", "Sigmoid"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FuseActivationsTest, NotAfterOtherOps) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4}));
+  g.Output(g.Op("Relu", {g.Op("Add", {x, x})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Add", "Relu"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// The layer's output is read by the activation and by something else: the
+// activation cannot be fused and must keep computing what it computed.
+TEST(FuseActivationsTest, SharedLayerOutputKeepsTheActivation) {
+  for (const ActivationCase& a : FusableActivations()) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 2, 4, 4}));
+    const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 36))}, Conv3x3(), "conv");
+    g.Output(AddActivation(g, conv, a));
+    g.Output(conv);
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(steps, (Steps{"Conv", a.op})) << a.name;
+    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << a.name << " after a conv whose output is also a graph output";
+
+    GraphBuilder h;
+    const int y = h.Input("x", test::BatchShape({1, 4}));
+    const int gemm = h.Op("Gemm", {y, h.Constant("w", RandomTensor({4, 3}, 37))});
+    h.Output(AddActivation(h, gemm, a));
+    h.Output(h.Op("Tanh", {gemm}));
+    EXPECT_TRUE(SameOutputsOptimized(h.graph())) << a.name << " after a gemm whose output is read twice";
+  }
+}
+
+TEST(FuseActivationsTest, FailedFusionKeepsClipBounds) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 2}, 38))});
+  const int clip = g.Op("Clip", {gemm, g.Constant("lo", test::Scalar(0.0f)), g.Constant("hi", test::Scalar(0.1f))});
+  g.Output(clip);
+  g.Output(gemm);
+  const Graph after = InferAndRun(g.Build(), FuseActivations);
+  const Node* node = FindNode(after, "Clip");
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(node->inputs.size(), 3u) << "Clip lost its min/max inputs when the fusion was abandoned";
+}
+
+// --- RemoveDeadNodes ---------------------------------------------------------------------
+
+// PyTorch's flatten: x.view(x.size(0), -1) exports as
+// Shape -> Gather(0) -> Unsqueeze -> Concat([.., -1]) -> Reshape.
+Graph ExporterReshape() {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 2, 2}));
+  const int shape = g.Op("Shape", {x});
+  const int n = g.Op("Gather", {shape, g.Constant("zero", test::Scalar<int64_t>(0))}, Attrs({{"axis", Int(0)}}));
+  const int n1 = g.Op("Unsqueeze", {n, g.Constant("axes", test::Int64s({1}, {0}))});
+  const int target = g.Op("Concat", {n1, g.Constant("minus_one", test::Int64s({1}, {-1}))}, Attrs({{"axis", Int(0)}}));
+  g.Output(g.Op("Reshape", {x, target}));
+  return g.Build();
+}
+
+TEST(RemoveDeadNodesTest, ExporterShapeSubgraphDisappears) {
+  const Graph graph = ExporterReshape();
+  SK_ASSERT_OK_AND_ASSIGN(auto plain, BuildSession(graph, test::Options(false)));
+  EXPECT_EQ(plain->StepOpTypes(), (Steps{"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"}));
+  SK_ASSERT_OK_AND_ASSIGN(auto optimized, BuildSession(graph, test::Options(true)));
+  EXPECT_EQ(optimized->StepOpTypes(), (Steps{"Reshape"}));
+  EXPECT_EQ(SymShapeToString(optimized->outputs()[0].shape), "[N, 12]");
+  EXPECT_TRUE(SameOutputsOptimized(graph, {1, 4, 0, 2}));
+}
+
+TEST(RemoveDeadNodesTest, UnusedBranchesAndTheirConstantsGo) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3}));
+  const int unused_w = g.Constant("unused_w", RandomTensor({3, 3}, 40));
+  g.Op("Sigmoid", {g.Op("MatMul", {x, unused_w})});
+  const int shape_const = g.Constant("target", test::Int64s({2}, {0, 3}));
+  g.Output(g.Op("Reshape", {g.Op("Relu", {x}), shape_const}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Relu", "Reshape"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  const Graph after = InferAndRun(g.Build(), RemoveDeadNodes);
+  EXPECT_EQ(after.nodes.size(), 2u);
+  EXPECT_FALSE(after.values[unused_w].constant.has_value()) << "a constant nothing reads is released";
+  EXPECT_TRUE(after.values[shape_const].constant.has_value()) << "load-time inputs stay for the kernels";
+}
+
+TEST(RemoveDeadNodesTest, FoldedBatchNormParametersAreReleased) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 4, 4}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({2, 3, 1, 1}, 41))});
+  const std::vector<int> params = BnParams(g, 2, 42);
+  g.Output(g.Op("BatchNormalization", {conv, params[0], params[1], params[2], params[3]}));
+  Graph graph = g.Build();
+  SK_ASSERT_OK(InferGraph(graph));
+  SK_ASSERT_OK(OptimizeGraph(graph));
+  for (int id : params) EXPECT_FALSE(graph.values[id].constant.has_value()) << graph.values[id].name;
+}
+
+// --- The whole pipeline ------------------------------------------------------------------
+
+Graph SmallCnn() {
+  GraphBuilder g;
+  const int x = g.Input("image", test::BatchShape({1, 3, 8, 8}));
+  int h = g.Op("Conv", {x, g.Constant("w1", RandomTensor({8, 3, 3, 3}, 50)), g.Constant("b1", RandomTensor({8}, 51))}, Conv3x3());
+  h = g.Op("Relu", {AddBn(g, h, 8, 52)});
+  h = g.Op("MaxPool", {h}, Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
+  h = g.Op("Conv", {h, g.Constant("w2", RandomTensor({8, 1, 3, 3}, 53))}, Conv3x3(8));
+  h = AddBn(g, h, 8, 54, Attrs({{"epsilon", Float(1e-3f)}}));
+  h = g.Op("Clip", {h, g.Constant("lo", test::Scalar(0.0f)), g.Constant("hi", test::Scalar(6.0f))});
+  h = g.Op("GlobalAveragePool", {h});
+  h = g.Op("Flatten", {h});
+  h = g.Op("MatMul", {h, g.Constant("w3", RandomTensor({8, 10}, 55))});
+  h = g.Op("Add", {h, g.Constant("b3", RandomTensor({10}, 56))});
+  h = g.Op("Relu", {h});
+  h = g.Op("Dropout", {h});
+  h = g.Op("Identity", {h});
+  h = g.Op("Gemm", {h, g.Constant("w4", RandomTensor({5, 10}, 57)), g.Constant("b4", RandomTensor({5}, 58))},
+           Attrs({{"transB", Int(1)}}));
+  g.Output(g.Op("Softmax", {h}, {}, "probabilities"));
+  return g.Build();
+}
+
+TEST(OptimizeGraphTest, SmallCnnIsFusedAndNumericallyUnchanged) {
+  const Graph graph = SmallCnn();
+  EXPECT_EQ(OptimizedSteps(graph),
+            (Steps{"Conv", "MaxPool", "Conv", "GlobalAveragePool", "Flatten", "Gemm", "Gemm", "Softmax"}));
+  EXPECT_TRUE(SameOutputsOptimized(graph, {1, 2, 5, 0, 1}));
+}
+
+TEST(OptimizeGraphTest, KeepsInputsOutputsAndTopologicalOrder) {
+  Graph graph = SmallCnn();
+  SK_ASSERT_OK(InferGraph(graph));
+  const std::vector<int> inputs = graph.inputs, outputs = graph.outputs;
+  const std::string output_name = graph.values[outputs[0]].name;
+  SK_ASSERT_OK(OptimizeGraph(graph));
+  EXPECT_EQ(graph.inputs, inputs);
+  EXPECT_EQ(graph.outputs, outputs);
+  EXPECT_EQ(graph.values[graph.outputs[0]].name, output_name);
+  // Every node input is a graph input, a constant, or written by an earlier node.
+  std::vector<bool> available(graph.values.size(), false);
+  for (int id : graph.inputs) available[id] = true;
+  for (size_t id = 0; id < graph.values.size(); ++id) available[id] = available[id] || graph.values[id].constant.has_value();
+  for (const Node& node : graph.nodes) {
+    for (int id : node.inputs) {
+      if (id >= 0) {
+        EXPECT_TRUE(available[id]) << node.Describe() << " reads '" << graph.values[id].name << "' too early";
+      }
+    }
+    for (int id : node.outputs) available[id] = true;
+  }
+  for (int id : graph.outputs) EXPECT_TRUE(available[id]);
+}
+
+}  // namespace
+}  // namespace servekit

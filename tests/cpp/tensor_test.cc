@@ -1,0 +1,103 @@
+// Tensor and element-count helpers (util/tensor.h).
+#include "servekit/util/tensor.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+using test::IsInvalid;
+
+TEST(TensorTest, AllocateIsAlignedAndOwned) {
+  auto t = Tensor::Allocate(DType::kFloat32, {3, 5});
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->is_owner());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t->raw_data()) % kTensorAlignment, 0u);
+  EXPECT_EQ(t->num_elements(), 15);
+  EXPECT_EQ(t->num_bytes(), 60u);
+  EXPECT_EQ(t->rank(), 2);
+  EXPECT_EQ(t->dim(1), 5);
+}
+
+TEST(TensorTest, EmptyAndScalar) {
+  auto empty = Tensor::Allocate(DType::kInt64, {0, 4});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->num_elements(), 0);
+  EXPECT_EQ(empty->num_bytes(), 0u);
+  EXPECT_NE(empty->raw_data(), nullptr);
+  auto scalar = Tensor::Allocate(DType::kFloat64, {});
+  ASSERT_TRUE(scalar.ok());
+  EXPECT_EQ(scalar->num_elements(), 1);
+  EXPECT_EQ(scalar->num_bytes(), 8u);
+}
+
+TEST(TensorTest, AllocateRejectsBadShapes) {
+  EXPECT_TRUE(IsInvalid(Tensor::Allocate(DType::kFloat32, {2, -1}).status(), {"negative dimension"}));
+  const int64_t big = int64_t{1} << 40;
+  EXPECT_FALSE(Tensor::Allocate(DType::kFloat32, {big, big}).ok());
+}
+
+TEST(TensorTest, CopiesShareAndCloneCopies) {
+  Tensor a = test::Floats({2, 2}, {1, 2, 3, 4});
+  Tensor b = a;  // shares the buffer
+  b.data<float>()[0] = 10;
+  EXPECT_EQ(a.data<float>()[0], 10);
+  auto c = a.Clone();
+  ASSERT_TRUE(c.ok());
+  c->data<float>()[1] = 20;
+  EXPECT_EQ(a.data<float>()[1], 2);
+  EXPECT_EQ(test::Values<float>(*c), (std::vector<float>{10, 20, 3, 4}));
+}
+
+TEST(TensorTest, ReshapedSharesElements) {
+  Tensor a = test::Floats({2, 3}, {0, 1, 2, 3, 4, 5});
+  Tensor r = a.Reshaped({3, 2});
+  EXPECT_EQ(r.shape(), (Shape{3, 2}));
+  EXPECT_EQ(r.raw_data(), a.raw_data());
+  EXPECT_EQ(a.shape(), (Shape{2, 3}));
+}
+
+TEST(TensorTest, ViewDoesNotOwn) {
+  float data[4] = {1, 2, 3, 4};
+  Tensor v = Tensor::View(DType::kFloat32, {4}, data);
+  EXPECT_FALSE(v.is_owner());
+  EXPECT_EQ(v.data<float>(), data);
+  auto copy = v.Clone();
+  ASSERT_TRUE(copy.ok());
+  EXPECT_TRUE(copy->is_owner());
+  EXPECT_EQ(test::Values<float>(*copy), (std::vector<float>{1, 2, 3, 4}));
+}
+
+TEST(TensorTest, RebindDropsOwnership) {
+  Tensor t = test::Floats({2}, {1, 2});
+  float other[3] = {7, 8, 9};
+  t.Rebind(DType::kFloat32, {3}, other);
+  EXPECT_FALSE(t.is_owner());
+  EXPECT_EQ(t.data<float>()[2], 9);
+}
+
+TEST(TensorTest, CheckedNumElements) {
+  auto n = CheckedNumElements({2, 3, 4}, 100);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 24);
+  auto zero = CheckedNumElements({0, int64_t{1} << 62, int64_t{1} << 62}, 100);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(*zero, 0);
+  EXPECT_TRUE(IsInvalid(CheckedNumElements({2, 3, 4}, 23).status(), {"[2, 3, 4]", "more than 23 elements"}));
+  EXPECT_TRUE(IsInvalid(CheckedNumElements({3, -2}, 100).status(), {"negative dimension", "[3, -2]"}));
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  EXPECT_FALSE(CheckedNumElements({int64_t{1} << 32, int64_t{1} << 32}, max).ok());
+}
+
+TEST(TensorTest, NumElementsAndShapeToString) {
+  EXPECT_EQ(NumElements({}), 1);
+  EXPECT_EQ(NumElements({2, 0, 5}), 0);
+  EXPECT_EQ(ShapeToString({2, 3}), "[2, 3]");
+  EXPECT_EQ(ShapeToString({}), "[]");
+}
+
+}  // namespace
+}  // namespace servekit
