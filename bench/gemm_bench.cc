@@ -62,6 +62,8 @@ void Shapes(benchmark::internal::Benchmark* b) {
   b->Args({512, 196, 4608});  // 3x3 conv, 512 channels, 14x14 (patch 512*9)
   b->Args({64, 121, 288});    // Keras CNN conv2, one 11x11 image
   b->Args({64, 2057, 288});   // the same, 17 images side by side
+  b->Args({32, 3844, 288});   // image CNN conv2: 32 filters, 62x62 pixels
+  b->Args({3844, 32, 288});   // the same, pixels as rows (channels-last output)
 }
 
 BENCHMARK(BM_Servekit)->Apply(Shapes)->Unit(benchmark::kMicrosecond);

@@ -152,10 +152,8 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   }
   std::vector<BufferRequest> requests;
   std::vector<int> request_value;  // value id, or -(step+1) for a step's scratch
-  size_t total = 0;
   auto add_request = [&](size_t bytes, int first_step, int last_step, int owner) -> Status {
-    if (bytes > kMaxArenaBytes || total > kMaxArenaBytes - bytes) return TooLarge(batch);
-    total += bytes;
+    if (bytes > kMaxArenaBytes) return TooLarge(batch);
     requests.push_back(BufferRequest{bytes, first_step, last_step});
     request_value.push_back(owner);
     return absl::OkStatus();
@@ -174,7 +172,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   for (int id : graph_.outputs) {
     ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(graph_.values[id], batch));
     output_bytes += bytes;
-    if (output_bytes > kMaxArenaBytes) return TooLarge(batch);
+    if (output_bytes > kMaxArenaBytes) return TooLarge(batch);  // each term is capped: no overflow
     ctx.output_shapes.push_back(Evaluate(graph_.values[id].shape, batch));
     if (!graph_.values[id].constant) ctx.tensors[id].Rebind(graph_.values[id].dtype, ctx.output_shapes.back(), nullptr);
   }
@@ -198,6 +196,8 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
     }
   }
   const MemoryPlan plan = PlanMemory(requests);
+  // The cap is on what one request holds at its peak: the arena plus its outputs.
+  if (plan.arena_bytes > kMaxArenaBytes - std::min(output_bytes, kMaxArenaBytes)) return TooLarge(batch);
   if (plan.arena_bytes > ctx.arena_capacity) {
     char* arena = static_cast<char*>(std::aligned_alloc(
         kTensorAlignment, (plan.arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment));

@@ -75,7 +75,10 @@ StatusOr<std::unique_ptr<OpKernel>> CreateReduceMean(const Node& node, const Gra
     float* dst = out.data<float>();
     std::fill_n(dst, out.num_elements(), 0.0f);
     const int64_t total = in.num_elements();
-    const int64_t count = out.num_elements() == 0 ? 1 : std::max<int64_t>(1, total / out.num_elements());
+    int64_t count = 1;  // elements averaged into each output
+    for (int d = 0; d < rank; ++d) {
+      if (reduced[d]) count *= in.dim(d);
+    }
     const float* src = in.data<float>();
     const int64_t inner = rank ? in.dim(rank - 1) : 1;
     const int64_t inner_stride = rank ? out_strides[rank - 1] : 0;
@@ -97,7 +100,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateReduceMean(const Node& node, const Gra
         index[d] = 0;
       }
     }
-    const float scale = 1.0f / static_cast<float>(count);
+    // The mean of nothing is 0, as onnxruntime computes it (numpy would say NaN).
+    const float scale = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
     for (int64_t i = 0; i < out.num_elements(); ++i) dst[i] *= scale;
     return absl::OkStatus();
   });

@@ -569,7 +569,7 @@ void RegisterShapeOps(OpRegistry& registry) {
   unsqueeze.load_time_inputs = {1};
   registry.Register(unsqueeze);
   registry.Register(OpSchema::Make("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));
-  registry.Register(OpSchema::Make("Concat", 1, 64, {"axis"}, InferConcat, CreateConcat));
+  registry.Register(OpSchema::Make("Concat", 1, 1 << 16, {"axis"}, InferConcat, CreateConcat));
   registry.Register(OpSchema::Make("Shape", 1, 1, {"start", "end"}, InferShape, CreateShape));
   registry.Register(OpSchema::Make("Gather", 2, 2, {"axis"}, InferGather, CreateGather));
   OpSchema constant = OpSchema::Make("Constant", 0, 0,
