@@ -1,11 +1,10 @@
 // The on-disk layout of a model: <base_path>/<N>/ holds version N.
 //
 // ScanVersions lists the versions under a base path: subdirectories named by a
-// positive integer written canonically; everything else (files, "tmp", "007",
-// "3.partial", ".hidden") is
-// ignored so tools can stage a version under another name and rename it into
-// place. DetectPlatform tells what a version directory holds. Both only read
-// the file system and are safe to call from any thread.
+// positive integer written canonically. Everything else (files, "tmp", "007",
+// "3.partial", ".hidden") is ignored, so tools can stage a version under another
+// name and rename it into place. DetectPlatform tells what a version directory
+// holds. Both only read the file system and are safe to call from any thread.
 #pragma once
 
 #include <cstdint>
