@@ -37,16 +37,8 @@ void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 // Pads that ONNX's auto_pad implies, computed independently of the engine.
 std::vector<int64_t> AutoPads(const ConvCase& c) {
   if (c.auto_pad != "SAME_UPPER" && c.auto_pad != "SAME_LOWER") return {0, 0, 0, 0};
-  auto total = [](int64_t in, int64_t stride, int64_t kernel, int64_t dilation) {
-    const int64_t out = (in + stride - 1) / stride;
-    return std::max<int64_t>(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - in);
-  };
-  const int64_t th = total(c.height, c.stride_h, c.kernel_h, c.dilation_h);
-  const int64_t tw = total(c.width, c.stride_w, c.kernel_w, c.dilation_w);
-  // SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning.
-  const int64_t top = c.auto_pad == "SAME_UPPER" ? th / 2 : (th + 1) / 2;
-  const int64_t left = c.auto_pad == "SAME_UPPER" ? tw / 2 : (tw + 1) / 2;
-  return {top, left, th - top, tw - left};
+  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h, c.kernel_w, c.dilation_h,
+                        c.dilation_w);
 }
 
 // Direct convolution in double.

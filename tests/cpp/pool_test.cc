@@ -35,15 +35,8 @@ void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<int64_t> ResolvedPads(const PoolCase& c) {
   if (c.auto_pad != "SAME_UPPER" && c.auto_pad != "SAME_LOWER") return c.auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : c.pads;
-  auto total = [](int64_t in, int64_t stride, int64_t kernel, int64_t dilation) {
-    const int64_t out = (in + stride - 1) / stride;
-    return std::max<int64_t>(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - in);
-  };
-  const int64_t th = total(c.height, c.stride_h, c.kernel_h, c.dilation_h);
-  const int64_t tw = total(c.width, c.stride_w, c.kernel_w, c.dilation_w);
-  const int64_t top = c.auto_pad == "SAME_UPPER" ? th / 2 : (th + 1) / 2;
-  const int64_t left = c.auto_pad == "SAME_UPPER" ? tw / 2 : (tw + 1) / 2;
-  return {top, left, th - top, tw - left};
+  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h, c.kernel_w, c.dilation_h,
+                        c.dilation_w);
 }
 
 // Output size along one axis: floor, or with ceil_mode ceil, dropping a last

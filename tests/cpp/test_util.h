@@ -237,6 +237,23 @@ inline AttributeValue Str(const std::string& v) { return AttributeValue(v); }
 inline AttributeValue Ints(std::vector<int64_t> v) { return AttributeValue(std::move(v)); }
 
 // ---------------------------------------------------------------------------------------
+// The reference pads {top, left, bottom, right} of ONNX auto_pad SAME_UPPER /
+// SAME_LOWER (output = ceil(in / stride); SAME_UPPER puts the odd pixel at the
+// end, SAME_LOWER at the beginning). Written independently of kernels/window.cc.
+inline std::vector<int64_t> SamePads(const std::string& auto_pad, int64_t height, int64_t width, int64_t stride_h,
+                                     int64_t stride_w, int64_t kernel_h, int64_t kernel_w, int64_t dilation_h,
+                                     int64_t dilation_w) {
+  auto total = [](int64_t in, int64_t stride, int64_t kernel, int64_t dilation) {
+    const int64_t out = (in + stride - 1) / stride;
+    return std::max<int64_t>(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - in);
+  };
+  const int64_t th = total(height, stride_h, kernel_h, dilation_h);
+  const int64_t tw = total(width, stride_w, kernel_w, dilation_w);
+  const int64_t top = auto_pad == "SAME_UPPER" ? th / 2 : (th + 1) / 2;
+  const int64_t left = auto_pad == "SAME_UPPER" ? tw / 2 : (tw + 1) / 2;
+  return {top, left, th - top, tw - left};
+}
+
 // Graphs
 
 inline SymShape BatchShape(const Shape& shape) {
