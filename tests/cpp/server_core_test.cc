@@ -1,0 +1,167 @@
+#include "servekit/serving/server_core.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "servekit/formats/model_loader.h"
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+namespace fs = std::filesystem;
+
+// y = x + version, the version read from the directory name; counts loads.
+std::atomic<int> g_loads{0};
+StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path, const std::string&) {
+  if (!fs::exists(fs::path(path) / "model.onnx")) return absl::NotFoundError(absl::StrCat("no model file at '", path, "'"));
+  ++g_loads;
+  test::GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 1}));
+  const float version = static_cast<float>(std::stoll(fs::path(path).filename().string()));
+  g.Output(g.Op("Add", {x, g.Constant("version", test::Floats({1}, {version}))}));
+  return std::shared_ptr<const Session>(*BuildSession(g.Build(), test::Options()));
+}
+
+float Answer(const StatusOr<ModelHandle>& handle) {
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  if (!handle.ok()) return -1;
+  auto out = handle->session().Run({test::Floats({1, 1}, {0})});
+  return out.ok() ? (*out)[0].data<float>()[0] : -1;
+}
+
+class ServerCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("servekit_server_core_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    g_loads = 0;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  void Publish(const std::string& model, int64_t version) {
+    fs::create_directories(root_ / model / std::to_string(version));
+    std::ofstream(root_ / model / std::to_string(version) / "model.onnx") << "x";
+  }
+  ModelConfig Config(const std::string& name, ModelVersionPolicy policy = ModelVersionPolicy::Latest()) {
+    ModelConfig c;
+    c.name = name;
+    c.base_path = (root_ / name).string();
+    c.version_policy = policy;
+    return c;
+  }
+  static ServerCoreOptions Options(bool allow_unavailable_labels = false) {
+    ServerCoreOptions o;
+    o.load = LoadFromDisk;
+    o.file_system_poll_wait = absl::ZeroDuration();
+    o.load_retry_interval = absl::Milliseconds(5);
+    o.max_num_load_retries = 1;
+    o.allow_labels_for_unavailable_versions = allow_unavailable_labels;
+    return o;
+  }
+  fs::path root_;
+};
+
+TEST_F(ServerCoreTest, ServesByLatestVersionAndLabel) {
+  Publish("m", 1);
+  Publish("m", 2);
+  ServerCore core(Options());
+  ModelConfig config = Config("m", ModelVersionPolicy::All());
+  config.version_labels = {{"stable", 1}, {"canary", 2}};
+  ASSERT_TRUE(core.ReloadConfig({config}).ok());
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 2);
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Version("m", 1))), 1);
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Label("m", "stable"))), 1);
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Label("m", "canary"))), 2);
+  auto unknown = core.GetHandle(ModelSpec::Label("m", "beta"));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(unknown.status().message(), "Unrecognized servable version label: beta");
+  EXPECT_EQ(core.GetHandle(ModelSpec{"m", 1, "stable"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.GetHandle(ModelSpec::Latest("nope")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServerCoreTest, LabelsMustPointAtAvailableVersionsUnlessAllowed) {
+  Publish("m", 1);
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("m")}).ok());
+  const Status missing = core.SetLabel("m", "canary", 7);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.message().find("not available"), absl::string_view::npos) << missing;
+  EXPECT_EQ(core.SetLabel("m", "bad label", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.SetLabel("other", "stable", 1).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(core.SetLabel("m", "stable", 1).ok());
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Label("m", "stable"))), 1);
+
+  ServerCore permissive(Options(/*allow_unavailable_labels=*/true));
+  ASSERT_TRUE(permissive.ReloadConfig({Config("m")}).ok());
+  EXPECT_TRUE(permissive.SetLabel("m", "next", 7).ok());
+  EXPECT_EQ(permissive.GetHandle(ModelSpec::Label("m", "next")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServerCoreTest, ReloadAddsRemovesAndChangesModelsLeavingOthersAlone) {
+  Publish("a", 1);
+  Publish("b", 1);
+  Publish("b", 2);
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("a"), Config("b")}).ok());
+  EXPECT_EQ(g_loads.load(), 2);  // a/1 and b/2
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("b"))), 2);
+
+  // Change b's policy, drop a, add c; a's removal and c's addition must not reload b/2.
+  Publish("c", 4);
+  ASSERT_TRUE(core.ReloadConfig({Config("b", ModelVersionPolicy::All()), Config("c")}).ok());
+  ASSERT_TRUE(core.manager().WaitUntilAvailable("b", 1, absl::Seconds(10)).ok());
+  EXPECT_EQ(g_loads.load(), 4);  // + b/1 + c/4, and b/2 was not loaded again
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("c"))), 4);
+  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(core.GetHandle(ModelSpec::Latest("a")).status().code(), absl::StatusCode::kNotFound);
+  std::vector<std::string> names;
+  for (const ModelConfig& m : core.Models()) names.push_back(m.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "c"}));
+}
+
+TEST_F(ServerCoreTest, AnInvalidConfigChangesNothing) {
+  Publish("a", 1);
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("a")}).ok());
+  ModelConfig broken = Config("b");
+  broken.base_path = "";
+  EXPECT_EQ(core.ReloadConfig({Config("c"), broken}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.ReloadConfig({Config("a"), Config("a")}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.Models().size(), 1u);
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("a"))), 1);
+}
+
+TEST_F(ServerCoreTest, AddAndRemoveOneModelAtRuntime) {
+  Publish("a", 1);
+  Publish("b", 3);
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("a")}).ok());
+  ASSERT_TRUE(core.AddModel(Config("b")).ok());
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("b"))), 3);
+  EXPECT_EQ(core.AddModel(Config("b")).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(core.RemoveModel("a").ok());
+  EXPECT_EQ(core.RemoveModel("a").code(), absl::StatusCode::kNotFound);
+  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(core.GetHandle(ModelSpec::Latest("a")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("b"))), 3);
+}
+
+TEST_F(ServerCoreTest, ACorruptVersionNextToAGoodOneDoesNotDisturbIt) {
+  Publish("m", 1);
+  fs::create_directories(root_ / "m" / "2");  // no model.onnx: its load fails
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("m", ModelVersionPolicy::All())}).ok());
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 1);
+  auto status = core.manager().GetStatus("m");
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 2u);
+  EXPECT_EQ((*status)[1].state, VersionState::kError);
+  EXPECT_NE((*status)[1].status.message().find("no model file"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace servekit
