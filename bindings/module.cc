@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   servekit::bindings::RegisterExceptions(m);
   servekit::bindings::RegisterEngine(m);
   servekit::bindings::RegisterOnnxWriter(m);
+  servekit::bindings::RegisterServing(m);
 }

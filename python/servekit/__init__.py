@@ -30,6 +30,7 @@ from servekit.layers import (
 )
 from servekit.loaded_model import LoadedModel, Signature, TensorSignature, load
 from servekit.sequential import Sequential
+from servekit.serving import ServingCore, VersionEvent, VersionStatus
 
 __version__ = "0.1.0"
 
@@ -57,9 +58,12 @@ __all__ = [
     "Reshape",
     "ResourceExhaustedError",
     "Sequential",
+    "ServingCore",
     "Signature",
     "SymbolicTensor",
     "TensorSignature",
+    "VersionEvent",
+    "VersionStatus",
     "activations",
     "initializers",
     "layers",

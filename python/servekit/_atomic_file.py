@@ -7,12 +7,19 @@ write, even across a crash: the data goes to a temporary file in the same direct
 and the directory entry is fsynced where the platform allows. The file gets the
 usual permissions (0666 minus the umask), not a temporary file's 0600, so a server
 running as another user can read it. On failure the temporary file is removed.
+
+`publish_directory(directory, name, data)` does the same one level up, for a model
+server's version directories: when `directory` does not exist yet, it is built
+under a hidden staging name and renamed into place, so a server polling the
+parent sees either no version directory or a complete one — never an empty
+directory whose model file is still being written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -49,3 +56,33 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_directory(directory: str | os.PathLike, filename: str, data: bytes) -> Path:
+    """Makes `directory/filename` hold `data`, creating `directory` atomically when it
+    is new (an existing directory gets an atomic file replacement). Returns the file's path."""
+    directory = Path(directory)
+    if directory.exists():
+        return write_atomically(directory / filename, data)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden name in the same parent (same file system: the rename is atomic),
+    # which version scanners ignore.
+    staging = directory.parent / f".{directory.name}.{uuid.uuid4().hex}.staging"
+    staging.mkdir(mode=0o777)
+    try:
+        write_atomically(staging / filename, data)
+        os.rename(staging, directory)
+    except FileExistsError:
+        # Someone else created `directory` meanwhile: replace the file inside it instead.
+        shutil.rmtree(staging, ignore_errors=True)
+        return write_atomically(directory / filename, data)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if directory.is_dir():  # ENOTEMPTY/EEXIST from a concurrent creator
+            return write_atomically(directory / filename, data)
+        raise error
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_directory(directory.parent)
+    return directory / filename

@@ -44,7 +44,7 @@ class Signature:
         return [t.name for t in self.outputs]
 
 
-def _signatures(specs) -> tuple[TensorSignature, ...]:
+def signatures(specs) -> tuple[TensorSignature, ...]:
     return tuple(TensorSignature(name, np.dtype(dtype), tuple(shape)) for name, dtype, shape in specs)
 
 
@@ -82,13 +82,40 @@ def _as_input_array(value, spec: TensorSignature) -> np.ndarray:
     return np.require(array, requirements="C")
 
 
+def arrange_inputs(signature: Signature, x) -> list[np.ndarray]:
+    """The model's inputs, in signature order, as C-contiguous arrays of its dtypes.
+
+    ``x`` is an array (one input), a list in input order, or a dict of named arrays.
+    """
+    specs = signature.inputs
+    if isinstance(x, Mapping):
+        names = set(signature.input_names)
+        unknown = sorted(set(x) - names)
+        if unknown:
+            raise ValueError(f"unknown input(s) {unknown}; the model's inputs are {signature.input_names}")
+        missing = [name for name in signature.input_names if name not in x]
+        if missing:
+            raise ValueError(f"missing input(s) {missing}; the model's inputs are {signature.input_names}")
+        values = [x[spec.name] for spec in specs]
+    elif len(specs) == 1:
+        values = [x]
+    elif isinstance(x, Sequence) and not isinstance(x, (str, bytes)) and len(x) == len(specs):
+        values = list(x)
+    else:
+        raise ValueError(
+            f"the model has {len(specs)} inputs {signature.input_names}: "
+            "pass a dict of named arrays or a list in that order"
+        )
+    return [_as_input_array(value, spec) for value, spec in zip(values, specs)]
+
+
 class LoadedModel:
     """A model loaded into the native engine. Thread-safe."""
 
     def __init__(self, native: _core.Model, source: str):
         self._native = native
         self._source = source
-        self.signature = Signature(_signatures(native.inputs), _signatures(native.outputs))
+        self.signature = Signature(signatures(native.inputs), signatures(native.outputs))
 
     @classmethod
     def _from_onnx_bytes(cls, data: bytes, intra_op_threads: int = 1) -> "LoadedModel":
@@ -99,28 +126,6 @@ class LoadedModel:
         outputs = ", ".join(str(t) for t in self.signature.outputs)
         return f"LoadedModel({self._source!r}, inputs=[{inputs}], outputs=[{outputs}])"
 
-    def _arrange_inputs(self, x) -> list[np.ndarray]:
-        specs = self.signature.inputs
-        if isinstance(x, Mapping):
-            names = set(self.signature.input_names)
-            unknown = sorted(set(x) - names)
-            if unknown:
-                raise ValueError(f"unknown input(s) {unknown}; the model's inputs are {self.signature.input_names}")
-            missing = [name for name in self.signature.input_names if name not in x]
-            if missing:
-                raise ValueError(f"missing input(s) {missing}; the model's inputs are {self.signature.input_names}")
-            values = [x[spec.name] for spec in specs]
-        elif len(specs) == 1:
-            values = [x]
-        elif isinstance(x, Sequence) and not isinstance(x, (str, bytes)) and len(x) == len(specs):
-            values = list(x)
-        else:
-            raise ValueError(
-                f"the model has {len(specs)} inputs {self.signature.input_names}: "
-                "pass a dict of named arrays or a list in that order"
-            )
-        return [_as_input_array(value, spec) for value, spec in zip(values, specs)]
-
     def predict(self, x):
         """Runs the model.
 
@@ -128,7 +133,7 @@ class LoadedModel:
         of named arrays. Returns an array for a single-output model, otherwise a
         dict from output name to array.
         """
-        outputs = self._native.run(self._arrange_inputs(x))
+        outputs = self._native.run(arrange_inputs(self.signature, x))
         if len(outputs) == 1:
             return outputs[0]
         return dict(zip(self.signature.output_names, outputs))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic_file import write_atomically
+from ._atomic_file import publish_directory
 from ._export import graph_to_spec
 from ._graph import LayerGraph
 from ._summary import format_summary
@@ -152,11 +152,12 @@ class BaseModel:
         return _serialize(graph_to_spec(self._built_graph(), self.name))
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Writes `directory/model.onnx` atomically (creating `directory` if needed),
-        e.g. `model.save("models/mnist/1")` for a model server's version 1. Returns the
-        file's path."""
+        """Writes `directory/model.onnx` atomically, e.g. `model.save("models/mnist/1")`
+        to publish version 1 to a model server. A new `directory` appears complete
+        (built under a hidden name, then renamed), so a server polling its parent
+        never sees a version without its model file. Returns the file's path."""
         data = self.to_onnx_bytes()  # before touching the disk: a failed export writes nothing
-        return write_atomically(Path(directory) / ONNX_FILENAME, data)
+        return publish_directory(directory, ONNX_FILENAME, data)
 
     def predict(self, x):
         """Runs the model in the native engine.

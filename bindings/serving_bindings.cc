@@ -1,0 +1,176 @@
+// The serving core: servekit._core.ServerCore and ModelConfig.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include "areas.h"
+#include "numpy_tensor.h"
+#include "servekit/serving/server_core.h"
+#include "status_exceptions.h"
+
+namespace py = pybind11;
+
+namespace servekit::bindings {
+namespace {
+
+ModelConfig MakeModelConfig(const std::string& name, const std::string& base_path, const std::string& platform,
+                            const std::string& policy, int64_t num_versions, std::vector<int64_t> versions,
+                            std::map<std::string, int64_t> labels) {
+  ModelConfig c;
+  c.name = name;
+  c.base_path = base_path;
+  c.platform = platform;
+  if (policy == "latest") {
+    c.version_policy = ModelVersionPolicy::Latest(num_versions);
+  } else if (policy == "all") {
+    c.version_policy = ModelVersionPolicy::All();
+  } else if (policy == "specific") {
+    c.version_policy = ModelVersionPolicy::Specific(std::move(versions));
+  } else {
+    throw py::value_error("version policy must be 'latest', 'all' or 'specific'; got '" + policy + "'");
+  }
+  c.version_labels = std::move(labels);
+  ThrowIfError(ValidateModelConfig(c));
+  return c;
+}
+
+ModelSpec Spec(const std::string& name, std::optional<int64_t> version, std::optional<std::string> label) {
+  return ModelSpec{name, version, std::move(label)};
+}
+
+absl::Duration Seconds(double seconds) { return absl::Microseconds(static_cast<int64_t>(seconds * 1e6)); }
+
+// Runs the model version the spec selects; returns (version, outputs).
+py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
+              std::optional<std::string> label, const std::vector<py::array>& arrays) {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < arrays.size(); ++i) inputs.push_back(TensorViewOf(arrays[i], "input " + std::to_string(i)));
+  absl::StatusOr<ModelHandle> handle = absl::UnknownError("");
+  absl::StatusOr<std::vector<Tensor>> outputs = absl::UnknownError("");
+  {
+    py::gil_scoped_release release;
+    handle = core.GetHandle(Spec(name, version, label));
+    if (handle.ok()) outputs = handle->session().Run(inputs);
+  }
+  ThrowIfError(handle.status());
+  std::vector<Tensor> results = ValueOrThrow(std::move(outputs));
+  py::list out;
+  for (Tensor& t : results) out.append(ArrayOf(std::move(t)));
+  return py::make_tuple(handle->version(), out);
+}
+
+py::tuple Signature(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
+                    std::optional<std::string> label) {
+  ModelHandle handle = ValueOrThrow(core.GetHandle(Spec(name, version, label)));
+  auto specs = [](const std::vector<TensorSpec>& list) {
+    py::list out;
+    for (const TensorSpec& s : list) out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
+    return out;
+  };
+  return py::make_tuple(handle.version(), specs(handle.session().inputs()), specs(handle.session().outputs()));
+}
+
+py::list Status(const ServerCore& core, const std::string& name) {
+  std::vector<VersionStatus> versions = ValueOrThrow(core.manager().GetStatus(name));
+  py::list out;
+  for (const VersionStatus& v : versions) {
+    out.append(py::make_tuple(v.version, std::string(VersionStateName(v.state)),
+                              std::string(absl::StatusCodeToString(v.status.code())), std::string(v.status.message())));
+  }
+  return out;
+}
+
+py::list Events(const ServerCore& core) {
+  py::list out;
+  for (const VersionEvent& e : core.manager().RecentEvents()) {
+    out.append(py::make_tuple(e.model, e.version, std::string(VersionStateName(e.state)),
+                              std::string(absl::StatusCodeToString(e.status.code())), std::string(e.status.message()),
+                              absl::ToDoubleSeconds(e.time - absl::UnixEpoch())));
+  }
+  return out;
+}
+
+}  // namespace
+
+void RegisterServing(py::module_& m) {
+  py::class_<ModelConfig>(m, "ModelConfig", "One model to serve (validated)")
+      .def(py::init(&MakeModelConfig), py::arg("name"), py::arg("base_path"), py::arg("platform") = "",
+           py::arg("policy") = "latest", py::arg("num_versions") = 1, py::arg("versions") = std::vector<int64_t>{},
+           py::arg("labels") = std::map<std::string, int64_t>{})
+      .def_readonly("name", &ModelConfig::name)
+      .def_readonly("base_path", &ModelConfig::base_path)
+      .def_readonly("platform", &ModelConfig::platform)
+      .def_readonly("version_labels", &ModelConfig::version_labels)
+      .def_property_readonly("version_policy", [](const ModelConfig& c) { return c.version_policy.ToString(); });
+
+  m.def("parse_model_server_config", [](const std::string& text) { return ValueOrThrow(ParseModelServerConfig(text)); },
+        py::arg("text"), "Parses TF Serving's text-format ModelServerConfig into ModelConfigs.");
+
+  py::class_<ServerCore>(m, "ServerCore", "Versioned models: manager, file-system source, labels")
+      .def(py::init([](int num_load_threads, int max_num_load_retries, double load_retry_interval_seconds,
+                       double file_system_poll_wait_seconds, bool resource_preserving,
+                       bool allow_labels_for_unavailable_versions, int intra_op_threads, double load_wait_seconds) {
+             if (num_load_threads < 1) throw py::value_error("num_load_threads must be >= 1");
+             if (max_num_load_retries < 0) throw py::value_error("max_num_load_retries must be >= 0");
+             if (intra_op_threads < 1) throw py::value_error("intra_op_threads must be >= 1");
+             ServerCoreOptions o;
+             o.num_load_threads = num_load_threads;
+             o.max_num_load_retries = max_num_load_retries;
+             o.load_retry_interval = Seconds(load_retry_interval_seconds);
+             o.file_system_poll_wait = Seconds(file_system_poll_wait_seconds);
+             o.resource_preserving = resource_preserving;
+             o.allow_labels_for_unavailable_versions = allow_labels_for_unavailable_versions;
+             o.session.intra_op_threads = intra_op_threads;
+             o.load_wait = Seconds(load_wait_seconds);
+             return std::make_unique<ServerCore>(std::move(o));
+           }),
+           py::arg("num_load_threads"), py::arg("max_num_load_retries"), py::arg("load_retry_interval_seconds"),
+           py::arg("file_system_poll_wait_seconds"), py::arg("resource_preserving"),
+           py::arg("allow_labels_for_unavailable_versions"), py::arg("intra_op_threads"), py::arg("load_wait_seconds"))
+      .def("reload_config", [](ServerCore& core, std::vector<ModelConfig> models) {
+             absl::Status s;
+             {
+               py::gil_scoped_release release;
+               s = core.ReloadConfig(std::move(models));
+             }
+             ThrowIfError(s);
+           })
+      .def("add_model", [](ServerCore& core, ModelConfig model) {
+             absl::Status s;
+             {
+               py::gil_scoped_release release;
+               s = core.AddModel(std::move(model));
+             }
+             ThrowIfError(s);
+           })
+      .def("remove_model", [](ServerCore& core, const std::string& name) {
+             absl::Status s;
+             {
+               py::gil_scoped_release release;
+               s = core.RemoveModel(name);
+             }
+             ThrowIfError(s);
+           })
+      .def("set_label", [](ServerCore& core, const std::string& model, const std::string& label, int64_t version) {
+             ThrowIfError(core.SetLabel(model, label, version));
+           })
+      .def("run", &Run, py::arg("name"), py::arg("version"), py::arg("label"), py::arg("inputs"))
+      .def("signature", &Signature, py::arg("name"), py::arg("version"), py::arg("label"))
+      .def("status", &Status, py::arg("name"))
+      .def("base_path_status", [](const ServerCore& core, const std::string& name) {
+             absl::Status s = core.BasePathStatus(name);
+             return py::make_tuple(std::string(absl::StatusCodeToString(s.code())), std::string(s.message()));
+           })
+      .def("models", &ServerCore::Models)
+      .def("events", &Events)
+      .def("wait_until_available", [](const ServerCore& core, const std::string& name, std::optional<int64_t> version,
+                                      double timeout_seconds) {
+             absl::Status s;
+             {
+               py::gil_scoped_release release;
+               s = core.manager().WaitUntilAvailable(name, version, Seconds(timeout_seconds));
+             }
+             ThrowIfError(s);
+           });
+}
+
+}  // namespace servekit::bindings

@@ -1,0 +1,210 @@
+"""Versioned model serving from Python: ``servekit.ServingCore``.
+
+A ServingCore watches model directories laid out as ``<base_path>/<version>/``
+(each version holding a model.onnx), loads the versions each model's policy
+asks for on native load threads, and swaps versions without dropping a request:
+publishing ``model.save(base_path / "2")`` is enough to serve version 2 within
+one poll interval. Configuration mirrors TensorFlow Serving's ModelServerConfig
+(``model_config_list``, ``model_version_policy``, ``version_labels``), as text
+or as Python dicts.
+
+Everything that waits (loading, reloading) runs in C++ with the GIL released.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from servekit import _core
+from servekit.loaded_model import Signature, arrange_inputs, signatures
+
+__all__ = ["ServingCore", "VersionEvent", "VersionStatus"]
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version's state, with TF Serving's state names (START, LOADING, AVAILABLE, UNLOADING, END)."""
+
+    version: int
+    state: str
+    error_code: str  # "OK", or the load error's code (e.g. "INVALID_ARGUMENT")
+    error_message: str
+
+
+@dataclass(frozen=True)
+class VersionEvent:
+    """A transition of one model version (``time`` in seconds since the epoch)."""
+
+    model: str
+    version: int
+    state: str
+    error_code: str
+    error_message: str
+    time: float
+
+
+def _model_config(entry: Mapping[str, Any] | _core.ModelConfig) -> _core.ModelConfig:
+    """A native ModelConfig from TF Serving-style keys:
+    name, base_path, model_platform, model_version_policy, version_labels."""
+    if isinstance(entry, _core.ModelConfig):
+        return entry
+    unknown = set(entry) - {"name", "base_path", "model_platform", "model_version_policy", "version_labels"}
+    if unknown:
+        raise ValueError(f"unknown model config key(s) {sorted(unknown)}")
+    policy = entry.get("model_version_policy") or {"latest": {}}
+    if isinstance(policy, str):
+        policy = {policy: {}}
+    if not isinstance(policy, Mapping) or len(policy) != 1:
+        raise ValueError(f"model_version_policy must be one of latest/all/specific; got {policy!r}")
+    ((kind, params),) = policy.items()
+    params = params or {}
+    return _core.ModelConfig(
+        name=entry["name"],
+        base_path=os.fspath(entry["base_path"]),
+        platform=entry.get("model_platform", ""),
+        policy=kind,
+        num_versions=int(params.get("num_versions", 1)),
+        versions=[int(v) for v in params.get("versions", [])],
+        labels={str(k): int(v) for k, v in (entry.get("version_labels") or {}).items()},
+    )
+
+
+def _model_configs(config) -> list[_core.ModelConfig]:
+    """Text (TF Serving's text format), a path to a config file, or a list of model dicts."""
+    if isinstance(config, os.PathLike) or (isinstance(config, str) and os.path.isfile(config)):
+        with open(config, encoding="utf-8") as f:
+            return _core.parse_model_server_config(f.read())
+    if isinstance(config, str):
+        return _core.parse_model_server_config(config)
+    if isinstance(config, Iterable):
+        return [_model_config(entry) for entry in config]
+    raise TypeError("config must be text, a config file path, or a list of model dicts")
+
+
+class ServingCore:
+    """Serves versioned models from directories; thread-safe.
+
+    Parameters follow TensorFlow Serving's flags where they exist. ``config`` is
+    a text-format ModelServerConfig, a path to one, or a list of model dicts;
+    ``model_name``/``model_base_path`` configure a single model instead.
+    """
+
+    def __init__(
+        self,
+        config=None,
+        *,
+        model_name: str | None = None,
+        model_base_path: str | os.PathLike | None = None,
+        num_load_threads: int = 2,
+        max_num_load_retries: int = 5,
+        load_retry_interval_micros: int = 60_000_000,
+        file_system_poll_wait_seconds: float = 1.0,
+        resource_preserving: bool = False,
+        allow_version_labels_for_unavailable_models: bool = False,
+        intra_op_threads: int = 1,
+        load_wait_seconds: float = 300.0,
+    ):
+        if config is not None and (model_name or model_base_path):
+            raise ValueError("give either config or model_name/model_base_path, not both")
+        if (model_name is None) != (model_base_path is None):
+            raise ValueError("model_name and model_base_path go together")
+        self._native = _core.ServerCore(
+            num_load_threads=num_load_threads,
+            max_num_load_retries=max_num_load_retries,
+            load_retry_interval_seconds=load_retry_interval_micros / 1e6,
+            file_system_poll_wait_seconds=file_system_poll_wait_seconds,
+            resource_preserving=resource_preserving,
+            allow_labels_for_unavailable_versions=allow_version_labels_for_unavailable_models,
+            intra_op_threads=intra_op_threads,
+            load_wait_seconds=load_wait_seconds,
+        )
+        if model_name is not None:
+            self.add_model(model_name, model_base_path)
+        elif config is not None:
+            self.reload_config(config)
+
+    # --- configuration -----------------------------------------------------------------
+
+    def reload_config(self, config) -> None:
+        """Replaces the configured models; models left alone keep serving untouched."""
+        self._native.reload_config(_model_configs(config))
+
+    def add_model(
+        self,
+        name: str,
+        base_path: str | os.PathLike,
+        *,
+        version_policy=None,
+        platform: str = "",
+        version_labels: Mapping[str, int] | None = None,
+    ) -> None:
+        """Adds one model; ``version_policy`` is "latest", "all", {"latest": {"num_versions": 2}},
+        {"specific": {"versions": [1, 2]}}, or None (the newest version)."""
+        self._native.add_model(
+            _model_config(
+                {
+                    "name": name,
+                    "base_path": base_path,
+                    "model_platform": platform,
+                    "model_version_policy": version_policy,
+                    "version_labels": version_labels,
+                }
+            )
+        )
+
+    def remove_model(self, name: str) -> None:
+        """Removes one model; its versions unload once their in-flight requests finish."""
+        self._native.remove_model(name)
+
+    def set_label(self, name: str, label: str, version: int) -> None:
+        """Points ``label`` (e.g. "stable", "canary") at an AVAILABLE version."""
+        self._native.set_label(name, label, int(version))
+
+    @property
+    def models(self) -> list[str]:
+        return [m.name for m in self._native.models()]
+
+    # --- serving -----------------------------------------------------------------------
+
+    def signature(self, name: str, version: int | None = None, label: str | None = None) -> Signature:
+        _, inputs, outputs = self._native.signature(name, version, label)
+        return Signature(signatures(inputs), signatures(outputs))
+
+    def predict(self, name: str, inputs, version: int | None = None, label: str | None = None):
+        """Runs the selected version (latest available by default): an array for
+        a single-output model, else a dict of arrays."""
+        signature = self.signature(name, version, label)
+        _, outputs = self._native.run(name, version, label, arrange_inputs(signature, inputs))
+        if len(outputs) == 1:
+            return outputs[0]
+        return dict(zip(signature.output_names, outputs))
+
+    def status(self, name: str) -> list[VersionStatus]:
+        """Every version the core knows of ``name``; NotFoundError if none."""
+        return [VersionStatus(*entry) for entry in self._native.status(name)]
+
+    def wait_until_available(self, name: str, version: int | None = None, timeout: float = 30.0) -> None:
+        """Blocks until the version (any version when None) serves; raises on
+        timeout or when that version's load failed for good."""
+        self._native.wait_until_available(name, version, timeout)
+
+    def events(self) -> list[VersionEvent]:
+        """Recent version transitions, oldest first."""
+        return [VersionEvent(*entry) for entry in self._native.events()]
+
+    def base_path_status(self, name: str) -> tuple[str, str]:
+        """(code, message) of the last scan of the model's base_path."""
+        return tuple(self._native.base_path_status(name))
+
+    # --- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stops watching and unloads every model (waits for running loads)."""
+        self._native = None
+
+    def __enter__(self) -> "ServingCore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,152 @@
+"""servekit.ServingCore: versioned models served from directories, from Python."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import servekit
+from servekit import layers
+
+
+def versioned_model(version: int) -> servekit.Sequential:
+    """y = version for any input: outputs tell which version answered."""
+    model = servekit.Sequential([servekit.Input((3,), name="x"), layers.Dense(1, name="y")])
+    model.set_weights([np.zeros((3, 1), np.float32), np.full((1,), version, np.float32)])
+    return model
+
+
+def answer(core: servekit.ServingCore, name="m", **selector) -> float:
+    return float(core.predict(name, np.ones((1, 3), np.float32), **selector)[0, 0])
+
+
+@pytest.fixture
+def base(tmp_path):
+    versioned_model(1).save(tmp_path / "m" / "1")
+    return tmp_path / "m"
+
+
+def fast_core(**kwargs) -> servekit.ServingCore:
+    options = dict(file_system_poll_wait_seconds=0.02, load_retry_interval_micros=10_000, max_num_load_retries=3)
+    options.update(kwargs)
+    return servekit.ServingCore(**options)
+
+
+def test_publishing_a_version_directory_swaps_to_it(base):
+    with fast_core(model_name="m", model_base_path=base) as core:
+        assert answer(core) == 1
+        versioned_model(2).save(base / "2")
+        core.wait_until_available("m", 2, timeout=10)
+        assert answer(core) == 2
+        states = {s.version: s.state for s in core.status("m")}
+        assert states[2] == "AVAILABLE"
+        assert [e.state for e in core.events() if e.version == 1][:3] == ["START", "LOADING", "AVAILABLE"]
+
+
+def test_versions_and_labels_from_a_text_config(base):
+    versioned_model(2).save(base / "2")
+    config = f"""
+    model_config_list {{
+      config {{
+        name: "m"
+        base_path: "{base}"
+        model_platform: "onnx"
+        model_version_policy {{ all {{}} }}
+        version_labels {{ key: "stable" value: 1 }}
+        version_labels {{ key: "canary" value: 2 }}
+      }}
+    }}"""
+    with fast_core(config=config) as core:
+        assert answer(core) == 2
+        assert answer(core, version=1) == 1
+        assert answer(core, label="stable") == 1
+        assert answer(core, label="canary") == 2
+        core.set_label("m", "stable", 2)
+        assert answer(core, label="stable") == 2
+        with pytest.raises(servekit.NotFoundError, match="Unrecognized servable version label: beta"):
+            answer(core, label="beta")
+        with pytest.raises(servekit.Error, match="not available"):
+            core.set_label("m", "next", 9)
+        assert core.signature("m").input_names == ["x"]
+
+
+def test_reload_add_and_remove_models_at_runtime(tmp_path, base):
+    versioned_model(7).save(tmp_path / "other" / "7")
+    with fast_core(config=[{"name": "m", "base_path": base}]) as core:
+        core.add_model("other", tmp_path / "other")
+        assert answer(core, "other") == 7
+        with pytest.raises(servekit.Error, match="already configured"):
+            core.add_model("other", tmp_path / "other")
+        core.remove_model("m")
+        assert core.models == ["other"]
+        with pytest.raises(servekit.NotFoundError):
+            for _ in range(500):  # unloads finish once in-flight requests do
+                answer(core, "m")
+        core.reload_config([{"name": "m", "base_path": base, "model_version_policy": {"latest": {"num_versions": 1}}}])
+        assert core.models == ["m"]
+        assert answer(core) == 1
+
+
+def test_a_corrupt_version_next_to_a_good_one(base):
+    (base / "2").mkdir()
+    (base / "2" / "model.onnx").write_bytes(b"\x08\x01garbage that is not a model")
+    with fast_core(config=[{"name": "m", "base_path": base, "model_version_policy": "all"}]) as core:
+        with pytest.raises(servekit.InvalidArgumentError, match="model.onnx"):
+            core.wait_until_available("m", 2, timeout=10)
+        statuses = {s.version: s for s in core.status("m")}
+        assert statuses[1].state == "AVAILABLE"
+        assert statuses[2].state == "END" and statuses[2].error_code == "INVALID_ARGUMENT"
+        assert answer(core) == 1
+
+
+def test_bad_requests_are_clear_errors_and_the_core_keeps_serving(base):
+    with fast_core(model_name="m", model_base_path=base) as core:
+        with pytest.raises(servekit.NotFoundError, match=r"Latest\(nope\)"):
+            core.predict("nope", np.ones((1, 3), np.float32))
+        with pytest.raises(ValueError, match="expects shape"):
+            core.predict("m", np.ones((1, 4), np.float32))
+        with pytest.raises(servekit.NotFoundError, match=r"Specific\(m, 5\)"):
+            answer(core, version=5)
+        with pytest.raises(ValueError, match="version policy"):
+            core.add_model("x", base, version_policy="newest")
+        assert answer(core) == 1
+
+
+def test_swaps_under_concurrent_python_requests(base):
+    failures, answers = [], []
+    stop = threading.Event()
+    with fast_core(model_name="m", model_base_path=base) as core:
+
+        def client():
+            seen = []
+            while not stop.is_set():
+                try:
+                    seen.append(answer(core))
+                except Exception as error:  # noqa: BLE001 - any failure is the finding
+                    failures.append(error)
+            answers.append(seen)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for version in range(2, 12):
+            versioned_model(version).save(base / str(version))
+            core.wait_until_available("m", version, timeout=10)
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    for seen in answers:
+        assert seen, "a client thread made no request"
+        assert set(seen) <= set(range(1, 12))
+        assert seen == sorted(seen), "a client saw an older version after a newer one"
+
+
+def test_save_publishes_a_version_directory_whole(tmp_path):
+    path = versioned_model(1).save(tmp_path / "m" / "1")
+    assert path == tmp_path / "m" / "1" / "model.onnx"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"], "no staging directory may be left behind"
+    assert sorted(p.name for p in (tmp_path / "m" / "1").iterdir()) == ["model.onnx"]
+    versioned_model(5).save(tmp_path / "m" / "1")  # an existing directory: the file is replaced atomically
+    assert float(servekit.load(tmp_path / "m" / "1").predict(np.ones((1, 3), np.float32))[0, 0]) == 5
