@@ -109,6 +109,7 @@ class ServingCore:
             raise ValueError("give either config or model_name/model_base_path, not both")
         if (model_name is None) != (model_base_path is None):
             raise ValueError("model_name and model_base_path go together")
+        self._signatures: dict[tuple, tuple[int, Signature]] = {}  # selector -> (version, signature)
         self._native = _core.ServerCore(
             num_load_threads=num_load_threads,
             max_num_load_retries=max_num_load_retries,
@@ -174,11 +175,30 @@ class ServingCore:
     def predict(self, name: str, inputs, version: int | None = None, label: str | None = None):
         """Runs the selected version (latest available by default): an array for
         a single-output model, else a dict of arrays."""
-        signature = self.signature(name, version, label)
-        _, outputs = self._native.run(name, version, label, arrange_inputs(signature, inputs))
+        selector = (name, version, label)
+        cached = self._signatures.get(selector)
+        if cached is None:
+            cached = self._refresh_signature(selector)
+        try:
+            served, outputs = self._native.run(name, version, label, arrange_inputs(cached[1], inputs))
+        except ValueError:
+            # A version swap may have changed the inputs: retry once with the
+            # serving version's own signature (a real input error fails again).
+            cached = self._refresh_signature(selector)
+            served, outputs = self._native.run(name, version, label, arrange_inputs(cached[1], inputs))
+        if served != cached[0]:
+            cached = self._refresh_signature(selector)  # for the next request
         if len(outputs) == 1:
             return outputs[0]
-        return dict(zip(signature.output_names, outputs))
+        return dict(zip(cached[1].output_names, outputs))
+
+    def _refresh_signature(self, selector) -> tuple[int, Signature]:
+        # The signature of the version the selector serves now; requests reuse it
+        # until another version answers (one native call per request instead of two).
+        served, inputs, outputs = self._native.signature(*selector)
+        cached = (served, Signature(signatures(inputs), signatures(outputs)))
+        self._signatures[selector] = cached
+        return cached
 
     def status(self, name: str) -> list[VersionStatus]:
         """Every version the core knows of ``name``; NotFoundError if none."""
