@@ -33,3 +33,4 @@ bench: setup-dev
 	  --config-settings=cmake.define.SERVEKIT_BUILD_BENCHMARKS=ON .
 	$(BUILD_DIR)/gemm_bench --benchmark_counters_tabular=true
 	$(PYTHON) bench/engine_bench.py
+	$(PYTHON) bench/serving_bench.py
