@@ -48,8 +48,11 @@ py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int
   absl::StatusOr<std::vector<Tensor>> outputs = absl::UnknownError("");
   {
     py::gil_scoped_release release;
+    const absl::Time started = absl::Now();
     handle = core.GetHandle(Spec(name, version, label));
     if (handle.ok()) outputs = handle->session().Run(inputs);
+    const absl::Status status = handle.ok() ? outputs.status() : handle.status();
+    core.RecordRequest(name, handle.ok() ? handle->version() : 0, "python", status.code(), absl::Now() - started);
   }
   ThrowIfError(handle.status());
   std::vector<Tensor> results = ValueOrThrow(std::move(outputs));
@@ -58,9 +61,14 @@ py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int
   return py::make_tuple(handle->version(), out);
 }
 
+// The signature of the version a request would reach. Python's predict looks it
+// up first, so a refusal here (unknown model, version or label) is that
+// request's outcome and is counted like one.
 py::tuple Signature(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
                     std::optional<std::string> label) {
-  ModelHandle handle = ValueOrThrow(core.GetHandle(Spec(name, version, label)));
+  absl::StatusOr<ModelHandle> found = core.GetHandle(Spec(name, version, label));
+  if (!found.ok()) core.RecordRequest(name, 0, "python", found.status().code(), absl::ZeroDuration());
+  ModelHandle handle = ValueOrThrow(std::move(found));
   auto specs = [](const std::vector<TensorSpec>& list) {
     py::list out;
     for (const TensorSpec& s : list) out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
@@ -76,6 +84,23 @@ py::list Status(const ServerCore& core, const std::string& name) {
     out.append(py::make_tuple(v.version, std::string(VersionStateName(v.state)),
                               std::string(absl::StatusCodeToString(v.status.code())), std::string(v.status.message())));
   }
+  return out;
+}
+
+// {"counters": [(name, labels, value)], "histograms": [(name, labels, [(le, cumulative)], count, sum)]}
+py::dict MetricsDict(const ServerCore& core) {
+  py::list counters, histograms;
+  for (const Metrics::CounterSample& c : core.metrics().Counters()) counters.append(py::make_tuple(c.name, c.labels, c.value));
+  for (const Metrics::HistogramSample& h : core.metrics().Histograms()) {
+    py::list buckets;
+    for (int b = 0; b < LatencyHistogram::kBuckets; ++b) {
+      buckets.append(py::make_tuple(LatencyHistogram::UpperBoundSeconds(b), h.snapshot.cumulative[b]));
+    }
+    histograms.append(py::make_tuple(h.name, h.labels, buckets, h.snapshot.count, h.snapshot.sum_seconds));
+  }
+  py::dict out;
+  out["counters"] = counters;
+  out["histograms"] = histograms;
   return out;
 }
 
@@ -162,6 +187,7 @@ void RegisterServing(py::module_& m) {
            })
       .def("models", &ServerCore::Models)
       .def("events", &Events)
+      .def("metrics", &MetricsDict)
       .def("wait_until_available", [](const ServerCore& core, const std::string& name, std::optional<int64_t> version,
                                       double timeout_seconds) {
              absl::Status s;

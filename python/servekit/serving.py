@@ -213,6 +213,13 @@ class ServingCore:
         """Recent version transitions, oldest first."""
         return [VersionEvent(*entry) for entry in self._native.events()]
 
+    def metrics(self) -> dict:
+        """Native counters and latency histograms: {"counters": [(name, labels, value)],
+        "histograms": [(name, labels, [(upper_bound_seconds, cumulative_count)], count, sum_seconds)]}.
+        Names: servekit_model_loads_total, servekit_model_load_failures_total,
+        servekit_model_load_seconds, servekit_requests_total, servekit_request_latency_seconds."""
+        return self._native.metrics()
+
     def base_path_status(self, name: str) -> tuple[str, str]:
         """(code, message) of the last scan of the model's base_path."""
         return tuple(self._native.base_path_status(name))

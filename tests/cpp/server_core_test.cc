@@ -161,6 +161,11 @@ TEST_F(ServerCoreTest, ACorruptVersionNextToAGoodOneDoesNotDisturbIt) {
   ASSERT_EQ(status->size(), 2u);
   EXPECT_EQ((*status)[1].state, VersionState::kError);
   EXPECT_NE((*status)[1].status.message().find("no model file"), absl::string_view::npos);
+  // The load metrics saw one success for version 1 and every failed attempt for version 2.
+  std::map<std::string, uint64_t> counters;
+  for (const auto& c : core.metrics().Counters()) counters[c.name + "/" + c.labels.at("version")] = c.value;
+  EXPECT_EQ(counters["servekit_model_loads_total/1"], 1u);
+  EXPECT_EQ(counters["servekit_model_load_failures_total/2"], 2u);  // one load + max_num_load_retries=1
 }
 
 }  // namespace

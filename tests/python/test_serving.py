@@ -150,3 +150,20 @@ def test_save_publishes_a_version_directory_whole(tmp_path):
     assert sorted(p.name for p in (tmp_path / "m" / "1").iterdir()) == ["model.onnx"]
     versioned_model(5).save(tmp_path / "m" / "1")  # an existing directory: the file is replaced atomically
     assert float(servekit.load(tmp_path / "m" / "1").predict(np.ones((1, 3), np.float32))[0, 0]) == 5
+
+
+def test_metrics_count_loads_and_requests(base):
+    with fast_core(model_name="m", model_base_path=base) as core:
+        for _ in range(3):
+            answer(core)
+        with pytest.raises(servekit.NotFoundError):
+            answer(core, version=9)
+        metrics = core.metrics()
+    counters = {(name, tuple(sorted(labels.items()))): value for name, labels, value in metrics["counters"]}
+    ok = ("servekit_requests_total", (("api", "python"), ("model", "m"), ("status", "OK"), ("version", "1")))
+    not_found = ("servekit_requests_total", (("api", "python"), ("model", "m"), ("status", "NOT_FOUND"), ("version", "")))
+    assert counters[ok] == 3
+    assert counters[not_found] == 1
+    assert counters[("servekit_model_loads_total", (("model", "m"), ("version", "1")))] == 1
+    latency = [h for h in metrics["histograms"] if h[0] == "servekit_request_latency_seconds" and h[1]["status"] == "OK"]
+    assert latency and latency[0][3] == 3 and latency[0][2][-1][1] <= 3

@@ -134,7 +134,9 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
         if (options.on_event) Dispatch(pending);
         return;
       }
+      const absl::Time started = absl::Now();
       StatusOr<std::shared_ptr<const Session>> loaded = options.load(path, platform);
+      if (options.metrics) options.metrics->RecordLoad(model, version, absl::Now() - started, loaded.status());
       std::vector<VersionEvent> pending;
       Sessions release;
       {

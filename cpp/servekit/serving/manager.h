@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "servekit/engine/session.h"
 #include "servekit/serving/aspired_version_policy.h"
+#include "servekit/serving/metrics.h"
 #include "servekit/serving/model_handle.h"
 #include "servekit/serving/version_state.h"
 #include "servekit/util/status.h"
@@ -72,6 +73,7 @@ struct ManagerOptions {
   LoadFunction load;  // required
   std::function<void(const VersionEvent&)> on_event;
   size_t event_log_size = 1000;
+  Metrics* metrics = nullptr;  // load latency and failures, when set; must outlive the manager
 };
 
 class Manager {

@@ -8,8 +8,9 @@
 namespace servekit {
 namespace {
 
-ManagerOptions ManagerOptionsFrom(const ServerCoreOptions& options) {
+ManagerOptions ManagerOptionsFrom(const ServerCoreOptions& options, Metrics* metrics) {
   ManagerOptions m;
+  m.metrics = metrics;
   m.num_load_threads = options.num_load_threads;
   m.max_num_load_retries = options.max_num_load_retries;
   m.load_retry_interval = options.load_retry_interval;
@@ -34,7 +35,7 @@ bool Settled(const Manager& manager, const std::string& model) {
 
 ServerCore::ServerCore(ServerCoreOptions options)
     : options_(std::move(options)),
-      manager_(std::make_unique<Manager>(ManagerOptionsFrom(options_))),
+      manager_(std::make_unique<Manager>(ManagerOptionsFrom(options_, &metrics_))),
       source_(std::make_unique<FileSystemSource>(manager_.get(), options_.file_system_poll_wait)) {}
 
 ServerCore::~ServerCore() {

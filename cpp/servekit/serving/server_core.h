@@ -69,6 +69,13 @@ class ServerCore {
   Status SetLabel(const std::string& model, const std::string& label, int64_t version);
 
   StatusOr<ModelHandle> GetHandle(const ModelSpec& spec) const;
+  // Counters and latency histograms (loads, requests); transports record their
+  // requests with RecordRequest.
+  const Metrics& metrics() const { return metrics_; }
+  void RecordRequest(const std::string& model, int64_t version, const std::string& api, absl::StatusCode code,
+                     absl::Duration latency) const {
+    metrics_.RecordRequest(model, version, api, code, latency);
+  }
   std::vector<ModelConfig> Models() const;
   const Manager& manager() const { return *manager_; }
   Status BasePathStatus(const std::string& model) const { return source_->BasePathStatus(model); }
@@ -80,6 +87,9 @@ class ServerCore {
   Status Apply(std::vector<ModelConfig> models, const std::vector<std::string>& added);
 
   const ServerCoreOptions options_;
+  // Before manager_: the manager records into it until it is gone. Mutable:
+  // recording is observation, internally synchronised.
+  mutable Metrics metrics_;
   std::unique_ptr<Manager> manager_;
   std::unique_ptr<FileSystemSource> source_;
   std::mutex config_mu_;   // one config change at a time (requests never take it)
