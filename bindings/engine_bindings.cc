@@ -48,19 +48,9 @@ std::shared_ptr<Session> LoadBytes(const py::bytes& data, int threads, bool opti
   return ValueOrThrow(std::move(session));
 }
 
-std::vector<Tensor> InputViews(const Session& session, const std::vector<py::array>& arrays) {
-  std::vector<Tensor> inputs;
-  inputs.reserve(arrays.size());
-  for (size_t i = 0; i < arrays.size(); ++i) {
-    const std::string what = i < session.inputs().size() ? "input '" + session.inputs()[i].name + "'" : "input";
-    inputs.push_back(TensorViewOf(arrays[i], what));
-  }
-  return inputs;
-}
-
 // Inputs in signature order; each a C-contiguous array of the exact dtype.
 py::list Run(const Session& session, const std::vector<py::array>& arrays) {
-  std::vector<Tensor> inputs = InputViews(session, arrays);
+  std::vector<Tensor> inputs = InputViewsOf(arrays, session.inputs());
   absl::StatusOr<std::vector<Tensor>> outputs;
   {
     py::gil_scoped_release release;
@@ -74,7 +64,7 @@ py::list Run(const Session& session, const std::vector<py::array>& arrays) {
 
 // Runs `repeats` times; returns [(step description, mean microseconds)].
 py::list Profile(const Session& session, const std::vector<py::array>& arrays, int repeats) {
-  std::vector<Tensor> inputs = InputViews(session, arrays);
+  std::vector<Tensor> inputs = InputViewsOf(arrays, session.inputs());
   std::vector<double> micros;
   absl::Status status;
   {

@@ -41,6 +41,16 @@ Tensor TensorViewOf(const py::array& array, const std::string& what) {
   return Tensor::View(dtype, std::move(shape), const_cast<void*>(array.data()));
 }
 
+std::vector<Tensor> InputViewsOf(const std::vector<py::array>& arrays, const std::vector<TensorSpec>& specs) {
+  std::vector<Tensor> inputs;
+  inputs.reserve(arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string what = i < specs.size() ? "input '" + specs[i].name + "'" : "input " + std::to_string(i);
+    inputs.push_back(TensorViewOf(arrays[i], what));
+  }
+  return inputs;
+}
+
 py::array ArrayOf(Tensor tensor) {
   auto* owner = new Tensor(std::move(tensor));
   py::capsule keep_alive(owner, [](void* p) { delete static_cast<Tensor*>(p); });

@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 
 #include "servekit/engine/dim.h"
+#include "servekit/engine/session.h"
 #include "servekit/util/tensor.h"
 
 namespace servekit::bindings {
@@ -15,6 +16,10 @@ pybind11::dtype NumpyDType(DType dtype);
 // A view of a C-contiguous array of a supported dtype; TypeError otherwise.
 // The array must stay alive while the view is used.
 Tensor TensorViewOf(const pybind11::array& array, const std::string& what);
+
+// Views of a request's input arrays, in order; errors name the input from
+// `specs` (the model's signature) where there is one.
+std::vector<Tensor> InputViewsOf(const std::vector<pybind11::array>& arrays, const std::vector<TensorSpec>& specs);
 
 // A numpy array that shares (and keeps alive) the tensor's buffer.
 pybind11::array ArrayOf(Tensor tensor);

@@ -42,8 +42,8 @@ absl::Duration Seconds(double seconds) { return absl::Microseconds(static_cast<i
 // Runs the model version the spec selects; returns (version, outputs).
 py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
               std::optional<std::string> label, const std::vector<py::array>& arrays) {
-  std::vector<Tensor> inputs;
-  for (size_t i = 0; i < arrays.size(); ++i) inputs.push_back(TensorViewOf(arrays[i], "input " + std::to_string(i)));
+  // Python arranged the inputs by the version's signature; the session checks them again.
+  std::vector<Tensor> inputs = InputViewsOf(arrays, {});
   absl::StatusOr<ModelHandle> handle = absl::UnknownError("");
   absl::StatusOr<std::vector<Tensor>> outputs = absl::UnknownError("");
   {

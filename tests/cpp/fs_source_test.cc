@@ -1,13 +1,11 @@
 #include "servekit/serving/fs_source.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "servekit/formats/model_loader.h"
-#include "test_util.h"
+#include "serving_test_util.h"
 
 namespace servekit {
 namespace {
@@ -15,41 +13,18 @@ namespace {
 namespace fs = std::filesystem;
 using S = VersionState;
 
-// y = x + version, where the version is read from the directory name.
-std::shared_ptr<const Session> VersionedModel(int64_t version) {
-  test::GraphBuilder g;
-  const int x = g.Input("x", test::BatchShape({1, 1}));
-  g.Output(g.Op("Add", {x, g.Constant("version", test::Floats({1}, {static_cast<float>(version)}))}));
-  return std::shared_ptr<const Session>(*BuildSession(g.Build(), test::Options()));
-}
-
-// Fails, like a real loader, while the version's model.onnx is missing.
-StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path, const std::string&) {
-  if (!fs::exists(fs::path(path) / "model.onnx")) return absl::NotFoundError(absl::StrCat("no model file at '", path, "'"));
-  return VersionedModel(std::stoll(fs::path(path).filename().string()));
-}
-
 class FileSystemSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() / ("servekit_fs_source_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base_);
+    base_ = dir_.path() / "m";
     fs::create_directories(base_);
     ManagerOptions options;
-    options.load = LoadFromDisk;
+    options.load = test::LoadVersionFromDisk;
     options.max_num_load_retries = 200;
     options.load_retry_interval = absl::Milliseconds(5);
     manager_ = std::make_unique<Manager>(std::move(options));
   }
-  void TearDown() override {
-    manager_.reset();
-    fs::remove_all(base_);
-  }
-  void Publish(int64_t version) {
-    fs::create_directories(base_ / std::to_string(version));
-    std::ofstream(base_ / std::to_string(version) / "model.onnx") << "x";
-  }
+  void Publish(int64_t version) { test::PublishVersion(base_, version); }
   ModelConfig Config(ModelVersionPolicy policy = ModelVersionPolicy::Latest()) {
     ModelConfig c;
     c.name = "m";
@@ -71,6 +46,7 @@ class FileSystemSourceTest : public ::testing::Test {
     }
     return false;
   }
+  test::TempDir dir_;  // declared first: removed after the manager is gone
   fs::path base_;
   std::unique_ptr<Manager> manager_;
 };

@@ -9,30 +9,14 @@
 #include <set>
 #include <thread>
 
-#include "servekit/formats/model_loader.h"
-#include "test_util.h"
+#include "serving_test_util.h"
 
 namespace servekit {
 namespace {
 
 using S = VersionState;
-
-// A tiny model whose output tells which version answered: y = x + version.
-std::shared_ptr<const Session> VersionedModel(int64_t version) {
-  test::GraphBuilder g;
-  const int x = g.Input("x", test::BatchShape({1, 1}));  // [N, 1]
-  const int c = g.Constant("version", test::Floats({1}, {static_cast<float>(version)}));
-  g.Output(g.Op("Add", {x, c}));
-  auto session = BuildSession(g.Build(), test::Options());
-  EXPECT_TRUE(session.ok()) << session.status();
-  return std::shared_ptr<const Session>(std::move(*session));
-}
-
-float Answer(const ModelHandle& handle, float x) {
-  auto out = handle.session().Run({test::Floats({1, 1}, {x})});
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? (*out)[0].data<float>()[0] : -1.0f;
-}
+using test::Answer;
+using test::VersionedModel;
 
 // Paths are "<model>/<version>"; each can be told to fail a number of times or
 // to block until released.

@@ -25,6 +25,7 @@ using test::Int;
 using test::Ints;
 using test::IsInvalid;
 using test::RandomTensor;
+using test::TempDir;
 using OnnxType = onnx::TensorProto;
 
 // --- helpers -------------------------------------------------------------------------------
@@ -88,26 +89,6 @@ Status Read(const onnx::ModelProto& m, const std::string& base_dir = "") {
 
 Status Load(const onnx::ModelProto& m) { return LoadModelFromBytes(Bytes(m), test::Options()).status(); }
 
-// A fresh directory under the test temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "servekit_onnx_test_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void Write(const std::string& name, const std::string& bytes) const {
-    fs::create_directories((path_ / name).parent_path());
-    std::ofstream(path_ / name, std::ios::binary) << bytes;
-  }
-
- private:
-  fs::path path_;
-};
 
 // --- round trip ----------------------------------------------------------------------------
 

@@ -1,51 +1,34 @@
 #include "servekit/serving/server_core.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "servekit/formats/model_loader.h"
-#include "test_util.h"
+#include "serving_test_util.h"
 
 namespace servekit {
 namespace {
 
 namespace fs = std::filesystem;
 
-// y = x + version, the version read from the directory name; counts loads.
+// LoadVersionFromDisk, counting successful loads.
 std::atomic<int> g_loads{0};
-StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path, const std::string&) {
-  if (!fs::exists(fs::path(path) / "model.onnx")) return absl::NotFoundError(absl::StrCat("no model file at '", path, "'"));
-  ++g_loads;
-  test::GraphBuilder g;
-  const int x = g.Input("x", test::BatchShape({1, 1}));
-  const float version = static_cast<float>(std::stoll(fs::path(path).filename().string()));
-  g.Output(g.Op("Add", {x, g.Constant("version", test::Floats({1}, {version}))}));
-  return std::shared_ptr<const Session>(*BuildSession(g.Build(), test::Options()));
+StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path, const std::string& platform) {
+  auto session = test::LoadVersionFromDisk(path, platform);
+  if (session.ok()) ++g_loads;
+  return session;
 }
 
 float Answer(const StatusOr<ModelHandle>& handle) {
   EXPECT_TRUE(handle.ok()) << handle.status();
-  if (!handle.ok()) return -1;
-  auto out = handle->session().Run({test::Floats({1, 1}, {0})});
-  return out.ok() ? (*out)[0].data<float>()[0] : -1;
+  return handle.ok() ? test::Answer(*handle, 0) : -1;
 }
 
 class ServerCoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("servekit_server_core_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    g_loads = 0;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  void Publish(const std::string& model, int64_t version) {
-    fs::create_directories(root_ / model / std::to_string(version));
-    std::ofstream(root_ / model / std::to_string(version) / "model.onnx") << "x";
-  }
+  void SetUp() override { g_loads = 0; }
+  void Publish(const std::string& model, int64_t version) { test::PublishVersion(root_ / model, version); }
   ModelConfig Config(const std::string& name, ModelVersionPolicy policy = ModelVersionPolicy::Latest()) {
     ModelConfig c;
     c.name = name;
@@ -62,7 +45,8 @@ class ServerCoreTest : public ::testing::Test {
     o.allow_labels_for_unavailable_versions = allow_unavailable_labels;
     return o;
   }
-  fs::path root_;
+  test::TempDir dir_;
+  const fs::path root_ = dir_.path();
 };
 
 TEST_F(ServerCoreTest, ServesByLatestVersionAndLabel) {

@@ -1,7 +1,6 @@
 #include "servekit/serving/session_loader.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,13 +15,6 @@ namespace fs = std::filesystem;
 
 class SessionLoaderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("servekit_session_loader_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   // Writes version `v` as a real model.onnx computing relu(x).
   std::string WriteRelu(const std::string& v) {
     test::GraphBuilder g(17);
@@ -33,7 +25,8 @@ class SessionLoaderTest : public ::testing::Test {
     std::ofstream(dir_ / v / "model.onnx", std::ios::binary) << *bytes;
     return (dir_ / v).string();
   }
-  fs::path dir_;
+  test::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(SessionLoaderTest, LoadsAnOnnxVersionWithOrWithoutAPlatform) {

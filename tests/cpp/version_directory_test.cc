@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.h"
+
 namespace servekit {
 namespace {
 
@@ -14,21 +16,12 @@ namespace fs = std::filesystem;
 
 class VersionDirectoryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    base_ = fs::temp_directory_path() / ("servekit_versions_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base_);
-    fs::create_directories(base_);
-  }
-  void TearDown() override {
-    fs::permissions(base_, fs::perms::owner_all, fs::perm_options::add);
-    fs::remove_all(base_);
-  }
   void Touch(const fs::path& relative) {
     fs::create_directories((base_ / relative).parent_path());
     std::ofstream(base_ / relative) << "x";
   }
-  fs::path base_;
+  test::TempDir dir_;
+  const fs::path base_ = dir_.path();
 };
 
 TEST_F(VersionDirectoryTest, ListsNumberedDirectoriesOnly) {
