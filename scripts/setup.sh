@@ -16,9 +16,10 @@ APT_PACKAGES=(
   libopenblas-dev                     # sgemm peer for bench/ (and the GEMM if it wins)
   libboost1.81-dev                    # Boost.Beast/Asio: the REST server
   rapidjson-dev                       # JSON requests and responses
-  libgrpc++-dev protobuf-compiler-grpc  # TF Serving's gRPC API (grpc_cpp_plugin)
+  libnghttp2-dev zlib1g-dev           # HTTP/2 and compressed messages: the gRPC server
 )
-APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client)  # wrk, h2load: bench/
+# wrk, h2load (nghttp2-client), grpc++ (bench/grpc_load.cc): the benchmarks' load generators.
+APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client libgrpc++-dev protobuf-compiler-grpc)
 PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # scikit-learn: the demo's digits data
 # flask, gunicorn: the REST benchmark's baselines; tensorflow-serving-api (with
 # tensorflow and grpcio): the official gRPC client the gRPC tests prove against.

@@ -1,61 +1,146 @@
 #include "servekit/server/grpc_server.h"
 
-#include <mutex>
+#include <algorithm>
+#include <thread>
+#include <vector>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "servekit/server/grpc_connection.h"
+#include "servekit/server/grpc_health.h"
+#include "servekit/server/grpc_method.h"
+#include "servekit/server/grpc_reflection.h"
 #include "servekit/server/model_service.h"
 #include "servekit/server/prediction_service.h"
 
 namespace servekit {
 
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+namespace tfs = tensorflow::serving;
+
+constexpr char kPredictionService[] = "tensorflow.serving.PredictionService";
+constexpr char kModelService[] = "tensorflow.serving.ModelService";
+
+GrpcMethodTable TfServingMethods(const PredictionServiceImpl* prediction, const ModelServiceImpl* models) {
+  GrpcMethodTable methods;
+  methods[GrpcPath(kPredictionService, "Predict")] = TypedUnary<tfs::PredictRequest, tfs::PredictResponse>(
+      [prediction](const auto& request, auto* response) { return prediction->Predict(request, response); });
+  methods[GrpcPath(kPredictionService, "GetModelMetadata")] =
+      TypedUnary<tfs::GetModelMetadataRequest, tfs::GetModelMetadataResponse>(
+          [prediction](const auto& request, auto* response) { return prediction->GetModelMetadata(request, response); });
+  methods[GrpcPath(kPredictionService, "Classify")] =
+      TypedUnary<tfs::ClassificationRequest, tfs::ClassificationResponse>(
+          [prediction](const auto& request, auto* response) { return prediction->Classify(request, response); });
+  methods[GrpcPath(kPredictionService, "Regress")] = TypedUnary<tfs::RegressionRequest, tfs::RegressionResponse>(
+      [prediction](const auto& request, auto* response) { return prediction->Regress(request, response); });
+  methods[GrpcPath(kPredictionService, "MultiInference")] =
+      TypedUnary<tfs::MultiInferenceRequest, tfs::MultiInferenceResponse>(
+          [prediction](const auto& request, auto* response) { return prediction->MultiInference(request, response); });
+  methods[GrpcPath(kModelService, "GetModelStatus")] =
+      TypedUnary<tfs::GetModelStatusRequest, tfs::GetModelStatusResponse>(
+          [models](const auto& request, auto* response) { return models->GetModelStatus(request, response); });
+  methods[GrpcPath(kModelService, "HandleReloadConfigRequest")] =
+      TypedUnary<tfs::ReloadConfigRequest, tfs::ReloadConfigResponse>([models](const auto& request, auto* response) {
+        return models->HandleReloadConfigRequest(request, response);
+      });
+  return methods;
+}
+
+}  // namespace
+
 struct GrpcServer::Impl {
   Impl(ServerCore* core, const GrpcServerOptions& options)
-      : prediction(core, options.max_request_elements), models(core) {}
+      : options(options),
+        prediction(core, options.max_request_elements),
+        models(core),
+        health({kPredictionService, kModelService}),
+        acceptor(io) {
+    methods = TfServingMethods(&prediction, &models);
+    health.AddTo(&methods);
+    AddReflection(&methods);
+  }
+
+  void Accept();
+  void Forget(GrpcConnection* connection);
+  static bool NoConnections(Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) { return impl->connections.empty(); }
+
+  const GrpcServerOptions options;
   PredictionServiceImpl prediction;
   ModelServiceImpl models;
-  std::unique_ptr<grpc::Server> server;
-  std::mutex stop_mu;
-  bool stopped = false;
+  GrpcHealth health;
+  GrpcMethodTable methods;  // read-only once serving
+
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+
+  absl::Mutex mu;
+  absl::flat_hash_map<GrpcConnection*, std::shared_ptr<GrpcConnection>> connections ABSL_GUARDED_BY(mu);
+  bool accepting ABSL_GUARDED_BY(mu) = true;
+  bool stopped ABSL_GUARDED_BY(mu) = false;
 };
+
+void GrpcServer::Impl::Accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](const boost::system::error_code& error, tcp::socket socket) {
+    if (error) {
+      if (error == asio::error::operation_aborted) return;  // the acceptor was closed
+      Accept();
+      return;
+    }
+    GrpcConnectionOptions connection_options;
+    connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
+    auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
+                                                       [this](GrpcConnection* c) { Forget(c); });
+    {
+      absl::MutexLock lock(&mu);
+      if (!accepting) return;  // `socket` closes with `connection`
+      connections[connection.get()] = connection;
+    }
+    connection->Start();
+    Accept();
+  });
+}
+
+void GrpcServer::Impl::Forget(GrpcConnection* connection) {
+  absl::MutexLock lock(&mu);
+  connections.erase(connection);
+}
 
 StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core, GrpcServerOptions options) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("gRPC port ", options.port, " is out of range"));
   }
-  static std::once_flag process_wide;
-  std::call_once(process_wide, [] {
-    // gRPC locks absl::Mutex on every call; Debian's abseil checks each
-    // acquisition for lock-order cycles (a debugging aid that showed up in
-    // profiles of the Predict path). Our locks are not nested.
-    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  });
-  auto impl = std::make_unique<Impl>(core, options);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  const std::string address = options.address.find(':') != std::string::npos
-                                  ? absl::StrCat("[", options.address, "]:", options.port)
-                                  : absl::StrCat(options.address, ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
-  // Port reuse would let a second server silently share the port.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(&impl->prediction);
-  builder.RegisterService(&impl->models);
-  impl->server = builder.BuildAndStart();
-  if (impl->server == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot bind the gRPC port ", address,
-                                               " (in use, or not an address of this machine)"));
+  boost::system::error_code error;
+  const asio::ip::address address = asio::ip::make_address(options.address, error);
+  if (error) {
+    return absl::InvalidArgumentError(absl::StrCat("'", options.address, "' is not an IP address"));
   }
+  auto impl = std::make_unique<Impl>(core, options);
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+  impl->acceptor.open(endpoint.protocol(), error);
+  // SO_REUSEADDR lets a restarted server bind while old connections sit in
+  // TIME_WAIT; unlike SO_REUSEPORT it does not let two servers share the port.
+  if (!error) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) impl->acceptor.bind(endpoint, error);
+  if (!error) impl->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat("cannot bind the gRPC port ", options.address, ":", options.port, ": ",
+                                               error.message()));
+  }
+  const int port = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  const int num_threads = options.num_threads > 0
+                              ? options.num_threads
+                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < num_threads; ++i) impl->threads.emplace_back([io = &impl->io] { io->run(); });
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl), port));
 }
 
@@ -64,14 +149,28 @@ GrpcServer::GrpcServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(i
 GrpcServer::~GrpcServer() { Stop(absl::ZeroDuration()); }
 
 void GrpcServer::Stop(absl::Duration drain_timeout) {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  if (grpc::HealthCheckServiceInterface* health = impl_->server->GetHealthCheckService()) {
-    health->SetServingStatus(false);
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    impl_->accepting = false;
   }
-  impl_->server->Shutdown(absl::ToChronoTime(absl::Now() + drain_timeout));
-  impl_->server->Wait();
+  impl_->health.SetServing(false);
+  asio::post(impl_->io, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  {
+    absl::MutexLock lock(&impl_->mu);
+    for (const auto& [raw, connection] : impl_->connections) connection->Drain();
+    const absl::Condition all_closed(&Impl::NoConnections, impl_.get());
+    impl_->mu.AwaitWithTimeout(all_closed, drain_timeout);
+    for (const auto& [raw, connection] : impl_->connections) connection->Close();
+    impl_->mu.Await(all_closed);
+  }
+  impl_->io.stop();
+  for (std::thread& thread : impl_->threads) thread.join();
+  impl_->threads.clear();
 }
 
 }  // namespace servekit

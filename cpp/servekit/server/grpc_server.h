@@ -1,5 +1,6 @@
 // GrpcServer: TF Serving's gRPC API (PredictionService, ModelService), the
 // standard health service (grpc.health.v1) and server reflection, on one port.
+// Our own transport (grpc_connection: nghttp2 over Asio), not grpc++.
 //
 // Stop drains: health turns NOT_SERVING, new calls are refused, calls in
 // flight get up to `drain_timeout` to finish, then the rest are cancelled.
@@ -17,8 +18,9 @@ namespace servekit {
 struct GrpcServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;  // 0 picks a free port
-  int max_message_bytes = 64 << 20;  // requests and responses; RESOURCE_EXHAUSTED beyond
+  int max_message_bytes = 64 << 20;  // each request and response message; RESOURCE_EXHAUSTED beyond
   int64_t max_request_elements = int64_t{1} << 28;
+  int num_threads = 0;  // server threads (I/O and handlers); 0 = one per core
 };
 
 class GrpcServer {

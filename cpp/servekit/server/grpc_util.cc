@@ -4,11 +4,6 @@
 
 namespace servekit {
 
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
 StatusOr<ModelSpec> ModelSpecFromProto(const tensorflow::serving::ModelSpec& proto) {
   if (proto.name().empty()) return absl::InvalidArgumentError("the request's model_spec has no model name");
   ModelSpec spec;

@@ -26,38 +26,35 @@ void FillStatus(const Status& status, tfs::StatusProto* proto) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ModelServiceImpl::GetModelStatus(grpc::CallbackServerContext* context, const tfs::GetModelStatusRequest* request,
-                                              tfs::GetModelStatusResponse* response) {
-  const Status status = [&]() -> Status {
-    ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request->model_spec()));
-    ASSIGN_OR_RETURN(std::vector<VersionStatus> versions, core_->manager().GetStatus(spec.name));
-    std::optional<int64_t> only = spec.version;
-    if (spec.label) {
-      ASSIGN_OR_RETURN(only, core_->LabelVersion(spec.name, *spec.label));
-    }
-    for (const VersionStatus& v : versions) {
-      if (only && v.version != *only) continue;
-      tfs::ModelVersionStatus* out = response->add_model_version_status();
-      out->set_version(v.version);
-      out->set_state(StateOf(v.state));
-      FillStatus(v.status, out->mutable_status());
-    }
-    if (only && response->model_version_status_size() == 0) {
-      return absl::NotFoundError(absl::StrCat("Could not find version ", *only, " of model ", spec.name));
-    }
-    return absl::OkStatus();
-  }();
-  return Reply(context, ToGrpcStatus(status));
+Status ModelServiceImpl::GetModelStatus(const tfs::GetModelStatusRequest& request,
+                                        tfs::GetModelStatusResponse* response) const {
+  ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request.model_spec()));
+  ASSIGN_OR_RETURN(std::vector<VersionStatus> versions, core_->manager().GetStatus(spec.name));
+  std::optional<int64_t> only = spec.version;
+  if (spec.label) {
+    ASSIGN_OR_RETURN(only, core_->LabelVersion(spec.name, *spec.label));
+  }
+  for (const VersionStatus& v : versions) {
+    if (only && v.version != *only) continue;
+    tfs::ModelVersionStatus* out = response->add_model_version_status();
+    out->set_version(v.version);
+    out->set_state(StateOf(v.state));
+    FillStatus(v.status, out->mutable_status());
+  }
+  if (only && response->model_version_status_size() == 0) {
+    return absl::NotFoundError(absl::StrCat("Could not find version ", *only, " of model ", spec.name));
+  }
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ModelServiceImpl::HandleReloadConfigRequest(grpc::CallbackServerContext* context, const tfs::ReloadConfigRequest* request,
-                                                         tfs::ReloadConfigResponse* response) {
+Status ModelServiceImpl::HandleReloadConfigRequest(const tfs::ReloadConfigRequest& request,
+                                                   tfs::ReloadConfigResponse* response) const {
   const Status status = [&]() -> Status {
-    ASSIGN_OR_RETURN(std::vector<ModelConfig> models, ModelConfigsFromProto(request->config()));
+    ASSIGN_OR_RETURN(std::vector<ModelConfig> models, ModelConfigsFromProto(request.config()));
     return core_->ReloadConfig(std::move(models));
   }();
   FillStatus(status, response->mutable_status());
-  return Reply(context, ToGrpcStatus(status));
+  return status;
 }
 
 }  // namespace servekit

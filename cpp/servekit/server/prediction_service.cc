@@ -17,12 +17,12 @@ constexpr char kSignatureDefField[] = "signature_def";
 
 // Runs `body` for one request and counts it in the core's metrics.
 template <typename Body>
-grpc::Status Counted(ServerCore* core, const std::string& model, const char* api, Body body) {
+Status Counted(ServerCore* core, const std::string& model, const char* api, Body body) {
   const absl::Time started = absl::Now();
   int64_t version = 0;
   const Status status = body(&version);
   core->RecordRequest(model, version, api, status.code(), absl::Now() - started);
-  return ToGrpcStatus(status);
+  return status;
 }
 
 std::string Names(const std::vector<TensorSpec>& specs) {
@@ -42,16 +42,15 @@ void FillTensorInfo(const TensorSpec& spec, tensorflow::TensorInfo* info) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerContext* context, const tfs::PredictRequest* request,
-                                            tfs::PredictResponse* response) {
-  return Reply(context, Counted(core_, request->model_spec().name(), "grpc_predict", [&](int64_t* served) -> Status {
-    ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request->model_spec()));
-    RETURN_IF_ERROR(CheckSignatureName(request->model_spec().signature_name()));
+Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request, tfs::PredictResponse* response) const {
+  return Counted(core_, request.model_spec().name(), "grpc_predict", [&](int64_t* served) -> Status {
+    ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request.model_spec()));
+    RETURN_IF_ERROR(CheckSignatureName(request.model_spec().signature_name()));
     ASSIGN_OR_RETURN(ModelHandle handle, core_->GetHandle(spec));
     *served = handle.version();
     const Session& session = handle.session();
     // Every input named, none unknown.
-    for (const auto& [name, tensor] : request->inputs()) {
+    for (const auto& [name, tensor] : request.inputs()) {
       const bool known = std::any_of(session.inputs().begin(), session.inputs().end(),
                                      [&](const TensorSpec& s) { return s.name == name; });
       if (!known) {
@@ -63,8 +62,8 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
     std::vector<Tensor> inputs;
     int64_t remaining = max_request_elements_;
     for (const TensorSpec& input : session.inputs()) {
-      auto it = request->inputs().find(input.name);
-      if (it == request->inputs().end()) {
+      auto it = request.inputs().find(input.name);
+      if (it == request.inputs().end()) {
         return absl::InvalidArgumentError(absl::StrCat("the request has no input '", input.name,
                                                        "'; the model's inputs are {", Names(session.inputs()), "}"));
       }
@@ -75,7 +74,7 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
       remaining -= tensor->num_elements();
       inputs.push_back(*std::move(tensor));
     }
-    std::set<std::string> wanted(request->output_filter().begin(), request->output_filter().end());
+    std::set<std::string> wanted(request.output_filter().begin(), request.output_filter().end());
     for (const std::string& name : wanted) {
       const bool known = std::any_of(session.outputs().begin(), session.outputs().end(),
                                      [&](const TensorSpec& s) { return s.name == name; });
@@ -91,23 +90,22 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Predict(grpc::CallbackServerCon
       if (!wanted.empty() && wanted.count(name) == 0) continue;
       TensorToProto(outputs[i], &(*response->mutable_outputs())[name]);
     }
-    FillModelSpec(request->model_spec().name(), handle.version(), response->mutable_model_spec());
+    FillModelSpec(request.model_spec().name(), handle.version(), response->mutable_model_spec());
     return absl::OkStatus();
-  }));
+  });
 }
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::GetModelMetadata(grpc::CallbackServerContext* context, const tfs::GetModelMetadataRequest* request,
-                                                     tfs::GetModelMetadataResponse* response) {
-  return Reply(context, Counted(core_, request->model_spec().name(), "grpc_metadata", [&](int64_t* served) -> Status {
-    if (request->metadata_field_size() == 0) {
+Status PredictionServiceImpl::GetModelMetadata(const tfs::GetModelMetadataRequest& request, tfs::GetModelMetadataResponse* response) const {
+  return Counted(core_, request.model_spec().name(), "grpc_metadata", [&](int64_t* served) -> Status {
+    if (request.metadata_field_size() == 0) {
       return absl::InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field");
     }
-    for (const std::string& field : request->metadata_field()) {
+    for (const std::string& field : request.metadata_field()) {
       if (field != kSignatureDefField) {
         return absl::InvalidArgumentError(absl::StrCat("Metadata field ", field, " is not supported"));
       }
     }
-    ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request->model_spec()));
+    ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request.model_spec()));
     ASSIGN_OR_RETURN(ModelHandle handle, core_->GetHandle(spec));
     *served = handle.version();
     tfs::SignatureDefMap signatures;
@@ -116,17 +114,15 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::GetModelMetadata(grpc::Callback
     for (const TensorSpec& s : handle.session().outputs()) FillTensorInfo(s, &(*signature.mutable_outputs())[s.name]);
     signature.set_method_name(kPredictMethodName);
     (*response->mutable_metadata())[kSignatureDefField].PackFrom(signatures);
-    FillModelSpec(request->model_spec().name(), handle.version(), response->mutable_model_spec());
+    FillModelSpec(request.model_spec().name(), handle.version(), response->mutable_model_spec());
     response->mutable_model_spec()->clear_signature_name();
     return absl::OkStatus();
-  }));
+  });
 }
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::Classify(grpc::CallbackServerContext* context,
-                                                          const tfs::ClassificationRequest* request,
-                                                          tfs::ClassificationResponse* response) {
-  return Reply(context, Counted(core_, request->model_spec().name(), "grpc_classify", [&](int64_t* served) -> Status {
-    ASSIGN_OR_RETURN(Tensor scores, RunExamples(ExampleApi::kClassify, request->model_spec(), request->input(), served));
+Status PredictionServiceImpl::Classify(const tfs::ClassificationRequest& request, tfs::ClassificationResponse* response) const {
+  return Counted(core_, request.model_spec().name(), "grpc_classify", [&](int64_t* served) -> Status {
+    ASSIGN_OR_RETURN(Tensor scores, RunExamples(ExampleApi::kClassify, request.model_spec(), request.input(), served));
     const int64_t rows = scores.dim(0), classes = scores.dim(1);
     for (int64_t r = 0; r < rows; ++r) {
       tfs::Classifications* row = response->mutable_result()->add_classifications();
@@ -136,22 +132,20 @@ grpc::ServerUnaryReactor* PredictionServiceImpl::Classify(grpc::CallbackServerCo
         c->set_score(FloatAt(scores, r * classes + k));
       }
     }
-    FillModelSpec(request->model_spec().name(), *served, response->mutable_model_spec());
+    FillModelSpec(request.model_spec().name(), *served, response->mutable_model_spec());
     return absl::OkStatus();
-  }));
+  });
 }
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::Regress(grpc::CallbackServerContext* context,
-                                                         const tfs::RegressionRequest* request,
-                                                         tfs::RegressionResponse* response) {
-  return Reply(context, Counted(core_, request->model_spec().name(), "grpc_regress", [&](int64_t* served) -> Status {
-    ASSIGN_OR_RETURN(Tensor values, RunExamples(ExampleApi::kRegress, request->model_spec(), request->input(), served));
+Status PredictionServiceImpl::Regress(const tfs::RegressionRequest& request, tfs::RegressionResponse* response) const {
+  return Counted(core_, request.model_spec().name(), "grpc_regress", [&](int64_t* served) -> Status {
+    ASSIGN_OR_RETURN(Tensor values, RunExamples(ExampleApi::kRegress, request.model_spec(), request.input(), served));
     for (int64_t r = 0; r < values.num_elements(); ++r) {
       response->mutable_result()->add_regressions()->set_value(FloatAt(values, r));
     }
-    FillModelSpec(request->model_spec().name(), *served, response->mutable_model_spec());
+    FillModelSpec(request.model_spec().name(), *served, response->mutable_model_spec());
     return absl::OkStatus();
-  }));
+  });
 }
 
 StatusOr<Tensor> PredictionServiceImpl::RunExamples(ExampleApi api, const tfs::ModelSpec& model_spec,
@@ -167,10 +161,8 @@ StatusOr<Tensor> PredictionServiceImpl::RunExamples(ExampleApi api, const tfs::M
   return std::move(outputs[0]);  // owned: outlives the handle
 }
 
-grpc::ServerUnaryReactor* PredictionServiceImpl::MultiInference(grpc::CallbackServerContext* context, const tfs::MultiInferenceRequest*,
-                                                   tfs::MultiInferenceResponse*) {
-  return Reply(context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                     "servekit does not implement MultiInference; call Classify, Regress or Predict"));
+Status PredictionServiceImpl::MultiInference(const tfs::MultiInferenceRequest&, tfs::MultiInferenceResponse*) const {
+  return absl::UnimplementedError("servekit does not implement MultiInference; call Classify, Regress or Predict");
 }
 
 }  // namespace servekit

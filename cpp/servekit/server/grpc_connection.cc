@@ -1,0 +1,473 @@
+#include "servekit/server/grpc_connection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace servekit {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr size_t kReadBufferBytes = 64 << 10;
+constexpr size_t kMaxWriteBatchBytes = 256 << 10;
+// Per-stream and connection receive windows: a 100 KB batch arrives without
+// waiting for WINDOW_UPDATEs; messages stay bounded by max_message_bytes.
+constexpr int32_t kStreamWindowBytes = 4 << 20;
+constexpr int32_t kConnectionWindowBytes = 16 << 20;
+
+nghttp2_nv Header(absl::string_view name, absl::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+}  // namespace
+
+struct GrpcConnection::Stream {
+  explicit Stream(int32_t id, size_t max_message_bytes) : id(id), reader(max_message_bytes) {}
+
+  const int32_t id;
+  // Request headers.
+  std::string path, method, content_type;
+  const GrpcMethod* handler_method = nullptr;
+  GrpcFrameReader reader;
+  std::vector<std::string> messages;  // unary: the request
+  std::unique_ptr<GrpcStreamHandler> handler;  // streaming calls
+  std::shared_ptr<Writer> writer;
+  bool unary_started = false;  // its handler has been called
+  // Response.
+  std::string out;  // framed messages nghttp2 has not taken yet
+  size_t out_taken = 0;
+  bool headers_submitted = false;
+  bool deferred = false;  // nghttp2 waits for resume_data
+  bool finished = false;  // the status is decided
+  Status status;
+};
+
+// A streaming call's writer: posts to the connection's strand, so handlers may
+// write from any thread (the health service writes on status changes).
+class GrpcConnection::Writer final : public GrpcCallWriter {
+ public:
+  Writer(std::weak_ptr<GrpcConnection> connection, asio::strand<asio::io_context::executor_type> strand,
+         int32_t stream_id)
+      : connection_(std::move(connection)), strand_(std::move(strand)), stream_id_(stream_id) {}
+
+  void Write(std::string message) override {
+    asio::post(strand_, [connection = connection_, id = stream_id_, message = std::move(message)]() mutable {
+      if (auto c = connection.lock()) c->WriteMessage(id, std::move(message));
+    });
+  }
+  void Finish(const Status& status) override {
+    asio::post(strand_, [connection = connection_, id = stream_id_, status] {
+      auto c = connection.lock();
+      if (c == nullptr) return;
+      if (Stream* stream = c->Find(id)) {
+        c->FinishCall(stream, status);
+        c->Flush();
+      }
+    });
+  }
+
+ private:
+  const std::weak_ptr<GrpcConnection> connection_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  const int32_t stream_id_;
+};
+
+struct GrpcConnection::Callbacks {
+  static GrpcConnection* Self(void* user_data) { return static_cast<GrpcConnection*>(user_data); }
+
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    GrpcConnection* self = Self(user_data);
+    self->streams_[frame->hd.stream_id] =
+        std::make_unique<Stream>(frame->hd.stream_id, self->options_.max_message_bytes);
+    return 0;
+  }
+
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t name_length,
+                      const uint8_t* value, size_t value_length, uint8_t, void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    Stream* stream = Self(user_data)->Find(frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    const absl::string_view key(reinterpret_cast<const char*>(name), name_length);
+    const absl::string_view text(reinterpret_cast<const char*>(value), value_length);
+    if (key == ":path") {
+      stream->path = std::string(text);
+    } else if (key == ":method") {
+      stream->method = std::string(text);
+    } else if (key == "content-type") {
+      stream->content_type = std::string(text);
+    } else if (key == "grpc-encoding") {
+      stream->reader.set_encoding(std::string(text));
+    }
+    return 0;
+  }
+
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    Stream* stream = self->Find(frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) self->BeginCall(stream);
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) self->OnRequestEnd(stream);
+    return 0;
+  }
+
+  static int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t length,
+                         void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    if (Stream* stream = self->Find(stream_id)) {
+      self->OnRequestBytes(stream, absl::string_view(reinterpret_cast<const char*>(data), length));
+    }
+    return 0;
+  }
+
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
+    GrpcConnection* self = Self(user_data);
+    auto it = self->streams_.find(stream_id);
+    if (it == self->streams_.end()) return 0;
+    std::unique_ptr<Stream> stream = std::move(it->second);
+    self->streams_.erase(it);
+    if (stream->handler != nullptr && !stream->finished) stream->handler->OnCancel();
+    return 0;
+  }
+
+  // nghttp2 asks for the next DATA bytes of a response.
+  static ssize_t ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buffer, size_t length,
+                              uint32_t* flags, nghttp2_data_source*, void* user_data) {
+    Stream* stream = Self(user_data)->Find(stream_id);
+    if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const size_t n = std::min(length, stream->out.size() - stream->out_taken);
+    std::memcpy(buffer, stream->out.data() + stream->out_taken, n);
+    stream->out_taken += n;
+    if (stream->out_taken == stream->out.size()) {
+      stream->out.clear();
+      stream->out_taken = 0;
+      if (stream->finished) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        const std::string code = std::to_string(static_cast<int>(stream->status.code()));
+        const std::string message = PercentEncodeGrpcMessage(stream->status.message());
+        std::vector<nghttp2_nv> trailers = {Header("grpc-status", code)};
+        if (!message.empty()) trailers.push_back(Header("grpc-message", message));
+        nghttp2_submit_trailer(session, stream_id, trailers.data(), trailers.size());
+      } else if (n == 0) {
+        stream->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+    }
+    return static_cast<ssize_t>(n);
+  }
+};
+
+GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socket, const GrpcMethodTable* methods,
+                               GrpcConnectionOptions options, std::function<void(GrpcConnection*)> on_closed)
+    : io_(io),
+      socket_(std::move(socket)),
+      strand_(asio::make_strand(io)),
+      methods_(methods),
+      options_(options),
+      on_closed_(std::move(on_closed)),
+      read_buffer_(kReadBufferBytes) {}
+
+GrpcConnection::~GrpcConnection() {
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+void GrpcConnection::Start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    nghttp2_session_callbacks* callbacks = nullptr;
+    nghttp2_session_callbacks_new(&callbacks);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Callbacks::OnFrame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Callbacks::OnDataChunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
+    const int rv = nghttp2_session_server_new(&self->session_, callbacks, self.get());
+    nghttp2_session_callbacks_del(callbacks);
+    if (rv != 0) {
+      self->CloseSocket();
+      return;
+    }
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, self->options_.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindowBytes)},
+    };
+    nghttp2_submit_settings(self->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    nghttp2_session_set_local_window_size(self->session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
+    boost::system::error_code ignored;
+    self->socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    self->Flush();
+    self->Read();
+  });
+}
+
+void GrpcConnection::Drain() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->closed_ || self->session_ == nullptr) return;
+    nghttp2_submit_goaway(self->session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(self->session_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    for (auto& [id, stream] : self->streams_) {
+      if (stream->handler != nullptr) self->FinishCall(stream.get(), absl::UnavailableError("the server is shutting down"));
+    }
+    self->Flush();
+  });
+}
+
+void GrpcConnection::Close() {
+  asio::post(strand_, [self = shared_from_this()] { self->CloseSocket(); });
+}
+
+void GrpcConnection::Read() {
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& error,
+                                                                                  size_t bytes) {
+                            self->OnRead(error, bytes);
+                          }));
+}
+
+void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes) {
+  if (closed_) return;
+  if (error) {
+    CloseSocket();
+    return;
+  }
+  const ssize_t consumed =
+      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(read_buffer_.data()), bytes);
+  if (consumed < 0) {
+    // A protocol error: nghttp2 has queued a GOAWAY; send it, then close.
+    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    Flush();
+    return;
+  }
+  RunReadyUnaryCalls();
+  Flush();
+  if (!closed_ && nghttp2_session_want_read(session_)) Read();
+}
+
+void GrpcConnection::Flush() {
+  if (closed_ || writing_) return;
+  write_buffer_.clear();
+  while (write_buffer_.size() < kMaxWriteBatchBytes) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      CloseSocket();
+      return;
+    }
+    if (n == 0) break;
+    write_buffer_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  if (write_buffer_.empty()) {
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) CloseSocket();
+    return;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(write_buffer_),
+                    asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& error,
+                                                                            size_t) {
+                      self->writing_ = false;
+                      if (error) {
+                        self->CloseSocket();
+                        return;
+                      }
+                      self->Flush();
+                    }));
+}
+
+void GrpcConnection::CloseSocket() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  // Streaming calls learn that their client is gone.
+  for (auto& [id, stream] : streams_) {
+    if (stream->handler != nullptr && !stream->finished) {
+      stream->finished = true;
+      stream->handler->OnCancel();
+    }
+  }
+  streams_.clear();
+  ready_.clear();
+  if (on_closed_) {
+    auto on_closed = std::move(on_closed_);
+    on_closed(this);
+  }
+}
+
+GrpcConnection::Stream* GrpcConnection::Find(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void GrpcConnection::BeginCall(Stream* stream) {
+  if (stream->method != "POST") {
+    const nghttp2_nv headers[] = {Header(":status", "405")};
+    nghttp2_submit_response(session_, stream->id, headers, std::size(headers), nullptr);
+    stream->finished = stream->headers_submitted = true;
+    return;
+  }
+  if (!absl::StartsWith(stream->content_type, "application/grpc")) {
+    const nghttp2_nv headers[] = {Header(":status", "415")};
+    nghttp2_submit_response(session_, stream->id, headers, std::size(headers), nullptr);
+    stream->finished = stream->headers_submitted = true;
+    return;
+  }
+  auto it = methods_->find(stream->path);
+  if (it == methods_->end()) {
+    FinishCall(stream, absl::UnimplementedError(absl::StrCat("unknown gRPC method ", stream->path)));
+    return;
+  }
+  stream->handler_method = &it->second;
+  if (it->second.streaming) {
+    stream->writer = std::make_shared<Writer>(weak_from_this(), strand_, stream->id);
+    stream->handler = it->second.streaming(stream->writer);
+  }
+}
+
+void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
+  if (stream->finished || stream->handler_method == nullptr) return;
+  const size_t before = stream->messages.size();
+  const Status status = stream->reader.Add(bytes, &stream->messages);
+  if (!status.ok()) {
+    FinishCall(stream, status);
+    return;
+  }
+  if (stream->handler != nullptr) {
+    // Streaming: hand over each message as it completes.
+    std::vector<std::string> arrived(std::make_move_iterator(stream->messages.begin() + before),
+                                     std::make_move_iterator(stream->messages.end()));
+    stream->messages.clear();
+    for (const std::string& message : arrived) {
+      stream->handler->OnMessage(message);
+      if (stream->finished) break;
+    }
+  } else if (stream->messages.size() > 1) {
+    FinishCall(stream, absl::InvalidArgumentError("a unary gRPC call carries one request message, not several"));
+  }
+}
+
+void GrpcConnection::OnRequestEnd(Stream* stream) {
+  if (stream->finished || stream->handler_method == nullptr) return;
+  if (!stream->reader.at_boundary()) {
+    FinishCall(stream, absl::InvalidArgumentError("the request ended inside a gRPC message"));
+    return;
+  }
+  if (stream->handler != nullptr) {
+    stream->handler->OnHalfClose();
+    return;
+  }
+  if (stream->messages.size() != 1) {
+    FinishCall(stream, absl::InvalidArgumentError("a unary gRPC call carries one request message, not none"));
+    return;
+  }
+  ready_.push_back(stream->id);
+}
+
+void GrpcConnection::RunReadyUnaryCalls() {
+  if (ready_.empty()) return;
+  std::vector<int32_t> ready;
+  ready.swap(ready_);
+  for (size_t i = 0; i < ready.size(); ++i) {
+    Stream* stream = Find(ready[i]);
+    if (stream == nullptr || stream->finished || stream->unary_started) continue;
+    stream->unary_started = true;
+    const GrpcMethod* method = stream->handler_method;
+    std::string request = std::move(stream->messages[0]);
+    stream->messages.clear();
+    if (i + 1 < ready.size()) {
+      // Another call of this read follows: run this one on another thread.
+      asio::post(io_, [self = shared_from_this(), id = stream->id, method, request = std::move(request)] {
+        std::string response;
+        Status status = method->unary(request, &response);
+        asio::post(self->strand_, [self, id, status = std::move(status), response = std::move(response)]() mutable {
+          self->Respond(id, status, std::move(response));
+          self->Flush();
+        });
+      });
+    } else {
+      std::string response;
+      const Status status = method->unary(request, &response);
+      Respond(stream->id, status, std::move(response));
+    }
+  }
+}
+
+void GrpcConnection::Respond(int32_t stream_id, const Status& status, std::string response) {
+  if (closed_) return;
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished) return;  // the client cancelled
+  if (!status.ok()) {
+    FinishCall(stream, status);
+    return;
+  }
+  if (response.size() > options_.max_message_bytes) {
+    FinishCall(stream, absl::ResourceExhaustedError(absl::StrCat("the response (", response.size(),
+                                                                 " bytes) is larger than the maximum message size (",
+                                                                 options_.max_message_bytes, " bytes)")));
+    return;
+  }
+  AppendGrpcFrame(response, &stream->out);
+  FinishCall(stream, status);
+}
+
+void GrpcConnection::WriteMessage(int32_t stream_id, std::string message) {
+  if (closed_) return;
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished) return;
+  AppendGrpcFrame(message, &stream->out);
+  if (!stream->headers_submitted) {
+    SubmitHeaders(stream);
+  } else if (stream->deferred) {
+    stream->deferred = false;
+    nghttp2_session_resume_data(session_, stream->id);
+  }
+  Flush();
+}
+
+void GrpcConnection::SubmitHeaders(Stream* stream) {
+  const nghttp2_nv headers[] = {Header(":status", "200"), Header("content-type", "application/grpc"),
+                                Header("grpc-accept-encoding", kGrpcAcceptedEncodings)};
+  nghttp2_data_provider body;
+  body.source.ptr = nullptr;
+  body.read_callback = &Callbacks::ReadResponse;
+  nghttp2_submit_response(session_, stream->id, headers, std::size(headers), &body);
+  stream->headers_submitted = true;
+}
+
+void GrpcConnection::FinishCall(Stream* stream, const Status& status) {
+  if (stream->finished) return;
+  stream->finished = true;
+  stream->status = status;
+  if (!stream->headers_submitted) {
+    if (stream->out.empty()) {
+      // Trailers-only: one HEADERS frame with the status ends the call.
+      const std::string code = std::to_string(static_cast<int>(status.code()));
+      const std::string message = PercentEncodeGrpcMessage(status.message());
+      std::vector<nghttp2_nv> headers = {Header(":status", "200"), Header("content-type", "application/grpc"),
+                                         Header("grpc-status", code)};
+      if (!message.empty()) headers.push_back(Header("grpc-message", message));
+      nghttp2_submit_response(session_, stream->id, headers.data(), headers.size(), nullptr);
+      stream->headers_submitted = true;
+    } else {
+      SubmitHeaders(stream);
+    }
+  } else if (stream->deferred) {
+    stream->deferred = false;
+    nghttp2_session_resume_data(session_, stream->id);
+  }
+}
+
+}  // namespace servekit

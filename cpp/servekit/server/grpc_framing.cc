@@ -1,0 +1,109 @@
+#include "servekit/server/grpc_framing.h"
+
+#include <algorithm>
+
+#include <zlib.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace servekit {
+
+void AppendGrpcFrame(absl::string_view message, std::string* out) {
+  const uint32_t length = static_cast<uint32_t>(message.size());
+  const char prefix[kGrpcFrameHeaderBytes] = {0, static_cast<char>(length >> 24), static_cast<char>(length >> 16),
+                                              static_cast<char>(length >> 8), static_cast<char>(length)};
+  out->append(prefix, kGrpcFrameHeaderBytes);
+  out->append(message.data(), message.size());
+}
+
+std::string PercentEncodeGrpcMessage(absl::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte <= 0x7e && byte != '%') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    }
+  }
+  return out;
+}
+
+Status GrpcFrameReader::Add(absl::string_view bytes, std::vector<std::string>* messages) {
+  if (!error_.ok()) return error_;
+  buffer_.append(bytes.data(), bytes.size());
+  size_t at = 0;
+  while (buffer_.size() - at >= kGrpcFrameHeaderBytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
+    const size_t length = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | size_t{p[4]};
+    if (p[0] > 1) {
+      error_ = absl::InvalidArgumentError(absl::StrCat("bad gRPC message flags ", int{p[0]}));
+      break;
+    }
+    if (p[0] == 1 && encoding_ != "gzip" && encoding_ != "deflate") {
+      error_ = absl::UnimplementedError(absl::StrCat("a compressed gRPC message with grpc-encoding '", encoding_,
+                                                     "'; this server accepts ", kGrpcAcceptedEncodings));
+      break;
+    }
+    if (length > max_message_bytes_) {
+      // grpc++'s wording, so clients see the same message from either server.
+      error_ = absl::ResourceExhaustedError(
+          absl::StrCat("Received message larger than max (", length, " vs. ", max_message_bytes_, ")"));
+      break;
+    }
+    if (buffer_.size() - at - kGrpcFrameHeaderBytes < length) break;
+    if (p[0] == 1) {
+      StatusOr<std::string> message = Decompress(absl::string_view(buffer_).substr(at + kGrpcFrameHeaderBytes, length));
+      if (!message.ok()) {
+        error_ = message.status();
+        break;
+      }
+      messages->push_back(*std::move(message));
+    } else {
+      messages->emplace_back(buffer_, at + kGrpcFrameHeaderBytes, length);
+    }
+    at += kGrpcFrameHeaderBytes + length;
+  }
+  if (!error_.ok()) {
+    buffer_.clear();
+    return error_;
+  }
+  buffer_.erase(0, at);
+  return absl::OkStatus();
+}
+
+StatusOr<std::string> GrpcFrameReader::Decompress(absl::string_view data) const {
+  z_stream stream{};
+  // zlib's window bits: 15 for a zlib stream (grpc's "deflate"), +16 for gzip.
+  if (inflateInit2(&stream, encoding_ == "gzip" ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK) {
+    return absl::InternalError("cannot start zlib");
+  }
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  int rv = Z_OK;
+  while (rv == Z_OK) {
+    if (out.size() > max_message_bytes_) break;
+    const size_t have = out.size();
+    out.resize(have + std::max<size_t>(16 << 10, data.size() * 2));
+    stream.next_out = reinterpret_cast<Bytef*>(out.data() + have);
+    stream.avail_out = static_cast<uInt>(out.size() - have);
+    rv = inflate(&stream, Z_NO_FLUSH);
+    out.resize(out.size() - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  if (out.size() > max_message_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat("the ", encoding_, "-compressed message inflates beyond the maximum size (",
+                                                     max_message_bytes_, " bytes)"));
+  }
+  if (rv != Z_STREAM_END) {
+    return absl::InvalidArgumentError(absl::StrCat("the message is not valid ", encoding_, " data"));
+  }
+  return out;
+}
+
+}  // namespace servekit

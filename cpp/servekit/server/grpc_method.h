@@ -1,0 +1,72 @@
+// What the gRPC transport (grpc_connection) calls: a table of methods by path
+// ("/package.Service/Method"), each either unary or streaming. Messages are
+// serialized protobuf bytes; the typed wrappers below parse and serialize.
+//
+// Statuses are servekit Status: absl's codes are gRPC's codes, number for number.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+// A streaming call's way back to its client. Thread-safe; after Finish, or
+// once the call has ended, every call does nothing.
+class GrpcCallWriter {
+ public:
+  virtual ~GrpcCallWriter() = default;
+  virtual void Write(std::string message) = 0;  // one serialized response message
+  virtual void Finish(const Status& status) = 0;
+};
+
+// One streaming call. Its methods run on the connection's strand, one at a time.
+class GrpcStreamHandler {
+ public:
+  virtual ~GrpcStreamHandler() = default;
+  virtual void OnMessage(absl::string_view message) = 0;
+  virtual void OnHalfClose() = 0;  // the client sent its last message
+  // The call ended before Finish (client cancelled, connection lost or server
+  // stopped); the writer no longer writes.
+  virtual void OnCancel() = 0;
+};
+
+struct GrpcMethod {
+  // Unary: one request, one response. Runs on a server thread, concurrently
+  // with other calls.
+  std::function<Status(absl::string_view request, std::string* response)> unary;
+  // Streaming (client, server or both): a handler per call.
+  std::function<std::unique_ptr<GrpcStreamHandler>(std::shared_ptr<GrpcCallWriter> writer)> streaming;
+};
+
+using GrpcMethodTable = absl::flat_hash_map<std::string, GrpcMethod>;
+
+// The path gRPC clients send for a method: "/package.Service/Method".
+inline std::string GrpcPath(absl::string_view service, absl::string_view method) {
+  return absl::StrCat("/", service, "/", method);
+}
+
+// A unary method from a typed handler.
+template <typename Request, typename Response, typename Fn>
+GrpcMethod TypedUnary(Fn fn) {
+  GrpcMethod method;
+  method.unary = [fn = std::move(fn)](absl::string_view bytes, std::string* out) -> Status {
+    Request request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request is not a valid ", Request::descriptor()->full_name(), " message"));
+    }
+    Response response;
+    RETURN_IF_ERROR(fn(request, &response));
+    if (!response.SerializeToString(out)) return absl::InternalError("cannot serialize the response");
+    return absl::OkStatus();
+  };
+  return method;
+}
+
+}  // namespace servekit
