@@ -284,6 +284,79 @@ def test_health_and_reflection(channel):
     } <= services
 
 
+def test_reflection_describes_the_services(channel):
+    from google.protobuf import descriptor_pool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    service = pool.FindServiceByName("tensorflow.serving.PredictionService")
+    assert {m.name for m in service.methods} >= {"Predict", "GetModelMetadata", "Classify", "Regress"}
+    predict = service.FindMethodByName("Predict")
+    assert predict.input_type.full_name == "tensorflow.serving.PredictRequest"
+    assert predict.input_type.fields_by_name["inputs"].number == 2
+    assert pool.FindMessageTypeByName("tensorflow.TensorProto").fields_by_name["tensor_content"].number == 4
+    with pytest.raises(KeyError):
+        pool.FindServiceByName("no.such.Service")
+
+
+def test_unknown_methods_are_unimplemented(channel, predict_stub):
+    for path in ("/tensorflow.serving.PredictionService/Nope", "/no.such.Service/Predict"):
+        with pytest.raises(grpc.RpcError) as error:
+            channel.unary_unary(path)(b"", timeout=10)
+        assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert path in error.value.details()
+    # Bytes that are not a PredictRequest.
+    with pytest.raises(grpc.RpcError) as error:
+        channel.unary_unary("/tensorflow.serving.PredictionService/Predict")(b"\xff\xff\xff", timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    ok = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([4.0])), timeout=10)
+    assert tf.make_ndarray(ok.outputs["y"]).tolist() == [4.0]
+
+
+@pytest.mark.parametrize("compression", [grpc.Compression.Gzip, grpc.Compression.Deflate])
+def test_compressed_requests_are_accepted(predict_stub, compression):
+    values = np.linspace(-1, 1, 5000, dtype=np.float32)
+    request = predict_request("half_plus_two", version=1, x=tf.make_tensor_proto(values))
+    response = predict_stub.Predict(request, timeout=10, compression=compression)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), values / 2 + 2, rtol=1e-6)
+
+
+def test_concurrent_calls_on_one_channel_each_get_their_own_answer(predict_stub):
+    """Many calls multiplexed on one HTTP/2 connection, from 16 threads: every
+    answer belongs to its own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(i: int) -> bool:
+        x = np.full(3 + i % 5, float(i), np.float32)
+        response = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto(x)), timeout=30)
+        return tf.make_ndarray(response.outputs["y"]).tolist() == (x / 2 + 2).tolist()
+
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(call, range(800)))
+    futures = [predict_stub.Predict.future(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([float(i)])))
+               for i in range(64)]
+    assert [tf.make_ndarray(f.result(timeout=30).outputs["y"]).tolist() for f in futures] == [
+        [i / 2 + 2] for i in range(64)
+    ]
+
+
+def test_traffic_that_is_not_grpc_is_dropped_and_the_server_keeps_serving(server, predict_stub):
+    import socket
+
+    host, port = server.grpc_target.rsplit(":", 1)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x00" * 100, preface + b"\xff" * 64, preface):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(junk)
+            if junk == preface:
+                continue  # a client that sends the preface and leaves
+            received = b""
+            while chunk := sock.recv(4096):  # the server closes the connection
+                received += chunk
+    ok = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([6.0])), timeout=10)
+    assert tf.make_ndarray(ok.outputs["y"]).tolist() == [5.0]
+
+
 def test_handle_reload_config_request(model_stub, predict_stub, repo, tmp_path, write_models):
     write_models(tmp_path, "added:1:100")
     request = model_management_pb2.ReloadConfigRequest()
@@ -309,6 +382,8 @@ def test_handle_reload_config_request(model_stub, predict_stub, repo, tmp_path, 
 
 
 def test_sigterm_answers_grpc_calls_in_flight(tmp_path, write_models):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     write_models(tmp_path, "slow")
     server = ServerProcess(f"--model_base_path={tmp_path / 'slow'}", "--model_name=slow")
     try:
@@ -316,9 +391,16 @@ def test_sigterm_answers_grpc_calls_in_flight(tmp_path, write_models):
             stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
             request = predict_request("slow", x=tf.make_tensor_proto(np.ones((16, 1024), np.float32)))
             stub.Predict(request, timeout=60)  # warm
+            # A client that gives up: its call is cancelled, the server goes on.
+            with pytest.raises(grpc.RpcError) as error:
+                stub.Predict(request, timeout=0.01)
+            assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(), timeout=60)
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
             calls = [stub.Predict.future(request, timeout=120) for _ in range(6)]
             time.sleep(0.3)  # the calls are running
             server.process.send_signal(signal.SIGTERM)
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
             results = [call.result().outputs["y"].tensor_shape.dim[0].size for call in calls]
     finally:
         code = server.stop()
