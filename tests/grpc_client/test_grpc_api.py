@@ -5,7 +5,6 @@ separate process."""
 from __future__ import annotations
 
 import os
-import signal
 import time
 import warnings
 
@@ -392,17 +391,21 @@ def test_sigterm_answers_grpc_calls_in_flight(tmp_path, write_models):
             request = predict_request("slow", x=tf.make_tensor_proto(np.ones((16, 1024), np.float32)))
             stub.Predict(request, timeout=60)  # warm
             # A client that gives up: its call is cancelled, the server goes on.
+            # (256 rows: ~6 GFLOP, far longer than the 10 ms deadline.)
+            big = predict_request("slow", x=tf.make_tensor_proto(np.ones((256, 1024), np.float32)))
             with pytest.raises(grpc.RpcError) as error:
-                stub.Predict(request, timeout=0.01)
+                stub.Predict(big, timeout=0.01)
             assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(), timeout=60)
             assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-            calls = [stub.Predict.future(request, timeout=120) for _ in range(6)]
-            time.sleep(0.3)  # the calls are running
-            server.process.send_signal(signal.SIGTERM)
+            # 6 calls of ~6 GFLOP each on 2 cores: still running at SIGTERM.
+            calls = [stub.Predict.future(big, timeout=120) for _ in range(6)]
+            time.sleep(0.1)
+            server.terminate()
             assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert sum(not call.done() for call in calls) >= 2  # really in flight when the drain began
             results = [call.result().outputs["y"].tensor_shape.dim[0].size for call in calls]
     finally:
         code = server.stop()
-    assert results == [16] * 6
+    assert results == [256] * 6
     assert code == 0

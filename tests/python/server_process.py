@@ -24,6 +24,7 @@ class ServerProcess:
             text=True,
         )
         self.log: list[str] = []
+        self._terminated = False
         self.port = self.grpc_port = 0
         for line in self.process.stderr:
             self.log.append(line)
@@ -49,9 +50,15 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def stop(self, timeout: float = 120) -> int:
-        if self.process.poll() is None:
+    def terminate(self) -> None:
+        """SIGTERM, once: a second one while the server exits would find Python's
+        default handler (restored at interpreter exit) and kill it."""
+        if not self._terminated and self.process.poll() is None:
+            self._terminated = True
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 120) -> int:
+        self.terminate()
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=timeout)
         self.process.stderr.close()

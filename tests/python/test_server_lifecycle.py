@@ -3,7 +3,6 @@ swaps under REST load."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import threading
@@ -92,7 +91,7 @@ def test_sigterm_answers_every_request_in_flight_then_exits_0(tmp_path):
         c.start()
     started.wait()
     time.sleep(0.3)  # the requests are sent and running
-    server.process.send_signal(signal.SIGTERM)
+    server.terminate()
     for c in clients:
         c.join(timeout=120)
     assert server.stop() == 0

@@ -117,6 +117,10 @@ struct GrpcConnection::Callbacks {
 
   static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     GrpcConnection* self = Self(user_data);
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+      self->OnPingAck();
+      return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     Stream* stream = self->Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
@@ -215,14 +219,27 @@ void GrpcConnection::Start() {
 
 void GrpcConnection::Drain() {
   asio::post(strand_, [self = shared_from_this()] {
-    if (self->closed_ || self->session_ == nullptr) return;
-    nghttp2_submit_goaway(self->session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(self->session_),
-                          NGHTTP2_NO_ERROR, nullptr, 0);
+    if (self->closed_ || self->session_ == nullptr || self->draining_) return;
+    self->draining_ = true;
+    // Two steps, as HTTP/2 suggests: a GOAWAY notice with the highest stream
+    // id (the client stops starting calls) and a PING; once its ACK is back,
+    // every call the client started before the notice has been read, and the
+    // final GOAWAY can name the last of them (OnPingAck). A single GOAWAY
+    // would refuse calls still in our socket buffer.
+    nghttp2_submit_shutdown_notice(self->session_);
+    nghttp2_submit_ping(self->session_, NGHTTP2_FLAG_NONE, nullptr);
     for (auto& [id, stream] : self->streams_) {
       if (stream->handler != nullptr) self->FinishCall(stream.get(), absl::UnavailableError("the server is shutting down"));
     }
     self->Flush();
   });
+}
+
+void GrpcConnection::OnPingAck() {
+  if (!draining_ || final_goaway_submitted_) return;
+  final_goaway_submitted_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
 }
 
 void GrpcConnection::Close() {
@@ -380,28 +397,33 @@ void GrpcConnection::RunReadyUnaryCalls() {
   if (ready_.empty()) return;
   std::vector<int32_t> ready;
   ready.swap(ready_);
-  for (size_t i = 0; i < ready.size(); ++i) {
-    Stream* stream = Find(ready[i]);
+  for (const int32_t id : ready) {
+    Stream* stream = Find(id);
     if (stream == nullptr || stream->finished || stream->unary_started) continue;
     stream->unary_started = true;
     const GrpcMethod* method = stream->handler_method;
     std::string request = std::move(stream->messages[0]);
     stream->messages.clear();
-    if (i + 1 < ready.size()) {
-      // Another call of this read follows: run this one on another thread.
-      asio::post(io_, [self = shared_from_this(), id = stream->id, method, request = std::move(request)] {
-        std::string response;
-        Status status = method->unary(request, &response);
-        asio::post(self->strand_, [self, id, status = std::move(status), response = std::move(response)]() mutable {
-          self->Respond(id, status, std::move(response));
-          self->Flush();
-        });
-      });
-    } else {
+    // Inline only when this call is the connection's only unfinished one:
+    // running it here stops reading, which would hold back the client's
+    // other calls (and delay answering calls running elsewhere).
+    const bool alone = std::none_of(streams_.begin(), streams_.end(), [&](const auto& entry) {
+      return entry.first != id && !entry.second->finished;
+    });
+    if (alone) {
       std::string response;
       const Status status = method->unary(request, &response);
-      Respond(stream->id, status, std::move(response));
+      Respond(id, status, std::move(response));
+      continue;
     }
+    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request)] {
+      std::string response;
+      Status status = method->unary(request, &response);
+      asio::post(self->strand_, [self, id, status = std::move(status), response = std::move(response)]() mutable {
+        self->Respond(id, status, std::move(response));
+        self->Flush();
+      });
+    });
   }
 }
 

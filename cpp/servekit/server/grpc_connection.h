@@ -6,11 +6,12 @@
 // and handlers, a chain of filters and allocations per call). Here a call's
 // bytes are read, parsed, handled and answered on the thread that read them.
 //
-// Everything on a connection runs on its strand. A unary call whose request
-// arrives alone runs inline there; when several complete in one read (a
-// client multiplexing calls on one channel) all but the last run on other
-// server threads, so one channel still uses every core. Streaming handlers
-// run on the strand. nghttp2 stays inside grpc_connection.cc.
+// Everything on a connection runs on its strand. A unary call that is the
+// connection's only open call runs inline there (the common case: no thread
+// hand-off); when a client multiplexes calls on one channel, they run on the
+// server's other threads while the strand goes on reading, so one channel
+// still uses every core. Streaming handlers run on the strand. nghttp2 stays
+// inside grpc_connection.cc.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   // to read or write.
   void Flush();
   void CloseSocket();
+  void OnPingAck();  // the drain's second step
 
   // Request headers are complete: check them and pick the method.
   void BeginCall(Stream* stream);
@@ -91,6 +93,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   std::string write_buffer_;
   bool writing_ = false;
   bool closed_ = false;
+  bool draining_ = false;
+  bool final_goaway_submitted_ = false;
 };
 
 }  // namespace servekit
