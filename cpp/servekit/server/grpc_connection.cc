@@ -117,6 +117,11 @@ struct GrpcConnection::Callbacks {
 
   static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     GrpcConnection* self = Self(user_data);
+    if (!self->handshake_done_) {
+      // nghttp2 checked the preface; this is the client's first frame (SETTINGS).
+      self->handshake_done_ = true;
+      self->handshake_timer_.cancel();
+    }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
       self->OnPingAck();
       return 0;
@@ -180,6 +185,7 @@ GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socke
     : io_(io),
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
+      handshake_timer_(strand_),
       methods_(methods),
       options_(options),
       on_closed_(std::move(on_closed)),
@@ -212,6 +218,10 @@ void GrpcConnection::Start() {
     nghttp2_session_set_local_window_size(self->session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
     boost::system::error_code ignored;
     self->socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    self->handshake_timer_.expires_after(self->options_.handshake_timeout);
+    self->handshake_timer_.async_wait([self](const boost::system::error_code& error) {
+      if (!error && !self->handshake_done_) self->CloseSocket();
+    });
     self->Flush();
     self->Read();
   });
@@ -306,6 +316,7 @@ void GrpcConnection::Flush() {
 void GrpcConnection::CloseSocket() {
   if (closed_) return;
   closed_ = true;
+  handshake_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -14,6 +14,7 @@
 // inside grpc_connection.cc.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +24,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "servekit/server/grpc_framing.h"
@@ -35,6 +37,10 @@ namespace servekit {
 struct GrpcConnectionOptions {
   size_t max_message_bytes = 64 << 20;  // each request and response message
   uint32_t max_concurrent_streams = 256;
+  // A client that has not sent the HTTP/2 preface and its SETTINGS by then is
+  // disconnected (a connected socket that says nothing holds a descriptor).
+  // After that, connections stay open while idle, as gRPC clients expect.
+  std::chrono::milliseconds handshake_timeout{20000};
 };
 
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
@@ -82,6 +88,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer handshake_timer_;
+  bool handshake_done_ = false;
   const GrpcMethodTable* const methods_;
   const GrpcConnectionOptions options_;
   std::function<void(GrpcConnection*)> on_closed_;

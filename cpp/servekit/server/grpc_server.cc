@@ -97,6 +97,7 @@ void GrpcServer::Impl::Accept() {
     }
     GrpcConnectionOptions connection_options;
     connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
+    connection_options.handshake_timeout = absl::ToChronoMilliseconds(options.handshake_timeout);
     auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
                                                        [this](GrpcConnection* c) { Forget(c); });
     {

@@ -20,6 +20,7 @@ struct GrpcServerOptions {
   int port = 0;  // 0 picks a free port
   int max_message_bytes = 64 << 20;  // each request and response message; RESOURCE_EXHAUSTED beyond
   int64_t max_request_elements = int64_t{1} << 28;
+  absl::Duration handshake_timeout = absl::Seconds(20);  // see GrpcConnectionOptions
   int num_threads = 0;  // server threads (I/O and handlers); 0 = one per core
 };
 

@@ -1,0 +1,214 @@
+// The gRPC server's connection handling below the calls (server/grpc_server.h,
+// grpc_connection.h): binding, the handshake timeout, traffic that is not
+// HTTP/2, and the two-step drain. Calls themselves are tested with the
+// official client in tests/grpc_client.
+#include "servekit/server/grpc_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+
+namespace servekit {
+namespace {
+
+constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr uint8_t kSettings = 0x4, kPing = 0x6, kGoaway = 0x7;
+
+struct Frame {
+  uint8_t type = 0, flags = 0;
+  uint32_t stream = 0;
+  std::string payload;
+};
+
+std::string FrameBytes(uint8_t type, uint8_t flags, const std::string& payload) {
+  std::string out;
+  out.push_back(static_cast<char>(payload.size() >> 16));
+  out.push_back(static_cast<char>(payload.size() >> 8));
+  out.push_back(static_cast<char>(payload.size()));
+  out.push_back(static_cast<char>(type));
+  out.push_back(static_cast<char>(flags));
+  out.append(4, '\0');  // stream 0
+  return out + payload;
+}
+
+uint32_t BigEndian32(const std::string& bytes, size_t at) {
+  return (uint32_t{static_cast<uint8_t>(bytes[at])} << 24) | (uint32_t{static_cast<uint8_t>(bytes[at + 1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(bytes[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(bytes[at + 3])};
+}
+
+// A blocking loopback client speaking raw HTTP/2 frames.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  ~RawClient() { close(fd_); }
+
+  void Send(const std::string& data) { ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size()); }
+
+  // The next frame, or nullopt once the server has closed (or after 10 s: `timed_out`).
+  std::optional<Frame> Next() {
+    while (true) {
+      if (buffer_.size() >= 9) {
+        const size_t length = (size_t{static_cast<uint8_t>(buffer_[0])} << 16) |
+                              (size_t{static_cast<uint8_t>(buffer_[1])} << 8) | static_cast<uint8_t>(buffer_[2]);
+        if (buffer_.size() >= 9 + length) {
+          Frame frame{static_cast<uint8_t>(buffer_[3]), static_cast<uint8_t>(buffer_[4]),
+                      BigEndian32(buffer_, 5) & 0x7fffffff, buffer_.substr(9, length)};
+          buffer_.erase(0, 9 + length);
+          return frame;
+        }
+      }
+      char chunk[4096];
+      const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) {
+        timed_out = n < 0;
+        return std::nullopt;
+      }
+      buffer_.append(chunk, n);
+    }
+  }
+  // Reads frames until one of `type` (returned) or the end.
+  std::optional<Frame> NextOfType(uint8_t type) {
+    while (auto frame = Next()) {
+      if (frame->type == type) return frame;
+    }
+    return std::nullopt;
+  }
+  // True when the server closes the connection (rather than the read timing out).
+  bool ClosedByServer() {
+    while (Next()) {
+    }
+    return !timed_out;
+  }
+
+  bool timed_out = false;
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<GrpcServer> StartServer(absl::Duration handshake_timeout = absl::Seconds(20)) {
+    GrpcServerOptions options;
+    options.handshake_timeout = handshake_timeout;
+    options.num_threads = 2;
+    auto server = GrpcServer::Start(&core_, options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+
+  ServerCore core_{ServerCoreOptions{}};
+};
+
+TEST_F(GrpcServerTest, BadAddressAndBusyPortAreClearErrors) {
+  GrpcServerOptions options;
+  options.address = "not an address";
+  EXPECT_EQ(GrpcServer::Start(&core_, options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.address = "127.0.0.1";
+  options.port = 70000;
+  EXPECT_EQ(GrpcServer::Start(&core_, options).status().code(), absl::StatusCode::kInvalidArgument);
+  auto first = StartServer();
+  ASSERT_NE(first, nullptr);
+  options.port = first->port();
+  const auto busy = GrpcServer::Start(&core_, options);
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(busy.status().message().find(std::to_string(first->port())), std::string::npos) << busy.status();
+}
+
+TEST_F(GrpcServerTest, AClientThatSaysNothingIsDisconnectedAfterTheHandshakeTimeout) {
+  auto server = StartServer(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  RawClient silent(server->port());
+  EXPECT_TRUE(silent.ClosedByServer());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // A client that completed the handshake stays connected while idle.
+  RawClient idle(server->port());
+  idle.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  absl::SleepFor(absl::Milliseconds(500));
+  idle.Send(FrameBytes(kPing, 0, "12345678"));
+  auto ack = idle.NextOfType(kPing);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->flags, 0x1);
+  EXPECT_EQ(ack->payload, "12345678");
+}
+
+TEST_F(GrpcServerTest, TrafficThatIsNotHttp2IsDroppedAndTheServerKeepsServing) {
+  auto server = StartServer();
+  for (const std::string& junk : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(100, '\0'),
+                                 std::string(kPreface) + std::string(64, '\xff')}) {
+    RawClient client(server->port());
+    client.Send(junk);
+    EXPECT_TRUE(client.ClosedByServer());
+  }
+  RawClient good(server->port());
+  good.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  auto settings = good.NextOfType(kSettings);
+  ASSERT_TRUE(settings.has_value());
+}
+
+TEST_F(GrpcServerTest, DrainSendsANoticeThenTheFinalGoawayOnceThePingReturns) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  ASSERT_TRUE(client.NextOfType(kSettings).has_value());
+  const absl::Time start = absl::Now();
+  std::thread stop([&] { server->Stop(absl::Seconds(30)); });
+  // Step 1: GOAWAY naming the highest stream id, and a PING (in either order).
+  std::optional<Frame> notice, ping;
+  while (!(notice && ping)) {
+    std::optional<Frame> frame = client.Next();
+    if (!frame) break;
+    if (frame->type == kGoaway) notice = frame;
+    if (frame->type == kPing) ping = frame;
+  }
+  bool closed = false;
+  std::optional<Frame> last;
+  if (notice && ping) {
+    // Step 2: after the ACK, the final GOAWAY (no calls were started) and the close.
+    client.Send(FrameBytes(kPing, 0x1, ping->payload));
+    last = client.NextOfType(kGoaway);
+    closed = client.ClosedByServer();
+  }
+  stop.join();
+  ASSERT_TRUE(notice.has_value());
+  EXPECT_EQ(BigEndian32(notice->payload, 0), 0x7fffffffu);
+  ASSERT_TRUE(ping.has_value());
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(BigEndian32(last->payload, 0), 0u);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // well before the 30 s drain timeout
+}
+
+TEST_F(GrpcServerTest, ADrainThatTimesOutClosesTheConnection) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  ASSERT_TRUE(client.NextOfType(kSettings).has_value());
+  const absl::Time start = absl::Now();
+  server->Stop(absl::Milliseconds(300));  // the client never answers the PING
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(client.ClosedByServer());
+}
+
+}  // namespace
+}  // namespace servekit
