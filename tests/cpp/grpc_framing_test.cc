@@ -122,6 +122,18 @@ TEST(GrpcFramingTest, CompressionProblemsAreClearErrors) {
   EXPECT_TRUE(messages.empty());
 }
 
+TEST(GrpcFramingTest, GrpcTimeoutUnits) {
+  EXPECT_EQ(*ParseGrpcTimeout("1H"), absl::Hours(1));
+  EXPECT_EQ(*ParseGrpcTimeout("2M"), absl::Minutes(2));
+  EXPECT_EQ(*ParseGrpcTimeout("30S"), absl::Seconds(30));
+  EXPECT_EQ(*ParseGrpcTimeout("100m"), absl::Milliseconds(100));
+  EXPECT_EQ(*ParseGrpcTimeout("99999999u"), absl::Microseconds(99999999));
+  EXPECT_EQ(*ParseGrpcTimeout("5n"), absl::Nanoseconds(5));
+  for (const char* bad : {"", "S", "10", "10s", "-5S", "1.5S", "123456789S", "1 S"}) {
+    EXPECT_EQ(ParseGrpcTimeout(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(GrpcFramingTest, GrpcMessageIsPercentEncoded) {
   EXPECT_EQ(PercentEncodeGrpcMessage("plain text: ok"), "plain text: ok");
   EXPECT_EQ(PercentEncodeGrpcMessage("100%"), "100%25");

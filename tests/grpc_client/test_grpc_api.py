@@ -380,6 +380,40 @@ def test_handle_reload_config_request(model_stub, predict_stub, repo, tmp_path, 
     assert tf.make_ndarray(still.outputs["y"]).tolist() == [100.0]
 
 
+def test_calls_the_client_gave_up_on_are_not_run(tmp_path, write_models):
+    """Calls multiplexed on one channel wait for a server thread; those whose
+    deadline (grpc-timeout) has passed by then, or that the client has
+    cancelled (grpcio cancels at its deadline), are dropped without running the
+    model. Either mechanism alone passes this test; without both it fails. The
+    server's metrics count the calls that ran."""
+    import requests
+
+    write_models(tmp_path, "slow")
+    server = ServerProcess(f"--model_base_path={tmp_path / 'slow'}", "--model_name=slow")
+    try:
+        with grpc.insecure_channel(server.grpc_target) as ch:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+            warm = predict_request("slow", x=tf.make_tensor_proto(np.ones((1, 1024), np.float32)))
+            stub.Predict(warm, timeout=60)
+            # 8 calls of ~6 GFLOP (tens of ms each) with a 30 ms deadline.
+            big = predict_request("slow", x=tf.make_tensor_proto(np.ones((256, 1024), np.float32)))
+            calls = [stub.Predict.future(big, timeout=0.03) for _ in range(8)]
+            codes = [call.exception().code() if call.exception() else grpc.StatusCode.OK for call in calls]
+            assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * 8
+            time.sleep(1.0)  # the calls that did start have finished
+            metrics = requests.get(f"{server.url}/monitoring/prometheus/metrics", timeout=10).text
+            ran = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("servekit_requests_total{") and 'api="grpc_predict"' in line
+            )
+            assert 1 <= ran - 1 <= 4, metrics  # the warm-up call, plus at most one per server thread and a couple more
+            ok = stub.Predict(warm, timeout=60)
+            assert ok.outputs["y"].tensor_shape.dim[0].size == 1
+    finally:
+        assert server.stop() == 0
+
+
 def test_sigterm_answers_grpc_calls_in_flight(tmp_path, write_models):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 

@@ -1,6 +1,7 @@
 #include "servekit/server/grpc_connection.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -12,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace servekit {
 
@@ -25,6 +27,12 @@ constexpr size_t kMaxWriteBatchBytes = 256 << 10;
 // waiting for WINDOW_UPDATEs; messages stay bounded by max_message_bytes.
 constexpr int32_t kStreamWindowBytes = 4 << 20;
 constexpr int32_t kConnectionWindowBytes = 16 << 20;
+
+bool Expired(absl::Time deadline) { return deadline != absl::InfiniteFuture() && absl::Now() > deadline; }
+
+Status DeadlinePassed() {
+  return absl::DeadlineExceededError("the call's deadline passed before a server thread could run it");
+}
 
 nghttp2_nv Header(absl::string_view name, absl::string_view value) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -46,6 +54,12 @@ struct GrpcConnection::Stream {
   std::unique_ptr<GrpcStreamHandler> handler;  // streaming calls
   std::shared_ptr<Writer> writer;
   bool unary_started = false;  // its handler has been called
+  // From grpc-timeout: a call still waiting for a thread at its deadline is
+  // answered DEADLINE_EXCEEDED without running (the client has given up).
+  absl::Time deadline = absl::InfiniteFuture();
+  // Set when the client cancels or the connection closes, so a call queued
+  // for another thread is skipped.
+  std::shared_ptr<std::atomic<bool>> abandoned;
   // Response.
   std::string out;  // framed messages nghttp2 has not taken yet
   size_t out_taken = 0;
@@ -111,6 +125,11 @@ struct GrpcConnection::Callbacks {
       stream->content_type = std::string(text);
     } else if (key == "grpc-encoding") {
       stream->reader.set_encoding(std::string(text));
+    } else if (key == "grpc-timeout") {
+      // A malformed value is ignored, as if the client had set no deadline.
+      if (StatusOr<absl::Duration> timeout = ParseGrpcTimeout(text); timeout.ok()) {
+        stream->deadline = absl::Now() + *timeout;
+      }
     }
     return 0;
   }
@@ -149,6 +168,7 @@ struct GrpcConnection::Callbacks {
     if (it == self->streams_.end()) return 0;
     std::unique_ptr<Stream> stream = std::move(it->second);
     self->streams_.erase(it);
+    if (stream->abandoned != nullptr) stream->abandoned->store(true);
     if (stream->handler != nullptr && !stream->finished) stream->handler->OnCancel();
     return 0;
   }
@@ -322,6 +342,7 @@ void GrpcConnection::CloseSocket() {
   socket_.close(ignored);
   // Streaming calls learn that their client is gone.
   for (auto& [id, stream] : streams_) {
+    if (stream->abandoned != nullptr) stream->abandoned->store(true);
     if (stream->handler != nullptr && !stream->finished) {
       stream->finished = true;
       stream->handler->OnCancel();
@@ -422,14 +443,21 @@ void GrpcConnection::RunReadyUnaryCalls() {
       return entry.first != id && !entry.second->finished;
     });
     if (alone) {
+      if (Expired(stream->deadline)) {
+        FinishCall(stream, DeadlinePassed());
+        continue;
+      }
       std::string response;
       const Status status = method->unary(request, &response);
       Respond(id, status, std::move(response));
       continue;
     }
-    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request)] {
+    stream->abandoned = std::make_shared<std::atomic<bool>>(false);
+    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request), deadline = stream->deadline,
+                     abandoned = stream->abandoned] {
+      if (abandoned->load()) return;  // nobody is waiting for this answer
       std::string response;
-      Status status = method->unary(request, &response);
+      Status status = Expired(deadline) ? DeadlinePassed() : method->unary(request, &response);
       asio::post(self->strand_, [self, id, status = std::move(status), response = std::move(response)]() mutable {
         self->Respond(id, status, std::move(response));
         self->Flush();

@@ -16,6 +16,26 @@ void AppendGrpcFrame(absl::string_view message, std::string* out) {
   out->append(message.data(), message.size());
 }
 
+StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view text) {
+  if (text.size() < 2 || text.size() > 9) {
+    return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
+  }
+  int64_t amount = 0;
+  for (const char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
+    amount = amount * 10 + (c - '0');
+  }
+  switch (text.back()) {
+    case 'H': return absl::Hours(amount);
+    case 'M': return absl::Minutes(amount);
+    case 'S': return absl::Seconds(amount);
+    case 'm': return absl::Milliseconds(amount);
+    case 'u': return absl::Microseconds(amount);
+    case 'n': return absl::Nanoseconds(amount);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
+}
+
 std::string PercentEncodeGrpcMessage(absl::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
@@ -20,6 +21,10 @@ void AppendGrpcFrame(absl::string_view message, std::string* out);
 
 // grpc-message's value: bytes outside printable ASCII, and '%', as %XX.
 std::string PercentEncodeGrpcMessage(absl::string_view text);
+
+// grpc-timeout's value: 1 to 8 digits and a unit, H M S m u n (hours to
+// nanoseconds). InvalidArgument for anything else.
+StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view text);
 
 // The request encodings a server accepts (grpc-accept-encoding).
 inline constexpr char kGrpcAcceptedEncodings[] = "identity,deflate,gzip";
