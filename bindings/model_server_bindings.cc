@@ -24,7 +24,7 @@ void RegisterModelServer(py::module_& m) {
                        const std::string& rest_api_address, int rest_api_port, int rest_api_num_threads,
                        double rest_api_timeout_seconds, size_t max_request_bytes, bool enable_model_management,
                        const std::string& prometheus_path, double drain_timeout_seconds, bool enable_grpc,
-                       int grpc_port, int grpc_max_message_bytes) {
+                       int grpc_port, int grpc_max_message_bytes, int grpc_num_threads) {
              ModelServerOptions o;
              o.core = MakeServerCoreOptions(
                  core["num_load_threads"].cast<int>(), core["max_num_load_retries"].cast<int>(),
@@ -48,6 +48,7 @@ void RegisterModelServer(py::module_& m) {
              o.grpc.address = rest_api_address;
              o.grpc.port = grpc_port;
              o.grpc.max_message_bytes = grpc_max_message_bytes;
+             o.grpc.num_threads = grpc_num_threads;
              absl::StatusOr<std::unique_ptr<ModelServer>> server = absl::UnknownError("");
              {
                py::gil_scoped_release release;
@@ -59,7 +60,8 @@ void RegisterModelServer(py::module_& m) {
            py::arg("core"), py::arg("enable_rest"), py::arg("rest_api_address"), py::arg("rest_api_port"),
            py::arg("rest_api_num_threads"), py::arg("rest_api_timeout_seconds"), py::arg("max_request_bytes"),
            py::arg("enable_model_management"), py::arg("prometheus_path"), py::arg("drain_timeout_seconds"),
-           py::arg("enable_grpc"), py::arg("grpc_port"), py::arg("grpc_max_message_bytes"))
+           py::arg("enable_grpc"), py::arg("grpc_port"), py::arg("grpc_max_message_bytes"),
+           py::arg("grpc_num_threads"))
       .def_property_readonly("rest_port", &ModelServer::rest_port)
       .def_property_readonly("grpc_port", &ModelServer::grpc_port)
       .def("core", &ModelServer::core, py::return_value_policy::reference_internal)

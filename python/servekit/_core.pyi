@@ -105,6 +105,7 @@ class ModelServer:
         enable_grpc: bool,
         grpc_port: int,
         grpc_max_message_bytes: int,
+        grpc_num_threads: int,
     ) -> None: ...
     @property
     def rest_port(self) -> int: ...

@@ -20,7 +20,7 @@ import threading
 
 import servekit
 from servekit import _core
-from servekit.model_server import DEFAULT_PROMETHEUS_PATH, ModelServer, default_rest_api_num_threads
+from servekit.model_server import DEFAULT_PROMETHEUS_PATH, ModelServer, default_server_threads
 
 EXIT_USAGE = 2
 
@@ -52,10 +52,16 @@ def _parser() -> argparse.ArgumentParser:
         help="largest gRPC request or response (RESOURCE_EXHAUSTED beyond)",
     )
     add(
+        "--grpc_max_threads",
+        type=int,
+        default=None,
+        help=f"gRPC server threads (default here: {default_server_threads()}, one per core)",
+    )
+    add(
         "--rest_api_num_threads",
         type=int,
         default=None,
-        help=f"REST worker threads (default here: {default_rest_api_num_threads()})",
+        help=f"REST worker threads (default here: {default_server_threads()})",
     )
     add(
         "--rest_api_timeout_in_ms",
@@ -128,8 +134,9 @@ def _check(args: argparse.Namespace) -> None:
     for flag in positive:
         if getattr(args, flag) <= 0:
             _usage_error(f"--{flag} must be positive")
-    if args.rest_api_num_threads is not None and args.rest_api_num_threads <= 0:
-        _usage_error("--rest_api_num_threads must be positive")
+    for flag in ("rest_api_num_threads", "grpc_max_threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            _usage_error(f"--{flag} must be positive")
     for flag in (
         "model_config_file_poll_wait_seconds",
         "file_system_poll_wait_seconds",
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
             rest_api_port=args.rest_api_port,
             grpc_port=args.port,
             grpc_max_message_bytes=args.grpc_max_message_bytes,
+            grpc_num_threads=args.grpc_max_threads,
             host=args.bind_address,
             rest_api_num_threads=args.rest_api_num_threads,
             rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,

@@ -24,15 +24,16 @@ DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 class ModelServer:
-    """Serves versioned models over TF Serving's REST API.
+    """Serves versioned models over TF Serving's REST and gRPC APIs.
 
     ``config`` is a text-format ModelServerConfig, a path to a config file
     (re-read every ``model_config_file_poll_wait_seconds`` when positive) or a
     list of model dicts; ``model_name``/``model_base_path`` serve one model.
     ``rest_api_port=0`` picks a free port (see ``rest_port``); None turns REST
     off. ``grpc_port`` serves TF Serving's gRPC API (0 picks a free port, see
-    ``grpc_port``; None, the default here, serves no gRPC). The remaining
-    parameters are ServingCore's and TF Serving's flags of the same names.
+    ``grpc_port``; None, the default here, serves no gRPC); ``grpc_num_threads``
+    is TF Serving's ``--grpc_max_threads``. The remaining parameters are
+    ServingCore's and TF Serving's flags of the same names.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class ModelServer:
         prometheus_path: str = DEFAULT_PROMETHEUS_PATH,
         drain_timeout_seconds: float = 30.0,
         grpc_max_message_bytes: int = 64 << 20,
+        grpc_num_threads: int | None = None,
         num_load_threads: int = 2,
         max_num_load_retries: int = 5,
         load_retry_interval_micros: int = 60_000_000,
@@ -71,6 +73,9 @@ class ModelServer:
             raise ValueError("nothing to serve on: give rest_api_port and/or grpc_port")
         if rest_api_timeout_in_ms <= 0:
             raise ValueError("rest_api_timeout_in_ms must be positive")
+        for name, threads in (("rest_api_num_threads", rest_api_num_threads), ("grpc_num_threads", grpc_num_threads)):
+            if threads is not None and threads <= 0:
+                raise ValueError(f"{name} must be positive or None; got {threads}")
         self._config_file = os.fspath(config) if _is_config_file(config) else ""
         if self._config_file:
             self._models = []
@@ -93,7 +98,7 @@ class ModelServer:
             enable_rest=rest_api_port is not None,
             rest_api_address=host,
             rest_api_port=rest_api_port or 0,
-            rest_api_num_threads=rest_api_num_threads or default_rest_api_num_threads(),
+            rest_api_num_threads=rest_api_num_threads or default_server_threads(),
             rest_api_timeout_seconds=rest_api_timeout_in_ms / 1000,
             max_request_bytes=max_request_bytes,
             enable_model_management=enable_model_management,
@@ -102,6 +107,7 @@ class ModelServer:
             enable_grpc=grpc_port is not None,
             grpc_port=grpc_port or 0,
             grpc_max_message_bytes=grpc_max_message_bytes,
+            grpc_num_threads=grpc_num_threads or default_server_threads(),
         )
         self._host = host
         self._native: _core.ModelServer | None = None
@@ -174,9 +180,9 @@ class ModelServer:
         self.stop()
 
 
-def default_rest_api_num_threads() -> int:
-    """Worker threads when none are asked for: one per core (inference runs on
-    the worker, one core each), at least two so one slow request never holds up
-    every connection. More threads than cores measured slower on 2 cores
+def default_server_threads() -> int:
+    """REST and gRPC server threads when none are asked for: one per core
+    (inference runs on them, one core each), at least two so one slow request
+    never holds up every connection. More threads than cores measured slower on 2 cores
     (bench/rest_bench.py: 16.5k vs 13.7k predicts/s at 16 connections)."""
     return max(2, os.cpu_count() or 1)

@@ -389,7 +389,8 @@ def test_calls_the_client_gave_up_on_are_not_run(tmp_path, write_models):
     import requests
 
     write_models(tmp_path, "slow")
-    server = ServerProcess(f"--model_base_path={tmp_path / 'slow'}", "--model_name=slow")
+    # One gRPC thread (TF Serving's flag): the strand and the queued calls share it.
+    server = ServerProcess(f"--model_base_path={tmp_path / 'slow'}", "--model_name=slow", "--grpc_max_threads=1")
     try:
         with grpc.insecure_channel(server.grpc_target) as ch:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)

@@ -32,6 +32,8 @@ def test_version_and_usage_errors_exit_2(tmp_path):
         (["--model_base_path", str(tmp_path), "--batching_parameters_file=x"], "batching is not supported yet"),
         (["--model_base_path", str(tmp_path), "--rest_api_port=70000"], "rest_api_port"),
         (["--model_base_path", str(tmp_path), "--rest_api_timeout_in_ms=0"], "rest_api_timeout_in_ms"),
+        (["--model_base_path", str(tmp_path), "--grpc_max_threads=0"], "--grpc_max_threads must be positive"),
+        (["--model_base_path", str(tmp_path), "--rest_api_num_threads=-1"], "--rest_api_num_threads must be positive"),
         (["--no_such_flag"], "unrecognized arguments"),
         (["--rest_api_port=abc"], "invalid int value"),
     ]
