@@ -1,6 +1,8 @@
 """gRPC benchmark: TF Serving's Predict over gRPC beside the same predict over
 REST, on one servekit-server, with native load generators on the same machine
 (bench/grpc_load.cc for gRPC, wrk for REST; no Python client in the loop).
+Every cell checks its answers: wrk's non-2xx, grpc_load's statuses, and for
+h2load the server's count of OK gRPC predicts.
 
 Rows: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32,
 at 1 and 16 concurrent connections. gRPC sends tensor_content (raw float32);
@@ -9,7 +11,9 @@ installed, the same gRPC Predict is also driven by it with a pre-framed body:
 a much lighter client than grpc++. Besides throughput and
 latency, each row shows the server's CPU time per request: on 2 cores the
 load generator's own cost (grpc++ clients are far heavier than wrk) caps the
-throughput a protocol can show.
+throughput a protocol can show. A second table drives each model with h2load
+on one connection carrying 16 calls at a time (a client multiplexing one
+channel, which HTTP/1.1 REST cannot do).
 
     python bench/grpc_bench.py [--seconds 10]   (after `make bench` has built grpc_load)
 """
@@ -25,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from functools import partial
 from pathlib import Path
 
@@ -54,16 +59,40 @@ def measured(pid: int, run, seconds: float) -> dict:
     return result
 
 
-def h2load(target: str, model: str, input_name: str, shape, connections: int, seconds: float, work: Path) -> dict:
+def grpc_predicts_ok(metrics_url: str, model: str) -> int:
+    """Predicts over gRPC the server has answered OK for `model` so far (its
+    Prometheus counter): h2load sees every gRPC answer as HTTP 200, whatever
+    its grpc-status."""
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    pattern = re.compile(
+        r'^servekit_requests_total\{api="grpc_predict",model="' + re.escape(model) + r'",status="OK",[^}]*\} (\S+)$',
+        re.M,
+    )
+    return int(sum(float(m.group(1)) for m in pattern.finditer(text)))
+
+
+def h2load(
+    target: str,
+    model: str,
+    input_name: str,
+    shape,
+    connections: int,
+    seconds: float,
+    work: Path,
+    metrics_url: str,
+    streams: int = 1,
+) -> dict:
     """The same Predict from h2load (nghttp2), a far lighter HTTP/2 client than
-    grpc++: pre-framed request body, gRPC headers; every answer must be 2xx."""
+    grpc++: pre-framed request body, gRPC headers, `streams` calls at a time on
+    each connection. Calls that did not get grpc-status OK count as failed."""
     body = work / f"{model}.grpc"
     subprocess.run([str(GRPC_LOAD), "--frame", str(body), model, input_name, "x".join(map(str, shape))], check=True)
+    ok_before = grpc_predicts_ok(metrics_url, model)
     out = subprocess.run(
         [
             "h2load",
             f"-c{connections}",
-            "-m1",
+            f"-m{streams}",
             "-t1",
             f"-D{max(1, round(seconds))}",
             "-d",
@@ -80,8 +109,10 @@ def h2load(target: str, model: str, input_name: str, shape, connections: int, se
         timeout=seconds + 60,
     ).stdout
     rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
-    done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    return {"rps": rps, "failed": int(done.group(2)) - int(done.group(3))}
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
+    # Calls still in flight when h2load stops are answered (and counted) but not
+    # "done"; every done call was counted before its answer was sent.
+    return {"rps": rps, "failed": max(0, done - (grpc_predicts_ok(metrics_url, model) - ok_before))}
 
 
 def grpc_load(target: str, model: str, input_name: str, shape, connections: int, seconds: float) -> dict:
@@ -107,7 +138,7 @@ def main() -> None:
         ("MNIST MLP", mnist_mlp(), (784,), 1),
         ("Keras CNN", keras_cnn(), (28, 28, 1), 32),
     ]
-    rows = []
+    rows, multiplexed = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = ["model_config_list {"]
@@ -137,6 +168,7 @@ def main() -> None:
                 body = json.dumps({"instances": instances})
                 url = f"http://127.0.0.1:{rest_port}/v1/models/m{i}:predict"
                 target = f"127.0.0.1:{grpc_port}"
+                metrics = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
                 for connections in (1, 16):
                     run_grpc = partial(
                         grpc_load, target, f"m{i}", input_name, (batch, *shape), connections, args.seconds
@@ -147,10 +179,17 @@ def main() -> None:
                     h = None
                     if shutil.which("h2load"):
                         run_h2 = partial(
-                            h2load, target, f"m{i}", input_name, (batch, *shape), connections, args.seconds, work
+                            h2load, target, f"m{i}", input_name, (batch, *shape), connections, args.seconds, work,
+                            metrics,
                         )
                         h = measured(server.pid, run_h2, args.seconds)
                     rows.append((name, batch, connections, g, r, h))
+                if shutil.which("h2load"):
+                    # One connection carrying 16 calls at a time: a client multiplexing one channel.
+                    run_mux = partial(
+                        h2load, target, f"m{i}", input_name, (batch, *shape), 1, args.seconds, work, metrics, 16
+                    )
+                    multiplexed.append((name, batch, measured(server.pid, run_mux, args.seconds)))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
@@ -174,6 +213,12 @@ def main() -> None:
             f"| {g['server_us']:,.0f} | {h2} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
             f"| {r['server_us']:,.0f} | {best / r['rps']:.2f} | {failed} |"
         )
+    if multiplexed:
+        print("\ngRPC, one connection with 16 calls in flight (h2load -c1 -m16; REST/HTTP 1.1 cannot multiplex)\n")
+        print("| model | batch | req/s | server µs/req | failed |")
+        print("|---|---:|---:|---:|---:|")
+        for name, batch, m in multiplexed:
+            print(f"| {name} | {batch} | {m['rps']:,.0f} | {m['server_us']:,.0f} | {m['failed']} |")
 
 
 if __name__ == "__main__":
