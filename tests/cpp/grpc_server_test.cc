@@ -16,13 +16,16 @@
 #include <thread>
 #include <vector>
 
+#include <nghttp2/nghttp2.h>
+
 #include "absl/time/clock.h"
 
 namespace servekit {
 namespace {
 
 constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-constexpr uint8_t kSettings = 0x4, kPing = 0x6, kGoaway = 0x7;
+constexpr uint8_t kHeaders = 0x1, kSettings = 0x4, kPing = 0x6, kGoaway = 0x7;
+constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
 
 struct Frame {
   uint8_t type = 0, flags = 0;
@@ -30,15 +33,59 @@ struct Frame {
   std::string payload;
 };
 
-std::string FrameBytes(uint8_t type, uint8_t flags, const std::string& payload) {
+std::string FrameBytes(uint8_t type, uint8_t flags, const std::string& payload, uint32_t stream = 0) {
   std::string out;
   out.push_back(static_cast<char>(payload.size() >> 16));
   out.push_back(static_cast<char>(payload.size() >> 8));
   out.push_back(static_cast<char>(payload.size()));
   out.push_back(static_cast<char>(type));
   out.push_back(static_cast<char>(flags));
-  out.append(4, '\0');  // stream 0
+  for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>(stream >> shift));
   return out + payload;
+}
+
+// An HPACK header block (nghttp2's encoder) for `fields`.
+std::string HeaderBlock(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [name, value] : fields) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                   NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_hd_deflater* deflater = nullptr;
+  nghttp2_hd_deflate_new(&deflater, 4096);
+  std::string block(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()), '\0');
+  const ssize_t n = nghttp2_hd_deflate_hd(deflater, reinterpret_cast<uint8_t*>(block.data()), block.size(),
+                                          nva.data(), nva.size());
+  nghttp2_hd_deflate_del(deflater);
+  block.resize(n > 0 ? n : 0);
+  return block;
+}
+
+// The value of `name` in an HPACK header block (a fresh decoder: the
+// server's first response on the connection).
+std::string FieldValue(const std::string& block, const std::string& name) {
+  nghttp2_hd_inflater* inflater = nullptr;
+  nghttp2_hd_inflate_new(&inflater);
+  std::string value;
+  const auto* in = reinterpret_cast<const uint8_t*>(block.data());
+  size_t left = block.size();
+  while (true) {
+    nghttp2_nv field;
+    int flags = 0;
+    const ssize_t used = nghttp2_hd_inflate_hd2(inflater, &field, &flags, in, left, /*in_final=*/1);
+    if (used < 0) break;
+    in += used;
+    left -= used;
+    if ((flags & NGHTTP2_HD_INFLATE_EMIT) &&
+        std::string(reinterpret_cast<char*>(field.name), field.namelen) == name) {
+      value.assign(reinterpret_cast<char*>(field.value), field.valuelen);
+    }
+    if (flags & NGHTTP2_HD_INFLATE_FINAL) break;
+    if (used == 0 && left == 0) break;
+  }
+  nghttp2_hd_inflate_del(inflater);
+  return value;
 }
 
 uint32_t BigEndian32(const std::string& bytes, size_t at) {
@@ -164,6 +211,28 @@ TEST_F(GrpcServerTest, TrafficThatIsNotHttp2IsDroppedAndTheServerKeepsServing) {
   good.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
   auto settings = good.NextOfType(kSettings);
   ASSERT_TRUE(settings.has_value());
+}
+
+TEST_F(GrpcServerTest, RequestsThatAreNotGrpcCallsGetAnHttpStatus) {
+  auto server = StartServer();
+  const std::vector<std::pair<std::string, std::string>> base = {
+      {":scheme", "http"}, {":authority", "x"}, {":path", "/tensorflow.serving.PredictionService/Predict"}};
+  struct Case {
+    std::string method, content_type, status;
+  };
+  for (const Case& c : {Case{"GET", "application/grpc", "405"}, Case{"POST", "text/plain", "415"}}) {
+    RawClient client(server->port());
+    auto fields = base;
+    fields.push_back({":method", c.method});
+    fields.push_back({"content-type", c.content_type});
+    client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") +
+                FrameBytes(kHeaders, kEndStream | kEndHeaders, HeaderBlock(fields), /*stream=*/1));
+    auto response = client.NextOfType(kHeaders);
+    ASSERT_TRUE(response.has_value()) << c.method;
+    EXPECT_EQ(response->stream, 1u);
+    EXPECT_EQ(FieldValue(response->payload, ":status"), c.status);
+    EXPECT_TRUE(response->flags & kEndStream);
+  }
 }
 
 TEST_F(GrpcServerTest, DrainSendsANoticeThenTheFinalGoawayOnceThePingReturns) {

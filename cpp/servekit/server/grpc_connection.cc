@@ -40,6 +40,18 @@ nghttp2_nv Header(absl::string_view name, absl::string_view value) {
           NGHTTP2_NV_FLAG_NONE};
 }
 
+// A call's grpc-status and grpc-message, owning the text the name-value
+// pairs point into (nghttp2 copies them on submit).
+struct StatusFields {
+  explicit StatusFields(const Status& status)
+      : code(std::to_string(static_cast<int>(status.code()))), message(PercentEncodeGrpcMessage(status.message())) {}
+  void AppendTo(std::vector<nghttp2_nv>* fields) const {
+    fields->push_back(Header("grpc-status", code));
+    if (!message.empty()) fields->push_back(Header("grpc-message", message));
+  }
+  const std::string code, message;
+};
+
 }  // namespace
 
 struct GrpcConnection::Stream {
@@ -186,10 +198,9 @@ struct GrpcConnection::Callbacks {
       stream->out_taken = 0;
       if (stream->finished) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        const std::string code = std::to_string(static_cast<int>(stream->status.code()));
-        const std::string message = PercentEncodeGrpcMessage(stream->status.message());
-        std::vector<nghttp2_nv> trailers = {Header("grpc-status", code)};
-        if (!message.empty()) trailers.push_back(Header("grpc-message", message));
+        const StatusFields status(stream->status);
+        std::vector<nghttp2_nv> trailers;
+        status.AppendTo(&trailers);
         nghttp2_submit_trailer(session, stream_id, trailers.data(), trailers.size());
       } else if (n == 0) {
         stream->deferred = true;
@@ -362,14 +373,12 @@ GrpcConnection::Stream* GrpcConnection::Find(int32_t stream_id) {
 }
 
 void GrpcConnection::BeginCall(Stream* stream) {
-  if (stream->method != "POST") {
-    const nghttp2_nv headers[] = {Header(":status", "405")};
-    nghttp2_submit_response(session_, stream->id, headers, std::size(headers), nullptr);
-    stream->finished = stream->headers_submitted = true;
-    return;
-  }
-  if (!absl::StartsWith(stream->content_type, "application/grpc")) {
-    const nghttp2_nv headers[] = {Header(":status", "415")};
+  // Not a gRPC call at all: a bare HTTP status ends the stream.
+  const char* refused = stream->method != "POST" ? "405"
+                        : !absl::StartsWith(stream->content_type, "application/grpc") ? "415"
+                                                                                      : nullptr;
+  if (refused != nullptr) {
+    const nghttp2_nv headers[] = {Header(":status", refused)};
     nghttp2_submit_response(session_, stream->id, headers, std::size(headers), nullptr);
     stream->finished = stream->headers_submitted = true;
     return;
@@ -515,11 +524,9 @@ void GrpcConnection::FinishCall(Stream* stream, const Status& status) {
   if (!stream->headers_submitted) {
     if (stream->out.empty()) {
       // Trailers-only: one HEADERS frame with the status ends the call.
-      const std::string code = std::to_string(static_cast<int>(status.code()));
-      const std::string message = PercentEncodeGrpcMessage(status.message());
-      std::vector<nghttp2_nv> headers = {Header(":status", "200"), Header("content-type", "application/grpc"),
-                                         Header("grpc-status", code)};
-      if (!message.empty()) headers.push_back(Header("grpc-message", message));
+      const StatusFields fields(status);
+      std::vector<nghttp2_nv> headers = {Header(":status", "200"), Header("content-type", "application/grpc")};
+      fields.AppendTo(&headers);
       nghttp2_submit_response(session_, stream->id, headers.data(), headers.size(), nullptr);
       stream->headers_submitted = true;
     } else {
