@@ -408,7 +408,9 @@ def test_calls_the_client_gave_up_on_are_not_run(tmp_path, write_models):
                 for line in metrics.splitlines()
                 if line.startswith("servekit_requests_total{") and 'api="grpc_predict"' in line
             )
-            assert 1 <= ran - 1 <= 4, metrics  # the warm-up call, plus at most one per server thread and a couple more
+            # Minus the warm-up call: the one thread starts at most a few before
+            # their deadline (none at all if the host stalls for 30 ms).
+            assert ran - 1 <= 4, metrics
             ok = stub.Predict(warm, timeout=60)
             assert ok.outputs["y"].tensor_shape.dim[0].size == 1
     finally:
