@@ -62,7 +62,7 @@ struct GrpcServer::Impl {
         prediction(core, options.max_request_elements),
         models(core),
         health({kPredictionService, kModelService}),
-        acceptor(io) {
+        acceptor(asio::make_strand(io)) {
     methods = TfServingMethods(&prediction, &models);
     health.AddTo(&methods);
     AddReflection(&methods);
@@ -79,6 +79,7 @@ struct GrpcServer::Impl {
   GrpcMethodTable methods;  // read-only once serving
 
   asio::io_context io;
+  // On its own strand: accepting and Stop's close never run at once.
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
 
@@ -157,7 +158,7 @@ void GrpcServer::Stop(absl::Duration drain_timeout) {
     impl_->accepting = false;
   }
   impl_->health.SetServing(false);
-  asio::post(impl_->io, [impl = impl_.get()] {
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
   });
