@@ -19,6 +19,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "absl/time/clock.h"
+#include "loopback_socket.h"
 
 namespace servekit {
 namespace {
@@ -97,14 +98,9 @@ uint32_t BigEndian32(const std::string& bytes, size_t at) {
 class RawClient {
  public:
   explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    timeval timeout{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    bool connected = false;
+    fd_ = test::ConnectLoopback(port, &connected);
+    EXPECT_TRUE(connected);
   }
   ~RawClient() { close(fd_); }
 

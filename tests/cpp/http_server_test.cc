@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "loopback_socket.h"
 
 namespace servekit {
 namespace {
@@ -19,16 +20,7 @@ namespace {
 // A blocking loopback client: sends bytes, reads until the server closes (or a timeout).
 class Client {
  public:
-  explicit Client(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    timeval timeout{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  }
+  explicit Client(int port) { fd_ = test::ConnectLoopback(port, &connected_); }
   ~Client() { close(fd_); }
   bool connected() const { return connected_; }
   void Send(absl::string_view data) { ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size()); }
