@@ -247,6 +247,8 @@ BAD_PREDICT_BODIES = [
     ('{"instances": [[1.0], [2.0]]}', "one rank too many"),
     ('{"instances": [true]}', "a bool for a float"),
     ('{"instances": [1e400]}', "a number too big for a double"),
+    ('{"instances": [0.2e309]}', "a fraction whose exponent overflows"),
+    ('{"instances": [' + "9" * 5000 + "]}", "an integer of 5,000 digits"),
     ('{"instances": [{"y": 1.0}]}', "an unknown input name"),
     ('{"signature_name": "other", "instances": [1.0]}', "an unknown signature"),
     ('{"signature_name": 7, "instances": [1.0]}', "a signature name that is not a string"),
@@ -262,6 +264,26 @@ def test_bad_predict_bodies_are_400_and_the_server_keeps_serving(http, body, why
     assert ok_json(post(http, "/v1/models/half_plus_two/versions/1:predict", {"instances": [2.0]})) == {
         "predictions": [3.0]
     }
+
+
+# CVE-2024-38517: this number crashed the server through Debian 12's RapidJSON.
+HOSTILE_NUMBER = "0.0000000001e-2147483639"
+
+
+def test_hostile_numbers_anywhere_in_a_body_leave_the_server_serving(http):
+    predict = "/v1/models/half_plus_two/versions/1:predict"  # 0.5 * x + 2
+    # The number reads as 0.0, as strtod reads it.
+    assert ok_json(post(http, predict, f'{{"instances": [{HOSTILE_NUMBER}]}}')) == {"predictions": [2.0]}
+    assert ok_json(post(http, predict, '{"instances": [1e-99999999999999999999]}')) == {"predictions": [2.0]}
+    (third,) = ok_json(post(http, predict, '{"inputs": [0.' + "3" * 5000 + "]}"))["outputs"]
+    assert third == pytest.approx(0.5 / 3 + 2.0)
+    results = ok_json(post(http, "/v1/models/classifier:classify", f'{{"examples": [{{"x": [{HOSTILE_NUMBER}, 1e-400, 0]}}]}}'))
+    assert [score for _, score in results["results"][0]] == pytest.approx([1 / 3] * 3)
+    version_labels = f'{{"base_path": "/x", "version_labels": {{"a": {HOSTILE_NUMBER}}}}}'
+    assert "label versions must be integers" in error_of(post(http, "/v1/models/m:add", version_labels), 400)
+    assert error_of(post(http, "/v1/models/half_plus_two/labels/x:assign", f'{{"version": {HOSTILE_NUMBER}}}'), 400)
+    assert error_of(post(http, "/v1/models/half_plus_two/labels/x:assign", '{"version": 1e400}'), 400)
+    assert ok_json(post(http, predict, {"instances": [2.0]})) == {"predictions": [3.0]}
 
 
 def test_wrong_types_for_integer_inputs(http):

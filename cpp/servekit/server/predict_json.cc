@@ -15,11 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
-#include "rapidjson/encodedstream.h"
-#include "rapidjson/error/en.h"
-#include "rapidjson/memorystream.h"
-#include "rapidjson/reader.h"
 #include "servekit/engine/dim.h"
+#include "servekit/server/json_document.h"
 #include "servekit/server/json_writer.h"
 
 // {"b64": ...} carries raw tensor bytes, which are little-endian on the wire.
@@ -30,72 +27,9 @@ namespace {
 
 using JsonValue = rapidjson::Value;
 
-// RapidJSON's recursive parser (about 1.5x faster than its iterative one on a
-// predict body) recurses once per nesting level, so bodies nested deeper than
-// any request needs are refused before parsing (MaxNesting).
-constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag;
-constexpr int kMaxNesting = 64;
-// RapidJSON's default number parsing may be a few ulps off for doubles (though
-// every float32 printed shortest reads back exact); full precision is exact but
-// about 1.7x slower, so only float64 inputs pay for it.
-constexpr unsigned kFullPrecisionParseFlags = kParseFlags | rapidjson::kParseFullPrecisionFlag;
-
 constexpr char kBase64Key[] = "b64";
 // Request strings quoted in messages (unknown keys) are cut to this many bytes.
 constexpr size_t kMaxQuotedBytes = 64;
-
-// ---------------------------------------------------------------------------------------
-// Parsing the body
-
-// Forwards SAX events to a Document. RapidJSON turns a number that overflows a
-// double (1.8e308) into an infinity (or, with full precision, a NaN),
-// indistinguishable from an Infinity or NaN token once in the DOM, so the
-// check happens here, where the token just read ends at the stream's position:
-// a number token ends with a digit, the NaN and Infinity tokens with a letter.
-class OverflowCheckingBuilder {
- public:
-  using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
-
-  OverflowCheckingBuilder(rapidjson::Document& doc, const Stream& stream, absl::string_view body)
-      : doc_(doc), stream_(stream), body_(body) {}
-
-  // Offset of the number that overflowed, or -1.
-  int64_t overflow_offset() const { return overflow_offset_; }
-
-  bool Double(double d) {
-    if (!std::isfinite(d)) {
-      const size_t end = stream_.Tell();
-      if (end > 0 && body_[end - 1] >= '0' && body_[end - 1] <= '9') {
-        size_t start = end;
-        while (start > 0 && absl::string_view("0123456789.eE+-").find(body_[start - 1]) != absl::string_view::npos) {
-          --start;
-        }
-        overflow_offset_ = static_cast<int64_t>(start);
-        return false;
-      }
-    }
-    return doc_.Double(d);
-  }
-  bool Null() { return doc_.Null(); }
-  bool Bool(bool b) { return doc_.Bool(b); }
-  bool Int(int i) { return doc_.Int(i); }
-  bool Uint(unsigned i) { return doc_.Uint(i); }
-  bool Int64(int64_t i) { return doc_.Int64(i); }
-  bool Uint64(uint64_t i) { return doc_.Uint64(i); }
-  bool RawNumber(const char* str, rapidjson::SizeType length, bool copy) { return doc_.RawNumber(str, length, copy); }
-  bool String(const char* str, rapidjson::SizeType length, bool copy) { return doc_.String(str, length, copy); }
-  bool StartObject() { return doc_.StartObject(); }
-  bool Key(const char* str, rapidjson::SizeType length, bool copy) { return doc_.Key(str, length, copy); }
-  bool EndObject(rapidjson::SizeType count) { return doc_.EndObject(count); }
-  bool StartArray() { return doc_.StartArray(); }
-  bool EndArray(rapidjson::SizeType count) { return doc_.EndArray(count); }
-
- private:
-  rapidjson::Document& doc_;
-  const Stream& stream_;
-  absl::string_view body_;
-  int64_t overflow_offset_ = -1;
-};
 
 std::string Quoted(absl::string_view text) {
   if (text.size() <= kMaxQuotedBytes) return JsonQuote(text);
@@ -132,72 +66,8 @@ std::string Describe(const JsonValue& v) {
   return text;
 }
 
-bool HasFloat64(absl::Span<const TensorSpec> inputs) {
-  for (const TensorSpec& spec : inputs) {
-    if (spec.dtype == DType::kFloat64) return true;
-  }
-  return false;
-}
-
-// The deepest nesting of arrays and objects in `body`, counting no further
-// than `limit + 1` (brackets inside strings do not count).
-int MaxNesting(absl::string_view body, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) break;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-Status ParseBody(absl::string_view body, absl::Span<const TensorSpec> inputs, rapidjson::Document* doc) {
-  if (std::all_of(body.begin(), body.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; })) {
-    return absl::InvalidArgumentError("the request body is empty; expected a JSON object");
-  }
-  // RapidJSON reads a NUL as the end of the text, which would hide what follows it.
-  if (const size_t nul = body.find('\0'); nul != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: a NUL byte at offset ", nul));
-  }
-  // The number of opening brackets bounds the depth; counting them is a fast
-  // vectorised pass, and the exact scan runs only for bodies with many lists.
-  const auto openings = std::count(body.begin(), body.end(), '[') + std::count(body.begin(), body.end(), '{');
-  if (openings > kMaxNesting && MaxNesting(body, kMaxNesting) > kMaxNesting) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed request: JSON nested deeper than ", kMaxNesting,
-                                                   " levels (no model input needs that many)"));
-  }
-  rapidjson::MemoryStream memory(body.data(), body.size());
-  OverflowCheckingBuilder::Stream stream(memory);
-  OverflowCheckingBuilder builder(*doc, stream, body);
-  rapidjson::ParseResult result;
-  auto generate = [&](rapidjson::Document&) {
-    rapidjson::Reader reader;
-    result = HasFloat64(inputs) ? reader.Parse<kFullPrecisionParseFlags>(stream, builder)
-                                : reader.Parse<kParseFlags>(stream, builder);
-    return !result.IsError();
-  };
-  doc->Populate(generate);
-  if (builder.overflow_offset() >= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: the number at offset ", builder.overflow_offset(),
-                                                   " is too large for a 64-bit float"));
-  }
-  if (result.IsError()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at offset ", result.Offset(), ": ",
-                                                   rapidjson::GetParseError_En(result.Code())));
-  }
+Status ParseBody(absl::string_view body, rapidjson::Document* doc) {
+  RETURN_IF_ERROR(ParseJsonDocument(body, doc));
   if (!doc->IsObject()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the request body must be a JSON object; got ", Describe(*doc)));
@@ -860,7 +730,7 @@ bool IsFloatDType(DType dtype) { return dtype == DType::kFloat32 || dtype == DTy
 StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
                                                  int64_t max_elements) {
   rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseBody(body, inputs, &doc));
+  RETURN_IF_ERROR(ParseBody(body, &doc));
   static constexpr absl::string_view kKeys[] = {"signature_name", "instances", "inputs"};
   const JsonValue* found[3];
   RETURN_IF_ERROR(ReadTopLevel(doc, kKeys, found));
@@ -889,7 +759,7 @@ StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body, absl::S
 StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
                                                   int64_t max_elements) {
   rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseBody(body, inputs, &doc));
+  RETURN_IF_ERROR(ParseBody(body, &doc));
   static constexpr absl::string_view kKeys[] = {"signature_name", "context", "examples"};
   const JsonValue* found[3];
   RETURN_IF_ERROR(ReadTopLevel(doc, kKeys, found));

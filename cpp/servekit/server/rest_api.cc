@@ -4,12 +4,12 @@
 #include <vector>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "servekit/server/json_document.h"
 #include "servekit/server/json_writer.h"
 #include "servekit/server/predict_json.h"
 #include "servekit/server/prometheus_text.h"
@@ -115,11 +115,7 @@ void WriteTensorInfos(const std::vector<TensorSpec>& specs, JsonWriter& json) {
 // {"base_path": ..., "model_platform"?: ..., "model_version_policy"?: {...}, "version_labels"?: {...}}
 StatusOr<ModelConfig> ModelConfigFromJson(const std::string& name, absl::string_view body) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at offset ", doc.GetErrorOffset(), ": ",
-                                                   rapidjson::GetParseError_En(doc.GetParseError())));
-  }
+  RETURN_IF_ERROR(ParseJsonDocument(body, &doc));
   if (!doc.IsObject()) return absl::InvalidArgumentError("the model config must be a JSON object");
   ModelConfig config;
   config.name = name;
@@ -176,8 +172,7 @@ StatusOr<ModelConfig> ModelConfigFromJson(const std::string& name, absl::string_
 
 StatusOr<int64_t> VersionFromJson(absl::string_view body) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("version") ||
+  if (!ParseJsonDocument(body, &doc).ok() || !doc.IsObject() || !doc.HasMember("version") ||
       !(doc["version"].IsInt64() || doc["version"].IsString())) {
     return absl::InvalidArgumentError("the body must be {\"version\": <number>}");
   }
