@@ -2,31 +2,44 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
 namespace py = pybind11;
 
 namespace servekit::bindings {
 
-absl::Duration Seconds(double seconds) { return absl::Microseconds(static_cast<int64_t>(seconds * 1e6)); }
+absl::Duration Seconds(const char* name, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) {
+    throw py::value_error(absl::StrCat(name, " must be a finite number of seconds >= 0; got ", seconds));
+  }
+  if (seconds > 1e9) throw py::value_error(absl::StrCat(name, " must be at most 1e9 seconds; got ", seconds));
+  return absl::Microseconds(static_cast<int64_t>(seconds * 1e6));
+}
 
-ServerCoreOptions MakeServerCoreOptions(int num_load_threads, int max_num_load_retries,
+int IntOption(const char* name, int64_t value, int64_t min) {
+  if (value < min || value > std::numeric_limits<int>::max()) {
+    throw py::value_error(
+        absl::StrCat(name, " must be in [", min, ", ", std::numeric_limits<int>::max(), "]; got ", value));
+  }
+  return static_cast<int>(value);
+}
+
+ServerCoreOptions MakeServerCoreOptions(int64_t num_load_threads, int64_t max_num_load_retries,
                                         double load_retry_interval_seconds, double file_system_poll_wait_seconds,
                                         bool resource_preserving, bool allow_labels_for_unavailable_versions,
-                                        int intra_op_threads, double load_wait_seconds) {
-  if (num_load_threads < 1) throw py::value_error("num_load_threads must be >= 1");
-  if (max_num_load_retries < 0) throw py::value_error("max_num_load_retries must be >= 0");
-  if (intra_op_threads < 1) throw py::value_error("intra_op_threads must be >= 1");
-  if (load_retry_interval_seconds < 0 || file_system_poll_wait_seconds < 0 || load_wait_seconds < 0) {
-    throw py::value_error("durations must not be negative");
-  }
+                                        int64_t intra_op_threads, double load_wait_seconds) {
   ServerCoreOptions o;
-  o.num_load_threads = num_load_threads;
-  o.max_num_load_retries = max_num_load_retries;
-  o.load_retry_interval = Seconds(load_retry_interval_seconds);
-  o.file_system_poll_wait = Seconds(file_system_poll_wait_seconds);
+  o.num_load_threads = IntOption("num_load_threads", num_load_threads, 1);
+  o.max_num_load_retries = IntOption("max_num_load_retries", max_num_load_retries, 0);
+  o.load_retry_interval = Seconds("load_retry_interval", load_retry_interval_seconds);
+  o.file_system_poll_wait = Seconds("file_system_poll_wait_seconds", file_system_poll_wait_seconds);
   o.resource_preserving = resource_preserving;
   o.allow_labels_for_unavailable_versions = allow_labels_for_unavailable_versions;
-  o.session.intra_op_threads = intra_op_threads;
-  o.load_wait = Seconds(load_wait_seconds);
+  o.session.intra_op_threads = IntOption("intra_op_threads", intra_op_threads, 1);
+  o.load_wait = Seconds("load_wait_seconds", load_wait_seconds);
   return o;
 }
 

@@ -131,9 +131,9 @@ void RegisterServing(py::module_& m) {
         py::arg("text"), "Parses TF Serving's text-format ModelServerConfig into ModelConfigs.");
 
   py::class_<ServerCore>(m, "ServerCore", "Versioned models: manager, file-system source, labels")
-      .def(py::init([](int num_load_threads, int max_num_load_retries, double load_retry_interval_seconds,
+      .def(py::init([](int64_t num_load_threads, int64_t max_num_load_retries, double load_retry_interval_seconds,
                        double file_system_poll_wait_seconds, bool resource_preserving,
-                       bool allow_labels_for_unavailable_versions, int intra_op_threads, double load_wait_seconds) {
+                       bool allow_labels_for_unavailable_versions, int64_t intra_op_threads, double load_wait_seconds) {
              return std::make_unique<ServerCore>(MakeServerCoreOptions(
                  num_load_threads, max_num_load_retries, load_retry_interval_seconds, file_system_poll_wait_seconds,
                  resource_preserving, allow_labels_for_unavailable_versions, intra_op_threads, load_wait_seconds));
@@ -174,7 +174,12 @@ void RegisterServing(py::module_& m) {
              ThrowIfError(s);
            })
       .def("unload_version", [](ServerCore& core, const std::string& name, int64_t version) {
-             ThrowIfError(core.UnloadVersion(name, version));
+             absl::Status s;
+             {
+               py::gil_scoped_release release;  // it waits for the unload to start
+               s = core.UnloadVersion(name, version);
+             }
+             ThrowIfError(s);
            })
       .def("set_label", [](ServerCore& core, const std::string& model, const std::string& label, int64_t version) {
              ThrowIfError(core.SetLabel(model, label, version));
@@ -194,7 +199,7 @@ void RegisterServing(py::module_& m) {
              absl::Status s;
              {
                py::gil_scoped_release release;
-               s = core.manager().WaitUntilAvailable(name, version, Seconds(timeout_seconds));
+               s = core.manager().WaitUntilAvailable(name, version, Seconds("timeout_seconds", timeout_seconds));
              }
              ThrowIfError(s);
            });
@@ -204,7 +209,7 @@ void RegisterServing(py::module_& m) {
              absl::StatusOr<std::unique_ptr<ConfigFileWatcher>> watcher = absl::UnknownError("");
              {
                py::gil_scoped_release release;
-               watcher = ConfigFileWatcher::Start(core, path, Seconds(poll_wait_seconds));
+               watcher = ConfigFileWatcher::Start(core, path, Seconds("poll_wait_seconds", poll_wait_seconds));
              }
              return ValueOrThrow(std::move(watcher));
            }),

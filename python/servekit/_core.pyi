@@ -106,6 +106,8 @@ class ModelServer:
         grpc_port: int,
         grpc_max_message_bytes: int,
         grpc_num_threads: int,
+        max_connections: int,
+        idle_timeout_seconds: float,
     ) -> None: ...
     @property
     def rest_port(self) -> int: ...

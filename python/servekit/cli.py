@@ -100,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
         help="allow adding/removing models and loading/unloading versions over HTTP",
     )
     add("--max_request_bytes", type=int, default=64 << 20, help="largest request body (413 beyond)")
+    add(
+        "--max_connections",
+        type=int,
+        default=0,
+        help="open connections per port; at the cap the longest-idle one is closed "
+        "(0: derived from the open-file limit, at most 10,000)",
+    )
+    add(
+        "--idle_timeout_seconds",
+        type=float,
+        default=120,
+        help="close connections (REST keep-alive, gRPC with no open call) idle this long",
+    )
     add("--drain_timeout_seconds", type=float, default=30, help="how long SIGTERM waits for requests in flight")
     return p
 
@@ -193,6 +206,8 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
             enable_model_management=args.enable_model_management,
             prometheus_path=prometheus_path,
             drain_timeout_seconds=args.drain_timeout_seconds,
+            max_connections=args.max_connections,
+            idle_timeout_seconds=args.idle_timeout_seconds,
             num_load_threads=args.num_load_threads,
             max_num_load_retries=args.max_num_load_retries,
             load_retry_interval_micros=args.load_retry_interval_micros,

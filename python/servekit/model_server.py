@@ -32,7 +32,11 @@ class ModelServer:
     ``rest_api_port=0`` picks a free port (see ``rest_port``); None turns REST
     off. ``grpc_port`` serves TF Serving's gRPC API (0 picks a free port, see
     ``grpc_port``; None, the default here, serves no gRPC); ``grpc_num_threads``
-    is TF Serving's ``--grpc_max_threads``. The remaining parameters are
+    is TF Serving's ``--grpc_max_threads``. ``max_connections`` caps the open
+    connections on each port (None: derived from the open-file limit, which
+    the server raises to its hard limit; at the cap the connection idle the
+    longest is closed to let a new one in); connections with no request under
+    way are closed after ``idle_timeout_seconds``. The remaining parameters are
     ServingCore's and TF Serving's flags of the same names.
     """
 
@@ -54,6 +58,8 @@ class ModelServer:
         drain_timeout_seconds: float = 30.0,
         grpc_max_message_bytes: int = 64 << 20,
         grpc_num_threads: int | None = None,
+        max_connections: int | None = None,
+        idle_timeout_seconds: float = 120.0,
         num_load_threads: int = 2,
         max_num_load_retries: int = 5,
         load_retry_interval_micros: int = 60_000_000,
@@ -108,6 +114,8 @@ class ModelServer:
             grpc_port=grpc_port or 0,
             grpc_max_message_bytes=grpc_max_message_bytes,
             grpc_num_threads=grpc_num_threads or default_server_threads(),
+            max_connections=max_connections or 0,
+            idle_timeout_seconds=idle_timeout_seconds,
         )
         self._host = host
         self._native: _core.ModelServer | None = None

@@ -151,8 +151,8 @@ class RawClient {
 
 class GrpcServerTest : public ::testing::Test {
  protected:
-  std::unique_ptr<GrpcServer> StartServer(absl::Duration handshake_timeout = absl::Seconds(20)) {
-    GrpcServerOptions options;
+  std::unique_ptr<GrpcServer> StartServer(absl::Duration handshake_timeout = absl::Seconds(20),
+                                          GrpcServerOptions options = {}) {
     options.handshake_timeout = handshake_timeout;
     options.num_threads = 2;
     auto server = GrpcServer::Start(&core_, options);
@@ -273,6 +273,43 @@ TEST_F(GrpcServerTest, ADrainThatTimesOutClosesTheConnection) {
   server->Stop(absl::Milliseconds(300));  // the client never answers the PING
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_TRUE(client.ClosedByServer());
+}
+
+TEST_F(GrpcServerTest, AConnectionWithNoOpenCallIsClosedAfterTheIdleTimeout) {
+  GrpcServerOptions options;
+  options.idle_timeout = absl::Milliseconds(300);
+  auto server = StartServer(absl::Seconds(20), options);
+  RawClient client(server->port());
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  const absl::Time start = absl::Now();
+  auto goaway = client.NextOfType(kGoaway);
+  ASSERT_TRUE(goaway.has_value());
+  EXPECT_EQ(BigEndian32(goaway->payload, 4), 0u);  // NO_ERROR
+  EXPECT_TRUE(client.ClosedByServer());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+}
+
+TEST_F(GrpcServerTest, AtTheConnectionCapTheLongestIdleConnectionMakesRoom) {
+  GrpcServerOptions options;
+  options.max_connections = 2;
+  auto server = StartServer(absl::Seconds(20), options);
+  RawClient oldest(server->port()), younger(server->port());
+  for (RawClient* client : {&oldest, &younger}) {
+    client->Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+    ASSERT_TRUE(client->NextOfType(kSettings).has_value());
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(server->open_connections(), 2);
+  RawClient newcomer(server->port());
+  newcomer.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") + FrameBytes(kPing, 0, "abcdefgh"));
+  auto ack = newcomer.NextOfType(kPing);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->payload, "abcdefgh");
+  EXPECT_TRUE(oldest.NextOfType(kGoaway).has_value());
+  EXPECT_TRUE(oldest.ClosedByServer());
+  younger.Send(FrameBytes(kPing, 0, "12345678"));
+  EXPECT_TRUE(younger.NextOfType(kPing).has_value());
 }
 
 }  // namespace

@@ -3,11 +3,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -56,6 +60,7 @@ class Client {
 HttpServerOptions Options() {
   HttpServerOptions o;
   o.timeout = absl::Milliseconds(500);
+  o.idle_timeout = absl::Milliseconds(500);
   o.max_body_bytes = 1024;
   return o;
 }
@@ -170,6 +175,100 @@ TEST(HttpServerTest, BadAddressesAndBusyPortsAreClearErrors) {
   const Status busy = HttpServer::Start(same, Echo).status();
   EXPECT_EQ(busy.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(busy.message(), "cannot bind")) << busy;
+}
+
+constexpr char kGetClose[] = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+constexpr char kGetKeepAlive[] = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+
+TEST(HttpServerTest, IdleConnectionsCloseAfterTheIdleTimeoutWhileRequestsHaveTheirOwn) {
+  HttpServerOptions options = Options();
+  options.idle_timeout = absl::Milliseconds(300);
+  options.timeout = absl::Seconds(5);
+  auto server = HttpServer::Start(options, Echo);
+  ASSERT_TRUE(server.ok());
+  const absl::Time start = absl::Now();
+  Client silent((*server)->port());
+  EXPECT_EQ(silent.ReadAll(), "");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));  // the idle timeout, not the request timeout
+  // A request that has begun may take longer than the idle timeout.
+  Client slow((*server)->port());
+  slow.Send("GET /slow HTTP/1.1\r\n");
+  absl::SleepFor(absl::Milliseconds(600));
+  slow.Send("Host: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(slow.ReadAll(), "HTTP/1.1 200 OK"));
+}
+
+TEST(HttpServerTest, AtTheConnectionCapTheLongestIdleConnectionMakesRoom) {
+  HttpServerOptions options = Options();
+  options.idle_timeout = absl::Seconds(30);
+  options.max_connections = 3;
+  auto server = HttpServer::Start(options, Echo);
+  ASSERT_TRUE(server.ok());
+  const int port = (*server)->port();
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<Client>(port));
+    idle.back()->Send(kGetKeepAlive);
+    EXPECT_EQ(Client::CountOf(idle.back()->ReadUntil("HTTP/1.1 200", 1), "HTTP/1.1 200"), 1);
+    absl::SleepFor(absl::Milliseconds(20));  // a clear order of idleness
+  }
+  EXPECT_EQ((*server)->open_connections(), 3);
+  Client newcomer(port);
+  newcomer.Send(kGetClose);
+  EXPECT_TRUE(absl::StartsWith(newcomer.ReadAll(), "HTTP/1.1 200 OK"));
+  EXPECT_EQ(idle[0]->ReadAll(), "");  // the oldest was closed to let it in
+  for (int i = 1; i < 3; ++i) {
+    idle[i]->Send(kGetClose);
+    EXPECT_TRUE(absl::StartsWith(idle[i]->ReadAll(), "HTTP/1.1 200 OK")) << i;
+  }
+}
+
+int OpenDescriptors() {
+  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                        std::filesystem::directory_iterator{}));
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// Out of descriptors, accept fails with EMFILE while clients wait in the
+// backlog: the loop must wait rather than retry at once (which burned a whole
+// core per server thread), and serve them once descriptors are free again.
+TEST(HttpServerTest, AcceptErrorsBackOffInsteadOfSpinning) {
+  HttpServerOptions options = Options();
+  options.idle_timeout = absl::Seconds(30);
+  auto server = HttpServer::Start(options, Echo);
+  ASSERT_TRUE(server.ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Client sockets are made first; connecting them needs no new descriptor.
+  std::vector<int> sockets;
+  for (int i = 0; i < 4; ++i) sockets.push_back(socket(AF_INET, SOCK_STREAM, 0));
+  rlimit full = saved;
+  full.rlim_cur = OpenDescriptors() - 1;  // not one descriptor left for accept (less the count's own)
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &full), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*server)->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : sockets) ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const double cpu_before = ProcessCpuSeconds();
+  absl::SleepFor(absl::Milliseconds(500));
+  const double cpu_used = ProcessCpuSeconds() - cpu_before;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(cpu_used, 0.25) << "the accept loop spins on EMFILE";
+  for (int fd : sockets) {
+    timeval timeout{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    ASSERT_EQ(send(fd, kGetClose, sizeof(kGetClose) - 1, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(kGetClose) - 1));
+    char reply[64] = {};
+    EXPECT_GT(recv(fd, reply, sizeof(reply) - 1, 0), 0);
+    EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 200 OK")) << reply;
+    close(fd);
+  }
 }
 
 }  // namespace

@@ -356,8 +356,8 @@ def test_traffic_that_is_not_grpc_is_dropped_and_the_server_keeps_serving(server
     assert tf.make_ndarray(ok.outputs["y"]).tolist() == [5.0]
 
 
-def test_handle_reload_config_request(model_stub, predict_stub, repo, tmp_path, write_models):
-    write_models(tmp_path, "added:1:100")
+def reload_request(repo, **extra):
+    """A ReloadConfigRequest for the module's models plus `extra` (name -> base path)."""
     request = model_management_pb2.ReloadConfigRequest()
     models = request.config.model_config_list.config
     for name in ("half_plus_two", "multi", "classifier", "regressor"):
@@ -365,19 +365,48 @@ def test_handle_reload_config_request(model_stub, predict_stub, repo, tmp_path, 
         if name == "half_plus_two":
             entry.model_version_policy.all.SetInParent()
             entry.version_labels["stable"] = 1
-    models.add(name="added", base_path=str(tmp_path / "added"))
-    response = model_stub.HandleReloadConfigRequest(request, timeout=60)
-    assert response.status.error_code == 0
-    added = predict_stub.Predict(predict_request("added", x=tf.make_tensor_proto([0.0])), timeout=10)
-    assert tf.make_ndarray(added.outputs["y"]).tolist() == [100.0]
+    for name, base_path in extra.items():
+        models.add(name=name, base_path=str(base_path))
+    return request
 
-    bad = model_management_pb2.ReloadConfigRequest()
-    bad.config.model_config_list.config.add(name="x", base_path="/nowhere", model_platform="pytorch")
-    with pytest.raises(grpc.RpcError) as error:
-        model_stub.HandleReloadConfigRequest(bad, timeout=10)
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    still = predict_stub.Predict(predict_request("added", x=tf.make_tensor_proto([0.0])), timeout=10)
-    assert tf.make_ndarray(still.outputs["y"]).tolist() == [100.0]
+
+def test_handle_reload_config_request(repo, tmp_path, write_models):
+    write_models(tmp_path, "added:1:100")
+    server = ServerProcess(f"--model_config_file={repo / 'models.config'}", "--enable_model_management")
+    try:
+        with grpc.insecure_channel(server.grpc_target) as ch:
+            model_stub = model_service_pb2_grpc.ModelServiceStub(ch)
+            predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+            response = model_stub.HandleReloadConfigRequest(reload_request(repo, added=tmp_path / "added"), timeout=60)
+            assert response.status.error_code == 0
+            added = predict_stub.Predict(predict_request("added", x=tf.make_tensor_proto([0.0])), timeout=10)
+            assert tf.make_ndarray(added.outputs["y"]).tolist() == [100.0]
+
+            bad = model_management_pb2.ReloadConfigRequest()
+            bad.config.model_config_list.config.add(name="x", base_path="/nowhere", model_platform="pytorch")
+            with pytest.raises(grpc.RpcError) as error:
+                model_stub.HandleReloadConfigRequest(bad, timeout=10)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            still = predict_stub.Predict(predict_request("added", x=tf.make_tensor_proto([0.0])), timeout=10)
+            assert tf.make_ndarray(still.outputs["y"]).tolist() == [100.0]
+    finally:
+        assert server.stop() == 0
+
+
+def test_reload_config_is_denied_without_model_management(model_stub, predict_stub, repo, tmp_path):
+    """Like REST's management routes: without --enable_model_management an
+    unauthenticated client can neither unload every model (an empty config)
+    nor point a model at another directory."""
+    for request in (model_management_pb2.ReloadConfigRequest(), reload_request(repo, etc=tmp_path)):
+        request.config.model_config_list.SetInParent()
+        with pytest.raises(grpc.RpcError) as error:
+            model_stub.HandleReloadConfigRequest(request, timeout=10)
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "--enable_model_management" in error.value.details()
+    ok = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([6.0])), timeout=10)
+    assert tf.make_ndarray(ok.outputs["y"]).tolist() == [5.0]
+    status = model_stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "multi"}), timeout=10)
+    assert [v.state for v in status.model_version_status] == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]
 
 
 def test_calls_the_client_gave_up_on_are_not_run(tmp_path, write_models):

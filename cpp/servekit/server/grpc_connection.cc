@@ -117,6 +117,7 @@ struct GrpcConnection::Callbacks {
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     GrpcConnection* self = Self(user_data);
+    self->idle_since_ns_ = 0;
     self->streams_[frame->hd.stream_id] =
         std::make_unique<Stream>(frame->hd.stream_id, self->options_.max_message_bytes);
     return 0;
@@ -180,6 +181,7 @@ struct GrpcConnection::Callbacks {
     if (it == self->streams_.end()) return 0;
     std::unique_ptr<Stream> stream = std::move(it->second);
     self->streams_.erase(it);
+    if (self->streams_.empty()) self->idle_since_ns_ = absl::GetCurrentTimeNanos();
     if (stream->abandoned != nullptr) stream->abandoned->store(true);
     if (stream->handler != nullptr && !stream->finished) stream->handler->OnCancel();
     return 0;
@@ -217,6 +219,8 @@ GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socke
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
       handshake_timer_(strand_),
+      idle_timer_(strand_),
+      idle_since_ns_(absl::GetCurrentTimeNanos()),
       methods_(methods),
       options_(options),
       on_closed_(std::move(on_closed)),
@@ -253,9 +257,42 @@ void GrpcConnection::Start() {
     self->handshake_timer_.async_wait([self](const boost::system::error_code& error) {
       if (!error && !self->handshake_done_) self->CloseSocket();
     });
+    self->WaitForIdleTimeout();
     self->Flush();
     self->Read();
   });
+}
+
+// One timer for the connection's life: when it fires, the connection is
+// closed if it has been idle for the whole timeout, or it waits again.
+void GrpcConnection::WaitForIdleTimeout() {
+  const int64_t since = idle_since_ns_.load();
+  const auto timeout = std::chrono::nanoseconds(options_.idle_timeout);
+  const auto remaining = since == 0 ? timeout : timeout - std::chrono::nanoseconds(absl::GetCurrentTimeNanos() - since);
+  if (remaining <= std::chrono::nanoseconds(0)) {
+    CloseIdle();
+    return;
+  }
+  idle_timer_.expires_after(remaining);
+  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+    if (!error && !self->closed_) self->WaitForIdleTimeout();
+  });
+}
+
+void GrpcConnection::CloseIfIdle() {
+  asio::post(strand_, [self = shared_from_this()] { self->CloseIdle(); });
+}
+
+void GrpcConnection::CloseIdle() {
+  if (closed_ || !streams_.empty()) return;
+  if (session_ == nullptr || !handshake_done_) {
+    CloseSocket();
+    return;
+  }
+  // A GOAWAY naming the last call; both want_read and want_write turn false
+  // once it is sent, and Flush closes the socket.
+  nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  Flush();
 }
 
 void GrpcConnection::Drain() {
@@ -348,6 +385,7 @@ void GrpcConnection::CloseSocket() {
   if (closed_) return;
   closed_ = true;
   handshake_timer_.cancel();
+  idle_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -14,6 +14,7 @@
 // inside grpc_connection.cc.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,8 +40,10 @@ struct GrpcConnectionOptions {
   uint32_t max_concurrent_streams = 256;
   // A client that has not sent the HTTP/2 preface and its SETTINGS by then is
   // disconnected (a connected socket that says nothing holds a descriptor).
-  // After that, connections stay open while idle, as gRPC clients expect.
   std::chrono::milliseconds handshake_timeout{20000};
+  // A connection with no open call for this long is closed with a GOAWAY
+  // (gRPC clients reconnect when they next need it).
+  std::chrono::milliseconds idle_timeout{120000};
 };
 
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
@@ -59,6 +62,12 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   // call is answered.
   void Drain();
   void Close();
+  // Closes the connection (GOAWAY) if it has no open call.
+  void CloseIfIdle();
+
+  // When the connection last had no open call (set from its start); 0 while
+  // a call is open. Any thread.
+  int64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
 
  private:
   struct Stream;
@@ -72,6 +81,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void Flush();
   void CloseSocket();
   void OnPingAck();  // the drain's second step
+  void WaitForIdleTimeout();
+  void CloseIdle();  // on the strand
 
   // Request headers are complete: check them and pick the method.
   void BeginCall(Stream* stream);
@@ -89,6 +100,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer handshake_timer_;
+  boost::asio::steady_timer idle_timer_;
+  std::atomic<int64_t> idle_since_ns_;
   bool handshake_done_ = false;
   const GrpcMethodTable* const methods_;
   const GrpcConnectionOptions options_;

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "servekit/server/accept_loop.h"
 #include "servekit/server/grpc_connection.h"
 #include "servekit/server/grpc_health.h"
 #include "servekit/server/grpc_method.h"
@@ -60,15 +61,22 @@ struct GrpcServer::Impl {
   Impl(ServerCore* core, const GrpcServerOptions& options)
       : options(options),
         prediction(core, options.max_request_elements),
-        models(core),
+        models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
-        acceptor(asio::make_strand(io)) {
+        accept_loop(io, options.max_connections,
+                    {[this](tcp::socket socket) { StartConnection(std::move(socket)); }, [this] { EvictOldestIdle(); },
+                     [this] { return OpenConnections(); }}) {
     methods = TfServingMethods(&prediction, &models);
     health.AddTo(&methods);
     AddReflection(&methods);
   }
 
-  void Accept();
+  void StartConnection(tcp::socket socket);
+  void EvictOldestIdle();
+  int OpenConnections() {
+    absl::MutexLock lock(&mu);
+    return static_cast<int>(connections.size());
+  }
   void Forget(GrpcConnection* connection);
   static bool NoConnections(Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) { return impl->connections.empty(); }
 
@@ -79,8 +87,7 @@ struct GrpcServer::Impl {
   GrpcMethodTable methods;  // read-only once serving
 
   asio::io_context io;
-  // On its own strand: accepting and Stop's close never run at once.
-  tcp::acceptor acceptor;
+  AcceptLoop accept_loop;
   std::vector<std::thread> threads;
 
   absl::Mutex mu;
@@ -89,26 +96,33 @@ struct GrpcServer::Impl {
   bool stopped ABSL_GUARDED_BY(mu) = false;
 };
 
-void GrpcServer::Impl::Accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](const boost::system::error_code& error, tcp::socket socket) {
-    if (error) {
-      if (error == asio::error::operation_aborted) return;  // the acceptor was closed
-      Accept();
-      return;
+void GrpcServer::Impl::StartConnection(tcp::socket socket) {
+  GrpcConnectionOptions connection_options;
+  connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
+  connection_options.handshake_timeout = absl::ToChronoMilliseconds(options.handshake_timeout);
+  connection_options.idle_timeout = absl::ToChronoMilliseconds(options.idle_timeout);
+  auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
+                                                     [this](GrpcConnection* c) { Forget(c); });
+  {
+    absl::MutexLock lock(&mu);
+    if (!accepting) return;  // `socket` closes with `connection`
+    connections[connection.get()] = connection;
+  }
+  connection->Start();
+}
+
+void GrpcServer::Impl::EvictOldestIdle() {
+  std::shared_ptr<GrpcConnection> oldest;
+  int64_t oldest_since = 0;
+  absl::MutexLock lock(&mu);
+  for (const auto& [raw, connection] : connections) {
+    const int64_t since = raw->idle_since_ns();
+    if (since != 0 && (oldest == nullptr || since < oldest_since)) {
+      oldest = connection;
+      oldest_since = since;
     }
-    GrpcConnectionOptions connection_options;
-    connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
-    connection_options.handshake_timeout = absl::ToChronoMilliseconds(options.handshake_timeout);
-    auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
-                                                       [this](GrpcConnection* c) { Forget(c); });
-    {
-      absl::MutexLock lock(&mu);
-      if (!accepting) return;  // `socket` closes with `connection`
-      connections[connection.get()] = connection;
-    }
-    connection->Start();
-    Accept();
-  });
+  }
+  if (oldest != nullptr) oldest->CloseIfIdle();
 }
 
 void GrpcServer::Impl::Forget(GrpcConnection* connection) {
@@ -117,28 +131,10 @@ void GrpcServer::Impl::Forget(GrpcConnection* connection) {
 }
 
 StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core, GrpcServerOptions options) {
-  if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("gRPC port ", options.port, " is out of range"));
-  }
-  boost::system::error_code error;
-  const asio::ip::address address = asio::ip::make_address(options.address, error);
-  if (error) {
-    return absl::InvalidArgumentError(absl::StrCat("'", options.address, "' is not an IP address"));
-  }
   auto impl = std::make_unique<Impl>(core, options);
-  const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
-  impl->acceptor.open(endpoint.protocol(), error);
-  // SO_REUSEADDR lets a restarted server bind while old connections sit in
-  // TIME_WAIT; unlike SO_REUSEPORT it does not let two servers share the port.
-  if (!error) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) impl->acceptor.bind(endpoint, error);
-  if (!error) impl->acceptor.listen(asio::socket_base::max_listen_connections, error);
-  if (error) {
-    return absl::UnavailableError(absl::StrCat("cannot bind the gRPC port ", options.address, ":", options.port, ": ",
-                                               error.message()));
-  }
-  const int port = impl->acceptor.local_endpoint().port();
-  impl->Accept();
+  RETURN_IF_ERROR(impl->accept_loop.Listen(options.address, options.port, "gRPC"));
+  const int port = impl->accept_loop.port();
+  impl->accept_loop.Start();
   const int num_threads = options.num_threads > 0
                               ? options.num_threads
                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -150,6 +146,8 @@ GrpcServer::GrpcServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(i
 
 GrpcServer::~GrpcServer() { Stop(absl::ZeroDuration()); }
 
+int GrpcServer::open_connections() const { return impl_->OpenConnections(); }
+
 void GrpcServer::Stop(absl::Duration drain_timeout) {
   {
     absl::MutexLock lock(&impl_->mu);
@@ -158,10 +156,7 @@ void GrpcServer::Stop(absl::Duration drain_timeout) {
     impl_->accepting = false;
   }
   impl_->health.SetServing(false);
-  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
-    boost::system::error_code ignored;
-    impl->acceptor.close(ignored);
-  });
+  impl_->accept_loop.Stop();
   {
     absl::MutexLock lock(&impl_->mu);
     for (const auto& [raw, connection] : impl_->connections) connection->Drain();

@@ -21,7 +21,12 @@ struct GrpcServerOptions {
   int max_message_bytes = 64 << 20;  // each request and response message; RESOURCE_EXHAUSTED beyond
   int64_t max_request_elements = int64_t{1} << 28;
   absl::Duration handshake_timeout = absl::Seconds(20);  // see GrpcConnectionOptions
+  absl::Duration idle_timeout = absl::Seconds(120);      // likewise
+  // At the cap the connection idle the longest is closed (see AcceptLoop).
+  int max_connections = 4096;
   int num_threads = 0;  // server threads (I/O and handlers); 0 = one per core
+  // ModelService.HandleReloadConfigRequest is PERMISSION_DENIED without it.
+  bool enable_model_management = false;
 };
 
 class GrpcServer {
@@ -33,6 +38,7 @@ class GrpcServer {
   GrpcServer& operator=(const GrpcServer&) = delete;
 
   int port() const { return port_; }
+  int open_connections() const;
   // Idempotent.
   void Stop(absl::Duration drain_timeout);
 

@@ -1,6 +1,5 @@
 #include "servekit/server/http_server.h"
 
-#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -16,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "servekit/server/accept_loop.h"
 #include "servekit/server/json_writer.h"
 
 namespace servekit {
@@ -41,6 +41,16 @@ std::string ErrorBody(absl::string_view message) {
 class HttpSession;
 
 struct HttpServer::Impl {
+  explicit Impl(HttpServerOptions o, HttpHandler h)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        accept_loop(io, options.max_connections,
+                    {[this](tcp::socket socket) { StartSession(std::move(socket)); }, [this] { EvictOldestIdle(); },
+                     [this] {
+                       std::lock_guard<std::mutex> lock(sessions_mu);
+                       return static_cast<int>(sessions.size());
+                     }}) {}
+
   HttpServerOptions options;
   HttpHandler handler;
   // Declared before io: sessions unregister themselves while io's pending
@@ -50,14 +60,14 @@ struct HttpServer::Impl {
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> draining{false};
   asio::io_context io;
-  tcp::acceptor acceptor{asio::make_strand(io)};
-  int port = 0;
+  AcceptLoop accept_loop;
   std::vector<std::thread> threads;
   std::mutex stop_mu;
   bool stopped = false;
   bool drained = true;
 
-  void Accept();
+  void StartSession(tcp::socket socket);
+  void EvictOldestIdle();
   std::vector<std::shared_ptr<HttpSession>> LiveSessions();
 };
 
@@ -79,17 +89,39 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::Read, shared_from_this()));
   }
 
-  // On the session's strand, while draining: closes the connection if it is
-  // waiting for a request that has not begun to arrive.
+  // Closes the connection if it is waiting for a request that has not begun
+  // to arrive (drain, eviction at the connection cap).
   void CloseIfIdle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->reading_ && !self->parser_->got_some() && self->buffer_.size() == 0) self->Close();
+      if (self->idle_since_ns_.load() != 0) self->Close();
     });
   }
 
+  // When the connection began to wait for its next request; 0 while a
+  // request is under way.
+  int64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
+
  private:
+  // Waits for the first byte of the next request for up to idle_timeout;
+  // the request timeout starts with that byte.
   void Read() {
-    if (server_->draining && buffer_.size() == 0) return Close();
+    if (buffer_.size() > 0) return ReadRequest();  // pipelined: already here
+    if (server_->draining) return Close();
+    idle_since_ns_ = absl::GetCurrentTimeNanos();
+    read_timer_.expires_after(absl::ToChronoNanoseconds(server_->options.idle_timeout));
+    read_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (auto self = weak.lock(); self && !ec && self->idle_since_ns_.load() != 0) self->Close();
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->idle_since_ns_ = 0;
+      self->read_timer_.cancel();
+      if (ec) return self->Close();
+      self->ReadRequest();
+    });
+  }
+
+  void ReadRequest() {
+    idle_since_ns_ = 0;
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     // Our own timer rather than the stream's expiry, which would close the
@@ -178,20 +210,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   asio::steady_timer read_timer_{stream_.get_executor()};
+  std::atomic<int64_t> idle_since_ns_{0};
   bool reading_ = false;
   bool timed_out_ = false;
 };
 
-void HttpServer::Impl::Accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
-    if (!acceptor.is_open()) return;  // closed by Stop
-    if (!ec) {
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);  // small responses go out at once
-      std::make_shared<HttpSession>(std::move(socket), this)->Start();
+void HttpServer::Impl::StartSession(tcp::socket socket) {
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);  // small responses go out at once
+  std::make_shared<HttpSession>(std::move(socket), this)->Start();
+}
+
+void HttpServer::Impl::EvictOldestIdle() {
+  std::shared_ptr<HttpSession> oldest;  // released outside the lock: its destructor takes it
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    HttpSession* pick = nullptr;
+    int64_t pick_since = 0;
+    for (HttpSession* s : sessions) {
+      const int64_t since = s->idle_since_ns();
+      if (since != 0 && (pick == nullptr || since < pick_since)) {
+        pick = s;
+        pick_since = since;
+      }
     }
-    Accept();
-  });
+    if (pick != nullptr) oldest = pick->weak_from_this().lock();
+  }
+  if (oldest) oldest->CloseIfIdle();
 }
 
 std::vector<std::shared_ptr<HttpSession>> HttpServer::Impl::LiveSessions() {
@@ -205,29 +250,9 @@ std::vector<std::shared_ptr<HttpSession>> HttpServer::Impl::LiveSessions() {
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options, HttpHandler handler) {
   if (options.num_threads < 1) return absl::InvalidArgumentError("the HTTP server needs at least one thread");
-  if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " is out of range"));
-  }
-  auto impl = std::make_unique<Impl>();
-  impl->options = std::move(options);
-  impl->handler = std::move(handler);
-  beast::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(impl->options.address, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("'", impl->options.address, "' is not an IP address"));
-  const tcp::endpoint endpoint(address, static_cast<unsigned short>(impl->options.port));
-  const auto failed = [&](absl::string_view step) {
-    return absl::UnavailableError(absl::StrCat("cannot ", step, " ", impl->options.address, ":",
-                                               impl->options.port, ": ", ec.message()));
-  };
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (ec) return failed("open a socket for");
-  impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  impl->acceptor.bind(endpoint, ec);
-  if (ec) return failed("bind");
-  impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return failed("listen on");
-  impl->port = impl->acceptor.local_endpoint().port();
-  impl->Accept();
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
+  impl->accept_loop.Start();
   for (int i = 0; i < impl->options.num_threads; ++i) {
     impl->threads.emplace_back([io = &impl->io] {
       while (true) {
@@ -247,7 +272,12 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(absl::ZeroDuration()); }
 
-int HttpServer::port() const { return impl_->port; }
+int HttpServer::port() const { return impl_->accept_loop.port(); }
+
+int HttpServer::open_connections() const {
+  std::lock_guard<std::mutex> lock(impl_->sessions_mu);
+  return static_cast<int>(impl_->sessions.size());
+}
 
 int64_t HttpServer::requests_in_flight() const { return impl_->in_flight.load(); }
 
@@ -256,14 +286,7 @@ bool HttpServer::Stop(absl::Duration drain_timeout) {
   if (impl_->stopped) return impl_->drained;
   impl_->stopped = true;
   impl_->draining = true;
-  // Close the listener on its strand and wait for it: no connection is accepted after this.
-  std::promise<void> closed;
-  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get(), &closed] {
-    beast::error_code ignored;
-    impl->acceptor.close(ignored);
-    closed.set_value();
-  });
-  closed.get_future().wait();
+  impl_->accept_loop.Stop();  // no connection is accepted after this
   const absl::Time deadline = absl::Now() + drain_timeout;
   while (true) {
     std::vector<std::shared_ptr<HttpSession>> live = impl_->LiveSessions();

@@ -2,9 +2,13 @@
 // complete request to a handler on one of its worker threads.
 //
 // - Keep-alive connections; each connection's requests are answered in order.
-// - `timeout` bounds reading a request and writing its response: a client
-//   that sends half a request and stalls gets 408 and is disconnected; an idle
-//   keep-alive connection is closed after the same time.
+// - `timeout` bounds reading a request (from its first byte) and writing its
+//   response: a client that sends half a request and stalls gets 408 and is
+//   disconnected. A connection with no request under way (idle keep-alive, or
+//   newly opened and silent) is closed after `idle_timeout`.
+// - At most `max_connections` are open at once; at the cap the connection
+//   idle the longest is closed to let a new one in (see AcceptLoop), and
+//   accept errors (out of descriptors) back off.
 // - A body over `max_body_bytes` is answered 413 without being read; a request
 //   Beast cannot parse is answered 400; the connection is closed after both.
 // - Stop drains: it stops accepting, closes idle connections, lets requests in
@@ -46,6 +50,8 @@ struct HttpServerOptions {
   int port = 0;  // 0 picks a free port
   int num_threads = 2;
   absl::Duration timeout = absl::Seconds(30);
+  absl::Duration idle_timeout = absl::Seconds(120);
+  int max_connections = 4096;
   size_t max_body_bytes = 64 << 20;
 };
 
@@ -61,6 +67,7 @@ class HttpServer {
   int port() const;
   // Requests received and not yet answered.
   int64_t requests_in_flight() const;
+  int open_connections() const;
   // Drains (see above) and stops; idempotent. Returns true if every request in
   // flight was answered before the deadline.
   bool Stop(absl::Duration drain_timeout);

@@ -2,12 +2,29 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "servekit/server/open_file_limit.h"
+
 namespace servekit {
 
 ModelServer::ModelServer(ModelServerOptions options)
     : options_(std::move(options)), core_(std::make_unique<ServerCore>(options_.core)) {}
 
 StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions options) {
+  options.rest.enable_model_management = options.grpc.enable_model_management = options.enable_model_management;
+  const int open_file_limit = RaiseOpenFileLimit();
+  if (options.max_connections < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("max_connections must be positive (0: derived from the open-file "
+                                                   "limit); got ", options.max_connections));
+  }
+  if (options.idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the idle timeout must be positive");
+  }
+  const int max_connections = options.max_connections > 0
+                                  ? options.max_connections
+                                  : DefaultMaxConnections(open_file_limit, options.enable_rest + options.enable_grpc);
+  options.http.max_connections = options.grpc.max_connections = max_connections;
+  options.http.idle_timeout = options.grpc.idle_timeout = options.idle_timeout;
   std::unique_ptr<ModelServer> server(new ModelServer(std::move(options)));
   const ModelServerOptions& o = server->options_;
   if (!o.model_config_file.empty()) {

@@ -34,6 +34,14 @@ struct ModelServerOptions {
   absl::Duration model_config_file_poll_wait = absl::ZeroDuration();
   std::vector<ModelConfig> models;
 
+  // Model changes through either API (REST's :add/:remove/... routes, gRPC's
+  // HandleReloadConfigRequest); Start hands it to both.
+  bool enable_model_management = false;
+  // Per port (REST and gRPC each; see AcceptLoop). 0: derived from the
+  // open-file limit, which Start raises to its hard limit first.
+  int max_connections = 0;
+  // Connections with no request under way are closed after this (both APIs).
+  absl::Duration idle_timeout = absl::Seconds(120);
   bool enable_rest = true;
   HttpServerOptions http;
   RestApiOptions rest;

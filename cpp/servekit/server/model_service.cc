@@ -50,6 +50,10 @@ Status ModelServiceImpl::GetModelStatus(const tfs::GetModelStatusRequest& reques
 Status ModelServiceImpl::HandleReloadConfigRequest(const tfs::ReloadConfigRequest& request,
                                                    tfs::ReloadConfigResponse* response) const {
   const Status status = [&]() -> Status {
+    if (!enable_model_management_) {
+      return absl::PermissionDeniedError(
+          "model management over gRPC is disabled (servekit-server --enable_model_management)");
+    }
     ASSIGN_OR_RETURN(std::vector<ModelConfig> models, ModelConfigsFromProto(request.config()));
     return core_->ReloadConfig(std::move(models));
   }();

@@ -1,0 +1,70 @@
+// AcceptLoop: the accepting side of one listening port, with the limits a
+// port open to a network needs. Both servers (HTTP and gRPC) accept through it.
+//
+// - At most `max_connections` accepted connections are open at once. At the
+//   cap, accepting pauses (new clients wait in the kernel's listen backlog)
+//   and `evict_idle` is asked to close the oldest idle connection, so a client
+//   with a request gets in while idle connections fill the cap.
+// - An accept error (EMFILE or ENFILE when descriptors run out, ENOBUFS,
+//   ENOMEM, ...) pauses accepting for a delay that grows from 1 ms to 1 s,
+//   instead of retrying at once (a busy loop that starves the server). It
+//   evicts nothing: the cap, kept below the open-file limit, is what stops
+//   connections from using up the descriptors (see open_file_limit.h).
+//
+// Lifecycle: Listen, then Start; Stop closes the listening socket (waiting
+// until no accept runs; the io_context must be running). The owner counts its
+// open connections (open_connections). Thread-safe: every method may be
+// called from any thread; accepting and the hooks run on a strand of `io`.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+class AcceptLoop {
+ public:
+  struct Hooks {
+    // Takes an accepted socket (on a strand of its own) and starts serving it.
+    std::function<void(boost::asio::ip::tcp::socket)> on_accept;
+    // Closes the connection idle the longest, if there is one (asynchronously).
+    std::function<void()> evict_idle;
+    // Accepted connections not yet closed.
+    std::function<int()> open_connections;
+  };
+
+  AcceptLoop(boost::asio::io_context& io, int max_connections, Hooks hooks);
+
+  // Binds and listens. InvalidArgument for a bad address or port, Unavailable
+  // (naming `what` and the system's reason) when the port cannot be bound.
+  Status Listen(const std::string& address, int port, absl::string_view what);
+  int port() const { return port_; }
+
+  void Start();
+  // No accept runs after Stop returns; idempotent.
+  void Stop();
+
+ private:
+  void Accept();
+  void PauseThenAccept(std::chrono::milliseconds delay);
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer pause_timer_;
+  const int max_connections_;
+  const Hooks hooks_;
+  int port_ = 0;
+  std::chrono::milliseconds error_backoff_{0};  // on the strand
+  bool stopped_ = false;                        // on the strand
+};
+
+}  // namespace servekit
