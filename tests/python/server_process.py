@@ -3,7 +3,9 @@ ports and waited for; stop() sends SIGTERM and returns the exit code."""
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -15,9 +17,15 @@ SERVER = [sys.executable, "-m", "servekit.cli"]
 class ServerProcess:
     """servekit-server on a free loopback port, started and waited for; stop() sends SIGTERM."""
 
-    def __init__(self, *flags: str):
+    def __init__(self, *flags: str, open_file_limit: tuple[int, int] | None = None):
+        """open_file_limit: the server's RLIMIT_NOFILE (soft, hard) at start."""
+
+        def limit_files():
+            resource.setrlimit(resource.RLIMIT_NOFILE, open_file_limit)
+
         self.process = subprocess.Popen(
             [*SERVER, "--rest_api_port=0", "--port=0", "--bind_address=127.0.0.1", *flags],
+            preexec_fn=limit_files if open_file_limit else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -41,6 +49,13 @@ class ServerProcess:
         if not self.port:
             self.stop()
             raise AssertionError(f"the server did not start: {''.join(self.log)}")
+
+    def open_descriptors(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     @property
     def grpc_target(self) -> str:

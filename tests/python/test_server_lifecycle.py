@@ -3,6 +3,7 @@ swaps under REST load."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import threading
@@ -34,6 +35,14 @@ def test_version_and_usage_errors_exit_2(tmp_path):
         (["--model_base_path", str(tmp_path), "--rest_api_timeout_in_ms=0"], "rest_api_timeout_in_ms"),
         (["--model_base_path", str(tmp_path), "--grpc_max_threads=0"], "--grpc_max_threads must be positive"),
         (["--model_base_path", str(tmp_path), "--rest_api_num_threads=-1"], "--rest_api_num_threads must be positive"),
+        (["--model_base_path", str(tmp_path), "--drain_timeout_seconds=inf"], "drain_timeout_seconds must be a finite"),
+        (["--model_base_path", str(tmp_path), "--drain_timeout_seconds=nan"], "drain_timeout_seconds must be a finite"),
+        (["--model_base_path", str(tmp_path), "--drain_timeout_seconds=-1"], "must not be negative"),
+        (["--model_base_path", str(tmp_path), "--file_system_poll_wait_seconds=inf"], "must be a finite"),
+        (["--model_base_path", str(tmp_path), "--grpc_max_message_bytes=3000000000"], "grpc_max_message_bytes must be"),
+        (["--model_base_path", str(tmp_path), "--max_request_bytes=99999999999"], "max_request_bytes must be in"),
+        (["--model_base_path", str(tmp_path), "--max_connections=-1"], "max_connections must be in [0,"),
+        (["--model_base_path", str(tmp_path), "--idle_timeout_seconds=0"], "idle timeout must be positive"),
         (["--no_such_flag"], "unrecognized arguments"),
         (["--rest_api_port=abc"], "invalid int value"),
     ]
@@ -150,3 +159,19 @@ def test_versions_swap_under_rest_load_without_a_failed_request(tmp_path):
     assert set(answers) <= {float(v) for v in published}
     assert answers[-1] == 21.0
     assert len(set(answers)) > 3  # versions really changed under load
+
+
+def test_bad_option_values_from_python_are_value_errors(tmp_path):
+    save(half_plus(2.0), tmp_path / "m", 1)
+    for options, message in (
+        ({"grpc_max_message_bytes": -1}, "grpc_max_message_bytes must be in [1, 2147483647]; got -1"),
+        ({"grpc_max_message_bytes": 1 << 40}, "grpc_max_message_bytes must be in"),
+        ({"drain_timeout_seconds": float("inf")}, "drain_timeout_seconds must be a finite number"),
+        ({"drain_timeout_seconds": float("nan")}, "drain_timeout_seconds must be a finite number"),
+        ({"idle_timeout_seconds": -1.0}, "idle_timeout_seconds must be a finite number"),
+        ({"max_connections": -5}, "max_connections must be in"),
+        ({"intra_op_threads": 1 << 33}, "intra_op_threads must be in"),
+    ):
+        server = servekit.ModelServer(model_name="m", model_base_path=tmp_path / "m", rest_api_port=0, **options)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            server.start()
