@@ -6,7 +6,9 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "serving_test_util.h"
@@ -153,6 +155,30 @@ TEST(ManagerTest, AFailingNewVersionLeavesTheOldOneServing) {
   EXPECT_FALSE((*status)[1].status.ok());
   const auto explicit_version = manager.GetHandle("m", 2);
   EXPECT_EQ(explicit_version.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A loader that throws (memory for a hostile file's claimed sizes, a bug)
+// fails that version; the old one keeps serving and the process lives.
+TEST(ManagerTest, ALoaderThatThrowsFailsThatVersionOnly) {
+  FakeLoader loader;
+  ManagerOptions options = Options(loader);
+  LoadFunction fake = options.load;
+  options.load = [fake](const std::string& path, const std::string& platform) -> StatusOr<std::shared_ptr<const Session>> {
+    if (path == "m/2") throw std::bad_alloc();
+    if (path == "m/3") throw std::runtime_error("a bug");
+    return fake(path, platform);
+  };
+  Manager manager(options);
+  manager.SetAspiredVersions("m", Versions("m", {1}));
+  ASSERT_TRUE(manager.WaitUntilAvailable("m", 1, kWait).ok());
+  manager.SetAspiredVersions("m", Versions("m", {2}));
+  const Status out_of_memory = manager.WaitUntilAvailable("m", 2, kWait);
+  EXPECT_EQ(out_of_memory.code(), absl::StatusCode::kResourceExhausted) << out_of_memory;
+  manager.SetAspiredVersions("m", Versions("m", {3}));
+  const Status bug = manager.WaitUntilAvailable("m", 3, kWait);
+  EXPECT_EQ(bug.code(), absl::StatusCode::kInternal) << bug;
+  EXPECT_NE(bug.message().find("a bug"), absl::string_view::npos) << bug;
+  EXPECT_EQ(manager.GetHandle("m")->version(), 1);
 }
 
 TEST(ManagerTest, ALoadThatFailsThenSucceedsIsRetried) {

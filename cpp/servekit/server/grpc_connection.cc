@@ -429,7 +429,11 @@ void GrpcConnection::BeginCall(Stream* stream) {
   stream->handler_method = &it->second;
   if (it->second.streaming) {
     stream->writer = std::make_shared<Writer>(weak_from_this(), strand_, stream->id);
-    stream->handler = it->second.streaming(stream->writer);
+    const Status started = GuardedCall([&] {
+      stream->handler = it->second.streaming(stream->writer);
+      return absl::OkStatus();
+    });
+    if (!started.ok()) FinishCall(stream, started);
   }
 }
 
@@ -447,7 +451,11 @@ void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
                                      std::make_move_iterator(stream->messages.end()));
     stream->messages.clear();
     for (const std::string& message : arrived) {
-      stream->handler->OnMessage(message);
+      const Status handled = GuardedCall([&] {
+        stream->handler->OnMessage(message);
+        return absl::OkStatus();
+      });
+      if (!handled.ok()) FinishCall(stream, handled);
       if (stream->finished) break;
     }
   } else if (stream->messages.size() > 1) {
@@ -462,7 +470,11 @@ void GrpcConnection::OnRequestEnd(Stream* stream) {
     return;
   }
   if (stream->handler != nullptr) {
-    stream->handler->OnHalfClose();
+    const Status handled = GuardedCall([&] {
+      stream->handler->OnHalfClose();
+      return absl::OkStatus();
+    });
+    if (!handled.ok()) FinishCall(stream, handled);
     return;
   }
   if (stream->messages.size() != 1) {

@@ -5,7 +5,9 @@
 // Statuses are servekit Status: absl's codes are gRPC's codes, number for number.
 #pragma once
 
+#include <exception>
 #include <functional>
+#include <new>
 #include <memory>
 #include <string>
 
@@ -51,20 +53,37 @@ inline std::string GrpcPath(absl::string_view service, absl::string_view method)
   return absl::StrCat("/", service, "/", method);
 }
 
+// Runs one call's handler code: an exception fails that call (INTERNAL, or
+// RESOURCE_EXHAUSTED when memory ran out), never the server.
+template <typename Fn>
+Status GuardedCall(Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("the server ran out of memory for this call");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("internal error: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("internal error");
+  }
+}
+
 // A unary method from a typed handler.
 template <typename Request, typename Response, typename Fn>
 GrpcMethod TypedUnary(Fn fn) {
   GrpcMethod method;
   method.unary = [fn = std::move(fn)](absl::string_view bytes, std::string* out) -> Status {
-    Request request;
-    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the request is not a valid ", Request::descriptor()->full_name(), " message"));
-    }
-    Response response;
-    RETURN_IF_ERROR(fn(request, &response));
-    if (!response.SerializeToString(out)) return absl::InternalError("cannot serialize the response");
-    return absl::OkStatus();
+    return GuardedCall([&]() -> Status {
+      Request request;
+      if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the request is not a valid ", Request::descriptor()->full_name(), " message"));
+      }
+      Response response;
+      RETURN_IF_ERROR(fn(request, &response));
+      if (!response.SerializeToString(out)) return absl::InternalError("cannot serialize the response");
+      return absl::OkStatus();
+    });
   };
   return method;
 }

@@ -15,6 +15,7 @@
 #include "servekit/server/grpc_health.h"
 #include "servekit/server/grpc_method.h"
 #include "servekit/server/grpc_reflection.h"
+#include "servekit/server/io_threads.h"
 #include "servekit/server/model_service.h"
 #include "servekit/server/prediction_service.h"
 
@@ -138,7 +139,7 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core, GrpcSe
   const int num_threads = options.num_threads > 0
                               ? options.num_threads
                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  for (int i = 0; i < num_threads; ++i) impl->threads.emplace_back([io = &impl->io] { io->run(); });
+  impl->threads = StartIoThreads(impl->io, num_threads);
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl), port));
 }
 

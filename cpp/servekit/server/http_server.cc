@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 
 #include "servekit/server/accept_loop.h"
+#include "servekit/server/io_threads.h"
 #include "servekit/server/json_writer.h"
 
 namespace servekit {
@@ -253,18 +254,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions option
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
   impl->accept_loop.Start();
-  for (int i = 0; i < impl->options.num_threads; ++i) {
-    impl->threads.emplace_back([io = &impl->io] {
-      while (true) {
-        try {
-          io->run();
-          return;
-        } catch (const std::exception&) {
-          // A handler threw past its session (out of memory): keep serving.
-        }
-      }
-    });
-  }
+  impl->threads = StartIoThreads(impl->io, impl->options.num_threads);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <new>
 
 #define EIGEN_USE_THREADS
 #include <unsupported/Eigen/CXX11/ThreadPool>
@@ -115,6 +117,18 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
     for (const VersionEvent& event : pending) options.on_event(event);
   }
 
+  // A load that throws (memory for a hostile file's claims, a bug) fails
+  // that version, never the load thread or the process.
+  StatusOr<std::shared_ptr<const Session>> LoadGuarded(const std::string& path, const std::string& platform) {
+    try {
+      return options.load(path, platform);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat("out of memory loading ", path));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("loading ", path, " failed: ", e.what()));
+    }
+  }
+
   // On a load thread: loads with retries, then makes the version AVAILABLE or
   // records the error.
   void RunLoad(const std::string& model, int64_t version, const std::string& path, const std::string& platform) {
@@ -135,7 +149,7 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
         return;
       }
       const absl::Time started = absl::Now();
-      StatusOr<std::shared_ptr<const Session>> loaded = options.load(path, platform);
+      StatusOr<std::shared_ptr<const Session>> loaded = LoadGuarded(path, platform);
       if (options.metrics) options.metrics->RecordLoad(model, version, absl::Now() - started, loaded.status());
       std::vector<VersionEvent> pending;
       Sessions release;

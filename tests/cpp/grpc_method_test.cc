@@ -1,0 +1,56 @@
+// gRPC method wrappers (server/grpc_method.h): typed unary methods and the
+// guard that turns a handler's exception into that call's error.
+#include "servekit/server/grpc_method.h"
+
+#include <gtest/gtest.h>
+
+#include <new>
+#include <stdexcept>
+
+#include "servekit/proto/grpc/health.pb.h"
+
+namespace servekit {
+namespace {
+
+using Request = grpc::health::v1::HealthCheckRequest;
+using Response = grpc::health::v1::HealthCheckResponse;
+
+std::string Serialized(const std::string& service) {
+  Request request;
+  request.set_service(service);
+  return request.SerializeAsString();
+}
+
+TEST(GrpcMethodTest, TypedUnaryParsesCallsAndSerializes) {
+  GrpcMethod method = TypedUnary<Request, Response>([](const Request& request, Response* response) {
+    response->set_status(request.service() == "up" ? Response::SERVING : Response::NOT_SERVING);
+    return absl::OkStatus();
+  });
+  std::string out;
+  ASSERT_TRUE(method.unary(Serialized("up"), &out).ok());
+  Response response;
+  ASSERT_TRUE(response.ParseFromString(out));
+  EXPECT_EQ(response.status(), Response::SERVING);
+  const Status garbage = method.unary("\xff\xff\xff", &out);
+  EXPECT_EQ(garbage.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(garbage.message().find("grpc.health.v1.HealthCheckRequest"), absl::string_view::npos) << garbage;
+}
+
+TEST(GrpcMethodTest, AHandlerThatThrowsFailsOnlyItsCall) {
+  GrpcMethod method = TypedUnary<Request, Response>([](const Request& request, Response*) -> Status {
+    if (request.service() == "oom") throw std::bad_alloc();
+    if (request.service() == "bug") throw std::logic_error("broken invariant");
+    if (request.service() == "odd") throw 7;
+    return absl::OkStatus();
+  });
+  std::string out;
+  EXPECT_EQ(method.unary(Serialized("oom"), &out).code(), absl::StatusCode::kResourceExhausted);
+  const Status bug = method.unary(Serialized("bug"), &out);
+  EXPECT_EQ(bug.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(bug.message().find("broken invariant"), absl::string_view::npos) << bug;
+  EXPECT_EQ(method.unary(Serialized("odd"), &out).code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(method.unary(Serialized("fine"), &out).ok());
+}
+
+}  // namespace
+}  // namespace servekit
