@@ -135,6 +135,36 @@ TEST_F(ServerCoreTest, AddAndRemoveOneModelAtRuntime) {
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("b"))), 3);
 }
 
+// Every model a client adds (over REST or gRPC management) leaves load and
+// request series; removing the model must drop them, or add/remove cycles
+// with new names grow the metrics without bound.
+TEST_F(ServerCoreTest, RemovedModelsLeaveNoMetricsBehind) {
+  Publish("keep", 1);
+  ServerCore core(Options());
+  ASSERT_TRUE(core.ReloadConfig({Config("keep")}).ok());
+  const auto series_count = [&] { return core.metrics().Counters().size(); };
+  core.RecordRequest("keep", 1, "predict", absl::StatusCode::kOk, absl::Milliseconds(1));
+  const size_t baseline = series_count();
+  for (int i = 0; i < 50; ++i) {
+    const std::string name = absl::StrCat("client_model_", i);
+    Publish(name, 1);
+    ASSERT_TRUE(core.AddModel(Config(name)).ok());
+    core.RecordRequest(name, 1, "predict", absl::StatusCode::kOk, absl::Milliseconds(1));
+    core.RecordRequest(name, 1, "predict", absl::StatusCode::kInvalidArgument, absl::Milliseconds(1));
+    ASSERT_GT(series_count(), baseline);
+    ASSERT_TRUE(core.RemoveModel(name).ok());
+  }
+  EXPECT_EQ(series_count(), baseline);
+  for (const auto& sample : core.metrics().Counters()) EXPECT_NE(sample.labels.at("model").rfind("client_model_", 0), 0u);
+  // The model that stayed still counts.
+  core.RecordRequest("keep", 1, "predict", absl::StatusCode::kOk, absl::Milliseconds(1));
+  uint64_t keep_ok = 0;
+  for (const auto& sample : core.metrics().Counters()) {
+    if (sample.name == "servekit_requests_total" && sample.labels.at("model") == "keep") keep_ok += sample.value;
+  }
+  EXPECT_EQ(keep_ok, 2u);
+}
+
 TEST_F(ServerCoreTest, ACorruptVersionNextToAGoodOneDoesNotDisturbIt) {
   Publish("m", 1);
   fs::create_directories(root_ / "m" / "2");  // no model.onnx: its load fails

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace servekit {
@@ -30,22 +31,23 @@ LatencyHistogram::Snapshot LatencyHistogram::Read() const {
   return s;
 }
 
-Metrics::Series& Metrics::Find(std::map<Labels, std::unique_ptr<Series>>& family, const Labels& labels) {
+std::shared_ptr<Metrics::Series> Metrics::Find(std::map<Labels, std::shared_ptr<Series>>& family,
+                                               const Labels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::unique_ptr<Series>& series = family[labels];
-  if (!series) series = std::make_unique<Series>();
-  return *series;  // series are never removed, so the reference stays valid
+  std::shared_ptr<Series>& series = family[labels];
+  if (!series) series = std::make_shared<Series>();
+  return series;
 }
 
 void Metrics::RecordLoad(const std::string& model, int64_t version, absl::Duration latency,
                          const absl::Status& status) {
   const Labels labels{{"model", model}, {"version", std::to_string(version)}};
   if (status.ok()) {
-    Series& s = Find(loads_, labels);
-    s.count.fetch_add(1, std::memory_order_relaxed);
-    s.latency.Observe(latency);
+    const std::shared_ptr<Series> s = Find(loads_, labels);
+    s->count.fetch_add(1, std::memory_order_relaxed);
+    s->latency.Observe(latency);
   } else {
-    Find(load_failures_, labels).count.fetch_add(1, std::memory_order_relaxed);
+    Find(load_failures_, labels)->count.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -53,28 +55,45 @@ void Metrics::RecordRequest(const std::string& model, int64_t version, const std
                             absl::StatusCode code, absl::Duration latency) {
   // Short enough for the small-string buffer in the common case: no allocation.
   const std::string key = absl::StrCat(model, "|", version, "|", api, "|", static_cast<int>(code));
-  Series* series;
+  std::shared_ptr<Series> series;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Series*& indexed = request_index_[key];
+    std::shared_ptr<Series>& indexed = request_index_[key];
     if (indexed == nullptr) {
-      std::unique_ptr<Series>& created = requests_[{{"model", model},
+      std::shared_ptr<Series>& created = requests_[{{"model", model},
                                                     {"version", version > 0 ? std::to_string(version) : ""},
                                                     {"api", api},
                                                     {"status", absl::StatusCodeToString(code)}}];
-      if (!created) created = std::make_unique<Series>();
-      indexed = created.get();
+      if (!created) created = std::make_shared<Series>();
+      indexed = created;
     }
-    series = indexed;  // series are never removed, so the pointer stays valid
+    series = indexed;
   }
   series->count.fetch_add(1, std::memory_order_relaxed);
   series->latency.Observe(latency);
 }
 
+void Metrics::ForgetModel(const std::string& model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto* family : {&loads_, &load_failures_, &requests_}) {
+    for (auto it = family->begin(); it != family->end();) {
+      it = it->first.at("model") == model ? family->erase(it) : std::next(it);
+    }
+  }
+  const std::string prefix = absl::StrCat(model, "|");
+  for (auto it = request_index_.begin(); it != request_index_.end();) {
+    if (absl::StartsWith(it->first, prefix)) {
+      request_index_.erase(it++);  // the index is a cache: a model named "m|x" may lose entries too
+    } else {
+      ++it;
+    }
+  }
+}
+
 std::vector<Metrics::CounterSample> Metrics::Counters() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<CounterSample> out;
-  auto add = [&](const char* name, const std::map<Labels, std::unique_ptr<Series>>& family) {
+  auto add = [&](const char* name, const std::map<Labels, std::shared_ptr<Series>>& family) {
     for (const auto& [labels, series] : family) out.push_back({name, labels, series->count.load()});
   };
   add("servekit_model_load_failures_total", load_failures_);

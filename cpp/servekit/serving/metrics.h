@@ -48,6 +48,9 @@ class Metrics {
   void RecordLoad(const std::string& model, int64_t version, absl::Duration latency, const absl::Status& status);
   void RecordRequest(const std::string& model, int64_t version, const std::string& api, absl::StatusCode code,
                      absl::Duration latency);
+  // Drops every series of `model` (it left the config), so that a client
+  // adding and removing models cannot grow the metrics without bound.
+  void ForgetModel(const std::string& model);
 
   using Labels = std::map<std::string, std::string>;
   struct CounterSample {
@@ -69,14 +72,15 @@ class Metrics {
     std::atomic<uint64_t> count{0};
     LatencyHistogram latency;
   };
-  Series& Find(std::map<Labels, std::unique_ptr<Series>>& family, const Labels& labels);
+  // Series are shared: a recorder keeps its series alive while ForgetModel drops it.
+  std::shared_ptr<Series> Find(std::map<Labels, std::shared_ptr<Series>>& family, const Labels& labels);
 
   mutable std::mutex mu_;
-  std::map<Labels, std::unique_ptr<Series>> loads_;          // successful loads + their latency
-  std::map<Labels, std::unique_ptr<Series>> load_failures_;  // failed attempts
-  std::map<Labels, std::unique_ptr<Series>> requests_;       // by status + latency
+  std::map<Labels, std::shared_ptr<Series>> loads_;          // successful loads + their latency
+  std::map<Labels, std::shared_ptr<Series>> load_failures_;  // failed attempts
+  std::map<Labels, std::shared_ptr<Series>> requests_;       // by status + latency
   // requests_ by a compact key, so that recording a request builds no label map.
-  absl::flat_hash_map<std::string, Series*> request_index_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Series>> request_index_;
 };
 
 }  // namespace servekit

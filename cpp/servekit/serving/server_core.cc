@@ -70,6 +70,10 @@ Status ServerCore::Apply(std::vector<ModelConfig> models, const std::vector<std:
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
+  for (const ModelConfig& old : models_) {
+    const bool kept = std::any_of(models.begin(), models.end(), [&](const ModelConfig& m) { return m.name == old.name; });
+    if (!kept) metrics_.ForgetModel(old.name);
+  }
   models_ = std::move(models);
   std::map<std::string, std::map<std::string, int64_t>> labels;
   Status result;
