@@ -206,6 +206,21 @@ TEST(SqueezeTest, Errors) {
                         {"axis 2 is out of range"}));
 }
 
+TEST(SqueezeTest, RepeatedAxesAreRejected) {
+  // 0 and -2 name the same axis of a rank-2 input.
+  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({2}, {0, -2}))}).status(),
+                        {"node 'op' (Squeeze)", "axis -2 is repeated"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 1, 3}))}, Attrs({{"axes", Ints({1, 1})}})).status(),
+                        {"axis 1 is repeated"}));
+}
+
+TEST(SqueezeTest, ScalarHasNoAxisZero) {
+  SK_EXPECT_IN_SUBPROCESS([] {
+    return IsInvalid(RunOp1("Squeeze", {Feed(test::Scalar(1.0f)), Const(test::Int64s({1}, {0}))}).status(),
+                     {"axis 0 is out of range for rank 0"});
+  });
+}
+
 TEST(UnsqueezeTest, Axes) {
   const Tensor x = Iota({2, 3});
   struct Case {

@@ -128,13 +128,14 @@ Status InferSqueeze(InferenceContext& ctx) {
       drop[i] = in[i] == Dim::Fixed(1);
     }
   }
-  for (int64_t axis : axes) {
-    auto a = NormalizeAxis(axis, rank);
-    if (!a.ok()) return ctx.Error(a.status().message());
-    if (in[*a] != Dim::Fixed(1)) {
-      return ctx.Error(absl::StrCat("cannot squeeze axis ", axis, " of size ", in[*a].ToString()));
+  auto normalized = NormalizeAxes(axes, rank);
+  if (!normalized.ok()) return ctx.Error(normalized.status().message());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int a = (*normalized)[i];
+    if (in[a] != Dim::Fixed(1)) {
+      return ctx.Error(absl::StrCat("cannot squeeze axis ", axes[i], " of size ", in[a].ToString()));
     }
-    drop[*a] = true;
+    drop[a] = true;
   }
   SymShape out;
   for (int i = 0; i < rank; ++i) {
@@ -151,13 +152,10 @@ Status InferUnsqueeze(InferenceContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOf(ctx, &present));
   if (!present) return ctx.Error("axes are required");
   const int out_rank = static_cast<int>(in.size() + axes.size());
+  auto normalized = NormalizeAxes(axes, out_rank);
+  if (!normalized.ok()) return ctx.Error(normalized.status().message());
   std::vector<bool> inserted(out_rank, false);
-  for (int64_t axis : axes) {
-    auto a = NormalizeAxis(axis, out_rank);
-    if (!a.ok()) return ctx.Error(a.status().message());
-    if (inserted[*a]) return ctx.Error(absl::StrCat("axis ", axis, " is repeated"));
-    inserted[*a] = true;
-  }
+  for (int a : *normalized) inserted[a] = true;
   SymShape out;
   size_t next = 0;
   for (int i = 0; i < out_rank; ++i) out.push_back(inserted[i] ? Dim::Fixed(1) : in[next++]);
