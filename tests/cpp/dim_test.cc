@@ -197,7 +197,9 @@ TEST(DimTest, ArithmeticThatOverflowsIsAnError) {
   EXPECT_TRUE(IsInvalid(AddDims(Dim::Fixed(max), Dim::Fixed(1)).status(), {"overflows"}));
   EXPECT_TRUE(IsInvalid(AddDims(Dim::Batch(max), Dim::Batch(1)).status(), {"overflows"}));
   // Dims are never this negative, but shape arithmetic on constants can be.
-  SK_EXPECT_IN_SUBPROCESS([min] { return IsInvalid(DivDims(Dim::Fixed(min), Dim::Fixed(-1)).status(), {"overflows"}); });
+  SK_EXPECT_IN_SUBPROCESS([min] {
+    return IsInvalid(DivDims(Dim::Fixed(min), Dim::Fixed(-1)).status(), {"overflows"});
+  });
   // The largest products that fit still work.
   auto fits = MulDims(Dim::Fixed(int64_t{1} << 31), Dim::Fixed(int64_t{1} << 31));
   ASSERT_TRUE(fits.ok()) << fits.status();

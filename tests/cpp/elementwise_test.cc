@@ -253,7 +253,8 @@ TEST(ElementwiseTest, ShapeValueDivisionOverflowDoesNotTrapAtLoad) {
     const int x = g.Input("x", test::BatchShape({1, 3}));
     const int shape = g.Op("Shape", {x});
     const int64_t min = std::numeric_limits<int64_t>::min();
-    const int joined = g.Op("Concat", {shape, g.Constant("m", test::Int64s({1}, {min}))}, test::Attrs({{"axis", test::Int(0)}}));
+    const int joined =
+        g.Op("Concat", {shape, g.Constant("m", test::Int64s({1}, {min}))}, test::Attrs({{"axis", test::Int(0)}}));
     g.Output(g.Op("Div", {joined, g.Constant("minus_one", test::Int64s({1}, {-1}))}));
     auto session = BuildSession(g.Build(), test::Options(false));
     if (!session.ok()) {

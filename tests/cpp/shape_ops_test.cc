@@ -697,7 +697,8 @@ TEST(PadTest, CropPastTheAxisIsRejected) {
     EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {0, -6, 0, 6}))},
                                  Attrs({{"mode", Str(mode)}}))
                               .status(),
-                          {"node 'op' (Pad)", "pads remove more than the whole axis", "crop 6 elements from axis 1 of size 4"}))
+                          {"node 'op' (Pad)", "pads remove more than the whole axis",
+                           "crop 6 elements from axis 1 of size 4"}))
         << mode;
   }
 }
@@ -709,7 +710,8 @@ TEST(PadTest, ReflectAndEdgeNeedEnoughOfTheCroppedAxis) {
   };
   // Cropping 2 of 4 leaves 2: a reflect pad of 2 would reach the cropped part.
   EXPECT_TRUE(IsInvalid(pad({0, -2, 0, 2}, "reflect"),
-                        {"node 'op' (Pad)", "reflect pads must be smaller than the axis", "axis 1 has 2 elements after cropping"}));
+                        {"node 'op' (Pad)", "reflect pads must be smaller than the axis",
+                         "axis 1 has 2 elements after cropping"}));
   EXPECT_TRUE(IsInvalid(pad({0, -1, 0, 3}, "reflect"), {"axis 1 has 3 elements after cropping"}));
   EXPECT_TRUE(IsInvalid(pad({0, 4, 0, 0}, "reflect"), {"axis 1 has 4 elements after cropping"}));
   // Nothing is left to repeat at the edge.
@@ -762,6 +764,9 @@ TEST(PadTest, PadsThatOverflowAreRejected) {
   EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max, 0, max}))}).status(),
                         {"node 'op' (Pad)", "overflow"}));
   EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max - 1, 0, 0}))}).status(),
+                        {"node 'op' (Pad)", "overflow"}));
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, min, 0, 0}))}).status(),
                         {"node 'op' (Pad)", "overflow"}));
 }
 

@@ -469,21 +469,24 @@ StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode, const std::v
     if (begin == 0 && end == 0) continue;
     // Even pads that cancel out (-1 and 1) move the batch axis's rows.
     if (!in[axis].is_fixed()) return absl::InvalidArgumentError("padding the batch dimension is not supported");
+    auto overflow = [&] {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pads ", begin, " and ", end, " of axis ", axis, " overflow int64"));
+    };
+    // -INT64_MIN does not exist.
+    if (begin == std::numeric_limits<int64_t>::min() || end == std::numeric_limits<int64_t>::min()) return overflow();
     const int64_t size = in[axis].value();
     const int64_t crop_begin = std::max<int64_t>(-begin, 0), crop_end = std::max<int64_t>(-end, 0);
     const int64_t grow_begin = std::max<int64_t>(begin, 0), grow_end = std::max<int64_t>(end, 0);
     int64_t crop, padded;
-    if (begin == std::numeric_limits<int64_t>::min() || end == std::numeric_limits<int64_t>::min() ||
-        __builtin_add_overflow(crop_begin, crop_end, &crop)) {
-      return absl::InvalidArgumentError(absl::StrCat("pads ", begin, " and ", end, " of axis ", axis, " overflow int64"));
-    }
+    if (__builtin_add_overflow(crop_begin, crop_end, &crop)) return overflow();
     if (crop > size) {
       return absl::InvalidArgumentError(absl::StrCat("pads remove more than the whole axis: they crop ", crop,
                                                      " elements from axis ", axis, " of size ", size));
     }
     const int64_t kept = size - crop;
     if (__builtin_add_overflow(kept, grow_begin, &padded) || __builtin_add_overflow(padded, grow_end, &padded)) {
-      return absl::InvalidArgumentError(absl::StrCat("pads ", begin, " and ", end, " of axis ", axis, " overflow int64"));
+      return overflow();
     }
     if (mode == "reflect" && ((grow_begin > 0 && grow_begin >= kept) || (grow_end > 0 && grow_end >= kept))) {
       return absl::InvalidArgumentError(absl::StrCat("reflect pads must be smaller than the axis: axis ", axis, " has ",
