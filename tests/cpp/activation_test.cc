@@ -218,5 +218,13 @@ TEST(SoftmaxTest, AxisOutOfRange) {
                         {"axis -3"}));
 }
 
+TEST(SoftmaxTest, ScalarHasNoAxisZero) {
+  // The kernel read dim 0 of a rank-0 input.
+  SK_EXPECT_IN_SUBPROCESS([] {
+    return IsInvalid(RunOp1("Softmax", {Feed(test::Scalar(1.0f))}, test::Attrs({{"axis", test::Int(0)}})).status(),
+                     {"node 'op' (Softmax)", "axis 0 is out of range for rank 0"});
+  });
+}
+
 }  // namespace
 }  // namespace servekit

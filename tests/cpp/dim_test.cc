@@ -1,6 +1,8 @@
 // Dim and SymShape: symbolic batch arithmetic, broadcasting, axis normalisation.
 #include "servekit/engine/dim.h"
 
+#include <limits>
+
 #include "test_util.h"
 
 namespace servekit {
@@ -158,6 +160,50 @@ TEST(DimTest, NormalizeAxis) {
   EXPECT_TRUE(IsInvalid(NormalizeAxis(3, 3).status(), {"axis 3", "rank 3"}));
   EXPECT_TRUE(IsInvalid(NormalizeAxis(-4, 3).status(), {"axis -4"}));
   EXPECT_FALSE(NormalizeAxis(1, 0).ok());
+  // A scalar has no axes at all.
+  EXPECT_TRUE(IsInvalid(NormalizeAxis(0, 0).status(), {"axis 0 is out of range for rank 0"}));
+  EXPECT_FALSE(NormalizeAxis(-1, 0).ok());
+}
+
+TEST(DimTest, NormalizeAxes) {
+  auto axes = NormalizeAxes({0, -1, 1}, 4);
+  ASSERT_TRUE(axes.ok()) << axes.status();
+  EXPECT_EQ(*axes, (std::vector<int>{0, 3, 1}));
+  EXPECT_TRUE(NormalizeAxes({}, 0).ok());
+  EXPECT_TRUE(IsInvalid(NormalizeAxes({1, -3}, 4).status(), {"axis -3 is repeated"}));
+  EXPECT_TRUE(IsInvalid(NormalizeAxes({2, 2}, 4).status(), {"axis 2 is repeated"}));
+  EXPECT_TRUE(IsInvalid(NormalizeAxes({0, 4}, 4).status(), {"axis 4 is out of range for rank 4"}));
+  EXPECT_TRUE(IsInvalid(NormalizeAxes({0}, 0).status(), {"axis 0 is out of range for rank 0"}));
+}
+
+TEST(DimTest, SubDims) {
+  auto fixed = SubDims(Dim::Fixed(7), Dim::Fixed(3));
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(*fixed, Dim::Fixed(4));
+  auto batch = SubDims(Dim::Batch(2), Dim::Fixed(0));
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(*batch, Dim::Batch(2));
+  EXPECT_TRUE(IsInvalid(SubDims(Dim::Fixed(7), Dim::Batch()).status(), {"7 - N", "subtracts the batch size"}));
+  EXPECT_TRUE(IsInvalid(SubDims(Dim::Fixed(0), Dim::Fixed(std::numeric_limits<int64_t>::min())).status(),
+                        {"overflows"}));
+}
+
+TEST(DimTest, ArithmeticThatOverflowsIsAnError) {
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  EXPECT_TRUE(IsInvalid(MulDims(Dim::Fixed(int64_t{1} << 32), Dim::Fixed(int64_t{1} << 32)).status(),
+                        {"4294967296 * 4294967296", "overflows"}));
+  EXPECT_TRUE(IsInvalid(MulDims(Dim::Batch(int64_t{1} << 62), Dim::Fixed(4)).status(), {"overflows"}));
+  EXPECT_TRUE(IsInvalid(AddDims(Dim::Fixed(max), Dim::Fixed(1)).status(), {"overflows"}));
+  EXPECT_TRUE(IsInvalid(AddDims(Dim::Batch(max), Dim::Batch(1)).status(), {"overflows"}));
+  // Dims are never this negative, but shape arithmetic on constants can be.
+  SK_EXPECT_IN_SUBPROCESS([min] {
+    return IsInvalid(DivDims(Dim::Fixed(min), Dim::Fixed(-1)).status(), {"overflows"});
+  });
+  // The largest products that fit still work.
+  auto fits = MulDims(Dim::Fixed(int64_t{1} << 31), Dim::Fixed(int64_t{1} << 31));
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(*fits, Dim::Fixed(int64_t{1} << 62));
 }
 
 }  // namespace

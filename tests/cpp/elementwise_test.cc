@@ -203,6 +203,70 @@ TEST(ElementwiseTest, Int32Arithmetic) {
   EXPECT_EQ(test::Values<int32_t>(sub), (std::vector<int32_t>{-7, 12, -10, -9}));
 }
 
+// INT_MIN / -1 does not fit; like integer division by zero (which gives 0) it
+// has a defined result rather than trapping: it wraps to INT_MIN, as two's
+// complement negation does. At run time and when folded at load time.
+template <typename T>
+bool IntMinOverMinusOneWraps() {
+  const T min = std::numeric_limits<T>::min();
+  const Tensor a = test::MakeTensor<T>({4}, {min, min, 7, min + 1});
+  const Tensor b = test::MakeTensor<T>({4}, {-1, 1, -1, -1});
+  const std::vector<T> expected = {min, min, -7, std::numeric_limits<T>::max()};
+  auto run = RunOp1("Div", {Feed(a), Feed(b)});
+  if (!run.ok() || test::Values<T>(*run) != expected) {
+    std::fprintf(stderr, "run time: %s\n", run.ok() ? "wrong values" : std::string(run.status().message()).c_str());
+    return false;
+  }
+  // Scalar divisor (the broadcast path).
+  auto scalar = RunOp1("Div", {Feed(a), Feed(test::Scalar<T>(-1))});
+  if (!scalar.ok() || test::Values<T>(*scalar)[0] != min) {
+    std::fprintf(stderr, "scalar divisor failed\n");
+    return false;
+  }
+  test::GraphBuilder g;
+  const int x = g.Input("x", DTypeOf<T>(), {Dim::Fixed(4)});
+  const int folded = g.Op("Div", {g.Constant("a", a), g.Constant("b", b)});
+  g.Output(g.Op("Add", {x, folded}));
+  auto session = BuildSession(g.Build(), test::Options(false));
+  if (!session.ok()) {
+    std::fprintf(stderr, "load: %s\n", std::string(session.status().message()).c_str());
+    return false;
+  }
+  auto out = (*session)->Run({test::MakeTensor<T>({4}, {0, 0, 0, 0})});
+  if (!out.ok() || test::Values<T>((*out)[0]) != expected) {
+    std::fprintf(stderr, "folded: wrong values\n");
+    return false;
+  }
+  return true;
+}
+
+TEST(ElementwiseTest, IntMinDividedByMinusOneWrapsInsteadOfTrapping) {
+  SK_EXPECT_IN_SUBPROCESS(IntMinOverMinusOneWraps<int32_t>) << "int32";
+  SK_EXPECT_IN_SUBPROCESS(IntMinOverMinusOneWraps<int64_t>) << "int64";
+}
+
+// Shape values that reach INT64_MIN / -1 through exporter-style shape
+// arithmetic must not trap at load time either.
+TEST(ElementwiseTest, ShapeValueDivisionOverflowDoesNotTrapAtLoad) {
+  SK_EXPECT_IN_SUBPROCESS([] {
+    test::GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3}));
+    const int shape = g.Op("Shape", {x});
+    const int64_t min = std::numeric_limits<int64_t>::min();
+    const int joined =
+        g.Op("Concat", {shape, g.Constant("m", test::Int64s({1}, {min}))}, test::Attrs({{"axis", test::Int(0)}}));
+    g.Output(g.Op("Div", {joined, g.Constant("minus_one", test::Int64s({1}, {-1}))}));
+    auto session = BuildSession(g.Build(), test::Options(false));
+    if (!session.ok()) {
+      std::fprintf(stderr, "load: %s\n", std::string(session.status().message()).c_str());
+      return false;
+    }
+    auto out = (*session)->Run({test::Floats({2, 3}, std::vector<float>(6))});
+    if (!out.ok()) return false;
+    return test::Values<int64_t>((*out)[0]) == std::vector<int64_t>{-2, -3, min};
+  });
+}
+
 TEST(ElementwiseTest, ConstantInputsFoldAtLoadTime) {
   test::GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2}));

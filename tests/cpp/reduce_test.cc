@@ -124,6 +124,22 @@ TEST(ReduceMeanTest, Errors) {
                         {"must be known when the model loads"}));
 }
 
+TEST(ReduceMeanTest, RepeatedAxesAreRejected) {
+  const Tensor x = RandomTensor({2, 3}, 7);
+  EXPECT_TRUE(IsInvalid(RunOp1("ReduceMean", {Feed(x)}, Attrs({{"axes", Ints({1, 1})}})).status(),
+                        {"node 'op' (ReduceMean)", "axis 1 is repeated"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("ReduceMean", {Feed(x), Const(test::Int64s({2}, {1, -1}))}).status(),
+                        {"node 'op' (ReduceMean)", "axis -1 is repeated"}));
+}
+
+TEST(ReduceMeanTest, ScalarHasNoAxisZero) {
+  // A scalar has no axes: axis 0 used to mark reduced[0] of an empty vector.
+  SK_EXPECT_IN_SUBPROCESS([] {
+    return IsInvalid(RunOp1("ReduceMean", {Feed(test::Scalar(1.0f))}, Attrs({{"axes", Ints({0})}})).status(),
+                     {"axis 0 is out of range for rank 0"});
+  });
+}
+
 // --- ArgMax ------------------------------------------------------------------------------
 
 std::vector<double> RefArgMax(const Tensor& x_t, int axis, bool keepdims, bool last, Shape* out_shape) {

@@ -1,6 +1,7 @@
 // Shape kernels (kernels/shape.cc): Identity, Dropout, Flatten, Reshape,
 // Squeeze, Unsqueeze, Transpose, Concat, Shape, Gather, Constant, Pad.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "test_util.h"
@@ -204,6 +205,21 @@ TEST(SqueezeTest, Errors) {
                         {"cannot squeeze axis 1 of size 3"}));
   EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({1}, {2}))}).status(),
                         {"axis 2 is out of range"}));
+}
+
+TEST(SqueezeTest, RepeatedAxesAreRejected) {
+  // 0 and -2 name the same axis of a rank-2 input.
+  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({2}, {0, -2}))}).status(),
+                        {"node 'op' (Squeeze)", "axis -2 is repeated"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 1, 3}))}, Attrs({{"axes", Ints({1, 1})}})).status(),
+                        {"axis 1 is repeated"}));
+}
+
+TEST(SqueezeTest, ScalarHasNoAxisZero) {
+  SK_EXPECT_IN_SUBPROCESS([] {
+    return IsInvalid(RunOp1("Squeeze", {Feed(test::Scalar(1.0f)), Const(test::Int64s({1}, {0}))}).status(),
+                     {"axis 0 is out of range for rank 0"});
+  });
 }
 
 TEST(UnsqueezeTest, Axes) {
@@ -648,6 +664,119 @@ TEST(PadTest, BatchSizes) {
                                                Attrs({{"mode", Str("reflect")}})));
     EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0)) << "batch " << batch;
   }
+}
+
+// Negative pads crop first, then positive pads pad what is left, as
+// onnxruntime does: edge and reflect read from the cropped input.
+TEST(PadTest, CropOnOneSideAndPadOnTheOther) {
+  const Tensor x = test::Floats({4}, {1, 2, 3, 4});
+  struct Case {
+    std::vector<int64_t> pads;
+    std::string mode;
+    std::vector<double> expected;
+  };
+  for (const Case& c : std::vector<Case>{{{-1, 2}, "reflect", {2, 3, 4, 3, 2}},
+                                         {{2, -1}, "reflect", {3, 2, 1, 2, 3}},
+                                         {{-2, 1}, "reflect", {3, 4, 3}},
+                                         {{-2, 1}, "edge", {3, 4, 4}},
+                                         {{1, -3}, "edge", {1, 1}},
+                                         {{-3, 2}, "constant", {4, 0, 0}},
+                                         {{-4, 0}, "constant", {}}}) {
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad", {Feed(x), Const(test::Int64s({2}, c.pads))},
+                                               Attrs({{"mode", Str(c.mode)}})));
+    EXPECT_TRUE(TensorNear(out, {static_cast<int64_t>(c.expected.size())}, c.expected, 0, 0))
+        << c.mode << " pads " << ShapeToString(Shape(c.pads.begin(), c.pads.end()));
+  }
+}
+
+TEST(PadTest, CropPastTheAxisIsRejected) {
+  // A begin crop of 6 on an axis of 4, hidden by an end pad of 6 (the size is
+  // unchanged): the reflect kernel used to read before the input.
+  const Tensor x = Iota({2, 4});
+  for (const std::string mode : {"reflect", "edge", "constant"}) {
+    EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {0, -6, 0, 6}))},
+                                 Attrs({{"mode", Str(mode)}}))
+                              .status(),
+                          {"node 'op' (Pad)", "pads remove more than the whole axis",
+                           "crop 6 elements from axis 1 of size 4"}))
+        << mode;
+  }
+}
+
+TEST(PadTest, ReflectAndEdgeNeedEnoughOfTheCroppedAxis) {
+  const Tensor x = Iota({2, 4});
+  auto pad = [&](std::vector<int64_t> pads, const std::string& mode) {
+    return RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, pads))}, Attrs({{"mode", Str(mode)}})).status();
+  };
+  // Cropping 2 of 4 leaves 2: a reflect pad of 2 would reach the cropped part.
+  EXPECT_TRUE(IsInvalid(pad({0, -2, 0, 2}, "reflect"),
+                        {"node 'op' (Pad)", "reflect pads must be smaller than the axis",
+                         "axis 1 has 2 elements after cropping"}));
+  EXPECT_TRUE(IsInvalid(pad({0, -1, 0, 3}, "reflect"), {"axis 1 has 3 elements after cropping"}));
+  EXPECT_TRUE(IsInvalid(pad({0, 4, 0, 0}, "reflect"), {"axis 1 has 4 elements after cropping"}));
+  // Nothing is left to repeat at the edge.
+  EXPECT_TRUE(IsInvalid(pad({0, -4, 0, 1}, "edge"), {"edge padding of axis 1", "nothing is left"}));
+}
+
+TEST(PadTest, EmptyAxis) {
+  const Tensor x = test::Floats({2, 0}, {});
+  auto pad = [&](std::vector<int64_t> pads, const std::string& mode) {
+    return RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, pads))}, Attrs({{"mode", Str(mode)}}));
+  };
+  // Constant padding may grow an empty axis; edge and reflect have nothing to copy.
+  SK_ASSERT_OK_AND_ASSIGN(Tensor grown, pad({0, 1, 0, 1}, "constant"));
+  EXPECT_TRUE(TensorNear(grown, {2, 2}, {0, 0, 0, 0}, 0, 0));
+  EXPECT_TRUE(IsInvalid(pad({0, 1, 0, 0}, "edge").status(), {"edge padding of axis 1", "nothing is left"}));
+  EXPECT_TRUE(IsInvalid(pad({0, 0, 0, 1}, "reflect").status(), {"axis 1 has 0 elements after cropping"}));
+  // Padding other axes of an empty input is fine in every mode.
+  for (const std::string mode : {"constant", "reflect", "edge"}) {
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, pad({1, 0, 0, 0}, mode));
+    EXPECT_EQ(out.shape(), (Shape{3, 0})) << mode;
+  }
+}
+
+TEST(PadTest, BatchAxisCropAndPadIsRejected) {
+  // -1 + 1 keeps N rows, but which rows depends on N (for N = 1 reflect read
+  // row -1): the batch axis takes no pads at all.
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {BatchFeed(Iota({1, 3})), Const(test::Int64s({4}, {-1, 0, 1, 0}))},
+                               Attrs({{"mode", Str("reflect")}}))
+                            .status(),
+                        {"node 'op' (Pad)", "padding the batch dimension is not supported"}));
+}
+
+TEST(PadTest, RepeatedAxesAreRejected) {
+  // Axis 1 twice: shape inference padded it by 2 at the start while the kernel
+  // took the last entry (no padding) and wrote the input at the start.
+  const Tensor x = Iota({2, 3});
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {2, 0, 0, 0})), Omitted(),
+                                       Const(test::Int64s({2}, {1, 1}))})
+                            .status(),
+                        {"node 'op' (Pad)", "axis 1 is repeated"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {2, 0, 0, 0})), Omitted(),
+                                       Const(test::Int64s({2}, {-1, 1}))})
+                            .status(),
+                        {"axis 1 is repeated"}));
+}
+
+TEST(PadTest, PadsThatOverflowAreRejected) {
+  // begin + end wraps around to -2: the axis of 3 "became" 1.
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max, 0, max}))}).status(),
+                        {"node 'op' (Pad)", "overflow"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max - 1, 0, 0}))}).status(),
+                        {"node 'op' (Pad)", "overflow"}));
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, min, 0, 0}))}).status(),
+                        {"node 'op' (Pad)", "overflow"}));
+}
+
+TEST(PadTest, ScalarHasNoAxes) {
+  SK_EXPECT_IN_SUBPROCESS([] {
+    return IsInvalid(RunOp1("Pad", {Feed(test::Scalar(1.0f)), Const(test::Int64s({2}, {1, 1})), Omitted(),
+                                    Const(test::Int64s({1}, {0}))})
+                         .status(),
+                     {"axis 0 is out of range for rank 0"});
+  });
 }
 
 TEST(PadTest, Errors) {

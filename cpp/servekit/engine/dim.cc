@@ -1,6 +1,7 @@
 #include "servekit/engine/dim.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_join.h"
 
@@ -12,17 +13,29 @@ std::string Dim::ToString() const {
   return absl::StrCat(value_, "*N");
 }
 
+namespace {
+
+Status Overflow(Dim a, absl::string_view op, Dim b) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("shape arithmetic ", a.ToString(), " ", op, " ", b.ToString(), " overflows int64"));
+}
+
+}  // namespace
+
 StatusOr<Dim> MulDims(Dim a, Dim b) {
   if (!a.is_fixed() && !b.is_fixed()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "shape arithmetic ", a.ToString(), " * ", b.ToString(),
         " multiplies the batch dimension by itself, which is not supported"));
   }
-  int64_t product = a.value() * b.value();
+  int64_t product;
+  if (__builtin_mul_overflow(a.value(), b.value(), &product)) return Overflow(a, "*", b);
   return (a.is_fixed() && b.is_fixed()) ? Dim::Fixed(product) : Dim::Batch(product);
 }
 
 StatusOr<Dim> DivDims(Dim a, Dim b) {
+  // The one quotient that does not fit; x86 traps (SIGFPE) on it, even for `%`.
+  if (b.value() == -1 && a.value() == std::numeric_limits<int64_t>::min()) return Overflow(a, "/", b);
   if (!b.is_fixed()) {
     if (!a.is_fixed() && b.value() != 0 && a.value() % b.value() == 0) {
       return Dim::Fixed(a.value() / b.value());
@@ -38,12 +51,24 @@ StatusOr<Dim> DivDims(Dim a, Dim b) {
 }
 
 StatusOr<Dim> AddDims(Dim a, Dim b) {
-  if (a.is_fixed() && b.is_fixed()) return Dim::Fixed(a.value() + b.value());
-  if (!a.is_fixed() && !b.is_fixed()) return Dim::Batch(a.value() + b.value());
+  if (a.is_fixed() == b.is_fixed()) {
+    int64_t sum;
+    if (__builtin_add_overflow(a.value(), b.value(), &sum)) return Overflow(a, "+", b);
+    return a.is_fixed() ? Dim::Fixed(sum) : Dim::Batch(sum);
+  }
   if (a.value() == 0) return b;
   if (b.value() == 0) return a;
   return absl::InvalidArgumentError(absl::StrCat(
       "shape arithmetic ", a.ToString(), " + ", b.ToString(), " mixes the batch size with a constant"));
+}
+
+StatusOr<Dim> SubDims(Dim a, Dim b) {
+  if (!b.is_fixed()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape arithmetic ", a.ToString(), " - ", b.ToString(), " subtracts the batch size"));
+  }
+  if (b.value() == std::numeric_limits<int64_t>::min()) return Overflow(a, "-", b);
+  return AddDims(a, Dim::Fixed(-b.value()));
 }
 
 bool IsFixed(const SymShape& shape) {
@@ -103,11 +128,23 @@ StatusOr<SymShape> BroadcastShapes(const SymShape& a, const SymShape& b) {
 }
 
 StatusOr<int> NormalizeAxis(int64_t axis, int rank) {
-  if (axis < -rank || axis >= std::max(rank, 1)) {
+  if (axis < -rank || axis >= rank) {
     return absl::InvalidArgumentError(
         absl::StrCat("axis ", axis, " is out of range for rank ", rank));
   }
   return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+StatusOr<std::vector<int>> NormalizeAxes(absl::Span<const int64_t> axes, int rank) {
+  std::vector<int> out;
+  std::vector<bool> seen(std::max(rank, 0), false);
+  for (int64_t axis : axes) {
+    ASSIGN_OR_RETURN(int a, NormalizeAxis(axis, rank));
+    if (seen[a]) return absl::InvalidArgumentError(absl::StrCat("axis ", axis, " is repeated"));
+    seen[a] = true;
+    out.push_back(a);
+  }
+  return out;
 }
 
 }  // namespace servekit

@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/types/span.h"
 #include "servekit/util/status.h"
 #include "servekit/util/tensor.h"
 
@@ -39,10 +41,14 @@ class Dim {
   bool batch_ = false;
 };
 
+// Shape arithmetic. Each fails (InvalidArgument) rather than wrap when the result
+// does not fit in int64: dims come from model files, so they can be anything.
 StatusOr<Dim> MulDims(Dim a, Dim b);
 // a / b; fails unless the division is exact and b is fixed (or b == a's batch part).
 StatusOr<Dim> DivDims(Dim a, Dim b);
 StatusOr<Dim> AddDims(Dim a, Dim b);
+// a - b; b must be fixed (subtracting the batch size is not expressible).
+StatusOr<Dim> SubDims(Dim a, Dim b);
 
 using SymShape = absl::InlinedVector<Dim, 6>;
 
@@ -58,7 +64,13 @@ StatusOr<Dim> SymProduct(const SymShape& shape, int begin, int end);
 // ONNX multidirectional (numpy) broadcasting of two shapes.
 StatusOr<SymShape> BroadcastShapes(const SymShape& a, const SymShape& b);
 
-// Normalises an axis in [-rank, rank) to [0, rank); error otherwise.
+// Normalises an axis in [-rank, rank) to [0, rank); error otherwise (so a scalar
+// has no axis at all).
 StatusOr<int> NormalizeAxis(int64_t axis, int rank);
+// Normalises each of an op's `axes` (Squeeze, Unsqueeze, ReduceMean, Pad) as
+// NormalizeAxis does, and refuses an axis named twice (as 1 and -1, say): ops
+// define no meaning for a repeat, and shape inference and a kernel that each
+// picked one would disagree about the output.
+StatusOr<std::vector<int>> NormalizeAxes(absl::Span<const int64_t> axes, int rank);
 
 }  // namespace servekit

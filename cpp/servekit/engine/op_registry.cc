@@ -112,14 +112,30 @@ std::vector<std::string> OpRegistry::OpTypes() const {
 
 void OpRegistry::Register(OpSchema schema) { schemas_.push_back(std::move(schema)); }
 
+bool HasInput(const Node& node, int i) { return i < static_cast<int>(node.inputs.size()) && node.inputs[i] >= 0; }
+
 StatusOr<const Tensor*> ConstantInput(const Node& node, const Graph& graph, int i) {
-  if (i >= static_cast<int>(node.inputs.size()) || node.inputs[i] < 0) return nullptr;
+  if (!HasInput(node, i)) return nullptr;
   const Value& v = graph.values[node.inputs[i]];
   if (!v.constant.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input '", v.name,
                                                    "' must be a constant (initializer)"));
   }
   return &*v.constant;
+}
+
+StatusOr<std::vector<int64_t>> ConstantInputInts(const Node& node, const Graph& graph, int i) {
+  ASSIGN_OR_RETURN(const Tensor* t, ConstantInput(node, graph, i));
+  if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input ", i, " is missing"));
+  std::vector<int64_t> out(t->num_elements());
+  if (t->dtype() == DType::kInt64) {
+    std::copy_n(t->data<int64_t>(), out.size(), out.begin());
+  } else if (t->dtype() == DType::kInt32) {
+    std::copy_n(t->data<int32_t>(), out.size(), out.begin());
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input ", i, " must be an integer tensor"));
+  }
+  return out;
 }
 
 }  // namespace servekit

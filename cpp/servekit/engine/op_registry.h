@@ -115,6 +115,10 @@ class OpRegistry {
 
 // Convenience for kernels that need one or two type-checked fields of their node.
 StatusOr<const Tensor*> ConstantInput(const Node& node, const Graph& graph, int i);
+// Whether the node has input i (optional inputs may be omitted).
+bool HasInput(const Node& node, int i);
+// Input i's elements as integers: it must be a present int64 or int32 constant.
+StatusOr<std::vector<int64_t>> ConstantInputInts(const Node& node, const Graph& graph, int i);
 
 // Each kernels/ family file defines one of these.
 void RegisterActivationOps(OpRegistry& registry);

@@ -111,7 +111,8 @@ Status FoldIfConstant(Node& node, const OpSchema& schema, Graph& graph) {
   if (all_known || !AllRuntimeInputsConstant(node, schema, graph)) return absl::OkStatus();
   for (int id : node.outputs) {
     const Value& v = graph.values[id];
-    if (!IsFixed(v.shape) || NumElements(Evaluate(v.shape, 0)) > kMaxFoldedElements) {
+    // Checked: NumElements of a hostile shape could overflow and look small.
+    if (!IsFixed(v.shape) || !CheckedNumElements(Evaluate(v.shape, 0), kMaxFoldedElements).ok()) {
       return absl::OkStatus();
     }
   }

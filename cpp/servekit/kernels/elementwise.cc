@@ -1,7 +1,13 @@
 // Binary arithmetic with ONNX (numpy) broadcasting: Add, Sub, Mul, Div; and Cast.
 // float32 for models; int64/int32 for the shape arithmetic exporters emit.
+//
+// Integer Div truncates toward zero, like C++ and onnxruntime. ONNX leaves the
+// two quotients C++ cannot compute undefined; here both have a result instead of
+// trapping (SIGFPE) the server: x / 0 is 0, and INT_MIN / -1 wraps to INT_MIN,
+// as two's complement negation does (numpy gives the same).
 #include <Eigen/Core>
 #include <cstring>
+#include <type_traits>
 
 #include "servekit/kernels/kernel_util.h"
 
@@ -10,13 +16,25 @@ namespace {
 
 enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 
+// -a, with -INT_MIN == INT_MIN (two's complement) rather than undefined behaviour.
+template <typename T>
+T NegateWrapping(T a) {
+  using U = std::make_unsigned_t<T>;
+  return static_cast<T>(U{0} - static_cast<U>(a));
+}
+
 template <typename T>
 T ApplyScalar(BinaryOp op, T a, T b) {
   switch (op) {
     case BinaryOp::kAdd: return a + b;
     case BinaryOp::kSub: return a - b;
     case BinaryOp::kMul: return a * b;
-    case BinaryOp::kDiv: return b == T(0) && std::is_integral_v<T> ? T(0) : a / b;
+    case BinaryOp::kDiv:
+      if constexpr (std::is_integral_v<T>) {
+        if (b == T(0)) return T(0);
+        if (b == T(-1)) return NegateWrapping(a);  // a / -1 traps for a == INT_MIN
+      }
+      return a / b;
   }
   return T();
 }
@@ -143,10 +161,7 @@ StatusOr<SymShape> ShapeValueArithmetic(BinaryOp op, const SymShape& a, const Sy
     StatusOr<Dim> r;
     switch (op) {
       case BinaryOp::kAdd: r = AddDims(x, y); break;
-      case BinaryOp::kSub:
-        if (!y.is_fixed()) return absl::InvalidArgumentError("subtracting the batch size");
-        r = AddDims(x, Dim::Fixed(-y.value()));
-        break;
+      case BinaryOp::kSub: r = SubDims(x, y); break;
       case BinaryOp::kMul: r = MulDims(x, y); break;
       case BinaryOp::kDiv: r = DivDims(x, y); break;
     }

@@ -19,10 +19,8 @@ StatusOr<std::vector<bool>> ReducedAxes(const Attributes& attrs, const std::vect
   }
   ASSIGN_OR_RETURN(int64_t noop, attrs.GetInt("noop_with_empty_axes", 0));
   std::vector<bool> reduced(rank, axes.empty() && !noop);
-  for (int64_t axis : axes) {
-    ASSIGN_OR_RETURN(int a, NormalizeAxis(axis, rank));
-    reduced[a] = true;
-  }
+  ASSIGN_OR_RETURN(std::vector<int> normalized, NormalizeAxes(axes, rank));
+  for (int a : normalized) reduced[a] = true;
   return reduced;
 }
 
@@ -52,12 +50,9 @@ Status InferReduceMean(InferenceContext& ctx) {
 StatusOr<std::unique_ptr<OpKernel>> CreateReduceMean(const Node& node, const Graph& graph) {
   const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
   std::vector<int64_t> axes_input;
-  const bool has_axes_input = node.inputs.size() > 1 && node.inputs[1] >= 0;
+  const bool has_axes_input = HasInput(node, 1);
   if (has_axes_input) {
-    ASSIGN_OR_RETURN(const Tensor* t, ConstantInput(node, graph, 1));
-    for (int64_t i = 0; i < t->num_elements(); ++i) {
-      axes_input.push_back(t->dtype() == DType::kInt64 ? t->data<int64_t>()[i] : t->data<int32_t>()[i]);
-    }
+    ASSIGN_OR_RETURN(axes_input, ConstantInputInts(node, graph, 1));
   }
   ASSIGN_OR_RETURN(std::vector<bool> reduced,
                    ReducedAxes(node.attributes, has_axes_input ? &axes_input : nullptr, rank));

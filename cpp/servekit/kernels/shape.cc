@@ -8,6 +8,7 @@
 // a symbolic batch size.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "servekit/kernels/kernel_util.h"
@@ -128,13 +129,14 @@ Status InferSqueeze(InferenceContext& ctx) {
       drop[i] = in[i] == Dim::Fixed(1);
     }
   }
-  for (int64_t axis : axes) {
-    auto a = NormalizeAxis(axis, rank);
-    if (!a.ok()) return ctx.Error(a.status().message());
-    if (in[*a] != Dim::Fixed(1)) {
-      return ctx.Error(absl::StrCat("cannot squeeze axis ", axis, " of size ", in[*a].ToString()));
+  auto normalized = NormalizeAxes(axes, rank);
+  if (!normalized.ok()) return ctx.Error(normalized.status().message());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int a = (*normalized)[i];
+    if (in[a] != Dim::Fixed(1)) {
+      return ctx.Error(absl::StrCat("cannot squeeze axis ", axes[i], " of size ", in[a].ToString()));
     }
-    drop[*a] = true;
+    drop[a] = true;
   }
   SymShape out;
   for (int i = 0; i < rank; ++i) {
@@ -151,13 +153,10 @@ Status InferUnsqueeze(InferenceContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOf(ctx, &present));
   if (!present) return ctx.Error("axes are required");
   const int out_rank = static_cast<int>(in.size() + axes.size());
+  auto normalized = NormalizeAxes(axes, out_rank);
+  if (!normalized.ok()) return ctx.Error(normalized.status().message());
   std::vector<bool> inserted(out_rank, false);
-  for (int64_t axis : axes) {
-    auto a = NormalizeAxis(axis, out_rank);
-    if (!a.ok()) return ctx.Error(a.status().message());
-    if (inserted[*a]) return ctx.Error(absl::StrCat("axis ", axis, " is repeated"));
-    inserted[*a] = true;
-  }
+  for (int a : *normalized) inserted[a] = true;
   SymShape out;
   size_t next = 0;
   for (int i = 0; i < out_rank; ++i) out.push_back(inserted[i] ? Dim::Fixed(1) : in[next++]);
@@ -429,45 +428,105 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConstant(const Node& node, const Graph
 
 // --- Pad -------------------------------------------------------------------------------
 
+// Negative pads crop first and positive pads then pad what is left, as
+// onnxruntime does, so edge and reflect repeat or mirror the cropped input. The
+// kernel below indexes the uncropped input and stays inside it (and inside the
+// cropped part) only because ResolvePads has checked, for every padded axis:
+//  - it is not the batch axis, whose size is known only per request;
+//  - negative pads crop at most the whole axis;
+//  - reflect pads are smaller than what is left after cropping (numpy's and
+//    onnxruntime's rule: the mirror index leaves the axis otherwise), so reflect
+//    cannot grow an empty axis;
+//  - edge padding has at least one element left to repeat. (onnxruntime instead
+//    leaves an empty axis empty, against the output shape ONNX defines, and
+//    numpy refuses: so does servekit.)
+//  - the padded size fits in int64.
+//
+// `pads` holds begins then ends for `axes` (every axis when null). Returns the
+// begins then ends for every axis of `in`, and sets `out` to the padded shape.
+StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode, const std::vector<int64_t>& pads,
+                                           const std::vector<int64_t>* axes, const SymShape& in, SymShape* out) {
+  if (mode != "constant" && mode != "reflect" && mode != "edge") {
+    return absl::InvalidArgumentError(absl::StrCat("mode '", mode, "' is not supported"));
+  }
+  const int rank = static_cast<int>(in.size());
+  std::vector<int> padded_axes(rank);
+  std::iota(padded_axes.begin(), padded_axes.end(), 0);
+  if (axes != nullptr) {
+    ASSIGN_OR_RETURN(padded_axes, NormalizeAxes(*axes, rank));
+  }
+  const size_t count = padded_axes.size();
+  if (pads.size() != 2 * count) {
+    return absl::InvalidArgumentError(absl::StrCat("pads has ", pads.size(), " values; expected ", 2 * count));
+  }
+  std::vector<int64_t> all(2 * rank, 0);
+  *out = in;
+  for (size_t i = 0; i < count; ++i) {
+    const int axis = padded_axes[i];
+    const int64_t begin = pads[i], end = pads[i + count];
+    all[axis] = begin;
+    all[axis + rank] = end;
+    if (begin == 0 && end == 0) continue;
+    // Even pads that cancel out (-1 and 1) move the batch axis's rows.
+    if (!in[axis].is_fixed()) return absl::InvalidArgumentError("padding the batch dimension is not supported");
+    auto overflow = [&] {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pads ", begin, " and ", end, " of axis ", axis, " overflow int64"));
+    };
+    // -INT64_MIN does not exist.
+    if (begin == std::numeric_limits<int64_t>::min() || end == std::numeric_limits<int64_t>::min()) return overflow();
+    const int64_t size = in[axis].value();
+    const int64_t crop_begin = std::max<int64_t>(-begin, 0), crop_end = std::max<int64_t>(-end, 0);
+    const int64_t grow_begin = std::max<int64_t>(begin, 0), grow_end = std::max<int64_t>(end, 0);
+    int64_t crop, padded;
+    if (__builtin_add_overflow(crop_begin, crop_end, &crop)) return overflow();
+    if (crop > size) {
+      return absl::InvalidArgumentError(absl::StrCat("pads remove more than the whole axis: they crop ", crop,
+                                                     " elements from axis ", axis, " of size ", size));
+    }
+    const int64_t kept = size - crop;
+    if (__builtin_add_overflow(kept, grow_begin, &padded) || __builtin_add_overflow(padded, grow_end, &padded)) {
+      return overflow();
+    }
+    if (mode == "reflect" && ((grow_begin > 0 && grow_begin >= kept) || (grow_end > 0 && grow_end >= kept))) {
+      return absl::InvalidArgumentError(absl::StrCat("reflect pads must be smaller than the axis: axis ", axis, " has ",
+                                                     kept, " elements after cropping; pads are ", begin, " and ", end));
+    }
+    if (mode == "edge" && kept == 0 && (grow_begin > 0 || grow_end > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("edge padding of axis ", axis, " needs an element to repeat, but nothing is left of its ", size,
+                       " after cropping"));
+    }
+    (*out)[axis] = Dim::Fixed(padded);
+  }
+  return all;
+}
+
 struct PadParams {
   std::string mode;
   std::vector<int64_t> pads;  // begins for every axis, then ends
   float value = 0;
 };
 
-StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph, int rank) {
+StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph) {
+  auto invalid = [&node](absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": ", message));
+  };
   PadParams p;
   ASSIGN_OR_RETURN(p.mode, node.attributes.GetString("mode", "constant"));
-  if (p.mode != "constant" && p.mode != "reflect" && p.mode != "edge") {
-    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": mode '", p.mode, "' is not supported"));
+  ASSIGN_OR_RETURN(std::vector<int64_t> pads, ConstantInputInts(node, graph, 1));
+  std::vector<int64_t> axes;
+  if (HasInput(node, 3)) {
+    ASSIGN_OR_RETURN(axes, ConstantInputInts(node, graph, 3));
   }
-  ASSIGN_OR_RETURN(const Tensor* pads, ConstantInput(node, graph, 1));
+  SymShape padded;
+  auto all = ResolvePads(p.mode, pads, HasInput(node, 3) ? &axes : nullptr, graph.values[node.inputs[0]].shape,
+                         &padded);
+  if (!all.ok()) return invalid(all.status().message());
+  p.pads = *std::move(all);
   ASSIGN_OR_RETURN(const Tensor* value, ConstantInput(node, graph, 2));
-  ASSIGN_OR_RETURN(const Tensor* axes_t, ConstantInput(node, graph, 3));
-  if (pads == nullptr || pads->dtype() != DType::kInt64) {
-    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": pads must be an int64 constant"));
-  }
-  std::vector<int64_t> axes(rank);
-  std::iota(axes.begin(), axes.end(), 0);
-  if (axes_t != nullptr) {
-    axes.assign(axes_t->num_elements(), 0);
-    for (size_t i = 0; i < axes.size(); ++i) {
-      const int64_t a = axes_t->dtype() == DType::kInt64 ? axes_t->data<int64_t>()[i] : axes_t->data<int32_t>()[i];
-      if (a < -rank || a >= rank) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": axis out of range"));
-      axes[i] = a < 0 ? a + rank : a;
-    }
-  }
-  if (pads->num_elements() != static_cast<int64_t>(2 * axes.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": pads has ", pads->num_elements(),
-                                                   " values; expected ", 2 * axes.size()));
-  }
-  p.pads.assign(2 * rank, 0);
-  for (size_t i = 0; i < axes.size(); ++i) {
-    p.pads[axes[i]] = pads->data<int64_t>()[i];
-    p.pads[axes[i] + rank] = pads->data<int64_t>()[i + axes.size()];
-  }
   if (value != nullptr && value->num_elements() > 0) {
-    if (value->dtype() != DType::kFloat32) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": constant_value must be float32"));
+    if (value->dtype() != DType::kFloat32) return invalid("constant_value must be float32");
     p.value = *value->data<float>();
   }
   return p;
@@ -475,45 +534,26 @@ StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph, int rank) {
 
 Status InferPad(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
-  const SymShape& in = ctx.input(0).shape;
-  const int rank = static_cast<int>(in.size());
-  // Graph is needed by ReadPad; the constants are on the input values.
   for (int i = 1; i < 4; ++i) {
     if (ctx.has_input(i) && !ctx.input(i).constant) return ctx.Error("pads, constant_value and axes must be constants");
   }
+  RETURN_IF_ERROR(ctx.ExpectDType(1, {DType::kInt64}));
   ASSIGN_OR_RETURN(std::string mode, ctx.attributes().GetString("mode", "constant"));
   ASSIGN_OR_RETURN(std::vector<int64_t> pads, ctx.ConstantInts(1));
-  std::vector<int64_t> axes(rank);
-  std::iota(axes.begin(), axes.end(), 0);
+  std::vector<int64_t> axes;
   if (ctx.has_input(3)) {
     ASSIGN_OR_RETURN(axes, ctx.ConstantInts(3));
-    for (int64_t& a : axes) {
-      auto n = NormalizeAxis(a, rank);
-      if (!n.ok()) return ctx.Error(n.status().message());
-      a = *n;
-    }
   }
-  if (pads.size() != 2 * axes.size()) return ctx.Error(absl::StrCat("pads has ", pads.size(), " values; expected ", 2 * axes.size()));
-  SymShape out = in;
-  for (size_t i = 0; i < axes.size(); ++i) {
-    const int64_t total = pads[i] + pads[i + axes.size()];
-    if (total == 0) continue;
-    if (!in[axes[i]].is_fixed()) return ctx.Error("padding the batch dimension is not supported");
-    const int64_t size = in[axes[i]].value() + total;
-    if (size < 0) return ctx.Error("pads remove more than the whole axis");
-    if (mode == "reflect" && (pads[i] >= in[axes[i]].value() || pads[i + axes.size()] >= in[axes[i]].value())) {
-      return ctx.Error("reflect pads must be smaller than the axis");
-    }
-    if (mode == "edge" && in[axes[i]].value() == 0) return ctx.Error("edge padding of an empty axis");
-    out[axes[i]] = Dim::Fixed(size);
-  }
+  SymShape out;
+  auto all = ResolvePads(mode, pads, ctx.has_input(3) ? &axes : nullptr, ctx.input(0).shape, &out);
+  if (!all.ok()) return ctx.Error(all.status().message());
   ctx.SetOutput(0, DType::kFloat32, out);
   return absl::OkStatus();
 }
 
 StatusOr<std::unique_ptr<OpKernel>> CreatePad(const Node& node, const Graph& graph) {
   const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
-  ASSIGN_OR_RETURN(PadParams p, ReadPad(node, graph, rank));
+  ASSIGN_OR_RETURN(PadParams p, ReadPad(node, graph));
   return MakeKernel([p, rank](const KernelContext& ctx) -> Status {
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
