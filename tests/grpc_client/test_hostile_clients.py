@@ -6,6 +6,7 @@ come back to where they were."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import socket
@@ -96,48 +97,52 @@ def test_the_server_raises_its_soft_open_file_limit(tmp_path, write_models):
         assert process.stop() == 0
 
 
-def test_floods_of_idle_connections_on_both_ports_leave_predicts_answered(server):
-    assert predict_over_rest(server) == [3.0] and predict_over_grpc(server) == [3.0]
+def assert_both_apis_answer(server) -> None:
+    assert predict_over_rest(server) == [3.0]
+    assert predict_over_grpc(server) == [3.0]
+
+
+@contextlib.contextmanager
+def held_connections(server):
+    """Client sockets opened in the block are closed after it; the server's
+    descriptors must then come back to what they were."""
     baseline = server.open_descriptors()
-    clients = []
+    clients: list[socket.socket] = []
     try:
+        yield clients
+    finally:
+        for c in clients:
+            c.close()
+    assert wait_for_descriptors(server, baseline + 4) <= baseline + 4
+
+
+def test_floods_of_idle_connections_on_both_ports_leave_predicts_answered(server):
+    assert_both_apis_answer(server)
+    with held_connections(server) as clients:
         # More idle connections than the server has descriptors: plain TCP on
         # the REST port, HTTP/2 prefaces that never start a call on the gRPC port.
         for _ in range(1200):
             clients.append(connect(server.port))
             clients.append(connect(server.grpc_port, PREFACE))
         assert server.open_descriptors() < SERVER_FILE_LIMIT
-        assert predict_over_rest(server) == [3.0]
-        assert predict_over_grpc(server) == [3.0]
-    finally:
-        for c in clients:
-            c.close()
-    assert wait_for_descriptors(server, baseline + 4) <= baseline + 4
+        assert_both_apis_answer(server)
 
 
 def test_requests_that_never_finish_and_churn_leave_predicts_answered(server):
-    baseline = server.open_descriptors()
     rss_before = server.rss_bytes()
-    clients = []
-    try:
-        for i in range(300):
-            # Half a REST request (headers promise a body that never comes),
-            # and a gRPC call whose message never ends.
+    with held_connections(server) as clients:
+        for _ in range(300):
+            # Half a REST request (the headers promise a body that never
+            # comes) and a gRPC connection that stops after its preface.
             clients.append(connect(server.port, b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nContent-Length: 999"
                                    b"\r\n\r\n{\"instances\": [1"))
             clients.append(connect(server.grpc_port, PREFACE))
-        assert predict_over_rest(server) == [3.0]
-        assert predict_over_grpc(server) == [3.0]
+        assert_both_apis_answer(server)
         # Churn: 20,000 connections opened and closed at once.
-        for i in range(10_000):
+        for _ in range(10_000):
             connect(server.port).close()
             connect(server.grpc_port).close()
-        assert predict_over_rest(server) == [3.0]
-        assert predict_over_grpc(server) == [3.0]
-    finally:
-        for c in clients:
-            c.close()
-    assert wait_for_descriptors(server, baseline + 4) <= baseline + 4
+        assert_both_apis_answer(server)
     assert server.rss_bytes() - rss_before < 256 << 20
 
 
@@ -145,4 +150,4 @@ def test_a_number_that_crashed_the_parser_leaves_both_apis_serving(server):
     body = '{"instances": [[0.0000000001e-2147483639]]}'
     response = requests.post(f"{server.url}/v1/models/half_plus_two:predict", data=body, timeout=10)
     assert response.status_code == 400  # [[x]] is one rank too many for x [N]
-    assert predict_over_rest(server) == [3.0] and predict_over_grpc(server) == [3.0]
+    assert_both_apis_answer(server)
