@@ -6,23 +6,34 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "rapidjson/encodedstream.h"
 #include "rapidjson/error/en.h"
-#include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
 
 namespace servekit {
 namespace {
 
 // Recursive descent (about 1.5x faster than RapidJSON's iterative parser on a
-// predict body); the nesting check below bounds its depth.
-constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseNumbersAsStringsFlag;
+// predict body); the nesting check below bounds its depth. In place (insitu):
+// strings and number tokens are handed over where they lie in a copy of the
+// text, instead of being pushed character by character onto the reader's
+// stack (which made a predict body 3.5x slower to parse than letting RapidJSON
+// convert the numbers itself).
+constexpr unsigned kParseFlags =
+    rapidjson::kParseNanAndInfFlag | rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
 
-bool HasNumberPunctuation(absl::string_view token) {
-  return token.find_first_of(".eE") != absl::string_view::npos;
+// An integer token: digits after an optional minus (a plain loop: number
+// tokens are short, and string_view::find_first_of builds a table per call).
+bool IsIntegerToken(const char* text, size_t length) {
+  size_t i = length > 0 && text[0] == '-' ? 1 : 0;
+  if (i == length) return false;
+  for (; i < length; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  return true;
 }
 
 // The deepest nesting of arrays and objects in `text`, counting no further
@@ -53,17 +64,17 @@ int MaxNesting(absl::string_view text, int limit) {
 // Forwards SAX events to a Document, converting number tokens itself.
 class NumberConvertingBuilder {
  public:
-  using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+  using Stream = rapidjson::InsituStringStream;
 
-  NumberConvertingBuilder(rapidjson::Document& doc, const Stream& stream) : doc_(doc), stream_(stream) {}
+  // `text` is the copy being parsed in place: number tokens point into it.
+  NumberConvertingBuilder(rapidjson::Document& doc, const char* text) : doc_(doc), text_(text) {}
 
   // Offset of the number that is out of a double's range, or -1.
   int64_t overflow_offset() const { return overflow_offset_; }
 
   bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
     const char* const end = text + length;
-    if (!HasNumberPunctuation(absl::string_view(text, length))) {
-      // An integer token (or NaN / Inf / Infinity, which from_chars below takes).
+    if (IsIntegerToken(text, length)) {
       int64_t i;
       if (auto [ptr, ec] = std::from_chars(text, end, i); ec == std::errc() && ptr == end) return doc_.Int64(i);
       uint64_t u;
@@ -73,12 +84,11 @@ class NumberConvertingBuilder {
     const auto [ptr, ec] = std::from_chars(text, end, d);
     if (ec == std::errc() && ptr == end) return doc_.Double(d);
     if (ec == std::errc::result_out_of_range) {
-      // from_chars reports underflow and overflow alike; strtod tells them
-      // apart (the token is NUL-terminated: the reader copied it).
-      d = std::strtod(text, nullptr);
+      // from_chars reports underflow and overflow alike; strtod tells them apart.
+      d = std::strtod(std::string(text, length).c_str(), nullptr);
       if (std::isfinite(d)) return doc_.Double(d);
     }
-    overflow_offset_ = static_cast<int64_t>(stream_.Tell()) - static_cast<int64_t>(length);
+    overflow_offset_ = text - text_;
     return false;
   }
   // Only RawNumber is called for numbers under kParseNumbersAsStringsFlag.
@@ -98,7 +108,7 @@ class NumberConvertingBuilder {
 
  private:
   rapidjson::Document& doc_;
-  const Stream& stream_;
+  const char* const text_;
   int64_t overflow_offset_ = -1;
 };
 
@@ -118,9 +128,12 @@ Status ParseJsonDocument(absl::string_view text, rapidjson::Document* doc) {
     return absl::InvalidArgumentError(absl::StrCat("malformed request: JSON nested deeper than ", kMaxJsonNesting,
                                                    " levels (no model input needs that many)"));
   }
-  rapidjson::MemoryStream memory(text.data(), text.size());
-  NumberConvertingBuilder::Stream stream(memory);
-  NumberConvertingBuilder builder(*doc, stream);
+  // The copy lives as long as the document: its strings point into it.
+  char* copy = static_cast<char*>(doc->GetAllocator().Malloc(text.size() + 1));
+  std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';  // the end for the reader (the text has no NUL)
+  NumberConvertingBuilder::Stream stream(copy);
+  NumberConvertingBuilder builder(*doc, copy);
   rapidjson::ParseResult result;
   auto generate = [&](rapidjson::Document&) {
     rapidjson::Reader reader;

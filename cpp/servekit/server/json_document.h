@@ -12,7 +12,11 @@
 //   for any number of digits. Integers that fit int64/uint64 stay integers;
 //   NaN, Inf and Infinity tokens (with an optional minus) are accepted; a
 //   number beyond a double's range is an InvalidArgument naming its offset
-//   (one that underflows becomes 0 or a subnormal, as strtod gives).
+//   (one that underflows becomes 0 or a subnormal, as strtod gives). The
+//   text is parsed in place in a copy the document owns (its strings point
+//   into it). The price, measured (bench in the stop-15 note): a predict
+//   body of 784 floats parses in ~20 us against ~11.5 us when RapidJSON
+//   converted the numbers itself (not exactly, and unsafely).
 //
 // Every error is an InvalidArgument whose message says what and where.
 #pragma once
