@@ -2,8 +2,11 @@
 // inputs or constants, fresh output buffers, errors, and concurrent Run calls.
 #include "servekit/engine/session.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <thread>
 
 #include "test_util.h"
@@ -359,6 +362,35 @@ TEST(SessionTest, TooLargeBatchIsRefused) {
   EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"working memory"})) << status;
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
   EXPECT_EQ(out[0].shape(), (Shape{2, 1}));
+}
+
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// One request with a huge batch must not leave its working memory resident
+// until the version unloads: the context gives back an arena above 64 MiB.
+TEST(SessionTest, WorkingMemoryOfAHugeBatchIsGivenBack) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 1}));
+  const int wide = g.Op("MatMul", {x, g.Constant("w", RandomTensor({1, 1024}, 1))});
+  g.Output(g.Op("ReduceMean", {g.Op("Relu", {wide})}, Attrs({{"axes", test::Ints({1})}})));
+  auto session = Load(g.Build());
+  ASSERT_NE(session, nullptr);
+  SK_ASSERT_OK_AND_ASSIGN(auto small, session->Run({test::Floats({2, 1}, {1, 2})}));
+  const int64_t before = ResidentBytes();
+  {
+    // 2^16 rows x 1024 floats: 256 MiB for each of two intermediates.
+    const Tensor in = test::Floats({1 << 16, 1}, std::vector<float>(1 << 16, 1.0f));
+    SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
+    EXPECT_EQ(out[0].shape(), (Shape{1 << 16, 1}));
+  }
+  EXPECT_LT(ResidentBytes() - before, int64_t{64} << 20);
+  SK_ASSERT_OK_AND_ASSIGN(auto again, session->Run({test::Floats({2, 1}, {1, 2})}));
+  EXPECT_TRUE(test::TensorsEqual(again[0], small[0]));
 }
 
 // --- Concurrency ---------------------------------------------------------------------------

@@ -14,6 +14,10 @@ namespace servekit {
 // Upper bound on one request's temporary memory; beyond it the request is refused
 // instead of exhausting the machine.
 constexpr size_t kMaxArenaBytes = size_t{16} << 30;
+// A context returned with a larger arena than this gives it back: one request
+// with a huge batch must not leave its working memory resident until the
+// version unloads. Steady traffic keeps its arenas (no allocation per request).
+constexpr size_t kMaxRetainedArenaBytes = size_t{64} << 20;
 
 namespace {
 
@@ -235,6 +239,11 @@ std::unique_ptr<ExecutionContext> Session::Acquire() const {
 }
 
 void Session::Release(std::unique_ptr<ExecutionContext> ctx) const {
+  if (ctx->arena_capacity > kMaxRetainedArenaBytes) {
+    ctx->arena.reset();
+    ctx->arena_capacity = 0;
+    ctx->batch = -1;  // re-plan (and re-allocate) on the next use
+  }
   std::lock_guard<std::mutex> lock(contexts_mutex_);
   free_contexts_.push_back(std::move(ctx));
 }
