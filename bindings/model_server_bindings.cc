@@ -25,7 +25,8 @@ void RegisterModelServer(py::module_& m) {
                        double rest_api_timeout_seconds, int64_t max_request_bytes, bool enable_model_management,
                        const std::string& prometheus_path, double drain_timeout_seconds, bool enable_grpc,
                        int64_t grpc_port, int64_t grpc_max_message_bytes, int64_t grpc_num_threads,
-                       int64_t max_connections, double idle_timeout_seconds) {
+                       int64_t max_connections, double idle_timeout_seconds, int64_t max_request_values,
+                       int64_t max_response_bytes) {
              ModelServerOptions o;
              o.core = MakeServerCoreOptions(
                  core["num_load_threads"].cast<int64_t>(), core["max_num_load_retries"].cast<int64_t>(),
@@ -54,6 +55,9 @@ void RegisterModelServer(py::module_& m) {
              o.grpc.num_threads = IntOption("grpc_num_threads", grpc_num_threads, 1);
              o.max_connections = IntOption("max_connections", max_connections, 0);
              o.idle_timeout = Seconds("idle_timeout_seconds", idle_timeout_seconds);
+             if (max_request_values < 1) throw py::value_error("max_request_values must be positive");
+             o.max_request_values = max_request_values;
+             o.max_response_bytes = static_cast<size_t>(IntOption("max_response_bytes", max_response_bytes, 1));
              absl::StatusOr<std::unique_ptr<ModelServer>> server = absl::UnknownError("");
              {
                py::gil_scoped_release release;
@@ -66,7 +70,8 @@ void RegisterModelServer(py::module_& m) {
            py::arg("rest_api_num_threads"), py::arg("rest_api_timeout_seconds"), py::arg("max_request_bytes"),
            py::arg("enable_model_management"), py::arg("prometheus_path"), py::arg("drain_timeout_seconds"),
            py::arg("enable_grpc"), py::arg("grpc_port"), py::arg("grpc_max_message_bytes"),
-           py::arg("grpc_num_threads"), py::arg("max_connections"), py::arg("idle_timeout_seconds"))
+           py::arg("grpc_num_threads"), py::arg("max_connections"), py::arg("idle_timeout_seconds"),
+           py::arg("max_request_values"), py::arg("max_response_bytes"))
       .def_property_readonly("rest_port", &ModelServer::rest_port)
       .def_property_readonly("grpc_port", &ModelServer::grpc_port)
       .def("core", &ModelServer::core, py::return_value_policy::reference_internal)

@@ -108,6 +108,8 @@ class ModelServer:
         grpc_num_threads: int,
         max_connections: int,
         idle_timeout_seconds: float,
+        max_request_values: int,
+        max_response_bytes: int,
     ) -> None: ...
     @property
     def rest_port(self) -> int: ...

@@ -108,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
         "(0: derived from the open-file limit, at most 10,000)",
     )
     add(
+        "--max_request_values",
+        type=int,
+        default=1 << 24,
+        help="values in one request's inputs, both APIs (RESOURCE_EXHAUSTED beyond, before allocating)",
+    )
+    add(
+        "--max_response_bytes",
+        type=int,
+        default=256 << 20,
+        help="largest REST (JSON) answer; gRPC answers are bounded by --grpc_max_message_bytes",
+    )
+    add(
         "--idle_timeout_seconds",
         type=float,
         default=120,
@@ -208,6 +220,8 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
             drain_timeout_seconds=args.drain_timeout_seconds,
             max_connections=args.max_connections,
             idle_timeout_seconds=args.idle_timeout_seconds,
+            max_request_values=args.max_request_values,
+            max_response_bytes=args.max_response_bytes,
             num_load_threads=args.num_load_threads,
             max_num_load_retries=args.max_num_load_retries,
             load_retry_interval_micros=args.load_retry_interval_micros,

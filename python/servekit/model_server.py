@@ -36,7 +36,10 @@ class ModelServer:
     connections on each port (None: derived from the open-file limit, which
     the server raises to its hard limit; at the cap the connection idle the
     longest is closed to let a new one in); connections with no request under
-    way are closed after ``idle_timeout_seconds``. The remaining parameters are
+    way are closed after ``idle_timeout_seconds``. A request whose inputs hold
+    more than ``max_request_values`` values, or whose JSON answer could exceed
+    ``max_response_bytes``, is refused (RESOURCE_EXHAUSTED, HTTP 429) before
+    that memory is allocated. The remaining parameters are
     ServingCore's and TF Serving's flags of the same names.
     """
 
@@ -60,6 +63,8 @@ class ModelServer:
         grpc_num_threads: int | None = None,
         max_connections: int | None = None,
         idle_timeout_seconds: float = 120.0,
+        max_request_values: int = 1 << 24,
+        max_response_bytes: int = 256 << 20,
         num_load_threads: int = 2,
         max_num_load_retries: int = 5,
         load_retry_interval_micros: int = 60_000_000,
@@ -116,6 +121,8 @@ class ModelServer:
             grpc_num_threads=grpc_num_threads or default_server_threads(),
             max_connections=max_connections or 0,
             idle_timeout_seconds=idle_timeout_seconds,
+            max_request_values=max_request_values,
+            max_response_bytes=max_response_bytes,
         )
         self._host = host
         self._native: _core.ModelServer | None = None

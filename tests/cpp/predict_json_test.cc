@@ -713,5 +713,44 @@ TEST(ExamplesJsonTest, SignatureMismatchNamesTheApi) {
   EXPECT_TRUE(IsInvalid(CheckExampleApiSignature(ExampleApi::kRegress, {}), {":regress", "none"}));
 }
 
+// The bound is what lets an oversized answer be refused before it is built:
+// it must never be below what is written, for the longest values of each dtype.
+TEST(PredictJsonResponseTest, AnswerBoundIsNeverBelowTheAnswer) {
+  const float worst_float = -1.17549435e-38f;
+  const double worst_double = -2.2250738585072014e-308;
+  struct Case {
+    std::vector<TensorSpec> specs;
+    std::vector<Tensor> outputs;
+  };
+  const std::vector<Case> cases = {
+      {{Spec("y", DType::kFloat32, {N, Dim::Fixed(3)})}, {test::Floats({4, 3}, std::vector<float>(12, worst_float))}},
+      {{Spec("y", DType::kFloat32, {N, Dim::Fixed(1), Dim::Fixed(1)})},
+       {test::Floats({5, 1, 1}, std::vector<float>(5, -std::numeric_limits<float>::infinity()))}},
+      {{Spec("a_long_output_name", DType::kFloat64, {N}), Spec("t", DType::kFloat32, {}),
+        Spec("table", DType::kInt64, {Dim::Fixed(3)}), Spec("b", DType::kBool, {N, Dim::Fixed(2)})},
+       {test::MakeTensor<double>({3}, std::vector<double>(3, worst_double)), test::Scalar(worst_float),
+        test::Int64s({3}, std::vector<int64_t>(3, std::numeric_limits<int64_t>::min())),
+        test::MakeTensor<bool>({3, 2}, std::vector<bool>(6, false))}},
+      {{Spec("pairs", DType::kInt8, {Dim::Batch(2)})}, {test::MakeTensor<int8_t>({4}, {-128, -128, -128, -128})}},
+  };
+  for (const Case& c : cases) {
+    for (bool row_format : {true, false}) {
+      const std::string written = Predictions(row_format, c.specs, c.outputs);
+      EXPECT_LE(written.size(), JsonAnswerBytesBound(std::nullopt, c.specs, c.outputs)) << written;
+    }
+  }
+  const Tensor scores = test::Floats({3, 4}, std::vector<float>(12, worst_float));
+  for (ExampleApi api : {ExampleApi::kClassify, ExampleApi::kRegress}) {
+    std::string written;
+    AppendExamplesResponse(api, scores, &written);
+    EXPECT_LE(written.size(), JsonAnswerBytesBound(api, {Spec("s", DType::kFloat32, {N, Dim::Fixed(4)})}, {scores}))
+        << written;
+  }
+  // And not wildly above it: a typical answer's bound is within a few times its size.
+  const Tensor typical = test::Floats({100, 10}, std::vector<float>(1000, 0.123456789f));
+  const std::vector<TensorSpec> spec = {Spec("y", DType::kFloat32, {N, Dim::Fixed(10)})};
+  EXPECT_LT(JsonAnswerBytesBound(std::nullopt, spec, {typical}), 3 * Predictions(true, spec, {typical}).size());
+}
+
 }  // namespace
 }  // namespace servekit

@@ -32,10 +32,15 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, write_models):
     root = tmp_path_factory.mktemp("hostile")
-    write_models(root, "half_plus_two:1:2")
+    write_models(root, "half_plus_two:1:2", "classifier", "slow")
+    config = root / "models.config"
+    config.write_text(
+        "model_config_list {"
+        + "".join(f' config {{ name: "{m}" base_path: "{root / m}" }}' for m in ("half_plus_two", "classifier", "slow"))
+        + " }"
+    )
     process = ServerProcess(
-        f"--model_base_path={root / 'half_plus_two'}",
-        "--model_name=half_plus_two",
+        f"--model_config_file={config}",
         open_file_limit=(SERVER_FILE_LIMIT, SERVER_FILE_LIMIT),
     )
     yield process
@@ -150,4 +155,37 @@ def test_a_number_that_crashed_the_parser_leaves_both_apis_serving(server):
     body = '{"instances": [[0.0000000001e-2147483639]]}'
     response = requests.post(f"{server.url}/v1/models/half_plus_two:predict", data=body, timeout=10)
     assert response.status_code == 400  # [[x]] is one rank too many for x [N]
+    assert_both_apis_answer(server)
+
+
+def peak_rss_bytes(server) -> int:
+    with open(f"/proc/{server.process.pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_tiny_requests_that_expand_are_refused_before_allocating(server):
+    """A ~60-byte Predict whose one float_val would fill [262144, 1024] (1 GiB
+    of float32), eight at once; and a classify context reused by six million
+    empty examples. Both are RESOURCE_EXHAUSTED (429) before the memory is
+    taken: the server's peak RSS stays under 1 GiB and it goes on serving."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "slow"
+    x = request.inputs["x"]
+    x.dtype = 1  # DT_FLOAT
+    x.tensor_shape.dim.add(size=262144)
+    x.tensor_shape.dim.add(size=1024)
+    x.float_val.append(1.0)
+    assert request.ByteSize() < 64
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        calls = [stub.Predict.future(request, timeout=30) for _ in range(8)]
+        for call in calls:
+            assert call.exception() is not None and call.exception().code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "more than 16777216" in call.exception().details()
+    body = '{"context": {"x": [1, 2, 3]}, "examples": [' + ",".join(["{}"] * 6_000_000) + "]}"
+    response = requests.post(f"{server.url}/v1/models/classifier:classify", data=body, timeout=60)
+    assert response.status_code == 429, response.text
+    assert "more than 16777216 values" in response.json()["error"]
+    assert peak_rss_bytes(server) < 1 << 30
     assert_both_apis_answer(server)

@@ -408,3 +408,14 @@ def test_model_server_from_python(repo):
         requests.get(f"{server.url}/v1/models/hp", timeout=2)
     with pytest.raises(ValueError, match="together"):
         servekit.ModelServer(model_name="x")
+
+
+def test_an_answer_larger_than_max_response_bytes_is_refused_before_it_is_written(repo):
+    with servekit.ModelServer(
+        model_name="half_plus_two", model_base_path=repo / "half_plus_two", rest_api_port=0, max_response_bytes=4096
+    ) as s:
+        url = f"{s.url}/v1/models/half_plus_two:predict"
+        big = requests.post(url, json={"instances": [1.0] * 1000}, timeout=10)
+        assert big.status_code == 429
+        assert "--max_response_bytes" in big.json()["error"]
+        assert requests.post(url, json={"instances": [1.0] * 10}, timeout=10).status_code == 200

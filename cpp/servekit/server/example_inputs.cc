@@ -106,7 +106,7 @@ StatusOr<std::vector<Tensor>> TensorsFromExamples(const tensorflow::serving::Inp
     total += per_row * rows;
     if (total > max_elements) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("the request has more than ", max_elements, " values"));
+          absl::StrCat("the request has more than ", max_elements, " values, the server's limit (--max_request_values)"));
     }
     ASSIGN_OR_RETURN(Tensor tensor, Tensor::Allocate(spec.dtype, shape));
     char* out = static_cast<char*>(tensor.raw_data());

@@ -61,7 +61,7 @@ GrpcMethodTable TfServingMethods(const PredictionServiceImpl* prediction, const 
 struct GrpcServer::Impl {
   Impl(ServerCore* core, const GrpcServerOptions& options)
       : options(options),
-        prediction(core, options.max_request_elements),
+        prediction(core, options.max_request_elements, static_cast<size_t>(options.max_message_bytes)),
         models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
         accept_loop(io, options.max_connections,

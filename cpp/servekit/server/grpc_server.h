@@ -19,7 +19,7 @@ struct GrpcServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;  // 0 picks a free port
   int max_message_bytes = 64 << 20;  // each request and response message; RESOURCE_EXHAUSTED beyond
-  int64_t max_request_elements = int64_t{1} << 28;
+  int64_t max_request_elements = int64_t{1} << 24;  // values in one request (see ModelServerOptions)
   absl::Duration handshake_timeout = absl::Seconds(20);  // see GrpcConnectionOptions
   absl::Duration idle_timeout = absl::Seconds(120);      // likewise
   // At the cap the connection idle the longest is closed (see AcceptLoop).

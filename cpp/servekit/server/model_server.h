@@ -42,6 +42,15 @@ struct ModelServerOptions {
   int max_connections = 0;
   // Connections with no request under way are closed after this (both APIs).
   absl::Duration idle_timeout = absl::Seconds(120);
+  // Values in one request's inputs, both APIs (RESOURCE_EXHAUSTED / 429
+  // beyond, before allocating): bounds what a tiny request can expand into
+  // (one gRPC float_val filling a large shape, a classify context reused by
+  // many empty examples) to 8 bytes per value. 2^24: 64 MiB of float32, what
+  // one default-size gRPC message can carry.
+  int64_t max_request_values = int64_t{1} << 24;
+  // REST answers (JSON) larger than this are RESOURCE_EXHAUSTED (429) before
+  // they are written; gRPC answers are bounded by grpc.max_message_bytes.
+  size_t max_response_bytes = size_t{256} << 20;
   bool enable_rest = true;
   HttpServerOptions http;
   RestApiOptions rest;

@@ -393,7 +393,7 @@ Status CheckElementLimit(absl::Span<const TensorSpec> inputs, absl::Span<const S
     absl::StrAppend(&shapes_text, i ? ", " : "", "'", inputs[i].name, "' ", ShapeToString(shapes[i]));
   }
   return absl::ResourceExhaustedError(absl::StrCat("the request holds more than ", limit,
-                                                   " values, the server's limit (input shapes: ", shapes_text, ")"));
+                                                   " values, the server's limit (--max_request_values; input shapes: ", shapes_text, ")"));
 }
 
 StatusOr<std::vector<Tensor>> AllocateInputs(absl::Span<const TensorSpec> inputs, absl::Span<const Shape> shapes,
@@ -713,6 +713,41 @@ void WriteTensorValue(JsonWriter& writer, const Tensor& tensor, int64_t offset, 
   writer.Null();
 }
 
+// How the row format splits outputs into rows: the outputs whose spec makes
+// the first dimension the batch (factor rows each); with none, every output
+// whose first dimension matches the first output's, as TF Serving splits them.
+// An output that cannot be split (a scalar, a batch-independent tensor) is
+// repeated whole in every row (rows_per_entry 0).
+struct RowLayout {
+  int64_t rows = 1;
+  absl::InlinedVector<int64_t, 8> rows_per_entry;  // first-dim entries per row; 0: whole
+};
+
+RowLayout RowLayoutOf(absl::Span<const TensorSpec> output_specs, absl::Span<const Tensor> outputs) {
+  const auto batch_factor = [&](size_t i) -> int64_t {
+    if (i >= output_specs.size() || output_specs[i].shape.empty() || output_specs[i].shape[0].is_fixed()) return 0;
+    return output_specs[i].shape[0].value();
+  };
+  int64_t rows = -1;
+  for (size_t i = 0; i < outputs.size() && rows < 0; ++i) {
+    const int64_t factor = batch_factor(i);
+    if (factor > 0 && outputs[i].rank() > 0) rows = outputs[i].dim(0) / factor;
+  }
+  const bool batch_from_specs = rows >= 0;
+  for (size_t i = 0; i < outputs.size() && rows < 0; ++i) {
+    if (outputs[i].rank() > 0) rows = outputs[i].dim(0);
+  }
+  RowLayout layout;
+  layout.rows_per_entry.assign(outputs.size(), 0);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].rank() == 0) continue;
+    const int64_t factor = batch_from_specs ? batch_factor(i) : 1;
+    if (factor > 0 && outputs[i].dim(0) == rows * factor) layout.rows_per_entry[i] = factor;
+  }
+  layout.rows = rows < 0 ? 1 : rows;
+  return layout;
+}
+
 void WriteScore(JsonWriter& writer, const Tensor& tensor, int64_t i) {
   if (tensor.dtype() == DType::kFloat64) {
     writer.Double(tensor.data<double>()[i]);
@@ -796,30 +831,9 @@ void AppendPredictResponse(bool row_format, absl::Span<const TensorSpec> output_
     return;
   }
 
-  // Rows: the outputs whose spec makes the first dimension the batch (factor
-  // rows each); with none, every output whose first dimension matches the
-  // first output's, as TF Serving splits them. An output that cannot be split
-  // (a scalar, a batch-independent tensor) is repeated whole in every row.
-  const auto batch_factor = [&](size_t i) -> int64_t {
-    if (i >= output_specs.size() || output_specs[i].shape.empty() || output_specs[i].shape[0].is_fixed()) return 0;
-    return output_specs[i].shape[0].value();
-  };
-  int64_t rows = -1;
-  for (size_t i = 0; i < outputs.size() && rows < 0; ++i) {
-    const int64_t factor = batch_factor(i);
-    if (factor > 0 && outputs[i].rank() > 0) rows = outputs[i].dim(0) / factor;
-  }
-  const bool batch_from_specs = rows >= 0;
-  for (size_t i = 0; i < outputs.size() && rows < 0; ++i) {
-    if (outputs[i].rank() > 0) rows = outputs[i].dim(0);
-  }
-  absl::InlinedVector<int64_t, 8> rows_per_entry(outputs.size(), 0);  // first-dim entries per row; 0: whole
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i].rank() == 0) continue;
-    const int64_t factor = batch_from_specs ? batch_factor(i) : 1;
-    if (factor > 0 && outputs[i].dim(0) == rows * factor) rows_per_entry[i] = factor;
-  }
-  if (rows < 0) rows = 1;
+  const RowLayout layout = RowLayoutOf(output_specs, outputs);
+  const int64_t rows = layout.rows;
+  const absl::InlinedVector<int64_t, 8>& rows_per_entry = layout.rows_per_entry;
 
   writer.Key("predictions");
   writer.BeginArray();
@@ -890,6 +904,59 @@ void AppendExamplesResponse(ExampleApi api, const Tensor& output, std::string* o
   }
   writer.EndArray();
   writer.EndObject();
+}
+
+namespace {
+
+// The longest JSON text of one element of `dtype`, with its separator.
+size_t MaxElementChars(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return 16;  // -1.17549435e-38, or -Infinity
+    case DType::kFloat64: return 25;  // -2.2250738585072014e-308
+    case DType::kInt64: return 21;
+    case DType::kInt32: return 12;
+    case DType::kInt8: return 5;
+    case DType::kUInt8: return 4;
+    case DType::kBool: return 6;
+    case DType::kUndefined: break;
+  }
+  return 25;
+}
+
+// Brackets and commas around the elements of a tensor written as nested
+// lists: each list costs "[", "]" and ",".
+size_t ListChars(absl::Span<const int64_t> dims) {
+  size_t lists = 0, per_level = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    lists += per_level;
+    per_level *= static_cast<size_t>(dims[d]);
+  }
+  return 3 * lists;
+}
+
+}  // namespace
+
+size_t JsonAnswerBytesBound(std::optional<ExampleApi> api, absl::Span<const TensorSpec> output_specs,
+                            absl::Span<const Tensor> outputs) {
+  constexpr size_t kFixed = 64;  // the outer object and its key
+  if (api.has_value()) {
+    // Per score: ["<class>", <score>], (classify) or <value>, (regress).
+    size_t bytes = kFixed;
+    for (const Tensor& t : outputs) bytes += t.num_elements() * (24 + 25) + ListChars(t.shape());
+    return bytes;
+  }
+  size_t names = 0;
+  for (const TensorSpec& spec : output_specs) names += JsonQuote(spec.name).size() + 2;
+  const RowLayout layout = RowLayoutOf(output_specs, outputs);
+  const size_t rows = static_cast<size_t>(layout.rows);
+  size_t bytes = kFixed + rows * (names + 3);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& t = outputs[i];
+    const size_t whole = t.num_elements() * MaxElementChars(t.dtype()) + ListChars(t.shape());
+    // Split into rows (each row one list more), or repeated whole in every row.
+    bytes += layout.rows_per_entry[i] != 0 ? whole + 3 * rows : whole * rows;
+  }
+  return bytes;
 }
 
 void AppendErrorResponse(absl::string_view message, std::string* out) {

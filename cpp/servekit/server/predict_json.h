@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body, absl::
 
 // Appends {"results": ...} for the model's single output.
 void AppendExamplesResponse(ExampleApi api, const Tensor& output, std::string* out);
+
+// An upper bound on the bytes AppendPredictResponse (api nullopt) or
+// AppendExamplesResponse writes for `outputs`, computed from their shapes and
+// dtypes, so that an answer too large to send is refused before it is built.
+size_t JsonAnswerBytesBound(std::optional<ExampleApi> api, absl::Span<const TensorSpec> output_specs,
+                            absl::Span<const Tensor> outputs);
 
 // Appends {"error": "<message>"}.
 void AppendErrorResponse(absl::string_view message, std::string* out);

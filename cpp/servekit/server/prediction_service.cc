@@ -85,6 +85,15 @@ Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request, tfs::P
       }
     }
     ASSIGN_OR_RETURN(std::vector<Tensor> outputs, session.Run(inputs));
+    size_t response_bytes = 0;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (wanted.empty() || wanted.count(session.outputs()[i].name) != 0) response_bytes += outputs[i].num_bytes();
+    }
+    if (response_bytes > max_response_bytes_) {
+      return absl::ResourceExhaustedError(absl::StrCat("the response would hold ", response_bytes,
+                                                       " bytes of tensors, more than the maximum message size (",
+                                                       max_response_bytes_, " bytes)"));
+    }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const std::string& name = session.outputs()[i].name;
       if (!wanted.empty() && wanted.count(name) == 0) continue;

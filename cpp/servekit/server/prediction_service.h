@@ -17,8 +17,11 @@ namespace servekit {
 
 class PredictionServiceImpl {
  public:
-  PredictionServiceImpl(ServerCore* core, int64_t max_request_elements)
-      : core_(core), max_request_elements_(max_request_elements) {}
+  // A request with more than `max_request_elements` values in all, or whose
+  // outputs hold more than `max_response_bytes`, is RESOURCE_EXHAUSTED before
+  // anything that size is allocated for it.
+  PredictionServiceImpl(ServerCore* core, int64_t max_request_elements, size_t max_response_bytes)
+      : core_(core), max_request_elements_(max_request_elements), max_response_bytes_(max_response_bytes) {}
 
   Status Predict(const tensorflow::serving::PredictRequest& request, tensorflow::serving::PredictResponse* response) const;
   Status GetModelMetadata(const tensorflow::serving::GetModelMetadataRequest& request, tensorflow::serving::GetModelMetadataResponse* response) const;
@@ -34,6 +37,7 @@ class PredictionServiceImpl {
 
   ServerCore* const core_;
   const int64_t max_request_elements_;
+  const size_t max_response_bytes_;
 };
 
 }  // namespace servekit

@@ -338,6 +338,13 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
                                : ParseExamplesRequest(request.body, session.inputs(), options_.max_request_elements));
       RETURN_IF_ERROR(CheckSignatureName(parsed_request.signature_name));
       ASSIGN_OR_RETURN(std::vector<Tensor> outputs, session.Run(parsed_request.inputs));
+      const size_t answer_bound =
+          JsonAnswerBytesBound(predict ? std::nullopt : std::optional<ExampleApi>(api), session.outputs(), outputs);
+      if (answer_bound > options_.max_response_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the answer could take up to ", answer_bound, " bytes of JSON, more than the server's limit of ",
+            options_.max_response_bytes, " bytes (--max_response_bytes); send fewer instances per request"));
+      }
       if (predict) {
         AppendPredictResponse(parsed_request.row_format, session.outputs(), outputs, &body);
       } else {

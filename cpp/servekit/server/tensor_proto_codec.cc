@@ -132,7 +132,7 @@ StatusOr<int64_t> CheckElementLimit(const Shape& shape, int64_t max_elements) {
   for (int64_t d : shape) {
     if (n > limit / d) {
       return absl::ResourceExhaustedError(absl::StrCat("shape ", ShapeToString(shape), " holds more than ", limit,
-                                                       " elements, the server's limit for one request"));
+                                                       " elements, the server's limit for one request (--max_request_values)"));
     }
     n *= d;
   }
