@@ -244,13 +244,38 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
     while not stop.wait(0.5):
         pass
     print("servekit-server: draining (no new connections; answering requests in flight)", file=log, flush=True)
-    drained = server.stop()
+    drained = _stop_within(server, args.drain_timeout_seconds, log)
     print(
         f"servekit-server: stopped{'' if drained else ' (drain timeout: some requests were cut off)'}",
         file=log,
         flush=True,
     )
     return 0
+
+
+# Time past --drain_timeout_seconds for the process to wind down (join threads,
+# free models) before it exits without waiting for a model still running.
+_EXIT_GRACE_SECONDS = 2.0
+
+
+def _stop_within(server: ModelServer, drain_timeout_seconds: float, log) -> bool:
+    """server.stop(), but --drain_timeout_seconds is a bound on the whole
+    shutdown: a model still running when it passes cannot be interrupted, so
+    the process exits (0) without waiting for it, as an orchestrator would kill
+    it at the end of its grace period."""
+    result: list[bool] = []
+    stopper = threading.Thread(target=lambda: result.append(server.stop()), daemon=True)
+    stopper.start()
+    stopper.join(drain_timeout_seconds + _EXIT_GRACE_SECONDS)
+    if not result:
+        print(
+            "servekit-server: drain timeout passed with a model still running; exiting without waiting for it",
+            file=log,
+            flush=True,
+        )
+        log.flush()
+        os._exit(0)
+    return result[0]
 
 
 def _known(server: ModelServer, name: str) -> bool:

@@ -88,6 +88,20 @@ def slow_model(size: int = 1024, repeats: int = 12):
     return make_model(nodes, [value_info("x", ["N", size])], [value_info("y", ["N", size])], inits)
 
 
+def long_running_model(size: int = 2048, repeats: int = 400):
+    """x [N, size] -> the mean of x W^repeats, [N, 1]: one shared weight, so
+    the model stays small (16 MiB) while a modest batch runs for many seconds
+    (2 * size^2 * repeats FLOP per row) and answers in a few bytes."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32)
+    nodes, previous = [], "x"
+    for i in range(repeats):
+        nodes.append(helper.make_node("MatMul", [previous, "w"], [f"h{i}"]))
+        previous = f"h{i}"
+    nodes.append(helper.make_node("ReduceMean", [previous], ["y"], axes=[1]))
+    return make_model(nodes, [value_info("x", ["N", size])], [value_info("y", ["N", 1])], [initializer("w", w)])
+
+
 def raw_http(port: int, data: bytes, *, read_timeout: float = 10.0, close_write: bool = False) -> bytes:
     """Sends `data` as is on a new connection and returns everything the server answers."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:

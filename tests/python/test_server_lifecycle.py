@@ -3,6 +3,8 @@ swaps under REST load."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import re
 import socket
 import subprocess
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 import servekit
-from rest_testing import half_plus, save, slow_model
+from rest_testing import half_plus, long_running_model, save, slow_model
 from server_process import SERVER, ServerProcess
 
 
@@ -110,6 +112,33 @@ def test_sigterm_answers_every_request_in_flight_then_exits_0(tmp_path):
     assert any("draining" in line for line in server.log) and "stopped\n" in server.log[-1]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/v2/health/live", timeout=2)
+
+
+def test_drain_timeout_bounds_shutdown_even_with_a_model_still_running(tmp_path):
+    """--drain_timeout_seconds is an upper bound on SIGTERM-to-exit: a request
+    that runs for many seconds (a long chain of large MatMuls on a big batch)
+    does not hold the process past it."""
+    save(long_running_model(), tmp_path / "slow", 1)
+    server = ServerProcess(f"--model_base_path={tmp_path / 'slow'}", "--model_name=slow", "--drain_timeout_seconds=1")
+    url = f"{server.url}/v1/models/slow:predict"
+    requests.post(url, json={"instances": [[0.0] * 2048]}, timeout=60).raise_for_status()  # warm
+    rows = np.ones((512, 2048), np.float32)  # ~1.7 TFLOP: well over ten seconds here
+    body = {"inputs": {"b64": base64.b64encode(rows.tobytes()).decode()}}
+
+    def client():
+        with contextlib.suppress(requests.RequestException):  # the server exits under it
+            requests.post(url, json=body, timeout=120)
+
+    client = threading.Thread(target=client, daemon=True)
+    client.start()
+    time.sleep(1.0)  # the request has arrived and the model is running
+    started = time.monotonic()
+    server.terminate()
+    code = server.stop(timeout=60)
+    took = time.monotonic() - started
+    assert code == 0
+    assert took < 1 + 2 + 2, f"exit took {took:.1f} s after SIGTERM"  # drain timeout + exit grace + slack
+    assert any("exiting without waiting" in line for line in server.log), "".join(server.log)
 
 
 def test_versions_swap_under_rest_load_without_a_failed_request(tmp_path):

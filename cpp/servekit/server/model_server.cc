@@ -65,6 +65,8 @@ bool ModelServer::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return drained_;
   stopped_ = true;
+  // One deadline for the whole stop: the drain and the unloads share it.
+  const absl::Time deadline = absl::Now() + options_.drain_timeout;
   core_->StopWaiting();  // a reload in flight (file poll, gRPC, HTTP) must not hold up the drain
   if (rest_) rest_->SetDraining();
   // Both APIs drain at once, so the whole drain stays within drain_timeout.
@@ -76,7 +78,6 @@ bool ModelServer::Stop() {
   watcher_.reset();  // no config change may start now
   // Unload every model (the core itself lives on, empty, for those who hold it).
   core_->ReloadConfig({}).IgnoreError();  // an empty config is always valid
-  const absl::Time deadline = absl::Now() + options_.drain_timeout;
   while (!core_->manager().ModelNames().empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
   return drained_;
 }

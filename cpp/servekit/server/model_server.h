@@ -75,7 +75,10 @@ class ModelServer {
   Status ConfigFileStatus() const;
 
   // Drains and stops (see above); idempotent. True if every request in flight
-  // was answered within drain_timeout.
+  // was answered within drain_timeout. The drain and the unloads share one
+  // deadline; a model that is still running when it passes is not
+  // interrupted (kernels cannot be), so Stop returns when it finishes.
+  // servekit-server exits at the deadline regardless.
   bool Stop();
 
  private:
