@@ -312,5 +312,125 @@ TEST_F(GrpcServerTest, AtTheConnectionCapTheLongestIdleConnectionMakesRoom) {
   EXPECT_TRUE(younger.NextOfType(kPing).has_value());
 }
 
+constexpr uint8_t kData = 0x0;
+
+// Request headers for a gRPC call to `path` on `stream`.
+std::string CallHeaders(uint32_t stream, const std::string& path, bool end_stream = false) {
+  const std::string block = HeaderBlock({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
+                                         {":path", path}, {"content-type", "application/grpc"}, {"te", "trailers"}});
+  return FrameBytes(kHeaders, kEndHeaders | (end_stream ? kEndStream : 0), block, stream);
+}
+
+// A DATA frame carrying a gRPC message prefix that announces `declared`
+// bytes, followed by `sent` of them.
+std::string PartialMessage(uint32_t stream, uint32_t declared, size_t sent, bool end_stream = false) {
+  std::string payload(1, '\0');
+  for (int shift : {24, 16, 8, 0}) payload.push_back(static_cast<char>(declared >> shift));
+  payload.append(sent, 'x');
+  return FrameBytes(kData, end_stream ? kEndStream : 0, payload, stream);
+}
+
+// Decodes a connection's response header blocks in order (HPACK's dynamic
+// table spans the connection, so later blocks need the earlier ones).
+class HeaderDecoder {
+ public:
+  HeaderDecoder() { nghttp2_hd_inflate_new(&inflater_); }
+  ~HeaderDecoder() { nghttp2_hd_inflate_del(inflater_); }
+  // The value of `name` in `block`, or "".
+  std::string Value(const std::string& block, const std::string& name) {
+    std::string value;
+    const auto* in = reinterpret_cast<const uint8_t*>(block.data());
+    size_t left = block.size();
+    while (true) {
+      nghttp2_nv field;
+      int flags = 0;
+      const ssize_t used = nghttp2_hd_inflate_hd2(inflater_, &field, &flags, in, left, /*in_final=*/1);
+      if (used < 0) break;
+      in += used;
+      left -= used;
+      if ((flags & NGHTTP2_HD_INFLATE_EMIT) &&
+          std::string(reinterpret_cast<char*>(field.name), field.namelen) == name) {
+        value.assign(reinterpret_cast<char*>(field.value), field.valuelen);
+      }
+      if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+        nghttp2_hd_inflate_end_headers(inflater_);
+        break;
+      }
+      if (used == 0 && left == 0) break;
+    }
+    return value;
+  }
+
+ private:
+  nghttp2_hd_inflater* inflater_ = nullptr;
+};
+
+// The grpc-status of the next response HEADERS that carries one, or "" once
+// the connection ends; `stream` gets its stream id.
+std::string NextGrpcStatus(RawClient& client, HeaderDecoder& decoder, uint32_t* stream = nullptr) {
+  while (auto frame = client.NextOfType(kHeaders)) {
+    const std::string status = decoder.Value(frame->payload, "grpc-status");
+    if (!status.empty()) {
+      if (stream != nullptr) *stream = frame->stream;
+      return status;
+    }
+  }
+  return "";
+}
+
+TEST_F(GrpcServerTest, AUnaryCallWhoseRequestNeverEndsGetsDeadlineExceeded) {
+  GrpcServerOptions options;
+  options.request_timeout = absl::Milliseconds(300);
+  auto server = StartServer(absl::Seconds(20), options);
+  RawClient client(server->port());
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") +
+              CallHeaders(1, "/grpc.health.v1.Health/Check") + PartialMessage(1, 100, 10));
+  const absl::Time start = absl::Now();
+  HeaderDecoder decoder;
+  EXPECT_EQ(NextGrpcStatus(client, decoder), "4");  // DEADLINE_EXCEEDED
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(GrpcServerTest, UnfinishedRequestsOfAllCallsShareOneBudget) {
+  GrpcServerOptions options;
+  options.max_message_bytes = 1000;  // a connection holds at most 2,000 bytes of unfinished requests
+  auto server = StartServer(absl::Seconds(20), options);
+  RawClient client(server->port());
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
+  for (uint32_t stream : {1u, 3u, 5u}) {
+    client.Send(CallHeaders(stream, "/grpc.health.v1.Health/Check") + PartialMessage(stream, 1000, 800));
+  }
+  uint32_t refused = 0;
+  HeaderDecoder decoder;
+  EXPECT_EQ(NextGrpcStatus(client, decoder, &refused), "8");  // RESOURCE_EXHAUSTED
+  EXPECT_EQ(refused, 5u);
+}
+
+// A peer that shuts its flow-control window and keeps calling: responses are
+// refused once the ones it has not taken reach the budget, and the connection
+// is dropped when it takes none of them for the write timeout.
+TEST_F(GrpcServerTest, APeerThatNeverReadsItsResponsesIsBoundedThenDropped) {
+  GrpcServerOptions options;
+  options.max_message_bytes = 64;  // 128 bytes of responses pending at most
+  options.write_timeout = absl::Milliseconds(300);
+  auto server = StartServer(absl::Seconds(20), options);
+  RawClient client(server->port());
+  const std::string zero_window = std::string("\x00\x04", 2) + std::string("\x00\x00\x00\x00", 4);
+  std::string calls = std::string(kPreface) + FrameBytes(kSettings, 0, zero_window);
+  for (uint32_t stream = 1; stream < 2 * 60; stream += 2) {
+    calls += CallHeaders(stream, "/grpc.health.v1.Health/Check") + PartialMessage(stream, 0, 0, /*end_stream=*/true);
+  }
+  client.Send(calls);
+  const absl::Time start = absl::Now();
+  HeaderDecoder decoder;
+  std::string status;
+  while ((status = NextGrpcStatus(client, decoder)) == "0") {
+  }
+  EXPECT_EQ(status, "8") << "responses beyond the budget are refused";
+  EXPECT_TRUE(client.ClosedByServer());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 }  // namespace
 }  // namespace servekit

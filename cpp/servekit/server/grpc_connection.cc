@@ -63,6 +63,9 @@ struct GrpcConnection::Stream {
   const GrpcMethod* handler_method = nullptr;
   GrpcFrameReader reader;
   std::vector<std::string> messages;  // unary: the request
+  absl::Time started = absl::Now();
+  bool request_complete = false;  // the client half-closed
+  size_t held = 0;                // request bytes counted in request_bytes_held_
   std::unique_ptr<GrpcStreamHandler> handler;  // streaming calls
   std::shared_ptr<Writer> writer;
   bool unary_started = false;  // its handler has been called
@@ -181,6 +184,8 @@ struct GrpcConnection::Callbacks {
     if (it == self->streams_.end()) return 0;
     std::unique_ptr<Stream> stream = std::move(it->second);
     self->streams_.erase(it);
+    self->request_bytes_held_ -= stream->held;
+    self->pending_response_bytes_ -= stream->out.size() - stream->out_taken;
     if (self->streams_.empty()) self->idle_since_ns_ = absl::GetCurrentTimeNanos();
     if (stream->abandoned != nullptr) stream->abandoned->store(true);
     if (stream->handler != nullptr && !stream->finished) stream->handler->OnCancel();
@@ -195,6 +200,9 @@ struct GrpcConnection::Callbacks {
     const size_t n = std::min(length, stream->out.size() - stream->out_taken);
     std::memcpy(buffer, stream->out.data() + stream->out_taken, n);
     stream->out_taken += n;
+    GrpcConnection* self = Self(user_data);
+    self->pending_response_bytes_ -= n;
+    if (n > 0) self->last_write_progress_ns_ = absl::GetCurrentTimeNanos();
     if (stream->out_taken == stream->out.size()) {
       stream->out.clear();
       stream->out_taken = 0;
@@ -219,7 +227,7 @@ GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socke
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
       handshake_timer_(strand_),
-      idle_timer_(strand_),
+      watchdog_timer_(strand_),
       idle_since_ns_(absl::GetCurrentTimeNanos()),
       methods_(methods),
       options_(options),
@@ -257,26 +265,56 @@ void GrpcConnection::Start() {
     self->handshake_timer_.async_wait([self](const boost::system::error_code& error) {
       if (!error && !self->handshake_done_) self->CloseSocket();
     });
-    self->WaitForIdleTimeout();
+    self->Watchdog();
     self->Flush();
     self->Read();
   });
 }
 
-// One timer for the connection's life: when it fires, the connection is
-// closed if it has been idle for the whole timeout, or it waits again.
-void GrpcConnection::WaitForIdleTimeout() {
-  const int64_t since = idle_since_ns_.load();
-  const auto timeout = std::chrono::nanoseconds(options_.idle_timeout);
-  const auto remaining = since == 0 ? timeout : timeout - std::chrono::nanoseconds(absl::GetCurrentTimeNanos() - since);
-  if (remaining <= std::chrono::nanoseconds(0)) {
-    CloseIdle();
+void GrpcConnection::Watchdog() {
+  if (closed_) return;
+  using std::chrono::nanoseconds;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  const int64_t idle_since = idle_since_ns_.load();
+  if (idle_since != 0 && nanoseconds(now - idle_since) >= options_.idle_timeout) CloseIdle();
+  const absl::Time request_deadline = absl::Now() - absl::FromChrono(options_.request_timeout);
+  for (auto& [id, stream] : streams_) {
+    Stream* s = stream.get();
+    if (s->finished || s->request_complete || s->handler != nullptr || s->started > request_deadline) continue;
+    const Status late = absl::DeadlineExceededError(absl::StrCat(
+        "the request did not arrive in full within ", absl::FormatDuration(absl::FromChrono(options_.request_timeout))));
+    s->reader.Discard(late);
+    s->messages.clear();
+    Recount(s);
+    FinishCall(s, late);
+  }
+  if (pending_response_bytes_ > 0 && nanoseconds(now - last_write_progress_ns_) >= options_.write_timeout) {
+    CloseSocket();  // the peer takes none of its responses
     return;
   }
-  idle_timer_.expires_after(remaining);
-  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
-    if (!error && !self->closed_) self->WaitForIdleTimeout();
+  Flush();
+  if (closed_) return;
+  const auto shortest = std::min({options_.idle_timeout, options_.request_timeout, options_.write_timeout});
+  const auto tick = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10),
+                                                          std::chrono::milliseconds(1000));
+  watchdog_timer_.expires_after(tick);
+  watchdog_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+    if (!error) self->Watchdog();
   });
+}
+
+void GrpcConnection::Recount(Stream* stream) {
+  size_t held = stream->reader.buffered_bytes();
+  for (const std::string& message : stream->messages) held += message.size();
+  request_bytes_held_ = request_bytes_held_ - stream->held + held;
+  stream->held = held;
+}
+
+void GrpcConnection::AddPendingResponse(Stream* stream, absl::string_view message) {
+  if (pending_response_bytes_ == 0) last_write_progress_ns_ = absl::GetCurrentTimeNanos();
+  const size_t before = stream->out.size();
+  AppendGrpcFrame(message, &stream->out);
+  pending_response_bytes_ += stream->out.size() - before;
 }
 
 void GrpcConnection::CloseIfIdle() {
@@ -348,7 +386,12 @@ void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes
   }
   RunReadyUnaryCalls();
   Flush();
-  if (!closed_ && nghttp2_session_want_read(session_)) Read();
+  if (closed_ || !nghttp2_session_want_read(session_)) return;
+  if (pending_response_bytes_ > options_.max_pending_response_bytes / 2) {
+    reading_paused_ = true;  // resumed once the peer takes its responses (Flush)
+    return;
+  }
+  Read();
 }
 
 void GrpcConnection::Flush() {
@@ -363,6 +406,11 @@ void GrpcConnection::Flush() {
     }
     if (n == 0) break;
     write_buffer_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  if (reading_paused_ && pending_response_bytes_ <= options_.max_pending_response_bytes / 2 &&
+      nghttp2_session_want_read(session_)) {
+    reading_paused_ = false;
+    Read();
   }
   if (write_buffer_.empty()) {
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) CloseSocket();
@@ -385,7 +433,7 @@ void GrpcConnection::CloseSocket() {
   if (closed_) return;
   closed_ = true;
   handshake_timer_.cancel();
-  idle_timer_.cancel();
+  watchdog_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -399,6 +447,7 @@ void GrpcConnection::CloseSocket() {
   }
   streams_.clear();
   ready_.clear();
+  request_bytes_held_ = pending_response_bytes_ = 0;
   if (on_closed_) {
     auto on_closed = std::move(on_closed_);
     on_closed(this);
@@ -439,8 +488,19 @@ void GrpcConnection::BeginCall(Stream* stream) {
 
 void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
   if (stream->finished || stream->handler_method == nullptr) return;
+  if (request_bytes_held_ + bytes.size() > options_.max_buffered_request_bytes) {
+    const Status over = absl::ResourceExhaustedError(
+        absl::StrCat("the connection's calls hold more than ", options_.max_buffered_request_bytes,
+                     " bytes of requests that have not run yet"));
+    stream->reader.Discard(over);
+    stream->messages.clear();
+    Recount(stream);
+    FinishCall(stream, over);
+    return;
+  }
   const size_t before = stream->messages.size();
   const Status status = stream->reader.Add(bytes, &stream->messages);
+  Recount(stream);
   if (!status.ok()) {
     FinishCall(stream, status);
     return;
@@ -450,6 +510,7 @@ void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
     std::vector<std::string> arrived(std::make_move_iterator(stream->messages.begin() + before),
                                      std::make_move_iterator(stream->messages.end()));
     stream->messages.clear();
+    Recount(stream);
     for (const std::string& message : arrived) {
       const Status handled = GuardedCall([&] {
         stream->handler->OnMessage(message);
@@ -464,6 +525,7 @@ void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
 }
 
 void GrpcConnection::OnRequestEnd(Stream* stream) {
+  stream->request_complete = true;
   if (stream->finished || stream->handler_method == nullptr) return;
   if (!stream->reader.at_boundary()) {
     FinishCall(stream, absl::InvalidArgumentError("the request ended inside a gRPC message"));
@@ -495,6 +557,7 @@ void GrpcConnection::RunReadyUnaryCalls() {
     const GrpcMethod* method = stream->handler_method;
     std::string request = std::move(stream->messages[0]);
     stream->messages.clear();
+    Recount(stream);
     // Inline only when this call is the connection's only unfinished one:
     // running it here stops reading, which would hold back the client's
     // other calls (and delay answering calls running elsewhere).
@@ -539,7 +602,14 @@ void GrpcConnection::Respond(int32_t stream_id, const Status& status, std::strin
                                                                  options_.max_message_bytes, " bytes)")));
     return;
   }
-  AppendGrpcFrame(response, &stream->out);
+  if (ResponsesOverBudget(response.size() + kGrpcFrameHeaderBytes)) {
+    FinishCall(stream, absl::ResourceExhaustedError(absl::StrCat(
+                           "the client has not read ", pending_response_bytes_,
+                           " bytes of earlier responses on this connection; this one would exceed the limit of ",
+                           options_.max_pending_response_bytes, " bytes")));
+    return;
+  }
+  AddPendingResponse(stream, response);
   FinishCall(stream, status);
 }
 
@@ -547,7 +617,12 @@ void GrpcConnection::WriteMessage(int32_t stream_id, std::string message) {
   if (closed_) return;
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->finished) return;
-  AppendGrpcFrame(message, &stream->out);
+  if (ResponsesOverBudget(message.size() + kGrpcFrameHeaderBytes)) {
+    FinishCall(stream, absl::ResourceExhaustedError("the client is not reading this call's messages"));
+    Flush();
+    return;
+  }
+  AddPendingResponse(stream, message);
   if (!stream->headers_submitted) {
     SubmitHeaders(stream);
   } else if (stream->deferred) {

@@ -44,6 +44,18 @@ struct GrpcConnectionOptions {
   // A connection with no open call for this long is closed with a GOAWAY
   // (gRPC clients reconnect when they next need it).
   std::chrono::milliseconds idle_timeout{120000};
+  // A unary call whose request has not arrived in full by then ends with
+  // DEADLINE_EXCEEDED (a client that starts calls and stalls holds memory).
+  std::chrono::milliseconds request_timeout{30000};
+  // Response bytes waiting for a peer that reads none of them (its socket or
+  // its HTTP/2 flow-control window stays shut) for this long close the connection.
+  std::chrono::milliseconds write_timeout{30000};
+  // Memory one connection may hold for its peer, across all its calls:
+  // requests not yet complete (RESOURCE_EXHAUSTED for the call that would go
+  // over) and responses the peer has not taken (RESOURCE_EXHAUSTED instead of
+  // a response that would go over; reading pauses while it is over half).
+  size_t max_buffered_request_bytes = size_t{128} << 20;
+  size_t max_pending_response_bytes = size_t{128} << 20;
 };
 
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
@@ -81,8 +93,13 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void Flush();
   void CloseSocket();
   void OnPingAck();  // the drain's second step
-  void WaitForIdleTimeout();
+  // One timer for the connection's life: the idle, request and write timeouts.
+  void Watchdog();
   void CloseIdle();  // on the strand
+  // Keeps request_bytes_held_ in step with what `stream` holds.
+  void Recount(Stream* stream);
+  void AddPendingResponse(Stream* stream, absl::string_view message);
+  bool ResponsesOverBudget(size_t more) const { return pending_response_bytes_ + more > options_.max_pending_response_bytes; }
 
   // Request headers are complete: check them and pick the method.
   void BeginCall(Stream* stream);
@@ -100,7 +117,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer handshake_timer_;
-  boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer watchdog_timer_;
   std::atomic<int64_t> idle_since_ns_;
   bool handshake_done_ = false;
   const GrpcMethodTable* const methods_;
@@ -112,6 +129,10 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   std::vector<int32_t> ready_;  // unary calls whose request is complete
   std::vector<char> read_buffer_;
   std::string write_buffer_;
+  size_t request_bytes_held_ = 0;       // partial and unrun requests, all calls
+  size_t pending_response_bytes_ = 0;   // framed responses nghttp2 has not taken
+  int64_t last_write_progress_ns_ = 0;  // when the socket last took bytes
+  bool reading_paused_ = false;         // responses pile up: stop reading requests
   bool writing_ = false;
   bool closed_ = false;
   bool draining_ = false;

@@ -46,6 +46,13 @@ class GrpcFrameReader {
   Status Add(absl::string_view bytes, std::vector<std::string>* messages);
   // True when no partial message is buffered.
   bool at_boundary() const { return buffer_.empty(); }
+  // Bytes of a partial message held.
+  size_t buffered_bytes() const { return buffer_.size(); }
+  // Drops what is buffered; later calls fail with `why`.
+  void Discard(const Status& why) {
+    std::string().swap(buffer_);
+    if (error_.ok()) error_ = why;
+  }
 
  private:
   StatusOr<std::string> Decompress(absl::string_view data) const;

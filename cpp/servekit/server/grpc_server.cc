@@ -102,6 +102,10 @@ void GrpcServer::Impl::StartConnection(tcp::socket socket) {
   connection_options.max_message_bytes = static_cast<size_t>(options.max_message_bytes);
   connection_options.handshake_timeout = absl::ToChronoMilliseconds(options.handshake_timeout);
   connection_options.idle_timeout = absl::ToChronoMilliseconds(options.idle_timeout);
+  connection_options.request_timeout = absl::ToChronoMilliseconds(options.request_timeout);
+  connection_options.write_timeout = absl::ToChronoMilliseconds(options.write_timeout);
+  connection_options.max_buffered_request_bytes = connection_options.max_pending_response_bytes =
+      2 * static_cast<size_t>(options.max_message_bytes);
   auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
                                                      [this](GrpcConnection* c) { Forget(c); });
   {

@@ -22,6 +22,10 @@ struct GrpcServerOptions {
   int64_t max_request_elements = int64_t{1} << 24;  // values in one request (see ModelServerOptions)
   absl::Duration handshake_timeout = absl::Seconds(20);  // see GrpcConnectionOptions
   absl::Duration idle_timeout = absl::Seconds(120);      // likewise
+  absl::Duration request_timeout = absl::Seconds(30);    // likewise
+  absl::Duration write_timeout = absl::Seconds(30);      // likewise
+  // Each connection may hold twice max_message_bytes of unfinished requests,
+  // and as much of responses its peer has not taken (see GrpcConnectionOptions).
   // At the cap the connection idle the longest is closed (see AcceptLoop).
   int max_connections = 4096;
   int num_threads = 0;  // server threads (I/O and handlers); 0 = one per core
