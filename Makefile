@@ -27,12 +27,14 @@ test: install-tests
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m pytest -q tests/grpc_client  # its own process: tensorflow (the gRPC client) and onnxruntime cannot share one
+	scripts/sanitize.sh  # ASan + UBSan: the gtests, then the bad-input and server tests against a sanitized extension
 
 # Benchmarks print tables; they never assert on timings.
 bench: setup-dev
 	$(PIP_INSTALL) --config-settings=cmake.define.SERVEKIT_BUILD_TESTS=ON \
 	  --config-settings=cmake.define.SERVEKIT_BUILD_BENCHMARKS=ON .
 	$(BUILD_DIR)/gemm_bench --benchmark_counters_tabular=true
+	$(BUILD_DIR)/json_bench
 	$(PYTHON) bench/engine_bench.py
 	$(PYTHON) bench/serving_bench.py
 	$(PYTHON) bench/rest_bench.py

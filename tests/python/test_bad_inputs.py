@@ -142,9 +142,13 @@ def _small_cnn():
 _MUTATION_CHILD = """
 import resource
 import sys
+import os
 # A mutated dim may ask for gigabytes: cap the address space so that such a
 # request fails (as a servekit ResourceExhaustedError) instead of using the machine.
-resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+# Under AddressSanitizer (scripts/sanitize.sh), which reserves terabytes of
+# address space for its shadow, its max_allocation_size_mb caps them instead.
+if not os.environ.get("SERVEKIT_SANITIZED"):
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 import numpy as np
 import servekit
 base = open(sys.argv[1], "rb").read()

@@ -1,0 +1,76 @@
+// Parsing REST predict bodies: RapidJSON converting numbers itself (what the
+// server did before; unsafe on Debian 12, CVE-2024-38517, and not exact)
+// beside the guarded parser the server uses (server/json_document.h), and the
+// whole body-to-tensors step (ParsePredictRequest). Bytes/s per body size.
+//
+//   build/skbuild/json_bench
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rapidjson/document.h"
+#include "servekit/server/json_document.h"
+#include "servekit/server/predict_json.h"
+
+namespace {
+
+// {"instances": [[rows x cols floats printed with 9 significant digits]]}.
+std::string Body(int rows, int cols) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(0, 1);
+  std::string body = "{\"instances\": [";
+  for (int r = 0; r < rows; ++r) {
+    body += r ? ",[" : "[";
+    for (int c = 0; c < cols; ++c) {
+      char value[32];
+      std::snprintf(value, sizeof(value), "%s%.9g", c ? "," : "", dist(rng));
+      body += value;
+    }
+    body += "]";
+  }
+  return body + "]}";
+}
+
+void BM_RapidJsonConvertsNumbers(benchmark::State& state) {
+  const std::string body = Body(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  for (auto _ : state) {
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseNanAndInfFlag>(body.data(), body.size());
+    benchmark::DoNotOptimize(doc.IsObject());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * body.size());
+}
+
+void BM_GuardedParse(benchmark::State& state) {
+  const std::string body = Body(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  for (auto _ : state) {
+    rapidjson::Document doc;
+    benchmark::DoNotOptimize(servekit::ParseJsonDocument(body, &doc).ok());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * body.size());
+}
+
+void BM_ParsePredictRequest(benchmark::State& state) {
+  const int cols = static_cast<int>(state.range(1));
+  const std::string body = Body(static_cast<int>(state.range(0)), cols);
+  const std::vector<servekit::TensorSpec> inputs = {
+      {"x", servekit::DType::kFloat32, {servekit::Dim::Batch(), servekit::Dim::Fixed(cols)}}};
+  for (auto _ : state) {
+    auto request = servekit::ParsePredictRequest(body, inputs, int64_t{1} << 30);
+    benchmark::DoNotOptimize(request.ok());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * body.size());
+}
+
+// MNIST-like rows: batch 1 and 32 of 784 values; the demo's 64.
+#define BODIES ->Args({1, 64})->Args({1, 784})->Args({32, 784})
+BENCHMARK(BM_RapidJsonConvertsNumbers) BODIES;
+BENCHMARK(BM_GuardedParse) BODIES;
+BENCHMARK(BM_ParsePredictRequest) BODIES;
+
+}  // namespace
+
+BENCHMARK_MAIN();
