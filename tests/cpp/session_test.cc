@@ -364,6 +364,25 @@ TEST(SessionTest, TooLargeBatchIsRefused) {
   EXPECT_EQ(out[0].shape(), (Shape{2, 1}));
 }
 
+// A small model file can describe a huge batch-1 output (found by the ONNX
+// fuzzer: a MatMul with K = 0 against a 9-d initializer holding no values
+// yields 774M floats per row). The cap is configurable so that a process
+// with less memory than the default 16 GiB (the fuzzer) refuses such a run.
+TEST(SessionTest, MaxRequestBytesBoundsOutputsAndWorkingMemory) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 1}));
+  const int wide = g.Op("MatMul", {x, g.Constant("w", RandomTensor({1, 1 << 16}, 1))});  // [N, 2^16]
+  g.Output(g.Op("ReduceMean", {wide}, Attrs({{"axes", test::Ints({1})}})));
+  g.Output(wide);
+  LoadOptions options = test::Options(true, 1);
+  options.session.max_request_bytes = size_t{1} << 20;
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), options));
+  // 2 rows: 512 KiB of output; 4 rows: 1 MiB of output plus the reduced one.
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
+  const Status status = session->Run({test::Floats({4, 1}, {1, 2, 3, 4})}).status();
+  EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"1 MiB of working memory"})) << status;
+}
+
 int64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
   int64_t size = 0, resident = 0;
