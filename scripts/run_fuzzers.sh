@@ -34,6 +34,7 @@ for fuzzer in "$BUILD_DIR"/*_fuzzer; do
     result="FAILED (exit $rc): ${artifacts:-see $run/log}"
     failed=1
   fi
-  printf '%-26s %10s execs %6ss  corpus %4s -> %4s  %s\n' "$name" "${execs:-?}" "${secs:-?}" "$before" "$after" "$result"
+  printf '%-26s %10s execs %6ss  corpus %4s -> %4s  %s\n' \
+    "$name" "${execs:-?}" "${secs:-?}" "$before" "$after" "$result"
 done
 exit $failed

@@ -132,7 +132,8 @@ def tensor_seeds() -> None:
         return example_pb2.Example(features=feature_pb2.Features(feature=feature))
 
     inputs = [
-        input_pb2.Input(example_list=input_pb2.ExampleList(examples=[example(x=[1.0, 2.0, 3.0]), example(x=[4, 5, 6])])),
+        input_pb2.Input(example_list=input_pb2.ExampleList(
+            examples=[example(x=[1.0, 2.0, 3.0]), example(x=[4, 5, 6])])),
         input_pb2.Input(example_list=input_pb2.ExampleList(examples=[example(ids=[7]), example(ids=[8], other=[1.0])])),
         input_pb2.Input(example_list_with_context=input_pb2.ExampleListWithContext(
             examples=[example(a=[1.0, 2.0, 3.0, 4.0]), example(a=[0.0, 0.0, 0.0, 0.0], b=[3])],
