@@ -5,7 +5,7 @@ tensor seeds TensorFlow's protos from tensorflow-serving-api):
 
     PYTHONPATH=tests/python python3 tests/fuzz/make_seeds.py
 
-Seeds that reproduced a bug are kept by hand beside these (crash-* files)."""
+Inputs that once found a bug are kept by hand beside these (regression-* files)."""
 
 from __future__ import annotations
 
