@@ -5,7 +5,7 @@ PYTHON ?= python3
 BUILD_DIR := build/skbuild
 PIP_INSTALL := $(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation
 
-.PHONY: serve test install install-tests setup setup-dev bench
+.PHONY: serve test install install-tests setup setup-dev bench fuzz
 
 setup:
 	scripts/setup.sh
@@ -28,6 +28,7 @@ test: install-tests
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m pytest -q tests/grpc_client  # its own process: tensorflow (the gRPC client) and onnxruntime cannot share one
 	scripts/sanitize.sh  # ASan + UBSan: the gtests, then the bad-input and server tests against a sanitized extension
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30  # every fuzzer, 30 s each on its seed corpus
 
 # Benchmarks print tables; they never assert on timings.
 bench: setup-dev
@@ -39,3 +40,15 @@ bench: setup-dev
 	$(PYTHON) bench/serving_bench.py
 	$(PYTHON) bench/rest_bench.py
 	$(PYTHON) bench/grpc_bench.py
+
+# libFuzzer targets (tests/fuzz/) in their own clang build with ASan + UBSan,
+# each run for FUZZ_SECONDS on a scratch copy of its seed corpus; fails if any
+# fuzzer finds a crash, a sanitizer report, a timeout or an out-of-memory.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD_DIR := build/fuzz
+FUZZ_BUILD_JOBS ?= 2
+fuzz: setup-dev
+	cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSERVEKIT_BUILD_FUZZERS=ON
+	cmake --build $(FUZZ_BUILD_DIR) -j $(FUZZ_BUILD_JOBS)
+	scripts/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)

@@ -19,7 +19,9 @@ APT_PACKAGES=(
   libnghttp2-dev zlib1g-dev           # HTTP/2 and compressed messages: the gRPC server
 )
 # wrk, h2load (nghttp2-client), grpc++ (bench/grpc_load.cc): the benchmarks' load generators.
-APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client libgrpc++-dev protobuf-compiler-grpc)
+# clang-14 with libFuzzer and its sanitizer runtimes (libclang-rt-14-dev): `make fuzz`.
+APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client libgrpc++-dev protobuf-compiler-grpc
+                  clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # scikit-learn: the demo's digits data
 # flask, gunicorn: the REST benchmark's baselines; tensorflow-serving-api (with
 # tensorflow and grpcio): the official gRPC client the gRPC tests prove against.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -362,6 +363,42 @@ TEST(SessionTest, TooLargeBatchIsRefused) {
   EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"working memory"})) << status;
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
   EXPECT_EQ(out[0].shape(), (Shape{2, 1}));
+}
+
+// A small model file can describe a huge batch-1 output (found by the ONNX
+// fuzzer: a MatMul with K = 0 against a 9-d initializer holding no values
+// yields 774M floats per row). The cap is configurable so that a process
+// with less memory than the default 16 GiB (the fuzzer) refuses such a run.
+TEST(SessionTest, MaxRequestBytesBoundsOutputsAndWorkingMemory) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 1}));
+  const int wide = g.Op("MatMul", {x, g.Constant("w", RandomTensor({1, 1 << 16}, 1))});  // [N, 2^16]
+  g.Output(g.Op("ReduceMean", {wide}, Attrs({{"axes", test::Ints({1})}})));
+  g.Output(wide);
+  LoadOptions options = test::Options(true, 1);
+  options.session.max_request_bytes = size_t{1} << 20;
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), options));
+  // 2 rows: 512 KiB of output; 4 rows: 1 MiB of output plus the reduced one.
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
+  const Status status = session->Run({test::Floats({4, 1}, {1, 2, 3, 4})}).status();
+  EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"1 MiB of working memory"})) << status;
+}
+
+// Found by the ONNX fuzzer: a MatMul whose output has no elements still looped
+// over its broadcast batch dims, one empty GEMM each. Here 2^30 of them (6.6 s
+// per request before the fix, in a release build; ONNX files can reach 2^31 per
+// MatMul), from a weight that holds no values. Empty outputs now run nothing.
+TEST(SessionTest, StepWithEmptyOutputsCostsNothing) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 0}));  // [N, 0]
+  const Shape weight = {1 << 10, 1 << 10, 1 << 10, 0, 0};
+  g.Output(g.Op("MatMul", {x, g.Constant("w", RandomTensor(weight, 1))}));
+  auto session = Load(g.Build());
+  ASSERT_NE(session, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({1, 0}, {})}));
+  EXPECT_EQ(out[0].shape(), (Shape{1 << 10, 1 << 10, 1 << 10, 1, 0}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 int64_t ResidentBytes() {

@@ -11,9 +11,6 @@
 
 namespace servekit {
 
-// Upper bound on one request's temporary memory; beyond it the request is refused
-// instead of exhausting the machine.
-constexpr size_t kMaxArenaBytes = size_t{16} << 30;
 // A context returned with a larger arena than this gives it back: one request
 // with a huge batch must not leave its working memory resident until the
 // version unloads. Steady traffic keeps its arenas (no allocation per request).
@@ -21,15 +18,17 @@ constexpr size_t kMaxRetainedArenaBytes = size_t{64} << 20;
 
 namespace {
 
-Status TooLarge(int64_t batch) {
-  return absl::ResourceExhaustedError(absl::StrCat("a batch of ", batch, " needs more than ",
-                                                   kMaxArenaBytes >> 30, " GiB of working memory"));
+Status TooLarge(int64_t batch, size_t max_bytes) {
+  const std::string cap =
+      max_bytes >= (size_t{1} << 30) ? absl::StrCat(max_bytes >> 30, " GiB") : absl::StrCat(max_bytes >> 20, " MiB");
+  return absl::ResourceExhaustedError(
+      absl::StrCat("a batch of ", batch, " needs more than ", cap, " of working memory"));
 }
 
 // Bytes of `v` for a batch size; ResourceExhausted beyond the working-memory cap.
-StatusOr<size_t> BytesForBatch(const Value& v, int64_t batch) {
-  auto elements = CheckedNumElements(Evaluate(v.shape, batch), kMaxArenaBytes / 8);
-  if (!elements.ok()) return TooLarge(batch);
+StatusOr<size_t> BytesForBatch(const Value& v, int64_t batch, size_t max_bytes) {
+  auto elements = CheckedNumElements(Evaluate(v.shape, batch), static_cast<int64_t>(max_bytes / 8));
+  if (!elements.ok()) return TooLarge(batch, max_bytes);
   return static_cast<size_t>(*elements) * DTypeSize(v.dtype);
 }
 
@@ -51,6 +50,7 @@ Session::~Session() = default;
 StatusOr<std::unique_ptr<Session>> Session::Create(Graph graph, const SessionOptions& options) {
   std::unique_ptr<Session> session(new Session());
   session->pool_ = std::make_unique<IntraOpPool>(options.intra_op_threads);
+  session->max_request_bytes_ = options.max_request_bytes;
   const OpRegistry& registry = OpRegistry::Global();
   for (const Node& node : graph.nodes) {
     bool all_constant = true;
@@ -131,6 +131,7 @@ StatusOr<int64_t> Session::ValidateInputs(absl::Span<const Tensor> inputs) const
 }
 
 Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
+  const size_t max_bytes = max_request_bytes_;
   const size_t num_values = graph_.values.size();
   ctx.tensors.assign(num_values, Tensor());
   std::vector<bool> external(num_values, false);  // not in the arena
@@ -157,7 +158,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   std::vector<BufferRequest> requests;
   std::vector<int> request_value;  // value id, or -(step+1) for a step's scratch
   auto add_request = [&](size_t bytes, int first_step, int last_step, int owner) -> Status {
-    if (bytes > kMaxArenaBytes) return TooLarge(batch);
+    if (bytes > max_bytes) return TooLarge(batch, max_bytes);
     requests.push_back(BufferRequest{bytes, first_step, last_step});
     request_value.push_back(owner);
     return absl::OkStatus();
@@ -165,7 +166,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   for (size_t id = 0; id < num_values; ++id) {
     if (external[id] || first[id] < 0) continue;
     const Value& v = graph_.values[id];
-    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(v, batch));
+    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(v, batch, max_bytes));
     RETURN_IF_ERROR(add_request(bytes, first[id], last[id], static_cast<int>(id)));
     ctx.tensors[id].Rebind(v.dtype, Evaluate(v.shape, batch), nullptr);
   }
@@ -174,9 +175,9 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   ctx.output_shapes.clear();
   size_t output_bytes = 0;  // allocated per request, but bounded by the same cap
   for (int id : graph_.outputs) {
-    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(graph_.values[id], batch));
+    ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(graph_.values[id], batch, max_bytes));
     output_bytes += bytes;
-    if (output_bytes > kMaxArenaBytes) return TooLarge(batch);  // each term is capped: no overflow
+    if (output_bytes > max_bytes) return TooLarge(batch, max_bytes);  // each term is capped: no overflow
     ctx.output_shapes.push_back(Evaluate(graph_.values[id].shape, batch));
     if (!graph_.values[id].constant) ctx.tensors[id].Rebind(graph_.values[id].dtype, ctx.output_shapes.back(), nullptr);
   }
@@ -201,7 +202,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   }
   const MemoryPlan plan = PlanMemory(requests);
   // The cap is on what one request holds at its peak: the arena plus its outputs.
-  if (plan.arena_bytes > kMaxArenaBytes - std::min(output_bytes, kMaxArenaBytes)) return TooLarge(batch);
+  if (plan.arena_bytes > max_bytes - std::min(output_bytes, max_bytes)) return TooLarge(batch, max_bytes);
   if (plan.arena_bytes > ctx.arena_capacity) {
     char* arena = static_cast<char*>(std::aligned_alloc(
         kTensorAlignment, (plan.arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment));
@@ -296,6 +297,13 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
     }
   }
   for (size_t s = 0; s < steps_.size() && status.ok(); ++s) {
+    // A step whose outputs hold no elements has nothing to compute, and its
+    // kernel may still loop over the other dims: a MatMul of [N, 0] by a
+    // 2x63x128x174x8x0x0 weight (no values, a 190-byte model file) made 22M
+    // empty GEMMs per request, and bigger dims make a request never end.
+    const bool empty = std::all_of(ctx->step_outputs[s].begin(), ctx->step_outputs[s].end(),
+                                   [](const Tensor* t) { return t->num_elements() == 0; });
+    if (empty && !ctx->step_outputs[s].empty()) continue;
     KernelContext kc{ctx->step_inputs[s], ctx->step_outputs[s], ctx->step_scratch[s], pool_.get()};
     const auto start = step_micros ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     status = steps_[s].kernel->Compute(kc);

@@ -24,6 +24,10 @@ struct SessionOptions {
   // Threads one request may use inside a kernel. 1 serves concurrent requests
   // best on machines with few cores.
   int intra_op_threads = 1;
+  // Upper bound on one request's memory at its peak (working memory plus
+  // outputs); beyond it Run is ResourceExhausted instead of exhausting the
+  // machine. The fuzzer lowers it to stay inside its RSS limit.
+  size_t max_request_bytes = size_t{16} << 30;
 };
 
 // One input or output of a model's signature.
@@ -83,6 +87,7 @@ class Session {
   std::vector<TensorSpec> inputs_;
   std::vector<TensorSpec> outputs_;
   std::unique_ptr<IntraOpPool> pool_;
+  size_t max_request_bytes_ = 0;  // SessionOptions::max_request_bytes
 
   mutable std::mutex contexts_mutex_;
   mutable std::vector<std::unique_ptr<ExecutionContext>> free_contexts_;

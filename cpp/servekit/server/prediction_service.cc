@@ -50,7 +50,9 @@ Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request, tfs::P
     *served = handle.version();
     const Session& session = handle.session();
     // Every input named, none unknown.
-    for (const auto& [name, tensor] : request.inputs()) {
+    for (const auto& input : request.inputs()) {
+      // Not a structured binding: C++17 lambdas cannot capture one (clang refuses it).
+      const std::string& name = input.first;
       const bool known = std::any_of(session.inputs().begin(), session.inputs().end(),
                                      [&](const TensorSpec& s) { return s.name == name; });
       if (!known) {
