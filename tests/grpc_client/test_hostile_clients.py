@@ -187,5 +187,10 @@ def test_tiny_requests_that_expand_are_refused_before_allocating(server):
     response = requests.post(f"{server.url}/v1/models/classifier:classify", data=body, timeout=60)
     assert response.status_code == 429, response.text
     assert "more than 16777216 values" in response.json()["error"]
-    assert peak_rss_bytes(server) < 1 << 30
+    peak = peak_rss_bytes(server)
+    print(f"\nserver peak RSS: {peak / 2**20:.0f} MiB")
+    # Under AddressSanitizer (scripts/sanitize.sh) memory holds shadow, redzones
+    # and a quarantine of freed blocks: the bound is for the real server.
+    if not os.environ.get("SERVEKIT_SANITIZED"):
+        assert peak < 1 << 30
     assert_both_apis_answer(server)
