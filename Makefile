@@ -28,7 +28,7 @@ test: install-tests
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m pytest -q tests/grpc_client  # its own process: tensorflow (the gRPC client) and onnxruntime cannot share one
 	scripts/sanitize.sh  # ASan + UBSan: the gtests, then the bad-input and server tests against a sanitized extension
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30  # every fuzzer, 30 s each on its seed corpus
+	FUZZ_SEED=1 $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30  # every fuzzer, 30 s each on its seed corpus
 
 # Benchmarks print tables; they never assert on timings.
 bench: setup-dev

@@ -4,6 +4,8 @@
 # (tests/fuzz/corpus/<name>/ stays as committed). Prints one line per fuzzer;
 # exits non-zero if any fuzzer found a crash, a sanitizer report, a timeout or
 # an out-of-memory (the input is left in BUILD_DIR/runs/<name>/).
+# FUZZ_SEED fixes libFuzzer's random seed (the test command does, so that a
+# landing does not depend on luck); unset, every run explores anew.
 #   scripts/run_fuzzers.sh build/fuzz 60
 set -uo pipefail
 
@@ -19,9 +21,11 @@ for fuzzer in "$BUILD_DIR"/*_fuzzer; do
   rm -rf "$run" && mkdir -p "$run/corpus"
   cp "$ROOT/tests/fuzz/corpus/$name/"* "$run/corpus/" 2>/dev/null
   before=$(ls "$run/corpus" | wc -l)
+  seed=()
+  [[ -n "${FUZZ_SEED:-}" ]] && seed=(-seed="$FUZZ_SEED")
   dict=()
   [[ -f "$ROOT/tests/fuzz/$name.dict" ]] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
-  "$fuzzer" "$run/corpus" "${dict[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
+  "$fuzzer" "$run/corpus" "${dict[@]}" "${seed[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="$run/" -print_final_stats=1 >"$run/log" 2>&1
   rc=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$run/log" | tail -1 | grep -o '[0-9]*$')

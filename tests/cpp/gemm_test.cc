@@ -243,6 +243,7 @@ TEST(MatMulTest, ShapesMatchNumpy) {
       {{1, 7}, {7, 1}},
       {{5, 1}, {1, 6}},                        // K = 1
       {{3, 0}, {0, 2}},                        // K = 0: zeros
+      {{2, 1, 3, 0}, {3, 0, 5}},               // K = 0 over broadcast batches: zeros
       {{17, 33}, {33, 19}},
   };
   uint32_t seed = 200;
