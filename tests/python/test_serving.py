@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -241,3 +242,38 @@ def test_a_config_file_is_polled_and_a_bad_edit_keeps_the_running_config(tmp_pat
         assert core.models == ["m", "other"] and answer(core, "other") == 5
     with pytest.raises(ValueError, match="config file path"):
         servekit.ServingCore(config=[{"name": "m", "base_path": base}], model_config_file_poll_wait_seconds=1)
+
+
+def test_unload_version_lets_other_python_threads_run_while_it_waits(base, tmp_path):
+    """unload_version waits for a config change in progress (here: add_model
+    of a corrupt version, retried for about a second). Holding the GIL while
+    it waits froze every other Python thread for that long."""
+    (tmp_path / "broken" / "1").mkdir(parents=True)
+    (tmp_path / "broken" / "1" / "model.onnx").write_bytes(b"not a model")
+    with fast_core(model_name="m", model_base_path=base, load_retry_interval_micros=500_000,
+                   max_num_load_retries=2) as core:
+        adding = threading.Thread(target=lambda: core.add_model("broken", tmp_path / "broken"))
+        adding.start()
+        time.sleep(0.1)  # add_model holds the config change, waiting for its retries
+        errors = []
+
+        def unload():
+            try:
+                core.unload_version("m", 5)  # no version 5: refused, but only once the change is done
+            except servekit.Error as e:
+                errors.append(e)
+
+        unloader = threading.Thread(target=unload)
+        # This thread keeps running Python while unload_version waits: the
+        # longest pause between two turns of this loop (the first one spans
+        # the start of the other thread) is a thread switch.
+        last = time.monotonic()
+        end, longest_pause = last + 0.5, 0.0
+        unloader.start()
+        while last < end:
+            now = time.monotonic()
+            longest_pause, last = max(longest_pause, now - last), now
+        unloader.join(timeout=30)
+        adding.join(timeout=30)
+    assert len(errors) == 1
+    assert longest_pause < 0.25, f"Python stood still for {longest_pause:.2f} s while unload_version waited"
