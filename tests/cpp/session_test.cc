@@ -409,7 +409,7 @@ int64_t ResidentBytes() {
 }
 
 // One request with a huge batch must not leave its working memory resident
-// until the version unloads: the context gives back an arena above 64 MiB.
+// until the version unloads: the context gives back an arena above 256 MiB.
 TEST(SessionTest, WorkingMemoryOfAHugeBatchIsGivenBack) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 1}));
@@ -420,10 +420,10 @@ TEST(SessionTest, WorkingMemoryOfAHugeBatchIsGivenBack) {
   SK_ASSERT_OK_AND_ASSIGN(auto small, session->Run({test::Floats({2, 1}, {1, 2})}));
   const int64_t before = ResidentBytes();
   {
-    // 2^16 rows x 1024 floats: 256 MiB for each of two intermediates.
-    const Tensor in = test::Floats({1 << 16, 1}, std::vector<float>(1 << 16, 1.0f));
+    // 2^17 rows x 1024 floats: 512 MiB for each of two intermediates.
+    const Tensor in = test::Floats({1 << 17, 1}, std::vector<float>(1 << 17, 1.0f));
     SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
-    EXPECT_EQ(out[0].shape(), (Shape{1 << 16, 1}));
+    EXPECT_EQ(out[0].shape(), (Shape{1 << 17, 1}));
   }
   EXPECT_LT(ResidentBytes() - before, int64_t{64} << 20);
   SK_ASSERT_OK_AND_ASSIGN(auto again, session->Run({test::Floats({2, 1}, {1, 2})}));

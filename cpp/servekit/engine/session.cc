@@ -13,8 +13,10 @@ namespace servekit {
 
 // A context returned with a larger arena than this gives it back: one request
 // with a huge batch must not leave its working memory resident until the
-// version unloads. Steady traffic keeps its arenas (no allocation per request).
-constexpr size_t kMaxRetainedArenaBytes = size_t{64} << 20;
+// version unloads. Below it, steady traffic keeps its arenas (no allocation
+// per request): set well above the working memory of ordinary batches, since
+// a context over it allocates (and faults in) a fresh arena on every request.
+constexpr size_t kMaxRetainedArenaBytes = size_t{256} << 20;
 
 namespace {
 
