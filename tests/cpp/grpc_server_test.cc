@@ -63,31 +63,44 @@ std::string HeaderBlock(const std::vector<std::pair<std::string, std::string>>& 
   return block;
 }
 
+// Decodes a connection's response header blocks in order (HPACK's dynamic
+// table spans the connection, so later blocks need the earlier ones).
+class HeaderDecoder {
+ public:
+  HeaderDecoder() { nghttp2_hd_inflate_new(&inflater_); }
+  ~HeaderDecoder() { nghttp2_hd_inflate_del(inflater_); }
+  // The value of `name` in `block`, or "".
+  std::string Value(const std::string& block, const std::string& name) {
+    std::string value;
+    const auto* in = reinterpret_cast<const uint8_t*>(block.data());
+    size_t left = block.size();
+    while (true) {
+      nghttp2_nv field;
+      int flags = 0;
+      const ssize_t used = nghttp2_hd_inflate_hd2(inflater_, &field, &flags, in, left, /*in_final=*/1);
+      if (used < 0) break;
+      in += used;
+      left -= used;
+      if ((flags & NGHTTP2_HD_INFLATE_EMIT) &&
+          std::string(reinterpret_cast<char*>(field.name), field.namelen) == name) {
+        value.assign(reinterpret_cast<char*>(field.value), field.valuelen);
+      }
+      if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+        nghttp2_hd_inflate_end_headers(inflater_);
+        break;
+      }
+      if (used == 0 && left == 0) break;
+    }
+    return value;
+  }
+
+ private:
+  nghttp2_hd_inflater* inflater_ = nullptr;
+};
+
 // The value of `name` in an HPACK header block (a fresh decoder: the
 // server's first response on the connection).
-std::string FieldValue(const std::string& block, const std::string& name) {
-  nghttp2_hd_inflater* inflater = nullptr;
-  nghttp2_hd_inflate_new(&inflater);
-  std::string value;
-  const auto* in = reinterpret_cast<const uint8_t*>(block.data());
-  size_t left = block.size();
-  while (true) {
-    nghttp2_nv field;
-    int flags = 0;
-    const ssize_t used = nghttp2_hd_inflate_hd2(inflater, &field, &flags, in, left, /*in_final=*/1);
-    if (used < 0) break;
-    in += used;
-    left -= used;
-    if ((flags & NGHTTP2_HD_INFLATE_EMIT) &&
-        std::string(reinterpret_cast<char*>(field.name), field.namelen) == name) {
-      value.assign(reinterpret_cast<char*>(field.value), field.valuelen);
-    }
-    if (flags & NGHTTP2_HD_INFLATE_FINAL) break;
-    if (used == 0 && left == 0) break;
-  }
-  nghttp2_hd_inflate_del(inflater);
-  return value;
-}
+std::string FieldValue(const std::string& block, const std::string& name) { return HeaderDecoder().Value(block, name); }
 
 uint32_t BigEndian32(const std::string& bytes, size_t at) {
   return (uint32_t{static_cast<uint8_t>(bytes[at])} << 24) | (uint32_t{static_cast<uint8_t>(bytes[at + 1])} << 16) |
@@ -329,41 +342,6 @@ std::string PartialMessage(uint32_t stream, uint32_t declared, size_t sent, bool
   payload.append(sent, 'x');
   return FrameBytes(kData, end_stream ? kEndStream : 0, payload, stream);
 }
-
-// Decodes a connection's response header blocks in order (HPACK's dynamic
-// table spans the connection, so later blocks need the earlier ones).
-class HeaderDecoder {
- public:
-  HeaderDecoder() { nghttp2_hd_inflate_new(&inflater_); }
-  ~HeaderDecoder() { nghttp2_hd_inflate_del(inflater_); }
-  // The value of `name` in `block`, or "".
-  std::string Value(const std::string& block, const std::string& name) {
-    std::string value;
-    const auto* in = reinterpret_cast<const uint8_t*>(block.data());
-    size_t left = block.size();
-    while (true) {
-      nghttp2_nv field;
-      int flags = 0;
-      const ssize_t used = nghttp2_hd_inflate_hd2(inflater_, &field, &flags, in, left, /*in_final=*/1);
-      if (used < 0) break;
-      in += used;
-      left -= used;
-      if ((flags & NGHTTP2_HD_INFLATE_EMIT) &&
-          std::string(reinterpret_cast<char*>(field.name), field.namelen) == name) {
-        value.assign(reinterpret_cast<char*>(field.value), field.valuelen);
-      }
-      if (flags & NGHTTP2_HD_INFLATE_FINAL) {
-        nghttp2_hd_inflate_end_headers(inflater_);
-        break;
-      }
-      if (used == 0 && left == 0) break;
-    }
-    return value;
-  }
-
- private:
-  nghttp2_hd_inflater* inflater_ = nullptr;
-};
 
 // The grpc-status of the next response HEADERS that carries one, or "" once
 // the connection ends; `stream` gets its stream id.
