@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "rapidjson/document.h"
-#include "servekit/server/json_document.h"
-#include "servekit/server/predict_json.h"
+#include "servekit/server/rest/json_document.h"
+#include "servekit/server/rest/json_request.h"
+#include "servekit/server/rest/json_response.h"
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include "core_options.h"
 #include "numpy_tensor.h"
 #include "servekit/serving/config_file_watcher.h"
+#include "servekit/serving/request_path.h"
 #include "servekit/serving/server_core.h"
 #include "status_exceptions.h"
 
@@ -39,26 +40,50 @@ ModelSpec Spec(const std::string& name, std::optional<int64_t> version, std::opt
   return ModelSpec{name, version, std::move(label)};
 }
 
-// Runs the model version the spec selects; returns (version, outputs).
-py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
-              std::optional<std::string> label, const std::vector<py::array>& arrays) {
-  // Python arranged the inputs by the version's signature; the session checks them again.
-  std::vector<Tensor> inputs = InputViewsOf(arrays, {});
-  absl::StatusOr<ModelHandle> handle = absl::UnknownError("");
-  absl::StatusOr<std::vector<Tensor>> outputs = absl::UnknownError("");
+// The Python codec of the request path: named numpy arrays (converted to the
+// signature's dtypes by the caller) viewed as tensors, outputs handed back.
+class NumpyCodec : public InferenceCodec {
+ public:
+  explicit NumpyCodec(std::vector<NamedTensor> inputs) : inputs_(std::move(inputs)) {}
+
+  absl::Status DecodeInputs(const ModelSignature&, InferenceInputs* inputs) override {
+    inputs->tensors = std::move(inputs_);
+    return absl::OkStatus();
+  }
+  absl::Status EncodeOutputs(const ModelSignature&, int64_t version, std::vector<NamedTensor> outputs) override {
+    version_ = version;
+    outputs_ = std::move(outputs);
+    return absl::OkStatus();
+  }
+
+  int64_t version() const { return version_; }
+  std::vector<NamedTensor>& outputs() { return outputs_; }
+
+ private:
+  std::vector<NamedTensor> inputs_;
+  std::vector<NamedTensor> outputs_;
+  int64_t version_ = 0;
+};
+
+// Runs the model version the spec selects on named inputs; returns
+// (version, [(output name, array)]) in signature order.
+py::tuple Predict(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
+                  std::optional<std::string> label, const std::string& signature_name,
+                  const std::map<std::string, py::array>& arrays) {
+  std::vector<NamedTensor> inputs;
+  inputs.reserve(arrays.size());
+  for (const auto& [input, array] : arrays) inputs.push_back(NamedTensor{input, TensorViewOf(array, "input '" + input + "'")});
+  NumpyCodec codec(std::move(inputs));
+  absl::Status status;
   {
     py::gil_scoped_release release;
-    const absl::Time started = absl::Now();
-    handle = core.GetHandle(Spec(name, version, label));
-    if (handle.ok()) outputs = handle->session().Run(inputs);
-    const absl::Status status = handle.ok() ? outputs.status() : handle.status();
-    core.RecordRequest(name, handle.ok() ? handle->version() : 0, "python", status.code(), absl::Now() - started);
+    status = RunInference(core, InferenceSpec{Spec(name, version, label), signature_name, RequestKind::kPredict, "python"},
+                          codec);
   }
-  ThrowIfError(handle.status());
-  std::vector<Tensor> results = ValueOrThrow(std::move(outputs));
+  ThrowIfError(status);
   py::list out;
-  for (Tensor& t : results) out.append(ArrayOf(std::move(t)));
-  return py::make_tuple(handle->version(), out);
+  for (NamedTensor& t : codec.outputs()) out.append(py::make_tuple(t.name, ArrayOf(std::move(t.tensor))));
+  return py::make_tuple(codec.version(), out);
 }
 
 // The signature of the version a request would reach. Python's predict looks it
@@ -66,15 +91,16 @@ py::tuple Run(const ServerCore& core, const std::string& name, std::optional<int
 // request's outcome and is counted like one.
 py::tuple Signature(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
                     std::optional<std::string> label) {
-  absl::StatusOr<ModelHandle> found = core.GetHandle(Spec(name, version, label));
+  absl::StatusOr<ModelMetadata> found = GetModelMetadata(core, Spec(name, version, label), /*api=*/"");
   if (!found.ok()) core.RecordRequest(name, 0, "python", found.status().code(), absl::ZeroDuration());
-  ModelHandle handle = ValueOrThrow(std::move(found));
-  auto specs = [](const std::vector<TensorSpec>& list) {
+  ModelMetadata metadata = ValueOrThrow(std::move(found));
+  const ModelSignature& signature = metadata.signatures.front();
+  auto specs = [](absl::Span<const TensorSpec> list) {
     py::list out;
     for (const TensorSpec& s : list) out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
     return out;
   };
-  return py::make_tuple(handle.version(), specs(handle.session().inputs()), specs(handle.session().outputs()));
+  return py::make_tuple(metadata.handle.version(), specs(signature.inputs), specs(signature.outputs));
 }
 
 py::list Status(const ServerCore& core, const std::string& name) {
@@ -184,7 +210,8 @@ void RegisterServing(py::module_& m) {
       .def("set_label", [](ServerCore& core, const std::string& model, const std::string& label, int64_t version) {
              ThrowIfError(core.SetLabel(model, label, version));
            })
-      .def("run", &Run, py::arg("name"), py::arg("version"), py::arg("label"), py::arg("inputs"))
+      .def("predict", &Predict, py::arg("name"), py::arg("version"), py::arg("label"), py::arg("signature_name"),
+           py::arg("inputs"))
       .def("signature", &Signature, py::arg("name"), py::arg("version"), py::arg("label"))
       .def("status", &Status, py::arg("name"))
       .def("base_path_status", [](const ServerCore& core, const std::string& name) {

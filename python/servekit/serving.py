@@ -257,17 +257,23 @@ class ServingCore:
         if cached is None:
             cached = self._refresh_signature(selector)
         try:
-            served, outputs = self._native.run(name, version, label, arrange_inputs(cached[1], inputs))
+            served, outputs = self._native.predict(name, version, label, "", self._named(cached[1], inputs))
         except ValueError:
             # A version swap may have changed the inputs: retry once with the
             # serving version's own signature (a real input error fails again).
             cached = self._refresh_signature(selector)
-            served, outputs = self._native.run(name, version, label, arrange_inputs(cached[1], inputs))
+            served, outputs = self._native.predict(name, version, label, "", self._named(cached[1], inputs))
         if served != cached[0]:
-            cached = self._refresh_signature(selector)  # for the next request
+            self._refresh_signature(selector)  # for the next request
         if len(outputs) == 1:
-            return outputs[0]
-        return dict(zip(cached[1].output_names, outputs))
+            return outputs[0][1]
+        return dict(outputs)
+
+    @staticmethod
+    def _named(signature: Signature, inputs) -> dict[str, Any]:
+        # Arranged and converted by the signature in Python (clear messages);
+        # the request path checks the names again against the version it runs.
+        return dict(zip(signature.input_names, arrange_inputs(signature, inputs)))
 
     def _refresh_signature(self, selector) -> tuple[int, Signature]:
         # The signature of the version the selector serves now; requests reuse it

@@ -1,5 +1,5 @@
 // gRPC message framing, compression and grpc-message encoding (server/grpc_framing.h).
-#include "servekit/server/grpc_framing.h"
+#include "servekit/server/grpc/grpc_framing.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

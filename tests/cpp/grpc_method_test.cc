@@ -1,6 +1,6 @@
 // gRPC method wrappers (server/grpc_method.h): typed unary methods and the
 // guard that turns a handler's exception into that call's error.
-#include "servekit/server/grpc_method.h"
+#include "servekit/server/grpc/grpc_method.h"
 
 #include <gtest/gtest.h>
 

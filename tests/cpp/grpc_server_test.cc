@@ -2,7 +2,7 @@
 // grpc_connection.h): binding, the handshake timeout, traffic that is not
 // HTTP/2, and the two-step drain. Calls themselves are tested with the
 // official client in tests/grpc_client.
-#include "servekit/server/grpc_server.h"
+#include "servekit/server/grpc/grpc_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "servekit/server/http_server.h"
+#include "servekit/server/http/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

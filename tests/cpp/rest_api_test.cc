@@ -1,4 +1,4 @@
-#include "servekit/server/rest_api.h"
+#include "servekit/server/rest/rest_api.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // TensorProto <-> Tensor (server/tensor_proto_codec.h).
-#include "servekit/server/tensor_proto_codec.h"
+#include "servekit/server/grpc/tensor_proto_codec.h"
 
 #include <cstdint>
 #include <cstring>

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "servekit/server/grpc_framing.h"
+#include "servekit/server/grpc/grpc_framing.h"
 
 namespace {
 constexpr size_t kMaxMessageBytes = 64 << 10;

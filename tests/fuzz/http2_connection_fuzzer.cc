@@ -26,7 +26,7 @@
 #include <thread>
 
 #include "google/protobuf/stubs/logging.h"
-#include "servekit/server/grpc_server.h"
+#include "servekit/server/grpc/grpc_server.h"
 #include "servekit/serving/server_core.h"
 
 namespace {

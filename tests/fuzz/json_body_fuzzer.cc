@@ -16,9 +16,10 @@
 
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
-#include "servekit/server/json_document.h"
-#include "servekit/server/predict_json.h"
-#include "servekit/server/rest_api.h"
+#include "servekit/server/rest/json_document.h"
+#include "servekit/server/rest/json_request.h"
+#include "servekit/server/rest/json_response.h"
+#include "servekit/server/rest/rest_api.h"
 #include "servekit/serving/server_core.h"
 
 namespace {

@@ -11,8 +11,8 @@
 #include "google/protobuf/stubs/logging.h"
 #include "servekit/proto/tfs/input.pb.h"
 #include "servekit/proto/tfs/tensor.pb.h"
-#include "servekit/server/example_inputs.h"
-#include "servekit/server/tensor_proto_codec.h"
+#include "servekit/server/grpc/example_inputs.h"
+#include "servekit/server/grpc/tensor_proto_codec.h"
 
 namespace {
 

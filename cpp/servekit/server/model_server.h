@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "servekit/server/grpc_server.h"
-#include "servekit/server/http_server.h"
-#include "servekit/server/rest_api.h"
+#include "servekit/server/grpc/grpc_server.h"
+#include "servekit/server/http/http_server.h"
+#include "servekit/server/rest/rest_api.h"
 #include "servekit/serving/config_file_watcher.h"
 #include "servekit/serving/server_core.h"
 

@@ -1,6 +1,7 @@
-#include "servekit/server/model_service.h"
+#include "servekit/server/grpc/model_service.h"
 
-#include "servekit/server/grpc_util.h"
+#include "servekit/server/grpc/grpc_util.h"
+#include "servekit/serving/model_status.h"
 
 namespace servekit {
 namespace {
@@ -29,20 +30,12 @@ void FillStatus(const Status& status, tfs::StatusProto* proto) {
 Status ModelServiceImpl::GetModelStatus(const tfs::GetModelStatusRequest& request,
                                         tfs::GetModelStatusResponse* response) const {
   ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request.model_spec()));
-  ASSIGN_OR_RETURN(std::vector<VersionStatus> versions, core_->manager().GetStatus(spec.name));
-  std::optional<int64_t> only = spec.version;
-  if (spec.label) {
-    ASSIGN_OR_RETURN(only, core_->LabelVersion(spec.name, *spec.label));
-  }
+  ASSIGN_OR_RETURN(std::vector<VersionStatus> versions, servekit::GetModelStatus(*core_, spec));
   for (const VersionStatus& v : versions) {
-    if (only && v.version != *only) continue;
     tfs::ModelVersionStatus* out = response->add_model_version_status();
     out->set_version(v.version);
     out->set_state(StateOf(v.state));
     FillStatus(v.status, out->mutable_status());
-  }
-  if (only && response->model_version_status_size() == 0) {
-    return absl::NotFoundError(absl::StrCat("Could not find version ", *only, " of model ", spec.name));
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_reflection.h"
+#include "servekit/server/grpc/grpc_reflection.h"
 
 #include <set>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_framing.h"
+#include "servekit/server/grpc/grpc_framing.h"
 
 #include <algorithm>
 

@@ -4,7 +4,7 @@
 // messages compiled into servekit (the generated pool).
 #pragma once
 
-#include "servekit/server/grpc_method.h"
+#include "servekit/server/grpc/grpc_method.h"
 
 namespace servekit {
 

@@ -1,4 +1,4 @@
-#include "servekit/server/tensor_proto_codec.h"
+#include "servekit/server/grpc/tensor_proto_codec.h"
 
 #include <algorithm>
 #include <array>
@@ -198,11 +198,6 @@ tensorflow::DataType ToTfDataType(DType dtype) {
     case DType::kUndefined: break;
   }
   return tensorflow::DT_INVALID;
-}
-
-absl::string_view TfDataTypeName(DType dtype) {
-  // The generated name table lives as long as the program.
-  return tensorflow::DataType_Name(ToTfDataType(dtype));
 }
 
 StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spec, int64_t max_elements) {

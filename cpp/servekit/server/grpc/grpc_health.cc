@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_health.h"
+#include "servekit/server/grpc/grpc_health.h"
 
 #include "servekit/proto/grpc/health.pb.h"
 

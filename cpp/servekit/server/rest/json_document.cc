@@ -1,4 +1,4 @@
-#include "servekit/server/json_document.h"
+#include "servekit/server/rest/json_document.h"
 
 #include <algorithm>
 #include <cerrno>

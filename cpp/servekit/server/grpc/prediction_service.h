@@ -1,7 +1,8 @@
 // TF Serving's tensorflow.serving.PredictionService over a ServerCore:
 // Predict, GetModelMetadata, Classify and Regress; MultiInference answers
-// UNIMPLEMENTED. Model selection (name, version or version_label) and errors
-// are those of the REST API, as gRPC status codes.
+// UNIMPLEMENTED. A codec over the request path (serving/request_path.h):
+// protos to named tensors and back; model selection, checks and metrics are
+// the request path's, the same as REST's.
 //
 // Plain handlers: grpc_server.cc serves them; they run on a server thread,
 // concurrently with other calls.
@@ -10,7 +11,6 @@
 #include <cstdint>
 
 #include "servekit/proto/tfs/prediction_service.pb.h"
-#include "servekit/server/predict_json.h"
 #include "servekit/serving/server_core.h"
 
 namespace servekit {
@@ -30,11 +30,6 @@ class PredictionServiceImpl {
   Status MultiInference(const tensorflow::serving::MultiInferenceRequest& request, tensorflow::serving::MultiInferenceResponse* response) const;
 
  private:
-  // Classify and Regress: the model's one output for the request's examples;
-  // `served` gets the version that ran.
-  StatusOr<Tensor> RunExamples(ExampleApi api, const tensorflow::serving::ModelSpec& model_spec,
-                               const tensorflow::serving::Input& input, int64_t* served) const;
-
   ServerCore* const core_;
   const int64_t max_request_elements_;
   const size_t max_response_bytes_;

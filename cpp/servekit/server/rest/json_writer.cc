@@ -1,4 +1,4 @@
-#include "servekit/server/json_writer.h"
+#include "servekit/server/rest/json_writer.h"
 
 #include <algorithm>
 #include <charconv>

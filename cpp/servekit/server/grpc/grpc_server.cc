@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_server.h"
+#include "servekit/server/grpc/grpc_server.h"
 
 #include <algorithm>
 #include <thread>
@@ -11,13 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "servekit/server/accept_loop.h"
-#include "servekit/server/grpc_connection.h"
-#include "servekit/server/grpc_health.h"
-#include "servekit/server/grpc_method.h"
-#include "servekit/server/grpc_reflection.h"
+#include "servekit/server/grpc/grpc_connection.h"
+#include "servekit/server/grpc/grpc_health.h"
+#include "servekit/server/grpc/grpc_method.h"
+#include "servekit/server/grpc/grpc_reflection.h"
 #include "servekit/server/io_threads.h"
-#include "servekit/server/model_service.h"
-#include "servekit/server/prediction_service.h"
+#include "servekit/server/grpc/model_service.h"
+#include "servekit/server/grpc/prediction_service.h"
 
 namespace servekit {
 

@@ -1,4 +1,4 @@
-#include "servekit/server/rest_api.h"
+#include "servekit/server/rest/rest_api.h"
 
 #include <optional>
 #include <vector>
@@ -9,12 +9,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "servekit/server/json_document.h"
-#include "servekit/server/json_writer.h"
-#include "servekit/server/predict_json.h"
 #include "servekit/server/prometheus_text.h"
-#include "servekit/server/signature.h"
-#include "servekit/server/tensor_proto_codec.h"
+#include "servekit/server/rest/json_document.h"
+#include "servekit/server/rest/json_inference_codec.h"
+#include "servekit/server/rest/json_response.h"
+#include "servekit/server/rest/json_writer.h"
+#include "servekit/serving/model_status.h"
+#include "servekit/serving/request_path.h"
+#include "servekit/serving/signature.h"
 
 namespace servekit {
 namespace {
@@ -94,7 +96,7 @@ void WriteVersionStatus(const VersionStatus& v, JsonWriter& json) {
       .EndObject();
 }
 
-void WriteTensorInfos(const std::vector<TensorSpec>& specs, JsonWriter& json) {
+void WriteTensorInfos(absl::Span<const TensorSpec> specs, JsonWriter& json) {
   json.BeginObject();
   for (const TensorSpec& spec : specs) {
     json.Key(spec.name).BeginObject().Key("dtype").String(TfDataTypeName(spec.dtype));
@@ -184,6 +186,48 @@ StatusOr<int64_t> VersionFromJson(absl::string_view body) {
   return version;
 }
 
+void ListModels(const ServerCore& core, HttpResponse* response) {
+  JsonWriter json(&response->body);
+  json.BeginObject().Key("models").BeginArray();
+  for (const ModelConfig& model : core.Models()) {
+    json.BeginObject().Key("name").String(model.name).Key("model_version_status").BeginArray();
+    if (auto versions = core.manager().GetStatus(model.name); versions.ok()) {
+      for (const VersionStatus& v : *versions) WriteVersionStatus(v, json);
+    }
+    json.EndArray().EndObject();
+  }
+  json.EndArray().EndObject();
+}
+
+void WriteModelStatus(const ServerCore& core, const ModelPath& route, HttpResponse* response) {
+  StatusOr<std::vector<VersionStatus>> versions = GetModelStatus(core, SpecOf(route));
+  if (!versions.ok()) return WriteError(versions.status(), response);
+  JsonWriter json(&response->body);
+  json.BeginObject().Key("model_version_status").BeginArray();
+  for (const VersionStatus& v : *versions) WriteVersionStatus(v, json);
+  json.EndArray().EndObject();
+}
+
+void WriteModelMetadata(const ServerCore& core, const ModelPath& route, HttpResponse* response) {
+  StatusOr<ModelMetadata> metadata = GetModelMetadata(core, SpecOf(route), /*api=*/"");
+  if (!metadata.ok()) return WriteError(metadata.status(), response);
+  JsonWriter json(&response->body);
+  json.BeginObject().Key("model_spec").BeginObject()
+      .Key("name").String(route.model)
+      .Key("signature_name").String("")
+      .Key("version").String(std::to_string(metadata->handle.version()))
+      .EndObject();
+  json.Key("metadata").BeginObject().Key("signature_def").BeginObject().Key("signature_def").BeginObject();
+  for (const ModelSignature& signature : metadata->signatures) {
+    json.Key(signature.name).BeginObject().Key("inputs");
+    WriteTensorInfos(signature.inputs, json);
+    json.Key("outputs");
+    WriteTensorInfos(signature.outputs, json);
+    json.Key("method_name").String(signature.method_name).EndObject();
+  }
+  json.EndObject().EndObject().EndObject().EndObject();
+}
+
 }  // namespace
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -267,92 +311,19 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
   if (route.version && route.label) return malformed();
 
   if (get && route.verb.empty()) {
-    JsonWriter json(&body);
-    if (route.model.empty()) {  // every model
-      json.BeginObject().Key("models").BeginArray();
-      for (const ModelConfig& model : core_->Models()) {
-        json.BeginObject().Key("name").String(model.name).Key("model_version_status").BeginArray();
-        if (auto versions = core_->manager().GetStatus(model.name); versions.ok()) {
-          for (const VersionStatus& v : *versions) WriteVersionStatus(v, json);
-        }
-        json.EndArray().EndObject();
-      }
-      json.EndArray().EndObject();
-      return;
-    }
-    if (route.metadata) {
-      StatusOr<ModelHandle> handle = core_->GetHandle(SpecOf(route));
-      if (!handle.ok()) return WriteError(handle.status(), response);
-      json.BeginObject().Key("model_spec").BeginObject()
-          .Key("name").String(route.model)
-          .Key("signature_name").String("")
-          .Key("version").String(std::to_string(handle->version()))
-          .EndObject();
-      json.Key("metadata").BeginObject().Key("signature_def").BeginObject().Key("signature_def").BeginObject();
-      json.Key(kDefaultSignatureName).BeginObject().Key("inputs");
-      WriteTensorInfos(handle->session().inputs(), json);
-      json.Key("outputs");
-      WriteTensorInfos(handle->session().outputs(), json);
-      json.Key("method_name").String(kPredictMethodName).EndObject();
-      json.EndObject().EndObject().EndObject().EndObject();
-      return;
-    }
-    StatusOr<std::vector<VersionStatus>> versions = core_->manager().GetStatus(route.model);
-    if (!versions.ok()) return WriteError(versions.status(), response);
-    std::optional<int64_t> only = route.version;
-    if (route.label) {
-      StatusOr<int64_t> labelled = core_->LabelVersion(route.model, *route.label);
-      if (!labelled.ok()) return WriteError(labelled.status(), response);
-      only = *labelled;
-    }
-    json.BeginObject().Key("model_version_status").BeginArray();
-    bool found = false;
-    for (const VersionStatus& v : *versions) {
-      if (only && v.version != *only) continue;
-      found = true;
-      WriteVersionStatus(v, json);
-    }
-    json.EndArray().EndObject();
-    if (!found) {
-      return WriteError(absl::NotFoundError(absl::StrCat("Could not find version ", *only, " of model ", route.model)),
-                        response);
-    }
-    return;
+    if (route.model.empty()) return ListModels(*core_, response);
+    if (route.metadata) return WriteModelMetadata(*core_, route, response);
+    return WriteModelStatus(*core_, route, response);
   }
-
   if (!post || route.model.empty() || route.metadata || route.verb.empty()) return malformed();
 
   // --- inference ------------------------------------------------------------------------------
   if (route.verb == "predict" || route.verb == "classify" || route.verb == "regress") {
-    const absl::Time started = absl::Now();
-    int64_t served_version = 0;
-    Status status = [&]() -> Status {
-      ASSIGN_OR_RETURN(ModelHandle handle, core_->GetHandle(SpecOf(route)));
-      served_version = handle.version();
-      const Session& session = handle.session();
-      const bool predict = route.verb == "predict";
-      const ExampleApi api = route.verb == "classify" ? ExampleApi::kClassify : ExampleApi::kRegress;
-      if (!predict) RETURN_IF_ERROR(CheckExampleApiSignature(api, session.outputs()));
-      ASSIGN_OR_RETURN(JsonPredictRequest parsed_request,
-                       predict ? ParsePredictRequest(request.body, session.inputs(), options_.max_request_elements)
-                               : ParseExamplesRequest(request.body, session.inputs(), options_.max_request_elements));
-      RETURN_IF_ERROR(CheckSignatureName(parsed_request.signature_name));
-      ASSIGN_OR_RETURN(std::vector<Tensor> outputs, session.Run(parsed_request.inputs));
-      const size_t answer_bound =
-          JsonAnswerBytesBound(predict ? std::nullopt : std::optional<ExampleApi>(api), session.outputs(), outputs);
-      if (answer_bound > options_.max_response_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the answer could take up to ", answer_bound, " bytes of JSON, more than the server's limit of ",
-            options_.max_response_bytes, " bytes (--max_response_bytes); send fewer instances per request"));
-      }
-      if (predict) {
-        AppendPredictResponse(parsed_request.row_format, session.outputs(), outputs, &body);
-      } else {
-        AppendExamplesResponse(api, outputs[0], &body);
-      }
-      return absl::OkStatus();
-    }();
-    core_->RecordRequest(route.model, served_version, route.verb, status.code(), absl::Now() - started);
+    const RequestKind kind = route.verb == "predict"    ? RequestKind::kPredict
+                             : route.verb == "classify" ? RequestKind::kClassify
+                                                        : RequestKind::kRegress;
+    JsonInferenceCodec codec(kind, request.body, options_.max_request_elements, options_.max_response_bytes, &body);
+    const Status status = RunInference(*core_, InferenceSpec{SpecOf(route), "", kind, route.verb}, codec);
     if (!status.ok()) WriteError(status, response);
     return;
   }

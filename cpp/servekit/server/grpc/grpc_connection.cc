@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_connection.h"
+#include "servekit/server/grpc/grpc_connection.h"
 
 #include <algorithm>
 #include <atomic>

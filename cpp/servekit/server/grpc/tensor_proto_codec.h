@@ -28,6 +28,7 @@
 #include "servekit/engine/session.h"
 #include "servekit/proto/tfs/tensor.pb.h"
 #include "servekit/proto/tfs/types.pb.h"
+#include "servekit/serving/signature.h"  // TfDataTypeName
 #include "servekit/util/dtype.h"
 #include "servekit/util/status.h"
 #include "servekit/util/tensor.h"
@@ -36,9 +37,6 @@ namespace servekit {
 
 // The TensorFlow type of `dtype`; DT_INVALID for kUndefined.
 tensorflow::DataType ToTfDataType(DType dtype);
-
-// TensorFlow's name of `dtype` ("DT_FLOAT", ...; "DT_INVALID" for kUndefined).
-absl::string_view TfDataTypeName(DType dtype);
 
 // A new tensor holding `proto`'s values, checked against the input `spec` (see
 // above). ResourceExhausted, before anything is allocated, when the tensor has

@@ -1,4 +1,4 @@
-#include "servekit/server/http_server.h"
+#include "servekit/server/http/http_server.h"
 
 #include <mutex>
 #include <optional>
@@ -17,7 +17,7 @@
 
 #include "servekit/server/accept_loop.h"
 #include "servekit/server/io_threads.h"
-#include "servekit/server/json_writer.h"
+#include "servekit/server/rest/json_writer.h"
 
 namespace servekit {
 namespace {

@@ -1,4 +1,4 @@
-#include "servekit/server/example_inputs.h"
+#include "servekit/server/grpc/example_inputs.h"
 
 #include <limits>
 

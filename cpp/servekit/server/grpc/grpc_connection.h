@@ -28,8 +28,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "servekit/server/grpc_framing.h"
-#include "servekit/server/grpc_method.h"
+#include "servekit/server/grpc/grpc_framing.h"
+#include "servekit/server/grpc/grpc_method.h"
 
 struct nghttp2_session;
 

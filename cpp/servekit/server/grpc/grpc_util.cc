@@ -1,4 +1,4 @@
-#include "servekit/server/grpc_util.h"
+#include "servekit/server/grpc/grpc_util.h"
 
 #include "absl/strings/str_cat.h"
 

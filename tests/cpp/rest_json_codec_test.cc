@@ -1,5 +1,6 @@
 // TF Serving REST bodies to and from tensors (server/predict_json.h).
-#include "servekit/server/predict_json.h"
+#include "servekit/server/rest/json_request.h"
+#include "servekit/server/rest/json_response.h"
 
 #include <cmath>
 #include <cstdint>

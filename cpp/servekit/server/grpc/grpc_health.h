@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "servekit/server/grpc_method.h"
+#include "servekit/server/grpc/grpc_method.h"
 
 namespace servekit {
 

@@ -33,7 +33,7 @@
 #include <functional>
 #include <string>
 
-#include "servekit/server/http_server.h"
+#include "servekit/server/http/http_server.h"
 #include "servekit/serving/server_core.h"
 
 namespace servekit {

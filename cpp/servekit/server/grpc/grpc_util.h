@@ -2,7 +2,7 @@
 #pragma once
 
 #include "servekit/proto/tfs/model.pb.h"
-#include "servekit/server/signature.h"
+#include "servekit/serving/signature.h"
 #include "servekit/serving/server_core.h"
 
 namespace servekit {

@@ -1,0 +1,46 @@
+#include "servekit/server/rest/json_inference_codec.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "servekit/server/rest/json_request.h"
+#include "servekit/server/rest/json_response.h"
+
+namespace servekit {
+
+Status JsonInferenceCodec::DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) {
+  ASSIGN_OR_RETURN(JsonPredictRequest request,
+                   kind_ == RequestKind::kPredict
+                       ? ParsePredictRequest(body_, signature.inputs, max_request_values_)
+                       : ParseExamplesRequest(body_, signature.inputs, max_request_values_));
+  row_format_ = request.row_format;
+  inputs->signature_name = std::move(request.signature_name);
+  inputs->tensors.reserve(request.inputs.size());
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    inputs->tensors.push_back(NamedTensor{signature.inputs[i].name, std::move(request.inputs[i])});
+  }
+  return absl::OkStatus();
+}
+
+Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_t, std::vector<NamedTensor> outputs) {
+  std::vector<Tensor> tensors;
+  tensors.reserve(outputs.size());
+  for (NamedTensor& output : outputs) tensors.push_back(std::move(output.tensor));
+  std::optional<ExampleApi> api;
+  if (kind_ == RequestKind::kClassify) api = ExampleApi::kClassify;
+  if (kind_ == RequestKind::kRegress) api = ExampleApi::kRegress;
+  const size_t answer_bound = JsonAnswerBytesBound(api, signature.outputs, tensors);
+  if (answer_bound > max_response_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the answer could take up to ", answer_bound, " bytes of JSON, more than the server's limit of ",
+        max_response_bytes_, " bytes (--max_response_bytes); send fewer instances per request"));
+  }
+  if (api) {
+    AppendExamplesResponse(*api, tensors[0], out_);
+  } else {
+    AppendPredictResponse(row_format_, signature.outputs, tensors, out_);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace servekit

@@ -1,0 +1,92 @@
+#include "servekit/serving/request_path.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace servekit {
+namespace {
+
+// The inputs in the signature's order, checked by name: none unknown, none
+// twice, none missing.
+StatusOr<std::vector<Tensor>> OrderInputs(const ModelSignature& signature, std::vector<NamedTensor>& named) {
+  std::vector<Tensor> ordered(signature.inputs.size());
+  std::vector<bool> seen(signature.inputs.size(), false);
+  for (NamedTensor& input : named) {
+    ASSIGN_OR_RETURN(const TensorSpec* spec, FindInput(signature, input.name));
+    const size_t index = spec - signature.inputs.data();
+    if (seen[index]) return absl::InvalidArgumentError(absl::StrCat("the request names input '", input.name, "' twice"));
+    seen[index] = true;
+    ordered[index] = std::move(input.tensor);
+  }
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) {
+      return absl::InvalidArgumentError(absl::StrCat("the request has no input '", signature.inputs[i].name,
+                                                     "'; the model's inputs are {", SpecNames(signature.inputs), "}"));
+    }
+  }
+  return ordered;
+}
+
+// Which outputs the answer holds, in signature order.
+StatusOr<std::vector<bool>> SelectOutputs(const ModelSignature& signature, const std::vector<std::string>& filter) {
+  std::vector<bool> wanted(signature.outputs.size(), filter.empty());
+  for (const std::string& name : filter) {
+    ASSIGN_OR_RETURN(const TensorSpec* spec, FindOutput(signature, name));
+    wanted[spec - signature.outputs.data()] = true;
+  }
+  return wanted;
+}
+
+Status CheckKind(RequestKind kind, const ModelSignature& signature) {
+  switch (kind) {
+    case RequestKind::kPredict: return absl::OkStatus();
+    case RequestKind::kClassify: return CheckExampleApiSignature(ExampleApi::kClassify, signature.outputs);
+    case RequestKind::kRegress: return CheckExampleApiSignature(ExampleApi::kRegress, signature.outputs);
+  }
+  return absl::InternalError("unknown request kind");
+}
+
+Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& codec, int64_t* served) {
+  ASSIGN_OR_RETURN(ModelHandle handle, core.GetHandle(spec.model));
+  *served = handle.version();
+  ASSIGN_OR_RETURN(ModelSignature signature, FindSignature(handle.session(), spec.signature_name));
+  RETURN_IF_ERROR(CheckKind(spec.kind, signature));
+  InferenceInputs inputs;
+  RETURN_IF_ERROR(codec.DecodeInputs(signature, &inputs));
+  if (!inputs.signature_name.empty() && inputs.signature_name != spec.signature_name) {
+    RETURN_IF_ERROR(FindSignature(handle.session(), inputs.signature_name).status());
+  }
+  ASSIGN_OR_RETURN(std::vector<Tensor> ordered, OrderInputs(signature, inputs.tensors));
+  ASSIGN_OR_RETURN(std::vector<bool> wanted, SelectOutputs(signature, inputs.output_filter));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, handle.session().Run(ordered));
+  ordered.clear();  // the inputs' memory goes back before the answer is built
+  std::vector<NamedTensor> answer;
+  answer.reserve(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (wanted[i]) answer.push_back(NamedTensor{signature.outputs[i].name, std::move(outputs[i])});
+  }
+  return codec.EncodeOutputs(signature, handle.version(), std::move(answer));
+}
+
+}  // namespace
+
+Status RunInference(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& codec) {
+  const absl::Time started = absl::Now();
+  int64_t served = 0;
+  const Status status = Infer(core, spec, codec, &served);
+  core.RecordRequest(spec.model.name, served, spec.api, status.code(), absl::Now() - started);
+  return status;
+}
+
+StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec& spec, const std::string& api) {
+  const absl::Time started = absl::Now();
+  StatusOr<ModelHandle> handle = core.GetHandle(spec);
+  if (!api.empty()) {
+    core.RecordRequest(spec.name, handle.ok() ? handle->version() : 0, api, handle.status().code(),
+                       absl::Now() - started);
+  }
+  if (!handle.ok()) return handle.status();
+  std::vector<ModelSignature> signatures = SignaturesOf(handle->session());
+  return ModelMetadata{*std::move(handle), std::move(signatures)};
+}
+
+}  // namespace servekit
