@@ -1,114 +1,207 @@
-"""REST benchmark: predict throughput and latency of servekit-server beside
-the ways the seed tutorials serve models (a Flask app calling predict, on
-Flask's dev server and on gunicorn), with wrk as the load generator on the
-same machine.
+"""REST benchmark: servekit-server's predict beside its own HTTP floor and beside
+the Python stacks people serve models with, with wrk as the load generator on
+the same machine.
 
-Rows: servekit predict (MNIST MLP 784-128-10, batch 1) at 1, 16 and 64
-keep-alive connections; a GET on the same server (our own HTTP floor); Flask
-(threaded dev server) and gunicorn (sync workers) answering the same predict
-with the same model through servekit.load. Every server binds 127.0.0.1 and
-every run stops after --seconds.
+Every row answers the same POST /v1/models/mlp:predict with the same JSON body
+(one MNIST instance, 784 values with 4 decimals) and the same model (MNIST MLP
+784-128-10, batch 1, built by bench_models.py and saved as model.onnx):
 
-    python bench/rest_bench.py [--seconds 10] [--threads N]
+  servekit-server predict (REST)          the C++ server, at each connection count
+  servekit-server GET /v2/health/live     the same server's HTTP floor: a GET that does nothing
+  FastAPI + uvicorn + onnxruntime         2 workers, uvloop, httptools, orjson in and out,
+                                          an async handler calling InferenceSession.run
+  Flask dev server (threaded)             Flask's request.get_json()/jsonify, with the model
+  gunicorn (2 sync workers) + Flask       run by onnxruntime or by servekit.load
+onnxruntime runs with one intra-op and one inter-op thread per process (two
+workers on two cores; the model is batch 1). Each stack's answer is checked
+against servekit's before it is timed. Every server binds 127.0.0.1, every
+run stops after --seconds and every server started is stopped.
+
+At the end: issue 11's two ratios at 16 connections, servekit predict over
+its GET floor (target >= 0.60) and over FastAPI + uvicorn + onnxruntime
+(target >= 5x).
+
+    python bench/rest_bench.py [--seconds 10] [--connections 1,16,64] [--only servekit,fastapi-ort,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import requests
 
+import servekit
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_harness import (  # noqa: E402
+    free_port,
+    measured,
+    print_header,
+    servekit_command,
+    server_process,
+    wait_until_up,
+    wrk,
+)
 from bench_models import mnist_mlp  # noqa: E402
 
 MODEL = "mlp"
+PREDICT_PATH = f"/v1/models/{MODEL}:predict"
+
+SERVEKIT = "servekit-server predict (REST)"
+FLOOR = "servekit-server GET /v2/health/live (HTTP floor)"
+FASTAPI = "FastAPI + uvicorn (2 workers, uvloop, httptools, orjson) + onnxruntime"
+
+# The model runners the Python stacks call: `run(float32 array) -> array`.
+ORT_RUNNER = """
+import onnxruntime as ort
+
+_options = ort.SessionOptions()
+_options.intra_op_num_threads = 1
+_options.inter_op_num_threads = 1
+_session = ort.InferenceSession(MODEL_FILE, _options, providers=["CPUExecutionProvider"])
+_input = _session.get_inputs()[0].name
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run(x):
+    return _session.run(None, {_input: x})[0]
+"""
+
+SERVEKIT_RUNNER = """
+import servekit
+
+_model = servekit.load(MODEL_DIR)
 
 
-def wait_until_up(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+def run(x):
+    return _model.predict(x)
+"""
+
+FLASK_APP = """
+import numpy as np
+from flask import Flask, jsonify, request
+
+RUNNER
+
+app = Flask(__name__)
 
 
-def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: Path) -> dict:
-    """Runs wrk with one thread (the other core is the server's) and parses its report."""
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
-    if body is not None:
-        script = workdir / "post.lua"
-        script.write_text(
-            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
-        )
-        args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+@app.post("PREDICT_PATH")
+def predict():
+    instances = np.asarray(request.get_json()["instances"], dtype=np.float32)
+    return jsonify(predictions=run(instances).tolist())
 
-    def latency_ms(percent: str) -> float:
-        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
+if __name__ == "__main__":
+    import sys
+
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), threaded=True)
+"""
+
+FASTAPI_APP = """
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request, Response
+
+RUNNER
+
+app = FastAPI()
+
+
+@app.post("PREDICT_PATH")
+async def predict(request: Request):
+    # The raw body through orjson (no pydantic model), the ~15 us model run inline
+    # on the event loop, orjson bytes in a plain Response: the fastest form of this
+    # stack measured here (FastAPI 0.165 deprecates ORJSONResponse, ~5-10% slower).
+    instances = np.asarray(orjson.loads(await request.body())["instances"], dtype=np.float32)
+    return Response(orjson.dumps({"predictions": run(instances).tolist()}), media_type="application/json")
+"""
+
+
+def write_app(path: Path, template: str, runner: str, model_dir: Path) -> None:
+    runner = runner.replace("MODEL_FILE", repr(str(model_dir / "model.onnx")))
+    runner = runner.replace("MODEL_DIR", repr(str(model_dir)))
+    path.write_text(textwrap.dedent(template).replace("RUNNER", runner).replace("PREDICT_PATH", PREDICT_PATH))
+
+
+UVICORN_FLAGS = (
+    "--host 127.0.0.1 --port {port} --workers 2 --loop uvloop --http httptools --no-access-log --log-level warning"
+)
+
+
+def python_stacks(work: Path) -> dict[str, tuple[str, list[str]]]:
+    """key -> (row label, command taking the port as {port})."""
+    py = sys.executable
+    gunicorn = [py, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", "127.0.0.1:{port}", "--chdir", str(work)]
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": latency_ms("50"),
-        "p99": latency_ms("99"),
-        "bad": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "fastapi-ort": (
+            FASTAPI,
+            [py, "-m", "uvicorn", "fastapi_ort:app", "--app-dir", str(work), *UVICORN_FLAGS.split()],
+        ),
+        "flask-ort": ("Flask dev server (threaded) + onnxruntime", [py, str(work / "flask_ort.py"), "{port}"]),
+        "flask-servekit": (
+            "Flask dev server (threaded) + servekit.load",
+            [py, str(work / "flask_servekit.py"), "{port}"],
+        ),
+        "gunicorn-ort": ("gunicorn (2 sync workers) + Flask + onnxruntime", [*gunicorn, "flask_ort:app"]),
+        "gunicorn-servekit": ("gunicorn (2 sync workers) + Flask + servekit.load", [*gunicorn, "flask_servekit:app"]),
     }
 
 
-FLASK_APP = textwrap.dedent(
-    """
-    import numpy as np
-    from flask import Flask, jsonify, request
-    import servekit
+def first_answer(url: str, body: str, timeout: float = 90) -> np.ndarray:
+    """Posts until the server answers 200 (workers take a while to import) and returns its predictions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
+            response.raise_for_status()
+            return np.asarray(response.json()["predictions"], dtype=np.float32)
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
-    model = servekit.load({model_dir!r})
-    app = Flask(__name__)
 
-    @app.post("/v1/models/mlp:predict")
-    def predict():
-        instances = np.asarray(request.get_json()["instances"], dtype=np.float32)
-        return jsonify(predictions=model.predict(instances).tolist())
-
-    if __name__ == "__main__":
-        import sys
-        app.run(host="127.0.0.1", port=int(sys.argv[1]), threaded=True)
-    """
-)
+def ratio_line(what: str, numerator: float | None, denominator: float | None, target: float, unit: str) -> str:
+    if not numerator or not denominator:
+        return f"  {what}: n/a (a row is missing from this run)"
+    value = numerator / denominator
+    verdict = "met" if value >= target else "NOT met"
+    return (
+        f"  {what}: {numerator:,.0f} / {denominator:,.0f} = {value:.2f}{unit} (target >= {target:g}{unit}: {verdict})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="wrk duration per row")
     parser.add_argument("--threads", type=int, default=None, help="servekit's --rest_api_num_threads")
+    parser.add_argument("--connections", default="1,16,64", help="connection counts (comma-separated)")
+    parser.add_argument(
+        "--only",
+        default="servekit,fastapi-ort,flask-ort,flask-servekit,gunicorn-ort,gunicorn-servekit",
+        help="which servers to run (comma-separated keys)",
+    )
     args = parser.parse_args()
+    connection_counts = [int(c) for c in args.connections.split(",")]
+    only = args.only.split(",")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (scripts/setup.sh --dev installs it)")
+
+    print_header("REST predict: servekit-server beside its GET floor and Python stacks")
+    print(
+        f"MNIST MLP 784-128-10, batch 1; wrk -t1 --latency, {args.seconds:g} s per row, connections "
+        f"{connection_counts}; servekit --rest_api_num_threads={args.threads or 'default'}\n",
+        flush=True,
+    )
 
     # One MNIST-sized instance of random pixels in [0, 1): written with 4 decimals
     # (5.5 KB: what a client that rounds, or sends decimal data, posts), and as a
@@ -117,104 +210,71 @@ def main() -> None:
     pixels = np.random.default_rng(0).random(784).astype(np.float32)
     body = json.dumps({"instances": [[round(float(v), 4) for v in pixels]]})
     body_float32 = json.dumps({"instances": [pixels.tolist()]})
-    rows = []
+    rows = []  # (label, connections, result)
+    reference = None  # servekit's predictions, which every other stack must match
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        mnist_mlp().save(work / MODEL / "1")
+        model_dir = work / MODEL / "1"
+        mnist_mlp().save(model_dir)
 
         # --- servekit-server ---------------------------------------------------------
-        port = free_port()
-        flags = [
-            f"--model_name={MODEL}",
-            f"--model_base_path={work / MODEL}",
-            f"--rest_api_port={port}",
-            "--port=0",
-            "--bind_address=127.0.0.1",
-        ]
-        if args.threads:
-            flags.append(f"--rest_api_num_threads={args.threads}")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "servekit.cli", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/v2/health/ready")
-            check = requests.post(f"{base}/v1/models/{MODEL}:predict", data=body, timeout=10)
-            check.raise_for_status()
-            for connections in (1, 16, 64):
-                rows.append(
-                    (
-                        "servekit predict",
-                        connections,
-                        wrk(f"{base}/v1/models/{MODEL}:predict", connections, args.seconds, body, work),
-                    )
-                )
-            rows.append(
-                (
-                    "servekit predict, float32 tolist() body",
-                    16,
-                    wrk(f"{base}/v1/models/{MODEL}:predict", 16, args.seconds, body_float32, work),
-                )
-            )
-            rows.append(
-                ("servekit GET /v2/health/live", 16, wrk(f"{base}/v2/health/live", 16, args.seconds, None, work))
-            )
-            rows.append(
-                ("servekit GET model status", 16, wrk(f"{base}/v1/models/{MODEL}", 16, args.seconds, None, work))
-            )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
-
-        # --- Flask: dev server and gunicorn --------------------------------------------
-        (work / "flask_app.py").write_text(FLASK_APP.format(model_dir=str(work / MODEL / "1")))
-        launches = {
-            "Flask dev server (threaded)": lambda p: [sys.executable, str(work / "flask_app.py"), str(p)],
-            "gunicorn, 2 sync workers": lambda p: [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{p}",
-                "--chdir",
-                str(work),
-                "flask_app:app",
-            ],
-        }
-        for name, command in launches.items():
+        if "servekit" in only:
             port = free_port()
-            process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                url = f"http://127.0.0.1:{port}/v1/models/{MODEL}:predict"
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        requests.post(
-                            url, data=body, headers={"Content-Type": "application/json"}, timeout=5
-                        ).raise_for_status()
-                        break
-                    except requests.RequestException:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.2)
-                for connections in (1, 16):
-                    rows.append((name, connections, wrk(url, connections, args.seconds, body, work)))
-            finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=60)
+            flags = [f"--model_name={MODEL}", f"--model_base_path={work / MODEL}", f"--rest_api_port={port}"]
+            flags.append("--port=0")  # no gRPC here: bench/grpc_bench.py
+            if args.threads:
+                flags.append(f"--rest_api_num_threads={args.threads}")
+            with server_process(servekit_command(flags)) as server:
+                base = f"http://127.0.0.1:{port}"
+                wait_until_up(f"{base}/v2/health/ready")
+                reference = first_answer(base + PREDICT_PATH, body)
 
-    print(
-        f"\nREST predict, MNIST MLP 784-128-10 batch 1 (body: 784 values with 4 decimals unless said), "
-        f"wrk -t1 --latency, {args.seconds:g} s per row, {os.cpu_count()} cores, load generator on the same "
-        f"machine, servekit --rest_api_num_threads={args.threads or 'default'}\n"
-    )
-    print("| server | connections | requests/s | p50 ms | p99 ms | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, connections, r in rows:
-        bad = r["bad"] + (1 if r["socket_errors"] else 0)
-        print(f"| {name} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {bad} |")
+                def row(label, url, connections, data, pid=server.pid):
+                    result = measured(pid, partial(wrk, url, connections, args.seconds, data, work), args.seconds)
+                    rows.append((label, connections, result))
+                    print(f"  done: {label} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
+
+                for connections in connection_counts:
+                    row(SERVEKIT, base + PREDICT_PATH, connections, body)
+                    row(FLOOR, f"{base}/v2/health/live", connections, None)
+                row("servekit-server predict (REST), float32 tolist() body", base + PREDICT_PATH, 16, body_float32)
+                row("servekit-server GET model status", f"{base}/v1/models/{MODEL}", 16, None)
+
+        # --- Python stacks ---------------------------------------------------------------
+        write_app(work / "flask_ort.py", FLASK_APP, ORT_RUNNER, model_dir)
+        write_app(work / "flask_servekit.py", FLASK_APP, SERVEKIT_RUNNER, model_dir)
+        write_app(work / "fastapi_ort.py", FASTAPI_APP, ORT_RUNNER, model_dir)
+        if reference is None:
+            reference = servekit.load(model_dir).predict(np.asarray(json.loads(body)["instances"], dtype=np.float32))
+        for key, (label, command) in python_stacks(work).items():
+            if key not in only:
+                continue
+            port = free_port()
+            with server_process([part.replace("{port}", str(port)) for part in command], cwd=work) as process:
+                url = f"http://127.0.0.1:{port}{PREDICT_PATH}"
+                answer = first_answer(url, body)
+                if not np.allclose(answer, reference, atol=1e-5):
+                    sys.exit(f"{label} answered {answer.tolist()}, servekit {np.asarray(reference).tolist()}")
+                for connections in connection_counts:
+                    run = partial(wrk, url, connections, args.seconds, body, work)
+                    result = measured(process.pid, run, args.seconds)
+                    rows.append((label, connections, result))
+                    print(f"  done: {label} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
+
+    print("\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, connections, r in rows:
+        print(
+            f"| {label} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+            f"| {r['server_us']:,.0f} | {r['bad']} | {r['socket_errors']} |"
+        )
+
+    def rps(label: str, connections: int) -> float | None:
+        return next((r["rps"] for name, c, r in rows if name == label and c == connections), None)
+
+    print("\nIssue 11's targets, at 16 connections, this run:")
+    print(ratio_line("servekit predict / servekit GET floor", rps(SERVEKIT, 16), rps(FLOOR, 16), 0.60, ""))
+    print(ratio_line("servekit predict / FastAPI + uvicorn + onnxruntime", rps(SERVEKIT, 16), rps(FASTAPI, 16), 5, "x"))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,12 @@ APT_PACKAGES=(
 APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client libgrpc++-dev protobuf-compiler-grpc
                   clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # scikit-learn: the demo's digits data
-# flask, gunicorn: the REST benchmark's baselines; tensorflow-serving-api (with
-# tensorflow and grpcio): the official gRPC client the gRPC tests prove against.
-PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection)
+# flask, gunicorn, and fastapi + uvicorn with uvloop, httptools and orjson (with
+# onnxruntime): the REST benchmark's Python baselines; tensorflow-serving-api (with
+# tensorflow and grpcio): the official gRPC client the gRPC tests prove against (and
+# bench/grpc_bench.py's request writer when grpc_load is not built); ruff: the linter.
+PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection
+                  fastapi uvicorn uvloop httptools orjson ruff)
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")
