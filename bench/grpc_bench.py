@@ -1,34 +1,45 @@
 """gRPC benchmark: TF Serving's Predict over gRPC beside the same predict over
-REST, on one servekit-server, with native load generators on the same machine
-(bench/grpc_load.cc for gRPC, wrk for REST; no Python client in the loop).
-Every cell checks its answers: wrk's non-2xx, grpc_load's statuses, and for
-h2load the server's count of OK gRPC predicts.
+REST, on one servekit-server, at 1, 16 and 64 connections, with load
+generators on the same machine.
 
-Rows: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32,
-at 1 and 16 concurrent connections. gRPC sends tensor_content (raw float32);
-REST sends JSON ("instances", 4 decimals per value). When h2load (nghttp2) is
-installed, the same gRPC Predict is also driven by it with a pre-framed body:
-a much lighter client than grpc++. Besides throughput and
-latency, each row shows the server's CPU time per request: on 2 cores the
-load generator's own cost (grpc++ clients are far heavier than wrk) caps the
-throughput a protocol can show. A second table drives each model with h2load
-on one connection carrying 16 calls at a time (a client multiplexing one
-channel, which HTTP/1.1 REST cannot do).
+gRPC clients, each used when available:
+  h2load     (nghttp2, /usr/bin/h2load) a light native HTTP/2 client, like wrk: a
+             pre-framed request body, one call at a time per connection; p50/p99
+             from its per-request log; failures counted from the server's own
+             counter of OK gRPC predicts (h2load sees every gRPC answer as HTTP 200)
+  grpc_load  bench/grpc_load.cc, a native grpc++ client (heavier: on 2 cores it
+             takes CPU from the server); built only by `make bench`
+             (SERVEKIT_BUILD_BENCHMARKS=ON) at build/skbuild/grpc_load
+  python     grpcio's asyncio client, one channel per connection: far heavier
+             still, so its rows measure the client more than the server; used
+             when neither native client is there, or when asked (--clients)
+The request is a PredictRequest with tensor_content (raw float32), written by
+grpc_load --frame when grpc_load is built, else by tensorflow-serving-api's
+predict_pb2 (which imports TensorFlow: a few seconds at start).
+REST is wrk posting JSON ("instances", 4 decimals per value), as rest_bench.py.
 
-    python bench/grpc_bench.py [--seconds 10]   (after `make bench` has built grpc_load)
+Models: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32.
+Every row shows requests/s, p50/p99 and the server's CPU time per request
+(from /proc: what each protocol costs the server, whatever the client
+costs). A second table puts gRPC (best client) beside REST per connection
+count; a third drives each model with h2load on one connection carrying 16
+calls at a time (a client multiplexing one channel, which HTTP/1.1 REST
+cannot do).
+
+    python bench/grpc_bench.py [--seconds 10] [--connections 1,16,64] [--clients auto|h2load,grpc_load,python]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from functools import partial
 from pathlib import Path
@@ -38,25 +49,50 @@ import numpy as np
 import servekit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_harness import (  # noqa: E402
+    free_port,
+    measured,
+    print_header,
+    servekit_command,
+    server_process,
+    wait_until_up,
+    wrk,
+)
 from bench_models import keras_cnn, mnist_mlp  # noqa: E402
-from rest_bench import free_port, wait_until_up, wrk  # noqa: E402
 
 GRPC_LOAD = Path(__file__).resolve().parent.parent / "build" / "skbuild" / "grpc_load"
+PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+CLIENT_LABELS = {
+    "h2load": "gRPC Predict (h2load)",
+    "grpc_load": "gRPC Predict (grpc_load, grpc++)",
+    "python": "gRPC Predict (Python grpcio aio)",
+    "rest": "REST predict (wrk, JSON)",
+}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def predict_request(grpc_load: Path | None, model: str, input_name: str, shape, work: Path) -> bytes:
+    """A serialized PredictRequest for `model` with one float32 input of `shape`, in tensor_content."""
+    if grpc_load is not None:
+        framed = work / f"{model}.frame"
+        subprocess.run(
+            [str(grpc_load), "--frame", str(framed), model, input_name, "x".join(map(str, shape))], check=True
+        )
+        return framed.read_bytes()[5:]  # grpc_load writes the 5-byte gRPC prefix first
+    from tensorflow_serving.apis import predict_pb2  # imports TensorFlow: only when grpc_load is missing
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    tensor = request.inputs[input_name]
+    tensor.dtype = 1  # DT_FLOAT
+    for d in shape:
+        tensor.tensor_shape.dim.add().size = d
+    tensor.tensor_content = np.random.default_rng(0).random(shape, dtype=np.float32).tobytes()
+    return request.SerializeToString()
 
 
-def measured(pid: int, run, seconds: float) -> dict:
-    """run() with the server's CPU time per request added (µs): what each protocol
-    costs the server, whatever the load generator costs."""
-    before = cpu_seconds(pid)
-    result = run()
-    result["server_us"] = (cpu_seconds(pid) - before) / max(1.0, result["rps"] * seconds) * 1e6
-    return result
+def grpc_frame(message: bytes) -> bytes:
+    """gRPC's length-prefixed message: not compressed, 4-byte big-endian length."""
+    return b"\0" + len(message).to_bytes(4, "big") + message
 
 
 def grpc_predicts_ok(metrics_url: str, model: str) -> int:
@@ -71,22 +107,28 @@ def grpc_predicts_ok(metrics_url: str, model: str) -> int:
     return int(sum(float(m.group(1)) for m in pattern.finditer(text)))
 
 
+def percentiles_ms(latencies_s: list[float]) -> tuple[float, float]:
+    if not latencies_s:
+        return 0.0, 0.0
+    ordered = np.sort(np.asarray(latencies_s))
+    return float(ordered[int(0.5 * (len(ordered) - 1))] * 1e3), float(ordered[int(0.99 * (len(ordered) - 1))] * 1e3)
+
+
 def h2load(
     target: str,
     model: str,
-    input_name: str,
-    shape,
+    body: Path,
     connections: int,
     seconds: float,
     work: Path,
     metrics_url: str,
     streams: int = 1,
 ) -> dict:
-    """The same Predict from h2load (nghttp2), a far lighter HTTP/2 client than
-    grpc++: pre-framed request body, gRPC headers, `streams` calls at a time on
-    each connection. Calls that did not get grpc-status OK count as failed."""
-    body = work / f"{model}.grpc"
-    subprocess.run([str(GRPC_LOAD), "--frame", str(body), model, input_name, "x".join(map(str, shape))], check=True)
+    """The Predict from h2load: pre-framed request body, gRPC headers, `streams`
+    calls at a time on each connection. Calls that did not get grpc-status OK
+    count as failed."""
+    log = work / "h2load.log"
+    log.unlink(missing_ok=True)  # h2load appends to an existing log
     ok_before = grpc_predicts_ok(metrics_url, model)
     out = subprocess.run(
         [
@@ -95,13 +137,14 @@ def h2load(
             f"-m{streams}",
             "-t1",
             f"-D{max(1, round(seconds))}",
+            f"--log-file={log}",
             "-d",
             str(body),
             "-H",
             "content-type: application/grpc",
             "-H",
             "te: trailers",
-            f"http://{target}/tensorflow.serving.PredictionService/Predict",
+            f"http://{target}{PREDICT_METHOD}",
         ],
         capture_output=True,
         text=True,
@@ -110,14 +153,18 @@ def h2load(
     ).stdout
     rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
     done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
+    # Per request: start (µs since the epoch), HTTP status, µs until the end of the response.
+    latencies = [int(line.split("\t")[2]) * 1e-6 for line in log.read_text().splitlines() if line.count("\t") >= 2]
+    p50, p99 = percentiles_ms(latencies)
     # Calls still in flight when h2load stops are answered (and counted) but not
     # "done"; every done call was counted before its answer was sent.
-    return {"rps": rps, "failed": max(0, done - (grpc_predicts_ok(metrics_url, model) - ok_before))}
+    failed = max(0, done - (grpc_predicts_ok(metrics_url, model) - ok_before))
+    return {"rps": rps, "requests": done, "p50": p50, "p99": p99, "failed": failed}
 
 
-def grpc_load(target: str, model: str, input_name: str, shape, connections: int, seconds: float) -> dict:
+def grpc_load_run(grpc_load: Path, target: str, model: str, input_name: str, shape, connections: int, seconds: float):
     out = subprocess.run(
-        [str(GRPC_LOAD), target, model, input_name, "x".join(map(str, shape)), str(connections), str(seconds)],
+        [str(grpc_load), target, model, input_name, "x".join(map(str, shape)), str(connections), str(seconds)],
         capture_output=True,
         text=True,
         check=True,
@@ -126,19 +173,95 @@ def grpc_load(target: str, model: str, input_name: str, shape, connections: int,
     return json.loads(out)
 
 
+def python_grpc(target: str, message: bytes, connections: int, seconds: float) -> dict:
+    """Closed loop from grpcio's asyncio API: one channel (HTTP/2 connection) per
+    connection, one call in flight on each, raw bytes in and out (no protobuf
+    work in the client beyond gRPC's own)."""
+    import grpc
+
+    async def run() -> dict:
+        options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 256 << 20)]
+        channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(connections)]
+        for channel in channels:
+            await asyncio.wait_for(channel.channel_ready(), timeout=10)
+        latencies: list[float] = []
+        failed = 0
+        end = time.monotonic() + seconds
+
+        async def loop(channel) -> None:
+            nonlocal failed
+            predict = channel.unary_unary(PREDICT_METHOD)  # no serializers: bytes pass through
+            while (started := time.monotonic()) < end:
+                try:
+                    await predict(message, timeout=10)
+                except grpc.aio.AioRpcError:
+                    failed += 1
+                latencies.append(time.monotonic() - started)
+
+        began = time.monotonic()
+        await asyncio.gather(*(loop(channel) for channel in channels))
+        elapsed = time.monotonic() - began
+        for channel in channels:
+            await channel.close()
+        p50, p99 = percentiles_ms(latencies)
+        return {"rps": len(latencies) / elapsed, "requests": len(latencies), "p50": p50, "p99": p99, "failed": failed}
+
+    return asyncio.run(run())
+
+
+def choose_clients(requested: str, grpc_load: Path) -> list[str]:
+    have = {"h2load": shutil.which("h2load") is not None, "grpc_load": grpc_load.exists(), "python": True}
+    if requested == "auto":
+        clients = [c for c in ("h2load", "grpc_load") if have[c]] or ["python"]
+    else:
+        clients = requested.split(",")
+        for c in clients:
+            if c not in have:
+                sys.exit(f"unknown client {c!r}: choose from {', '.join(have)}")
+        missing = [c for c in clients if not have[c]]
+        clients = [c for c in clients if have[c]]
+        for c in missing:
+            print(f"NOTE: client {c} requested but not available; skipped")
+        if not clients:
+            sys.exit("no gRPC client available")
+    if not have["grpc_load"]:
+        print(
+            f"NOTE: {grpc_load} is not built (only `make bench`, SERVEKIT_BUILD_BENCHMARKS=ON, builds it): "
+            "no grpc++ rows; requests are written with tensorflow-serving-api's predict_pb2 instead."
+        )
+    if not have["h2load"]:
+        print("NOTE: h2load is not installed (scripts/setup.sh --dev: nghttp2-client): no h2load rows.")
+    if clients == ["python"]:
+        print("NOTE: only the Python grpcio client is available: its gRPC rows measure mostly the client.")
+    return clients
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="duration per cell")
+    parser.add_argument("--connections", default="1,16,64", help="connection counts (comma-separated)")
+    parser.add_argument(
+        "--clients", default="auto", help="gRPC clients: auto (h2load and grpc_load when there, else python) or a list"
+    )
+    parser.add_argument("--grpc-load", type=Path, default=GRPC_LOAD, help="path of the built grpc_load")
+    parser.add_argument("--models", default="mlp,cnn", help="mlp (MNIST MLP, batch 1), cnn (Keras CNN, batch 32)")
     args = parser.parse_args()
-    if not GRPC_LOAD.exists():
-        sys.exit(f"{GRPC_LOAD} is missing: run `make bench` (it builds the benchmarks)")
+    connection_counts = [int(c) for c in args.connections.split(",")]
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (scripts/setup.sh --dev installs it)")
+
+    print_header("gRPC vs REST predict on one servekit-server")
+    clients = choose_clients(args.clients, args.grpc_load)
+    grpc_load = args.grpc_load if args.grpc_load.exists() else None
+    print(f"gRPC clients: {', '.join(clients)}; REST: wrk -t1; {args.seconds:g} s per cell; {connection_counts}\n")
 
     rng = np.random.default_rng(0)
-    cases = [  # name, model, per-instance shape, batch
-        ("MNIST MLP", mnist_mlp(), (784,), 1),
-        ("Keras CNN", keras_cnn(), (28, 28, 1), 32),
-    ]
-    rows, multiplexed = [], []
+    all_cases = {  # key: name, model, per-instance shape, batch
+        "mlp": ("MNIST MLP", mnist_mlp(), (784,), 1),
+        "cnn": ("Keras CNN", keras_cnn(), (28, 28, 1), 32),
+    }
+    cases = [all_cases[k] for k in args.models.split(",")]
+    rows, multiplexed = [], []  # rows: (model name, batch, client, connections, result)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = ["model_config_list {"]
@@ -147,78 +270,75 @@ def main() -> None:
             config.append(f'  config {{ name: "m{i}" base_path: "{work / f"m{i}"}" }}')
         (work / "models.config").write_text("\n".join(config + ["}"]))
         rest_port, grpc_port = free_port(), free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "servekit.cli",
-                f"--model_config_file={work / 'models.config'}",
-                f"--rest_api_port={rest_port}",
-                f"--port={grpc_port}",
-                "--bind_address=127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        flags = [f"--model_config_file={work / 'models.config'}", f"--rest_api_port={rest_port}", f"--port={grpc_port}"]
+        with server_process(servekit_command(flags)) as server:
             wait_until_up(f"http://127.0.0.1:{rest_port}/v2/health/ready")
+            target = f"127.0.0.1:{grpc_port}"
+            metrics = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
             for i, (name, _, shape, batch) in enumerate(cases):
-                input_name = servekit.load(work / f"m{i}" / "1").signature.input_names[0]
+                model_name = f"m{i}"
+                input_name = servekit.load(work / model_name / "1").signature.input_names[0]
+                message = predict_request(grpc_load, model_name, input_name, (batch, *shape), work)
+                framed = work / f"{model_name}.grpc"
+                framed.write_bytes(grpc_frame(message))
                 instances = np.round(rng.random((batch, *shape)), 4).tolist()  # short decimals, as rest_bench
                 body = json.dumps({"instances": instances})
-                url = f"http://127.0.0.1:{rest_port}/v1/models/m{i}:predict"
-                target = f"127.0.0.1:{grpc_port}"
-                metrics = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
-                for connections in (1, 16):
-                    run_grpc = partial(
-                        grpc_load, target, f"m{i}", input_name, (batch, *shape), connections, args.seconds
-                    )
-                    run_rest = partial(wrk, url, connections, args.seconds, body, work)
-                    g = measured(server.pid, run_grpc, args.seconds)
-                    r = measured(server.pid, run_rest, args.seconds)
-                    h = None
-                    if shutil.which("h2load"):
-                        run_h2 = partial(
-                            h2load, target, f"m{i}", input_name, (batch, *shape), connections, args.seconds, work,
-                            metrics,
-                        )
-                        h = measured(server.pid, run_h2, args.seconds)
-                    rows.append((name, batch, connections, g, r, h))
-                if shutil.which("h2load"):
+                url = f"http://127.0.0.1:{rest_port}/v1/models/{model_name}:predict"
+                runs = {
+                    "h2load": partial(h2load, target, model_name, framed),
+                    "grpc_load": partial(grpc_load_run, grpc_load, target, model_name, input_name, (batch, *shape)),
+                    "python": partial(python_grpc, target, message),
+                }
+                for connections in connection_counts:
+                    for client in [*clients, "rest"]:
+                        if client == "rest":
+                            run = partial(wrk, url, connections, args.seconds, body, work)
+                        elif client == "h2load":
+                            run = partial(runs[client], connections, args.seconds, work, metrics)
+                        else:
+                            run = partial(runs[client], connections, args.seconds)
+                        result = measured(server.pid, run, args.seconds)
+                        if client == "rest":
+                            result["failed"] = result["bad"] + result["socket_errors"]
+                        rows.append((name, batch, client, connections, result))
+                        print(f"  done: {name} {CLIENT_LABELS[client]} @ {connections}: {result['rps']:,.0f} req/s")
+                if "h2load" in clients:
                     # One connection carrying 16 calls at a time: a client multiplexing one channel.
-                    run_mux = partial(
-                        h2load, target, f"m{i}", input_name, (batch, *shape), 1, args.seconds, work, metrics, 16
-                    )
-                    multiplexed.append((name, batch, measured(server.pid, run_mux, args.seconds)))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+                    run = partial(h2load, target, model_name, framed, 1, args.seconds, work, metrics, 16)
+                    multiplexed.append((name, batch, measured(server.pid, run, args.seconds)))
 
-    print(
-        f"\ngRPC vs REST predict, one servekit-server, {args.seconds:g} s per cell, {os.cpu_count()} cores "
-        "(load generators on the same machine)\n"
-    )
-    print(
-        "| model | batch | conns | gRPC (grpc_load) req/s | p50 ms | p99 ms | server µs/req "
-        "| gRPC (h2load) req/s | server µs/req | REST (wrk) req/s | p50 ms | p99 ms | server µs/req "
-        "| best gRPC/REST | failed |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, batch, connections, g, r, h in rows:
-        failed = g["failed"] + r["bad"] + (h["failed"] if h else 0)
-        h2 = f"{h['rps']:,.0f} | {h['server_us']:,.0f}" if h else "- | -"
-        best = max(g["rps"], h["rps"] if h else 0)
+    print("\n| model | batch | client | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | failed |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for name, batch, client, connections, r in rows:
         print(
-            f"| {name} | {batch} | {connections} | {g['rps']:,.0f} | {g['p50']:.2f} | {g['p99']:.2f} "
-            f"| {g['server_us']:,.0f} | {h2} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['server_us']:,.0f} | {best / r['rps']:.2f} | {failed} |"
+            f"| {name} | {batch} | {CLIENT_LABELS[client]} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} "
+            f"| {r['p99']:.2f} | {r['server_us']:,.0f} | {r['failed']} |"
         )
+
+    print("\ngRPC vs REST per call (gRPC: the client with the most requests/s in that cell)\n")
+    print(
+        "| model | batch | connections | gRPC req/s | client | REST req/s | gRPC/REST "
+        "| gRPC server µs/req | REST server µs/req |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for name, _, _, batch in cases:
+        for connections in connection_counts:
+            cell = [(c, r) for n, _, c, k, r in rows if n == name and k == connections]
+            rest = next(r for c, r in cell if c == "rest")
+            client, best = max(((c, r) for c, r in cell if c != "rest"), key=lambda cr: cr[1]["rps"])
+            print(
+                f"| {name} | {batch} | {connections} | {best['rps']:,.0f} | {client} | {rest['rps']:,.0f} "
+                f"| {best['rps'] / max(rest['rps'], 1e-9):.2f} | {best['server_us']:,.0f} | {rest['server_us']:,.0f} |"
+            )
     if multiplexed:
         print("\ngRPC, one connection with 16 calls in flight (h2load -c1 -m16; REST/HTTP 1.1 cannot multiplex)\n")
-        print("| model | batch | req/s | server µs/req | failed |")
-        print("|---|---:|---:|---:|---:|")
+        print("| model | batch | req/s | p50 ms | p99 ms | server CPU µs/req | failed |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, batch, m in multiplexed:
-            print(f"| {name} | {batch} | {m['rps']:,.0f} | {m['server_us']:,.0f} | {m['failed']} |")
+            print(
+                f"| {name} | {batch} | {m['rps']:,.0f} | {m['p50']:.2f} | {m['p99']:.2f} "
+                f"| {m['server_us']:,.0f} | {m['failed']} |"
+            )
 
 
 if __name__ == "__main__":
