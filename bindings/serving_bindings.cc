@@ -15,27 +15,6 @@ namespace py = pybind11;
 namespace servekit::bindings {
 namespace {
 
-ModelConfig MakeModelConfig(const std::string& name, const std::string& base_path, const std::string& platform,
-                            const std::string& policy, int64_t num_versions, std::vector<int64_t> versions,
-                            std::map<std::string, int64_t> labels) {
-  ModelConfig c;
-  c.name = name;
-  c.base_path = base_path;
-  c.platform = platform;
-  if (policy == "latest") {
-    c.version_policy = ModelVersionPolicy::Latest(num_versions);
-  } else if (policy == "all") {
-    c.version_policy = ModelVersionPolicy::All();
-  } else if (policy == "specific") {
-    c.version_policy = ModelVersionPolicy::Specific(std::move(versions));
-  } else {
-    throw py::value_error("version policy must be 'latest', 'all' or 'specific'; got '" + policy + "'");
-  }
-  c.version_labels = std::move(labels);
-  ThrowIfError(ValidateModelConfig(c));
-  return c;
-}
-
 ModelSpec Spec(const std::string& name, std::optional<int64_t> version, std::optional<std::string> label) {
   return ModelSpec{name, version, std::move(label)};
 }
@@ -144,9 +123,8 @@ py::list Events(const ServerCore& core) {
 
 void RegisterServing(py::module_& m) {
   py::class_<ModelConfig>(m, "ModelConfig", "One model to serve (validated)")
-      .def(py::init(&MakeModelConfig), py::arg("name"), py::arg("base_path"), py::arg("platform") = "",
-           py::arg("policy") = "latest", py::arg("num_versions") = 1, py::arg("versions") = std::vector<int64_t>{},
-           py::arg("labels") = std::map<std::string, int64_t>{})
+      .def_static("from_json", [](const std::string& json) { return ValueOrThrow(ModelConfigFromJson(json, "")); },
+                  py::arg("json"), "TF Serving's ModelConfig as JSON (the keys of its text format), validated.")
       .def_readonly("name", &ModelConfig::name)
       .def_readonly("base_path", &ModelConfig::base_path)
       .def_readonly("platform", &ModelConfig::platform)

@@ -32,16 +32,8 @@ def serialize_onnx(spec: dict[str, Any]) -> bytes: ...
 def gemm_backend() -> str: ...
 
 class ModelConfig:
-    def __init__(
-        self,
-        name: str,
-        base_path: str,
-        platform: str = "",
-        policy: str = "latest",
-        num_versions: int = 1,
-        versions: list[int] = ...,
-        labels: dict[str, int] = ...,
-    ) -> None: ...
+    @staticmethod
+    def from_json(json: str) -> ModelConfig: ...
     name: str
     base_path: str
     platform: str

@@ -13,6 +13,7 @@ Everything that waits (loading, reloading) runs in C++ with the GIL released.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,29 +48,27 @@ class VersionEvent:
 
 
 def _model_config(entry: Mapping[str, Any] | _core.ModelConfig) -> _core.ModelConfig:
-    """A native ModelConfig from TF Serving-style keys:
-    name, base_path, model_platform, model_version_policy, version_labels."""
+    """A native ModelConfig from TF Serving-style keys: name, base_path,
+    model_platform, model_version_policy, version_labels. The native reader of
+    TF Serving's ModelConfig (the one behind config files and REST's :add)
+    checks them; here only Python's conveniences are unfolded: paths,
+    ``"all"`` for ``{"all": {}}`` and None for a key left out."""
     if isinstance(entry, _core.ModelConfig):
         return entry
-    unknown = set(entry) - {"name", "base_path", "model_platform", "model_version_policy", "version_labels"}
-    if unknown:
-        raise ValueError(f"unknown model config key(s) {sorted(unknown)}")
-    policy = entry.get("model_version_policy") or {"latest": {}}
+    fields = {key: value for key, value in entry.items() if value is not None}
+    if "base_path" in fields:
+        fields["base_path"] = os.fspath(fields["base_path"])
+    policy = fields.get("model_version_policy")
     if isinstance(policy, str):
-        policy = {policy: {}}
-    if not isinstance(policy, Mapping) or len(policy) != 1:
-        raise ValueError(f"model_version_policy must be one of latest/all/specific; got {policy!r}")
-    ((kind, params),) = policy.items()
-    params = params or {}
-    return _core.ModelConfig(
-        name=entry["name"],
-        base_path=os.fspath(entry["base_path"]),
-        platform=entry.get("model_platform", ""),
-        policy=kind,
-        num_versions=int(params.get("num_versions", 1)),
-        versions=[int(v) for v in params.get("versions", [])],
-        labels={str(k): int(v) for k, v in (entry.get("version_labels") or {}).items()},
-    )
+        fields["model_version_policy"] = {policy: {}}
+    elif isinstance(policy, Mapping) and len(policy) == 1:
+        ((kind, params),) = policy.items()
+        fields["model_version_policy"] = {kind: params or {}}
+    try:
+        text = json.dumps(fields)
+    except TypeError as error:
+        raise ValueError(f"model config values must be strings, numbers, lists or dicts: {error}") from None
+    return _core.ModelConfig.from_json(text)
 
 
 def _check_model_source(config, model_name, model_base_path, model_config_file_poll_wait_seconds) -> None:

@@ -1,5 +1,5 @@
 // Untrusted JSON texts into RapidJSON documents (server/json_document.h).
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 
 #include <cmath>
 #include <cstdint>

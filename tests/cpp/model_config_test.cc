@@ -8,6 +8,9 @@ namespace {
 bool HasError(const StatusOr<std::vector<ModelConfig>>& result, absl::StatusCode code, absl::string_view text) {
   return !result.ok() && result.status().code() == code && result.status().message().find(text) != absl::string_view::npos;
 }
+bool HasError(const StatusOr<ModelConfig>& result, absl::StatusCode code, absl::string_view text) {
+  return !result.ok() && result.status().code() == code && result.status().message().find(text) != absl::string_view::npos;
+}
 
 TEST(ModelConfigTest, ParsesTfServingTextFormat) {
   auto models = ParseModelServerConfig(R"pb(
@@ -98,6 +101,42 @@ TEST(ModelConfigTest, TensorflowPlatformIsAcceptedAndReserved) {
       "model_config_list { config { name: 'tf' base_path: '/tf' model_platform: 'tensorflow' } }");
   ASSERT_TRUE(models.ok()) << models.status();
   EXPECT_EQ((*models)[0].platform, "tensorflow");
+}
+
+TEST(ModelConfigTest, JsonAndTextFormatReadTheSameConfig) {
+  auto text = ParseModelServerConfig(
+      "model_config_list { config { name: 'm' base_path: '/m' model_platform: 'onnx' "
+      "model_version_policy { specific { versions: 1 versions: 3 } } version_labels { key: 'stable' value: 1 } } }");
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto json = ModelConfigFromJson(
+      R"({"base_path": "/m", "model_platform": "onnx", "model_version_policy": {"specific": {"versions": [1, 3]}},
+          "version_labels": {"stable": 1}})",
+      "m");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json, (*text)[0]);
+  auto named_inside = ModelConfigFromJson(R"({"name": "m", "base_path": "/m", "model_version_policy": {"all": {}}})", "");
+  ASSERT_TRUE(named_inside.ok()) << named_inside.status();
+  EXPECT_EQ(named_inside->version_policy.ToString(), ModelVersionPolicy::All().ToString());
+  auto latest = ModelConfigFromJson(R"({"base_path": "/m", "model_version_policy": {"latest": {"num_versions": 2}}})", "m");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version_policy.ToString(), ModelVersionPolicy::Latest(2).ToString());
+}
+
+TEST(ModelConfigTest, JsonErrorsSayWhatIsWrong) {
+  using C = absl::StatusCode;
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": 3})", "m"), C::kInvalidArgument, "'base_path' must be a string"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": "/m", "colour": 1})", "m"), C::kInvalidArgument,
+                       "unknown model config key 'colour'"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": "/m", "version_labels": {"a": 1.5}})", "m"),
+                       C::kInvalidArgument, "label versions must be integers"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": "/m", "model_version_policy": {"newest": {}}})", "m"),
+                       C::kInvalidArgument, "unknown version policy 'newest'"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": "/m", "model_version_policy": {"latest": {"num_versions": 0}}})", "m"),
+                       C::kInvalidArgument, "num_versions"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"name": "a", "base_path": "/m"})", "b"), C::kInvalidArgument,
+                       "the config names model 'a', the request 'b'"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson(R"({"base_path": "/m"})", ""), C::kInvalidArgument, "name"));
+  EXPECT_TRUE(HasError(ModelConfigFromJson("[1", "m"), C::kInvalidArgument, ""));
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
 #include "servekit/engine/dim.h"
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_writer.h"
 
 // {"b64": ...} carries raw tensor bytes, which are little-endian on the wire.

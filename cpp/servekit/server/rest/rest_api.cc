@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "servekit/server/prometheus_text.h"
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_inference_codec.h"
 #include "servekit/server/rest/json_response.h"
 #include "servekit/server/rest/json_writer.h"
@@ -112,64 +112,6 @@ void WriteTensorInfos(absl::Span<const TensorSpec> specs, JsonWriter& json) {
     json.Key("name").String(spec.name).EndObject();
   }
   json.EndObject();
-}
-
-// {"base_path": ..., "model_platform"?: ..., "model_version_policy"?: {...}, "version_labels"?: {...}}
-StatusOr<ModelConfig> ModelConfigFromJson(const std::string& name, absl::string_view body) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJsonDocument(body, &doc));
-  if (!doc.IsObject()) return absl::InvalidArgumentError("the model config must be a JSON object");
-  ModelConfig config;
-  config.name = name;
-  for (const auto& member : doc.GetObject()) {
-    const std::string key = member.name.GetString();
-    const rapidjson::Value& value = member.value;
-    if (key == "base_path" || key == "model_platform") {
-      if (!value.IsString()) return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
-      (key == "base_path" ? config.base_path : config.platform) = value.GetString();
-    } else if (key == "model_version_policy") {
-      if (!value.IsObject() || value.MemberCount() != 1) {
-        return absl::InvalidArgumentError(
-            "'model_version_policy' must be one of {\"latest\": {\"num_versions\": n}}, {\"all\": {}}, "
-            "{\"specific\": {\"versions\": [...]}}");
-      }
-      const std::string kind = value.MemberBegin()->name.GetString();
-      const rapidjson::Value& params = value.MemberBegin()->value;
-      if (!params.IsObject()) return absl::InvalidArgumentError("the version policy's parameters must be an object");
-      if (kind == "latest") {
-        int64_t n = 1;
-        if (params.HasMember("num_versions")) {
-          if (!params["num_versions"].IsInt64()) return absl::InvalidArgumentError("num_versions must be an integer");
-          n = params["num_versions"].GetInt64();
-        }
-        config.version_policy = ModelVersionPolicy::Latest(n);
-      } else if (kind == "all") {
-        config.version_policy = ModelVersionPolicy::All();
-      } else if (kind == "specific") {
-        std::vector<int64_t> versions;
-        if (!params.HasMember("versions") || !params["versions"].IsArray()) {
-          return absl::InvalidArgumentError("a specific version policy needs a 'versions' list");
-        }
-        for (const auto& v : params["versions"].GetArray()) {
-          if (!v.IsInt64()) return absl::InvalidArgumentError("versions must be integers");
-          versions.push_back(v.GetInt64());
-        }
-        config.version_policy = ModelVersionPolicy::Specific(std::move(versions));
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat("unknown version policy '", kind, "'"));
-      }
-    } else if (key == "version_labels") {
-      if (!value.IsObject()) return absl::InvalidArgumentError("'version_labels' must be an object");
-      for (const auto& label : value.GetObject()) {
-        if (!label.value.IsInt64()) return absl::InvalidArgumentError("label versions must be integers");
-        config.version_labels[label.name.GetString()] = label.value.GetInt64();
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown model config key '", key, "'"));
-    }
-  }
-  RETURN_IF_ERROR(ValidateModelConfig(config));
-  return config;
 }
 
 StatusOr<int64_t> VersionFromJson(absl::string_view body) {
@@ -342,7 +284,7 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
     if (route.verb == "remove") {
       status = core_->RemoveModel(route.model);
     } else {
-      StatusOr<ModelConfig> config = ModelConfigFromJson(route.model, request.body);
+      StatusOr<ModelConfig> config = ModelConfigFromJson(request.body, route.model);
       status = config.ok() ? core_->AddModel(*std::move(config)) : config.status();
     }
   } else if ((route.verb == "load" || route.verb == "unload") && route.version) {

@@ -1,4 +1,4 @@
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 
 #include <algorithm>
 #include <cerrno>
