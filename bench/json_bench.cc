@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "rapidjson/document.h"
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
 
