@@ -16,7 +16,7 @@
 
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
-#include "servekit/server/rest/json_document.h"
+#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
 #include "servekit/server/rest/rest_api.h"
