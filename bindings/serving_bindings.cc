@@ -3,7 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "areas.h"
-#include "core_options.h"
+#include "server_options.h"
 #include "numpy_tensor.h"
 #include "servekit/serving/config_file_watcher.h"
 #include "servekit/serving/request_path.h"
@@ -135,16 +135,10 @@ void RegisterServing(py::module_& m) {
         py::arg("text"), "Parses TF Serving's text-format ModelServerConfig into ModelConfigs.");
 
   py::class_<ServerCore>(m, "ServerCore", "Versioned models: manager, file-system source, labels")
-      .def(py::init([](int64_t num_load_threads, int64_t max_num_load_retries, double load_retry_interval_seconds,
-                       double file_system_poll_wait_seconds, bool resource_preserving,
-                       bool allow_labels_for_unavailable_versions, int64_t intra_op_threads, double load_wait_seconds) {
-             return std::make_unique<ServerCore>(MakeServerCoreOptions(
-                 num_load_threads, max_num_load_retries, load_retry_interval_seconds, file_system_poll_wait_seconds,
-                 resource_preserving, allow_labels_for_unavailable_versions, intra_op_threads, load_wait_seconds));
+      .def(py::init([](const py::dict& options) {
+             return std::make_unique<ServerCore>(ModelServerOptionsFrom(options, OptionScope::kCore, false).core);
            }),
-           py::arg("num_load_threads"), py::arg("max_num_load_retries"), py::arg("load_retry_interval_seconds"),
-           py::arg("file_system_poll_wait_seconds"), py::arg("resource_preserving"),
-           py::arg("allow_labels_for_unavailable_versions"), py::arg("intra_op_threads"), py::arg("load_wait_seconds"))
+           py::arg("options"))
       .def("reload_config", [](ServerCore& core, std::vector<ModelConfig> models) {
              absl::Status s;
              {

@@ -20,7 +20,7 @@ import threading
 
 import servekit
 from servekit import _core
-from servekit.model_server import DEFAULT_PROMETHEUS_PATH, ModelServer, default_server_threads
+from servekit.model_server import DEFAULT_PROMETHEUS_PATH, ModelServer
 
 EXIT_USAGE = 2
 
@@ -34,98 +34,38 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+_ARG_TYPES = {"int": int, "port": int, "threads": int, "seconds": float, "text": str}
+
+
 def _parser() -> argparse.ArgumentParser:
+    """servekit-server's own flags, then one flag per option of the native
+    option table (the same options as ModelServer's keywords)."""
     p = argparse.ArgumentParser(
         prog="servekit-server",
-        description="Serve versioned models over TensorFlow Serving's REST API.",
+        description="Serve versioned models over TensorFlow Serving's REST and gRPC APIs.",
         allow_abbrev=False,
     )
     add = p.add_argument
     add("--version", action="store_true", help="print the version and exit")
-    add("--port", type=int, default=8500, help="gRPC port; 0 picks a free one (printed at start)")
-    add("--rest_api_port", type=int, default=8501, help="REST port; 0 picks a free one (printed at start)")
-    add("--bind_address", default="0.0.0.0", help="address both ports bind (default: all)")
-    add(
-        "--grpc_max_message_bytes",
-        type=int,
-        default=64 << 20,
-        help="largest gRPC request or response (RESOURCE_EXHAUSTED beyond)",
-    )
-    add(
-        "--grpc_max_threads",
-        type=int,
-        default=None,
-        help=f"gRPC server threads (default here: {default_server_threads()}, one per core)",
-    )
-    add(
-        "--rest_api_num_threads",
-        type=int,
-        default=None,
-        help=f"REST worker threads (default here: {default_server_threads()})",
-    )
-    add(
-        "--rest_api_timeout_in_ms",
-        type=int,
-        default=30000,
-        help="time allowed to read a request and to write its response",
-    )
     add("--model_name", default=None, help="name of the one model to serve (with --model_base_path)")
     add("--model_base_path", default=None, help="directory holding the model's version directories <N>/")
     add("--model_config_file", default=None, help="text-format ModelServerConfig (model_config_list)")
-    add(
-        "--model_config_file_poll_wait_seconds",
-        type=float,
-        default=0,
-        help="re-read the config file this often (0: read once)",
-    )
-    add("--file_system_poll_wait_seconds", type=float, default=1, help="look for new versions this often")
-    add("--num_load_threads", type=int, default=2, help="threads loading model versions")
-    add("--max_num_load_retries", type=int, default=5, help="retries of a failing load")
-    add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between load retries")
-    add("--allow_version_labels_for_unavailable_models", type=_bool, nargs="?", const=True, default=False)
-    add("--tensorflow_intra_op_parallelism", type=int, default=1, help="threads per inference (intra-op)")
-    add("--enable_batching", type=_bool, nargs="?", const=True, default=False, help="not supported yet")
-    add("--batching_parameters_file", default=None, help="not supported yet")
     add(
         "--monitoring_config_file",
         default=None,
         help=f"MonitoringConfig text (Prometheus is on at {DEFAULT_PROMETHEUS_PATH} without one)",
     )
-    add(
-        "--enable_model_management",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        help="allow adding/removing models and loading/unloading versions over HTTP",
-    )
-    add("--max_request_bytes", type=int, default=64 << 20, help="largest request body (413 beyond)")
-    add(
-        "--max_connections",
-        type=int,
-        default=0,
-        help="open connections per port; at the cap the longest-idle one is closed "
-        "(0: derived from the open-file limit, at most 10,000)",
-    )
-    add(
-        "--max_request_values",
-        type=int,
-        default=1 << 24,
-        help="values in one request's inputs, both APIs (RESOURCE_EXHAUSTED beyond, before allocating)",
-    )
-    add(
-        "--max_response_bytes",
-        type=int,
-        default=256 << 20,
-        help="largest REST (JSON) answer; gRPC answers are bounded by --grpc_max_message_bytes",
-    )
-    add(
-        "--idle_timeout_seconds",
-        type=float,
-        default=120,
-        help="close connections (REST keep-alive, gRPC with no open call) idle this long",
-    )
-    add("--drain_timeout_seconds", type=float, default=30, help="how long SIGTERM waits for requests in flight")
+    add("--enable_batching", type=_bool, nargs="?", const=True, default=False, help="not supported yet")
+    add("--batching_parameters_file", default=None, help="not supported yet")
+    for option in _core.server_options():
+        if option["flag"] is None:
+            continue
+        help_text = f"{option['help']} (default: {option['flag_default']})"
+        if option["kind"] == "bool":
+            kwargs = dict(type=_bool, nargs="?", const=True)
+        else:
+            kwargs = dict(type=_ARG_TYPES[option["kind"]])
+        add(f"--{option['flag']}", dest=option["name"], default=option["flag_default"], help=help_text, **kwargs)
     return p
 
 
@@ -135,7 +75,8 @@ def _usage_error(message: str) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Usage errors TF Serving would also refuse, and the flags servekit does not support yet."""
+    """Usage errors TF Serving would also refuse, and the flags servekit does not
+    support yet; the options' values are checked natively when the server starts."""
     if args.enable_batching or args.batching_parameters_file:
         _usage_error("batching is not supported yet: drop --enable_batching/--batching_parameters_file")
     if args.model_config_file and (args.model_name or args.model_base_path):
@@ -146,31 +87,6 @@ def _check(args: argparse.Namespace) -> None:
         _usage_error(f"--model_base_path {args.model_base_path!r} is not a directory")
     if args.model_config_file and not os.path.isfile(args.model_config_file):
         _usage_error(f"--model_config_file {args.model_config_file!r} is not a file")
-    for flag in ("rest_api_port", "port"):
-        if not 0 <= getattr(args, flag) <= 65535:
-            _usage_error(f"--{flag} must be in [0, 65535]")
-    positive = (
-        "rest_api_timeout_in_ms",
-        "num_load_threads",
-        "tensorflow_intra_op_parallelism",
-        "max_request_bytes",
-        "grpc_max_message_bytes",
-    )
-    for flag in positive:
-        if getattr(args, flag) <= 0:
-            _usage_error(f"--{flag} must be positive")
-    for flag in ("rest_api_num_threads", "grpc_max_threads"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            _usage_error(f"--{flag} must be positive")
-    for flag in (
-        "model_config_file_poll_wait_seconds",
-        "file_system_poll_wait_seconds",
-        "drain_timeout_seconds",
-        "max_num_load_retries",
-        "load_retry_interval_micros",
-    ):
-        if getattr(args, flag) < 0:
-            _usage_error(f"--{flag} must not be negative")
 
 
 def _prometheus_path(monitoring_config_file: str | None) -> str:
@@ -203,32 +119,11 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
         source = dict(config=args.model_config_file)
     else:
         source = dict(model_name=args.model_name or "default", model_base_path=args.model_base_path)
+    options = {option["name"]: getattr(args, option["name"]) for option in _core.server_options() if option["flag"]}
     try:
-        server = ModelServer(
-            **source,
-            rest_api_port=args.rest_api_port,
-            grpc_port=args.port,
-            grpc_max_message_bytes=args.grpc_max_message_bytes,
-            grpc_num_threads=args.grpc_max_threads,
-            host=args.bind_address,
-            rest_api_num_threads=args.rest_api_num_threads,
-            rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
-            max_request_bytes=args.max_request_bytes,
-            model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-            enable_model_management=args.enable_model_management,
-            prometheus_path=prometheus_path,
-            drain_timeout_seconds=args.drain_timeout_seconds,
-            max_connections=args.max_connections,
-            idle_timeout_seconds=args.idle_timeout_seconds,
-            max_request_values=args.max_request_values,
-            max_response_bytes=args.max_response_bytes,
-            num_load_threads=args.num_load_threads,
-            max_num_load_retries=args.max_num_load_retries,
-            load_retry_interval_micros=args.load_retry_interval_micros,
-            file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
-            allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
-            intra_op_threads=args.tensorflow_intra_op_parallelism,
-        ).start()
+        server = ModelServer(**source, **options, prometheus_path=prometheus_path)
+        server._flag_names = True  # errors name --flags, not keywords
+        server.start()
     except (servekit.Error, ValueError) as e:
         _usage_error(str(e))
 
@@ -236,8 +131,8 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
     for name in server.core.models:
         states = ", ".join(f"{s.version}:{s.state}" for s in server.core.status(name)) if _known(server, name) else "-"
         print(f"servekit-server: model {name!r}: versions {states}", file=log)
-    print(f"servekit-server: gRPC API on {args.bind_address}:{server.grpc_port}", file=log)
-    print(f"servekit-server: REST API on {args.bind_address}:{server.rest_port}", file=log, flush=True)
+    print(f"servekit-server: gRPC API on {args.host}:{server.grpc_port}", file=log)
+    print(f"servekit-server: REST API on {args.host}:{server.rest_port}", file=log, flush=True)
     if on_started is not None:
         on_started(server)
 

@@ -81,29 +81,6 @@ def _check_model_source(config, model_name, model_base_path, model_config_file_p
         raise ValueError("model_config_file_poll_wait_seconds needs config to be a config file path")
 
 
-def _core_options(
-    num_load_threads: int,
-    max_num_load_retries: int,
-    load_retry_interval_micros: int,
-    file_system_poll_wait_seconds: float,
-    resource_preserving: bool,
-    allow_version_labels_for_unavailable_models: bool,
-    intra_op_threads: int,
-    load_wait_seconds: float,
-) -> dict:
-    """The native core's options from the Python parameters (TF Serving's flag names)."""
-    return dict(
-        num_load_threads=num_load_threads,
-        max_num_load_retries=max_num_load_retries,
-        load_retry_interval_seconds=load_retry_interval_micros / 1e6,
-        file_system_poll_wait_seconds=file_system_poll_wait_seconds,
-        resource_preserving=resource_preserving,
-        allow_labels_for_unavailable_versions=allow_version_labels_for_unavailable_models,
-        intra_op_threads=intra_op_threads,
-        load_wait_seconds=load_wait_seconds,
-    )
-
-
 def _is_config_file(config) -> bool:
     return isinstance(config, os.PathLike) or (isinstance(config, str) and os.path.isfile(config))
 
@@ -128,7 +105,9 @@ class ServingCore:
     ``model_name``/``model_base_path`` configure a single model instead. A config
     file is re-read every ``model_config_file_poll_wait_seconds`` (0: read once)
     and applied when it changes; a file that cannot be read or parsed leaves the
-    running config serving and shows in ``config_file_status()``.
+    running config serving and shows in ``config_file_status()``. The other
+    keywords are the serving core's options (listed below with their
+    defaults), checked natively (ValueError naming the option).
     """
 
     def __init__(
@@ -137,31 +116,13 @@ class ServingCore:
         *,
         model_name: str | None = None,
         model_base_path: str | os.PathLike | None = None,
-        num_load_threads: int = 2,
-        max_num_load_retries: int = 5,
-        load_retry_interval_micros: int = 60_000_000,
-        file_system_poll_wait_seconds: float = 1.0,
-        resource_preserving: bool = False,
-        allow_version_labels_for_unavailable_models: bool = False,
-        intra_op_threads: int = 1,
-        load_wait_seconds: float = 300.0,
         model_config_file_poll_wait_seconds: float = 0.0,
+        **options,
     ):
         _check_model_source(config, model_name, model_base_path, model_config_file_poll_wait_seconds)
         self._signatures: dict[tuple, tuple[int, Signature]] = {}  # selector -> (version, signature)
         self._config_watcher = None
-        self._native = _core.ServerCore(
-            **_core_options(
-                num_load_threads,
-                max_num_load_retries,
-                load_retry_interval_micros,
-                file_system_poll_wait_seconds,
-                resource_preserving,
-                allow_version_labels_for_unavailable_models,
-                intra_op_threads,
-                load_wait_seconds,
-            )
-        )
+        self._native = _core.ServerCore(options)
         if model_name is not None:
             self.add_model(model_name, model_base_path)
         elif config is not None and _is_config_file(config):
@@ -318,3 +279,15 @@ class ServingCore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _options_doc(scope: str | None = None) -> str:
+    """The native option table (of one scope, or all) as docstring lines."""
+    lines = []
+    for option in _core.server_options():
+        if scope is None or option["scope"] == scope:
+            lines.append(f"    ``{option['name']}`` ({option['default']!r}): {option['help']}.")
+    return "\n".join(lines)
+
+
+ServingCore.__doc__ += "\n    Options:\n\n" + _options_doc("core") + "\n"

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "servekit/server/open_file_limit.h"
+#include "servekit/server/server_options.h"
 
 namespace servekit {
 
@@ -11,6 +12,9 @@ ModelServer::ModelServer(ModelServerOptions options)
     : options_(std::move(options)), core_(std::make_unique<ServerCore>(options_.core)) {}
 
 StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions options) {
+  if (!options.enable_rest && !options.enable_grpc) {
+    return absl::InvalidArgumentError("nothing to serve on: give rest_api_port and/or grpc_port");
+  }
   options.rest.enable_model_management = options.grpc.enable_model_management = options.enable_model_management;
   const int open_file_limit = RaiseOpenFileLimit();
   if (options.max_connections < 0) {
@@ -30,6 +34,8 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
   }
   options.rest.max_request_elements = options.grpc.max_request_elements = options.max_request_values;
   options.rest.max_response_bytes = options.max_response_bytes;
+  if (options.http.num_threads <= 0) options.http.num_threads = DefaultServerThreads();
+  if (options.grpc.num_threads <= 0) options.grpc.num_threads = DefaultServerThreads();
   std::unique_ptr<ModelServer> server(new ModelServer(std::move(options)));
   const ModelServerOptions& o = server->options_;
   if (!o.model_config_file.empty()) {

@@ -26,6 +26,8 @@
 
 namespace servekit {
 
+// Users set these through server_options.h (the CLI's flags, Python's keyword
+// arguments), which checks them; the defaults here are theirs.
 struct ModelServerOptions {
   ServerCoreOptions core;
   // The models: a config file (re-read every model_config_file_poll_wait when
@@ -52,7 +54,13 @@ struct ModelServerOptions {
   // they are written; gRPC answers are bounded by grpc.max_message_bytes.
   size_t max_response_bytes = size_t{256} << 20;
   bool enable_rest = true;
-  HttpServerOptions http;
+  // TF Serving's REST port; num_threads 0: DefaultServerThreads() (both APIs).
+  HttpServerOptions http = [] {
+    HttpServerOptions http;
+    http.port = 8501;
+    http.num_threads = 0;
+    return http;
+  }();
   RestApiOptions rest;
   bool enable_grpc = false;
   GrpcServerOptions grpc;
