@@ -90,6 +90,9 @@ const OpRegistry& OpRegistry::Global() {
     RegisterPoolOps(*r);
     RegisterNormOps(*r);
     RegisterShapeOps(*r);
+    RegisterIdentityOps(*r);
+    RegisterConstantOps(*r);
+    RegisterPadOps(*r);
     RegisterReduceOps(*r);
     return r;
   }();

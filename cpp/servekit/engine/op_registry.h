@@ -128,6 +128,9 @@ void RegisterConvOps(OpRegistry& registry);
 void RegisterPoolOps(OpRegistry& registry);
 void RegisterNormOps(OpRegistry& registry);
 void RegisterShapeOps(OpRegistry& registry);
+void RegisterIdentityOps(OpRegistry& registry);
+void RegisterConstantOps(OpRegistry& registry);
+void RegisterPadOps(OpRegistry& registry);
 void RegisterReduceOps(OpRegistry& registry);
 
 }  // namespace servekit
