@@ -145,7 +145,7 @@ class ConvKernel : public OpKernel {
         const float b = bias->data<float>()[i % filters];
         for (int64_t j = 0; j < out_size; ++j) plane[j] += b;
       }
-      activation_.Apply(plane, out_size);
+      ApplyActivation(activation_, plane, out_size);
     }
     return absl::OkStatus();
   }
