@@ -129,8 +129,6 @@ OpSchema Unary(const char* op_type, std::vector<std::string> attributes = {}) {
   return OpSchema::Make(op_type, 1, 1, std::move(attributes), InferFloatUnary, CreateActivationKernel);
 }
 
-}  // namespace
-
 void RegisterActivationOps(OpRegistry& registry) {
   registry.Register(Unary("Relu"));
   registry.Register(Unary("LeakyRelu", {"alpha"}));
@@ -151,4 +149,8 @@ void RegisterActivationOps(OpRegistry& registry) {
   registry.Register(log_softmax);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kActivationOps(RegisterActivationOps);
+
+}  // namespace
 }  // namespace servekit

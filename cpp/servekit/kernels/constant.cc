@@ -47,8 +47,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConstant(const Node& node, const Graph
   return NotRunnable(node);
 }
 
-}  // namespace
-
 void RegisterConstantOps(OpRegistry& registry) {
   OpSchema constant = OpSchema::Make("Constant", 0, 0,
                              {"value", "value_float", "value_floats", "value_int", "value_ints"},
@@ -56,4 +54,8 @@ void RegisterConstantOps(OpRegistry& registry) {
   registry.Register(constant);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kConstantOps(RegisterConstantOps);
+
+}  // namespace
 }  // namespace servekit

@@ -201,8 +201,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
   });
 }
 
-}  // namespace
-
 void RegisterGemmOps(OpRegistry& registry) {
   registry.Register(OpSchema::Make("Gemm", 2, 3,
                                    {"alpha", "beta", "transA", "transB", "_activation", "_activation_alpha",
@@ -212,4 +210,8 @@ void RegisterGemmOps(OpRegistry& registry) {
                                    InferMatMul, CreateMatMul));
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kGemmOps(RegisterGemmOps);
+
+}  // namespace
 }  // namespace servekit

@@ -34,8 +34,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateDropout(const Node&, const Graph&) {
   });
 }
 
-}  // namespace
-
 void RegisterIdentityOps(OpRegistry& registry) {
   registry.Register(OpSchema::Make("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel));
   OpSchema dropout = OpSchema::Make("Dropout", 1, 3, {"seed"}, InferDropout, CreateDropout);
@@ -44,4 +42,8 @@ void RegisterIdentityOps(OpRegistry& registry) {
   registry.Register(dropout);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kIdentityOps(RegisterIdentityOps);
+
+}  // namespace
 }  // namespace servekit

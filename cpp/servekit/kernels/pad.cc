@@ -172,12 +172,14 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePad(const Node& node, const Graph& gra
   });
 }
 
-}  // namespace
-
 void RegisterPadOps(OpRegistry& registry) {
   OpSchema pad = OpSchema::Make("Pad", 2, 4, {"mode"}, InferPad, CreatePad);
   pad.load_time_inputs = {1, 2, 3};
   registry.Register(pad);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kPadOps(RegisterPadOps);
+
+}  // namespace
 }  // namespace servekit

@@ -358,8 +358,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGather(const Node& node, const Graph& 
   });
 }
 
-}  // namespace
-
 void RegisterShapeOps(OpRegistry& registry) {
   registry.Register(OpSchema::Make("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel));
   OpSchema reshape = OpSchema::Make("Reshape", 2, 2, {"allowzero"}, InferReshape, CreateCopyKernel);
@@ -377,4 +375,8 @@ void RegisterShapeOps(OpRegistry& registry) {
   registry.Register(OpSchema::Make("Gather", 2, 2, {"axis"}, InferGather, CreateGather));
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kShapeOps(RegisterShapeOps);
+
+}  // namespace
 }  // namespace servekit
