@@ -80,21 +80,20 @@ OpSchema OpSchema::Make(std::string op_type, int min_inputs, int max_inputs,
   return s;
 }
 
-const OpRegistry& OpRegistry::Global() {
-  static const OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    RegisterActivationOps(*r);
-    RegisterElementwiseOps(*r);
-    RegisterGemmOps(*r);
-    RegisterConvOps(*r);
-    RegisterPoolOps(*r);
-    RegisterNormOps(*r);
-    RegisterShapeOps(*r);
-    RegisterReduceOps(*r);
-    return r;
-  }();
+namespace {
+
+// Constructed on first use, so OpRegistrations in other files may run first
+// (static initialisation order across files is unspecified). Never destroyed.
+OpRegistry& GlobalRegistry() {
+  static OpRegistry* registry = new OpRegistry();
   return *registry;
 }
+
+}  // namespace
+
+const OpRegistry& OpRegistry::Global() { return GlobalRegistry(); }
+
+OpRegistration::OpRegistration(void (*register_ops)(OpRegistry& registry)) { register_ops(GlobalRegistry()); }
 
 const OpSchema* OpRegistry::Find(absl::string_view op_type) const {
   for (const OpSchema& s : schemas_) {

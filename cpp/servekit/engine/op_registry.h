@@ -1,8 +1,10 @@
 // The contract between the engine and the operators it runs.
 //
 // Each ONNX operator servekit supports has one OpSchema, registered by the
-// kernels/ file of its family. The schema checks a node and infers its outputs'
-// types at load time (`infer`), and creates the kernel that runs it (`create`).
+// kernels/ file of its family through an OpRegistration (below): the engine
+// never names a family or includes kernels/. The schema checks a node and infers
+// its outputs' types at load time (`infer`), and creates the kernel that runs it
+// (`create`).
 //
 // Lifecycle: `create` runs once per node when a Session is built; the OpKernel
 // it returns is immutable and its Compute is called concurrently from many
@@ -101,7 +103,10 @@ struct OpSchema {
 
 class OpRegistry {
  public:
-  // The registry holding every built-in operator.
+  // The registry holding every operator that an OpRegistration added: every
+  // kernels/ family linked into the program. Complete before main() runs (or
+  // before the Python extension's module init), read-only afterwards, so it may
+  // be read from any thread.
   static const OpRegistry& Global();
 
   // nullptr when the op is unknown.
@@ -120,14 +125,18 @@ bool HasInput(const Node& node, int i);
 // Input i's elements as integers: it must be a present int64 or int32 constant.
 StatusOr<std::vector<int64_t>> ConstantInputInts(const Node& node, const Graph& graph, int i);
 
-// Each kernels/ family file defines one of these.
-void RegisterActivationOps(OpRegistry& registry);
-void RegisterElementwiseOps(OpRegistry& registry);
-void RegisterGemmOps(OpRegistry& registry);
-void RegisterConvOps(OpRegistry& registry);
-void RegisterPoolOps(OpRegistry& registry);
-void RegisterNormOps(OpRegistry& registry);
-void RegisterShapeOps(OpRegistry& registry);
-void RegisterReduceOps(OpRegistry& registry);
+// Adds a family's schemas to OpRegistry::Global() during static initialisation.
+// Each kernels/ family file defines one at namespace scope:
+//
+//   const OpRegistration kPoolOps(RegisterPoolOps);  // RegisterPoolOps(OpRegistry&)
+//
+// Only static objects may be OpRegistrations (registering is not thread-safe),
+// and their library must be linked whole: see servekit_kernels in CMakeLists.txt.
+class OpRegistration {
+ public:
+  explicit OpRegistration(void (*register_ops)(OpRegistry& registry));
+  OpRegistration(const OpRegistration&) = delete;
+  OpRegistration& operator=(const OpRegistration&) = delete;
+};
 
 }  // namespace servekit

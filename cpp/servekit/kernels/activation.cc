@@ -14,29 +14,13 @@ namespace {
 
 using FloatArray = Eigen::Map<Eigen::ArrayXf>;
 
-constexpr const char* kActivation = "_activation";
-constexpr const char* kActivationAlpha = "_activation_alpha";
-constexpr const char* kActivationBeta = "_activation_beta";
-
-const char* KindName(Activation::Kind kind) {
-  switch (kind) {
-    case Activation::Kind::kRelu: return "Relu";
-    case Activation::Kind::kLeakyRelu: return "LeakyRelu";
-    case Activation::Kind::kSigmoid: return "Sigmoid";
-    case Activation::Kind::kTanh: return "Tanh";
-    case Activation::Kind::kClip: return "Clip";
-    case Activation::Kind::kGelu: return "Gelu";
-    case Activation::Kind::kErf: return "Erf";
-    case Activation::Kind::kNone: return "";
-  }
-  return "";
-}
-
 }  // namespace
 
-void Activation::Apply(float* data, int64_t n) const {
+void ApplyActivation(const Activation& activation, float* data, int64_t n) {
+  using Kind = Activation::Kind;
+  const float alpha = activation.alpha, beta = activation.beta;
   FloatArray x(data, n);
-  switch (kind) {
+  switch (activation.kind) {
     case Kind::kNone: return;
     case Kind::kRelu: x = x.max(0.0f); return;
     case Kind::kLeakyRelu: x = (x >= 0.0f).select(x, x * alpha); return;
@@ -46,32 +30,6 @@ void Activation::Apply(float* data, int64_t n) const {
     case Kind::kErf: x = x.erf(); return;
     case Kind::kGelu: x = 0.5f * x * (1.0f + (x * static_cast<float>(M_SQRT1_2)).erf()); return;
   }
-}
-
-Activation Activation::ForOpType(const std::string& op_type, float alpha, float beta) {
-  for (Kind kind : {Kind::kRelu, Kind::kLeakyRelu, Kind::kSigmoid, Kind::kTanh, Kind::kClip,
-                    Kind::kGelu, Kind::kErf}) {
-    if (op_type == KindName(kind)) return Activation{kind, alpha, beta};
-  }
-  return Activation{};
-}
-
-void Activation::StoreAsFused(Attributes& attributes) const {
-  attributes.Set(kActivation, std::string(KindName(kind)));
-  attributes.Set(kActivationAlpha, alpha);
-  attributes.Set(kActivationBeta, beta);
-}
-
-StatusOr<Activation> Activation::ReadFused(const Attributes& attributes) {
-  ASSIGN_OR_RETURN(std::string name, attributes.GetString(kActivation, ""));
-  ASSIGN_OR_RETURN(float alpha, attributes.GetFloat(kActivationAlpha, 0));
-  ASSIGN_OR_RETURN(float beta, attributes.GetFloat(kActivationBeta, 0));
-  if (name.empty()) return Activation{};
-  Activation a = ForOpType(name, alpha, beta);
-  if (a.kind == Kind::kNone) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown fused activation '", name, "'"));
-  }
-  return a;
 }
 
 namespace {
@@ -109,7 +67,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateActivationKernel(const Node& node, con
     Tensor& out = *ctx.outputs[0];
     const int64_t n = in.num_elements();
     std::copy_n(in.data<float>(), n, out.data<float>());
-    activation.Apply(out.data<float>(), n);
+    ApplyActivation(activation, out.data<float>(), n);
     return absl::OkStatus();
   });
 }
@@ -171,8 +129,6 @@ OpSchema Unary(const char* op_type, std::vector<std::string> attributes = {}) {
   return OpSchema::Make(op_type, 1, 1, std::move(attributes), InferFloatUnary, CreateActivationKernel);
 }
 
-}  // namespace
-
 void RegisterActivationOps(OpRegistry& registry) {
   registry.Register(Unary("Relu"));
   registry.Register(Unary("LeakyRelu", {"alpha"}));
@@ -193,4 +149,8 @@ void RegisterActivationOps(OpRegistry& registry) {
   registry.Register(log_softmax);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kActivationOps(RegisterActivationOps);
+
+}  // namespace
 }  // namespace servekit

@@ -145,7 +145,7 @@ class ConvKernel : public OpKernel {
         const float b = bias->data<float>()[i % filters];
         for (int64_t j = 0; j < out_size; ++j) plane[j] += b;
       }
-      activation_.Apply(plane, out_size);
+      ApplyActivation(activation_, plane, out_size);
     }
     return absl::OkStatus();
   }
@@ -266,8 +266,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
   return std::unique_ptr<OpKernel>(new ConvKernel(window, group, activation));
 }
 
-}  // namespace
-
 void RegisterConvOps(OpRegistry& registry) {
   OpSchema conv = OpSchema::Make("Conv", 2, 3,
                                  {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
@@ -276,4 +274,8 @@ void RegisterConvOps(OpRegistry& registry) {
   registry.Register(conv);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kConvOps(RegisterConvOps);
+
+}  // namespace
 }  // namespace servekit

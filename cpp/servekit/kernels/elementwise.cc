@@ -280,8 +280,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateCastKernel(const Node&, const Graph&) 
   });
 }
 
-}  // namespace
-
 void RegisterElementwiseOps(OpRegistry& registry) {
   registry.Register(Binary<BinaryOp::kAdd>("Add"));
   registry.Register(Binary<BinaryOp::kSub>("Sub"));
@@ -291,4 +289,8 @@ void RegisterElementwiseOps(OpRegistry& registry) {
   registry.Register(cast);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kElementwiseOps(RegisterElementwiseOps);
+
+}  // namespace
 }  // namespace servekit

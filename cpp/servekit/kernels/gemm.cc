@@ -69,7 +69,7 @@ class GemmKernel : public OpKernel {
       beta = 1.0f;
     }
     Sgemm(s, alpha_, a.data<float>(), b.data<float>(), beta, out, *ctx.pool);
-    activation_.Apply(out, y.num_elements());
+    ApplyActivation(activation_, out, y.num_elements());
     return absl::OkStatus();
   }
 
@@ -196,12 +196,10 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
         }
       }
     }
-    activation.Apply(y.data<float>(), y.num_elements());
+    ApplyActivation(activation, y.data<float>(), y.num_elements());
     return absl::OkStatus();
   });
 }
-
-}  // namespace
 
 void RegisterGemmOps(OpRegistry& registry) {
   registry.Register(OpSchema::Make("Gemm", 2, 3,
@@ -212,4 +210,8 @@ void RegisterGemmOps(OpRegistry& registry) {
                                    InferMatMul, CreateMatMul));
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kGemmOps(RegisterGemmOps);
+
+}  // namespace
 }  // namespace servekit

@@ -57,8 +57,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBatchNorm(const Node& node, const Grap
   });
 }
 
-}  // namespace
-
 void RegisterNormOps(OpRegistry& registry) {
   OpSchema bn = OpSchema::Make("BatchNormalization", 5, 5, {"epsilon", "momentum", "training_mode", "spatial"},
                                InferBatchNorm, CreateBatchNorm);
@@ -66,4 +64,8 @@ void RegisterNormOps(OpRegistry& registry) {
   registry.Register(bn);
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kNormOps(RegisterNormOps);
+
+}  // namespace
 }  // namespace servekit

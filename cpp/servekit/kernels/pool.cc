@@ -158,8 +158,6 @@ OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn 
   return s;
 }
 
-}  // namespace
-
 void RegisterPoolOps(OpRegistry& registry) {
   registry.Register(Pool("MaxPool",
                          {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
@@ -171,4 +169,8 @@ void RegisterPoolOps(OpRegistry& registry) {
   registry.Register(Pool("GlobalMaxPool", {}, InferGlobalPool, CreateGlobalPool<true>));
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kPoolOps(RegisterPoolOps);
+
+}  // namespace
 }  // namespace servekit

@@ -159,8 +159,6 @@ StatusOr<std::unique_ptr<OpKernel>> CreateArgMax(const Node& node, const Graph& 
   });
 }
 
-}  // namespace
-
 void RegisterReduceOps(OpRegistry& registry) {
   OpSchema mean = OpSchema::Make("ReduceMean", 1, 2, {"axes", "keepdims", "noop_with_empty_axes"},
                                  InferReduceMean, CreateReduceMean);
@@ -170,4 +168,8 @@ void RegisterReduceOps(OpRegistry& registry) {
                                    CreateArgMax));
 }
 
+// Adds the schemas above to OpRegistry::Global() when the program starts.
+const OpRegistration kReduceOps(RegisterReduceOps);
+
+}  // namespace
 }  // namespace servekit

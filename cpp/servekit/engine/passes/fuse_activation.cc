@@ -1,7 +1,9 @@
 // An activation right after a Conv, Gemm or MatMul runs in that kernel's output
 // pass, while the data is still in cache, instead of as another sweep.
+#include <limits>
+
+#include "servekit/engine/activation.h"
 #include "servekit/engine/passes/passes.h"
-#include "servekit/kernels/activation.h"
 
 namespace servekit {
 namespace {
