@@ -68,8 +68,8 @@ def bench_model(name, build, batches, workdir: Path, seconds: float) -> list[dic
         expected = theirs.run(None, feed)[0]
         got = ours.predict(x)
         max_rel = float(np.max(np.abs(got - expected) / (np.abs(expected) + 1e-6)))
-        ours_us = time_calls(lambda: ours.predict(x), seconds)
-        theirs_us = time_calls(lambda: theirs.run(None, feed), seconds)
+        ours_us = time_calls(lambda x=x: ours.predict(x), seconds)
+        theirs_us = time_calls(lambda feed=feed: theirs.run(None, feed), seconds)
         rows.append(
             {
                 "model": name,

@@ -62,7 +62,9 @@ def main() -> None:
         mlp(0).save(root / "mlp" / "1")
         direct = servekit.load(root / "mlp" / "1")
         x = np.random.default_rng(0).random((1, 784), dtype=np.float32)
-        with servekit.ServingCore(model_name="mlp", model_base_path=root / "mlp", file_system_poll_wait_seconds=0) as core:
+        with servekit.ServingCore(
+            model_name="mlp", model_base_path=root / "mlp", file_system_poll_wait_seconds=0
+        ) as core:
             direct_us = p50_us(lambda: direct.predict(x))
             core_us = p50_us(lambda: core.predict("mlp", x))
         # 2. time to serve

@@ -100,12 +100,12 @@ class _Exporter:
 
     def run(self, graph_name: str) -> dict:
         graph = self.graph
-        for tensor, name in zip(graph.inputs, graph.input_names):
+        for tensor, name in zip(graph.inputs, graph.input_names, strict=True):
             self._values[id(tensor)] = _Values(tensor.shape, KERAS, name)
         # Outputs named after their call (not fresh "_output" names) are made in place.
         in_place_outputs = {
             id(t.producer)
-            for t, name in zip(graph.outputs, graph.output_names)
+            for t, name in zip(graph.outputs, graph.output_names, strict=True)
             if name == graph.call_name(t.producer)
         }
         for call in graph.calls:
@@ -118,7 +118,7 @@ class _Exporter:
             )
 
         outputs = []
-        for tensor, name in zip(graph.outputs, graph.output_names):
+        for tensor, name in zip(graph.outputs, graph.output_names, strict=True):
             value = self.value(self._values[id(tensor)], KERAS)
             if value != name:
                 node_name = unique_name(f"{name}/Identity", self._taken)
@@ -131,7 +131,7 @@ class _Exporter:
             "graph_name": graph_name,
             "inputs": [
                 (name, "float32", _spec_shape(t.shape))
-                for t, name in zip(graph.inputs, graph.input_names)
+                for t, name in zip(graph.inputs, graph.input_names, strict=True)
             ],
             "outputs": outputs,
             "initializers": self.initializers,

@@ -44,7 +44,7 @@ def format_summary(model) -> str:
     total_width = sum(widths) + 1
 
     def line(cells):
-        return " " + "".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+        return " " + "".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
 
     built = [layer for layer in model.layers if layer.built]
     trainable = sum(layer._count_params(trainable=True) for layer in built)

@@ -206,7 +206,7 @@ class Layer:
                 f"({names}), got {len(weights)}"
             )
         checked = []
-        for weight, value in zip(self._weights, weights):
+        for weight, value in zip(self._weights, weights, strict=True):
             array = np.asarray(value)
             if array.shape != weight.value.shape:
                 raise ValueError(
@@ -217,7 +217,7 @@ class Layer:
         return checked
 
     def _assign_weights(self, values: list[np.ndarray]) -> None:
-        for weight, value in zip(self._weights, values):
+        for weight, value in zip(self._weights, values, strict=True):
             weight.value = value
         self._weights_version = next(_weights_versions)
 
@@ -608,11 +608,11 @@ class Add(Layer):
         merged = list(first)
         for shape in input_shapes[1:]:
             if len(shape) != len(first) or any(
-                a is not None and b is not None and a != b for a, b in zip(shape, first)
+                a is not None and b is not None and a != b for a, b in zip(shape, first, strict=True)
             ):
                 shapes = ", ".join(str(s) for s in input_shapes)
                 raise ValueError(f"inputs must all have the same shape, got {shapes}")
-            merged = [a if a is not None else b for a, b in zip(merged, shape)]
+            merged = [a if a is not None else b for a, b in zip(merged, shape, strict=True)]
         return tuple(merged)
 
 
@@ -642,7 +642,7 @@ class Concatenate(Layer):
         axis = self.normalized_axis(rank)
         merged = list(input_shapes[0])
         for shape in input_shapes[1:]:
-            for i, (a, b) in enumerate(zip(merged, shape)):
+            for i, (a, b) in enumerate(zip(merged, shape, strict=True)):
                 if i == axis:
                     continue
                 if a is not None and b is not None and a != b:

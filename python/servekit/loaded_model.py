@@ -106,7 +106,7 @@ def arrange_inputs(signature: Signature, x) -> list[np.ndarray]:
             f"the model has {len(specs)} inputs {signature.input_names}: "
             "pass a dict of named arrays or a list in that order"
         )
-    return [_as_input_array(value, spec) for value, spec in zip(values, specs)]
+    return [_as_input_array(value, spec) for value, spec in zip(values, specs, strict=True)]
 
 
 class LoadedModel:
@@ -136,7 +136,7 @@ class LoadedModel:
         outputs = self._native.run(arrange_inputs(self.signature, x))
         if len(outputs) == 1:
             return outputs[0]
-        return dict(zip(self.signature.output_names, outputs))
+        return dict(zip(self.signature.output_names, outputs, strict=True))
 
     __call__ = predict
 

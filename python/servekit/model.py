@@ -142,7 +142,7 @@ class BaseModel:
             count = len(layer.weight_names)
             checked.append(layer._checked_weights(weights[start : start + count]))
             start += count
-        for layer, arrays in zip(layers, checked):
+        for layer, arrays in zip(layers, checked, strict=True):
             layer._assign_weights(arrays)
 
     # -- export and inference --------------------------------------------------------------
@@ -220,10 +220,10 @@ def _feeds(x, graph: LayerGraph) -> dict[str, np.ndarray]:
     else:
         values = [x]
     feeds = {}
-    for tensor, name, value in zip(graph.inputs, names, values):
+    for tensor, name, value in zip(graph.inputs, names, values, strict=True):
         array = np.ascontiguousarray(value, dtype=np.float32)
         if array.ndim != len(tensor.shape) or any(
-            want is not None and want != got for want, got in zip(tensor.shape[1:], array.shape[1:])
+            want is not None and want != got for want, got in zip(tensor.shape[1:], array.shape[1:], strict=True)
         ):
             raise ValueError(
                 f"input {name!r} expects arrays of shape {tensor.shape} (batch first), "

@@ -233,7 +233,7 @@ class ServingCore:
     def _named(signature: Signature, inputs) -> dict[str, Any]:
         # Arranged and converted by the signature in Python (clear messages);
         # the request path checks the names again against the version it runs.
-        return dict(zip(signature.input_names, arrange_inputs(signature, inputs)))
+        return dict(zip(signature.input_names, arrange_inputs(signature, inputs), strict=True))
 
     def _refresh_signature(self, selector) -> tuple[int, Signature]:
         # The signature of the version the selector serves now; requests reuse it

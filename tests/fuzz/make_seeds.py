@@ -42,8 +42,8 @@ def json_seeds() -> None:
         '{"inputs": {"x": [[1, 2, 3]]}}',
         '{"instances": [[true, false], [false, true]]}',
         '{"instances": [[[1, 2], [3, 4]]]}',
-        '{"instances": [{"b64": "%s"}]}' % base64.b64encode(bytes([1, 2, 3, 4])).decode(),
-        '{"inputs": {"b64": "%s"}}' % b64,
+        f'{{"instances": [{{"b64": "{base64.b64encode(bytes([1, 2, 3, 4])).decode()}"}}]}}',
+        f'{{"inputs": {{"b64": "{b64}"}}}}',
         '{"instances": [{"a": [1.5, 2], "b": 3}, {"a": [0, 0], "b": -1}]}',
         '{"inputs": {"a": [[1, 2]], "b": [7]}}',
         '{"instances": [[NaN, Infinity, -Infinity]]}',
@@ -53,7 +53,7 @@ def json_seeds() -> None:
         '{"examples": [{"x": [1, 2, 3]}, {"x": [4, 5, 6]}]}',
         '{"signature_name": "classify", "context": {"b": 1}, "examples": [{"a": [1, 2]}, {"a": [3, 4]}]}',
         '{"context": {"ids": 5}, "examples": [{}, {}, {}]}',
-        '{"examples": [{"image": {"b64": "%s"}}]}' % base64.b64encode(bytes(4)).decode(),
+        f'{{"examples": [{{"image": {{"b64": "{base64.b64encode(bytes(4)).decode()}"}}}}]}}',
         '{"instances": [' + '[' * 70 + ']' * 70 + ']}',
         '{"instances": [[1, 2, 3]], "instances": [[4, 5, 6]]}',
         '{"base_path": "/nonexistent/fuzz/m", "model_platform": "onnx"}',
@@ -89,8 +89,8 @@ def framing_seeds() -> None:
 
 # --- tensor_proto_fuzzer ----------------------------------------------------------------
 def tensor_seeds() -> None:
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow.core.example import example_pb2, feature_pb2
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import input_pb2
 
     def tensor(dtype, dims, **fields):
@@ -147,9 +147,9 @@ def tensor_seeds() -> None:
 
 # --- onnx_reader_fuzzer ------------------------------------------------------------------
 def onnx_seeds() -> None:
+    import rest_testing
     import servekit
     from servekit import layers
-    import rest_testing
 
     models = [
         servekit.Sequential([servekit.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)]),
@@ -206,8 +206,8 @@ def call_headers(path: bytes, extra=()) -> bytes:
 
 
 def http2_seeds() -> None:
-    from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "m"

@@ -327,13 +327,17 @@ def test_concurrent_calls_on_one_channel_each_get_their_own_answer(predict_stub)
 
     def call(i: int) -> bool:
         x = np.full(3 + i % 5, float(i), np.float32)
-        response = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto(x)), timeout=30)
+        response = predict_stub.Predict(
+            predict_request("half_plus_two", version=1, x=tf.make_tensor_proto(x)), timeout=30
+        )
         return tf.make_ndarray(response.outputs["y"]).tolist() == (x / 2 + 2).tolist()
 
     with ThreadPoolExecutor(16) as pool:
         assert all(pool.map(call, range(800)))
-    futures = [predict_stub.Predict.future(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([float(i)])))
-               for i in range(64)]
+    futures = [
+        predict_stub.Predict.future(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([float(i)])))
+        for i in range(64)
+    ]
     assert [tf.make_ndarray(f.result(timeout=30).outputs["y"]).tolist() for f in futures] == [
         [i / 2 + 2] for i in range(64)
     ]
@@ -405,7 +409,9 @@ def test_reload_config_is_denied_without_model_management(model_stub, predict_st
         assert "--enable_model_management" in error.value.details()
     ok = predict_stub.Predict(predict_request("half_plus_two", version=1, x=tf.make_tensor_proto([6.0])), timeout=10)
     assert tf.make_ndarray(ok.outputs["y"]).tolist() == [5.0]
-    status = model_stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "multi"}), timeout=10)
+    status = model_stub.GetModelStatus(
+        get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "multi"}), timeout=10
+    )
     assert [v.state for v in status.model_version_status] == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]
 
 

@@ -171,12 +171,12 @@ def run_model(model, x):
     feeds = (
         x
         if isinstance(x, dict)
-        else dict(zip(model.input_names, x if isinstance(x, list) else [x]))
+        else dict(zip(model.input_names, x if isinstance(x, list) else [x], strict=True))
     )
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     expected = session.run(None, {k: np.asarray(v, np.float32) for k, v in feeds.items()})
     actual = model.predict(x)
-    for a, e in zip(actual if isinstance(actual, list) else [actual], expected):
+    for a, e in zip(actual if isinstance(actual, list) else [actual], expected, strict=True):
         assert a.shape == e.shape
         assert_close(a, e)
     return actual
@@ -195,7 +195,7 @@ def randomize_weights(model, rng):
     """Non-trivial weights everywhere (biases and BN statistics are 0/1 at init)."""
     weights = []
     for layer in model.layers:
-        for name, w in zip(layer.weight_names, layer.get_weights()):
+        for name, w in zip(layer.weight_names, layer.get_weights(), strict=True):
             if name == "moving_variance":
                 weights.append(rng.uniform(0.5, 2.0, w.shape))
             else:
@@ -494,7 +494,7 @@ def test_shared_layer_and_outputs_that_repeat_or_are_inputs(rng):
     k, bias = model.get_weights()
     got = run_model(model, {"a": xa, "b": xb})
     for actual, expected in zip(
-        got, [ref_dense(xa, k, bias), ref_dense(xb, k, bias), ref_dense(xa, k, bias), xa]
+        got, [ref_dense(xa, k, bias), ref_dense(xb, k, bias), ref_dense(xa, k, bias), xa], strict=True
     ):
         assert_close(actual, expected)
     assert model.output_names == ["shared", "shared/call_1", "shared_output", "a_output"]
@@ -525,7 +525,7 @@ def test_weights_use_keras_layouts_and_round_trip(rng):
     assert model.layers[2].weight_names == ["gamma", "beta", "moving_mean", "moving_variance"]
     new = [rng.normal(size=s).astype(np.float32) for s in shapes]
     model.set_weights(new)
-    for got, want in zip(model.get_weights(), new):
+    for got, want in zip(model.get_weights(), new, strict=True):
         np.testing.assert_array_equal(got, want)
     # get_weights returns copies: changing one leaves the model alone.
     model.get_weights()[0][...] = 0
@@ -547,7 +547,7 @@ def test_set_weights_errors_name_the_problem_and_change_nothing():
         match=r"Dense layer 'dense_1': weight 'kernel' expects shape \(4, 2\), got \(2, 4\)",
     ):
         model.set_weights([w + 1 for w in before[:2]] + wrong[2:])
-    for got, want in zip(model.get_weights(), before):  # the first layer was not changed either
+    for got, want in zip(model.get_weights(), before, strict=True):  # the first layer was not changed either
         np.testing.assert_array_equal(got, want)
     with pytest.raises(
         ValueError, match=r"Dense layer 'dense' expects 2 weight arrays \(kernel, bias\), got 1"
@@ -598,7 +598,7 @@ def test_initializers_are_deterministic_with_a_seed():
     w2 = build().get_weights()
     initializers.set_random_seed(8)
     w3 = build().get_weights()
-    for x, y in zip(w1, w2):
+    for x, y in zip(w1, w2, strict=True):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(w1[0], w3[0])
     seeded = [

@@ -61,7 +61,7 @@ def test_load_unload_cycles_and_requests_do_not_grow_memory(tmp_path):
                 request_samples.append(rss_bytes())
         connection.close()
         x = np.ones((2,), np.float32)
-        for i in range(40_000):
+        for _ in range(40_000):
             core.predict("hp", x)
         requests_growth = rss_bytes() - request_samples[0]
 

@@ -277,7 +277,9 @@ def test_hostile_numbers_anywhere_in_a_body_leave_the_server_serving(http):
     assert ok_json(post(http, predict, '{"instances": [1e-99999999999999999999]}')) == {"predictions": [2.0]}
     (third,) = ok_json(post(http, predict, '{"inputs": [0.' + "3" * 5000 + "]}"))["outputs"]
     assert third == pytest.approx(0.5 / 3 + 2.0)
-    results = ok_json(post(http, "/v1/models/classifier:classify", f'{{"examples": [{{"x": [{HOSTILE_NUMBER}, 1e-400, 0]}}]}}'))
+    results = ok_json(
+        post(http, "/v1/models/classifier:classify", f'{{"examples": [{{"x": [{HOSTILE_NUMBER}, 1e-400, 0]}}]}}')
+    )
     assert [score for _, score in results["results"][0]] == pytest.approx([1 / 3] * 3)
     version_labels = f'{{"base_path": "/x", "version_labels": {{"a": {HOSTILE_NUMBER}}}}}'
     assert "label versions must be integers" in error_of(post(http, "/v1/models/m:add", version_labels), 400)
