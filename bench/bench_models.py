@@ -1,4 +1,5 @@
 """The benchmark models, built with servekit's Keras-like API (seeded weights)."""
+
 from __future__ import annotations
 
 import servekit

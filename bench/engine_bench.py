@@ -11,6 +11,7 @@ layer's GFLOP/s with OpenBLAS sgemm (numpy's, single-threaded).
     python bench/engine_bench.py            # full run (a few minutes)
     python bench/engine_bench.py --quick    # shorter timing windows
 """
+
 from __future__ import annotations
 
 import os
@@ -113,16 +114,22 @@ def main() -> None:
                 rows += bench_model(name, build, batches, Path(tmp), seconds)
         dense = bench_dense(Path(tmp), seconds)
 
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"servekit GEMM backend: {servekit._core.gemm_backend()}; onnxruntime {ort.__version__}; "
-          "1 intra-op thread each; latency of predict() from Python\n")
-    print("| model | batch | servekit p50 µs | p99 µs | items/s | ORT p50 µs | p99 µs | items/s "
-          "| p50 ratio (sk/ORT) | max rel diff |")
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"servekit GEMM backend: {servekit._core.gemm_backend()}; onnxruntime {ort.__version__}; "
+        "1 intra-op thread each; latency of predict() from Python\n"
+    )
+    print(
+        "| model | batch | servekit p50 µs | p99 µs | items/s | ORT p50 µs | p99 µs | items/s "
+        "| p50 ratio (sk/ORT) | max rel diff |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['batch']} | {r['sk_p50']:.1f} | {r['sk_p99']:.1f} | {r['sk_tput']:.0f} "
-              f"| {r['ort_p50']:.1f} | {r['ort_p99']:.1f} | {r['ort_tput']:.0f} "
-              f"| {r['sk_p50'] / r['ort_p50']:.2f} | {r['max_rel_diff']:.1e} |")
+        print(
+            f"| {r['model']} | {r['batch']} | {r['sk_p50']:.1f} | {r['sk_p99']:.1f} | {r['sk_tput']:.0f} "
+            f"| {r['ort_p50']:.1f} | {r['ort_p99']:.1f} | {r['ort_tput']:.0f} "
+            f"| {r['sk_p50'] / r['ort_p50']:.2f} | {r['max_rel_diff']:.1e} |"
+        )
     print("\n| large Dense layer | servekit GFLOP/s | OpenBLAS sgemm (numpy, 1 thread) GFLOP/s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| {dense['shape']} | {dense['sk']:.1f} | {dense['blas']:.1f} | {dense['sk'] / dense['blas']:.2f} |")

@@ -8,6 +8,7 @@
 
     python bench/serving_bench.py [--cycles 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ def main() -> None:
             core_us = p50_us(lambda: core.predict("mlp", x))
         # 2. time to serve
         big_model(1).save(root / "big" / "1")
-        with servekit.ServingCore(model_name="big", model_base_path=root / "big",
-                                  file_system_poll_wait_seconds=0.005) as core:
+        with servekit.ServingCore(
+            model_name="big", model_base_path=root / "big", file_system_poll_wait_seconds=0.005
+        ) as core:
             delays = []
             for version in range(2, 12):
                 start = time.perf_counter()
@@ -83,8 +85,9 @@ def main() -> None:
         big_model(1).save(model_dir / "1")
         size_mb = (model_dir / "1" / "model.onnx").stat().st_size / 2**20
         rss = []
-        with servekit.ServingCore(model_name="cycle", model_base_path=model_dir,
-                                  file_system_poll_wait_seconds=0.001) as core:
+        with servekit.ServingCore(
+            model_name="cycle", model_base_path=model_dir, file_system_poll_wait_seconds=0.001
+        ) as core:
             core.wait_until_available("cycle", 1, timeout=30)
             probe = np.ones((1, 1600), np.float32)
             for version in range(2, args.cycles + 2):
@@ -95,12 +98,18 @@ def main() -> None:
                     rss.append(rss_mb())  # after warm-up
             rss.append(rss_mb())
 
-    print(f"ServingCore overhead (MNIST MLP, batch 1, p50 from Python): direct {direct_us:.1f} µs, "
-          f"through the core {core_us:.1f} µs, overhead {core_us - direct_us:.1f} µs")
-    print(f"time from model.save(base/N) to serving (10 MB model, poll 5 ms): "
-          f"p50 {np.percentile(delays, 50):.1f} ms, max {max(delays):.1f} ms")
-    print(f"RSS across {args.cycles} load/unload cycles of a {size_mb:.1f} MB model: "
-          f"{rss[0]:.1f} MB after 10 cycles -> {rss[1]:.1f} MB at the end, growth {rss[1] - rss[0]:.1f} MB")
+    print(
+        f"ServingCore overhead (MNIST MLP, batch 1, p50 from Python): direct {direct_us:.1f} µs, "
+        f"through the core {core_us:.1f} µs, overhead {core_us - direct_us:.1f} µs"
+    )
+    print(
+        f"time from model.save(base/N) to serving (10 MB model, poll 5 ms): "
+        f"p50 {np.percentile(delays, 50):.1f} ms, max {max(delays):.1f} ms"
+    )
+    print(
+        f"RSS across {args.cycles} load/unload cycles of a {size_mb:.1f} MB model: "
+        f"{rss[0]:.1f} MB after 10 cycles -> {rss[1]:.1f} MB at the end, growth {rss[1] - rss[0]:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ latency). Then serves it with servekit-server on 127.0.0.1:8501 (TF Serving's
 REST API) and prints a curl line that asks it about a held-out digit. Ctrl-C
 (or SIGTERM) drains and stops the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,8 +94,10 @@ def build_demo_model() -> None:
     print(f"first five predictions: {probabilities[:5].argmax(axis=1).tolist()} (true: {y_test[:5].tolist()})")
 
     one, batch = x_test[:1], x_test[:64]
-    print(f"predict latency (p50, from Python): batch 1: {p50_us(lambda: loaded.predict(one)):.1f} µs, "
-          f"batch 64: {p50_us(lambda: loaded.predict(batch)):.1f} µs")
+    print(
+        f"predict latency (p50, from Python): batch 1: {p50_us(lambda: loaded.predict(one)):.1f} µs, "
+        f"batch 64: {p50_us(lambda: loaded.predict(batch)):.1f} µs"
+    )
 
 
 def curl_line(instance: np.ndarray) -> str:

@@ -3,6 +3,7 @@
 Build models with a Keras-like API, save them as versioned ONNX directories,
 load them into a native engine and run them.
 """
+
 from servekit import activations, initializers, layers
 from servekit._core import (
     AlreadyExistsError,

@@ -42,9 +42,7 @@ def effective_kernel(kernel: int, dilation: int) -> int:
     return (kernel - 1) * dilation + 1
 
 
-def output_length(
-    length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1
-) -> int | None:
+def output_length(length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> int | None:
     """The output size along one spatial axis; ValueError if "valid" leaves nothing."""
     if length is None:
         return None
@@ -52,15 +50,11 @@ def output_length(
     if padding == "same":
         return -(-length // stride)
     if length < span:
-        raise ValueError(
-            f"spatial size {length} is smaller than the window ({span}) with padding='valid'"
-        )
+        raise ValueError(f"spatial size {length} is smaller than the window ({span}) with padding='valid'")
     return (length - span) // stride + 1
 
 
-def same_padding(
-    length: int | None, kernel: int, stride: int, dilation: int = 1
-) -> tuple[int, int] | None:
+def same_padding(length: int | None, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int] | None:
     """(pad_before, pad_after) for "same"; None if it depends on an unknown size."""
     span = effective_kernel(kernel, dilation)
     if length is None:

@@ -130,8 +130,7 @@ class _Exporter:
             "opset": OPSET,
             "graph_name": graph_name,
             "inputs": [
-                (name, "float32", _spec_shape(t.shape))
-                for t, name in zip(graph.inputs, graph.input_names, strict=True)
+                (name, "float32", _spec_shape(t.shape)) for t, name in zip(graph.inputs, graph.input_names, strict=True)
             ],
             "outputs": outputs,
             "initializers": self.initializers,
@@ -197,9 +196,7 @@ class _Exporter:
             values.names[layout] = self.node("Transpose", [source], source, perm=perm)
         return values.names[layout]
 
-    def activation(
-        self, name: str, x: str, layout: str, scope: str, always_emit: bool = False
-    ) -> tuple[str, str]:
+    def activation(self, name: str, x: str, layout: str, scope: str, always_emit: bool = False) -> tuple[str, str]:
         """Applies a canonical activation to value `x`; returns (value, layout)."""
         node = self.node
         if name == "linear":
@@ -223,9 +220,7 @@ class _Exporter:
         if name == "gelu":
             # Exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))).
             scaled = node("Div", [x, self.scalar(scope, "sqrt_2", math.sqrt(2.0))], scope)
-            erf_plus_one = node(
-                "Add", [node("Erf", [scaled], scope), self.scalar(scope, "one", 1.0)], scope
-            )
+            erf_plus_one = node("Add", [node("Erf", [scaled], scope), self.scalar(scope, "one", 1.0)], scope)
             product = node("Mul", [x, erf_plus_one], scope)
             return node("Mul", [product, self.scalar(scope, "half", 0.5)], scope), layout
         if name == "elu":
@@ -271,9 +266,7 @@ def _lower_conv2d(ex: _Exporter, layer: layers.Conv2D, inputs, scope, out_shape)
     operands = [ex.value(x, NCHW), kernel]
     if layer.use_bias:
         operands.append(ex.weight(layer, "bias"))
-    attrs = _window_attrs(
-        x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
-    )
+    attrs = _window_attrs(x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
     y = ex.node("Conv", operands, scope, group=layer.groups, **attrs)
     return ex.activation(layer.activation, y, NCHW, scope)
 
@@ -290,9 +283,7 @@ def _lower_depthwise_conv2d(ex: _Exporter, layer: layers.DepthwiseConv2D, inputs
     operands = [ex.value(x, NCHW), ex.weight(layer, "kernel", to_onnx)]
     if layer.use_bias:
         operands.append(ex.weight(layer, "bias"))
-    attrs = _window_attrs(
-        x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
-    )
+    attrs = _window_attrs(x.shape, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
     y = ex.node("Conv", operands, scope, group=channels, **attrs)
     return ex.activation(layer.activation, y, NCHW, scope)
 
@@ -339,24 +330,14 @@ def _lower_dropout(ex: _Exporter, layer, inputs, scope, out_shape):
     return ex.node("Dropout", [source], scope), layout
 
 
-def _lower_batch_normalization(
-    ex: _Exporter, layer: layers.BatchNormalization, inputs, scope, out_shape
-):
+def _lower_batch_normalization(ex: _Exporter, layer: layers.BatchNormalization, inputs, scope, out_shape):
     (x,) = inputs
     channels = layer._weight("moving_mean").shape[0]
     if x.rank in (2, 4):
         # ONNX BatchNormalization normalises axis 1: the channels of (N, C) and NCHW.
         layout = NCHW if x.rank == 4 else KERAS
-        scale = (
-            ex.weight(layer, "gamma")
-            if layer.scale
-            else ex.constant(scope, "gamma", np.ones(channels))
-        )
-        bias = (
-            ex.weight(layer, "beta")
-            if layer.center
-            else ex.constant(scope, "beta", np.zeros(channels))
-        )
+        scale = ex.weight(layer, "gamma") if layer.scale else ex.constant(scope, "gamma", np.ones(channels))
+        bias = ex.weight(layer, "beta") if layer.center else ex.constant(scope, "beta", np.zeros(channels))
         mean = ex.weight(layer, "moving_mean")
         variance = ex.weight(layer, "moving_variance")
         y = ex.node(
@@ -445,10 +426,7 @@ def _window_attrs(input_shape, kernel, strides, padding, dilation) -> dict:
     if padding == "valid":
         attrs["pads"] = [0, 0, 0, 0]
         return attrs
-    per_axis = [
-        window.same_padding(input_shape[1 + i], kernel[i], strides[i], dilation_or_one[i])
-        for i in range(2)
-    ]
+    per_axis = [window.same_padding(input_shape[1 + i], kernel[i], strides[i], dilation_or_one[i]) for i in range(2)]
     if None in per_axis:
         # The padding depends on a size known only at run time; SAME_UPPER is
         # TensorFlow's rule (odd pixel at the end) applied by the engine.

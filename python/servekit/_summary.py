@@ -19,9 +19,7 @@ def format_summary(model) -> str:
             output_shapes[id(tensor.producer.layer)] = tensor.shape
         for call in graph.calls:
             output_shapes.setdefault(id(call.layer), call.output.shape)
-            sources.setdefault(
-                id(call.layer), ", ".join(graph.call_name(t.producer) for t in call.inputs)
-            )
+            sources.setdefault(id(call.layer), ", ".join(graph.call_name(t.producer) for t in call.inputs))
 
     header = ["Layer (type)", "Output Shape", "Param #"]
     show_sources = model._summary_shows_sources

@@ -43,7 +43,5 @@ def get(identifier: str | None) -> str:
         )
     name = _ALIASES.get(identifier, identifier)
     if name not in NAMES:
-        raise ValueError(
-            f"unknown activation {identifier!r}; supported: {', '.join(NAMES)}, 'swish'"
-        )
+        raise ValueError(f"unknown activation {identifier!r}; supported: {', '.join(NAMES)}, 'swish'")
     return name

@@ -150,9 +150,7 @@ class Layer:
         if self._takes_list and (not is_list or len(tensors) < 2):
             raise ValueError(f"{self._describe()}: expects a list of at least 2 tensors")
         if not self._takes_list and is_list:
-            raise ValueError(
-                f"{self._describe()}: expects one tensor, got a list of {len(tensors)}"
-            )
+            raise ValueError(f"{self._describe()}: expects one tensor, got a list of {len(tensors)}")
         return tensors
 
     # -- weights -------------------------------------------------------------------------
@@ -161,8 +159,7 @@ class Layer:
         value = np.ascontiguousarray(initializer(shape, DTYPE), dtype=np.float32)
         if value.shape != tuple(shape):
             raise ValueError(
-                f"the initializer of weight {name!r} returned shape {value.shape}, "
-                f"expected {tuple(shape)}"
+                f"the initializer of weight {name!r} returned shape {value.shape}, expected {tuple(shape)}"
             )
         self._weights.append(_Weight(name, value, trainable))
 
@@ -202,16 +199,14 @@ class Layer:
         if len(weights) != len(self._weights):
             names = ", ".join(self.weight_names) or "none"
             raise ValueError(
-                f"{self._describe()} expects {len(self._weights)} weight arrays "
-                f"({names}), got {len(weights)}"
+                f"{self._describe()} expects {len(self._weights)} weight arrays ({names}), got {len(weights)}"
             )
         checked = []
         for weight, value in zip(self._weights, weights, strict=True):
             array = np.asarray(value)
             if array.shape != weight.value.shape:
                 raise ValueError(
-                    f"{self._describe()}: weight {weight.name!r} expects shape "
-                    f"{weight.value.shape}, got {array.shape}"
+                    f"{self._describe()}: weight {weight.name!r} expects shape {weight.value.shape}, got {array.shape}"
                 )
             checked.append(np.array(array, dtype=np.float32, order="C", copy=True))
         return checked
@@ -331,9 +326,7 @@ class Conv2D(Layer):
     def _build_weights(self, input_shape):
         channels = _image_channels(input_shape)
         if channels % self.groups:
-            raise ValueError(
-                f"input channels ({channels}) must be divisible by groups ({self.groups})"
-            )
+            raise ValueError(f"input channels ({channels}) must be divisible by groups ({self.groups})")
         kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
         self._add_weight("kernel", kernel_shape, self.kernel_initializer)
         if self.use_bias:
@@ -344,12 +337,8 @@ class Conv2D(Layer):
         if self._built:
             expected = self._weight("kernel").shape[2] * self.groups
             if channels != expected:
-                raise ValueError(
-                    f"its kernel expects {expected} input channels, got shape {input_shape}"
-                )
-        height, width = _window_output(
-            input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate
-        )
+                raise ValueError(f"its kernel expects {expected} input channels, got shape {input_shape}")
+        height, width = _window_output(input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
         return (input_shape[0], height, width, self.filters)
 
 
@@ -399,12 +388,9 @@ class DepthwiseConv2D(Layer):
         channels = _image_channels(input_shape)
         if self._built and channels != self._weight("kernel").shape[2]:
             raise ValueError(
-                f"its kernel expects {self._weight('kernel').shape[2]} input channels, "
-                f"got shape {input_shape}"
+                f"its kernel expects {self._weight('kernel').shape[2]} input channels, got shape {input_shape}"
             )
-        height, width = _window_output(
-            input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate
-        )
+        height, width = _window_output(input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
         return (input_shape[0], height, width, channels * self.depth_multiplier)
 
 
@@ -421,16 +407,12 @@ class _Pooling2D(Layer):
     ):
         super().__init__(name=name, input_shape=input_shape)
         self.pool_size = window.normalize_tuple(pool_size, 2, "pool_size")
-        self.strides = (
-            self.pool_size if strides is None else window.normalize_tuple(strides, 2, "strides")
-        )
+        self.strides = self.pool_size if strides is None else window.normalize_tuple(strides, 2, "strides")
         self.padding = window.normalize_padding(padding)
 
     def _output_shape(self, input_shape):
         channels = _image_channels(input_shape, need_channels=False)
-        height, width = _window_output(
-            input_shape, self.pool_size, self.strides, self.padding, (1, 1)
-        )
+        height, width = _window_output(input_shape, self.pool_size, self.strides, self.padding, (1, 1))
         return (input_shape[0], height, width, channels)
 
 
@@ -473,12 +455,8 @@ class Reshape(Layer):
     def __init__(self, target_shape, name: str | None = None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         target = (target_shape,) if isinstance(target_shape, int) else tuple(target_shape)
-        if not target or any(
-            not isinstance(d, int) or isinstance(d, bool) or (d < 1 and d != -1) for d in target
-        ):
-            raise ValueError(
-                f"target_shape must hold positive ints and at most one -1, got {target_shape!r}"
-            )
+        if not target or any(not isinstance(d, int) or isinstance(d, bool) or (d < 1 and d != -1) for d in target):
+            raise ValueError(f"target_shape must hold positive ints and at most one -1, got {target_shape!r}")
         if target.count(-1) > 1:
             raise ValueError(f"target_shape may hold at most one -1, got {target_shape!r}")
         self.target_shape = target
@@ -500,8 +478,7 @@ class Reshape(Layer):
         else:
             if size is not None and size != known:
                 raise ValueError(
-                    f"cannot reshape {input_shape} ({size} values per example) to "
-                    f"{self.target_shape} ({known} values)"
+                    f"cannot reshape {input_shape} ({size} values per example) to {self.target_shape} ({known} values)"
                 )
             target = self.target_shape
         return (input_shape[0], *target)
@@ -569,10 +546,7 @@ class BatchNormalization(Layer):
     def _output_shape(self, input_shape):
         channels = self._channels(input_shape)
         if self._built and channels != self._weight("moving_mean").shape[0]:
-            raise ValueError(
-                f"was built for {self._weight('moving_mean').shape[0]} channels, "
-                f"got shape {input_shape}"
-            )
+            raise ValueError(f"was built for {self._weight('moving_mean').shape[0]} channels, got shape {input_shape}")
         return input_shape
 
     def _channels(self, input_shape) -> int:
@@ -662,24 +636,17 @@ def _check_shape(shape) -> tuple:
     try:
         dims = tuple(shape)
     except TypeError:
+        raise ValueError(f"shape must be a tuple of ints (None for unknown), got {shape!r}") from None
+    if not dims or any(d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 1) for d in dims):
         raise ValueError(
-            f"shape must be a tuple of ints (None for unknown), got {shape!r}"
-        ) from None
-    if not dims or any(
-        d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 1) for d in dims
-    ):
-        raise ValueError(
-            f"shape must be a non-empty tuple of positive ints or None, without the batch "
-            f"dimension; got {shape!r}"
+            f"shape must be a non-empty tuple of positive ints or None, without the batch dimension; got {shape!r}"
         )
     return dims
 
 
 def _image_channels(input_shape, need_channels: bool = True) -> int | None:
     if len(input_shape) != 4:
-        raise ValueError(
-            f"expects a 4-D input (batch, height, width, channels), got shape {input_shape}"
-        )
+        raise ValueError(f"expects a 4-D input (batch, height, width, channels), got shape {input_shape}")
     if need_channels and input_shape[3] is None:
         raise ValueError(f"needs a known number of channels, got shape {input_shape}")
     return input_shape[3]
@@ -687,8 +654,7 @@ def _image_channels(input_shape, need_channels: bool = True) -> int | None:
 
 def _window_output(input_shape, kernel, strides, padding, dilation) -> tuple:
     return tuple(
-        window.output_length(input_shape[1 + i], kernel[i], strides[i], padding, dilation[i])
-        for i in range(2)
+        window.output_length(input_shape[1 + i], kernel[i], strides[i], padding, dilation[i]) for i in range(2)
     )
 
 

@@ -4,6 +4,7 @@ A LoadedModel wraps a native model. ``predict`` validates and converts inputs in
 Python (cheap checks with clear messages), then runs the model in C++ with the
 GIL released, so several Python threads can predict at once.
 """
+
 from __future__ import annotations
 
 import os

@@ -133,9 +133,7 @@ class BaseModel:
         layers = self.layers
         expected = sum(len(layer.weight_names) for layer in layers)
         if len(weights) != expected:
-            raise ValueError(
-                f"model {self.name!r} expects {expected} weight arrays, got {len(weights)}"
-            )
+            raise ValueError(f"model {self.name!r} expects {expected} weight arrays, got {len(weights)}")
         # Check every layer's share before changing any, so an error changes nothing.
         checked, start = [], 0
         for layer in layers:
@@ -225,10 +223,7 @@ def _feeds(x, graph: LayerGraph) -> dict[str, np.ndarray]:
         if array.ndim != len(tensor.shape) or any(
             want is not None and want != got for want, got in zip(tensor.shape[1:], array.shape[1:], strict=True)
         ):
-            raise ValueError(
-                f"input {name!r} expects arrays of shape {tensor.shape} (batch first), "
-                f"got {array.shape}"
-            )
+            raise ValueError(f"input {name!r} expects arrays of shape {tensor.shape} (batch first), got {array.shape}")
         feeds[name] = array
     return feeds
 

@@ -44,16 +44,12 @@ class Sequential(BaseModel):
         """Appends a layer (or sets the input, if given an Input tensor or InputLayer)."""
         if isinstance(layer, (SymbolicTensor, InputLayer)):
             if self._layers:
-                raise ValueError(
-                    f"the input of Sequential model {self.name!r} must come before its layers"
-                )
+                raise ValueError(f"the input of Sequential model {self.name!r} must come before its layers")
             self._set_input(layer.output if isinstance(layer, InputLayer) else layer)
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
-        input_from_hint = (
-            self._input is None and not self._layers and layer._input_shape_hint is not None
-        )
+        input_from_hint = self._input is None and not self._layers and layer._input_shape_hint is not None
         if input_from_hint:
             self._set_input(InputLayer(layer._input_shape_hint).output)
         auto_named = False
@@ -79,8 +75,7 @@ class Sequential(BaseModel):
         shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
         if len(shape) < 2:
             raise ValueError(
-                "input_shape must include the batch dimension first, e.g. (None, 784); "
-                f"got {input_shape!r}"
+                f"input_shape must include the batch dimension first, e.g. (None, 784); got {input_shape!r}"
             )
         self._set_input(InputLayer(shape[1:]).output)
 

@@ -54,7 +54,7 @@ def json_seeds() -> None:
         '{"signature_name": "classify", "context": {"b": 1}, "examples": [{"a": [1, 2]}, {"a": [3, 4]}]}',
         '{"context": {"ids": 5}, "examples": [{}, {}, {}]}',
         f'{{"examples": [{{"image": {{"b64": "{base64.b64encode(bytes(4)).decode()}"}}}}]}}',
-        '{"instances": [' + '[' * 70 + ']' * 70 + ']}',
+        '{"instances": [' + "[" * 70 + "]" * 70 + "]}",
         '{"instances": [[1, 2, 3]], "instances": [[4, 5, 6]]}',
         '{"base_path": "/nonexistent/fuzz/m", "model_platform": "onnx"}',
         '{"base_path": "/nonexistent/fuzz/m", "model_version_policy": {"latest": {"num_versions": 2}}}',
@@ -94,8 +94,12 @@ def tensor_seeds() -> None:
     from tensorflow_serving.apis import input_pb2
 
     def tensor(dtype, dims, **fields):
-        t = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]))
+        t = tensor_pb2.TensorProto(
+            dtype=dtype,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]
+            ),
+        )
         for key, value in fields.items():
             if key == "tensor_content":
                 t.tensor_content = value
@@ -132,14 +136,21 @@ def tensor_seeds() -> None:
         return example_pb2.Example(features=feature_pb2.Features(feature=feature))
 
     inputs = [
-        input_pb2.Input(example_list=input_pb2.ExampleList(
-            examples=[example(x=[1.0, 2.0, 3.0]), example(x=[4, 5, 6])])),
+        input_pb2.Input(
+            example_list=input_pb2.ExampleList(examples=[example(x=[1.0, 2.0, 3.0]), example(x=[4, 5, 6])])
+        ),
         input_pb2.Input(example_list=input_pb2.ExampleList(examples=[example(ids=[7]), example(ids=[8], other=[1.0])])),
-        input_pb2.Input(example_list_with_context=input_pb2.ExampleListWithContext(
-            examples=[example(a=[1.0, 2.0, 3.0, 4.0]), example(a=[0.0, 0.0, 0.0, 0.0], b=[3])],
-            context=example(b=[1]))),
-        input_pb2.Input(example_list_with_context=input_pb2.ExampleListWithContext(
-            examples=[example_pb2.Example()] * 5, context=example(ids=[1]))),
+        input_pb2.Input(
+            example_list_with_context=input_pb2.ExampleListWithContext(
+                examples=[example(a=[1.0, 2.0, 3.0, 4.0]), example(a=[0.0, 0.0, 0.0, 0.0], b=[3])],
+                context=example(b=[1]),
+            )
+        ),
+        input_pb2.Input(
+            example_list_with_context=input_pb2.ExampleListWithContext(
+                examples=[example_pb2.Example()] * 5, context=example(ids=[1])
+            )
+        ),
     ]
     for i in inputs:
         write("tensor_proto_fuzzer", i.SerializeToString())
@@ -153,20 +164,45 @@ def onnx_seeds() -> None:
 
     models = [
         servekit.Sequential([servekit.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)]),
-        servekit.Sequential([servekit.Input((6, 6, 1)), layers.Conv2D(2, 3, activation="relu"),
-                             layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2, activation="softmax")]),
-        servekit.Sequential([servekit.Input((4, 4, 2)), layers.DepthwiseConv2D(3, padding="same"),
-                             layers.BatchNormalization(), layers.AveragePooling2D(2),
-                             layers.GlobalAveragePooling2D()]),
-        servekit.Sequential([servekit.Input((8,)), layers.Reshape((2, 4)), layers.Flatten(), layers.Dropout(0.5),
-                             layers.Activation("tanh")]),
+        servekit.Sequential(
+            [
+                servekit.Input((6, 6, 1)),
+                layers.Conv2D(2, 3, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Flatten(),
+                layers.Dense(2, activation="softmax"),
+            ]
+        ),
+        servekit.Sequential(
+            [
+                servekit.Input((4, 4, 2)),
+                layers.DepthwiseConv2D(3, padding="same"),
+                layers.BatchNormalization(),
+                layers.AveragePooling2D(2),
+                layers.GlobalAveragePooling2D(),
+            ]
+        ),
+        servekit.Sequential(
+            [
+                servekit.Input((8,)),
+                layers.Reshape((2, 4)),
+                layers.Flatten(),
+                layers.Dropout(0.5),
+                layers.Activation("tanh"),
+            ]
+        ),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for i, model in enumerate(models):
             model.save(f"{tmp}/{i}")
             write("onnx_reader_fuzzer", Path(f"{tmp}/{i}/model.onnx").read_bytes())
-    for model in [rest_testing.half_plus(2.0), rest_testing.two_in_two_out(), rest_testing.image_mean(),
-                  rest_testing.classifier(), rest_testing.regressor()]:
+    for model in [
+        rest_testing.half_plus(2.0),
+        rest_testing.two_in_two_out(),
+        rest_testing.image_mean(),
+        rest_testing.classifier(),
+        rest_testing.regressor(),
+    ]:
         write("onnx_reader_fuzzer", model.SerializeToString())
 
 
@@ -201,8 +237,17 @@ SETTINGS_ACK = h2_frame(4, 1, 0, b"")
 
 
 def call_headers(path: bytes, extra=()) -> bytes:
-    return hpack([(b":method", b"POST"), (b":scheme", b"http"), (b":path", path), (b":authority", b"localhost"),
-                  (b"content-type", b"application/grpc"), (b"te", b"trailers"), *extra])
+    return hpack(
+        [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path),
+            (b":authority", b"localhost"),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            *extra,
+        ]
+    )
 
 
 def http2_seeds() -> None:
@@ -211,9 +256,13 @@ def http2_seeds() -> None:
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "m"
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, float_val=[1, 2, 3],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)])))
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            float_val=[1, 2, 3],
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)]),
+        )
+    )
     body = frame(request.SerializeToString())
     predict = call_headers(b"/tensorflow.serving.PredictionService/Predict")
     status = get_model_status_pb2.GetModelStatusRequest()
@@ -222,22 +271,37 @@ def http2_seeds() -> None:
     seeds = [
         SETTINGS,
         SETTINGS + SETTINGS_ACK + h2_frame(1, 4, 1, predict) + h2_frame(0, 1, 1, body),
-        SETTINGS + h2_frame(1, 4, 1, call_headers(b"/tensorflow.serving.PredictionService/Predict",
-                                                   [(b"grpc-encoding", b"gzip"), (b"grpc-timeout", b"100m")]))
+        SETTINGS
+        + h2_frame(
+            1,
+            4,
+            1,
+            call_headers(
+                b"/tensorflow.serving.PredictionService/Predict",
+                [(b"grpc-encoding", b"gzip"), (b"grpc-timeout", b"100m")],
+            ),
+        )
         + h2_frame(0, 1, 1, frame(gzip.compress(request.SerializeToString()), True)),
-        SETTINGS + h2_frame(1, 5, 1, call_headers(b"/tensorflow.serving.ModelService/GetModelStatus"))
+        SETTINGS
+        + h2_frame(1, 5, 1, call_headers(b"/tensorflow.serving.ModelService/GetModelStatus"))
         + h2_frame(1, 4, 3, call_headers(b"/tensorflow.serving.ModelService/GetModelStatus"))
         + h2_frame(0, 1, 3, frame(status.SerializeToString())),
-        SETTINGS + h2_frame(1, 4, 1, call_headers(b"/grpc.health.v1.Health/Check"))
-        + h2_frame(0, 1, 1, frame(b"")),
-        SETTINGS + h2_frame(1, 4, 1, call_headers(b"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"))
-        + h2_frame(0, 0, 1, frame(b"\x3a\x00")) + h2_frame(0, 1, 1, b""),
+        SETTINGS + h2_frame(1, 4, 1, call_headers(b"/grpc.health.v1.Health/Check")) + h2_frame(0, 1, 1, frame(b"")),
+        SETTINGS
+        + h2_frame(1, 4, 1, call_headers(b"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"))
+        + h2_frame(0, 0, 1, frame(b"\x3a\x00"))
+        + h2_frame(0, 1, 1, b""),
         SETTINGS + h2_frame(6, 0, 0, b"12345678") + h2_frame(8, 0, 0, struct.pack(">I", 1 << 20)),
-        SETTINGS + h2_frame(1, 4, 1, predict) + h2_frame(8, 0, 1, struct.pack(">I", 1000))
+        SETTINGS
+        + h2_frame(1, 4, 1, predict)
+        + h2_frame(8, 0, 1, struct.pack(">I", 1000))
         + h2_frame(3, 0, 1, struct.pack(">I", 8)),
         SETTINGS + h2_frame(7, 0, 0, struct.pack(">II", 0, 0) + b"bye"),
-        SETTINGS + h2_frame(1, 0, 1, predict[:20]) + h2_frame(9, 0, 1, predict[20:40])
-        + h2_frame(9, 4, 1, predict[40:]) + h2_frame(0, 1, 1, body),
+        SETTINGS
+        + h2_frame(1, 0, 1, predict[:20])
+        + h2_frame(9, 0, 1, predict[20:40])
+        + h2_frame(9, 4, 1, predict[40:])
+        + h2_frame(0, 1, 1, body),
         SETTINGS + h2_frame(1, 4, 1, predict) + h2_frame(0, 0, 1, body[:7]) + h2_frame(0, 1, 1, body[7:]),
         SETTINGS + h2_frame(2, 0, 1, bytes(5)) + h2_frame(1, 0x24, 1, bytes(5) + b"\x10" + predict),
         SETTINGS + h2_frame(0, 9, 1, b"\x03abc\x00\x00\x00"),
@@ -252,8 +316,14 @@ if __name__ == "__main__":
     # register onnx/tensorflow descriptors): the ONNX seeds get their own.
     if not sys.argv[1:]:
         import subprocess
+
         subprocess.run([sys.executable, __file__, "onnx"], check=True)
     which = sys.argv[1:] or ["json", "framing", "tensor", "http2"]
     for name in which:
-        {"json": json_seeds, "framing": framing_seeds, "tensor": tensor_seeds, "onnx": onnx_seeds,
-         "http2": http2_seeds}[name]()
+        {
+            "json": json_seeds,
+            "framing": framing_seeds,
+            "tensor": tensor_seeds,
+            "onnx": onnx_seeds,
+            "http2": http2_seeds,
+        }[name]()

@@ -139,8 +139,12 @@ def test_requests_that_never_finish_and_churn_leave_predicts_answered(server):
         for _ in range(300):
             # Half a REST request (the headers promise a body that never
             # comes) and a gRPC connection that stops after its preface.
-            clients.append(connect(server.port, b"POST /v1/models/half_plus_two:predict HTTP/1.1\r\nContent-Length: 999"
-                                   b"\r\n\r\n{\"instances\": [1"))
+            clients.append(
+                connect(
+                    server.port,
+                    b'POST /v1/models/half_plus_two:predict HTTP/1.1\r\nContent-Length: 999\r\n\r\n{"instances": [1',
+                )
+            )
             clients.append(connect(server.grpc_port, PREFACE))
         assert_both_apis_answer(server)
         # Churn: 20,000 connections opened and closed at once.

@@ -48,9 +48,7 @@ def same_pads(size, kernel, stride, dilation=1):
 def windows(x, kernel, strides, padding, dilation=(1, 1), pad_value=0.0):
     """(N, OH, OW, C, kh, kw) windows of NHWC `x`."""
     if padding == "same":
-        (top, bottom), (left, right) = (
-            same_pads(x.shape[1 + i], kernel[i], strides[i], dilation[i]) for i in range(2)
-        )
+        (top, bottom), (left, right) = (same_pads(x.shape[1 + i], kernel[i], strides[i], dilation[i]) for i in range(2))
         x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=pad_value)
     span = [(kernel[i] - 1) * dilation[i] + 1 for i in range(2)]
     view = sliding_window_view(x, span, axis=(1, 2))
@@ -86,9 +84,7 @@ def ref_max_pool(x, size, strides, padding):
 
 def ref_avg_pool(x, size, strides, padding):
     # TensorFlow averages only the real cells of a padded window.
-    return np.nanmean(
-        windows(x.astype(np.float64), size, strides, padding, pad_value=np.nan), axis=(4, 5)
-    )
+    return np.nanmean(windows(x.astype(np.float64), size, strides, padding, pad_value=np.nan), axis=(4, 5))
 
 
 def ref_batch_norm(x, gamma, beta, mean, variance, epsilon=1e-3):
@@ -168,11 +164,7 @@ def run_model(model, x):
     check_spec(model_to_spec(model))
     data = model.to_onnx_bytes()
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
-    feeds = (
-        x
-        if isinstance(x, dict)
-        else dict(zip(model.input_names, x if isinstance(x, list) else [x], strict=True))
-    )
+    feeds = x if isinstance(x, dict) else dict(zip(model.input_names, x if isinstance(x, list) else [x], strict=True))
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     expected = session.run(None, {k: np.asarray(v, np.float32) for k, v in feeds.items()})
     actual = model.predict(x)
@@ -549,9 +541,7 @@ def test_set_weights_errors_name_the_problem_and_change_nothing():
         model.set_weights([w + 1 for w in before[:2]] + wrong[2:])
     for got, want in zip(model.get_weights(), before, strict=True):  # the first layer was not changed either
         np.testing.assert_array_equal(got, want)
-    with pytest.raises(
-        ValueError, match=r"Dense layer 'dense' expects 2 weight arrays \(kernel, bias\), got 1"
-    ):
+    with pytest.raises(ValueError, match=r"Dense layer 'dense' expects 2 weight arrays \(kernel, bias\), got 1"):
         model.layers[0].set_weights([before[0]])
     with pytest.raises(ValueError, match="not built yet"):
         layers.Dense(3).set_weights([np.zeros((2, 3)), np.zeros(3)])
@@ -588,9 +578,7 @@ def test_initializers_are_deterministic_with_a_seed():
     np.testing.assert_array_equal(initializers.get("ones")((3,)), np.ones(3))
 
     def build():
-        return Sequential(
-            [Input((5,)), layers.Dense(4), layers.Dense(3, kernel_initializer="he_normal")]
-        )
+        return Sequential([Input((5,)), layers.Dense(4), layers.Dense(3, kernel_initializer="he_normal")])
 
     initializers.set_random_seed(7)
     w1 = build().get_weights()
@@ -601,9 +589,7 @@ def test_initializers_are_deterministic_with_a_seed():
     for x, y in zip(w1, w2, strict=True):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(w1[0], w3[0])
-    seeded = [
-        layers.Dense(4, kernel_initializer=initializers.GlorotUniform(seed=5)) for _ in range(2)
-    ]
+    seeded = [layers.Dense(4, kernel_initializer=initializers.GlorotUniform(seed=5)) for _ in range(2)]
     for layer in seeded:
         layer.build((None, 6))
     np.testing.assert_array_equal(seeded[0].get_weights()[0], seeded[1].get_weights()[0])
@@ -645,17 +631,13 @@ def test_shape_errors_name_the_layer():
         layers.Add(name="merge")([Input((4, 4, 3)), Input((4, 4, 2))])
     dense = layers.Dense(2)
     dense(Input((3,)))
-    with pytest.raises(
-        ValueError, match=r"Dense layer: its kernel expects inputs whose last dimension is 3"
-    ):
+    with pytest.raises(ValueError, match=r"Dense layer: its kernel expects inputs whose last dimension is 3"):
         dense(Input((4,)))
     with pytest.raises(ValueError, match=r"Conv2D layer: expects a 4-D input"):
         layers.Conv2D(2, 3)(Input((10,)))
     with pytest.raises(ValueError, match="Conv2D layer: spatial size 3 is smaller than the window"):
         layers.Conv2D(2, 5)(Input((3, 3, 1)))
-    with pytest.raises(
-        ValueError, match=r"Concatenate layer: inputs must match on every axis but 3"
-    ):
+    with pytest.raises(ValueError, match=r"Concatenate layer: inputs must match on every axis but 3"):
         layers.Concatenate()([Input((4, 4, 3)), Input((4, 5, 3))])
     with pytest.raises(ValueError, match=r"Reshape layer: cannot reshape"):
         layers.Reshape((5, -1))(Input((4, 3)))
@@ -686,16 +668,12 @@ def test_sequential_input_from_input_shape_or_build(rng):
 
     hinted = Sequential([layers.Conv2D(2, 3, input_shape=(5, 5, 1)), layers.Flatten()])
     assert hinted.input_shape == (None, 5, 5, 1) and hinted.output_shape == (None, 18)
-    with pytest.raises(
-        ValueError, match=r"input 'input_layer' expects arrays of shape \(None, 5, 5, 1\)"
-    ):
+    with pytest.raises(ValueError, match=r"input 'input_layer' expects arrays of shape \(None, 5, 5, 1\)"):
         hinted.predict(np.zeros((1, 5, 5, 2)))
 
 
 def test_summary_lists_layers_shapes_and_params():
-    model = Sequential(
-        [Input((4, 4, 2)), layers.Conv2D(3, 3), layers.BatchNormalization(), layers.Flatten()]
-    )
+    model = Sequential([Input((4, 4, 2)), layers.Conv2D(3, 3), layers.BatchNormalization(), layers.Flatten()])
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)

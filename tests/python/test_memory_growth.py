@@ -24,8 +24,13 @@ def rss_bytes() -> int:
 
 
 def mlp(seed: int) -> servekit.Sequential:
-    model = servekit.Sequential([servekit.Input((64,)), servekit.layers.Dense(256, activation="relu"),
-                                 servekit.layers.Dense(10, activation="softmax")])
+    model = servekit.Sequential(
+        [
+            servekit.Input((64,)),
+            servekit.layers.Dense(256, activation="relu"),
+            servekit.layers.Dense(10, activation="softmax"),
+        ]
+    )
     rng = np.random.default_rng(seed)
     model.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
     return model

@@ -1,4 +1,5 @@
 """servekit.ServingCore: versioned models served from directories, from Python."""
+
 from __future__ import annotations
 
 import threading
@@ -250,8 +251,9 @@ def test_unload_version_lets_other_python_threads_run_while_it_waits(base, tmp_p
     it waits froze every other Python thread for that long."""
     (tmp_path / "broken" / "1").mkdir(parents=True)
     (tmp_path / "broken" / "1" / "model.onnx").write_bytes(b"not a model")
-    with fast_core(model_name="m", model_base_path=base, load_retry_interval_micros=500_000,
-                   max_num_load_retries=2) as core:
+    with fast_core(
+        model_name="m", model_base_path=base, load_retry_interval_micros=500_000, max_num_load_retries=2
+    ) as core:
         adding = threading.Thread(target=lambda: core.add_model("broken", tmp_path / "broken"))
         adding.start()
         time.sleep(0.1)  # add_model holds the config change, waiting for its retries
