@@ -5,7 +5,7 @@ PYTHON ?= python3
 BUILD_DIR := build/skbuild
 PIP_INSTALL := $(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation
 
-.PHONY: serve test install install-tests setup setup-dev bench fuzz
+.PHONY: serve test install install-tests setup setup-dev bench fuzz lint
 
 setup:
 	scripts/setup.sh
@@ -24,11 +24,20 @@ serve: install
 	$(PYTHON) examples/demo.py
 
 test: install-tests
+	$(MAKE) --no-print-directory lint
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m pytest -q tests/grpc_client  # its own process: tensorflow (the gRPC client) and onnxruntime cannot share one
 	scripts/sanitize.sh  # ASan + UBSan: the gtests, then the bad-input and server tests against a sanitized extension
 	FUZZ_SEED=1 $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30  # every fuzzer, 30 s each on its seed corpus
+
+# Style, enforced by the test command: .clang-format (Google, 100 columns) on every
+# C++ file in git, ruff's lint rules and formatter on the Python (pyproject.toml).
+CLANG_FORMAT ?= clang-format-14
+lint: setup-dev
+	git ls-files '*.cc' '*.h' | xargs $(CLANG_FORMAT) --dry-run --Werror
+	$(PYTHON) -m ruff check --quiet .
+	$(PYTHON) -m ruff format --check --quiet .
 
 # Benchmarks print tables; they never assert on timings.
 bench: setup-dev

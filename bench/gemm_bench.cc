@@ -24,7 +24,8 @@ struct Operands {
 };
 
 void SetFlops(benchmark::State& state, int64_t m, int64_t n, int64_t k) {
-  state.counters["FLOPS"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Servekit(benchmark::State& state) {
@@ -44,8 +45,8 @@ void BM_OpenBlas(benchmark::State& state) {
   Operands ops(m, n, k);
   openblas_set_num_threads(1);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, ops.a.data(), k, ops.b.data(), n,
-                0.0f, ops.c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, ops.a.data(), k,
+                ops.b.data(), n, 0.0f, ops.c.data(), n);
     benchmark::DoNotOptimize(ops.c.data());
   }
   SetFlops(state, m, n, k);

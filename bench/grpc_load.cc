@@ -12,13 +12,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,7 +47,8 @@ tensorflow::serving::PredictRequest MakeRequest(const std::string& model, const 
   std::mt19937 rng(0);
   std::uniform_real_distribution<float> uniform(0, 1);
   for (float& v : values) v = uniform(rng);
-  tensor.set_tensor_content(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+  tensor.set_tensor_content(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
   return request;
 }
 
@@ -71,7 +72,9 @@ int main(int argc, char** argv) {
     return out ? 0 : 1;
   }
   if (argc != 7) {
-    std::fprintf(stderr, "usage: %s <host:port> <model> <input> <shape 1x784> <concurrency> <seconds>\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s <host:port> <model> <input> <shape 1x784> <concurrency> <seconds>\n",
+                 argv[0]);
     return 2;
   }
   std::vector<int64_t> shape;
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
   double seconds;
   if (!absl::SimpleAtoi(argv[5], &concurrency) || !absl::SimpleAtod(argv[6], &seconds)) return 2;
   const tensorflow::serving::PredictRequest request = MakeRequest(argv[2], argv[3], shape);
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as the server does: not a debug build
+  absl::SetMutexDeadlockDetectionMode(
+      absl::OnDeadlockCycle::kIgnore);  // as the server does: not a debug build
 
   // Closed loop on gRPC's callback API: each of `concurrency` slots has its own
   // channel (HTTP/2 connection) and one call in flight, issuing the next call
@@ -108,14 +112,16 @@ int main(int argc, char** argv) {
     slot->context = std::make_unique<grpc::ClientContext>();
     slot->response.Clear();
     slot->started = Clock::now();
-    slot->stub->async()->Predict(slot->context.get(), &request, &slot->response, [&, slot](grpc::Status status) {
-      slot->latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - slot->started).count());
-      if (!status.ok()) ++slot->failures;
-      if (Clock::now() < end) return issue(slot);
-      std::lock_guard<std::mutex> lock(done_mu);
-      ++done;
-      done_cv.notify_all();
-    });
+    slot->stub->async()->Predict(
+        slot->context.get(), &request, &slot->response, [&, slot](grpc::Status status) {
+          slot->latencies.push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - slot->started).count());
+          if (!status.ok()) ++slot->failures;
+          if (Clock::now() < end) return issue(slot);
+          std::lock_guard<std::mutex> lock(done_mu);
+          ++done;
+          done_cv.notify_all();
+        });
   };
   for (Slot& slot : slots) {
     grpc::ChannelArguments args;
@@ -132,10 +138,14 @@ int main(int argc, char** argv) {
   int64_t failures = 0;
   for (const Slot& slot : slots) failures += slot.failures;
   std::vector<double> all;
-  for (const Slot& slot : slots) all.insert(all.end(), slot.latencies.begin(), slot.latencies.end());
+  for (const Slot& slot : slots)
+    all.insert(all.end(), slot.latencies.begin(), slot.latencies.end());
   std::sort(all.begin(), all.end());
-  const auto percentile = [&](double p) { return all.empty() ? 0.0 : all[static_cast<size_t>(p * (all.size() - 1))]; };
-  std::printf("{\"rps\": %.1f, \"p50\": %.3f, \"p99\": %.3f, \"failed\": %lld}\n", all.size() / seconds,
-              percentile(0.5), percentile(0.99), static_cast<long long>(failures));
+  const auto percentile = [&](double p) {
+    return all.empty() ? 0.0 : all[static_cast<size_t>(p * (all.size() - 1))];
+  };
+  std::printf("{\"rps\": %.1f, \"p50\": %.3f, \"p99\": %.3f, \"failed\": %lld}\n",
+              all.size() / seconds, percentile(0.5), percentile(0.99),
+              static_cast<long long>(failures));
   return 0;
 }

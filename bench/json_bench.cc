@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "rapidjson/document.h"
-#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
+#include "servekit/util/json_document.h"
 
 namespace {
 

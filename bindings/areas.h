@@ -8,6 +8,7 @@ namespace servekit::bindings {
 void RegisterEngine(pybind11::module_& m);      // engine_bindings.cc: load models, run them
 void RegisterOnnxWriter(pybind11::module_& m);  // onnx_writer_bindings.cc: the builder's save
 void RegisterServing(pybind11::module_& m);     // serving_bindings.cc: versioned models
-void RegisterModelServer(pybind11::module_& m); // model_server_bindings.cc: REST server and lifecycle
+void RegisterModelServer(
+    pybind11::module_& m);  // model_server_bindings.cc: REST server and lifecycle
 
 }  // namespace servekit::bindings

@@ -69,12 +69,14 @@ py::list Profile(const Session& session, const std::vector<py::array>& arrays, i
   absl::Status status;
   {
     py::gil_scoped_release release;
-    for (int r = 0; r < repeats && status.ok(); ++r) status = session.RunProfiled(inputs, micros).status();
+    for (int r = 0; r < repeats && status.ok(); ++r)
+      status = session.RunProfiled(inputs, micros).status();
   }
   ThrowIfError(status);
   py::list out;
   const std::vector<std::string> steps = session.StepDescriptions();
-  for (size_t s = 0; s < steps.size(); ++s) out.append(py::make_tuple(steps[s], micros[s] / std::max(repeats, 1)));
+  for (size_t s = 0; s < steps.size(); ++s)
+    out.append(py::make_tuple(steps[s], micros[s] / std::max(repeats, 1)));
   return out;
 }
 
@@ -82,16 +84,17 @@ py::list Profile(const Session& session, const std::vector<py::array>& arrays, i
 
 void RegisterEngine(py::module_& m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Model", "A loaded model; run() is thread-safe")
-      .def_property_readonly("inputs", [](const Session& s) { return Specs(s.inputs()); },
-                             "[(name, dtype, shape)], None marking the batch dimension")
+      .def_property_readonly(
+          "inputs", [](const Session& s) { return Specs(s.inputs()); },
+          "[(name, dtype, shape)], None marking the batch dimension")
       .def_property_readonly("outputs", [](const Session& s) { return Specs(s.outputs()); })
       .def("step_op_types", &Session::StepOpTypes, "op types of the kernels that run, in order")
       .def("profile", &Profile, py::arg("inputs"), py::arg("repeats") = 10,
            "Mean wall time of each step over `repeats` runs: [(step, microseconds)].")
       .def("run", &Run, py::arg("inputs"),
            "Runs the model on arrays given in input order; returns the outputs in order.");
-  m.def("load_model", &Load, py::arg("path"), py::arg("intra_op_threads") = 1, py::arg("optimize") = true,
-        "Loads a model.onnx file or a version directory holding one.");
+  m.def("load_model", &Load, py::arg("path"), py::arg("intra_op_threads") = 1,
+        py::arg("optimize") = true, "Loads a model.onnx file or a version directory holding one.");
   m.def("load_model_bytes", &LoadBytes, py::arg("data"), py::arg("intra_op_threads") = 1,
         py::arg("optimize") = true, "Loads a serialized ONNX model.");
   m.def("gemm_backend", [] { return std::string(GemmBackendName()); });

@@ -17,14 +17,22 @@ DType DTypeFromNumpy(const py::dtype& dtype) {
 
 py::dtype NumpyDType(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return py::dtype::of<float>();
-    case DType::kFloat64: return py::dtype::of<double>();
-    case DType::kInt64: return py::dtype::of<int64_t>();
-    case DType::kInt32: return py::dtype::of<int32_t>();
-    case DType::kInt8: return py::dtype::of<int8_t>();
-    case DType::kUInt8: return py::dtype::of<uint8_t>();
-    case DType::kBool: return py::dtype::of<bool>();
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return py::dtype::of<float>();
+    case DType::kFloat64:
+      return py::dtype::of<double>();
+    case DType::kInt64:
+      return py::dtype::of<int64_t>();
+    case DType::kInt32:
+      return py::dtype::of<int32_t>();
+    case DType::kInt8:
+      return py::dtype::of<int8_t>();
+    case DType::kUInt8:
+      return py::dtype::of<uint8_t>();
+    case DType::kBool:
+      return py::dtype::of<bool>();
+    case DType::kUndefined:
+      break;
   }
   throw py::type_error("tensor has no numpy dtype");
 }
@@ -32,7 +40,8 @@ py::dtype NumpyDType(DType dtype) {
 Tensor TensorViewOf(const py::array& array, const std::string& what) {
   const DType dtype = DTypeFromNumpy(array.dtype());
   if (dtype == DType::kUndefined) {
-    throw py::type_error(what + " has unsupported dtype " + py::str(array.dtype()).cast<std::string>());
+    throw py::type_error(what + " has unsupported dtype " +
+                         py::str(array.dtype()).cast<std::string>());
   }
   if (!(array.flags() & py::array::c_style)) {
     throw py::type_error(what + " must be C-contiguous (use numpy.ascontiguousarray)");
@@ -41,11 +50,13 @@ Tensor TensorViewOf(const py::array& array, const std::string& what) {
   return Tensor::View(dtype, std::move(shape), const_cast<void*>(array.data()));
 }
 
-std::vector<Tensor> InputViewsOf(const std::vector<py::array>& arrays, const std::vector<TensorSpec>& specs) {
+std::vector<Tensor> InputViewsOf(const std::vector<py::array>& arrays,
+                                 const std::vector<TensorSpec>& specs) {
   std::vector<Tensor> inputs;
   inputs.reserve(arrays.size());
   for (size_t i = 0; i < arrays.size(); ++i) {
-    const std::string what = i < specs.size() ? "input '" + specs[i].name + "'" : "input " + std::to_string(i);
+    const std::string what =
+        i < specs.size() ? "input '" + specs[i].name + "'" : "input " + std::to_string(i);
     inputs.push_back(TensorViewOf(arrays[i], what));
   }
   return inputs;

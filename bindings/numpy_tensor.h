@@ -19,7 +19,8 @@ Tensor TensorViewOf(const pybind11::array& array, const std::string& what);
 
 // Views of a request's input arrays, in order; errors name the input from
 // `specs` (the model's signature) where there is one.
-std::vector<Tensor> InputViewsOf(const std::vector<pybind11::array>& arrays, const std::vector<TensorSpec>& specs);
+std::vector<Tensor> InputViewsOf(const std::vector<pybind11::array>& arrays,
+                                 const std::vector<TensorSpec>& specs);
 
 // A numpy array that shares (and keeps alive) the tensor's buffer.
 pybind11::array ArrayOf(Tensor tensor);

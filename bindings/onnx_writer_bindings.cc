@@ -17,8 +17,10 @@ namespace servekit::bindings {
 namespace {
 
 DType DTypeFromName(const py::handle& name) {
-  const DType dtype = DTypeFromNumpy(py::dtype::from_args(py::reinterpret_borrow<py::object>(name)));
-  if (dtype == DType::kUndefined) throw py::type_error("unsupported dtype " + py::str(name).cast<std::string>());
+  const DType dtype =
+      DTypeFromNumpy(py::dtype::from_args(py::reinterpret_borrow<py::object>(name)));
+  if (dtype == DType::kUndefined)
+    throw py::type_error("unsupported dtype " + py::str(name).cast<std::string>());
   return dtype;
 }
 
@@ -38,7 +40,8 @@ Tensor CopyArray(const py::handle& value, const std::string& what) {
 }
 
 AttributeValue AttributeFromPython(const py::handle& value, const std::string& what) {
-  if (py::isinstance<py::bool_>(value) || py::isinstance<py::int_>(value)) return value.cast<int64_t>();
+  if (py::isinstance<py::bool_>(value) || py::isinstance<py::int_>(value))
+    return value.cast<int64_t>();
   if (py::isinstance<py::float_>(value)) return value.cast<float>();
   if (py::isinstance<py::str>(value)) return value.cast<std::string>();
   if (py::isinstance<py::array>(value)) return CopyArray(value, what);
@@ -67,7 +70,8 @@ py::bytes SerializeOnnx(const py::dict& spec) {
   for (const py::handle& item : spec["initializers"]) {
     auto t = item.cast<py::tuple>();
     const std::string name = t[0].cast<std::string>();
-    if (graph.FindValue(name) >= 0) throw py::value_error("initializer '" + name + "' is defined twice");
+    if (graph.FindValue(name) >= 0)
+      throw py::value_error("initializer '" + name + "' is defined twice");
     graph.AddConstant(name, CopyArray(t[1], "initializer '" + name + "'"));
   }
   for (const py::handle& item : spec["nodes"]) {
@@ -78,17 +82,20 @@ py::bytes SerializeOnnx(const py::dict& spec) {
     for (const py::handle& in : t[2]) {
       const std::string name = in.cast<std::string>();
       const int id = name.empty() ? -1 : graph.FindValue(name);
-      if (!name.empty() && id < 0) throw py::value_error(node.Describe() + ": unknown input '" + name + "'");
+      if (!name.empty() && id < 0)
+        throw py::value_error(node.Describe() + ": unknown input '" + name + "'");
       node.inputs.push_back(id);
     }
     for (const py::handle& out : t[3]) {
       const std::string name = out.cast<std::string>();
-      if (graph.FindValue(name) >= 0) throw py::value_error(node.Describe() + ": output '" + name + "' is defined twice");
+      if (graph.FindValue(name) >= 0)
+        throw py::value_error(node.Describe() + ": output '" + name + "' is defined twice");
       node.outputs.push_back(graph.AddValue(name));
     }
     for (const auto& [key, value] : t[4].cast<py::dict>()) {
       const std::string name = key.cast<std::string>();
-      node.attributes.Set(name, AttributeFromPython(value, node.Describe() + " attribute '" + name + "'"));
+      node.attributes.Set(
+          name, AttributeFromPython(value, node.Describe() + " attribute '" + name + "'"));
     }
     graph.nodes.push_back(std::move(node));
   }
@@ -105,8 +112,10 @@ py::bytes SerializeOnnx(const py::dict& spec) {
     }
     graph.outputs.push_back(id);
   }
-  const std::string producer = spec.contains("producer_name") ? spec["producer_name"].cast<std::string>() : "servekit";
-  const std::string graph_name = spec.contains("graph_name") ? spec["graph_name"].cast<std::string>() : "model";
+  const std::string producer =
+      spec.contains("producer_name") ? spec["producer_name"].cast<std::string>() : "servekit";
+  const std::string graph_name =
+      spec.contains("graph_name") ? spec["graph_name"].cast<std::string>() : "model";
   std::string bytes = ValueOrThrow(WriteOnnxModel(graph, producer, graph_name));
   return py::bytes(bytes);
 }

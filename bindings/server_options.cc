@@ -22,7 +22,9 @@ OptionValue ValueOf(const py::handle& object, const std::string& name) {
     return PyLong_AsDouble(integer.ptr());  // refused by range, with the value shown
   }
   if (PyFloat_Check(object.ptr()) || py::hasattr(object, "__float__")) return object.cast<double>();
-  throw py::type_error(absl::StrCat(name, ": unsupported value of type ", std::string(py::str(py::type::handle_of(object).attr("__name__")))));
+  throw py::type_error(
+      absl::StrCat(name, ": unsupported value of type ",
+                   std::string(py::str(py::type::handle_of(object).attr("__name__")))));
 }
 
 py::object PythonValue(const OptionValue& value) {
@@ -38,31 +40,41 @@ py::object PythonValue(const OptionValue& value) {
 
 const char* KindName(OptionKind kind) {
   switch (kind) {
-    case OptionKind::kBool: return "bool";
-    case OptionKind::kInt: return "int";
-    case OptionKind::kSeconds: return "seconds";
-    case OptionKind::kText: return "text";
-    case OptionKind::kPort: return "port";
-    case OptionKind::kThreads: return "threads";
+    case OptionKind::kBool:
+      return "bool";
+    case OptionKind::kInt:
+      return "int";
+    case OptionKind::kSeconds:
+      return "seconds";
+    case OptionKind::kText:
+      return "text";
+    case OptionKind::kPort:
+      return "port";
+    case OptionKind::kThreads:
+      return "threads";
   }
   return "";
 }
 
 }  // namespace
 
-ModelServerOptions ModelServerOptionsFrom(const py::dict& options, OptionScope scope, bool flag_names) {
+ModelServerOptions ModelServerOptionsFrom(const py::dict& options, OptionScope scope,
+                                          bool flag_names) {
   ModelServerOptions o;
   for (const auto& [key, value] : options) {
     const std::string name = py::str(key);
     const ServerOption* option = nullptr;
     for (const ServerOption& candidate : ServerOptionTable()) {
-      if (candidate.name == name && (scope == OptionScope::kServer || candidate.scope == OptionScope::kCore)) {
+      if (candidate.name == name &&
+          (scope == OptionScope::kServer || candidate.scope == OptionScope::kCore)) {
         option = &candidate;
       }
     }
     if (option == nullptr) throw py::type_error(absl::StrCat("unexpected option '", name, "'"));
     const std::string display =
-        flag_names ? absl::StrCat("--", option->flag.empty() || option->flag == "-" ? name : option->flag) : name;
+        flag_names
+            ? absl::StrCat("--", option->flag.empty() || option->flag == "-" ? name : option->flag)
+            : name;
     ThrowIfError(SetServerOption(o, name, ValueOf(value, display), display));
   }
   return o;
@@ -74,7 +86,9 @@ py::list ServerOptionsForPython() {
   for (const ServerOption& option : ServerOptionTable()) {
     py::dict entry;
     entry["name"] = option.name;
-    entry["flag"] = option.flag == "-" ? py::object(py::none()) : py::object(py::str(option.flag.empty() ? option.name : option.flag));
+    entry["flag"] = option.flag == "-"
+                        ? py::object(py::none())
+                        : py::object(py::str(option.flag.empty() ? option.name : option.flag));
     entry["kind"] = KindName(option.kind);
     entry["scope"] = option.scope == OptionScope::kCore ? "core" : "server";
     entry["help"] = option.help;
@@ -89,9 +103,11 @@ py::list ServerOptionsForPython() {
 
 absl::Duration Seconds(const char* name, double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) {
-    throw py::value_error(absl::StrCat(name, " must be a finite number of seconds >= 0; got ", seconds));
+    throw py::value_error(
+        absl::StrCat(name, " must be a finite number of seconds >= 0; got ", seconds));
   }
-  if (seconds > 1e9) throw py::value_error(absl::StrCat(name, " must be at most 1e9 seconds; got ", seconds));
+  if (seconds > 1e9)
+    throw py::value_error(absl::StrCat(name, " must be at most 1e9 seconds; got ", seconds));
   return absl::Microseconds(static_cast<int64_t>(seconds * 1e6));
 }
 

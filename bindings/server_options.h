@@ -14,7 +14,8 @@ namespace servekit::bindings {
 // core-scope options when `scope` is kCore. ValueError (TypeError for an
 // unknown name) naming the option as its CLI flag ("--port") when
 // `flag_names`, else as its keyword.
-ModelServerOptions ModelServerOptionsFrom(const pybind11::dict& options, OptionScope scope, bool flag_names);
+ModelServerOptions ModelServerOptionsFrom(const pybind11::dict& options, OptionScope scope,
+                                          bool flag_names);
 
 // [{name, flag, kind, scope, help, default, flag_default}], in the table's order.
 pybind11::list ServerOptionsForPython();

@@ -3,11 +3,11 @@
 #include <pybind11/stl.h>
 
 #include "areas.h"
-#include "server_options.h"
 #include "numpy_tensor.h"
 #include "servekit/serving/config_file_watcher.h"
 #include "servekit/serving/request_path.h"
 #include "servekit/serving/server_core.h"
+#include "server_options.h"
 #include "status_exceptions.h"
 
 namespace py = pybind11;
@@ -15,7 +15,8 @@ namespace py = pybind11;
 namespace servekit::bindings {
 namespace {
 
-ModelSpec Spec(const std::string& name, std::optional<int64_t> version, std::optional<std::string> label) {
+ModelSpec Spec(const std::string& name, std::optional<int64_t> version,
+               std::optional<std::string> label) {
   return ModelSpec{name, version, std::move(label)};
 }
 
@@ -29,7 +30,8 @@ class NumpyCodec : public InferenceCodec {
     inputs->tensors = std::move(inputs_);
     return absl::OkStatus();
   }
-  absl::Status EncodeOutputs(const ModelSignature&, int64_t version, std::vector<NamedTensor> outputs) override {
+  absl::Status EncodeOutputs(const ModelSignature&, int64_t version,
+                             std::vector<NamedTensor> outputs) override {
     version_ = version;
     outputs_ = std::move(outputs);
     return absl::OkStatus();
@@ -51,17 +53,21 @@ py::tuple Predict(const ServerCore& core, const std::string& name, std::optional
                   const std::map<std::string, py::array>& arrays) {
   std::vector<NamedTensor> inputs;
   inputs.reserve(arrays.size());
-  for (const auto& [input, array] : arrays) inputs.push_back(NamedTensor{input, TensorViewOf(array, "input '" + input + "'")});
+  for (const auto& [input, array] : arrays)
+    inputs.push_back(NamedTensor{input, TensorViewOf(array, "input '" + input + "'")});
   NumpyCodec codec(std::move(inputs));
   absl::Status status;
   {
     py::gil_scoped_release release;
-    status = RunInference(core, InferenceSpec{Spec(name, version, label), signature_name, RequestKind::kPredict, "python"},
-                          codec);
+    status = RunInference(
+        core,
+        InferenceSpec{Spec(name, version, label), signature_name, RequestKind::kPredict, "python"},
+        codec);
   }
   ThrowIfError(status);
   py::list out;
-  for (NamedTensor& t : codec.outputs()) out.append(py::make_tuple(t.name, ArrayOf(std::move(t.tensor))));
+  for (NamedTensor& t : codec.outputs())
+    out.append(py::make_tuple(t.name, ArrayOf(std::move(t.tensor))));
   return py::make_tuple(codec.version(), out);
 }
 
@@ -70,16 +76,20 @@ py::tuple Predict(const ServerCore& core, const std::string& name, std::optional
 // request's outcome and is counted like one.
 py::tuple Signature(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
                     std::optional<std::string> label) {
-  absl::StatusOr<ModelMetadata> found = GetModelMetadata(core, Spec(name, version, label), /*api=*/"");
-  if (!found.ok()) core.RecordRequest(name, 0, "python", found.status().code(), absl::ZeroDuration());
+  absl::StatusOr<ModelMetadata> found =
+      GetModelMetadata(core, Spec(name, version, label), /*api=*/"");
+  if (!found.ok())
+    core.RecordRequest(name, 0, "python", found.status().code(), absl::ZeroDuration());
   ModelMetadata metadata = ValueOrThrow(std::move(found));
   const ModelSignature& signature = metadata.signatures.front();
   auto specs = [](absl::Span<const TensorSpec> list) {
     py::list out;
-    for (const TensorSpec& s : list) out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
+    for (const TensorSpec& s : list)
+      out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
     return out;
   };
-  return py::make_tuple(metadata.handle.version(), specs(signature.inputs), specs(signature.outputs));
+  return py::make_tuple(metadata.handle.version(), specs(signature.inputs),
+                        specs(signature.outputs));
 }
 
 py::list Status(const ServerCore& core, const std::string& name) {
@@ -87,21 +97,26 @@ py::list Status(const ServerCore& core, const std::string& name) {
   py::list out;
   for (const VersionStatus& v : versions) {
     out.append(py::make_tuple(v.version, std::string(VersionStateName(v.state)),
-                              std::string(absl::StatusCodeToString(v.status.code())), std::string(v.status.message())));
+                              std::string(absl::StatusCodeToString(v.status.code())),
+                              std::string(v.status.message())));
   }
   return out;
 }
 
-// {"counters": [(name, labels, value)], "histograms": [(name, labels, [(le, cumulative)], count, sum)]}
+// {"counters": [(name, labels, value)], "histograms": [(name, labels, [(le, cumulative)], count,
+// sum)]}
 py::dict MetricsDict(const ServerCore& core) {
   py::list counters, histograms;
-  for (const Metrics::CounterSample& c : core.metrics().Counters()) counters.append(py::make_tuple(c.name, c.labels, c.value));
+  for (const Metrics::CounterSample& c : core.metrics().Counters())
+    counters.append(py::make_tuple(c.name, c.labels, c.value));
   for (const Metrics::HistogramSample& h : core.metrics().Histograms()) {
     py::list buckets;
     for (int b = 0; b < LatencyHistogram::kBuckets; ++b) {
-      buckets.append(py::make_tuple(LatencyHistogram::UpperBoundSeconds(b), h.snapshot.cumulative[b]));
+      buckets.append(
+          py::make_tuple(LatencyHistogram::UpperBoundSeconds(b), h.snapshot.cumulative[b]));
     }
-    histograms.append(py::make_tuple(h.name, h.labels, buckets, h.snapshot.count, h.snapshot.sum_seconds));
+    histograms.append(
+        py::make_tuple(h.name, h.labels, buckets, h.snapshot.count, h.snapshot.sum_seconds));
   }
   py::dict out;
   out["counters"] = counters;
@@ -113,7 +128,8 @@ py::list Events(const ServerCore& core) {
   py::list out;
   for (const VersionEvent& e : core.manager().RecentEvents()) {
     out.append(py::make_tuple(e.model, e.version, std::string(VersionStateName(e.state)),
-                              std::string(absl::StatusCodeToString(e.status.code())), std::string(e.status.message()),
+                              std::string(absl::StatusCodeToString(e.status.code())),
+                              std::string(e.status.message()),
                               absl::ToDoubleSeconds(e.time - absl::UnixEpoch())));
   }
   return out;
@@ -123,23 +139,31 @@ py::list Events(const ServerCore& core) {
 
 void RegisterServing(py::module_& m) {
   py::class_<ModelConfig>(m, "ModelConfig", "One model to serve (validated)")
-      .def_static("from_json", [](const std::string& json) { return ValueOrThrow(ModelConfigFromJson(json, "")); },
-                  py::arg("json"), "TF Serving's ModelConfig as JSON (the keys of its text format), validated.")
+      .def_static(
+          "from_json",
+          [](const std::string& json) { return ValueOrThrow(ModelConfigFromJson(json, "")); },
+          py::arg("json"),
+          "TF Serving's ModelConfig as JSON (the keys of its text format), validated.")
       .def_readonly("name", &ModelConfig::name)
       .def_readonly("base_path", &ModelConfig::base_path)
       .def_readonly("platform", &ModelConfig::platform)
       .def_readonly("version_labels", &ModelConfig::version_labels)
-      .def_property_readonly("version_policy", [](const ModelConfig& c) { return c.version_policy.ToString(); });
+      .def_property_readonly("version_policy",
+                             [](const ModelConfig& c) { return c.version_policy.ToString(); });
 
-  m.def("parse_model_server_config", [](const std::string& text) { return ValueOrThrow(ParseModelServerConfig(text)); },
-        py::arg("text"), "Parses TF Serving's text-format ModelServerConfig into ModelConfigs.");
+  m.def(
+      "parse_model_server_config",
+      [](const std::string& text) { return ValueOrThrow(ParseModelServerConfig(text)); },
+      py::arg("text"), "Parses TF Serving's text-format ModelServerConfig into ModelConfigs.");
 
   py::class_<ServerCore>(m, "ServerCore", "Versioned models: manager, file-system source, labels")
       .def(py::init([](const py::dict& options) {
-             return std::make_unique<ServerCore>(ModelServerOptionsFrom(options, OptionScope::kCore, false).core);
+             return std::make_unique<ServerCore>(
+                 ModelServerOptionsFrom(options, OptionScope::kCore, false).core);
            }),
            py::arg("options"))
-      .def("reload_config", [](ServerCore& core, std::vector<ModelConfig> models) {
+      .def("reload_config",
+           [](ServerCore& core, std::vector<ModelConfig> models) {
              absl::Status s;
              {
                py::gil_scoped_release release;
@@ -147,7 +171,8 @@ void RegisterServing(py::module_& m) {
              }
              ThrowIfError(s);
            })
-      .def("add_model", [](ServerCore& core, ModelConfig model) {
+      .def("add_model",
+           [](ServerCore& core, ModelConfig model) {
              absl::Status s;
              {
                py::gil_scoped_release release;
@@ -155,7 +180,8 @@ void RegisterServing(py::module_& m) {
              }
              ThrowIfError(s);
            })
-      .def("remove_model", [](ServerCore& core, const std::string& name) {
+      .def("remove_model",
+           [](ServerCore& core, const std::string& name) {
              absl::Status s;
              {
                py::gil_scoped_release release;
@@ -163,7 +189,8 @@ void RegisterServing(py::module_& m) {
              }
              ThrowIfError(s);
            })
-      .def("load_version", [](ServerCore& core, const std::string& name, int64_t version) {
+      .def("load_version",
+           [](ServerCore& core, const std::string& name, int64_t version) {
              absl::Status s;
              {
                py::gil_scoped_release release;
@@ -171,7 +198,8 @@ void RegisterServing(py::module_& m) {
              }
              ThrowIfError(s);
            })
-      .def("unload_version", [](ServerCore& core, const std::string& name, int64_t version) {
+      .def("unload_version",
+           [](ServerCore& core, const std::string& name, int64_t version) {
              absl::Status s;
              {
                py::gil_scoped_release release;  // it waits for the unload to start
@@ -179,41 +207,46 @@ void RegisterServing(py::module_& m) {
              }
              ThrowIfError(s);
            })
-      .def("set_label", [](ServerCore& core, const std::string& model, const std::string& label, int64_t version) {
-             ThrowIfError(core.SetLabel(model, label, version));
-           })
-      .def("predict", &Predict, py::arg("name"), py::arg("version"), py::arg("label"), py::arg("signature_name"),
-           py::arg("inputs"))
+      .def("set_label", [](ServerCore& core, const std::string& model, const std::string& label,
+                           int64_t version) { ThrowIfError(core.SetLabel(model, label, version)); })
+      .def("predict", &Predict, py::arg("name"), py::arg("version"), py::arg("label"),
+           py::arg("signature_name"), py::arg("inputs"))
       .def("signature", &Signature, py::arg("name"), py::arg("version"), py::arg("label"))
       .def("status", &Status, py::arg("name"))
-      .def("base_path_status", [](const ServerCore& core, const std::string& name) {
+      .def("base_path_status",
+           [](const ServerCore& core, const std::string& name) {
              absl::Status s = core.BasePathStatus(name);
-             return py::make_tuple(std::string(absl::StatusCodeToString(s.code())), std::string(s.message()));
+             return py::make_tuple(std::string(absl::StatusCodeToString(s.code())),
+                                   std::string(s.message()));
            })
       .def("models", &ServerCore::Models)
       .def("events", &Events)
       .def("metrics", &MetricsDict)
-      .def("wait_until_available", [](const ServerCore& core, const std::string& name, std::optional<int64_t> version,
-                                      double timeout_seconds) {
-             absl::Status s;
-             {
-               py::gil_scoped_release release;
-               s = core.manager().WaitUntilAvailable(name, version, Seconds("timeout_seconds", timeout_seconds));
-             }
-             ThrowIfError(s);
-           });
+      .def("wait_until_available", [](const ServerCore& core, const std::string& name,
+                                      std::optional<int64_t> version, double timeout_seconds) {
+        absl::Status s;
+        {
+          py::gil_scoped_release release;
+          s = core.manager().WaitUntilAvailable(name, version,
+                                                Seconds("timeout_seconds", timeout_seconds));
+        }
+        ThrowIfError(s);
+      });
 
-  py::class_<ConfigFileWatcher>(m, "ConfigFileWatcher", "Applies a ModelServerConfig file to a ServerCore, re-reading it")
+  py::class_<ConfigFileWatcher>(m, "ConfigFileWatcher",
+                                "Applies a ModelServerConfig file to a ServerCore, re-reading it")
       .def(py::init([](ServerCore* core, const std::string& path, double poll_wait_seconds) {
              absl::StatusOr<std::unique_ptr<ConfigFileWatcher>> watcher = absl::UnknownError("");
              {
                py::gil_scoped_release release;
-               watcher = ConfigFileWatcher::Start(core, path, Seconds("poll_wait_seconds", poll_wait_seconds));
+               watcher = ConfigFileWatcher::Start(core, path,
+                                                  Seconds("poll_wait_seconds", poll_wait_seconds));
              }
              return ValueOrThrow(std::move(watcher));
            }),
            py::arg("core"), py::arg("path"), py::arg("poll_wait_seconds"), py::keep_alive<1, 2>())
-      .def("check_now", [](ConfigFileWatcher& w) {
+      .def("check_now",
+           [](ConfigFileWatcher& w) {
              absl::Status s;
              {
                py::gil_scoped_release release;
@@ -223,7 +256,8 @@ void RegisterServing(py::module_& m) {
            })
       .def("last_status", [](const ConfigFileWatcher& w) {
         absl::Status s = w.LastStatus();
-        return py::make_tuple(std::string(absl::StatusCodeToString(s.code())), std::string(s.message()));
+        return py::make_tuple(std::string(absl::StatusCodeToString(s.code())),
+                              std::string(s.message()));
       });
 }
 

@@ -32,10 +32,12 @@ void RegisterExceptions(py::module_& m) {
   };
   auto plain = [&](const char* name) { return NewException(m, name, g_base_error); };
   auto& types = ExceptionTypes();
-  types[absl::StatusCode::kInvalidArgument] = with_builtin("InvalidArgumentError", PyExc_ValueError);
+  types[absl::StatusCode::kInvalidArgument] =
+      with_builtin("InvalidArgumentError", PyExc_ValueError);
   types[absl::StatusCode::kOutOfRange] = types[absl::StatusCode::kInvalidArgument];
   types[absl::StatusCode::kNotFound] = with_builtin("NotFoundError", PyExc_LookupError);
-  types[absl::StatusCode::kResourceExhausted] = with_builtin("ResourceExhaustedError", PyExc_MemoryError);
+  types[absl::StatusCode::kResourceExhausted] =
+      with_builtin("ResourceExhaustedError", PyExc_MemoryError);
   types[absl::StatusCode::kUnavailable] = plain("UnavailableError");
   types[absl::StatusCode::kFailedPrecondition] = plain("FailedPreconditionError");
   types[absl::StatusCode::kUnimplemented] = plain("UnimplementedError");
@@ -51,7 +53,8 @@ void RaiseStatus(const absl::Status& status) {
   PyObject* type = it != types.end() ? it->second : types[absl::StatusCode::kInternal];
   const absl::string_view message = status.message();
   // Messages quote names from model files; undecodable bytes are escaped, never fatal.
-  PyObject* text = PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "backslashreplace");
+  PyObject* text = PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()),
+                                        "backslashreplace");
   PyErr_SetObject(type, text);
   Py_XDECREF(text);
   throw py::error_already_set();

@@ -19,16 +19,16 @@ APT_PACKAGES=(
   libnghttp2-dev zlib1g-dev           # HTTP/2 and compressed messages: the gRPC server
 )
 # wrk, h2load (nghttp2-client), grpc++ (bench/grpc_load.cc): the benchmarks' load generators.
-# clang-14 with libFuzzer and its sanitizer runtimes (libclang-rt-14-dev): `make fuzz`.
+# clang-14 with libFuzzer and its sanitizer runtimes (libclang-rt-14-dev): `make fuzz`; clang-format-14: `make lint`.
 APT_DEV_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev wrk nghttp2-client libgrpc++-dev protobuf-compiler-grpc
-                  clang-14 libfuzzer-14-dev libclang-rt-14-dev)
+                  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14)
 PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # scikit-learn: the demo's digits data
 # flask, gunicorn, and fastapi + uvicorn with uvloop, httptools and orjson (with
 # onnxruntime): the REST benchmark's Python baselines; tensorflow-serving-api (with
 # tensorflow and grpcio): the official gRPC client the gRPC tests prove against (and
 # bench/grpc_bench.py's request writer when grpc_load is not built); ruff: the linter.
 PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection
-                  fastapi uvicorn uvloop httptools orjson ruff)
+                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6")
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")

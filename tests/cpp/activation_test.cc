@@ -46,7 +46,8 @@ std::vector<UnaryCase> UnaryCases() {
       {"LeakyRelu", {}, [](double x) { return x >= 0 ? x : 0.01 * x; }},
       {"LeakyRelu", test::Attrs({{"alpha", test::Float(0.2f)}}),
        [](double x) { return x >= 0 ? x : static_cast<double>(0.2f) * x; }},
-      {"LeakyRelu", test::Attrs({{"alpha", test::Float(-1.5f)}}), [](double x) { return x >= 0 ? x : -1.5 * x; }},
+      {"LeakyRelu", test::Attrs({{"alpha", test::Float(-1.5f)}}),
+       [](double x) { return x >= 0 ? x : -1.5 * x; }},
       {"Sigmoid", {}, Sigmoid},
       {"Tanh", {}, [](double x) { return std::tanh(x); }},
       {"Erf", {}, [](double x) { return std::erf(x); }},
@@ -67,7 +68,8 @@ TEST(ActivationTest, UnaryOpsMatchReference) {
 
 TEST(ActivationTest, BatchZeroAndScalar) {
   for (const UnaryCase& c : UnaryCases()) {
-    SK_ASSERT_OK_AND_ASSIGN(Tensor empty, RunOp1(c.op, {BatchFeed(test::Floats({0, 3}, {}))}, c.attributes));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor empty,
+                            RunOp1(c.op, {BatchFeed(test::Floats({0, 3}, {}))}, c.attributes));
     EXPECT_EQ(empty.shape(), (Shape{0, 3})) << c.op;
     Tensor scalar = test::Scalar<float>(-0.75f);
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(c.op, {Feed(scalar)}, c.attributes));
@@ -76,8 +78,9 @@ TEST(ActivationTest, BatchZeroAndScalar) {
 }
 
 TEST(ActivationTest, LeakyReluKeepsExactValues) {
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("LeakyRelu", {Feed(test::Floats({4}, {-2, -0.5, 0, 3}))},
-                                             test::Attrs({{"alpha", test::Float(0.5f)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("LeakyRelu", {Feed(test::Floats({4}, {-2, -0.5, 0, 3}))},
+                                 test::Attrs({{"alpha", test::Float(0.5f)}})));
   EXPECT_EQ(test::Values<float>(out), (std::vector<float>{-1, -0.25, 0, 3}));
 }
 
@@ -94,9 +97,10 @@ TEST(ActivationTest, FloatOnly) {
 }
 
 TEST(ActivationTest, UnknownAttribute) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Relu", {Feed(test::Floats({1}, {1}))}, test::Attrs({{"alpha", test::Float(1)}}))
-                            .status(),
-                        {"unknown attribute 'alpha'", "accepted: none"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Relu", {Feed(test::Floats({1}, {1}))}, test::Attrs({{"alpha", test::Float(1)}}))
+          .status(),
+      {"unknown attribute 'alpha'", "accepted: none"}));
 }
 
 // --- Clip ------------------------------------------------------------------------------
@@ -126,7 +130,8 @@ TEST(ClipTest, MinAndMax) {
     std::vector<test::OpInput> inputs = {BatchFeed(in)};
     inputs.insert(inputs.end(), cases[i].bounds.begin(), cases[i].bounds.end());
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Clip", inputs));
-    EXPECT_TRUE(TensorNear(out, in.shape(), Map(in, [&](double x) { return ClipRef(x, cases[i].lo, cases[i].hi); })))
+    EXPECT_TRUE(TensorNear(out, in.shape(),
+                           Map(in, [&](double x) { return ClipRef(x, cases[i].lo, cases[i].hi); })))
         << "case " << i;
   }
 }
@@ -172,7 +177,8 @@ TEST(SoftmaxTest, EveryAxisOfRank4) {
   for (const char* op : {"Softmax", "LogSoftmax"}) {
     const bool log = std::string(op) == "LogSoftmax";
     for (int axis = -4; axis < 4; ++axis) {
-      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op, {BatchFeed(in)}, test::Attrs({{"axis", test::Int(axis)}})));
+      SK_ASSERT_OK_AND_ASSIGN(
+          Tensor out, RunOp1(op, {BatchFeed(in)}, test::Attrs({{"axis", test::Int(axis)}})));
       EXPECT_TRUE(TensorNear(out, shape, RefSoftmax(in, axis, log))) << op << " axis " << axis;
     }
   }
@@ -189,9 +195,11 @@ TEST(SoftmaxTest, DefaultAxisIsLast) {
 TEST(SoftmaxTest, OneDimensionalAndLargeValues) {
   // Large inputs must not overflow exp (the max is subtracted first).
   const Tensor in = test::Floats({5}, {1000, 1001, 1002, -1000, 999.5});
-  SK_ASSERT_OK_AND_ASSIGN(Tensor soft, RunOp1("Softmax", {Feed(in)}, test::Attrs({{"axis", test::Int(0)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor soft,
+                          RunOp1("Softmax", {Feed(in)}, test::Attrs({{"axis", test::Int(0)}})));
   EXPECT_TRUE(TensorNear(soft, {5}, RefSoftmax(in, 0, false)));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor log, RunOp1("LogSoftmax", {Feed(in)}, test::Attrs({{"axis", test::Int(0)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor log,
+                          RunOp1("LogSoftmax", {Feed(in)}, test::Attrs({{"axis", test::Int(0)}})));
   EXPECT_TRUE(TensorNear(log, {5}, RefSoftmax(in, 0, true)));
 }
 
@@ -201,7 +209,8 @@ TEST(SoftmaxTest, BatchSizesOnOneSession) {
   g.Output(g.Op("Softmax", {x}, test::Attrs({{"axis", test::Int(1)}})));
   SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
   for (int64_t batch : {1, 0, 4, 1}) {
-    const Tensor in = test::RandomTensor({batch, 4, 3}, 30 + static_cast<uint32_t>(batch), -3.0f, 3.0f);
+    const Tensor in =
+        test::RandomTensor({batch, 4, 3}, 30 + static_cast<uint32_t>(batch), -3.0f, 3.0f);
     SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
     EXPECT_TRUE(TensorNear(out[0], in.shape(), RefSoftmax(in, 1, false))) << "batch " << batch;
   }
@@ -221,8 +230,10 @@ TEST(SoftmaxTest, AxisOutOfRange) {
 TEST(SoftmaxTest, ScalarHasNoAxisZero) {
   // The kernel read dim 0 of a rank-0 input.
   SK_EXPECT_IN_SUBPROCESS([] {
-    return IsInvalid(RunOp1("Softmax", {Feed(test::Scalar(1.0f))}, test::Attrs({{"axis", test::Int(0)}})).status(),
-                     {"node 'op' (Softmax)", "axis 0 is out of range for rank 0"});
+    return IsInvalid(
+        RunOp1("Softmax", {Feed(test::Scalar(1.0f))}, test::Attrs({{"axis", test::Int(0)}}))
+            .status(),
+        {"node 'op' (Softmax)", "axis 0 is out of range for rank 0"});
   });
 }
 

@@ -19,17 +19,21 @@ TEST(AvailabilityPreservingPolicyTest, NothingToDo) {
 }
 
 TEST(AvailabilityPreservingPolicyTest, LoadsTheHighestNewAspiredVersionFirst) {
-  EXPECT_EQ(kPolicy.NextAction({V(1, S::kStart, true), V(3, S::kStart, true), V(2, S::kStart, true)}),
-            VersionAction::Load(3));
+  EXPECT_EQ(
+      kPolicy.NextAction({V(1, S::kStart, true), V(3, S::kStart, true), V(2, S::kStart, true)}),
+      VersionAction::Load(3));
 }
 
 TEST(AvailabilityPreservingPolicyTest, KeepsTheOldVersionUntilTheNewOneIsAvailable) {
   // 2 is aspired but still loading: 1 must keep serving.
-  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kLoading, true)}), std::nullopt);
+  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kLoading, true)}),
+            std::nullopt);
   // 2 has not started: load it, don't unload 1.
-  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kStart, true)}), VersionAction::Load(2));
+  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kStart, true)}),
+            VersionAction::Load(2));
   // 2 is available: now 1 goes.
-  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kAvailable, true)}), VersionAction::Unload(1));
+  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(2, S::kAvailable, true)}),
+            VersionAction::Unload(1));
 }
 
 TEST(AvailabilityPreservingPolicyTest, AFailedNewVersionLeavesTheOldOneServing) {
@@ -37,21 +41,25 @@ TEST(AvailabilityPreservingPolicyTest, AFailedNewVersionLeavesTheOldOneServing) 
 }
 
 TEST(AvailabilityPreservingPolicyTest, RemovingTheModelUnloadsEverything) {
-  EXPECT_EQ(kPolicy.NextAction({V(2, S::kAvailable, false), V(1, S::kAvailable, false)}), VersionAction::Unload(1));
+  EXPECT_EQ(kPolicy.NextAction({V(2, S::kAvailable, false), V(1, S::kAvailable, false)}),
+            VersionAction::Unload(1));
 }
 
 TEST(AvailabilityPreservingPolicyTest, UnloadsBeforeLoadingOnceAnAspiredVersionServes) {
   // latest{2}: 3 and 4 aspired, 3 serving, 4 new, 1 stale. Free 1 first, then load 4.
-  EXPECT_EQ(kPolicy.NextAction({V(1, S::kAvailable, false), V(3, S::kAvailable, true), V(4, S::kStart, true)}),
+  EXPECT_EQ(kPolicy.NextAction(
+                {V(1, S::kAvailable, false), V(3, S::kAvailable, true), V(4, S::kStart, true)}),
             VersionAction::Unload(1));
 }
 
 TEST(AvailabilityPreservingPolicyTest, ASwapNeverLeavesTheModelWithoutAnAvailableVersion) {
   std::vector<VersionSnapshot> versions = {V(1, S::kAvailable, false), V(2, S::kStart, true)};
-  const auto actions = test::Simulate(kPolicy, versions, {}, [](const std::vector<VersionSnapshot>& now) {
-    EXPECT_GE(test::CountAvailable(now), 1) << "the model went dark during the swap";
-  });
-  EXPECT_EQ(actions, (std::vector<VersionAction>{VersionAction::Load(2), VersionAction::Unload(1)}));
+  const auto actions =
+      test::Simulate(kPolicy, versions, {}, [](const std::vector<VersionSnapshot>& now) {
+        EXPECT_GE(test::CountAvailable(now), 1) << "the model went dark during the swap";
+      });
+  EXPECT_EQ(actions,
+            (std::vector<VersionAction>{VersionAction::Load(2), VersionAction::Unload(1)}));
   EXPECT_EQ(versions[0].state, S::kEnd);
   EXPECT_EQ(versions[1].state, S::kAvailable);
 }

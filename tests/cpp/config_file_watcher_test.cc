@@ -89,7 +89,8 @@ TEST_F(ConfigFileWatcherTest, StartFailsOnABadFile) {
   ServerCore core(Options());
   EXPECT_EQ(ConfigFileWatcher::Start(&core, config_.string(), absl::ZeroDuration()).status().code(),
             absl::StatusCode::kNotFound);
-  WriteConfig("model_config_list { config { name: 'a' base_path: '/x' model_platform: 'pytorch' } }");
+  WriteConfig(
+      "model_config_list { config { name: 'a' base_path: '/x' model_platform: 'pytorch' } }");
   EXPECT_EQ(ConfigFileWatcher::Start(&core, config_.string(), absl::ZeroDuration()).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(core.Models().empty());
@@ -101,7 +102,8 @@ TEST_F(ConfigFileWatcherTest, ThePollingThreadPicksUpChanges) {
   auto watcher = ConfigFileWatcher::Start(&core, config_.string(), absl::Milliseconds(10));
   ASSERT_TRUE(watcher.ok()) << watcher.status();
   WriteConfig(ConfigFor({"b"}));
-  for (int i = 0; i < 1000 && Names(core) != std::vector<std::string>{"b"}; ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 1000 && Names(core) != std::vector<std::string>{"b"}; ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_EQ(Names(core), (std::vector<std::string>{"b"}));
   EXPECT_TRUE(core.manager().WaitUntilAvailable("b", std::nullopt, absl::Seconds(10)).ok());
 }

@@ -28,7 +28,7 @@ struct ConvCase {
   int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   std::vector<int64_t> pads = {0, 0, 0, 0};  // top, left, bottom, right
   int64_t group = 1;
-  std::string auto_pad = "";                 // empty: attribute absent
+  std::string auto_pad = "";  // empty: attribute absent
   bool kernel_shape_attr = false;
 };
 
@@ -37,14 +37,15 @@ void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 // Pads that ONNX's auto_pad implies, computed independently of the engine.
 std::vector<int64_t> AutoPads(const ConvCase& c) {
   if (c.auto_pad != "SAME_UPPER" && c.auto_pad != "SAME_LOWER") return {0, 0, 0, 0};
-  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h, c.kernel_w, c.dilation_h,
-                        c.dilation_w);
+  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h,
+                        c.kernel_w, c.dilation_h, c.dilation_w);
 }
 
 // Direct convolution in double.
-std::vector<double> RefConv(const ConvCase& c, const Tensor& x_t, const Tensor& w_t, const Tensor* b_t,
-                            Shape* out_shape) {
-  const std::vector<int64_t> pads = c.auto_pad.empty() || c.auto_pad == "NOTSET" ? c.pads : AutoPads(c);
+std::vector<double> RefConv(const ConvCase& c, const Tensor& x_t, const Tensor& w_t,
+                            const Tensor* b_t, Shape* out_shape) {
+  const std::vector<int64_t> pads =
+      c.auto_pad.empty() || c.auto_pad == "NOTSET" ? c.pads : AutoPads(c);
   const int64_t n = x_t.dim(0), C = c.channels, H = c.height, W = c.width, M = c.filters;
   const int64_t eh = (c.kernel_h - 1) * c.dilation_h + 1, ew = (c.kernel_w - 1) * c.dilation_w + 1;
   const int64_t oh = (H + pads[0] + pads[2] - eh) / c.stride_h + 1;
@@ -81,10 +82,13 @@ std::vector<double> RefConv(const ConvCase& c, const Tensor& x_t, const Tensor& 
 
 Attributes ConvAttrs(const ConvCase& c) {
   Attributes a;
-  if (c.stride_h != 1 || c.stride_w != 1) a.Set("strides", std::vector<int64_t>{c.stride_h, c.stride_w});
-  if (c.dilation_h != 1 || c.dilation_w != 1) a.Set("dilations", std::vector<int64_t>{c.dilation_h, c.dilation_w});
+  if (c.stride_h != 1 || c.stride_w != 1)
+    a.Set("strides", std::vector<int64_t>{c.stride_h, c.stride_w});
+  if (c.dilation_h != 1 || c.dilation_w != 1)
+    a.Set("dilations", std::vector<int64_t>{c.dilation_h, c.dilation_w});
   if (!c.auto_pad.empty()) a.Set("auto_pad", c.auto_pad);
-  if ((c.auto_pad.empty() || c.auto_pad == "NOTSET") && c.pads != std::vector<int64_t>{0, 0, 0, 0}) {
+  if ((c.auto_pad.empty() || c.auto_pad == "NOTSET") &&
+      c.pads != std::vector<int64_t>{0, 0, 0, 0}) {
     a.Set("pads", c.pads);
   }
   if (c.group != 1) a.Set("group", c.group);
@@ -95,61 +99,252 @@ Attributes ConvAttrs(const ConvCase& c) {
 std::vector<ConvCase> Cases() {
   std::vector<ConvCase> cases;
   auto add = [&](ConvCase c) { cases.push_back(std::move(c)); };
-  add({.name = "pointwise 1x1", .channels = 4, .height = 5, .width = 6, .filters = 3, .kernel_h = 1, .kernel_w = 1});
-  add({.name = "3x3 pad 1", .channels = 3, .height = 7, .width = 7, .filters = 4, .kernel_h = 3, .kernel_w = 3,
+  add({.name = "pointwise 1x1",
+       .channels = 4,
+       .height = 5,
+       .width = 6,
+       .filters = 3,
+       .kernel_h = 1,
+       .kernel_w = 1});
+  add({.name = "3x3 pad 1",
+       .channels = 3,
+       .height = 7,
+       .width = 7,
+       .filters = 4,
+       .kernel_h = 3,
+       .kernel_w = 3,
        .pads = {1, 1, 1, 1}});
-  add({.name = "non-square 2x3 kernel, strides 2x1", .channels = 2, .height = 7, .width = 8, .filters = 3,
-       .kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 1});
-  add({.name = "dilations 2x3 with pads", .channels = 2, .height = 9, .width = 10, .filters = 2, .kernel_h = 3,
-       .kernel_w = 2, .dilation_h = 2, .dilation_w = 3, .pads = {1, 1, 1, 1}});
-  add({.name = "padding on one side only", .channels = 3, .height = 6, .width = 5, .filters = 2, .kernel_h = 3,
-       .kernel_w = 3, .pads = {0, 2, 1, 0}});
-  add({.name = "padding top-left only, stride 2", .channels = 2, .height = 6, .width = 7, .filters = 3,
-       .kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .pads = {2, 1, 0, 0}});
-  add({.name = "stride larger than kernel", .channels = 2, .height = 10, .width = 11, .filters = 2, .kernel_h = 2,
-       .kernel_w = 2, .stride_h = 3, .stride_w = 4});
-  add({.name = "SAME_UPPER even kernel stride 2", .channels = 2, .height = 7, .width = 8, .filters = 3,
-       .kernel_h = 4, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .auto_pad = "SAME_UPPER"});
-  add({.name = "SAME_LOWER even kernel stride 2", .channels = 2, .height = 7, .width = 8, .filters = 3,
-       .kernel_h = 4, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .auto_pad = "SAME_LOWER"});
-  add({.name = "SAME_UPPER 2x2 stride 1", .channels = 3, .height = 5, .width = 5, .filters = 2, .kernel_h = 2,
-       .kernel_w = 2, .auto_pad = "SAME_UPPER"});
-  add({.name = "SAME_LOWER 2x2 stride 1", .channels = 3, .height = 5, .width = 5, .filters = 2, .kernel_h = 2,
-       .kernel_w = 2, .auto_pad = "SAME_LOWER"});
-  add({.name = "SAME_UPPER dilated", .channels = 2, .height = 6, .width = 7, .filters = 2, .kernel_h = 3,
-       .kernel_w = 3, .dilation_h = 2, .dilation_w = 2, .auto_pad = "SAME_UPPER"});
-  add({.name = "VALID", .channels = 2, .height = 8, .width = 7, .filters = 3, .kernel_h = 3, .kernel_w = 2,
-       .stride_h = 2, .stride_w = 2, .auto_pad = "VALID"});
-  add({.name = "NOTSET with pads", .channels = 1, .height = 5, .width = 5, .filters = 1, .kernel_h = 3,
-       .kernel_w = 3, .pads = {1, 0, 1, 0}, .auto_pad = "NOTSET"});
-  add({.name = "groups 2", .channels = 4, .height = 6, .width = 6, .filters = 6, .kernel_h = 3, .kernel_w = 3,
-       .pads = {1, 1, 1, 1}, .group = 2});
-  add({.name = "groups 4, 2 channels each", .channels = 8, .height = 5, .width = 6, .filters = 4, .kernel_h = 3,
-       .kernel_w = 2, .stride_h = 2, .group = 4});
-  add({.name = "pointwise with groups", .channels = 6, .height = 4, .width = 5, .filters = 9, .kernel_h = 1,
-       .kernel_w = 1, .group = 3});
-  add({.name = "depthwise 3x3 stride 2 pad 1", .channels = 3, .height = 7, .width = 8, .filters = 3,
-       .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pads = {1, 1, 1, 1}, .group = 3});
-  add({.name = "depthwise multiplier 2, dilation 2, one-sided pads", .channels = 3, .height = 8, .width = 9,
-       .filters = 6, .kernel_h = 3, .kernel_w = 3, .dilation_h = 2, .dilation_w = 2, .pads = {1, 0, 0, 1},
-       .group = 3});
-  add({.name = "depthwise multiplier 3, non-square, stride 1x2", .channels = 2, .height = 6, .width = 9,
-       .filters = 6, .kernel_h = 2, .kernel_w = 3, .stride_h = 1, .stride_w = 2, .pads = {0, 1, 1, 2},
+  add({.name = "non-square 2x3 kernel, strides 2x1",
+       .channels = 2,
+       .height = 7,
+       .width = 8,
+       .filters = 3,
+       .kernel_h = 2,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 1});
+  add({.name = "dilations 2x3 with pads",
+       .channels = 2,
+       .height = 9,
+       .width = 10,
+       .filters = 2,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .dilation_h = 2,
+       .dilation_w = 3,
+       .pads = {1, 1, 1, 1}});
+  add({.name = "padding on one side only",
+       .channels = 3,
+       .height = 6,
+       .width = 5,
+       .filters = 2,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {0, 2, 1, 0}});
+  add({.name = "padding top-left only, stride 2",
+       .channels = 2,
+       .height = 6,
+       .width = 7,
+       .filters = 3,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {2, 1, 0, 0}});
+  add({.name = "stride larger than kernel",
+       .channels = 2,
+       .height = 10,
+       .width = 11,
+       .filters = 2,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 3,
+       .stride_w = 4});
+  add({.name = "SAME_UPPER even kernel stride 2",
+       .channels = 2,
+       .height = 7,
+       .width = 8,
+       .filters = 3,
+       .kernel_h = 4,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .auto_pad = "SAME_UPPER"});
+  add({.name = "SAME_LOWER even kernel stride 2",
+       .channels = 2,
+       .height = 7,
+       .width = 8,
+       .filters = 3,
+       .kernel_h = 4,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .auto_pad = "SAME_LOWER"});
+  add({.name = "SAME_UPPER 2x2 stride 1",
+       .channels = 3,
+       .height = 5,
+       .width = 5,
+       .filters = 2,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .auto_pad = "SAME_UPPER"});
+  add({.name = "SAME_LOWER 2x2 stride 1",
+       .channels = 3,
+       .height = 5,
+       .width = 5,
+       .filters = 2,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .auto_pad = "SAME_LOWER"});
+  add({.name = "SAME_UPPER dilated",
+       .channels = 2,
+       .height = 6,
+       .width = 7,
+       .filters = 2,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .dilation_h = 2,
+       .dilation_w = 2,
+       .auto_pad = "SAME_UPPER"});
+  add({.name = "VALID",
+       .channels = 2,
+       .height = 8,
+       .width = 7,
+       .filters = 3,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .auto_pad = "VALID"});
+  add({.name = "NOTSET with pads",
+       .channels = 1,
+       .height = 5,
+       .width = 5,
+       .filters = 1,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {1, 0, 1, 0},
+       .auto_pad = "NOTSET"});
+  add({.name = "groups 2",
+       .channels = 4,
+       .height = 6,
+       .width = 6,
+       .filters = 6,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {1, 1, 1, 1},
        .group = 2});
-  add({.name = "depthwise SAME_UPPER", .channels = 4, .height = 5, .width = 6, .filters = 4, .kernel_h = 3,
-       .kernel_w = 3, .stride_h = 2, .stride_w = 2, .group = 4, .auto_pad = "SAME_UPPER"});
-  add({.name = "1x1 stride 2", .channels = 3, .height = 7, .width = 6, .filters = 2, .kernel_h = 1, .kernel_w = 1,
-       .stride_h = 2, .stride_w = 2});
-  add({.name = "1x1 with pads", .channels = 2, .height = 3, .width = 4, .filters = 2, .kernel_h = 1, .kernel_w = 1,
+  add({.name = "groups 4, 2 channels each",
+       .channels = 8,
+       .height = 5,
+       .width = 6,
+       .filters = 4,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .group = 4});
+  add({.name = "pointwise with groups",
+       .channels = 6,
+       .height = 4,
+       .width = 5,
+       .filters = 9,
+       .kernel_h = 1,
+       .kernel_w = 1,
+       .group = 3});
+  add({.name = "depthwise 3x3 stride 2 pad 1",
+       .channels = 3,
+       .height = 7,
+       .width = 8,
+       .filters = 3,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {1, 1, 1, 1},
+       .group = 3});
+  add({.name = "depthwise multiplier 2, dilation 2, one-sided pads",
+       .channels = 3,
+       .height = 8,
+       .width = 9,
+       .filters = 6,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .dilation_h = 2,
+       .dilation_w = 2,
+       .pads = {1, 0, 0, 1},
+       .group = 3});
+  add({.name = "depthwise multiplier 3, non-square, stride 1x2",
+       .channels = 2,
+       .height = 6,
+       .width = 9,
+       .filters = 6,
+       .kernel_h = 2,
+       .kernel_w = 3,
+       .stride_h = 1,
+       .stride_w = 2,
+       .pads = {0, 1, 1, 2},
+       .group = 2});
+  add({.name = "depthwise SAME_UPPER",
+       .channels = 4,
+       .height = 5,
+       .width = 6,
+       .filters = 4,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .group = 4,
+       .auto_pad = "SAME_UPPER"});
+  add({.name = "1x1 stride 2",
+       .channels = 3,
+       .height = 7,
+       .width = 6,
+       .filters = 2,
+       .kernel_h = 1,
+       .kernel_w = 1,
+       .stride_h = 2,
+       .stride_w = 2});
+  add({.name = "1x1 with pads",
+       .channels = 2,
+       .height = 3,
+       .width = 4,
+       .filters = 2,
+       .kernel_h = 1,
+       .kernel_w = 1,
        .pads = {1, 0, 0, 2}});
-  add({.name = "kernel covers the padded input", .channels = 2, .height = 4, .width = 3, .filters = 3,
-       .kernel_h = 5, .kernel_w = 5, .pads = {1, 1, 0, 1}});
-  add({.name = "pads larger than the kernel", .channels = 1, .height = 3, .width = 3, .filters = 2, .kernel_h = 2,
-       .kernel_w = 2, .pads = {3, 2, 3, 2}});
-  add({.name = "kernel_shape attribute", .channels = 2, .height = 5, .width = 5, .filters = 2, .kernel_h = 3,
-       .kernel_w = 2, .kernel_shape_attr = true});
-  add({.name = "wide image", .channels = 3, .height = 3, .width = 40, .filters = 5, .kernel_h = 3, .kernel_w = 5,
-       .stride_w = 3, .pads = {1, 2, 1, 2}});
+  add({.name = "kernel covers the padded input",
+       .channels = 2,
+       .height = 4,
+       .width = 3,
+       .filters = 3,
+       .kernel_h = 5,
+       .kernel_w = 5,
+       .pads = {1, 1, 0, 1}});
+  add({.name = "pads larger than the kernel",
+       .channels = 1,
+       .height = 3,
+       .width = 3,
+       .filters = 2,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .pads = {3, 2, 3, 2}});
+  add({.name = "kernel_shape attribute",
+       .channels = 2,
+       .height = 5,
+       .width = 5,
+       .filters = 2,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .kernel_shape_attr = true});
+  add({.name = "wide image",
+       .channels = 3,
+       .height = 3,
+       .width = 40,
+       .filters = 5,
+       .kernel_h = 3,
+       .kernel_w = 5,
+       .stride_w = 3,
+       .pads = {1, 2, 1, 2}});
   return cases;
 }
 
@@ -160,7 +355,8 @@ TEST_P(ConvTest, MatchesReference) {
   const Tensor w = RandomTensor({c.filters, c.channels / c.group, c.kernel_h, c.kernel_w}, 2);
   const Tensor b = RandomTensor({c.filters}, 3);
   for (int64_t batch : {1, 2, 0}) {
-    const Tensor x = RandomTensor({batch, c.channels, c.height, c.width}, 1 + static_cast<uint32_t>(batch));
+    const Tensor x =
+        RandomTensor({batch, c.channels, c.height, c.width}, 1 + static_cast<uint32_t>(batch));
     for (bool with_bias : {true, false}) {
       Shape shape;
       const std::vector<double> expected = RefConv(c, x, w, with_bias ? &b : nullptr, &shape);
@@ -181,20 +377,30 @@ TEST_P(ConvTest, RuntimeWeights) {
   const Tensor b = RandomTensor({c.filters}, 6);
   Shape shape;
   const std::vector<double> expected = RefConv(c, x, w, &b, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Conv", {BatchFeed(x), Feed(w), Feed(b)}, ConvAttrs(c)));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Conv", {BatchFeed(x), Feed(w), Feed(b)}, ConvAttrs(c)));
   EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum)) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConvTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<ConvCase>& info) {
                            std::string name;
-                           for (char ch : info.param.name) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           for (char ch : info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return name;
                          });
 
 TEST(ConvTest, BatchSizesOnOneSessionWithThreads) {
-  const ConvCase c{.name = "", .channels = 3, .height = 9, .width = 9, .filters = 8, .kernel_h = 3, .kernel_w = 3,
-                   .stride_h = 2, .stride_w = 2, .pads = {1, 1, 1, 1}};
+  const ConvCase c{.name = "",
+                   .channels = 3,
+                   .height = 9,
+                   .width = 9,
+                   .filters = 8,
+                   .kernel_h = 3,
+                   .kernel_w = 3,
+                   .stride_h = 2,
+                   .stride_w = 2,
+                   .pads = {1, 1, 1, 1}};
   const Tensor w = RandomTensor({8, 3, 3, 3}, 7), b = RandomTensor({8}, 8);
   for (int threads : {1, 2}) {
     test::GraphBuilder g;
@@ -206,7 +412,8 @@ TEST(ConvTest, BatchSizesOnOneSessionWithThreads) {
       Shape shape;
       const std::vector<double> expected = RefConv(c, in, w, &b, &shape);
       SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
-      EXPECT_TRUE(TensorNear(out[0], shape, expected, kRtol, kAtolSum)) << "batch " << batch << ", " << threads << " threads";
+      EXPECT_TRUE(TensorNear(out[0], shape, expected, kRtol, kAtolSum))
+          << "batch " << batch << ", " << threads << " threads";
     }
   }
 }
@@ -216,14 +423,39 @@ TEST(ConvTest, ManyImagesPerGemm) {
   // split into chunks of images with a remainder, and each chunk is scattered
   // back to NCHW.
   const std::vector<ConvCase> cases = {
-      {.name = "28x28, 3 images per GEMM", .channels = 2, .height = 28, .width = 28, .filters = 3, .kernel_h = 3,
-       .kernel_w = 3, .pads = {1, 1, 1, 1}},
-      {.name = "4x4, many images", .channels = 3, .height = 4, .width = 4, .filters = 5, .kernel_h = 2,
-       .kernel_w = 2, .stride_h = 2, .stride_w = 2},
-      {.name = "wide patch limits images by memory", .channels = 64, .height = 28, .width = 28, .filters = 4,
-       .kernel_h = 3, .kernel_w = 3, .pads = {1, 1, 1, 1}},
-      {.name = "large image, one per GEMM", .channels = 1, .height = 50, .width = 50, .filters = 2, .kernel_h = 3,
-       .kernel_w = 3, .pads = {1, 1, 1, 1}},
+      {.name = "28x28, 3 images per GEMM",
+       .channels = 2,
+       .height = 28,
+       .width = 28,
+       .filters = 3,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {1, 1, 1, 1}},
+      {.name = "4x4, many images",
+       .channels = 3,
+       .height = 4,
+       .width = 4,
+       .filters = 5,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2},
+      {.name = "wide patch limits images by memory",
+       .channels = 64,
+       .height = 28,
+       .width = 28,
+       .filters = 4,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {1, 1, 1, 1}},
+      {.name = "large image, one per GEMM",
+       .channels = 1,
+       .height = 50,
+       .width = 50,
+       .filters = 2,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pads = {1, 1, 1, 1}},
   };
   for (const ConvCase& c : cases) {
     const Tensor w = RandomTensor({c.filters, c.channels, c.kernel_h, c.kernel_w}, 20);
@@ -233,11 +465,13 @@ TEST(ConvTest, ManyImagesPerGemm) {
     g.Output(g.Op("Conv", {x, g.Constant("w", w), g.Constant("b", b)}, ConvAttrs(c)));
     SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
     for (int64_t batch : {5, 7, 2, 1, 3}) {
-      const Tensor in = RandomTensor({batch, c.channels, c.height, c.width}, 22 + static_cast<uint32_t>(batch));
+      const Tensor in =
+          RandomTensor({batch, c.channels, c.height, c.width}, 22 + static_cast<uint32_t>(batch));
       Shape shape;
       const std::vector<double> expected = RefConv(c, in, w, &b, &shape);
       SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
-      EXPECT_TRUE(TensorNear(out[0], shape, expected, kRtol, 1e-4)) << c.name << ", batch " << batch;
+      EXPECT_TRUE(TensorNear(out[0], shape, expected, kRtol, 1e-4))
+          << c.name << ", batch " << batch;
     }
   }
 }
@@ -253,8 +487,9 @@ TEST(ConvTest, Errors) {
                         {"node 'op' (Conv)", "expect 3 input channels; the input has 4"}));
   EXPECT_TRUE(IsInvalid(conv(RandomTensor({3, 2, 3, 3}, 2), Attrs({{"group", Int(2)}})),
                         {"group 2 does not divide 4 input channels and 3 filters"}));
-  EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"kernel_shape", Ints({3, 2})}})),
-                        {"kernel_shape does not match the weights"}));
+  EXPECT_TRUE(
+      IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"kernel_shape", Ints({3, 2})}})),
+                {"kernel_shape does not match the weights"}));
   EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 7, 3}, 2), {}), {"larger than the padded input"}));
   EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"strides", Ints({1, 0})}})),
                         {"node 'op' (Conv)", "strides must be"}));
@@ -265,9 +500,12 @@ TEST(ConvTest, Errors) {
   EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"auto_pad", Str("SAME")}})),
                         {"auto_pad 'SAME' is not valid"}));
   const Tensor bad_bias = RandomTensor({3}, 3);
-  EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), {}, &bad_bias), {"bias must have shape [2]"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Conv", {BatchFeed(RandomTensor({1, 4, 5}, 1)), Const(RandomTensor({2, 4, 3}, 2))}).status(),
-                        {"only 2-D convolution"}));
+  EXPECT_TRUE(
+      IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), {}, &bad_bias), {"bias must have shape [2]"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Conv", {BatchFeed(RandomTensor({1, 4, 5}, 1)), Const(RandomTensor({2, 4, 3}, 2))})
+          .status(),
+      {"only 2-D convolution"}));
 }
 
 }  // namespace

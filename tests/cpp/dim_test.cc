@@ -68,7 +68,8 @@ TEST(DimTest, DivDims) {
   EXPECT_TRUE(IsInvalid(DivDims(Dim::Fixed(12), Dim::Fixed(5)).status(), {"12 / 5", "not exact"}));
   EXPECT_TRUE(IsInvalid(DivDims(Dim::Batch(), Dim::Fixed(2)).status(), {"N / 2", "not exact"}));
   EXPECT_TRUE(IsInvalid(DivDims(Dim::Fixed(4), Dim::Fixed(0)).status(), {"4 / 0"}));
-  EXPECT_TRUE(IsInvalid(DivDims(Dim::Fixed(12), Dim::Batch()).status(), {"12 / N", "not supported"}));
+  EXPECT_TRUE(
+      IsInvalid(DivDims(Dim::Fixed(12), Dim::Batch()).status(), {"12 / N", "not supported"}));
   EXPECT_TRUE(IsInvalid(DivDims(Dim::Batch(3), Dim::Batch(2)).status(), {"3*N / 2*N"}));
 }
 
@@ -85,7 +86,8 @@ TEST(DimTest, AddDims) {
   auto zero_plus = AddDims(Dim::Fixed(0), Dim::Batch(5));
   ASSERT_TRUE(zero_plus.ok());
   EXPECT_EQ(*zero_plus, Dim::Batch(5));
-  EXPECT_TRUE(IsInvalid(AddDims(Dim::Batch(), Dim::Fixed(3)).status(), {"N + 3", "mixes the batch size"}));
+  EXPECT_TRUE(
+      IsInvalid(AddDims(Dim::Batch(), Dim::Fixed(3)).status(), {"N + 3", "mixes the batch size"}));
 }
 
 TEST(DimTest, SymProductAndNumElements) {
@@ -102,7 +104,8 @@ TEST(DimTest, SymProductAndNumElements) {
   auto scalar = SymNumElements({});
   ASSERT_TRUE(scalar.ok());
   EXPECT_EQ(*scalar, Dim::Fixed(1));
-  EXPECT_TRUE(IsInvalid(SymNumElements({Dim::Batch(), Dim::Batch()}).status(), {"batch dimension by itself"}));
+  EXPECT_TRUE(IsInvalid(SymNumElements({Dim::Batch(), Dim::Batch()}).status(),
+                        {"batch dimension by itself"}));
 }
 
 TEST(DimTest, EvaluateFixedShapeIsFixed) {
@@ -140,9 +143,11 @@ TEST(DimTest, BroadcastShapes) {
 
 TEST(DimTest, BroadcastShapesErrors) {
   const Dim N = Dim::Batch();
-  EXPECT_TRUE(IsInvalid(BroadcastShapes({N, Dim::Fixed(3)}, {Dim::Fixed(2), Dim::Fixed(3)}).status(),
-                        {"[N, 3]", "[2, 3]", "do not broadcast"}));
-  EXPECT_TRUE(IsInvalid(BroadcastShapes({Dim::Fixed(3)}, {Dim::Fixed(4)}).status(), {"do not broadcast"}));
+  EXPECT_TRUE(
+      IsInvalid(BroadcastShapes({N, Dim::Fixed(3)}, {Dim::Fixed(2), Dim::Fixed(3)}).status(),
+                {"[N, 3]", "[2, 3]", "do not broadcast"}));
+  EXPECT_TRUE(
+      IsInvalid(BroadcastShapes({Dim::Fixed(3)}, {Dim::Fixed(4)}).status(), {"do not broadcast"}));
   // N and 2*N are different sizes for every batch size but 0.
   EXPECT_FALSE(BroadcastShapes({N}, {Dim::Batch(2)}).ok());
 }
@@ -183,17 +188,21 @@ TEST(DimTest, SubDims) {
   auto batch = SubDims(Dim::Batch(2), Dim::Fixed(0));
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(*batch, Dim::Batch(2));
-  EXPECT_TRUE(IsInvalid(SubDims(Dim::Fixed(7), Dim::Batch()).status(), {"7 - N", "subtracts the batch size"}));
-  EXPECT_TRUE(IsInvalid(SubDims(Dim::Fixed(0), Dim::Fixed(std::numeric_limits<int64_t>::min())).status(),
-                        {"overflows"}));
+  EXPECT_TRUE(IsInvalid(SubDims(Dim::Fixed(7), Dim::Batch()).status(),
+                        {"7 - N", "subtracts the batch size"}));
+  EXPECT_TRUE(
+      IsInvalid(SubDims(Dim::Fixed(0), Dim::Fixed(std::numeric_limits<int64_t>::min())).status(),
+                {"overflows"}));
 }
 
 TEST(DimTest, ArithmeticThatOverflowsIsAnError) {
   const int64_t max = std::numeric_limits<int64_t>::max();
   const int64_t min = std::numeric_limits<int64_t>::min();
-  EXPECT_TRUE(IsInvalid(MulDims(Dim::Fixed(int64_t{1} << 32), Dim::Fixed(int64_t{1} << 32)).status(),
-                        {"4294967296 * 4294967296", "overflows"}));
-  EXPECT_TRUE(IsInvalid(MulDims(Dim::Batch(int64_t{1} << 62), Dim::Fixed(4)).status(), {"overflows"}));
+  EXPECT_TRUE(
+      IsInvalid(MulDims(Dim::Fixed(int64_t{1} << 32), Dim::Fixed(int64_t{1} << 32)).status(),
+                {"4294967296 * 4294967296", "overflows"}));
+  EXPECT_TRUE(
+      IsInvalid(MulDims(Dim::Batch(int64_t{1} << 62), Dim::Fixed(4)).status(), {"overflows"}));
   EXPECT_TRUE(IsInvalid(AddDims(Dim::Fixed(max), Dim::Fixed(1)).status(), {"overflows"}));
   EXPECT_TRUE(IsInvalid(AddDims(Dim::Batch(max), Dim::Batch(1)).status(), {"overflows"}));
   // Dims are never this negative, but shape arithmetic on constants can be.

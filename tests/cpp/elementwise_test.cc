@@ -43,13 +43,14 @@ int64_t BroadcastIndex(const Shape& shape, const Shape& out, const Shape& index)
   return flat;
 }
 
-std::vector<double> RefBinary(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f,
-                              Shape* out_shape) {
+std::vector<double> RefBinary(const Tensor& a, const Tensor& b,
+                              const std::function<double(double, double)>& f, Shape* out_shape) {
   *out_shape = RefBroadcastShape(a.shape(), b.shape());
   const std::vector<double> x = test::AsDoubles(a), y = test::AsDoubles(b);
   std::vector<double> out;
   test::ForEachIndex(*out_shape, [&](const Shape& index) {
-    out.push_back(f(x[BroadcastIndex(a.shape(), *out_shape, index)], y[BroadcastIndex(b.shape(), *out_shape, index)]));
+    out.push_back(f(x[BroadcastIndex(a.shape(), *out_shape, index)],
+                    y[BroadcastIndex(b.shape(), *out_shape, index)]));
   });
   return out;
 }
@@ -114,8 +115,8 @@ TEST_P(BroadcastTest, FloatOpsMatchReference) {
     Tensor a = Operand(c.a, 1), b = Operand(c.b, 2);
     Shape shape;
     const std::vector<double> expected = RefBinary(a, b, op.f, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(
-        Tensor out, RunOp1(op.op, {c.a_batched ? BatchFeed(a) : Feed(a), c.b_batched ? BatchFeed(b) : Feed(b)}));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op.op, {c.a_batched ? BatchFeed(a) : Feed(a),
+                                                       c.b_batched ? BatchFeed(b) : Feed(b)}));
     EXPECT_TRUE(TensorNear(out, shape, expected)) << op.op << " " << c.name;
   }
 }
@@ -126,7 +127,8 @@ TEST_P(BroadcastTest, ConstantSecondOperand) {
   Tensor a = Operand(c.a, 3), b = Operand(c.b, 4);
   Shape shape;
   const std::vector<double> expected = RefBinary(a, b, FloatOps()[2].f, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Mul", {c.a_batched ? BatchFeed(a) : Feed(a), Const(b)}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Mul", {c.a_batched ? BatchFeed(a) : Feed(a), Const(b)}));
   EXPECT_TRUE(TensorNear(out, shape, expected)) << c.name;
 }
 
@@ -160,14 +162,17 @@ TEST(ElementwiseTest, LargeContiguousAndBroadcastRuns) {
     SK_ASSERT_OK_AND_ASSIGN(Tensor out1, RunOp1(op.op, {Feed(a), Feed(b)}));
     EXPECT_TRUE(TensorNear(out1, {3, 1001}, RefBinary(a, b, op.f, &shape))) << op.op;
     SK_ASSERT_OK_AND_ASSIGN(Tensor out2, RunOp1(op.op, {Feed(a), Feed(s)}));
-    EXPECT_TRUE(TensorNear(out2, {3, 1001}, RefBinary(a, s, op.f, &shape))) << op.op << " tensor op scalar";
+    EXPECT_TRUE(TensorNear(out2, {3, 1001}, RefBinary(a, s, op.f, &shape)))
+        << op.op << " tensor op scalar";
     SK_ASSERT_OK_AND_ASSIGN(Tensor out3, RunOp1(op.op, {Feed(s), Feed(a)}));
-    EXPECT_TRUE(TensorNear(out3, {3, 1001}, RefBinary(s, a, op.f, &shape))) << op.op << " scalar op tensor";
+    EXPECT_TRUE(TensorNear(out3, {3, 1001}, RefBinary(s, a, op.f, &shape)))
+        << op.op << " scalar op tensor";
   }
 }
 
 TEST(ElementwiseTest, FloatDivisionByZeroGivesInfinity) {
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Div", {Feed(test::Floats({3}, {1, -2, 0})), Feed(test::Floats({3}, {0, 0, 4}))}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Div", {Feed(test::Floats({3}, {1, -2, 0})),
+                                                     Feed(test::Floats({3}, {0, 0, 4}))}));
   const double inf = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(TensorNear(out, {3}, {inf, -inf, 0}));
 }
@@ -214,7 +219,8 @@ bool IntMinOverMinusOneWraps() {
   const std::vector<T> expected = {min, min, -7, std::numeric_limits<T>::max()};
   auto run = RunOp1("Div", {Feed(a), Feed(b)});
   if (!run.ok() || test::Values<T>(*run) != expected) {
-    std::fprintf(stderr, "run time: %s\n", run.ok() ? "wrong values" : std::string(run.status().message()).c_str());
+    std::fprintf(stderr, "run time: %s\n",
+                 run.ok() ? "wrong values" : std::string(run.status().message()).c_str());
     return false;
   }
   // Scalar divisor (the broadcast path).
@@ -253,8 +259,8 @@ TEST(ElementwiseTest, ShapeValueDivisionOverflowDoesNotTrapAtLoad) {
     const int x = g.Input("x", test::BatchShape({1, 3}));
     const int shape = g.Op("Shape", {x});
     const int64_t min = std::numeric_limits<int64_t>::min();
-    const int joined =
-        g.Op("Concat", {shape, g.Constant("m", test::Int64s({1}, {min}))}, test::Attrs({{"axis", test::Int(0)}}));
+    const int joined = g.Op("Concat", {shape, g.Constant("m", test::Int64s({1}, {min}))},
+                            test::Attrs({{"axis", test::Int(0)}}));
     g.Output(g.Op("Div", {joined, g.Constant("minus_one", test::Int64s({1}, {-1}))}));
     auto session = BuildSession(g.Build(), test::Options(false));
     if (!session.ok()) {
@@ -285,8 +291,9 @@ TEST(ElementwiseTest, Errors) {
                                        Feed(test::Floats({4}, std::vector<float>(4)))})
                             .status(),
                         {"node 'op' (Add)", "[2, 3]", "[4]", "do not broadcast"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Mul", {Feed(test::Floats({2}, {1, 2})), Feed(test::Int64s({2}, {1, 2}))}).status(),
-                        {"different dtypes", "float32", "int64"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Mul", {Feed(test::Floats({2}, {1, 2})), Feed(test::Int64s({2}, {1, 2}))}).status(),
+      {"different dtypes", "float32", "int64"}));
   EXPECT_TRUE(IsInvalid(RunOp1("Add", {Feed(test::MakeTensor<bool>({2}, {true, false})),
                                        Feed(test::MakeTensor<bool>({2}, {true, true}))})
                             .status(),
@@ -296,13 +303,15 @@ TEST(ElementwiseTest, Errors) {
                                        Feed(test::Floats({3, 2}, std::vector<float>(6)))})
                             .status(),
                         {"do not broadcast"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Add", {Feed(test::Floats({2}, {1, 2}))}).status(), {"has 1 inputs"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Add", {Feed(test::Floats({2}, {1, 2}))}).status(), {"has 1 inputs"}));
 }
 
 // --- Cast -------------------------------------------------------------------------------
 
 StatusOr<Tensor> RunCast(const Tensor& in, DType to) {
-  return RunOp1("Cast", {BatchFeed(in)}, test::Attrs({{"to", test::Int(static_cast<int64_t>(to))}}));
+  return RunOp1("Cast", {BatchFeed(in)},
+                test::Attrs({{"to", test::Int(static_cast<int64_t>(to))}}));
 }
 
 TEST(CastTest, FloatToIntegersTruncatesTowardZero) {
@@ -313,12 +322,14 @@ TEST(CastTest, FloatToIntegersTruncatesTowardZero) {
   EXPECT_EQ(test::Values<int64_t>(i64), (std::vector<int64_t>{0, 1, -2, 3, -3, 100}));
   SK_ASSERT_OK_AND_ASSIGN(Tensor i8, RunCast(in, DType::kInt8));
   EXPECT_EQ(test::Values<int8_t>(i8), (std::vector<int8_t>{0, 1, -2, 3, -3, 100}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor u8, RunCast(test::Floats({4}, {0.0f, 1.9f, 200.2f, 255.0f}), DType::kUInt8));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor u8,
+                          RunCast(test::Floats({4}, {0.0f, 1.9f, 200.2f, 255.0f}), DType::kUInt8));
   EXPECT_EQ(test::Values<uint8_t>(u8), (std::vector<uint8_t>{0, 1, 200, 255}));
 }
 
 TEST(CastTest, ToBoolIsNonZero) {
-  SK_ASSERT_OK_AND_ASSIGN(Tensor b, RunCast(test::Floats({5}, {0.0f, 1.0f, -2.0f, 0.25f, -0.0f}), DType::kBool));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor b, RunCast(test::Floats({5}, {0.0f, 1.0f, -2.0f, 0.25f, -0.0f}), DType::kBool));
   EXPECT_EQ(test::Values<bool>(b), (std::vector<bool>{false, true, true, true, false}));
   SK_ASSERT_OK_AND_ASSIGN(Tensor bi, RunCast(test::Int64s({3}, {0, 5, -1}), DType::kBool));
   EXPECT_EQ(test::Values<bool>(bi), (std::vector<bool>{false, true, true}));
@@ -336,15 +347,20 @@ TEST(CastTest, IntegersAndFloats) {
   const int64_t big = (int64_t{1} << 40) + 1;
   SK_ASSERT_OK_AND_ASSIGN(Tensor d, RunCast(test::Int64s({3}, {big, -3, 0}), DType::kFloat64));
   EXPECT_EQ(test::Values<double>(d), (std::vector<double>{static_cast<double>(big), -3, 0}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor f, RunCast(test::MakeTensor<int32_t>({3}, {-7, 16777216, 5}), DType::kFloat32));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor f, RunCast(test::MakeTensor<int32_t>({3}, {-7, 16777216, 5}), DType::kFloat32));
   EXPECT_EQ(test::Values<float>(f), (std::vector<float>{-7, 16777216.0f, 5}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor l, RunCast(test::MakeTensor<int32_t>({2}, {-7, 2147483647}), DType::kInt64));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor l,
+                          RunCast(test::MakeTensor<int32_t>({2}, {-7, 2147483647}), DType::kInt64));
   EXPECT_EQ(test::Values<int64_t>(l), (std::vector<int64_t>{-7, 2147483647}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor u, RunCast(test::MakeTensor<uint8_t>({2}, {200, 7}), DType::kFloat32));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor u,
+                          RunCast(test::MakeTensor<uint8_t>({2}, {200, 7}), DType::kFloat32));
   EXPECT_EQ(test::Values<float>(u), (std::vector<float>{200, 7}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor s, RunCast(test::MakeTensor<int8_t>({2}, {-128, 127}), DType::kInt32));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor s,
+                          RunCast(test::MakeTensor<int8_t>({2}, {-128, 127}), DType::kInt32));
   EXPECT_EQ(test::Values<int32_t>(s), (std::vector<int32_t>{-128, 127}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor n, RunCast(test::MakeTensor<double>({2}, {0.1, -1e30}), DType::kFloat32));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor n,
+                          RunCast(test::MakeTensor<double>({2}, {0.1, -1e30}), DType::kFloat32));
   EXPECT_EQ(test::Values<float>(n), (std::vector<float>{0.1f, -1e30f}));
   SK_ASSERT_OK_AND_ASSIGN(Tensor same, RunCast(test::Floats({2}, {1.5f, -2.5f}), DType::kFloat32));
   EXPECT_EQ(test::Values<float>(same), (std::vector<float>{1.5f, -2.5f}));

@@ -23,8 +23,9 @@ using test::TensorNear;
 // --- Gemm --------------------------------------------------------------------------------
 
 // Y = alpha * op(A) op(B) + beta * broadcast(C), in double.
-std::vector<double> RefGemm(const Tensor& a, const Tensor& b, const Tensor* c, bool trans_a, bool trans_b,
-                            double alpha, double beta, int64_t* m_out, int64_t* n_out) {
+std::vector<double> RefGemm(const Tensor& a, const Tensor& b, const Tensor* c, bool trans_a,
+                            bool trans_b, double alpha, double beta, int64_t* m_out,
+                            int64_t* n_out) {
   const std::vector<double> x = test::AsDoubles(a), w = test::AsDoubles(b);
   const int64_t m = trans_a ? a.dim(1) : a.dim(0);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
@@ -60,8 +61,8 @@ struct GemmParams {
 };
 
 std::string Describe(const GemmParams& p, const Shape& bias) {
-  return absl::StrCat("transA=", p.trans_a, " transB=", p.trans_b, " alpha=", p.alpha, " beta=", p.beta,
-                      " bias ", ShapeToString(bias));
+  return absl::StrCat("transA=", p.trans_a, " transB=", p.trans_b, " alpha=", p.alpha,
+                      " beta=", p.beta, " bias ", ShapeToString(bias));
 }
 
 TEST(GemmTest, TransposesScalesAndEveryBiasShape) {
@@ -70,27 +71,34 @@ TEST(GemmTest, TransposesScalesAndEveryBiasShape) {
   uint32_t seed = 100;
   for (bool trans_a : {false, true}) {
     for (bool trans_b : {false, true}) {
-      for (auto [alpha, beta] : {std::pair{1.0f, 1.0f}, {0.5f, 2.0f}, {-1.5f, 0.0f}, {2.0f, -0.25f}}) {
+      for (auto [alpha, beta] :
+           {std::pair{1.0f, 1.0f}, {0.5f, 2.0f}, {-1.5f, 0.0f}, {2.0f, -0.25f}}) {
         const GemmParams p{trans_a, trans_b, alpha, beta};
         const Tensor a = RandomTensor(trans_a ? Shape{K, M} : Shape{M, K}, ++seed);
         const Tensor b = RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, ++seed);
-        const Attributes attrs = Attrs({{"transA", Int(trans_a)}, {"transB", Int(trans_b)},
-                                        {"alpha", Float(alpha)}, {"beta", Float(beta)}});
+        const Attributes attrs = Attrs({{"transA", Int(trans_a)},
+                                        {"transB", Int(trans_b)},
+                                        {"alpha", Float(alpha)},
+                                        {"beta", Float(beta)}});
         int64_t m, n;
         // No bias.
         {
-          const std::vector<double> expected = RefGemm(a, b, nullptr, trans_a, trans_b, alpha, beta, &m, &n);
+          const std::vector<double> expected =
+              RefGemm(a, b, nullptr, trans_a, trans_b, alpha, beta, &m, &n);
           SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {Feed(a), Const(b)}, attrs));
           EXPECT_TRUE(TensorNear(out, {m, n}, expected, kRtol, kAtolSum)) << Describe(p, {});
         }
         for (const Shape& bias_shape : bias_shapes) {
           const Tensor c = RandomTensor(bias_shape, ++seed);
-          const std::vector<double> expected = RefGemm(a, b, &c, trans_a, trans_b, alpha, beta, &m, &n);
+          const std::vector<double> expected =
+              RefGemm(a, b, &c, trans_a, trans_b, alpha, beta, &m, &n);
           SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {Feed(a), Const(b), Const(c)}, attrs));
-          EXPECT_TRUE(TensorNear(out, {m, n}, expected, kRtol, kAtolSum)) << Describe(p, bias_shape);
+          EXPECT_TRUE(TensorNear(out, {m, n}, expected, kRtol, kAtolSum))
+              << Describe(p, bias_shape);
           // The same with every operand fed at run time.
           SK_ASSERT_OK_AND_ASSIGN(Tensor out2, RunOp1("Gemm", {Feed(a), Feed(b), Feed(c)}, attrs));
-          EXPECT_TRUE(TensorNear(out2, {m, n}, expected, kRtol, kAtolSum)) << Describe(p, bias_shape) << " (runtime)";
+          EXPECT_TRUE(TensorNear(out2, {m, n}, expected, kRtol, kAtolSum))
+              << Describe(p, bias_shape) << " (runtime)";
         }
       }
     }
@@ -125,11 +133,13 @@ TEST(GemmTest, BatchDimOnOneSession) {
 TEST(GemmTest, TransposedAWithBatchInItsSecondDim) {
   // transA: A is [K, M] where M is the batch.
   const int64_t K = 5, N = 3;
-  const Tensor a = RandomTensor({K, 4}, 5), b = RandomTensor({N, K}, 6), c = RandomTensor({1, N}, 7);
+  const Tensor a = RandomTensor({K, 4}, 5), b = RandomTensor({N, K}, 6),
+               c = RandomTensor({1, N}, 7);
   int64_t m, n;
   const std::vector<double> expected = RefGemm(a, b, &c, true, true, 1, 1, &m, &n);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {FeedAs(a, {Dim::Fixed(K), Dim::Batch()}), Const(b), Const(c)},
-                                             Attrs({{"transA", Int(1)}, {"transB", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor out, RunOp1("Gemm", {FeedAs(a, {Dim::Fixed(K), Dim::Batch()}), Const(b), Const(c)},
+                         Attrs({{"transA", Int(1)}, {"transB", Int(1)}})));
   EXPECT_TRUE(TensorNear(out, {4, N}, expected, kRtol, kAtolSum));
 }
 
@@ -139,18 +149,21 @@ TEST(GemmTest, LargerMatricesAndThreads) {
   const Tensor a = RandomTensor({M, K}, 8), b = RandomTensor({N, K}, 9), c = RandomTensor({N}, 10);
   int64_t m, n;
   const std::vector<double> expected = RefGemm(a, b, &c, false, true, 0.75, 1.25, &m, &n);
-  const Attributes attrs = Attrs({{"transB", Int(1)}, {"alpha", Float(0.75f)}, {"beta", Float(1.25f)}});
+  const Attributes attrs =
+      Attrs({{"transB", Int(1)}, {"alpha", Float(0.75f)}, {"beta", Float(1.25f)}});
   for (int threads : {1, 2}) {
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
-                            RunOp1("Gemm", {BatchFeed(a), Const(b), Const(c)}, attrs, test::Options(true, threads)));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {BatchFeed(a), Const(b), Const(c)}, attrs,
+                                               test::Options(true, threads)));
     EXPECT_TRUE(TensorNear(out, {M, N}, expected, kRtol, kAtolSum)) << threads << " threads";
   }
 }
 
 TEST(GemmTest, VectorShapes) {
   // M = 1 (GEMV), N = 1, K = 1.
-  for (const auto& [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 9, 4}, {4, 9, 1}, {3, 1, 5}, {1, 1, 1}}) {
-    const Tensor a = RandomTensor({M, K}, 11), b = RandomTensor({K, N}, 12), c = RandomTensor({N}, 13);
+  for (const auto& [M, K, N] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 9, 4}, {4, 9, 1}, {3, 1, 5}, {1, 1, 1}}) {
+    const Tensor a = RandomTensor({M, K}, 11), b = RandomTensor({K, N}, 12),
+                 c = RandomTensor({N}, 13);
     int64_t m, n;
     const std::vector<double> expected = RefGemm(a, b, &c, false, false, 1, 1, &m, &n);
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {Feed(a), Const(b), Const(c)}));
@@ -162,15 +175,20 @@ TEST(GemmTest, Errors) {
   const Tensor a = RandomTensor({2, 3}, 1);
   EXPECT_TRUE(IsInvalid(RunOp1("Gemm", {Feed(a), Const(RandomTensor({4, 5}, 2))}).status(),
                         {"node 'op' (Gemm)", "inner dimensions differ", "[2, 3]", "[4, 5]"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Gemm", {Feed(a), Const(RandomTensor({3, 5}, 2)), Const(RandomTensor({2, 4}, 3))}).status(),
-                        {"bias C of shape [2, 4] does not broadcast to [2, 5]"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Gemm", {Feed(RandomTensor({2, 3, 1}, 1)), Const(RandomTensor({3, 5}, 2))}).status(),
-                        {"expected rank 2"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gemm", {Feed(a), Const(RandomTensor({3, 5}, 2)), Const(RandomTensor({2, 4}, 3))})
+          .status(),
+      {"bias C of shape [2, 4] does not broadcast to [2, 5]"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gemm", {Feed(RandomTensor({2, 3, 1}, 1)), Const(RandomTensor({3, 5}, 2))}).status(),
+      {"expected rank 2"}));
   EXPECT_TRUE(IsInvalid(RunOp1("Gemm", {Feed(a), Const(test::Int64s({3, 1}, {1, 2, 3}))}).status(),
                         {"has dtype int64"}));
   // The batch dim in B's output dim is not supported (weights must be fixed).
-  EXPECT_TRUE(IsInvalid(RunOp1("Gemm", {Feed(a), FeedAs(RandomTensor({3, 2}, 2), {Dim::Fixed(3), Dim::Batch()})}).status(),
-                        {"must have fixed dims"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gemm", {Feed(a), FeedAs(RandomTensor({3, 2}, 2), {Dim::Fixed(3), Dim::Batch()})})
+          .status(),
+      {"must have fixed dims"}));
 }
 
 // --- MatMul ------------------------------------------------------------------------------
@@ -227,23 +245,23 @@ TEST(MatMulTest, ShapesMatchNumpy) {
   const std::vector<MatMulCase> cases = {
       {{3, 4}, {4, 5}},
       {{3, 4}, {4, 5}, true, true},
-      {{2, 3, 4}, {4, 5}, true, true},        // shared 2-D weights: one GEMM over all rows
-      {{2, 3, 4}, {4, 5}},                     // same, B at run time
-      {{2, 3, 4}, {2, 4, 5}},                  // batched
-      {{2, 1, 3, 4}, {3, 4, 5}},               // broadcast batch dims -> [2, 3, 3, 5]
-      {{1, 3, 4}, {2, 4, 5}},                  // A broadcasts
-      {{2, 3, 4}, {1, 4, 5}},                  // B broadcasts
-      {{3, 4}, {2, 4, 5}},                     // 2-D A against a batch of B
-      {{4}, {4, 5}},                           // 1-D A
-      {{3, 4}, {4}},                           // 1-D B
-      {{4}, {4}},                              // dot product -> scalar
-      {{2, 3, 4}, {4}, true},                  // 3-D x 1-D
-      {{4}, {2, 4, 5}},                        // 1-D x 3-D
-      {{2, 2, 3, 4}, {2, 1, 4, 5}},            // 4-D both sides broadcasting
+      {{2, 3, 4}, {4, 5}, true, true},  // shared 2-D weights: one GEMM over all rows
+      {{2, 3, 4}, {4, 5}},              // same, B at run time
+      {{2, 3, 4}, {2, 4, 5}},           // batched
+      {{2, 1, 3, 4}, {3, 4, 5}},        // broadcast batch dims -> [2, 3, 3, 5]
+      {{1, 3, 4}, {2, 4, 5}},           // A broadcasts
+      {{2, 3, 4}, {1, 4, 5}},           // B broadcasts
+      {{3, 4}, {2, 4, 5}},              // 2-D A against a batch of B
+      {{4}, {4, 5}},                    // 1-D A
+      {{3, 4}, {4}},                    // 1-D B
+      {{4}, {4}},                       // dot product -> scalar
+      {{2, 3, 4}, {4}, true},           // 3-D x 1-D
+      {{4}, {2, 4, 5}},                 // 1-D x 3-D
+      {{2, 2, 3, 4}, {2, 1, 4, 5}},     // 4-D both sides broadcasting
       {{1, 7}, {7, 1}},
-      {{5, 1}, {1, 6}},                        // K = 1
-      {{3, 0}, {0, 2}},                        // K = 0: zeros
-      {{2, 1, 3, 0}, {3, 0, 5}},               // K = 0 over broadcast batches: zeros
+      {{5, 1}, {1, 6}},           // K = 1
+      {{3, 0}, {0, 2}},           // K = 0: zeros
+      {{2, 1, 3, 0}, {3, 0, 5}},  // K = 0 over broadcast batches: zeros
       {{17, 33}, {33, 19}},
   };
   uint32_t seed = 200;
@@ -251,7 +269,8 @@ TEST(MatMulTest, ShapesMatchNumpy) {
     const Tensor a = RandomTensor(c.a, ++seed), b = RandomTensor(c.b, ++seed);
     Shape shape;
     const std::vector<double> expected = RefMatMul(a, b, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MatMul", {c.a_batched ? BatchFeed(a) : Feed(a), c.b_const ? Const(b) : Feed(b)}));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MatMul", {c.a_batched ? BatchFeed(a) : Feed(a),
+                                                          c.b_const ? Const(b) : Feed(b)}));
     EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum))
         << ShapeToString(c.a) << " x " << ShapeToString(c.b);
   }
@@ -278,12 +297,16 @@ TEST(MatMulTest, BatchSizesOnOneSession) {
 }
 
 TEST(MatMulTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("MatMul", {Feed(RandomTensor({3, 4}, 1)), Feed(RandomTensor({5, 6}, 2))}).status(),
-                        {"node 'op' (MatMul)", "inner dimensions differ: [3, 4] x [5, 6]"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("MatMul", {Feed(RandomTensor({2, 3, 4}, 1)), Feed(RandomTensor({3, 4, 5}, 2))}).status(),
-                        {"do not broadcast"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("MatMul", {Feed(test::Scalar(1.0f)), Feed(RandomTensor({3}, 2))}).status(),
-                        {"rank >= 1"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("MatMul", {Feed(RandomTensor({3, 4}, 1)), Feed(RandomTensor({5, 6}, 2))}).status(),
+      {"node 'op' (MatMul)", "inner dimensions differ: [3, 4] x [5, 6]"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("MatMul", {Feed(RandomTensor({2, 3, 4}, 1)), Feed(RandomTensor({3, 4, 5}, 2))})
+          .status(),
+      {"do not broadcast"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("MatMul", {Feed(test::Scalar(1.0f)), Feed(RandomTensor({3}, 2))}).status(),
+                {"rank >= 1"}));
 }
 
 }  // namespace

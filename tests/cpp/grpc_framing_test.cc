@@ -19,7 +19,9 @@ std::string Framed(const std::string& message) {
 // `message` compressed as gzip (window bits 31) or zlib/"deflate" (15), flagged compressed.
 std::string CompressedFrame(const std::string& message, bool gzip) {
   z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, gzip ? 31 : 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  EXPECT_EQ(deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, gzip ? 31 : 15, 8,
+                         Z_DEFAULT_STRATEGY),
+            Z_OK);
   std::string packed(deflateBound(&stream, message.size()), '\0');
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
   stream.avail_in = message.size();

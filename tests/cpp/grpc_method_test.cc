@@ -33,16 +33,18 @@ TEST(GrpcMethodTest, TypedUnaryParsesCallsAndSerializes) {
   EXPECT_EQ(response.status(), Response::SERVING);
   const Status garbage = method.unary("\xff\xff\xff", &out);
   EXPECT_EQ(garbage.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(garbage.message().find("grpc.health.v1.HealthCheckRequest"), absl::string_view::npos) << garbage;
+  EXPECT_NE(garbage.message().find("grpc.health.v1.HealthCheckRequest"), absl::string_view::npos)
+      << garbage;
 }
 
 TEST(GrpcMethodTest, AHandlerThatThrowsFailsOnlyItsCall) {
-  GrpcMethod method = TypedUnary<Request, Response>([](const Request& request, Response*) -> Status {
-    if (request.service() == "oom") throw std::bad_alloc();
-    if (request.service() == "bug") throw std::logic_error("broken invariant");
-    if (request.service() == "odd") throw 7;
-    return absl::OkStatus();
-  });
+  GrpcMethod method =
+      TypedUnary<Request, Response>([](const Request& request, Response*) -> Status {
+        if (request.service() == "oom") throw std::bad_alloc();
+        if (request.service() == "bug") throw std::logic_error("broken invariant");
+        if (request.service() == "odd") throw 7;
+        return absl::OkStatus();
+      });
   std::string out;
   EXPECT_EQ(method.unary(Serialized("oom"), &out).code(), absl::StatusCode::kResourceExhausted);
   const Status bug = method.unary(Serialized("bug"), &out);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,8 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nghttp2/nghttp2.h>
 
 #include "absl/time/clock.h"
 #include "loopback_socket.h"
@@ -34,7 +33,8 @@ struct Frame {
   std::string payload;
 };
 
-std::string FrameBytes(uint8_t type, uint8_t flags, const std::string& payload, uint32_t stream = 0) {
+std::string FrameBytes(uint8_t type, uint8_t flags, const std::string& payload,
+                       uint32_t stream = 0) {
   std::string out;
   out.push_back(static_cast<char>(payload.size() >> 16));
   out.push_back(static_cast<char>(payload.size() >> 8));
@@ -50,14 +50,14 @@ std::string HeaderBlock(const std::vector<std::pair<std::string, std::string>>& 
   std::vector<nghttp2_nv> nva;
   for (const auto& [name, value] : fields) {
     nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                   NGHTTP2_NV_FLAG_NONE});
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_hd_deflater* deflater = nullptr;
   nghttp2_hd_deflate_new(&deflater, 4096);
   std::string block(nghttp2_hd_deflate_bound(deflater, nva.data(), nva.size()), '\0');
-  const ssize_t n = nghttp2_hd_deflate_hd(deflater, reinterpret_cast<uint8_t*>(block.data()), block.size(),
-                                          nva.data(), nva.size());
+  const ssize_t n = nghttp2_hd_deflate_hd(deflater, reinterpret_cast<uint8_t*>(block.data()),
+                                          block.size(), nva.data(), nva.size());
   nghttp2_hd_deflate_del(deflater);
   block.resize(n > 0 ? n : 0);
   return block;
@@ -77,7 +77,8 @@ class HeaderDecoder {
     while (true) {
       nghttp2_nv field;
       int flags = 0;
-      const ssize_t used = nghttp2_hd_inflate_hd2(inflater_, &field, &flags, in, left, /*in_final=*/1);
+      const ssize_t used =
+          nghttp2_hd_inflate_hd2(inflater_, &field, &flags, in, left, /*in_final=*/1);
       if (used < 0) break;
       in += used;
       left -= used;
@@ -100,11 +101,15 @@ class HeaderDecoder {
 
 // The value of `name` in an HPACK header block (a fresh decoder: the
 // server's first response on the connection).
-std::string FieldValue(const std::string& block, const std::string& name) { return HeaderDecoder().Value(block, name); }
+std::string FieldValue(const std::string& block, const std::string& name) {
+  return HeaderDecoder().Value(block, name);
+}
 
 uint32_t BigEndian32(const std::string& bytes, size_t at) {
-  return (uint32_t{static_cast<uint8_t>(bytes[at])} << 24) | (uint32_t{static_cast<uint8_t>(bytes[at + 1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(bytes[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(bytes[at + 3])};
+  return (uint32_t{static_cast<uint8_t>(bytes[at])} << 24) |
+         (uint32_t{static_cast<uint8_t>(bytes[at + 1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(bytes[at + 2])} << 8) |
+         uint32_t{static_cast<uint8_t>(bytes[at + 3])};
 }
 
 // A blocking loopback client speaking raw HTTP/2 frames.
@@ -117,14 +122,17 @@ class RawClient {
   }
   ~RawClient() { close(fd_); }
 
-  void Send(const std::string& data) { ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size()); }
+  void Send(const std::string& data) {
+    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size());
+  }
 
   // The next frame, or nullopt once the server has closed (or after 10 s: `timed_out`).
   std::optional<Frame> Next() {
     while (true) {
       if (buffer_.size() >= 9) {
         const size_t length = (size_t{static_cast<uint8_t>(buffer_[0])} << 16) |
-                              (size_t{static_cast<uint8_t>(buffer_[1])} << 8) | static_cast<uint8_t>(buffer_[2]);
+                              (size_t{static_cast<uint8_t>(buffer_[1])} << 8) |
+                              static_cast<uint8_t>(buffer_[2]);
         if (buffer_.size() >= 9 + length) {
           Frame frame{static_cast<uint8_t>(buffer_[3]), static_cast<uint8_t>(buffer_[4]),
                       BigEndian32(buffer_, 5) & 0x7fffffff, buffer_.substr(9, length)};
@@ -188,7 +196,8 @@ TEST_F(GrpcServerTest, BadAddressAndBusyPortAreClearErrors) {
   options.port = first->port();
   const auto busy = GrpcServer::Start(&core_, options);
   EXPECT_EQ(busy.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(busy.status().message().find(std::to_string(first->port())), std::string::npos) << busy.status();
+  EXPECT_NE(busy.status().message().find(std::to_string(first->port())), std::string::npos)
+      << busy.status();
 }
 
 TEST_F(GrpcServerTest, AClientThatSaysNothingIsDisconnectedAfterTheHandshakeTimeout) {
@@ -210,8 +219,9 @@ TEST_F(GrpcServerTest, AClientThatSaysNothingIsDisconnectedAfterTheHandshakeTime
 
 TEST_F(GrpcServerTest, TrafficThatIsNotHttp2IsDroppedAndTheServerKeepsServing) {
   auto server = StartServer();
-  for (const std::string& junk : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(100, '\0'),
-                                 std::string(kPreface) + std::string(64, '\xff')}) {
+  for (const std::string& junk :
+       {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(100, '\0'),
+        std::string(kPreface) + std::string(64, '\xff')}) {
     RawClient client(server->port());
     client.Send(junk);
     EXPECT_TRUE(client.ClosedByServer());
@@ -225,11 +235,14 @@ TEST_F(GrpcServerTest, TrafficThatIsNotHttp2IsDroppedAndTheServerKeepsServing) {
 TEST_F(GrpcServerTest, RequestsThatAreNotGrpcCallsGetAnHttpStatus) {
   auto server = StartServer();
   const std::vector<std::pair<std::string, std::string>> base = {
-      {":scheme", "http"}, {":authority", "x"}, {":path", "/tensorflow.serving.PredictionService/Predict"}};
+      {":scheme", "http"},
+      {":authority", "x"},
+      {":path", "/tensorflow.serving.PredictionService/Predict"}};
   struct Case {
     std::string method, content_type, status;
   };
-  for (const Case& c : {Case{"GET", "application/grpc", "405"}, Case{"POST", "text/plain", "415"}}) {
+  for (const Case& c :
+       {Case{"GET", "application/grpc", "405"}, Case{"POST", "text/plain", "415"}}) {
     RawClient client(server->port());
     auto fields = base;
     fields.push_back({":method", c.method});
@@ -315,7 +328,8 @@ TEST_F(GrpcServerTest, AtTheConnectionCapTheLongestIdleConnectionMakesRoom) {
   }
   EXPECT_EQ(server->open_connections(), 2);
   RawClient newcomer(server->port());
-  newcomer.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") + FrameBytes(kPing, 0, "abcdefgh"));
+  newcomer.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") +
+                FrameBytes(kPing, 0, "abcdefgh"));
   auto ack = newcomer.NextOfType(kPing);
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->payload, "abcdefgh");
@@ -329,14 +343,19 @@ constexpr uint8_t kData = 0x0;
 
 // Request headers for a gRPC call to `path` on `stream`.
 std::string CallHeaders(uint32_t stream, const std::string& path, bool end_stream = false) {
-  const std::string block = HeaderBlock({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
-                                         {":path", path}, {"content-type", "application/grpc"}, {"te", "trailers"}});
+  const std::string block = HeaderBlock({{":method", "POST"},
+                                         {":scheme", "http"},
+                                         {":authority", "x"},
+                                         {":path", path},
+                                         {"content-type", "application/grpc"},
+                                         {"te", "trailers"}});
   return FrameBytes(kHeaders, kEndHeaders | (end_stream ? kEndStream : 0), block, stream);
 }
 
 // A DATA frame carrying a gRPC message prefix that announces `declared`
 // bytes, followed by `sent` of them.
-std::string PartialMessage(uint32_t stream, uint32_t declared, size_t sent, bool end_stream = false) {
+std::string PartialMessage(uint32_t stream, uint32_t declared, size_t sent,
+                           bool end_stream = false) {
   std::string payload(1, '\0');
   for (int shift : {24, 16, 8, 0}) payload.push_back(static_cast<char>(declared >> shift));
   payload.append(sent, 'x');
@@ -372,12 +391,14 @@ TEST_F(GrpcServerTest, AUnaryCallWhoseRequestNeverEndsGetsDeadlineExceeded) {
 
 TEST_F(GrpcServerTest, UnfinishedRequestsOfAllCallsShareOneBudget) {
   GrpcServerOptions options;
-  options.max_message_bytes = 1000;  // a connection holds at most 2,000 bytes of unfinished requests
+  options.max_message_bytes =
+      1000;  // a connection holds at most 2,000 bytes of unfinished requests
   auto server = StartServer(absl::Seconds(20), options);
   RawClient client(server->port());
   client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, ""));
   for (uint32_t stream : {1u, 3u, 5u}) {
-    client.Send(CallHeaders(stream, "/grpc.health.v1.Health/Check") + PartialMessage(stream, 1000, 800));
+    client.Send(CallHeaders(stream, "/grpc.health.v1.Health/Check") +
+                PartialMessage(stream, 1000, 800));
   }
   uint32_t refused = 0;
   HeaderDecoder decoder;
@@ -397,7 +418,8 @@ TEST_F(GrpcServerTest, APeerThatNeverReadsItsResponsesIsBoundedThenDropped) {
   const std::string zero_window = std::string("\x00\x04", 2) + std::string("\x00\x00\x00\x00", 4);
   std::string calls = std::string(kPreface) + FrameBytes(kSettings, 0, zero_window);
   for (uint32_t stream = 1; stream < 2 * 60; stream += 2) {
-    calls += CallHeaders(stream, "/grpc.health.v1.Health/Check") + PartialMessage(stream, 0, 0, /*end_stream=*/true);
+    calls += CallHeaders(stream, "/grpc.health.v1.Health/Check") +
+             PartialMessage(stream, 0, 0, /*end_stream=*/true);
   }
   client.Send(calls);
   const absl::Time start = absl::Now();

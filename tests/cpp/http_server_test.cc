@@ -27,7 +27,9 @@ class Client {
   explicit Client(int port) { fd_ = test::ConnectLoopback(port, &connected_); }
   ~Client() { close(fd_); }
   bool connected() const { return connected_; }
-  void Send(absl::string_view data) { ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size()); }
+  void Send(absl::string_view data) {
+    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), (ssize_t)data.size());
+  }
   std::string ReadAll() {
     std::string out;
     char buffer[4096];
@@ -48,7 +50,9 @@ class Client {
   }
   static int CountOf(absl::string_view text, absl::string_view marker) {
     int count = 0;
-    for (size_t at = text.find(marker); at != absl::string_view::npos; at = text.find(marker, at + 1)) ++count;
+    for (size_t at = text.find(marker); at != absl::string_view::npos;
+         at = text.find(marker, at + 1))
+      ++count;
     return count;
   }
 
@@ -95,7 +99,8 @@ TEST(HttpServerTest, OversizedBodiesAre413AndMalformedRequests400) {
     client.Send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
     const std::string reply = client.ReadAll();
     EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 413")) << reply;
-    EXPECT_TRUE(absl::StrContains(reply, "{\"error\":\"request body is larger than the limit of 1024 bytes\"}"));
+    EXPECT_TRUE(absl::StrContains(
+        reply, "{\"error\":\"request body is larger than the limit of 1024 bytes\"}"));
   }
   {
     Client client((*server)->port());
@@ -122,13 +127,16 @@ TEST(HttpServerTest, AStalledRequestGets408AndAnIdleConnectionIsClosed) {
 }
 
 TEST(HttpServerTest, AThrowingHandlerIs500AndTheServerKeepsServing) {
-  auto server = HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
-    if (request.target == "/throw") throw std::runtime_error("boom");
-    response->body = "fine";
-  });
+  auto server =
+      HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
+        if (request.target == "/throw") throw std::runtime_error("boom");
+        response->body = "fine";
+      });
   ASSERT_TRUE(server.ok());
   Client client((*server)->port());
-  client.Send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  client.Send(
+      "GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: "
+      "close\r\n\r\n");
   const std::string all = client.ReadAll();
   EXPECT_TRUE(absl::StartsWith(all, "HTTP/1.1 500")) << all;
   EXPECT_TRUE(absl::StrContains(all, "internal error: boom")) << all;
@@ -137,13 +145,14 @@ TEST(HttpServerTest, AThrowingHandlerIs500AndTheServerKeepsServing) {
 
 TEST(HttpServerTest, StopDrainsRequestsInFlightAndClosesIdleConnections) {
   absl::Notification entered, release;
-  auto server = HttpServer::Start(Options(), [&](const HttpRequest& request, HttpResponse* response) {
-    if (request.target == "/slow") {
-      entered.Notify();
-      release.WaitForNotification();
-    }
-    response->body = "done";
-  });
+  auto server =
+      HttpServer::Start(Options(), [&](const HttpRequest& request, HttpResponse* response) {
+        if (request.target == "/slow") {
+          entered.Notify();
+          release.WaitForNotification();
+        }
+        response->body = "done";
+      });
   ASSERT_TRUE(server.ok());
   const int port = (*server)->port();
   Client busy(port), idle(port);
@@ -155,7 +164,8 @@ TEST(HttpServerTest, StopDrainsRequestsInFlightAndClosesIdleConnections) {
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(idle.ReadAll(), "");  // idle: closed at once
   Client late(port);
-  EXPECT_FALSE(late.connected() && !late.ReadAll().empty()) << "a new connection must not be served";
+  EXPECT_FALSE(late.connected() && !late.ReadAll().empty())
+      << "a new connection must not be served";
   release.Notify();
   const std::string reply = busy.ReadAll();
   stopper.join();
@@ -231,7 +241,8 @@ int OpenDescriptors() {
 double ProcessCpuSeconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
 }
 
 // Out of descriptors, accept fails with EMFILE while clients wait in the
@@ -248,13 +259,15 @@ TEST(HttpServerTest, AcceptErrorsBackOffInsteadOfSpinning) {
   std::vector<int> sockets;
   for (int i = 0; i < 4; ++i) sockets.push_back(socket(AF_INET, SOCK_STREAM, 0));
   rlimit full = saved;
-  full.rlim_cur = OpenDescriptors() - 1;  // not one descriptor left for accept (less the count's own)
+  full.rlim_cur =
+      OpenDescriptors() - 1;  // not one descriptor left for accept (less the count's own)
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &full), 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons((*server)->port());
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int fd : sockets) ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  for (int fd : sockets)
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const double cpu_before = ProcessCpuSeconds();
   absl::SleepFor(absl::Milliseconds(500));
   const double cpu_used = ProcessCpuSeconds() - cpu_before;
@@ -263,7 +276,8 @@ TEST(HttpServerTest, AcceptErrorsBackOffInsteadOfSpinning) {
   for (int fd : sockets) {
     timeval timeout{10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    ASSERT_EQ(send(fd, kGetClose, sizeof(kGetClose) - 1, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(kGetClose) - 1));
+    ASSERT_EQ(send(fd, kGetClose, sizeof(kGetClose) - 1, MSG_NOSIGNAL),
+              static_cast<ssize_t>(sizeof(kGetClose) - 1));
     char reply[64] = {};
     EXPECT_GT(recv(fd, reply, sizeof(reply) - 1, 0), 0);
     EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 200 OK")) << reply;

@@ -15,8 +15,9 @@ using test::RunOp1;
 using test::TensorsEqual;
 
 TEST(IdentityTest, CopiesEveryDtype) {
-  for (const Tensor& x : {RandomTensor({2, 3}, 1), test::Int64s({3}, {1, -2, 3}),
-                          test::MakeTensor<bool>({2, 2}, {true, false, false, true}), test::Floats({0, 4}, {})}) {
+  for (const Tensor& x :
+       {RandomTensor({2, 3}, 1), test::Int64s({3}, {1, -2, 3}),
+        test::MakeTensor<bool>({2, 2}, {true, false, false, true}), test::Floats({0, 4}, {})}) {
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Identity", {BatchFeed(x)}));
     EXPECT_TRUE(TensorsEqual(out, x));
     EXPECT_NE(out.raw_data(), x.raw_data()) << "the output must not alias the caller's input";
@@ -42,10 +43,14 @@ TEST(DropoutTest, MaskIsAllTrue) {
 }
 
 TEST(DropoutTest, TrainingModeIsRejected) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Dropout", {Feed(RandomTensor({2}, 1)), Omitted(), Const(test::Scalar(true))}).status(),
-                        {"training_mode=true is not supported"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Dropout", {Feed(RandomTensor({2}, 1)), Omitted(), Feed(test::Scalar(false))}).status(),
-                        {"training_mode must be a constant boolean scalar"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Dropout", {Feed(RandomTensor({2}, 1)), Omitted(), Const(test::Scalar(true))})
+          .status(),
+      {"training_mode=true is not supported"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Dropout", {Feed(RandomTensor({2}, 1)), Omitted(), Feed(test::Scalar(false))})
+          .status(),
+      {"training_mode must be a constant boolean scalar"}));
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ TEST(JsonDocumentTest, HugeExponentsNeverCrash) {
   EXPECT_EQ(DoubleOf("4.9e-324"), 5e-324);  // the smallest subnormal
   EXPECT_TRUE(IsInvalid(ErrorOf("[1e2147483647]"), {"offset 1"}));
   EXPECT_TRUE(IsInvalid(ErrorOf("[0.2e309]"), {"offset 1", "too large for a 64-bit float"}));
-  EXPECT_TRUE(IsInvalid(ErrorOf("[1, -0.00002e313]"), {"offset 4", "too large for a 64-bit float"}));
+  EXPECT_TRUE(
+      IsInvalid(ErrorOf("[1, -0.00002e313]"), {"offset 4", "too large for a 64-bit float"}));
 }
 
 TEST(JsonDocumentTest, ThousandsOfDigits) {
@@ -60,10 +61,11 @@ TEST(JsonDocumentTest, ThousandsOfDigits) {
 
 TEST(JsonDocumentTest, IntegersStayIntegers) {
   rapidjson::Document doc;
-  ASSERT_TRUE(ParseJsonDocument("[0, -0, 7, -2147483649, 9223372036854775807, -9223372036854775808, "
-                                "18446744073709551615, 18446744073709551616, 1.0, 1e2]",
-                                &doc)
-                  .ok());
+  ASSERT_TRUE(
+      ParseJsonDocument("[0, -0, 7, -2147483649, 9223372036854775807, -9223372036854775808, "
+                        "18446744073709551615, 18446744073709551616, 1.0, 1e2]",
+                        &doc)
+          .ok());
   EXPECT_TRUE(doc[0].IsInt() && doc[0].GetInt() == 0);
   EXPECT_TRUE(doc[1].IsInt() && doc[1].GetInt() == 0);
   EXPECT_TRUE(doc[2].IsInt() && doc[2].IsUint() && doc[2].GetInt() == 7);
@@ -90,7 +92,8 @@ TEST(JsonDocumentTest, NanAndInfinityTokens) {
 
 // The reader's grammar, not from_chars' laxer one, decides what is a number.
 TEST(JsonDocumentTest, NumberGrammarIsJson) {
-  for (const char* bad : {"[+1]", "[01]", "[1.]", "[.5]", "[1e]", "[0x10]", "[1_000]", "[--1]", "[1e+]"}) {
+  for (const char* bad :
+       {"[+1]", "[01]", "[1.]", "[.5]", "[1e]", "[0x10]", "[1_000]", "[--1]", "[1e+]"}) {
     EXPECT_TRUE(IsInvalid(ErrorOf(bad), {"malformed JSON"})) << bad;
   }
 }
@@ -98,7 +101,8 @@ TEST(JsonDocumentTest, NumberGrammarIsJson) {
 TEST(JsonDocumentTest, GuardsBeforeParsing) {
   EXPECT_TRUE(IsInvalid(ErrorOf(" \n"), {"empty"}));
   EXPECT_TRUE(IsInvalid(ErrorOf(std::string("{\"a\": 1}\0garbage", 16)), {"NUL byte at offset 8"}));
-  EXPECT_TRUE(IsInvalid(ErrorOf(std::string(65, '[') + std::string(65, ']')), {"nested deeper than 64"}));
+  EXPECT_TRUE(
+      IsInvalid(ErrorOf(std::string(65, '[') + std::string(65, ']')), {"nested deeper than 64"}));
   rapidjson::Document doc;
   EXPECT_TRUE(ParseJsonDocument(std::string(64, '[') + std::string(64, ']'), &doc).ok());
 }

@@ -67,7 +67,8 @@ TEST(JsonWriterTest, IntegersBoolsAndNull) {
       .Bool(false)
       .Null()
       .EndArray();
-  EXPECT_EQ(out, "[0,-42,-9223372036854775808,9223372036854775807,18446744073709551615,true,false,null]");
+  EXPECT_EQ(
+      out, "[0,-42,-9223372036854775808,9223372036854775807,18446744073709551615,true,false,null]");
 }
 
 TEST(JsonWriterTest, StringEscapes) {
@@ -75,27 +76,32 @@ TEST(JsonWriterTest, StringEscapes) {
   EXPECT_EQ(JsonQuote(""), "\"\"");
   EXPECT_EQ(JsonQuote("say \"hi\" \\ bye"), R"("say \"hi\" \\ bye")");
   EXPECT_EQ(JsonQuote("a\nb\rc\td"), R"("a\nb\rc\td")");
-  EXPECT_EQ(JsonQuote(absl::string_view("\x00\x01\x08\x0c\x1f", 5)), R"("\u0000\u0001\u0008\u000c\u001f")");
+  EXPECT_EQ(JsonQuote(absl::string_view("\x00\x01\x08\x0c\x1f", 5)),
+            R"("\u0000\u0001\u0008\u000c\u001f")");
   EXPECT_EQ(JsonQuote("/ and \x7f pass"), "\"/ and \x7f pass\"");
 }
 
 TEST(JsonWriterTest, ValidUtf8PassesThrough) {
-  EXPECT_EQ(JsonQuote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");                          // é, 2 bytes
-  EXPECT_EQ(JsonQuote("\xe6\x97\xa5\xe6\x9c\xac"), "\"\xe6\x97\xa5\xe6\x9c\xac\"");  // 日本, 3 bytes each
-  EXPECT_EQ(JsonQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");                  // U+1F600, 4 bytes
-  EXPECT_EQ(JsonQuote("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");                  // U+10FFFF, the last
+  EXPECT_EQ(JsonQuote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // é, 2 bytes
+  EXPECT_EQ(JsonQuote("\xe6\x97\xa5\xe6\x9c\xac"),
+            "\"\xe6\x97\xa5\xe6\x9c\xac\"");                         // 日本, 3 bytes each
+  EXPECT_EQ(JsonQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // U+1F600, 4 bytes
+  EXPECT_EQ(JsonQuote("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");  // U+10FFFF, the last
 }
 
 TEST(JsonWriterTest, InvalidUtf8BecomesReplacementCharacters) {
-  EXPECT_EQ(JsonQuote("a\xff" "b"), R"("a\ufffdb")");
-  EXPECT_EQ(JsonQuote("\x80"), R"("\ufffd")");                          // a lone continuation byte
-  EXPECT_EQ(JsonQuote("x\xe6\x97"), R"("x\ufffd\ufffd")");              // truncated at the end
-  EXPECT_EQ(JsonQuote("\xe6\x97z"), R"("\ufffd\ufffdz")");              // truncated before ASCII
-  EXPECT_EQ(JsonQuote("\xc0\xaf"), R"("\ufffd\ufffd")");                // overlong '/'
-  EXPECT_EQ(JsonQuote("\xe0\x80\xaf"), R"("\ufffd\ufffd\ufffd")");      // overlong, 3 bytes
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");      // a UTF-16 surrogate
+  EXPECT_EQ(JsonQuote("a\xff"
+                      "b"),
+            R"("a\ufffdb")");
+  EXPECT_EQ(JsonQuote("\x80"), R"("\ufffd")");                      // a lone continuation byte
+  EXPECT_EQ(JsonQuote("x\xe6\x97"), R"("x\ufffd\ufffd")");          // truncated at the end
+  EXPECT_EQ(JsonQuote("\xe6\x97z"), R"("\ufffd\ufffdz")");          // truncated before ASCII
+  EXPECT_EQ(JsonQuote("\xc0\xaf"), R"("\ufffd\ufffd")");            // overlong '/'
+  EXPECT_EQ(JsonQuote("\xe0\x80\xaf"), R"("\ufffd\ufffd\ufffd")");  // overlong, 3 bytes
+  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");  // a UTF-16 surrogate
   EXPECT_EQ(JsonQuote("\xf4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");  // past U+10FFFF
-  EXPECT_EQ(JsonQuote("\xf8\x88\x80\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd\ufffd")");  // 5-byte form
+  EXPECT_EQ(JsonQuote("\xf8\x88\x80\x80\x80"),
+            R"("\ufffd\ufffd\ufffd\ufffd\ufffd")");  // 5-byte form
 }
 
 TEST(JsonWriterTest, KeysAreEscapedToo) {
@@ -108,8 +114,26 @@ TEST(JsonWriterTest, CommasInNestedStructures) {
   std::string out;
   JsonWriter w(&out);
   w.BeginObject();
-  w.Key("a").BeginArray().Int(1).BeginObject().Key("b").BeginArray().EndArray().EndObject().BeginArray().EndArray();
-  w.BeginArray().BeginArray().Int(2).EndArray().BeginArray().Int(3).Int(4).EndArray().EndArray().EndArray();
+  w.Key("a")
+      .BeginArray()
+      .Int(1)
+      .BeginObject()
+      .Key("b")
+      .BeginArray()
+      .EndArray()
+      .EndObject()
+      .BeginArray()
+      .EndArray();
+  w.BeginArray()
+      .BeginArray()
+      .Int(2)
+      .EndArray()
+      .BeginArray()
+      .Int(3)
+      .Int(4)
+      .EndArray()
+      .EndArray()
+      .EndArray();
   w.Key("c").BeginObject().EndObject();
   w.Key("d").String("x");
   w.Key("e").Raw("[1, 2]");

@@ -25,7 +25,8 @@ using test::VersionedModel;
 class FakeLoader {
  public:
   LoadFunction Function() {
-    return [this](const std::string& path, const std::string&) -> StatusOr<std::shared_ptr<const Session>> {
+    return [this](const std::string& path,
+                  const std::string&) -> StatusOr<std::shared_ptr<const Session>> {
       std::unique_lock<std::mutex> lock(mu_);
       ++loads_[path];
       cv_.wait(lock, [&] { return blocked_.count(path) == 0; });
@@ -37,14 +38,23 @@ class FakeLoader {
       return VersionedModel(std::stoll(path.substr(path.find('/') + 1)));
     };
   }
-  void Fail(const std::string& path, int times) { std::lock_guard<std::mutex> l(mu_); failures_[path] = times; }
-  void Block(const std::string& path) { std::lock_guard<std::mutex> l(mu_); blocked_.insert(path); }
+  void Fail(const std::string& path, int times) {
+    std::lock_guard<std::mutex> l(mu_);
+    failures_[path] = times;
+  }
+  void Block(const std::string& path) {
+    std::lock_guard<std::mutex> l(mu_);
+    blocked_.insert(path);
+  }
   void Release(const std::string& path) {
     std::lock_guard<std::mutex> l(mu_);
     blocked_.erase(path);
     cv_.notify_all();
   }
-  int Loads(const std::string& path) { std::lock_guard<std::mutex> l(mu_); return loads_[path]; }
+  int Loads(const std::string& path) {
+    std::lock_guard<std::mutex> l(mu_);
+    return loads_[path];
+  }
 
  private:
   std::mutex mu_;
@@ -81,7 +91,8 @@ std::map<int64_t, S> States(const Manager& manager, const std::string& model) {
 // Waits (bounded) for the model's versions to reach `expected`. Unloads end
 // when the last reference goes, which may be on a load thread just after the
 // call that triggered them returned.
-bool EventuallyStates(const Manager& manager, const std::string& model, const std::map<int64_t, S>& expected) {
+bool EventuallyStates(const Manager& manager, const std::string& model,
+                      const std::map<int64_t, S>& expected) {
   for (int i = 0; i < 2000; ++i) {
     if (States(manager, model) == expected) return true;
     absl::SleepFor(absl::Milliseconds(5));
@@ -109,8 +120,8 @@ TEST(ManagerTest, LoadsAndServesTheLatestVersion) {
   ASSERT_TRUE(handle.ok()) << handle.status();
   EXPECT_EQ(handle->version(), 1);
   EXPECT_EQ(Answer(*handle, 10), 11);
-  EXPECT_EQ(Transitions(manager, "m"),
-            (std::vector<std::pair<int64_t, S>>{{1, S::kStart}, {1, S::kLoading}, {1, S::kAvailable}}));
+  EXPECT_EQ(Transitions(manager, "m"), (std::vector<std::pair<int64_t, S>>{
+                                           {1, S::kStart}, {1, S::kLoading}, {1, S::kAvailable}}));
 }
 
 TEST(ManagerTest, ASwapServesTheNewVersionAndWaitsForRequestsOnTheOld) {
@@ -125,13 +136,18 @@ TEST(ManagerTest, ASwapServesTheNewVersionAndWaitsForRequestsOnTheOld) {
   ASSERT_TRUE(manager.WaitUntilAvailable("m", 2, kWait).ok());
   EXPECT_EQ((States(manager, "m")), (std::map<int64_t, S>{{1, S::kUnloading}, {2, S::kAvailable}}));
   EXPECT_EQ(manager.GetHandle("m")->version(), 2);
-  EXPECT_EQ(Answer(*in_flight, 0), 1) << "the old version must keep working for requests holding it";
+  EXPECT_EQ(Answer(*in_flight, 0), 1)
+      << "the old version must keep working for requests holding it";
 
   in_flight = absl::InternalError("released");  // the request ends
-  EXPECT_TRUE(EventuallyStates(manager, "m", {{2, S::kAvailable}})) << "version 1 never reached END";
+  EXPECT_TRUE(EventuallyStates(manager, "m", {{2, S::kAvailable}}))
+      << "version 1 never reached END";
   const auto transitions = Transitions(manager, "m");
-  const auto at = [&](int64_t v, S s) { return std::find(transitions.begin(), transitions.end(), std::make_pair(v, s)); };
-  EXPECT_LT(at(2, S::kAvailable), at(1, S::kUnloading)) << "availability-preserving: new version first";
+  const auto at = [&](int64_t v, S s) {
+    return std::find(transitions.begin(), transitions.end(), std::make_pair(v, s));
+  };
+  EXPECT_LT(at(2, S::kAvailable), at(1, S::kUnloading))
+      << "availability-preserving: new version first";
   EXPECT_NE(at(1, S::kEnd), transitions.end());
 }
 
@@ -163,7 +179,8 @@ TEST(ManagerTest, ALoaderThatThrowsFailsThatVersionOnly) {
   FakeLoader loader;
   ManagerOptions options = Options(loader);
   LoadFunction fake = options.load;
-  options.load = [fake](const std::string& path, const std::string& platform) -> StatusOr<std::shared_ptr<const Session>> {
+  options.load = [fake](const std::string& path,
+                        const std::string& platform) -> StatusOr<std::shared_ptr<const Session>> {
     if (path == "m/2") throw std::bad_alloc();
     if (path == "m/3") throw std::runtime_error("a bug");
     return fake(path, platform);
@@ -203,7 +220,9 @@ TEST(ManagerTest, ResourcePreservingUnloadsBeforeLoading) {
   manager.SetAspiredVersions("m", Versions("m", {2}));
   ASSERT_TRUE(manager.WaitUntilAvailable("m", 2, kWait).ok());
   const auto transitions = Transitions(manager, "m");
-  const auto at = [&](int64_t v, S s) { return std::find(transitions.begin(), transitions.end(), std::make_pair(v, s)); };
+  const auto at = [&](int64_t v, S s) {
+    return std::find(transitions.begin(), transitions.end(), std::make_pair(v, s));
+  };
   EXPECT_LT(at(1, S::kEnd), at(2, S::kLoading));
 }
 
@@ -261,7 +280,8 @@ TEST(ManagerTest, AVersionDroppedWhileLoadingNeverServes) {
   manager.SetAspiredVersions("m", Versions("m", {1}));
   manager.SetAspiredVersions("m", {});
   loader.Release("m/1");
-  for (int i = 0; i < 1000 && !manager.ModelNames().empty(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 1000 && !manager.ModelNames().empty(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_TRUE(manager.ModelNames().empty());
 }
 
@@ -299,7 +319,8 @@ TEST(ManagerTest, TheCallbackSeesEveryTransition) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, S>>{{1, S::kStart}, {1, S::kLoading}, {1, S::kAvailable}}));
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, S>>{
+                      {1, S::kStart}, {1, S::kLoading}, {1, S::kAvailable}}));
 }
 
 // Eight threads predict continuously while 50 new versions are published and

@@ -10,25 +10,28 @@
 namespace servekit {
 namespace {
 
-size_t Aligned(size_t bytes) { return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; }
+size_t Aligned(size_t bytes) {
+  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
 
 // Every invariant of a plan: one offset per request, aligned offsets, buffers
 // inside the arena, and no two buffers with overlapping lifetimes overlapping
 // in memory.
-::testing::AssertionResult IsValidPlan(const std::vector<BufferRequest>& requests, const MemoryPlan& plan) {
+::testing::AssertionResult IsValidPlan(const std::vector<BufferRequest>& requests,
+                                       const MemoryPlan& plan) {
   if (plan.offsets.size() != requests.size()) {
-    return ::testing::AssertionFailure() << plan.offsets.size() << " offsets for " << requests.size()
-                                         << " requests";
+    return ::testing::AssertionFailure()
+           << plan.offsets.size() << " offsets for " << requests.size() << " requests";
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     if (plan.offsets[i] % kTensorAlignment != 0) {
-      return ::testing::AssertionFailure() << "offset " << plan.offsets[i] << " of request " << i
-                                           << " is not aligned";
+      return ::testing::AssertionFailure()
+             << "offset " << plan.offsets[i] << " of request " << i << " is not aligned";
     }
     if (requests[i].bytes > 0 && plan.offsets[i] + requests[i].bytes > plan.arena_bytes) {
-      return ::testing::AssertionFailure() << "request " << i << " ends at "
-                                           << plan.offsets[i] + requests[i].bytes << " past the arena of "
-                                           << plan.arena_bytes;
+      return ::testing::AssertionFailure()
+             << "request " << i << " ends at " << plan.offsets[i] + requests[i].bytes
+             << " past the arena of " << plan.arena_bytes;
     }
   }
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -37,12 +40,14 @@ size_t Aligned(size_t bytes) { return (bytes + kTensorAlignment - 1) / kTensorAl
       const BufferRequest& b = requests[j];
       if (a.bytes == 0 || b.bytes == 0) continue;
       const bool live_together = a.first_step <= b.last_step && b.first_step <= a.last_step;
-      const bool overlap = plan.offsets[i] < plan.offsets[j] + b.bytes && plan.offsets[j] < plan.offsets[i] + a.bytes;
+      const bool overlap = plan.offsets[i] < plan.offsets[j] + b.bytes &&
+                           plan.offsets[j] < plan.offsets[i] + a.bytes;
       if (live_together && overlap) {
         return ::testing::AssertionFailure()
-               << "requests " << i << " [" << plan.offsets[i] << ", +" << a.bytes << ") steps " << a.first_step
-               << "-" << a.last_step << " and " << j << " [" << plan.offsets[j] << ", +" << b.bytes << ") steps "
-               << b.first_step << "-" << b.last_step << " overlap";
+               << "requests " << i << " [" << plan.offsets[i] << ", +" << a.bytes << ") steps "
+               << a.first_step << "-" << a.last_step << " and " << j << " [" << plan.offsets[j]
+               << ", +" << b.bytes << ") steps " << b.first_step << "-" << b.last_step
+               << " overlap";
       }
     }
   }
@@ -95,7 +100,8 @@ TEST(MemoryPlannerTest, BuffersLiveTogetherDoNotOverlap) {
 TEST(MemoryPlannerTest, ChainReusesMemory) {
   // a -> b -> c -> d: each buffer lives from its producer to its consumer, so
   // only two are alive at a time and the arena holds two.
-  const std::vector<BufferRequest> requests = {{1024, 0, 1}, {1024, 1, 2}, {1024, 2, 3}, {1024, 3, 4}};
+  const std::vector<BufferRequest> requests = {
+      {1024, 0, 1}, {1024, 1, 2}, {1024, 2, 3}, {1024, 3, 4}};
   const MemoryPlan plan = PlanMemory(requests);
   EXPECT_TRUE(IsValidPlan(requests, plan));
   EXPECT_EQ(plan.arena_bytes, 2048u);
@@ -104,7 +110,8 @@ TEST(MemoryPlannerTest, ChainReusesMemory) {
 }
 
 TEST(MemoryPlannerTest, ChainOfDifferentSizesReachesThePeak) {
-  const std::vector<BufferRequest> requests = {{4096, 0, 1}, {1000, 1, 2}, {3000, 2, 3}, {500, 3, 4}, {2000, 4, 5}};
+  const std::vector<BufferRequest> requests = {
+      {4096, 0, 1}, {1000, 1, 2}, {3000, 2, 3}, {500, 3, 4}, {2000, 4, 5}};
   const MemoryPlan plan = PlanMemory(requests);
   EXPECT_TRUE(IsValidPlan(requests, plan));
   EXPECT_EQ(plan.arena_bytes, PeakLiveBytes(requests));
@@ -126,13 +133,14 @@ TEST(MemoryPlannerTest, BestFitPicksTheSmallestGap) {
   // and G2 (2048, steps 0-0) are dead after step 0, S1 (4096, 0-9) and
   // S2 (2048, 0-9) stay. Layout: L0 | G1 | S1 | G2 | S2. A 2048-byte buffer
   // for steps 5-6 fits in both freed gaps; best fit takes the 2048 one.
-  const std::vector<BufferRequest> requests = {
-      {8192, 0, 9}, {4096, 0, 0}, {4096, 0, 9}, {2048, 0, 0}, {2048, 0, 9}, {2048, 5, 6}};
+  const std::vector<BufferRequest> requests = {{8192, 0, 9}, {4096, 0, 0}, {4096, 0, 9},
+                                               {2048, 0, 0}, {2048, 0, 9}, {2048, 5, 6}};
   const MemoryPlan plan = PlanMemory(requests);
   EXPECT_TRUE(IsValidPlan(requests, plan));
   const size_t peak_without_last = 8192 + 4096 + 4096 + 2048 + 2048;
   EXPECT_EQ(plan.arena_bytes, peak_without_last);
-  EXPECT_EQ(plan.offsets[5], plan.offsets[3]) << "the 2048-byte buffer should take the 2048-byte gap";
+  EXPECT_EQ(plan.offsets[5], plan.offsets[3])
+      << "the 2048-byte buffer should take the 2048-byte gap";
 }
 
 TEST(MemoryPlannerTest, RandomRequestsGiveValidPlans) {

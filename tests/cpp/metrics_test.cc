@@ -10,10 +10,10 @@ namespace {
 
 TEST(LatencyHistogramTest, BucketsAreCumulativeAndCountEverything) {
   LatencyHistogram h;
-  h.Observe(absl::Microseconds(5));     // bucket 0 (<= 10 µs)
-  h.Observe(absl::Microseconds(15));    // bucket 1 (<= 20 µs)
-  h.Observe(absl::Milliseconds(1));     // <= 1.28 ms: bucket 7
-  h.Observe(absl::Hours(1));            // past the last bound: +Inf only
+  h.Observe(absl::Microseconds(5));   // bucket 0 (<= 10 µs)
+  h.Observe(absl::Microseconds(15));  // bucket 1 (<= 20 µs)
+  h.Observe(absl::Milliseconds(1));   // <= 1.28 ms: bucket 7
+  h.Observe(absl::Hours(1));          // past the last bound: +Inf only
   const auto s = h.Read();
   EXPECT_EQ(s.count, 4u);
   EXPECT_EQ(s.cumulative[0], 1u);
@@ -47,7 +47,8 @@ TEST(MetricsTest, SeriesAreKeptApartByTheirLabels) {
   EXPECT_EQ(totals["servekit_requests_total,api=predict,model=a,status=NOT_FOUND,version="], 1u);
   EXPECT_EQ(totals.size(), 4u);
   size_t request_histograms = 0;
-  for (const auto& h : m.Histograms()) request_histograms += h.name == "servekit_request_latency_seconds";
+  for (const auto& h : m.Histograms())
+    request_histograms += h.name == "servekit_request_latency_seconds";
   EXPECT_EQ(request_histograms, 2u);
 }
 
@@ -57,7 +58,8 @@ TEST(MetricsTest, ConcurrentRecordingLosesNothing) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&m, t] {
       for (int i = 0; i < 10000; ++i) {
-        m.RecordRequest("m", 1 + t % 2, "predict", absl::StatusCode::kOk, absl::Microseconds(i % 100));
+        m.RecordRequest("m", 1 + t % 2, "predict", absl::StatusCode::kOk,
+                        absl::Microseconds(i % 100));
       }
     });
   }

@@ -33,13 +33,15 @@ TEST(ModelVersionPolicyTest, Validation) {
   EXPECT_EQ(zero.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(zero.message().find("num_versions"), absl::string_view::npos) << zero;
   EXPECT_EQ(ModelVersionPolicy::Specific({}).Validate().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ModelVersionPolicy::Specific({3, 0}).Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ModelVersionPolicy::Specific({3, 0}).Validate().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ModelVersionPolicyTest, ToStringUsesTheConfigSyntax) {
   EXPECT_EQ(ModelVersionPolicy::Latest(2).ToString(), "latest { num_versions: 2 }");
   EXPECT_EQ(ModelVersionPolicy::All().ToString(), "all {}");
-  EXPECT_EQ(ModelVersionPolicy::Specific({1, 3}).ToString(), "specific { versions: 1 versions: 3 }");
+  EXPECT_EQ(ModelVersionPolicy::Specific({1, 3}).ToString(),
+            "specific { versions: 1 versions: 3 }");
 }
 
 TEST(ModelVersionPolicyTest, OverridesAddLoadedVersionsOnDiskAndDropUnloadedOnes) {

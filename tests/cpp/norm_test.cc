@@ -46,7 +46,8 @@ std::vector<test::OpInput> Inputs(const Tensor& x, const BnParams& p) {
 }
 
 TEST(BatchNormTest, Ranks2To5) {
-  for (const Shape& shape : {Shape{4, 3}, Shape{2, 5, 7}, Shape{2, 3, 4, 5}, Shape{1, 2, 3, 2, 2}, Shape{3, 1, 2, 2}}) {
+  for (const Shape& shape :
+       {Shape{4, 3}, Shape{2, 5, 7}, Shape{2, 3, 4, 5}, Shape{1, 2, 3, 2, 2}, Shape{3, 1, 2, 2}}) {
     const BnParams p = MakeParams(shape[1], 10);
     const Tensor x = RandomTensor(shape, 1, -3.0f, 3.0f);
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("BatchNormalization", Inputs(x, p)));
@@ -57,9 +58,11 @@ TEST(BatchNormTest, Ranks2To5) {
 TEST(BatchNormTest, EpsilonAndIgnoredAttributes) {
   const BnParams p = MakeParams(3, 20);
   const Tensor x = RandomTensor({2, 3, 4, 4}, 2, -3.0f, 3.0f);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("BatchNormalization", Inputs(x, p),
-                                             Attrs({{"epsilon", Float(0.5f)}, {"momentum", Float(0.9f)},
-                                                    {"training_mode", Int(0)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor out,
+      RunOp1(
+          "BatchNormalization", Inputs(x, p),
+          Attrs({{"epsilon", Float(0.5f)}, {"momentum", Float(0.9f)}, {"training_mode", Int(0)}})));
   EXPECT_TRUE(TensorNear(out, x.shape(), RefBatchNorm(x, p, 0.5)));
 }
 
@@ -67,8 +70,8 @@ TEST(BatchNormTest, BatchSizesOnOneSession) {
   const BnParams p = MakeParams(4, 30);
   test::GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 4, 3, 3}));
-  g.Output(g.Op("BatchNormalization", {x, g.Constant("s", p.scale), g.Constant("b", p.bias), g.Constant("m", p.mean),
-                                       g.Constant("v", p.var)}));
+  g.Output(g.Op("BatchNormalization", {x, g.Constant("s", p.scale), g.Constant("b", p.bias),
+                                       g.Constant("m", p.mean), g.Constant("v", p.var)}));
   for (bool optimize : {true, false}) {
     SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options(optimize)));
     EXPECT_EQ(session->StepOpTypes(), (std::vector<std::string>{"BatchNormalization"}));
@@ -83,20 +86,22 @@ TEST(BatchNormTest, BatchSizesOnOneSession) {
 TEST(BatchNormTest, Errors) {
   const BnParams p = MakeParams(3, 50);
   const Tensor x = RandomTensor({2, 3, 2, 2}, 3);
-  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization", Inputs(x, p), Attrs({{"training_mode", Int(1)}})).status(),
-                        {"node 'op' (BatchNormalization)", "training_mode=1 is not supported"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization",
-                               {BatchFeed(x), Const(p.scale), Const(p.bias), Feed(p.mean), Const(p.var)})
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("BatchNormalization", Inputs(x, p), Attrs({{"training_mode", Int(1)}})).status(),
+      {"node 'op' (BatchNormalization)", "training_mode=1 is not supported"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization", {BatchFeed(x), Const(p.scale), Const(p.bias),
+                                                      Feed(p.mean), Const(p.var)})
                             .status(),
                         {"parameter 'in3' must be a constant"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization",
-                               {BatchFeed(x), Const(RandomTensor({4}, 1)), Const(p.bias), Const(p.mean), Const(p.var)})
+  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization", {BatchFeed(x), Const(RandomTensor({4}, 1)),
+                                                      Const(p.bias), Const(p.mean), Const(p.var)})
                             .status(),
                         {"parameter 'const1' must be float32 of shape [3]", "[4]"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization", {BatchFeed(RandomTensor({3}, 1)), Const(p.scale), Const(p.bias),
-                                                      Const(p.mean), Const(p.var)})
-                            .status(),
-                        {"rank >= 2"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("BatchNormalization", {BatchFeed(RandomTensor({3}, 1)), Const(p.scale),
+                                              Const(p.bias), Const(p.mean), Const(p.var)})
+                    .status(),
+                {"rank >= 2"}));
   EXPECT_TRUE(IsInvalid(test::RunOp("BatchNormalization", Inputs(x, p), {}, 3).status(),
                         {"running mean/var outputs exist only in training mode"}));
   EXPECT_TRUE(IsInvalid(RunOp1("BatchNormalization", {BatchFeed(x), Const(p.scale)}).status(),

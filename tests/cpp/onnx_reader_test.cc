@@ -52,7 +52,8 @@ void SetFloats(onnx::TensorProto* t, const std::string& name, const std::vector<
   t->set_name(name);
   t->set_data_type(OnnxType::FLOAT);
   for (int64_t d : dims) t->add_dims(d);
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+  t->set_raw_data(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
 }
 
 // A valid model: y = MatMul(x [N, 3], w [3, 2]).
@@ -87,25 +88,35 @@ Status Read(const onnx::ModelProto& m, const std::string& base_dir = "") {
   return ReadOnnxModel(Bytes(m), base_dir).status();
 }
 
-Status Load(const onnx::ModelProto& m) { return LoadModelFromBytes(Bytes(m), test::Options()).status(); }
-
+Status Load(const onnx::ModelProto& m) {
+  return LoadModelFromBytes(Bytes(m), test::Options()).status();
+}
 
 // --- round trip ----------------------------------------------------------------------------
 
 Graph RoundTripGraph() {
   GraphBuilder g(17);
   const int x = g.Input("image", test::BatchShape({1, 2, 5, 5}));
-  const int conv = g.Op("Conv", {x, g.Constant("conv_w", RandomTensor({3, 2, 3, 3}, 1)),
-                                 g.Constant("conv_b", RandomTensor({3}, 2))},
-                        Attrs({{"pads", Ints({1, 1, 1, 1})}, {"group", Int(1)}, {"auto_pad", test::Str("NOTSET")}}),
-                        "conv");
+  const int conv = g.Op(
+      "Conv",
+      {x, g.Constant("conv_w", RandomTensor({3, 2, 3, 3}, 1)),
+       g.Constant("conv_b", RandomTensor({3}, 2))},
+      Attrs({{"pads", Ints({1, 1, 1, 1})}, {"group", Int(1)}, {"auto_pad", test::Str("NOTSET")}}),
+      "conv");
   const int act = g.Op("LeakyRelu", {conv}, Attrs({{"alpha", test::Float(0.2f)}}), "act");
   const int flat = g.Op("Flatten", {act}, Attrs({{"axis", Int(1)}}), "flat");
-  const int dense = g.Op("Gemm", {flat, g.Constant("dense_w", RandomTensor({4, 75}, 3)), g.Constant("dense_b", RandomTensor({4}, 4))},
+  const int dense = g.Op("Gemm",
+                         {flat, g.Constant("dense_w", RandomTensor({4, 75}, 3)),
+                          g.Constant("dense_b", RandomTensor({4}, 4))},
                          Attrs({{"transB", Int(1)}, {"alpha", test::Float(0.5f)}}), "dense");
-  const int offset = g.Op("Constant", {}, Attrs({{"value", AttributeValue(test::Floats({4}, {0.5f, -1, 2, 0}))}}), "offset");
-  const int scale = g.Op("Constant", {}, Attrs({{"value_floats", AttributeValue(std::vector<float>{1, 2, 3, 4})}}), "scale");
-  const int shifted = g.Op("Mul", {g.Op("Add", {dense, offset}, {}, "shift"), scale}, {}, "scale_mul");
+  const int offset =
+      g.Op("Constant", {}, Attrs({{"value", AttributeValue(test::Floats({4}, {0.5f, -1, 2, 0}))}}),
+           "offset");
+  const int scale =
+      g.Op("Constant", {},
+           Attrs({{"value_floats", AttributeValue(std::vector<float>{1, 2, 3, 4})}}), "scale");
+  const int shifted =
+      g.Op("Mul", {g.Op("Add", {dense, offset}, {}, "shift"), scale}, {}, "scale_mul");
   const int idx = g.Constant("indices", test::Int64s({2}, {3, 0}));
   g.Output(g.Op("Softmax", {shifted}, Attrs({{"axis", Int(-1)}}), "probs"));
   g.Output(g.Op("Gather", {shifted, idx}, Attrs({{"axis", Int(1)}}), "pick"));
@@ -129,7 +140,8 @@ bool SameAttribute(const AttributeValue& a, const AttributeValue& b) {
 
 TEST(OnnxRoundTripTest, StructureSurvives) {
   const Graph original = RoundTripGraph();
-  SK_ASSERT_OK_AND_ASSIGN(std::string bytes, WriteOnnxModel(original, "servekit-test", "roundtrip"));
+  SK_ASSERT_OK_AND_ASSIGN(std::string bytes,
+                          WriteOnnxModel(original, "servekit-test", "roundtrip"));
   SK_ASSERT_OK_AND_ASSIGN(Graph read, ReadOnnxModel(bytes, ""));
   EXPECT_EQ(read.opset, 17);
   ASSERT_EQ(read.inputs.size(), 1u);
@@ -159,7 +171,8 @@ TEST(OnnxRoundTripTest, StructureSurvives) {
     EXPECT_EQ(b.attributes.all().size(), a.attributes.all().size()) << a.Describe();
     for (const auto& [name, value] : a.attributes.all()) {
       ASSERT_TRUE(b.attributes.Has(name)) << a.Describe() << " lost attribute " << name;
-      EXPECT_TRUE(SameAttribute(b.attributes.all().at(name), value)) << a.Describe() << " attribute " << name;
+      EXPECT_TRUE(SameAttribute(b.attributes.all().at(name), value))
+          << a.Describe() << " attribute " << name;
     }
   }
   // Initializers: same names and bytes.
@@ -174,14 +187,16 @@ TEST(OnnxRoundTripTest, StructureSurvives) {
 
 TEST(OnnxRoundTripTest, SameResultsAfterReload) {
   SK_ASSERT_OK_AND_ASSIGN(auto direct, BuildSession(RoundTripGraph(), test::Options()));
-  SK_ASSERT_OK_AND_ASSIGN(std::string bytes, WriteOnnxModel(RoundTripGraph(), "servekit-test", "roundtrip"));
+  SK_ASSERT_OK_AND_ASSIGN(std::string bytes,
+                          WriteOnnxModel(RoundTripGraph(), "servekit-test", "roundtrip"));
   SK_ASSERT_OK_AND_ASSIGN(auto reloaded, LoadModelFromBytes(bytes, test::Options()));
   for (int64_t batch : {1, 3, 0}) {
     const Tensor x = RandomTensor({batch, 2, 5, 5}, 10 + static_cast<uint32_t>(batch));
     SK_ASSERT_OK_AND_ASSIGN(auto a, direct->Run({x}));
     SK_ASSERT_OK_AND_ASSIGN(auto b, reloaded->Run({x}));
     ASSERT_EQ(a.size(), b.size());
-    for (size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(test::TensorsEqual(b[k], a[k])) << "output " << k << " batch " << batch;
+    for (size_t k = 0; k < a.size(); ++k)
+      EXPECT_TRUE(test::TensorsEqual(b[k], a[k])) << "output " << k << " batch " << batch;
   }
 }
 
@@ -190,7 +205,8 @@ TEST(OnnxRoundTripTest, InferredGraphRoundTrips) {
   // must still load (the producing nodes are written, not the folded values).
   GraphBuilder g(17);
   const int x = g.Input("x", test::BatchShape({1, 2}));
-  const int k = g.Op("Add", {g.Constant("a", test::Floats({2}, {1, 2})), g.Constant("b", test::Floats({2}, {3, 4}))});
+  const int k = g.Op("Add", {g.Constant("a", test::Floats({2}, {1, 2})),
+                             g.Constant("b", test::Floats({2}, {3, 4}))});
   g.Output(g.Op("Mul", {x, k}));
   Graph graph = g.Build();
   SK_ASSERT_OK(InferGraph(graph));
@@ -216,10 +232,14 @@ TEST(OnnxRoundTripTest, BatchMultipleInputShape) {
 
 TEST(OnnxRoundTripTest, TensorProtoEveryDtype) {
   const std::vector<Tensor> tensors = {
-      test::Floats({2, 2}, {1.5f, -2, 0, 3}),       test::MakeTensor<double>({3}, {1e300, -0.5, 2}),
-      test::Int64s({2}, {int64_t{1} << 50, -1}),    test::MakeTensor<int32_t>({1, 2}, {-7, 7}),
-      test::MakeTensor<int8_t>({3}, {-128, 0, 127}), test::MakeTensor<uint8_t>({2}, {0, 255}),
-      test::MakeTensor<bool>({2}, {true, false}),   test::Scalar(4.0f),
+      test::Floats({2, 2}, {1.5f, -2, 0, 3}),
+      test::MakeTensor<double>({3}, {1e300, -0.5, 2}),
+      test::Int64s({2}, {int64_t{1} << 50, -1}),
+      test::MakeTensor<int32_t>({1, 2}, {-7, 7}),
+      test::MakeTensor<int8_t>({3}, {-128, 0, 127}),
+      test::MakeTensor<uint8_t>({2}, {0, 255}),
+      test::MakeTensor<bool>({2}, {true, false}),
+      test::Scalar(4.0f),
       test::Floats({0, 3}, {}),
   };
   for (const Tensor& t : tensors) {
@@ -247,7 +267,8 @@ TEST(OnnxFileTest, FileAndVersionDirectory) {
 TEST(OnnxFileTest, MissingFile) {
   TempDir dir;
   const Status missing = ReadOnnxFile((dir.path() / "nope.onnx").string()).status();
-  EXPECT_TRUE(test::IsError(missing, absl::StatusCode::kNotFound, {"no model file at", "nope.onnx"}));
+  EXPECT_TRUE(
+      test::IsError(missing, absl::StatusCode::kNotFound, {"no model file at", "nope.onnx"}));
   const Status empty_dir = ReadOnnxFile(dir.path().string()).status();
   EXPECT_TRUE(test::IsError(empty_dir, absl::StatusCode::kNotFound, {"model.onnx"}));
 }
@@ -304,9 +325,15 @@ TEST(OnnxCorruptTest, ByteFlipsNeverCrash) {
         for (const TensorSpec& spec : (*session)->inputs()) {
           const Shape shape = Evaluate(spec.shape, 1);
           auto n = CheckedNumElements(shape, 1 << 20);
-          if (!n.ok() || spec.dtype == DType::kUndefined) { small = false; break; }
+          if (!n.ok() || spec.dtype == DType::kUndefined) {
+            small = false;
+            break;
+          }
           auto t = Tensor::Allocate(spec.dtype, shape);
-          if (!t.ok()) { small = false; break; }
+          if (!t.ok()) {
+            small = false;
+            break;
+          }
           std::memset(t->raw_data(), 0, t->num_bytes());
           inputs.push_back(*t);
         }
@@ -348,7 +375,8 @@ TEST(OnnxOpsetTest, DefaultDomainRequired) {
 TEST(OnnxOpsetTest, NodeOfAnotherDomain) {
   onnx::ModelProto m = BaseModel();
   m.mutable_graph()->mutable_node(0)->set_domain("com.microsoft");
-  EXPECT_TRUE(IsInvalid(Read(m), {"node 'mm' (MatMul)", "operators of domain 'com.microsoft' are not supported"}));
+  EXPECT_TRUE(IsInvalid(
+      Read(m), {"node 'mm' (MatMul)", "operators of domain 'com.microsoft' are not supported"}));
 }
 
 // --- hostile tensors -----------------------------------------------------------------------
@@ -383,10 +411,14 @@ TEST(OnnxTensorTest, NegativeDims) {
 }
 
 TEST(OnnxTensorTest, RawDataShorterOrLongerThanTheShape) {
-  const onnx::ModelProto shorter = WithInitializer([](onnx::TensorProto* t) { t->set_raw_data(std::string(16, '\0')); });
-  EXPECT_TRUE(IsInvalid(Read(shorter), {"initializer 'w'", "has 16 bytes of raw_data but its shape needs 24"}));
-  const onnx::ModelProto longer = WithInitializer([](onnx::TensorProto* t) { t->set_raw_data(std::string(28, '\0')); });
-  EXPECT_TRUE(IsInvalid(Read(longer), {"initializer 'w'", "has 28 bytes of raw_data but its shape needs 24"}));
+  const onnx::ModelProto shorter =
+      WithInitializer([](onnx::TensorProto* t) { t->set_raw_data(std::string(16, '\0')); });
+  EXPECT_TRUE(IsInvalid(Read(shorter),
+                        {"initializer 'w'", "has 16 bytes of raw_data but its shape needs 24"}));
+  const onnx::ModelProto longer =
+      WithInitializer([](onnx::TensorProto* t) { t->set_raw_data(std::string(28, '\0')); });
+  EXPECT_TRUE(IsInvalid(Read(longer),
+                        {"initializer 'w'", "has 28 bytes of raw_data but its shape needs 24"}));
   const onnx::ModelProto empty = WithInitializer([](onnx::TensorProto* t) { t->set_raw_data(""); });
   EXPECT_TRUE(IsInvalid(Read(empty), {"initializer 'w'", "has 0 bytes of raw_data"}));
 }
@@ -396,9 +428,12 @@ TEST(OnnxTensorTest, TypedFieldCountMismatch) {
     t->clear_raw_data();
     for (int i = 0; i < 5; ++i) t->add_float_data(1.0f);
   });
-  EXPECT_TRUE(IsInvalid(Read(floats), {"initializer 'w'", "has 5 float_data values but its shape needs 6"}));
-  const onnx::ModelProto no_data = WithInitializer([](onnx::TensorProto* t) { t->clear_raw_data(); });
-  EXPECT_TRUE(IsInvalid(Read(no_data), {"initializer 'w'", "has 0 float_data values but its shape needs 6"}));
+  EXPECT_TRUE(IsInvalid(Read(floats),
+                        {"initializer 'w'", "has 5 float_data values but its shape needs 6"}));
+  const onnx::ModelProto no_data =
+      WithInitializer([](onnx::TensorProto* t) { t->clear_raw_data(); });
+  EXPECT_TRUE(IsInvalid(Read(no_data),
+                        {"initializer 'w'", "has 0 float_data values but its shape needs 6"}));
   const onnx::ModelProto int64s = WithInitializer([](onnx::TensorProto* t) {
     t->clear_raw_data();
     t->set_data_type(OnnxType::INT64);
@@ -449,12 +484,17 @@ TEST(OnnxTensorTest, TypedFieldsThatMatchLoad) {
 }
 
 TEST(OnnxTensorTest, UnsupportedDtypes) {
-  for (int32_t type : std::vector<int32_t>{OnnxType::FLOAT16, OnnxType::STRING, OnnxType::UINT64, OnnxType::UNDEFINED, 99}) {
-    const onnx::ModelProto m = WithInitializer([type](onnx::TensorProto* t) { t->set_data_type(type); });
-    EXPECT_TRUE(IsInvalid(Read(m), {"initializer 'w'", absl::StrCat("unsupported data type ", type)})) << type;
+  for (int32_t type : std::vector<int32_t>{OnnxType::FLOAT16, OnnxType::STRING, OnnxType::UINT64,
+                                           OnnxType::UNDEFINED, 99}) {
+    const onnx::ModelProto m =
+        WithInitializer([type](onnx::TensorProto* t) { t->set_data_type(type); });
+    EXPECT_TRUE(
+        IsInvalid(Read(m), {"initializer 'w'", absl::StrCat("unsupported data type ", type)}))
+        << type;
   }
   onnx::ModelProto input = BaseModel();
-  input.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(OnnxType::FLOAT16);
+  input.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
+      OnnxType::FLOAT16);
   EXPECT_TRUE(IsInvalid(Read(input), {"input 'x' has an unsupported type (element type 10)"}));
 }
 
@@ -486,7 +526,8 @@ TEST(OnnxInputTest, Shapes) {
   EXPECT_TRUE(IsInvalid(Read(negative), {"input 'x' has negative dimension -3"}));
   onnx::ModelProto dynamic = BaseModel();
   SetShape(dynamic.mutable_graph()->mutable_input(0), "x", OnnxType::FLOAT, {"N", "features"});
-  EXPECT_TRUE(IsInvalid(Read(dynamic), {"input 'x' has a dynamic dimension at axis 1 ('features')"}));
+  EXPECT_TRUE(
+      IsInvalid(Read(dynamic), {"input 'x' has a dynamic dimension at axis 1 ('features')"}));
   onnx::ModelProto no_shape = BaseModel();
   no_shape.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
   EXPECT_TRUE(IsInvalid(Read(no_shape), {"input 'x' has no shape"}));
@@ -502,7 +543,8 @@ TEST(OnnxInputTest, Shapes) {
 
 TEST(OnnxInputTest, HugeInputDimsFailAtLoad) {
   onnx::ModelProto m = BaseModel();
-  SetShape(m.mutable_graph()->mutable_input(0), "x", OnnxType::FLOAT, {"N", "1099511627776", "1099511627776", "3"});
+  SetShape(m.mutable_graph()->mutable_input(0), "x", OnnxType::FLOAT,
+           {"N", "1099511627776", "1099511627776", "3"});
   EXPECT_TRUE(IsInvalid(Load(m), {"too large to run"}));
 }
 
@@ -537,7 +579,8 @@ TEST(OnnxNodeTest, UnsupportedAttributeKinds) {
   auto* a = graph_attr.mutable_graph()->mutable_node(0)->add_attribute();
   a->set_name("body");
   a->set_type(onnx::AttributeProto::GRAPH);
-  EXPECT_TRUE(IsInvalid(Read(graph_attr), {"node 'mm' (MatMul)", "attribute 'body'", "attribute type 5 is not supported"}));
+  EXPECT_TRUE(IsInvalid(Read(graph_attr), {"node 'mm' (MatMul)", "attribute 'body'",
+                                           "attribute type 5 is not supported"}));
   onnx::ModelProto ref_attr = BaseModel();
   auto* r = ref_attr.mutable_graph()->mutable_node(0)->add_attribute();
   r->set_name("alpha");
@@ -549,7 +592,9 @@ TEST(OnnxNodeTest, UnsupportedAttributeKinds) {
 TEST(OnnxNodeTest, MissingInitializerOrUndefinedInput) {
   onnx::ModelProto m = BaseModel();
   m.mutable_graph()->clear_initializer();
-  EXPECT_TRUE(IsInvalid(Read(m), {"node 'mm' (MatMul)", "input 'w' is not defined by any node, graph input or initializer"}));
+  EXPECT_TRUE(IsInvalid(
+      Read(m),
+      {"node 'mm' (MatMul)", "input 'w' is not defined by any node, graph input or initializer"}));
   onnx::ModelProto typo = BaseModel();
   typo.mutable_graph()->mutable_node(0)->set_input(0, "X");
   EXPECT_TRUE(IsInvalid(Read(typo), {"input 'X' is not defined"}));
@@ -568,7 +613,8 @@ TEST(OnnxNodeTest, OutputDefinedTwice) {
   n->set_op_type("Relu");
   n->add_input("x");
   n->add_output("y");
-  EXPECT_TRUE(IsInvalid(Read(m), {"node 'again' (Relu)", "output 'y' is already defined elsewhere"}));
+  EXPECT_TRUE(
+      IsInvalid(Read(m), {"node 'again' (Relu)", "output 'y' is already defined elsewhere"}));
   onnx::ModelProto shadow = BaseModel();
   shadow.mutable_graph()->mutable_node(0)->set_output(0, "w");
   EXPECT_TRUE(IsInvalid(Read(shadow), {"output 'w' is already defined elsewhere"}));
@@ -669,7 +715,8 @@ TEST(OnnxNodeTest, OmittedOptionalInputsAndOutputs) {
   EXPECT_EQ(graph.nodes[2].outputs.size(), 1u);
   SK_ASSERT_OK_AND_ASSIGN(auto session, LoadModelFromBytes(Bytes(m), test::Options()));
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({1, 3}, {0, 0.01f, -1})}));
-  EXPECT_TRUE(test::TensorNear(out[0], {1, 2}, {std::min(0.03 - 5, 0.5), std::min(0.04 - 6, 0.5)}, 1e-5, 1e-6));
+  EXPECT_TRUE(test::TensorNear(out[0], {1, 2}, {std::min(0.03 - 5, 0.5), std::min(0.04 - 6, 0.5)},
+                               1e-5, 1e-6));
 }
 
 // --- external data -------------------------------------------------------------------------
@@ -717,8 +764,9 @@ TEST(OnnxExternalDataTest, OutsideTheDirectory) {
   dir.Write("inside/model.onnx", "");
   dir.Write("secret.bin", FloatBytes({9, 9, 9, 9, 9, 9}));
   const std::string base = (dir.path() / "inside").string();
-  for (const std::string& location : {std::string("../secret.bin"), (dir.path() / "secret.bin").string(),
-                                      std::string("a/../../secret.bin"), std::string("/etc/passwd")}) {
+  for (const std::string& location :
+       {std::string("../secret.bin"), (dir.path() / "secret.bin").string(),
+        std::string("a/../../secret.bin"), std::string("/etc/passwd")}) {
     EXPECT_TRUE(IsInvalid(Read(WithExternalWeights(location), base),
                           {"initializer 'w'", "must stay inside the model directory"}))
         << location;
@@ -731,7 +779,8 @@ TEST(OnnxExternalDataTest, SymlinkOutOfTheDirectory) {
   dir.Write("secret.bin", FloatBytes({9, 9, 9, 9, 9, 9}));
   fs::create_symlink(dir.path() / "secret.bin", dir.path() / "inside" / "link.bin");
   const Status status = Read(WithExternalWeights("link.bin"), (dir.path() / "inside").string());
-  EXPECT_FALSE(status.ok()) << "a symlink let external data be read from outside the model directory";
+  EXPECT_FALSE(status.ok())
+      << "a symlink let external data be read from outside the model directory";
 }
 
 TEST(OnnxExternalDataTest, MissingShortAndMalformed) {
@@ -741,22 +790,29 @@ TEST(OnnxExternalDataTest, MissingShortAndMalformed) {
   const std::string base = dir.path().string();
   EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("missing.bin"), base),
                         {"initializer 'w'", "external data file 'missing.bin' cannot be read"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("short.bin"), base),
-                        {"initializer 'w'", "external data file 'short.bin' is shorter than offset 0 + length 24"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "4"), base), {"is shorter than offset 4 + length 24"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "1000000"), base), {"shorter than offset 1000000"}));
+  EXPECT_TRUE(IsInvalid(
+      Read(WithExternalWeights("short.bin"), base),
+      {"initializer 'w'", "external data file 'short.bin' is shorter than offset 0 + length 24"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "4"), base),
+                        {"is shorter than offset 4 + length 24"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "1000000"), base),
+                        {"shorter than offset 1000000"}));
   EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "0", "8"), base),
                         {"external data length 8 but its shape needs 24 bytes"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "abc"), base), {"external data offset 'abc' is not a valid number"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "-4"), base), {"offset '-4' is not a valid number"}));
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "", "99999999999999999999"), base), {"length", "not a valid number"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "abc"), base),
+                        {"external data offset 'abc' is not a valid number"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "-4"), base),
+                        {"offset '-4' is not a valid number"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin", "", "99999999999999999999"), base),
+                        {"length", "not a valid number"}));
   EXPECT_TRUE(IsInvalid(Read(WithExternalWeights(""), base), {"external data has no location"}));
   EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("dir_not_file"), base), {"cannot be read"}));
   SK_ASSERT_OK(Read(WithExternalWeights("exact.bin"), base));
 }
 
 TEST(OnnxExternalDataTest, NotAllowedFromBytes) {
-  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin")), {"initializer 'w'", "uses external data", "loaded from a file"}));
+  EXPECT_TRUE(IsInvalid(Read(WithExternalWeights("exact.bin")),
+                        {"initializer 'w'", "uses external data", "loaded from a file"}));
   EXPECT_TRUE(IsInvalid(Load(WithExternalWeights("exact.bin")), {"uses external data"}));
 }
 

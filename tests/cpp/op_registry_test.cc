@@ -1,10 +1,11 @@
 // OpRegistry (engine/op_registry.h): each kernels/ family adds its schemas from a
 // static OpRegistration. Nothing in this test names a family, so it also checks
 // that the linker kept every family file (servekit_kernels is linked whole).
+#include "servekit/engine/op_registry.h"
+
 #include <string>
 #include <vector>
 
-#include "servekit/engine/op_registry.h"
 #include "test_util.h"
 
 namespace servekit {
@@ -12,14 +13,42 @@ namespace {
 
 TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
   // Sorted, as OpTypes returns them; a duplicate registration would appear twice.
-  const std::vector<std::string> expected = {
-      "Add",         "ArgMax",     "AveragePool", "BatchNormalization", "Cast",     "Clip",
-      "Concat",      "Constant",   "Conv",        "Div",                "Dropout",  "Erf",
-      "Flatten",     "Gather",     "Gelu",        "Gemm",               "GlobalAveragePool",
-      "GlobalMaxPool", "Identity", "LeakyRelu",   "LogSoftmax",         "MatMul",   "MaxPool",
-      "Mul",         "Pad",        "ReduceMean",  "Relu",               "Reshape",  "Shape",
-      "Sigmoid",     "Softmax",    "Squeeze",     "Sub",                "Tanh",     "Transpose",
-      "Unsqueeze"};
+  const std::vector<std::string> expected = {"Add",
+                                             "ArgMax",
+                                             "AveragePool",
+                                             "BatchNormalization",
+                                             "Cast",
+                                             "Clip",
+                                             "Concat",
+                                             "Constant",
+                                             "Conv",
+                                             "Div",
+                                             "Dropout",
+                                             "Erf",
+                                             "Flatten",
+                                             "Gather",
+                                             "Gelu",
+                                             "Gemm",
+                                             "GlobalAveragePool",
+                                             "GlobalMaxPool",
+                                             "Identity",
+                                             "LeakyRelu",
+                                             "LogSoftmax",
+                                             "MatMul",
+                                             "MaxPool",
+                                             "Mul",
+                                             "Pad",
+                                             "ReduceMean",
+                                             "Relu",
+                                             "Reshape",
+                                             "Shape",
+                                             "Sigmoid",
+                                             "Softmax",
+                                             "Squeeze",
+                                             "Sub",
+                                             "Tanh",
+                                             "Transpose",
+                                             "Unsqueeze"};
   EXPECT_EQ(OpRegistry::Global().OpTypes(), expected);
 }
 

@@ -49,30 +49,35 @@ Steps OptimizedSteps(const Graph& graph) {
 
 // Builds `graph` with and without optimisation and checks that both give the
 // same outputs (names, dtypes, shapes, values) for every batch size.
-::testing::AssertionResult SameOutputsOptimized(const Graph& graph, std::vector<int64_t> batches = {1, 3, 0}) {
+::testing::AssertionResult SameOutputsOptimized(const Graph& graph,
+                                                std::vector<int64_t> batches = {1, 3, 0}) {
   auto plain = BuildSession(graph, test::Options(false));
   if (!plain.ok()) return ::testing::AssertionFailure() << "unoptimised load: " << plain.status();
   auto optimized = BuildSession(graph, test::Options(true));
-  if (!optimized.ok()) return ::testing::AssertionFailure() << "optimised load: " << optimized.status();
+  if (!optimized.ok())
+    return ::testing::AssertionFailure() << "optimised load: " << optimized.status();
   const auto& a = (*plain)->outputs();
   const auto& b = (*optimized)->outputs();
   if (a.size() != b.size()) return ::testing::AssertionFailure() << "output counts differ";
   for (size_t k = 0; k < a.size(); ++k) {
     if (a[k].name != b[k].name || a[k].dtype != b[k].dtype || a[k].shape != b[k].shape) {
-      return ::testing::AssertionFailure() << "output " << k << " signature differs: " << a[k].name << " "
-                                           << SymShapeToString(a[k].shape) << " vs " << b[k].name << " "
-                                           << SymShapeToString(b[k].shape);
+      return ::testing::AssertionFailure() << "output " << k << " signature differs: " << a[k].name
+                                           << " " << SymShapeToString(a[k].shape) << " vs "
+                                           << b[k].name << " " << SymShapeToString(b[k].shape);
     }
   }
   for (int64_t batch : batches) {
-    const std::vector<Tensor> inputs = RandomInputs(**plain, batch, 1000 + static_cast<uint32_t>(batch));
+    const std::vector<Tensor> inputs =
+        RandomInputs(**plain, batch, 1000 + static_cast<uint32_t>(batch));
     auto expected = (*plain)->Run(inputs);
-    if (!expected.ok()) return ::testing::AssertionFailure() << "unoptimised run: " << expected.status();
+    if (!expected.ok())
+      return ::testing::AssertionFailure() << "unoptimised run: " << expected.status();
     auto actual = (*optimized)->Run(inputs);
     if (!actual.ok()) return ::testing::AssertionFailure() << "optimised run: " << actual.status();
     for (size_t k = 0; k < expected->size(); ++k) {
       auto near = test::TensorsClose((*actual)[k], (*expected)[k], test::kRtol, test::kAtolSum);
-      if (!near) return near << " (output " << k << " '" << a[k].name << "', batch " << batch << ")";
+      if (!near)
+        return near << " (output " << k << " '" << a[k].name << "', batch " << batch << ")";
     }
   }
   return ::testing::AssertionSuccess();
@@ -197,8 +202,10 @@ Attributes Conv3x3(int64_t group = 1) {
 TEST(FoldBatchNormTest, IntoConvWithBias) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
-  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1)), g.Constant("b", RandomTensor({4}, 2))},
-                        Conv3x3());
+  const int conv = g.Op(
+      "Conv",
+      {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1)), g.Constant("b", RandomTensor({4}, 2))},
+      Conv3x3());
   g.Output(AddBn(g, conv, 4, 10));
   EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
@@ -211,21 +218,25 @@ TEST(FoldBatchNormTest, IntoConvWithBias) {
 TEST(FoldBatchNormTest, IntoConvWithoutBiasAndEpsilon) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2, 5, 7}));
-  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 2, 3}, 3))}, Attrs({{"strides", Ints({2, 1})}}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 2, 3}, 3))},
+                        Attrs({{"strides", Ints({2, 1})}}));
   g.Output(AddBn(g, conv, 3, 20, Attrs({{"epsilon", Float(0.1f)}})));
   EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
 TEST(FoldBatchNormTest, IntoGroupedAndDepthwiseConv) {
-  for (auto [channels, filters, group] : {std::tuple<int64_t, int64_t, int64_t>{4, 6, 2}, {3, 3, 3}, {3, 6, 3}}) {
+  for (auto [channels, filters, group] :
+       {std::tuple<int64_t, int64_t, int64_t>{4, 6, 2}, {3, 3, 3}, {3, 6, 3}}) {
     GraphBuilder g;
     const int x = g.Input("x", test::BatchShape({1, channels, 5, 5}));
-    const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({filters, channels / group, 3, 3}, 4)),
-                                   g.Constant("b", RandomTensor({filters}, 5))},
+    const int conv = g.Op("Conv",
+                          {x, g.Constant("w", RandomTensor({filters, channels / group, 3, 3}, 4)),
+                           g.Constant("b", RandomTensor({filters}, 5))},
                           Conv3x3(group));
     g.Output(AddBn(g, conv, filters, 30));
-    EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"})) << "group " << group << " filters " << filters;
+    EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}))
+        << "group " << group << " filters " << filters;
     EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "group " << group << " filters " << filters;
   }
 }
@@ -236,12 +247,14 @@ TEST(FoldBatchNormTest, IntoGemmEveryTransBAndBias) {
     for (const Shape& bias_shape : {Shape{}, Shape{N}, Shape{1, N}}) {
       GraphBuilder g;
       const int x = g.Input("x", test::BatchShape({1, K}));
-      std::vector<int> inputs = {x, g.Constant("w", RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, 6))};
+      std::vector<int> inputs = {
+          x, g.Constant("w", RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, 6))};
       const bool has_bias = !bias_shape.empty();
       if (has_bias) inputs.push_back(g.Constant("c", RandomTensor(bias_shape, 7)));
       const int gemm = g.Op("Gemm", inputs, Attrs({{"transB", Int(trans_b)}}));
       g.Output(AddBn(g, gemm, N, 40));
-      const std::string what = absl::StrCat("transB=", trans_b, " bias ", has_bias ? ShapeToString(bias_shape) : "none");
+      const std::string what =
+          absl::StrCat("transB=", trans_b, " bias ", has_bias ? ShapeToString(bias_shape) : "none");
       EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << what;
       EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
     }
@@ -254,7 +267,8 @@ TEST(FoldBatchNormTest, GemmWithPerRowBias) {
   const int64_t M = 4, K = 3, N = 4;
   GraphBuilder g;
   const int x = g.Input("x", FixedShape({M, K}));
-  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({K, N}, 8)), g.Constant("c", RandomTensor({M, 1}, 9))});
+  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({K, N}, 8)),
+                                 g.Constant("c", RandomTensor({M, 1}, 9))});
   g.Output(AddBn(g, gemm, N, 50));
   EXPECT_TRUE(SameOutputsOptimized(g.graph(), {0}));
 }
@@ -262,7 +276,8 @@ TEST(FoldBatchNormTest, GemmWithPerRowBias) {
 TEST(FoldBatchNormTest, NotIntoGemmWithAlpha) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 3}));
-  const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 2}, 10))}, Attrs({{"alpha", Float(0.5f)}}));
+  const int gemm =
+      g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 2}, 10))}, Attrs({{"alpha", Float(0.5f)}}));
   g.Output(AddBn(g, gemm, 2, 60));
   EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm", "BatchNormalization"}));
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
@@ -290,8 +305,10 @@ TEST(FoldBatchNormTest, ThenActivationFusion) {
 Graph ConvWithSharedOutputThenBn(bool conv_output_is_graph_output) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2, 5, 5}));
-  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 12)), g.Constant("b", RandomTensor({3}, 13))},
-                        Conv3x3(), "conv");
+  const int conv = g.Op(
+      "Conv",
+      {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 12)), g.Constant("b", RandomTensor({3}, 13))},
+      Conv3x3(), "conv");
   g.Output(AddBn(g, conv, 3, 90));
   if (conv_output_is_graph_output) {
     g.Output(conv);
@@ -306,8 +323,9 @@ TEST(FoldBatchNormTest, SharedConvOutputLeavesTheBatchNormIntact) {
     const Graph after = InferAndRun(ConvWithSharedOutputThenBn(as_output), FoldBatchNormalization);
     const Node* bn = FindNode(after, "BatchNormalization");
     ASSERT_NE(bn, nullptr) << "the BN cannot be folded";
-    EXPECT_EQ(bn->inputs.size(), 5u) << "the BN node lost its parameters (conv output is "
-                                     << (as_output ? "a graph output" : "read by another node") << ")";
+    EXPECT_EQ(bn->inputs.size(), 5u)
+        << "the BN node lost its parameters (conv output is "
+        << (as_output ? "a graph output" : "read by another node") << ")";
     const Node* conv = FindNode(after, "Conv");
     ASSERT_NE(conv, nullptr);
     EXPECT_EQ(conv->attributes.all().size(), 1u) << "the conv is unchanged";
@@ -321,7 +339,8 @@ TEST(FoldBatchNormTest, SharedConvOutputStillRunsCorrectly) {
       const auto result = SameOutputsOptimized(ConvWithSharedOutputThenBn(as_output));
       if (!result) std::fprintf(stderr, "%s\n", result.message());
       return static_cast<bool>(result);
-    }) << "conv output is " << (as_output ? "a graph output" : "read by another node");
+    }) << "conv output is "
+       << (as_output ? "a graph output" : "read by another node");
   }
 }
 
@@ -335,7 +354,8 @@ TEST(FuseMatMulAddTest, BiasOnEitherSideAndShapes) {
       const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 5}, 14))});
       const int b = g.Constant("b", RandomTensor(bias_shape, 15));
       g.Output(g.Op("Add", bias_first ? std::vector<int>{b, mm} : std::vector<int>{mm, b}));
-      const std::string what = absl::StrCat(bias_first ? "b + MatMul" : "MatMul + b", ", bias ", ShapeToString(bias_shape));
+      const std::string what = absl::StrCat(bias_first ? "b + MatMul" : "MatMul + b", ", bias ",
+                                            ShapeToString(bias_shape));
       EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << what;
       EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
     }
@@ -373,7 +393,8 @@ TEST(FuseMatMulAddTest, CasesThatMustNotFuse) {
   {  // 3-D activations: MatMul is batched, Gemm is 2-D only.
     GraphBuilder g;
     const int x = g.Input("x", test::BatchShape({1, 2, 3}));
-    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 20))}), g.Constant("b", RandomTensor({4}, 21))}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 20))}),
+                          g.Constant("b", RandomTensor({4}, 21))}));
     cases.push_back({"3-D input", g.Build()});
   }
   {  // bias not constant
@@ -393,7 +414,8 @@ TEST(FuseMatMulAddTest, CasesThatMustNotFuse) {
   {  // a full [M, N] addend is not a bias
     GraphBuilder g;
     const int x = g.Input("x", FixedShape({2, 3}));
-    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 24))}), g.Constant("b", RandomTensor({2, 4}, 25))}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 24))}),
+                          g.Constant("b", RandomTensor({2, 4}, 25))}));
     cases.push_back({"[M, N] addend", g.Build()});
   }
   {  // the MatMul output is read elsewhere too
@@ -438,7 +460,9 @@ std::vector<ActivationCase> FusableActivations() {
 int AddActivation(GraphBuilder& g, int x, const ActivationCase& a) {
   std::vector<int> inputs = {x};
   for (size_t i = 0; i < a.bounds.size(); ++i) {
-    inputs.push_back(a.bounds[i].dtype() == DType::kUndefined ? -1 : g.Constant(absl::StrCat("bound", i), a.bounds[i]));
+    inputs.push_back(a.bounds[i].dtype() == DType::kUndefined
+                         ? -1
+                         : g.Constant(absl::StrCat("bound", i), a.bounds[i]));
   }
   return g.Op(a.op, inputs, a.attributes);
 }
@@ -448,7 +472,10 @@ TEST(FuseActivationsTest, IntoConvGemmAndMatMul) {
     {
       GraphBuilder g;
       const int x = g.Input("x", test::BatchShape({1, 2, 5, 5}));
-      const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 30)), g.Constant("b", RandomTensor({3}, 31))}, Conv3x3());
+      const int conv = g.Op("Conv",
+                            {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 30)),
+                             g.Constant("b", RandomTensor({3}, 31))},
+                            Conv3x3());
       g.Output(AddActivation(g, conv, a));
       EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"})) << a.name;
       EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "Conv + " << a.name;
@@ -456,8 +483,10 @@ TEST(FuseActivationsTest, IntoConvGemmAndMatMul) {
     {
       GraphBuilder g;
       const int x = g.Input("x", test::BatchShape({1, 4}));
-      const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 4}, 32)), g.Constant("b", RandomTensor({3}, 33))},
-                            Attrs({{"transB", Int(1)}}));
+      const int gemm = g.Op(
+          "Gemm",
+          {x, g.Constant("w", RandomTensor({3, 4}, 32)), g.Constant("b", RandomTensor({3}, 33))},
+          Attrs({{"transB", Int(1)}}));
       g.Output(AddActivation(g, gemm, a));
       EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Gemm"})) << a.name;
       EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "Gemm + " << a.name;
@@ -496,19 +525,22 @@ TEST(FuseActivationsTest, SharedLayerOutputKeepsTheActivation) {
   for (const ActivationCase& a : FusableActivations()) {
     GraphBuilder g;
     const int x = g.Input("x", test::BatchShape({1, 2, 4, 4}));
-    const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 36))}, Conv3x3(), "conv");
+    const int conv =
+        g.Op("Conv", {x, g.Constant("w", RandomTensor({3, 2, 3, 3}, 36))}, Conv3x3(), "conv");
     g.Output(AddActivation(g, conv, a));
     g.Output(conv);
     const Steps steps = OptimizedSteps(g.graph());
     EXPECT_EQ(steps, (Steps{"Conv", a.op})) << a.name;
-    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << a.name << " after a conv whose output is also a graph output";
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()))
+        << a.name << " after a conv whose output is also a graph output";
 
     GraphBuilder h;
     const int y = h.Input("x", test::BatchShape({1, 4}));
     const int gemm = h.Op("Gemm", {y, h.Constant("w", RandomTensor({4, 3}, 37))});
     h.Output(AddActivation(h, gemm, a));
     h.Output(h.Op("Tanh", {gemm}));
-    EXPECT_TRUE(SameOutputsOptimized(h.graph())) << a.name << " after a gemm whose output is read twice";
+    EXPECT_TRUE(SameOutputsOptimized(h.graph()))
+        << a.name << " after a gemm whose output is read twice";
   }
 }
 
@@ -516,13 +548,15 @@ TEST(FuseActivationsTest, FailedFusionKeepsClipBounds) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 3}));
   const int gemm = g.Op("Gemm", {x, g.Constant("w", RandomTensor({3, 2}, 38))});
-  const int clip = g.Op("Clip", {gemm, g.Constant("lo", test::Scalar(0.0f)), g.Constant("hi", test::Scalar(0.1f))});
+  const int clip = g.Op(
+      "Clip", {gemm, g.Constant("lo", test::Scalar(0.0f)), g.Constant("hi", test::Scalar(0.1f))});
   g.Output(clip);
   g.Output(gemm);
   const Graph after = InferAndRun(g.Build(), FuseActivations);
   const Node* node = FindNode(after, "Clip");
   ASSERT_NE(node, nullptr);
-  EXPECT_EQ(node->inputs.size(), 3u) << "Clip lost its min/max inputs when the fusion was abandoned";
+  EXPECT_EQ(node->inputs.size(), 3u)
+      << "Clip lost its min/max inputs when the fusion was abandoned";
 }
 
 // --- RemoveDeadNodes ---------------------------------------------------------------------
@@ -533,9 +567,11 @@ Graph ExporterReshape() {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 3, 2, 2}));
   const int shape = g.Op("Shape", {x});
-  const int n = g.Op("Gather", {shape, g.Constant("zero", test::Scalar<int64_t>(0))}, Attrs({{"axis", Int(0)}}));
+  const int n = g.Op("Gather", {shape, g.Constant("zero", test::Scalar<int64_t>(0))},
+                     Attrs({{"axis", Int(0)}}));
   const int n1 = g.Op("Unsqueeze", {n, g.Constant("axes", test::Int64s({1}, {0}))});
-  const int target = g.Op("Concat", {n1, g.Constant("minus_one", test::Int64s({1}, {-1}))}, Attrs({{"axis", Int(0)}}));
+  const int target = g.Op("Concat", {n1, g.Constant("minus_one", test::Int64s({1}, {-1}))},
+                          Attrs({{"axis", Int(0)}}));
   g.Output(g.Op("Reshape", {x, target}));
   return g.Build();
 }
@@ -561,8 +597,10 @@ TEST(RemoveDeadNodesTest, UnusedBranchesAndTheirConstantsGo) {
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
   const Graph after = InferAndRun(g.Build(), RemoveDeadNodes);
   EXPECT_EQ(after.nodes.size(), 2u);
-  EXPECT_FALSE(after.values[unused_w].constant.has_value()) << "a constant nothing reads is released";
-  EXPECT_TRUE(after.values[shape_const].constant.has_value()) << "load-time inputs stay for the kernels";
+  EXPECT_FALSE(after.values[unused_w].constant.has_value())
+      << "a constant nothing reads is released";
+  EXPECT_TRUE(after.values[shape_const].constant.has_value())
+      << "load-time inputs stay for the kernels";
 }
 
 TEST(RemoveDeadNodesTest, FoldedBatchNormParametersAreReleased) {
@@ -574,7 +612,8 @@ TEST(RemoveDeadNodesTest, FoldedBatchNormParametersAreReleased) {
   Graph graph = g.Build();
   SK_ASSERT_OK(InferGraph(graph));
   SK_ASSERT_OK(OptimizeGraph(graph));
-  for (int id : params) EXPECT_FALSE(graph.values[id].constant.has_value()) << graph.values[id].name;
+  for (int id : params)
+    EXPECT_FALSE(graph.values[id].constant.has_value()) << graph.values[id].name;
 }
 
 // --- The whole pipeline ------------------------------------------------------------------
@@ -582,7 +621,10 @@ TEST(RemoveDeadNodesTest, FoldedBatchNormParametersAreReleased) {
 Graph SmallCnn() {
   GraphBuilder g;
   const int x = g.Input("image", test::BatchShape({1, 3, 8, 8}));
-  int h = g.Op("Conv", {x, g.Constant("w1", RandomTensor({8, 3, 3, 3}, 50)), g.Constant("b1", RandomTensor({8}, 51))}, Conv3x3());
+  int h = g.Op("Conv",
+               {x, g.Constant("w1", RandomTensor({8, 3, 3, 3}, 50)),
+                g.Constant("b1", RandomTensor({8}, 51))},
+               Conv3x3());
   h = g.Op("Relu", {AddBn(g, h, 8, 52)});
   h = g.Op("MaxPool", {h}, Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
   h = g.Op("Conv", {h, g.Constant("w2", RandomTensor({8, 1, 3, 3}, 53))}, Conv3x3(8));
@@ -595,16 +637,18 @@ Graph SmallCnn() {
   h = g.Op("Relu", {h});
   h = g.Op("Dropout", {h});
   h = g.Op("Identity", {h});
-  h = g.Op("Gemm", {h, g.Constant("w4", RandomTensor({5, 10}, 57)), g.Constant("b4", RandomTensor({5}, 58))},
-           Attrs({{"transB", Int(1)}}));
+  h = g.Op(
+      "Gemm",
+      {h, g.Constant("w4", RandomTensor({5, 10}, 57)), g.Constant("b4", RandomTensor({5}, 58))},
+      Attrs({{"transB", Int(1)}}));
   g.Output(g.Op("Softmax", {h}, {}, "probabilities"));
   return g.Build();
 }
 
 TEST(OptimizeGraphTest, SmallCnnIsFusedAndNumericallyUnchanged) {
   const Graph graph = SmallCnn();
-  EXPECT_EQ(OptimizedSteps(graph),
-            (Steps{"Conv", "MaxPool", "Conv", "GlobalAveragePool", "Flatten", "Gemm", "Gemm", "Softmax"}));
+  EXPECT_EQ(OptimizedSteps(graph), (Steps{"Conv", "MaxPool", "Conv", "GlobalAveragePool", "Flatten",
+                                          "Gemm", "Gemm", "Softmax"}));
   EXPECT_TRUE(SameOutputsOptimized(graph, {1, 2, 5, 0, 1}));
 }
 
@@ -620,11 +664,13 @@ TEST(OptimizeGraphTest, KeepsInputsOutputsAndTopologicalOrder) {
   // Every node input is a graph input, a constant, or written by an earlier node.
   std::vector<bool> available(graph.values.size(), false);
   for (int id : graph.inputs) available[id] = true;
-  for (size_t id = 0; id < graph.values.size(); ++id) available[id] = available[id] || graph.values[id].constant.has_value();
+  for (size_t id = 0; id < graph.values.size(); ++id)
+    available[id] = available[id] || graph.values[id].constant.has_value();
   for (const Node& node : graph.nodes) {
     for (int id : node.inputs) {
       if (id >= 0) {
-        EXPECT_TRUE(available[id]) << node.Describe() << " reads '" << graph.values[id].name << "' too early";
+        EXPECT_TRUE(available[id])
+            << node.Describe() << " reads '" << graph.values[id].name << "' too early";
       }
     }
     for (int id : node.outputs) available[id] = true;

@@ -27,8 +27,8 @@ Tensor Iota(const Shape& shape, float start = 0) {
 }
 
 // pads: begins for every axis, then ends (may be negative: cropping).
-std::vector<double> RefPad(const Tensor& x_t, const std::vector<int64_t>& pads, const std::string& mode, double value,
-                           Shape* out_shape) {
+std::vector<double> RefPad(const Tensor& x_t, const std::vector<int64_t>& pads,
+                           const std::string& mode, double value, Shape* out_shape) {
   const Shape& shape = x_t.shape();
   const int rank = static_cast<int>(shape.size());
   *out_shape = shape;
@@ -59,11 +59,11 @@ std::vector<double> RefPad(const Tensor& x_t, const std::vector<int64_t>& pads, 
 TEST(PadTest, ModesAndOneSidedPads) {
   const Tensor x = Iota({2, 3, 4}, 1);
   const std::vector<std::vector<int64_t>> pad_sets = {
-      {0, 1, 2, 0, 1, 0},   // begins only on some axes, ends on others
-      {0, 0, 0, 0, 2, 3},   // end of the last two axes only
-      {0, 2, 3, 0, 2, 3},   // both sides
-      {0, 0, 1, 0, 0, 0},   // one side of one axis
-      {0, 0, 0, 0, 0, 0},   // nothing
+      {0, 1, 2, 0, 1, 0},  // begins only on some axes, ends on others
+      {0, 0, 0, 0, 2, 3},  // end of the last two axes only
+      {0, 2, 3, 0, 2, 3},  // both sides
+      {0, 0, 1, 0, 0, 0},  // one side of one axis
+      {0, 0, 0, 0, 0, 0},  // nothing
   };
   for (const std::string mode : {"constant", "reflect", "edge"}) {
     for (const auto& pads : pad_sets) {
@@ -83,9 +83,11 @@ TEST(PadTest, DefaultModeAndValue) {
   const Tensor x = Iota({2, 2}, 1);
   Shape shape;
   const std::vector<double> expected = RefPad(x, {1, 0, 0, 2}, "constant", 0, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {1, 0, 0, 2}))}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {1, 0, 0, 2}))}));
   EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor omitted, RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {1, 0, 0, 2})), Omitted()}));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor omitted, RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {1, 0, 0, 2})), Omitted()}));
   EXPECT_TRUE(TensorNear(omitted, shape, expected, 0, 0));
 }
 
@@ -94,8 +96,9 @@ TEST(PadTest, AxesInput) {
   const Tensor x = Iota({2, 3, 4}, 1);
   Shape shape;
   const std::vector<double> expected = RefPad(x, {0, 0, 1, 0, 0, 2}, "edge", 0, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad", {BatchFeed(x), Const(test::Int64s({2}, {1, 2})), Omitted(),
-                                                     Const(test::Int64s({1}, {-1}))},
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad",
+                                             {BatchFeed(x), Const(test::Int64s({2}, {1, 2})),
+                                              Omitted(), Const(test::Int64s({1}, {-1}))},
                                              Attrs({{"mode", Str("edge")}})));
   EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0));
 }
@@ -104,7 +107,8 @@ TEST(PadTest, NegativePadsCrop) {
   const Tensor x = Iota({3, 5}, 1);
   Shape shape;
   const std::vector<double> expected = RefPad(x, {0, -1, -1, 2}, "constant", 0, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {0, -1, -1, 2}))}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, {0, -1, -1, 2}))}));
   EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0));
 }
 
@@ -113,8 +117,9 @@ TEST(PadTest, BatchSizes) {
     const Tensor x = Iota({batch, 2, 3});
     Shape shape;
     const std::vector<double> expected = RefPad(x, {0, 1, 1, 0, 1, 1}, "reflect", 0, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Pad", {BatchFeed(x), Const(test::Int64s({6}, {0, 1, 1, 0, 1, 1}))},
-                                               Attrs({{"mode", Str("reflect")}})));
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out, RunOp1("Pad", {BatchFeed(x), Const(test::Int64s({6}, {0, 1, 1, 0, 1, 1}))},
+                           Attrs({{"mode", Str("reflect")}})));
     EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0)) << "batch " << batch;
   }
 }
@@ -159,7 +164,8 @@ TEST(PadTest, CropPastTheAxisIsRejected) {
 TEST(PadTest, ReflectAndEdgeNeedEnoughOfTheCroppedAxis) {
   const Tensor x = Iota({2, 4});
   auto pad = [&](std::vector<int64_t> pads, const std::string& mode) {
-    return RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, pads))}, Attrs({{"mode", Str(mode)}})).status();
+    return RunOp1("Pad", {Feed(x), Const(test::Int64s({4}, pads))}, Attrs({{"mode", Str(mode)}}))
+        .status();
   };
   // Cropping 2 of 4 leaves 2: a reflect pad of 2 would reach the cropped part.
   EXPECT_TRUE(IsInvalid(pad({0, -2, 0, 2}, "reflect"),
@@ -179,8 +185,10 @@ TEST(PadTest, EmptyAxis) {
   // Constant padding may grow an empty axis; edge and reflect have nothing to copy.
   SK_ASSERT_OK_AND_ASSIGN(Tensor grown, pad({0, 1, 0, 1}, "constant"));
   EXPECT_TRUE(TensorNear(grown, {2, 2}, {0, 0, 0, 0}, 0, 0));
-  EXPECT_TRUE(IsInvalid(pad({0, 1, 0, 0}, "edge").status(), {"edge padding of axis 1", "nothing is left"}));
-  EXPECT_TRUE(IsInvalid(pad({0, 0, 0, 1}, "reflect").status(), {"axis 1 has 0 elements after cropping"}));
+  EXPECT_TRUE(
+      IsInvalid(pad({0, 1, 0, 0}, "edge").status(), {"edge padding of axis 1", "nothing is left"}));
+  EXPECT_TRUE(
+      IsInvalid(pad({0, 0, 0, 1}, "reflect").status(), {"axis 1 has 0 elements after cropping"}));
   // Padding other axes of an empty input is fine in every mode.
   for (const std::string mode : {"constant", "reflect", "edge"}) {
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, pad({1, 0, 0, 0}, mode));
@@ -191,10 +199,11 @@ TEST(PadTest, EmptyAxis) {
 TEST(PadTest, BatchAxisCropAndPadIsRejected) {
   // -1 + 1 keeps N rows, but which rows depends on N (for N = 1 reflect read
   // row -1): the batch axis takes no pads at all.
-  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {BatchFeed(Iota({1, 3})), Const(test::Int64s({4}, {-1, 0, 1, 0}))},
-                               Attrs({{"mode", Str("reflect")}}))
-                            .status(),
-                        {"node 'op' (Pad)", "padding the batch dimension is not supported"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Pad", {BatchFeed(Iota({1, 3})), Const(test::Int64s({4}, {-1, 0, 1, 0}))},
+                       Attrs({{"mode", Str("reflect")}}))
+                    .status(),
+                {"node 'op' (Pad)", "padding the batch dimension is not supported"}));
 }
 
 TEST(PadTest, RepeatedAxesAreRejected) {
@@ -214,19 +223,22 @@ TEST(PadTest, RepeatedAxesAreRejected) {
 TEST(PadTest, PadsThatOverflowAreRejected) {
   // begin + end wraps around to -2: the axis of 3 "became" 1.
   const int64_t max = std::numeric_limits<int64_t>::max();
-  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max, 0, max}))}).status(),
-                        {"node 'op' (Pad)", "overflow"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max - 1, 0, 0}))}).status(),
-                        {"node 'op' (Pad)", "overflow"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max, 0, max}))}).status(),
+      {"node 'op' (Pad)", "overflow"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, max - 1, 0, 0}))}).status(),
+      {"node 'op' (Pad)", "overflow"}));
   const int64_t min = std::numeric_limits<int64_t>::min();
-  EXPECT_TRUE(IsInvalid(RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, min, 0, 0}))}).status(),
-                        {"node 'op' (Pad)", "overflow"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Pad", {Feed(Iota({2, 3})), Const(test::Int64s({4}, {0, min, 0, 0}))}).status(),
+      {"node 'op' (Pad)", "overflow"}));
 }
 
 TEST(PadTest, ScalarHasNoAxes) {
   SK_EXPECT_IN_SUBPROCESS([] {
-    return IsInvalid(RunOp1("Pad", {Feed(test::Scalar(1.0f)), Const(test::Int64s({2}, {1, 1})), Omitted(),
-                                    Const(test::Int64s({1}, {0}))})
+    return IsInvalid(RunOp1("Pad", {Feed(test::Scalar(1.0f)), Const(test::Int64s({2}, {1, 1})),
+                                    Omitted(), Const(test::Int64s({1}, {0}))})
                          .status(),
                      {"axis 0 is out of range for rank 0"});
   });
@@ -235,12 +247,16 @@ TEST(PadTest, ScalarHasNoAxes) {
 TEST(PadTest, Errors) {
   const Tensor x = Iota({2, 3});
   auto pad = [&](std::vector<int64_t> pads, const std::string& mode, bool batched = false) {
-    return RunOp1("Pad", {batched ? BatchFeed(x) : Feed(x), Const(test::Int64s({static_cast<int64_t>(pads.size())}, pads))},
+    return RunOp1("Pad",
+                  {batched ? BatchFeed(x) : Feed(x),
+                   Const(test::Int64s({static_cast<int64_t>(pads.size())}, pads))},
                   Attrs({{"mode", Str(mode)}}))
         .status();
   };
-  EXPECT_TRUE(IsInvalid(pad({0, 3, 0, 0}, "reflect"), {"node 'op' (Pad)", "reflect pads must be smaller than the axis"}));
-  EXPECT_TRUE(IsInvalid(pad({1, 0, 0, 0}, "constant", true), {"padding the batch dimension is not supported"}));
+  EXPECT_TRUE(IsInvalid(pad({0, 3, 0, 0}, "reflect"),
+                        {"node 'op' (Pad)", "reflect pads must be smaller than the axis"}));
+  EXPECT_TRUE(IsInvalid(pad({1, 0, 0, 0}, "constant", true),
+                        {"padding the batch dimension is not supported"}));
   EXPECT_TRUE(IsInvalid(pad({1, 0, 0}, "constant"), {"pads has 3 values; expected 4"}));
   EXPECT_TRUE(IsInvalid(pad({0, 1, 0, 0}, "wrap"), {"mode 'wrap' is not supported"}));
   EXPECT_TRUE(IsInvalid(pad({0, -2, 0, -2}, "constant"), {"pads remove more than the whole axis"}));

@@ -16,10 +16,10 @@ inline VersionSnapshot V(int64_t version, VersionState state, bool aspired) {
 // Runs `policy` to a fixed point. A load or unload takes one step (LOADING or
 // UNLOADING) before it completes; versions listed in `failing` end in kError.
 // `observe` sees the snapshot after every step. Returns the actions taken.
-inline std::vector<VersionAction> Simulate(const AspiredVersionPolicy& policy, std::vector<VersionSnapshot>& versions,
-                                           const std::vector<int64_t>& failing = {},
-                                           const std::function<void(const std::vector<VersionSnapshot>&)>& observe =
-                                               nullptr) {
+inline std::vector<VersionAction> Simulate(
+    const AspiredVersionPolicy& policy, std::vector<VersionSnapshot>& versions,
+    const std::vector<int64_t>& failing = {},
+    const std::function<void(const std::vector<VersionSnapshot>&)>& observe = nullptr) {
   std::vector<VersionAction> actions;
   for (int step = 0; step < 100; ++step) {
     bool progressed = false;
@@ -39,7 +39,8 @@ inline std::vector<VersionAction> Simulate(const AspiredVersionPolicy& policy, s
       actions.push_back(*action);
       for (VersionSnapshot& v : versions) {
         if (v.version != action->version) continue;
-        v.state = action->kind == VersionAction::Kind::kLoad ? VersionState::kLoading : VersionState::kUnloading;
+        v.state = action->kind == VersionAction::Kind::kLoad ? VersionState::kLoading
+                                                             : VersionState::kUnloading;
       }
       progressed = true;
       if (observe) observe(versions);

@@ -34,15 +34,16 @@ struct PoolCase {
 void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<int64_t> ResolvedPads(const PoolCase& c) {
-  if (c.auto_pad != "SAME_UPPER" && c.auto_pad != "SAME_LOWER") return c.auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : c.pads;
-  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h, c.kernel_w, c.dilation_h,
-                        c.dilation_w);
+  if (c.auto_pad != "SAME_UPPER" && c.auto_pad != "SAME_LOWER")
+    return c.auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : c.pads;
+  return test::SamePads(c.auto_pad, c.height, c.width, c.stride_h, c.stride_w, c.kernel_h,
+                        c.kernel_w, c.dilation_h, c.dilation_w);
 }
 
 // Output size along one axis: floor, or with ceil_mode ceil, dropping a last
 // window that would start in the end padding (PyTorch and onnxruntime).
-int64_t OutSize(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride, int64_t dilation,
-                bool ceil_mode) {
+int64_t OutSize(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride,
+                int64_t dilation, bool ceil_mode) {
   const int64_t span = in + pad_begin + pad_end - ((kernel - 1) * dilation + 1);
   if (!ceil_mode) return span / stride + 1;
   int64_t out = (span + stride - 1) / stride + 1;
@@ -52,12 +53,14 @@ int64_t OutSize(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, 
 
 // Pooling in double. For AveragePool, count_include_pad counts window
 // positions inside the explicitly padded input (not the ceil_mode overhang).
-std::vector<double> RefPool(const PoolCase& c, const Tensor& x_t, bool is_max, bool count_include_pad,
-                            Shape* out_shape) {
+std::vector<double> RefPool(const PoolCase& c, const Tensor& x_t, bool is_max,
+                            bool count_include_pad, Shape* out_shape) {
   const std::vector<int64_t> pads = ResolvedPads(c);
   const int64_t n = x_t.dim(0), C = x_t.dim(1), H = c.height, W = c.width;
-  const int64_t oh = OutSize(H, pads[0], pads[2], c.kernel_h, c.stride_h, c.dilation_h, c.ceil_mode);
-  const int64_t ow = OutSize(W, pads[1], pads[3], c.kernel_w, c.stride_w, c.dilation_w, c.ceil_mode);
+  const int64_t oh =
+      OutSize(H, pads[0], pads[2], c.kernel_h, c.stride_h, c.dilation_h, c.ceil_mode);
+  const int64_t ow =
+      OutSize(W, pads[1], pads[3], c.kernel_w, c.stride_w, c.dilation_w, c.ceil_mode);
   const std::vector<double> x = test::AsDoubles(x_t);
   std::vector<double> y;
   for (int64_t p = 0; p < n * C; ++p) {
@@ -89,9 +92,11 @@ Attributes PoolAttrs(const PoolCase& c) {
   Attributes a;
   a.Set("kernel_shape", std::vector<int64_t>{c.kernel_h, c.kernel_w});
   if (c.strides_attr) a.Set("strides", std::vector<int64_t>{c.stride_h, c.stride_w});
-  if (c.dilation_h != 1 || c.dilation_w != 1) a.Set("dilations", std::vector<int64_t>{c.dilation_h, c.dilation_w});
+  if (c.dilation_h != 1 || c.dilation_w != 1)
+    a.Set("dilations", std::vector<int64_t>{c.dilation_h, c.dilation_w});
   if (!c.auto_pad.empty()) a.Set("auto_pad", c.auto_pad);
-  if ((c.auto_pad.empty() || c.auto_pad == "NOTSET") && c.pads != std::vector<int64_t>{0, 0, 0, 0}) a.Set("pads", c.pads);
+  if ((c.auto_pad.empty() || c.auto_pad == "NOTSET") && c.pads != std::vector<int64_t>{0, 0, 0, 0})
+    a.Set("pads", c.pads);
   if (c.ceil_mode) a.Set("ceil_mode", int64_t{1});
   return a;
 }
@@ -99,50 +104,182 @@ Attributes PoolAttrs(const PoolCase& c) {
 std::vector<PoolCase> Cases() {
   std::vector<PoolCase> cases;
   auto add = [&](PoolCase c) { cases.push_back(std::move(c)); };
-  add({.name = "2x2 stride 2", .height = 6, .width = 6, .kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2});
-  add({.name = "3x3 stride 2 pad 1", .height = 7, .width = 8, .kernel_h = 3, .kernel_w = 3, .stride_h = 2,
-       .stride_w = 2, .pads = {1, 1, 1, 1}});
-  add({.name = "non-square 2x3 strides 1x2", .height = 5, .width = 9, .kernel_h = 2, .kernel_w = 3, .stride_h = 1,
+  add({.name = "2x2 stride 2",
+       .height = 6,
+       .width = 6,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
        .stride_w = 2});
-  add({.name = "pads on one side", .height = 6, .width = 5, .kernel_h = 3, .kernel_w = 2, .pads = {2, 0, 0, 1}});
-  add({.name = "default strides", .height = 4, .width = 5, .kernel_h = 2, .kernel_w = 2, .strides_attr = false});
-  add({.name = "ceil_mode adds a partial window", .height = 7, .width = 7, .kernel_h = 2, .kernel_w = 2,
-       .stride_h = 2, .stride_w = 2, .ceil_mode = true});
-  add({.name = "ceil_mode with pads", .height = 6, .width = 7, .kernel_h = 3, .kernel_w = 3, .stride_h = 2,
-       .stride_w = 2, .pads = {1, 1, 1, 1}, .ceil_mode = true});
-  add({.name = "ceil_mode drops a window starting in the padding", .height = 5, .width = 5, .kernel_h = 2,
-       .kernel_w = 2, .stride_h = 2, .stride_w = 2, .pads = {1, 1, 1, 1}, .ceil_mode = true});
-  add({.name = "ceil_mode that changes nothing", .height = 6, .width = 6, .kernel_h = 2, .kernel_w = 2,
-       .stride_h = 2, .stride_w = 2, .ceil_mode = true});
-  add({.name = "ceil_mode stride 3 one-sided pad", .height = 8, .width = 10, .kernel_h = 3, .kernel_w = 2,
-       .stride_h = 3, .stride_w = 3, .pads = {0, 1, 1, 0}, .ceil_mode = true});
-  add({.name = "SAME_UPPER", .height = 6, .width = 7, .kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 2,
+  add({.name = "3x3 stride 2 pad 1",
+       .height = 7,
+       .width = 8,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {1, 1, 1, 1}});
+  add({.name = "non-square 2x3 strides 1x2",
+       .height = 5,
+       .width = 9,
+       .kernel_h = 2,
+       .kernel_w = 3,
+       .stride_h = 1,
+       .stride_w = 2});
+  add({.name = "pads on one side",
+       .height = 6,
+       .width = 5,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .pads = {2, 0, 0, 1}});
+  add({.name = "default strides",
+       .height = 4,
+       .width = 5,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .strides_attr = false});
+  add({.name = "ceil_mode adds a partial window",
+       .height = 7,
+       .width = 7,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .ceil_mode = true});
+  add({.name = "ceil_mode with pads",
+       .height = 6,
+       .width = 7,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {1, 1, 1, 1},
+       .ceil_mode = true});
+  add({.name = "ceil_mode drops a window starting in the padding",
+       .height = 5,
+       .width = 5,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {1, 1, 1, 1},
+       .ceil_mode = true});
+  add({.name = "ceil_mode that changes nothing",
+       .height = 6,
+       .width = 6,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .ceil_mode = true});
+  add({.name = "ceil_mode stride 3 one-sided pad",
+       .height = 8,
+       .width = 10,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 3,
+       .stride_w = 3,
+       .pads = {0, 1, 1, 0},
+       .ceil_mode = true});
+  add({.name = "SAME_UPPER",
+       .height = 6,
+       .width = 7,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
        .auto_pad = "SAME_UPPER"});
-  add({.name = "SAME_LOWER", .height = 6, .width = 7, .kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 2,
+  add({.name = "SAME_LOWER",
+       .height = 6,
+       .width = 7,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
        .auto_pad = "SAME_LOWER"});
-  add({.name = "SAME_LOWER stride 1 even kernel", .height = 5, .width = 4, .kernel_h = 2, .kernel_w = 4,
+  add({.name = "SAME_LOWER stride 1 even kernel",
+       .height = 5,
+       .width = 4,
+       .kernel_h = 2,
+       .kernel_w = 4,
        .auto_pad = "SAME_LOWER"});
-  add({.name = "VALID", .height = 7, .width = 6, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 1,
+  add({.name = "VALID",
+       .height = 7,
+       .width = 6,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 1,
        .auto_pad = "VALID"});
   add({.name = "window equals the input", .height = 4, .width = 3, .kernel_h = 4, .kernel_w = 3});
   // The 2x2 / stride-2 max-pool fast path and its borders.
-  add({.name = "2x2 stride 2 odd sizes", .height = 7, .width = 9, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
+  add({.name = "2x2 stride 2 odd sizes",
+       .height = 7,
+       .width = 9,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
        .stride_w = 2});
-  add({.name = "2x2 strides 1x2", .height = 5, .width = 8, .kernel_h = 2, .kernel_w = 2, .stride_h = 1,
+  add({.name = "2x2 strides 1x2",
+       .height = 5,
+       .width = 8,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 1,
        .stride_w = 2});
-  add({.name = "2x2 stride 2 pads bottom-right", .height = 5, .width = 5, .kernel_h = 2, .kernel_w = 2,
-       .stride_h = 2, .stride_w = 2, .pads = {0, 0, 1, 1}});
-  add({.name = "2x2 stride 2 pads top-left", .height = 6, .width = 6, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
-       .stride_w = 2, .pads = {1, 1, 0, 0}});
-  add({.name = "2x2 stride 2 ceil_mode odd width", .height = 6, .width = 7, .kernel_h = 2, .kernel_w = 2,
-       .stride_h = 2, .stride_w = 2, .ceil_mode = true});
-  add({.name = "2x2 stride 2 SAME_UPPER", .height = 5, .width = 7, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
-       .stride_w = 2, .auto_pad = "SAME_UPPER"});
-  add({.name = "2x2 stride 2 SAME_LOWER", .height = 5, .width = 7, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
-       .stride_w = 2, .auto_pad = "SAME_LOWER"});
-  add({.name = "large interior 3x3 stride 1", .height = 12, .width = 13, .kernel_h = 3, .kernel_w = 3,
+  add({.name = "2x2 stride 2 pads bottom-right",
+       .height = 5,
+       .width = 5,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {0, 0, 1, 1}});
+  add({.name = "2x2 stride 2 pads top-left",
+       .height = 6,
+       .width = 6,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {1, 1, 0, 0}});
+  add({.name = "2x2 stride 2 ceil_mode odd width",
+       .height = 6,
+       .width = 7,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .ceil_mode = true});
+  add({.name = "2x2 stride 2 SAME_UPPER",
+       .height = 5,
+       .width = 7,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .auto_pad = "SAME_UPPER"});
+  add({.name = "2x2 stride 2 SAME_LOWER",
+       .height = 5,
+       .width = 7,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .auto_pad = "SAME_LOWER"});
+  add({.name = "large interior 3x3 stride 1",
+       .height = 12,
+       .width = 13,
+       .kernel_h = 3,
+       .kernel_w = 3,
        .pads = {1, 1, 1, 1}});
-  add({.name = "1x1", .height = 3, .width = 3, .kernel_h = 1, .kernel_w = 1, .stride_h = 2, .stride_w = 2});
+  add({.name = "1x1",
+       .height = 3,
+       .width = 3,
+       .kernel_h = 1,
+       .kernel_w = 1,
+       .stride_h = 2,
+       .stride_w = 2});
   return cases;
 }
 
@@ -151,7 +288,8 @@ class PoolTest : public ::testing::TestWithParam<PoolCase> {};
 TEST_P(PoolTest, MaxPool) {
   const PoolCase& c = GetParam();
   for (int64_t batch : {2, 1, 0}) {
-    const Tensor x = test::DistinctTensor({batch, 3, c.height, c.width}, 1 + static_cast<uint32_t>(batch));
+    const Tensor x =
+        test::DistinctTensor({batch, 3, c.height, c.width}, 1 + static_cast<uint32_t>(batch));
     Shape shape;
     const std::vector<double> expected = RefPool(c, x, true, false, &shape);
     SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MaxPool", {BatchFeed(x)}, PoolAttrs(c)));
@@ -163,7 +301,8 @@ TEST_P(PoolTest, AveragePool) {
   const PoolCase& c = GetParam();
   for (int64_t include_pad : {0, 1}) {
     for (int64_t batch : {2, 0}) {
-      const Tensor x = RandomTensor({batch, 3, c.height, c.width}, 5 + static_cast<uint32_t>(batch));
+      const Tensor x =
+          RandomTensor({batch, 3, c.height, c.width}, 5 + static_cast<uint32_t>(batch));
       Shape shape;
       const std::vector<double> expected = RefPool(c, x, false, include_pad, &shape);
       Attributes a = PoolAttrs(c);
@@ -178,22 +317,49 @@ TEST_P(PoolTest, AveragePool) {
 INSTANTIATE_TEST_SUITE_P(Cases, PoolTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<PoolCase>& info) {
                            std::string name;
-                           for (char ch : info.param.name) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           for (char ch : info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return name;
                          });
 
 TEST(MaxPoolTest, Dilations) {
-  for (const PoolCase& c : {PoolCase{.name = "dilation 2", .height = 7, .width = 7, .kernel_h = 3, .kernel_w = 3,
-                                     .dilation_h = 2, .dilation_w = 2},
-                            PoolCase{.name = "dilation 2x3 stride 2 pads", .height = 8, .width = 9, .kernel_h = 2,
-                                     .kernel_w = 2, .stride_h = 2, .stride_w = 2, .dilation_h = 2, .dilation_w = 3,
-                                     .pads = {1, 0, 1, 2}},
-                            PoolCase{.name = "dilation with ceil_mode", .height = 8, .width = 8, .kernel_h = 2,
-                                     .kernel_w = 2, .stride_h = 2, .stride_w = 2, .dilation_h = 2, .dilation_w = 2,
-                                     .ceil_mode = true},
-                            PoolCase{.name = "dilation SAME_UPPER", .height = 6, .width = 5, .kernel_h = 3,
-                                     .kernel_w = 2, .stride_h = 2, .stride_w = 1, .dilation_h = 2, .dilation_w = 2,
-                                     .auto_pad = "SAME_UPPER"}}) {
+  for (const PoolCase& c : {PoolCase{.name = "dilation 2",
+                           .height = 7,
+                           .width = 7,
+                           .kernel_h = 3,
+                           .kernel_w = 3,
+                           .dilation_h = 2,
+                           .dilation_w = 2},
+                            PoolCase{.name = "dilation 2x3 stride 2 pads",
+                            .height = 8,
+                            .width = 9,
+                            .kernel_h = 2,
+                            .kernel_w = 2,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .dilation_h = 2,
+                            .dilation_w = 3,
+                            .pads = {1, 0, 1, 2}},
+                            PoolCase{.name = "dilation with ceil_mode",
+                            .height = 8,
+                            .width = 8,
+                            .kernel_h = 2,
+                            .kernel_w = 2,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .dilation_h = 2,
+                            .dilation_w = 2,
+                            .ceil_mode = true},
+                            PoolCase{.name = "dilation SAME_UPPER",
+                            .height = 6,
+                            .width = 5,
+                            .kernel_h = 3,
+                            .kernel_w = 2,
+                            .stride_h = 2,
+                            .stride_w = 1,
+                            .dilation_h = 2,
+                            .dilation_w = 2,
+                            .auto_pad = "SAME_UPPER"}}) {
     const Tensor x = test::DistinctTensor({2, 2, c.height, c.width}, 3);
     Shape shape;
     const std::vector<double> expected = RefPool(c, x, true, false, &shape);
@@ -205,7 +371,13 @@ TEST(MaxPoolTest, Dilations) {
 TEST(MaxPoolTest, NegativeValuesInPaddedWindows) {
   // Padding must never contribute (a max over padded zeros would be wrong for
   // all-negative inputs).
-  const PoolCase c{.name = "", .height = 3, .width = 3, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+  const PoolCase c{.name = "",
+                   .height = 3,
+                   .width = 3,
+                   .kernel_h = 3,
+                   .kernel_w = 3,
+                   .stride_h = 2,
+                   .stride_w = 2,
                    .pads = {1, 1, 1, 1}};
   const Tensor x = test::RandomTensor({1, 1, 3, 3}, 4, -5.0f, -1.0f);
   Shape shape;
@@ -216,19 +388,24 @@ TEST(MaxPoolTest, NegativeValuesInPaddedWindows) {
 
 TEST(PoolErrorsTest, Errors) {
   const Tensor x = RandomTensor({1, 2, 5, 5}, 1);
-  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}).status(), {"node 'op' (MaxPool)", "kernel_shape must have 2"}));
-  EXPECT_TRUE(IsInvalid(test::RunOp("MaxPool", {BatchFeed(x)}, Attrs({{"kernel_shape", Ints({2, 2})}}), 2).status(),
-                        {"the Indices output is not supported"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}).status(),
+                        {"node 'op' (MaxPool)", "kernel_shape must have 2"}));
+  EXPECT_TRUE(IsInvalid(
+      test::RunOp("MaxPool", {BatchFeed(x)}, Attrs({{"kernel_shape", Ints({2, 2})}}), 2).status(),
+      {"the Indices output is not supported"}));
   EXPECT_TRUE(IsInvalid(RunOp1("AveragePool", {BatchFeed(x)},
                                Attrs({{"kernel_shape", Ints({2, 2})}, {"dilations", Ints({2, 2})}}))
                             .status(),
                         {"AveragePool dilations are not supported"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}, Attrs({{"kernel_shape", Ints({2, 2})}, {"storage_order", Int(1)}}))
+  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)},
+                               Attrs({{"kernel_shape", Ints({2, 2})}, {"storage_order", Int(1)}}))
                             .status(),
                         {"storage_order=1 is not supported"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}, Attrs({{"kernel_shape", Ints({6, 2})}})).status(),
-                        {"larger than the padded input"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(RandomTensor({1, 2, 5}, 1))}, Attrs({{"kernel_shape", Ints({2})}}))
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}, Attrs({{"kernel_shape", Ints({6, 2})}})).status(),
+                {"larger than the padded input"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(RandomTensor({1, 2, 5}, 1))},
+                               Attrs({{"kernel_shape", Ints({2})}}))
                             .status(),
                         {"only 2-D pooling"}));
 }
@@ -252,20 +429,24 @@ std::vector<double> RefGlobal(const Tensor& x_t, bool is_max) {
 }
 
 TEST(GlobalPoolTest, Ranks3To5AndBatchSizes) {
-  for (const Shape& shape : {Shape{2, 3, 7}, Shape{2, 4, 5, 6}, Shape{1, 2, 3, 4, 5}, Shape{0, 3, 4, 4}, Shape{3, 2, 1, 1}}) {
+  for (const Shape& shape : {Shape{2, 3, 7}, Shape{2, 4, 5, 6}, Shape{1, 2, 3, 4, 5},
+                             Shape{0, 3, 4, 4}, Shape{3, 2, 1, 1}}) {
     const Tensor x = RandomTensor(shape, 9);
     Shape out_shape = shape;
     for (size_t d = 2; d < out_shape.size(); ++d) out_shape[d] = 1;
     SK_ASSERT_OK_AND_ASSIGN(Tensor avg, RunOp1("GlobalAveragePool", {BatchFeed(x)}));
-    EXPECT_TRUE(TensorNear(avg, out_shape, RefGlobal(x, false), kRtol, kAtolSum)) << ShapeToString(shape);
+    EXPECT_TRUE(TensorNear(avg, out_shape, RefGlobal(x, false), kRtol, kAtolSum))
+        << ShapeToString(shape);
     SK_ASSERT_OK_AND_ASSIGN(Tensor max, RunOp1("GlobalMaxPool", {BatchFeed(x)}));
     EXPECT_TRUE(TensorNear(max, out_shape, RefGlobal(x, true))) << ShapeToString(shape);
   }
 }
 
 TEST(GlobalPoolTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("GlobalAveragePool", {Feed(RandomTensor({2, 3}, 1))}).status(), {"rank >= 3"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("GlobalMaxPool", {Feed(test::Int64s({1, 1, 1}, {1}))}).status(), {"has dtype int64"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("GlobalAveragePool", {Feed(RandomTensor({2, 3}, 1))}).status(),
+                        {"rank >= 3"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("GlobalMaxPool", {Feed(test::Int64s({1, 1, 1}, {1}))}).status(),
+                        {"has dtype int64"}));
 }
 
 }  // namespace

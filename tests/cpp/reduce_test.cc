@@ -21,8 +21,8 @@ using test::RunOp1;
 using test::TensorNear;
 
 // ReduceMean in double; empty `axes` reduces everything unless noop.
-std::vector<double> RefReduceMean(const Tensor& x_t, std::vector<int64_t> axes, bool keepdims, bool noop,
-                                  Shape* out_shape) {
+std::vector<double> RefReduceMean(const Tensor& x_t, std::vector<int64_t> axes, bool keepdims,
+                                  bool noop, Shape* out_shape) {
   const Shape& shape = x_t.shape();
   const int rank = static_cast<int>(shape.size());
   std::set<int> reduced;
@@ -58,8 +58,8 @@ std::vector<double> RefReduceMean(const Tensor& x_t, std::vector<int64_t> axes, 
 TEST(ReduceMeanTest, AxisSetsAndKeepdims) {
   const Shape shape = {2, 3, 4, 5};
   const Tensor x = RandomTensor(shape, 1, -2.0f, 2.0f);
-  const std::vector<std::vector<int64_t>> axis_sets = {{0}, {1}, {2}, {3}, {-1}, {-3}, {0, 2}, {1, 2},
-                                                       {2, 3}, {1, 2, 3}, {0, 1, 2, 3}, {3, 0}, {}};
+  const std::vector<std::vector<int64_t>> axis_sets = {
+      {0}, {1}, {2}, {3}, {-1}, {-3}, {0, 2}, {1, 2}, {2, 3}, {1, 2, 3}, {0, 1, 2, 3}, {3, 0}, {}};
   for (const auto& axes : axis_sets) {
     for (int64_t keepdims : {0, 1}) {
       Shape out_shape;
@@ -72,10 +72,14 @@ TEST(ReduceMeanTest, AxisSetsAndKeepdims) {
           << "axes " << ShapeToString(Shape(axes.begin(), axes.end())) << " keepdims " << keepdims;
       // Opset 18 style: axes as a constant input.
       if (axes.empty()) continue;
-      SK_ASSERT_OK_AND_ASSIGN(Tensor out18, RunOp1("ReduceMean", {BatchFeed(x), Const(test::Int64s({static_cast<int64_t>(axes.size())}, axes))},
-                                                   Attrs({{"keepdims", Int(keepdims)}})));
+      SK_ASSERT_OK_AND_ASSIGN(
+          Tensor out18,
+          RunOp1("ReduceMean",
+                 {BatchFeed(x), Const(test::Int64s({static_cast<int64_t>(axes.size())}, axes))},
+                 Attrs({{"keepdims", Int(keepdims)}})));
       EXPECT_TRUE(TensorNear(out18, out_shape, expected, kRtol, kAtolSum))
-          << "axes input " << ShapeToString(Shape(axes.begin(), axes.end())) << " keepdims " << keepdims;
+          << "axes input " << ShapeToString(Shape(axes.begin(), axes.end())) << " keepdims "
+          << keepdims;
     }
   }
 }
@@ -84,13 +88,15 @@ TEST(ReduceMeanTest, DefaultKeepdimsIsOne) {
   const Tensor x = RandomTensor({3, 4}, 2);
   Shape out_shape;
   const std::vector<double> expected = RefReduceMean(x, {1}, true, false, &out_shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {Feed(x)}, Attrs({{"axes", Ints({1})}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("ReduceMean", {Feed(x)}, Attrs({{"axes", Ints({1})}})));
   EXPECT_TRUE(TensorNear(out, {3, 1}, expected, kRtol, kAtolSum));
 }
 
 TEST(ReduceMeanTest, NoopWithEmptyAxes) {
   const Tensor x = RandomTensor({2, 3}, 3);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {Feed(x)}, Attrs({{"noop_with_empty_axes", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor out, RunOp1("ReduceMean", {Feed(x)}, Attrs({{"noop_with_empty_axes", Int(1)}})));
   EXPECT_TRUE(TensorNear(out, {2, 3}, test::AsDoubles(x)));
 }
 
@@ -99,11 +105,13 @@ TEST(ReduceMeanTest, BatchSizesAndReducingTheBatch) {
     const Tensor x = RandomTensor({batch, 4, 6}, 4 + static_cast<uint32_t>(batch));
     Shape out_shape;
     const std::vector<double> spatial = RefReduceMean(x, {2}, false, false, &out_shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {BatchFeed(x)}, Attrs({{"axes", Ints({2})}, {"keepdims", Int(0)}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {BatchFeed(x)},
+                                               Attrs({{"axes", Ints({2})}, {"keepdims", Int(0)}})));
     EXPECT_TRUE(TensorNear(out, out_shape, spatial, kRtol, kAtolSum)) << "batch " << batch;
     if (batch == 0) continue;  // the mean over an empty batch is undefined
     const std::vector<double> over_batch = RefReduceMean(x, {0}, true, false, &out_shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out0, RunOp1("ReduceMean", {BatchFeed(x)}, Attrs({{"axes", Ints({0})}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out0,
+                            RunOp1("ReduceMean", {BatchFeed(x)}, Attrs({{"axes", Ints({0})}})));
     EXPECT_TRUE(TensorNear(out0, out_shape, over_batch, kRtol, kAtolSum)) << "batch " << batch;
   }
 }
@@ -112,7 +120,8 @@ TEST(ReduceMeanTest, LongRows) {
   const Tensor x = RandomTensor({3, 4099}, 5);
   Shape out_shape;
   const std::vector<double> expected = RefReduceMean(x, {-1}, false, false, &out_shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {Feed(x)}, Attrs({{"axes", Ints({-1})}, {"keepdims", Int(0)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ReduceMean", {Feed(x)},
+                                             Attrs({{"axes", Ints({-1})}, {"keepdims", Int(0)}})));
   EXPECT_TRUE(TensorNear(out, out_shape, expected, kRtol, kAtolSum));
 }
 
@@ -135,14 +144,16 @@ TEST(ReduceMeanTest, RepeatedAxesAreRejected) {
 TEST(ReduceMeanTest, ScalarHasNoAxisZero) {
   // A scalar has no axes: axis 0 used to mark reduced[0] of an empty vector.
   SK_EXPECT_IN_SUBPROCESS([] {
-    return IsInvalid(RunOp1("ReduceMean", {Feed(test::Scalar(1.0f))}, Attrs({{"axes", Ints({0})}})).status(),
-                     {"axis 0 is out of range for rank 0"});
+    return IsInvalid(
+        RunOp1("ReduceMean", {Feed(test::Scalar(1.0f))}, Attrs({{"axes", Ints({0})}})).status(),
+        {"axis 0 is out of range for rank 0"});
   });
 }
 
 // --- ArgMax ------------------------------------------------------------------------------
 
-std::vector<double> RefArgMax(const Tensor& x_t, int axis, bool keepdims, bool last, Shape* out_shape) {
+std::vector<double> RefArgMax(const Tensor& x_t, int axis, bool keepdims, bool last,
+                              Shape* out_shape) {
   const Shape& shape = x_t.shape();
   const int rank = static_cast<int>(shape.size());
   if (axis < 0) axis += rank;
@@ -173,14 +184,16 @@ TEST(ArgMaxTest, EveryAxisKeepdimsAndTies) {
   const Shape shape = {2, 3, 4};
   // Few distinct values, so every row has ties.
   Tensor x = RandomTensor(shape, 7, 0.0f, 3.0f);
-  for (int64_t i = 0; i < x.num_elements(); ++i) x.data<float>()[i] = std::floor(x.data<float>()[i]);
+  for (int64_t i = 0; i < x.num_elements(); ++i)
+    x.data<float>()[i] = std::floor(x.data<float>()[i]);
   for (int axis = -3; axis < 3; ++axis) {
     for (int64_t keepdims : {0, 1}) {
       for (int64_t last : {0, 1}) {
         Shape out_shape;
         const std::vector<double> expected = RefArgMax(x, axis, keepdims, last, &out_shape);
         SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ArgMax", {BatchFeed(x)},
-                                                   Attrs({{"axis", Int(axis)}, {"keepdims", Int(keepdims)},
+                                                   Attrs({{"axis", Int(axis)},
+                                                          {"keepdims", Int(keepdims)},
                                                           {"select_last_index", Int(last)}})));
         EXPECT_TRUE(TensorNear(out, DType::kInt64, out_shape, expected, 0, 0))
             << "axis " << axis << " keepdims " << keepdims << " select_last_index " << last;
@@ -194,7 +207,9 @@ TEST(ArgMaxTest, SelectLastIndexOnExplicitTies) {
   SK_ASSERT_OK_AND_ASSIGN(Tensor first, RunOp1("ArgMax", {Feed(x)}, Attrs({{"axis", Int(1)}})));
   EXPECT_EQ(test::Values<int64_t>(first), (std::vector<int64_t>{1, 0}));
   EXPECT_EQ(first.shape(), (Shape{2, 1}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor last, RunOp1("ArgMax", {Feed(x)}, Attrs({{"axis", Int(1)}, {"select_last_index", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor last,
+      RunOp1("ArgMax", {Feed(x)}, Attrs({{"axis", Int(1)}, {"select_last_index", Int(1)}})));
   EXPECT_EQ(test::Values<int64_t>(last), (std::vector<int64_t>{3, 4}));
 }
 
@@ -204,13 +219,17 @@ TEST(ArgMaxTest, DefaultAxisZeroAndIntegerInputs) {
   EXPECT_EQ(out.shape(), (Shape{1, 2}));
   EXPECT_EQ(test::Values<int64_t>(out), (std::vector<int64_t>{1, 1}));
   const Tensor y = test::MakeTensor<int32_t>({2, 3}, {1, 3, 3, 0, -5, -4});
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out32, RunOp1("ArgMax", {Feed(y)}, Attrs({{"axis", Int(-1)}, {"keepdims", Int(0)}, {"select_last_index", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor out32,
+      RunOp1("ArgMax", {Feed(y)},
+             Attrs({{"axis", Int(-1)}, {"keepdims", Int(0)}, {"select_last_index", Int(1)}})));
   EXPECT_EQ(out32.shape(), (Shape{2}));
   EXPECT_EQ(test::Values<int64_t>(out32), (std::vector<int64_t>{2, 0}));
 }
 
 TEST(ArgMaxTest, BatchZero) {
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ArgMax", {BatchFeed(test::Floats({0, 4}, {}))}, Attrs({{"axis", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("ArgMax", {BatchFeed(test::Floats({0, 4}, {}))},
+                                             Attrs({{"axis", Int(1)}})));
   EXPECT_EQ(out.shape(), (Shape{0, 1}));
   EXPECT_EQ(out.dtype(), DType::kInt64);
 }
@@ -231,12 +250,16 @@ TEST(ArgMaxTest, OverTheBatchAxisWithBatchZero) {
 }
 
 TEST(ArgMaxTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("ArgMax", {Feed(test::Floats({2, 2}, {1, 2, 3, 4}))}, Attrs({{"axis", Int(2)}})).status(),
-                        {"node 'op' (ArgMax)", "axis 2 is out of range"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("ArgMax", {Feed(test::Floats({2, 0}, {}))}, Attrs({{"axis", Int(1)}})).status(),
-                        {"ArgMax over an empty axis"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("ArgMax", {Feed(test::MakeTensor<bool>({2}, {true, false}))}).status(),
-                        {"has dtype bool"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("ArgMax", {Feed(test::Floats({2, 2}, {1, 2, 3, 4}))}, Attrs({{"axis", Int(2)}}))
+          .status(),
+      {"node 'op' (ArgMax)", "axis 2 is out of range"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("ArgMax", {Feed(test::Floats({2, 0}, {}))}, Attrs({{"axis", Int(1)}})).status(),
+      {"ArgMax over an empty axis"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("ArgMax", {Feed(test::MakeTensor<bool>({2}, {true, false}))}).status(),
+                {"has dtype bool"}));
 }
 
 }  // namespace

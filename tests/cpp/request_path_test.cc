@@ -24,7 +24,8 @@ std::shared_ptr<const Session> PairModel(int64_t version) {
   const int a = g.Input("a", BatchShape({1, 1}));
   const int b = g.Input("b", BatchShape({1, 1}));
   const int sum = g.Op("Add", {a, b});
-  g.Output(g.Op("Add", {sum, g.Constant("version", Floats({1}, {static_cast<float>(version)}))}, {}, "sum"));
+  g.Output(g.Op("Add", {sum, g.Constant("version", Floats({1}, {static_cast<float>(version)}))}, {},
+                "sum"));
   g.Output(g.Op("Sub", {a, b}, {}, "diff"));
   auto session = BuildSession(g.Build(), Options());
   EXPECT_TRUE(session.ok()) << session.status();
@@ -33,8 +34,10 @@ std::shared_ptr<const Session> PairModel(int64_t version) {
 
 // <base>/<version> of model "pair" loads PairModel; of any other model, the
 // one-input VersionedModel.
-StatusOr<std::shared_ptr<const Session>> Load(const std::string& path, const std::string& platform) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Session> single, test::LoadVersionFromDisk(path, platform));
+StatusOr<std::shared_ptr<const Session>> Load(const std::string& path,
+                                              const std::string& platform) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Session> single,
+                   test::LoadVersionFromDisk(path, platform));
   const std::filesystem::path p(path);
   if (p.parent_path().filename() != "pair") return single;
   return PairModel(std::stoll(p.filename().string()));
@@ -43,17 +46,20 @@ StatusOr<std::shared_ptr<const Session>> Load(const std::string& path, const std
 // A codec that hands over fixed inputs and keeps what comes back.
 class FakeCodec : public InferenceCodec {
  public:
-  explicit FakeCodec(std::vector<std::pair<std::string, float>> inputs) : inputs_(std::move(inputs)) {}
+  explicit FakeCodec(std::vector<std::pair<std::string, float>> inputs)
+      : inputs_(std::move(inputs)) {}
 
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override {
     ++decodes;
     for (const TensorSpec& spec : signature.inputs) decoded_for.push_back(spec.name);
-    for (const auto& [name, value] : inputs_) inputs->tensors.push_back(NamedTensor{name, Floats({1, 1}, {value})});
+    for (const auto& [name, value] : inputs_)
+      inputs->tensors.push_back(NamedTensor{name, Floats({1, 1}, {value})});
     inputs->signature_name = body_signature_name;
     inputs->output_filter = output_filter;
     return decode_status;
   }
-  Status EncodeOutputs(const ModelSignature&, int64_t served, std::vector<NamedTensor> answer) override {
+  Status EncodeOutputs(const ModelSignature&, int64_t served,
+                       std::vector<NamedTensor> answer) override {
     ++encodes;
     version = served;
     for (NamedTensor& t : answer) outputs[t.name] = t.tensor.data<float>()[0];
@@ -103,9 +109,11 @@ class RequestPathTest : public ::testing::Test {
   }
 
   // servekit_requests_total{api="test", model, status, version}.
-  uint64_t Count(const std::string& model, const std::string& status, const std::string& version) const {
+  uint64_t Count(const std::string& model, const std::string& status,
+                 const std::string& version) const {
     for (const Metrics::CounterSample& c : core_->metrics().Counters()) {
-      const Metrics::Labels want{{"api", "test"}, {"model", model}, {"status", status}, {"version", version}};
+      const Metrics::Labels want{
+          {"api", "test"}, {"model", model}, {"status", status}, {"version", version}};
       if (c.name == "servekit_requests_total" && c.labels == want) return c.value;
     }
     return 0;
@@ -165,8 +173,9 @@ TEST_F(RequestPathTest, InputsAreCheckedByNameInAnyOrder) {
   EXPECT_EQ(reversed.outputs["diff_out"], -1);
 
   FakeCodec unknown({{"a", 3}, {"b", 4}, {"c", 5}});
-  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("pair")), unknown).message(),
-            "input tensor alias not found in signature: c. Inputs expected to be in the set {a, b}.");
+  EXPECT_EQ(
+      RunInference(*core_, Spec(ModelSpec::Latest("pair")), unknown).message(),
+      "input tensor alias not found in signature: c. Inputs expected to be in the set {a, b}.");
   FakeCodec missing({{"a", 3}});
   EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("pair")), missing).message(),
             "the request has no input 'b'; the model's inputs are {a, b}");
@@ -196,16 +205,20 @@ TEST_F(RequestPathTest, OutputFilterSelectsByName) {
 
   FakeCodec unknown({{"a", 3}, {"b", 4}});
   unknown.output_filter = {"mean_out"};
-  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("pair")), unknown).message(),
-            "output tensor alias not found in signature: mean_out. Outputs expected to be in the set "
-            "{sum_out, diff_out}.");
+  EXPECT_EQ(
+      RunInference(*core_, Spec(ModelSpec::Latest("pair")), unknown).message(),
+      "output tensor alias not found in signature: mean_out. Outputs expected to be in the set "
+      "{sum_out, diff_out}.");
 }
 
 TEST_F(RequestPathTest, ClassifyAndRegressNeedOneFloatOutput) {
   FakeCodec pair({{"a", 3}, {"b", 4}});
-  const Status refused = RunInference(*core_, Spec(ModelSpec::Latest("pair"), RequestKind::kClassify), pair);
+  const Status refused =
+      RunInference(*core_, Spec(ModelSpec::Latest("pair"), RequestKind::kClassify), pair);
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(refused.message().find(":classify needs a model with one float output"), absl::string_view::npos) << refused;
+  EXPECT_NE(refused.message().find(":classify needs a model with one float output"),
+            absl::string_view::npos)
+      << refused;
   EXPECT_EQ(pair.decodes, 0) << "the kind is checked before the body is read";
   for (RequestKind kind : {RequestKind::kClassify, RequestKind::kRegress}) {
     FakeCodec single({{"x", 1}});
@@ -219,12 +232,15 @@ TEST_F(RequestPathTest, EveryRequestIsCountedWithItsOutcome) {
   ASSERT_TRUE(RunInference(*core_, Spec(ModelSpec::Latest("single")), ok).ok());
   FakeCodec bad_body({{"x", 1}});
   bad_body.decode_status = absl::InvalidArgumentError("malformed");
-  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("single")), bad_body), bad_body.decode_status);
+  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("single")), bad_body),
+            bad_body.decode_status);
   FakeCodec too_large({{"x", 1}});
   too_large.encode_status = absl::ResourceExhaustedError("too large");
-  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Version("single", 1)), too_large), too_large.encode_status);
+  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Version("single", 1)), too_large),
+            too_large.encode_status);
   FakeCodec unknown({{"x", 1}});
-  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("nope")), unknown).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(RunInference(*core_, Spec(ModelSpec::Latest("nope")), unknown).code(),
+            absl::StatusCode::kNotFound);
 
   EXPECT_EQ(Count("single", "OK", "2"), 1u);
   EXPECT_EQ(Count("single", "INVALID_ARGUMENT", "2"), 1u);
@@ -232,13 +248,15 @@ TEST_F(RequestPathTest, EveryRequestIsCountedWithItsOutcome) {
   EXPECT_EQ(Count("", "NOT_FOUND", ""), 1u) << "unknown models are counted under the name \"\"";
   uint64_t timed = 0;
   for (const Metrics::HistogramSample& h : core_->metrics().Histograms()) {
-    if (h.name == "servekit_request_latency_seconds" && h.labels.at("api") == "test") timed += h.snapshot.count;
+    if (h.name == "servekit_request_latency_seconds" && h.labels.at("api") == "test")
+      timed += h.snapshot.count;
   }
   EXPECT_EQ(timed, 4u);
 }
 
 TEST_F(RequestPathTest, MetadataNamesTheVersionAndItsSignature) {
-  StatusOr<ModelMetadata> metadata = GetModelMetadata(*core_, ModelSpec::Label("pair", "stable"), "test");
+  StatusOr<ModelMetadata> metadata =
+      GetModelMetadata(*core_, ModelSpec::Label("pair", "stable"), "test");
   ASSERT_TRUE(metadata.ok()) << metadata.status();
   EXPECT_EQ(metadata->handle.version(), 1);
   ASSERT_EQ(metadata->signatures.size(), 1u);
@@ -256,7 +274,8 @@ TEST_F(RequestPathTest, ModelStatusSelectsByVersionOrLabel) {
   StatusOr<std::vector<VersionStatus>> all = GetModelStatus(*core_, ModelSpec::Latest("pair"));
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->size(), 2u);
-  StatusOr<std::vector<VersionStatus>> stable = GetModelStatus(*core_, ModelSpec::Label("pair", "stable"));
+  StatusOr<std::vector<VersionStatus>> stable =
+      GetModelStatus(*core_, ModelSpec::Label("pair", "stable"));
   ASSERT_TRUE(stable.ok());
   ASSERT_EQ(stable->size(), 1u);
   EXPECT_EQ((*stable)[0].version, 1);
@@ -264,7 +283,8 @@ TEST_F(RequestPathTest, ModelStatusSelectsByVersionOrLabel) {
   const Status missing = GetModelStatus(*core_, ModelSpec::Version("pair", 9)).status();
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(missing.message(), "Could not find version 9 of model pair");
-  EXPECT_EQ(GetModelStatus(*core_, ModelSpec::Latest("nope")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetModelStatus(*core_, ModelSpec::Latest("nope")).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -41,17 +41,18 @@ class RestApiTest : public ::testing::Test {
 TEST_F(RestApiTest, StatusFollowsTfServingsJson) {
   HttpResponse r = Call("GET", "/v1/models/m/versions/2");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body,
-            R"({"model_version_status":[{"version":"2","state":"AVAILABLE",)"
-            R"("status":{"error_code":"OK","error_message":""}}]})");
-  EXPECT_TRUE(absl::StrContains(Call("GET", "/V1/Models/m/labels/stable").body, R"("version":"1")"));
+  EXPECT_EQ(r.body, R"({"model_version_status":[{"version":"2","state":"AVAILABLE",)"
+                    R"("status":{"error_code":"OK","error_message":""}}]})");
+  EXPECT_TRUE(
+      absl::StrContains(Call("GET", "/V1/Models/m/labels/stable").body, R"("version":"1")"));
   EXPECT_EQ(Call("GET", "/v1/models/m/versions/5").status, 404);
   EXPECT_EQ(Call("GET", "/v1/models/x").status, 404);
 }
 
 TEST_F(RestApiTest, PredictRunsTheSelectedVersion) {
   // VersionedModel: y = x + version, x of shape [N, 1].
-  HttpResponse r = Call("POST", "/v1/models/m/labels/stable:predict", R"({"instances": [[1.0], [2.0]]})");
+  HttpResponse r =
+      Call("POST", "/v1/models/m/labels/stable:predict", R"({"instances": [[1.0], [2.0]]})");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"predictions":[[2.0],[3.0]]})");
   r = Call("POST", "/v1/models/m:predict?ignored=1", R"({"inputs": [[1.0]]})");
@@ -76,7 +77,8 @@ TEST_F(RestApiTest, HealthAndMetrics) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_TRUE(absl::StartsWith(metrics.content_type, "text/plain"));
   EXPECT_TRUE(absl::StrContains(metrics.body, "servekit_requests_in_flight 3\n")) << metrics.body;
-  EXPECT_TRUE(absl::StrContains(metrics.body, "servekit_model_loads_total{model=\"m\",version=\"2\"} 1\n"));
+  EXPECT_TRUE(
+      absl::StrContains(metrics.body, "servekit_model_loads_total{model=\"m\",version=\"2\"} 1\n"));
 }
 
 TEST(HttpStatusForTest, FollowsTfServing) {

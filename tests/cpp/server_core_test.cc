@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 // LoadVersionFromDisk, counting successful loads.
 std::atomic<int> g_loads{0};
-StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path, const std::string& platform) {
+StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path,
+                                                      const std::string& platform) {
   auto session = test::LoadVersionFromDisk(path, platform);
   if (session.ok()) ++g_loads;
   return session;
@@ -29,8 +30,11 @@ float Answer(const StatusOr<ModelHandle>& handle) {
 class ServerCoreTest : public ::testing::Test {
  protected:
   void SetUp() override { g_loads = 0; }
-  void Publish(const std::string& model, int64_t version) { test::PublishVersion(root_ / model, version); }
-  ModelConfig Config(const std::string& name, ModelVersionPolicy policy = ModelVersionPolicy::Latest()) {
+  void Publish(const std::string& model, int64_t version) {
+    test::PublishVersion(root_ / model, version);
+  }
+  ModelConfig Config(const std::string& name,
+                     ModelVersionPolicy policy = ModelVersionPolicy::Latest()) {
     ModelConfig c;
     c.name = name;
     c.base_path = (root_ / name).string();
@@ -64,7 +68,8 @@ TEST_F(ServerCoreTest, ServesByLatestVersionAndLabel) {
   auto unknown = core.GetHandle(ModelSpec::Label("m", "beta"));
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(), "Unrecognized servable version label: beta");
-  EXPECT_EQ(core.GetHandle(ModelSpec{"m", 1, "stable"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.GetHandle(ModelSpec{"m", 1, "stable"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(core.GetHandle(ModelSpec::Latest("nope")).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -83,7 +88,8 @@ TEST_F(ServerCoreTest, LabelsMustPointAtAvailableVersionsUnlessAllowed) {
   ServerCore permissive(Options(/*allow_unavailable_labels=*/true));
   ASSERT_TRUE(permissive.ReloadConfig({Config("m")}).ok());
   EXPECT_TRUE(permissive.SetLabel("m", "next", 7).ok());
-  EXPECT_EQ(permissive.GetHandle(ModelSpec::Label("m", "next")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(permissive.GetHandle(ModelSpec::Label("m", "next")).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ServerCoreTest, ReloadAddsRemovesAndChangesModelsLeavingOthersAlone) {
@@ -101,7 +107,8 @@ TEST_F(ServerCoreTest, ReloadAddsRemovesAndChangesModelsLeavingOthersAlone) {
   ASSERT_TRUE(core.manager().WaitUntilAvailable("b", 1, absl::Seconds(10)).ok());
   EXPECT_EQ(g_loads.load(), 4);  // + b/1 + c/4, and b/2 was not loaded again
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("c"))), 4);
-  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_EQ(core.GetHandle(ModelSpec::Latest("a")).status().code(), absl::StatusCode::kNotFound);
   std::vector<std::string> names;
   for (const ModelConfig& m : core.Models()) names.push_back(m.name);
@@ -115,7 +122,8 @@ TEST_F(ServerCoreTest, AnInvalidConfigChangesNothing) {
   ModelConfig broken = Config("b");
   broken.base_path = "";
   EXPECT_EQ(core.ReloadConfig({Config("c"), broken}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(core.ReloadConfig({Config("a"), Config("a")}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.ReloadConfig({Config("a"), Config("a")}).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(core.Models().size(), 1u);
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("a"))), 1);
 }
@@ -130,7 +138,8 @@ TEST_F(ServerCoreTest, AddAndRemoveOneModelAtRuntime) {
   EXPECT_EQ(core.AddModel(Config("b")).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(core.RemoveModel("a").ok());
   EXPECT_EQ(core.RemoveModel("a").code(), absl::StatusCode::kNotFound);
-  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 2000 && core.manager().GetStatus("a").ok(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_EQ(core.GetHandle(ModelSpec::Latest("a")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("b"))), 3);
 }
@@ -150,17 +159,20 @@ TEST_F(ServerCoreTest, RemovedModelsLeaveNoMetricsBehind) {
     Publish(name, 1);
     ASSERT_TRUE(core.AddModel(Config(name)).ok());
     core.RecordRequest(name, 1, "predict", absl::StatusCode::kOk, absl::Milliseconds(1));
-    core.RecordRequest(name, 1, "predict", absl::StatusCode::kInvalidArgument, absl::Milliseconds(1));
+    core.RecordRequest(name, 1, "predict", absl::StatusCode::kInvalidArgument,
+                       absl::Milliseconds(1));
     ASSERT_GT(series_count(), baseline);
     ASSERT_TRUE(core.RemoveModel(name).ok());
   }
   EXPECT_EQ(series_count(), baseline);
-  for (const auto& sample : core.metrics().Counters()) EXPECT_NE(sample.labels.at("model").rfind("client_model_", 0), 0u);
+  for (const auto& sample : core.metrics().Counters())
+    EXPECT_NE(sample.labels.at("model").rfind("client_model_", 0), 0u);
   // The model that stayed still counts.
   core.RecordRequest("keep", 1, "predict", absl::StatusCode::kOk, absl::Milliseconds(1));
   uint64_t keep_ok = 0;
   for (const auto& sample : core.metrics().Counters()) {
-    if (sample.name == "servekit_requests_total" && sample.labels.at("model") == "keep") keep_ok += sample.value;
+    if (sample.name == "servekit_requests_total" && sample.labels.at("model") == "keep")
+      keep_ok += sample.value;
   }
   EXPECT_EQ(keep_ok, 2u);
 }
@@ -178,9 +190,11 @@ TEST_F(ServerCoreTest, ACorruptVersionNextToAGoodOneDoesNotDisturbIt) {
   EXPECT_NE((*status)[1].status.message().find("no model file"), absl::string_view::npos);
   // The load metrics saw one success for version 1 and every failed attempt for version 2.
   std::map<std::string, uint64_t> counters;
-  for (const auto& c : core.metrics().Counters()) counters[c.name + "/" + c.labels.at("version")] = c.value;
+  for (const auto& c : core.metrics().Counters())
+    counters[c.name + "/" + c.labels.at("version")] = c.value;
   EXPECT_EQ(counters["servekit_model_loads_total/1"], 1u);
-  EXPECT_EQ(counters["servekit_model_load_failures_total/2"], 2u);  // one load + max_num_load_retries=1
+  EXPECT_EQ(counters["servekit_model_load_failures_total/2"],
+            2u);  // one load + max_num_load_retries=1
 }
 
 TEST_F(ServerCoreTest, LoadAndUnloadOneVersionExplicitly) {
@@ -189,18 +203,21 @@ TEST_F(ServerCoreTest, LoadAndUnloadOneVersionExplicitly) {
   Publish("m", 3);
   ServerCore core(Options());
   ASSERT_TRUE(core.ReloadConfig({Config("m")}).ok());  // latest: version 3 only
-  EXPECT_EQ(core.GetHandle(ModelSpec::Version("m", 1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(core.GetHandle(ModelSpec::Version("m", 1)).status().code(),
+            absl::StatusCode::kNotFound);
 
   // Load an old version beside the latest; the policy alone would not.
   ASSERT_TRUE(core.LoadVersion("m", 1).ok());
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Version("m", 1))), 1);
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 3);
   ASSERT_TRUE(core.ReloadConfig({Config("m")}).ok());  // polls again
-  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Version("m", 1))), 1) << "a poll must keep the explicit version";
+  EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Version("m", 1))), 1)
+      << "a poll must keep the explicit version";
 
   // Unload the latest: version 1 serves what "latest" asks for.
   ASSERT_TRUE(core.UnloadVersion("m", 3).ok());
-  for (int i = 0; i < 2000 && core.GetHandle(ModelSpec::Version("m", 3)).ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 2000 && core.GetHandle(ModelSpec::Version("m", 3)).ok(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   EXPECT_FALSE(core.GetHandle(ModelSpec::Version("m", 3)).ok());
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 1);
 
@@ -225,7 +242,8 @@ TEST_F(ServerCoreTest, LoadVersionRetriesAVersionThatFailedForGood) {
   auto status = core.manager().GetStatus("m");
   ASSERT_TRUE(status.ok());
   ASSERT_EQ((*status)[0].state, VersionState::kError);
-  EXPECT_EQ(core.LoadVersion("m", 1).code(), absl::StatusCode::kNotFound);  // still no model file: fails again
+  EXPECT_EQ(core.LoadVersion("m", 1).code(),
+            absl::StatusCode::kNotFound);  // still no model file: fails again
   Publish("m", 1);
   ASSERT_TRUE(core.LoadVersion("m", 1).ok());
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 1);
@@ -238,10 +256,12 @@ TEST_F(ServerCoreTest, RemovingAModelForgetsItsExplicitVersions) {
   ASSERT_TRUE(core.ReloadConfig({Config("m")}).ok());
   ASSERT_TRUE(core.LoadVersion("m", 1).ok());
   ASSERT_TRUE(core.RemoveModel("m").ok());
-  for (int i = 0; i < 2000 && core.manager().GetStatus("m").ok(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  for (int i = 0; i < 2000 && core.manager().GetStatus("m").ok(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
   ASSERT_TRUE(core.AddModel(Config("m")).ok());
   EXPECT_EQ(Answer(core.GetHandle(ModelSpec::Latest("m"))), 2);
-  EXPECT_EQ(core.GetHandle(ModelSpec::Version("m", 1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(core.GetHandle(ModelSpec::Version("m", 1)).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ServerCoreTest, StopWaitingReleasesAConfigChangeWaitingForASlowLoad) {
@@ -249,7 +269,8 @@ TEST_F(ServerCoreTest, StopWaitingReleasesAConfigChangeWaitingForASlowLoad) {
   std::atomic<bool> release{false};
   ServerCoreOptions options = Options();
   options.load = [&](const std::string& path, const std::string& platform) {
-    for (int i = 0; i < 1000 && !release; ++i) absl::SleepFor(absl::Milliseconds(10));  // up to 10 s
+    for (int i = 0; i < 1000 && !release; ++i)
+      absl::SleepFor(absl::Milliseconds(10));  // up to 10 s
     return LoadFromDisk(path, platform);
   };
   ServerCore core(options);

@@ -7,7 +7,8 @@
 namespace servekit {
 namespace {
 
-std::string ErrorOf(absl::string_view name, const OptionValue& value, absl::string_view display = "") {
+std::string ErrorOf(absl::string_view name, const OptionValue& value,
+                    absl::string_view display = "") {
   ModelServerOptions o;
   const Status status = SetServerOption(o, name, value, display.empty() ? name : display);
   return status.ok() ? "" : std::string(status.message());
@@ -19,7 +20,8 @@ TEST(ServerOptionsTest, NamesAndFlagsAreUniqueAndEveryDefaultReadsBack) {
   for (const ServerOption& option : ServerOptionTable()) {
     EXPECT_TRUE(names.insert(option.name).second) << option.name;
     if (option.flag != "-") {
-      EXPECT_TRUE(flags.insert(option.flag.empty() ? option.name : option.flag).second) << option.flag;
+      EXPECT_TRUE(flags.insert(option.flag.empty() ? option.name : option.flag).second)
+          << option.flag;
     }
     ModelServerOptions o;
     // Setting an option to its own default changes nothing.
@@ -56,12 +58,15 @@ TEST(ServerOptionsTest, BadValuesNameTheOptionAsTheUserWroteIt) {
             "grpc_max_message_bytes must be in [1, 2147483647]; got -1");
   EXPECT_EQ(ErrorOf("grpc_num_threads", int64_t{0}, "--grpc_max_threads"),
             "--grpc_max_threads must be positive or None (one per core); got 0");
-  EXPECT_EQ(ErrorOf("rest_api_port", int64_t{70000}), "rest_api_port must be in [0, 65535] or None; got 70000");
+  EXPECT_EQ(ErrorOf("rest_api_port", int64_t{70000}),
+            "rest_api_port must be in [0, 65535] or None; got 70000");
   EXPECT_NE(ErrorOf("drain_timeout_seconds", -1.0).find("must not be negative"), std::string::npos);
-  EXPECT_NE(ErrorOf("drain_timeout_seconds", std::numeric_limits<double>::infinity()).find("must be a finite number"),
+  EXPECT_NE(ErrorOf("drain_timeout_seconds", std::numeric_limits<double>::infinity())
+                .find("must be a finite number"),
             std::string::npos);
   EXPECT_EQ(ErrorOf("num_load_threads", 2.5), "num_load_threads must be an integer; got 2.5");
-  EXPECT_EQ(ErrorOf("enable_model_management", int64_t{1}), "enable_model_management must be true or false; got 1");
+  EXPECT_EQ(ErrorOf("enable_model_management", int64_t{1}),
+            "enable_model_management must be true or false; got 1");
   EXPECT_EQ(ErrorOf("colour", int64_t{1}), "unknown option 'colour'");
 }
 

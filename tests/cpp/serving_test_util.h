@@ -31,7 +31,8 @@ inline float Answer(const ModelHandle& handle, float x) {
 
 // Loads <base>/<version> as VersionedModel(version); fails, like a real
 // loader, while the version's model.onnx is missing.
-inline StatusOr<std::shared_ptr<const Session>> LoadVersionFromDisk(const std::string& path, const std::string&) {
+inline StatusOr<std::shared_ptr<const Session>> LoadVersionFromDisk(const std::string& path,
+                                                                    const std::string&) {
   if (!std::filesystem::exists(std::filesystem::path(path) / "model.onnx")) {
     return absl::NotFoundError(absl::StrCat("no model file at '", path, "'"));
   }

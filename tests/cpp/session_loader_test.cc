@@ -51,7 +51,8 @@ TEST_F(SessionLoaderTest, ExplainsWhatItCannotLoad) {
   std::ofstream(dir_ / "2" / "model.onnx") << "not a protobuf";
   auto corrupt = load((dir_ / "2").string(), "onnx");
   EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(corrupt.status().message().find("model.onnx"), absl::string_view::npos) << corrupt.status();
+  EXPECT_NE(corrupt.status().message().find("model.onnx"), absl::string_view::npos)
+      << corrupt.status();
 }
 
 }  // namespace

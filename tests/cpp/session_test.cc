@@ -29,7 +29,8 @@ struct Mlp {
   Graph Build() const {
     GraphBuilder g;
     const int x = g.Input("x", test::BatchShape({1, 4}));
-    const int h = g.Op("Relu", {g.Op("Add", {g.Op("MatMul", {x, g.Constant("w1", w1)}), g.Constant("b1", b1)})});
+    const int h = g.Op(
+        "Relu", {g.Op("Add", {g.Op("MatMul", {x, g.Constant("w1", w1)}), g.Constant("b1", b1)})});
     const int logits = g.Op("MatMul", {h, g.Constant("w2", w2)}, {}, "logits");
     g.Output(logits);
     g.Output(g.Op("Softmax", {logits}, {}, "probs"));
@@ -38,8 +39,8 @@ struct Mlp {
 
   // Reference logits and probabilities, in double.
   void Reference(const Tensor& x_t, std::vector<double>* logits, std::vector<double>* probs) const {
-    const std::vector<double> x = test::AsDoubles(x_t), a = test::AsDoubles(w1), b = test::AsDoubles(b1),
-                              c = test::AsDoubles(w2);
+    const std::vector<double> x = test::AsDoubles(x_t), a = test::AsDoubles(w1),
+                              b = test::AsDoubles(b1), c = test::AsDoubles(w2);
     const int64_t n = x_t.dim(0);
     logits->assign(n * 3, 0.0);
     probs->assign(n * 3, 0.0);
@@ -139,16 +140,20 @@ TEST(SessionTest, InputValidationMessages) {
   const Tensor good_y = test::Int64s({2, 2}, {1, 2, 3, 4});
 
   EXPECT_TRUE(IsInvalid(session->Run({good_x}).status(), {"the model takes 2 inputs; got 1"}));
-  EXPECT_TRUE(IsInvalid(session->Run({good_x, good_y, good_y}).status(), {"takes 2 inputs; got 3"}));
+  EXPECT_TRUE(
+      IsInvalid(session->Run({good_x, good_y, good_y}).status(), {"takes 2 inputs; got 3"}));
   EXPECT_TRUE(IsInvalid(session->Run({}).status(), {"takes 2 inputs; got 0"}));
   EXPECT_TRUE(IsInvalid(session->Run({good_y, good_y}).status(),
                         {"input 'x' expects dtype float32; got int64"}));
   EXPECT_TRUE(IsInvalid(session->Run({good_x, RandomTensor({2, 2}, 2)}).status(),
                         {"input 'y' expects dtype int64; got float32"}));
   EXPECT_TRUE(IsInvalid(session->Run({RandomTensor({2, 4}, 3), good_y}).status(),
-                        {"input 'x' expects shape [N, 3]", "N = batch size, the same for every input", "got [2, 4]"}));
-  EXPECT_TRUE(IsInvalid(session->Run({RandomTensor({6}, 3), good_y}).status(), {"input 'x' expects shape [N, 3]", "got [6]"}));
-  EXPECT_TRUE(IsInvalid(session->Run({RandomTensor({2, 3, 1}, 3), good_y}).status(), {"got [2, 3, 1]"}));
+                        {"input 'x' expects shape [N, 3]",
+                         "N = batch size, the same for every input", "got [2, 4]"}));
+  EXPECT_TRUE(IsInvalid(session->Run({RandomTensor({6}, 3), good_y}).status(),
+                        {"input 'x' expects shape [N, 3]", "got [6]"}));
+  EXPECT_TRUE(
+      IsInvalid(session->Run({RandomTensor({2, 3, 1}, 3), good_y}).status(), {"got [2, 3, 1]"}));
   // Both inputs carry N; they must agree.
   EXPECT_TRUE(IsInvalid(session->Run({good_x, test::Int64s({3, 2}, {1, 2, 3, 4, 5, 6})}).status(),
                         {"input 'y' expects shape [N, 2]", "got [3, 2]"}));
@@ -178,7 +183,8 @@ TEST(SessionTest, BatchFactorInputs) {
   g.Output(g.Op("Relu", {y}));
   auto session = Load(g.Build());
   ASSERT_NE(session, nullptr);
-  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({RandomTensor({4, 3}, 1), RandomTensor({2, 3}, 2)}));
+  SK_ASSERT_OK_AND_ASSIGN(auto out,
+                          session->Run({RandomTensor({4, 3}, 1), RandomTensor({2, 3}, 2)}));
   EXPECT_EQ(out[0].shape(), (Shape{4, 3}));
   EXPECT_TRUE(IsInvalid(session->Run({RandomTensor({3, 3}, 1), RandomTensor({2, 3}, 2)}).status(),
                         {"input 'x' expects shape [2*N, 3]", "got [3, 3]"}));
@@ -194,7 +200,8 @@ TEST(SessionTest, FixedShapeModel) {
   ASSERT_NE(session, nullptr);
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 2}, {1, 2, 3, 4})}));
   EXPECT_TRUE(TensorNear(out[0], {2, 2}, {3, 6, 9, 12}));
-  EXPECT_TRUE(IsInvalid(session->Run({test::Floats({1, 2}, {1, 2})}).status(), {"expects shape [2, 2]"}));
+  EXPECT_TRUE(
+      IsInvalid(session->Run({test::Floats({1, 2}, {1, 2})}).status(), {"expects shape [2, 2]"}));
 }
 
 TEST(SessionTest, InputsAreReadInPlaceFromViews) {
@@ -222,7 +229,8 @@ TEST(SessionTest, OutputThatIsAnInput) {
     SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
     EXPECT_TRUE(TensorNear(out[0], {batch, 3}, original, 0, 0));
     if (batch > 0) {
-      EXPECT_NE(out[0].raw_data(), in.raw_data()) << "the output must be a copy, not the caller's buffer";
+      EXPECT_NE(out[0].raw_data(), in.raw_data())
+          << "the output must be a copy, not the caller's buffer";
       in.data<float>()[0] = 1234.0f;
       EXPECT_EQ(out[0].data<float>()[0], static_cast<float>(original[0]));
     }
@@ -241,7 +249,8 @@ TEST(SessionTest, OutputThatIsAConstant) {
     SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({RandomTensor({2, 2}, 6)}));
     ASSERT_EQ(out.size(), 2u);
     EXPECT_TRUE(test::TensorsEqual(out[1], table)) << "run " << run;
-    out[1].data<float>()[0] = -99.0f;  // the caller owns its copy; the model's constant is untouched
+    out[1].data<float>()[0] =
+        -99.0f;  // the caller owns its copy; the model's constant is untouched
   }
 }
 
@@ -249,7 +258,8 @@ TEST(SessionTest, OutputThatIsAFoldedConstant) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2}));
   g.Output(g.Op("Relu", {x}));
-  g.Output(g.Op("Add", {g.Constant("a", test::Floats({2}, {1, 2})), g.Constant("b", test::Floats({2}, {10, 20}))}));
+  g.Output(g.Op("Add", {g.Constant("a", test::Floats({2}, {1, 2})),
+                        g.Constant("b", test::Floats({2}, {10, 20}))}));
   auto session = Load(g.Build());
   ASSERT_NE(session, nullptr);
   EXPECT_EQ(session->StepOpTypes(), (std::vector<std::string>{"Relu"}));
@@ -360,7 +370,8 @@ TEST(SessionTest, TooLargeBatchIsRefused) {
   // 2^17 rows * 2^16 floats * 4 bytes = 32 GiB of intermediate; the input itself is 512 KiB.
   const Tensor in = test::Floats({1 << 17, 1}, std::vector<float>(1 << 17, 1.0f));
   const Status status = session->Run({in}).status();
-  EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"working memory"})) << status;
+  EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"working memory"}))
+      << status;
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
   EXPECT_EQ(out[0].shape(), (Shape{2, 1}));
 }
@@ -372,7 +383,8 @@ TEST(SessionTest, TooLargeBatchIsRefused) {
 TEST(SessionTest, MaxRequestBytesBoundsOutputsAndWorkingMemory) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 1}));
-  const int wide = g.Op("MatMul", {x, g.Constant("w", RandomTensor({1, 1 << 16}, 1))});  // [N, 2^16]
+  const int wide =
+      g.Op("MatMul", {x, g.Constant("w", RandomTensor({1, 1 << 16}, 1))});  // [N, 2^16]
   g.Output(g.Op("ReduceMean", {wide}, Attrs({{"axes", test::Ints({1})}})));
   g.Output(wide);
   LoadOptions options = test::Options(true, 1);
@@ -381,7 +393,9 @@ TEST(SessionTest, MaxRequestBytesBoundsOutputsAndWorkingMemory) {
   // 2 rows: 512 KiB of output; 4 rows: 1 MiB of output plus the reduced one.
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({test::Floats({2, 1}, {1, 2})}));
   const Status status = session->Run({test::Floats({4, 1}, {1, 2, 3, 4})}).status();
-  EXPECT_TRUE(test::IsError(status, absl::StatusCode::kResourceExhausted, {"1 MiB of working memory"})) << status;
+  EXPECT_TRUE(
+      test::IsError(status, absl::StatusCode::kResourceExhausted, {"1 MiB of working memory"}))
+      << status;
 }
 
 // Found by the ONNX fuzzer: a MatMul whose output has no elements still looped
@@ -435,12 +449,16 @@ TEST(SessionTest, WorkingMemoryOfAHugeBatchIsGivenBack) {
 Graph SmallConvNet() {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2, 6, 6}));
-  int h = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 2, 3, 3}, 30)), g.Constant("b", RandomTensor({4}, 31))},
-               Attrs({{"pads", test::Ints({1, 1, 1, 1})}}));
+  int h = g.Op(
+      "Conv",
+      {x, g.Constant("w", RandomTensor({4, 2, 3, 3}, 30)), g.Constant("b", RandomTensor({4}, 31))},
+      Attrs({{"pads", test::Ints({1, 1, 1, 1})}}));
   h = g.Op("Relu", {h});
-  h = g.Op("MaxPool", {h}, Attrs({{"kernel_shape", test::Ints({2, 2})}, {"strides", test::Ints({2, 2})}}));
+  h = g.Op("MaxPool", {h},
+           Attrs({{"kernel_shape", test::Ints({2, 2})}, {"strides", test::Ints({2, 2})}}));
   h = g.Op("Flatten", {h});
-  h = g.Op("Gemm", {h, g.Constant("w2", RandomTensor({36, 5}, 32)), g.Constant("b2", RandomTensor({5}, 33))});
+  h = g.Op("Gemm", {h, g.Constant("w2", RandomTensor({36, 5}, 32)),
+                    g.Constant("b2", RandomTensor({5}, 33))});
   g.Output(g.Op("Softmax", {h}));
   return g.Build();
 }
@@ -453,7 +471,8 @@ TEST(SessionConcurrencyTest, ManyThreadsDifferentBatchSizes) {
     // Inputs prepared up front; each thread cycles through batch sizes.
     const std::vector<int64_t> batches = {1, 5, 0, 16, 3, 2, 9};
     std::vector<Tensor> inputs;
-    for (size_t i = 0; i < batches.size(); ++i) inputs.push_back(RandomTensor({batches[i], 4}, 100 + static_cast<uint32_t>(i)));
+    for (size_t i = 0; i < batches.size(); ++i)
+      inputs.push_back(RandomTensor({batches[i], 4}, 100 + static_cast<uint32_t>(i)));
     constexpr int kThreads = 8, kRuns = 60;
     std::atomic<int> failures{0};
     std::vector<std::string> first_error(kThreads);
@@ -463,11 +482,12 @@ TEST(SessionConcurrencyTest, ManyThreadsDifferentBatchSizes) {
         for (int r = 0; r < kRuns; ++r) {
           const Tensor& x = inputs[(t + r) % inputs.size()];
           auto out = session->Run({x});
-          ::testing::AssertionResult ok = out.ok() ? mlp.Check(*out, x)
-                                                   : ::testing::AssertionFailure() << out.status();
+          ::testing::AssertionResult ok =
+              out.ok() ? mlp.Check(*out, x) : ::testing::AssertionFailure() << out.status();
           if (!ok) {
             if (failures.fetch_add(1) == 0 || first_error[t].empty()) {
-              first_error[t] = absl::StrCat("thread ", t, " run ", r, " batch ", x.dim(0), ": ", ok.message());
+              first_error[t] =
+                  absl::StrCat("thread ", t, " run ", r, " batch ", x.dim(0), ": ", ok.message());
             }
           }
         }
@@ -511,7 +531,8 @@ TEST(SessionConcurrencyTest, ConvNetMatchesSerialResults) {
     });
   }
   for (auto& th : threads) th.join();
-  for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(errors[t].empty()) << "thread " << t << ": " << errors[t];
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_TRUE(errors[t].empty()) << "thread " << t << ": " << errors[t];
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ TEST(InferGraphTest, UnknownOperator) {
   const int x = g.Input("x", test::BatchShape({1, 3}));
   g.Output(g.Op("FancyOp", {x}, {}, "mystery"));
   Graph graph = g.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph), {"node 'mystery' (FancyOp)", "unsupported operator 'FancyOp'"}));
+  EXPECT_TRUE(
+      IsInvalid(InferGraph(graph), {"node 'mystery' (FancyOp)", "unsupported operator 'FancyOp'"}));
 }
 
 TEST(InferGraphTest, InputAndOutputCounts) {
@@ -35,7 +36,8 @@ TEST(InferGraphTest, InputAndOutputCounts) {
   const int y = h.Input("y", test::BatchShape({1, 3}));
   h.Node("Relu", {y}, 2, {}, "relu");
   Graph graph2 = h.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph2), {"node 'relu' (Relu)", "has 2 outputs; expected 1 to 1"}));
+  EXPECT_TRUE(
+      IsInvalid(InferGraph(graph2), {"node 'relu' (Relu)", "has 2 outputs; expected 1 to 1"}));
 }
 
 TEST(InferGraphTest, MissingRequiredInput) {
@@ -51,7 +53,8 @@ TEST(InferGraphTest, UnknownAttribute) {
   const int x = g.Input("x", test::BatchShape({1, 3}));
   g.Output(g.Op("Softmax", {x}, Attrs({{"axsi", Int(1)}}), "sm"));
   Graph graph = g.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph), {"node 'sm' (Softmax)", "unknown attribute 'axsi'", "accepted: axis"}));
+  EXPECT_TRUE(IsInvalid(InferGraph(graph),
+                        {"node 'sm' (Softmax)", "unknown attribute 'axsi'", "accepted: axis"}));
 }
 
 TEST(InferGraphTest, MistypedAttribute) {
@@ -145,10 +148,12 @@ TEST(InferGraphTest, OutputNeverComputed) {
 
 TEST(InferGraphTest, ValuesTooLargeToRun) {
   GraphBuilder g;
-  const int x = g.Input("x", SymShape{Dim::Batch(), Dim::Fixed(int64_t{1} << 20), Dim::Fixed(int64_t{1} << 20)});
+  const int x = g.Input(
+      "x", SymShape{Dim::Batch(), Dim::Fixed(int64_t{1} << 20), Dim::Fixed(int64_t{1} << 20)});
   g.Output(g.Op("Relu", {x}));
   Graph graph = g.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph), {"value 'x'", "[N, 1048576, 1048576]", "too large to run"}));
+  EXPECT_TRUE(
+      IsInvalid(InferGraph(graph), {"value 'x'", "[N, 1048576, 1048576]", "too large to run"}));
 }
 
 TEST(InferGraphTest, NegativeDimsAreRejected) {
@@ -164,10 +169,12 @@ TEST(InferGraphTest, BatchDimPropagatesThroughACnn) {
   const int x = g.Input("x", test::BatchShape({1, 3, 8, 8}));
   const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({16, 3, 3, 3}, 1))},
                         Attrs({{"strides", Ints({2, 2})}, {"pads", Ints({1, 1, 1, 1})}}));
-  const int pool = g.Op("MaxPool", {conv}, Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
+  const int pool =
+      g.Op("MaxPool", {conv}, Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
   const int flat = g.Op("Flatten", {pool});
   const int flat0 = g.Op("Flatten", {pool}, Attrs({{"axis", Int(0)}}));
-  const int dense = g.Op("Gemm", {flat, g.Constant("w2", RandomTensor({10, 64}, 2))}, Attrs({{"transB", Int(1)}}));
+  const int dense = g.Op("Gemm", {flat, g.Constant("w2", RandomTensor({10, 64}, 2))},
+                         Attrs({{"transB", Int(1)}}));
   const int t = g.Op("Transpose", {pool}, Attrs({{"perm", Ints({2, 3, 0, 1})}}));
   const int mean = g.Op("ReduceMean", {pool}, Attrs({{"axes", Ints({0})}, {"keepdims", Int(0)}}));
   const int arg = g.Op("ArgMax", {dense}, Attrs({{"axis", Int(1)}, {"keepdims", Int(0)}}));
@@ -193,7 +200,8 @@ TEST(InferGraphTest, BatchTimesBatchIsRejected) {
   const int nn = g.Op("MatMul", {x, xt});
   g.Output(g.Op("Flatten", {nn}, Attrs({{"axis", Int(0)}}), "flat"));
   Graph graph = g.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph), {"node 'flat' (Flatten)", "multiplies the batch dimension by itself"}));
+  EXPECT_TRUE(IsInvalid(InferGraph(graph),
+                        {"node 'flat' (Flatten)", "multiplies the batch dimension by itself"}));
 }
 
 TEST(InferGraphTest, ShapeValuesResolveExporterReshape) {
@@ -204,7 +212,8 @@ TEST(InferGraphTest, ShapeValuesResolveExporterReshape) {
   const int c = g.Op("Gather", {shape, g.Constant("i2", test::Scalar<int64_t>(2))});
   const int n1 = g.Op("Unsqueeze", {n, g.Constant("ax", test::Int64s({1}, {0}))});
   const int c1 = g.Op("Unsqueeze", {c, g.Constant("ax2", test::Int64s({1}, {0}))});
-  const int target = g.Op("Concat", {n1, g.Constant("m1", test::Int64s({1}, {-1})), c1}, Attrs({{"axis", Int(0)}}));
+  const int target = g.Op("Concat", {n1, g.Constant("m1", test::Int64s({1}, {-1})), c1},
+                          Attrs({{"axis", Int(0)}}));
   const int y = g.Op("Reshape", {x, target});
   g.Output(y);
   Graph graph = g.Build();
@@ -243,7 +252,8 @@ TEST(InferGraphTest, ConstantFolding) {
   const int a = g.Constant("a", test::Floats({2}, {1, 2}));
   const int b = g.Constant("b", test::Floats({2}, {3, 4}));
   const int sum = g.Op("Add", {a, b});
-  const int t = g.Op("Transpose", {g.Op("Reshape", {sum, g.Constant("s", test::Int64s({2}, {2, 1}))})});
+  const int t =
+      g.Op("Transpose", {g.Op("Reshape", {sum, g.Constant("s", test::Int64s({2}, {2, 1}))})});
   const int y = g.Op("Mul", {x, t});
   g.Output(y);
   Graph graph = g.Build();
@@ -260,7 +270,8 @@ TEST(InferGraphTest, ErrorsFromOpInference) {
   const int x = g.Input("x", test::BatchShape({1, 3, 8, 8}));
   g.Output(g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 2, 3, 3}, 1))}, {}, "conv1"));
   Graph graph = g.Build();
-  EXPECT_TRUE(IsInvalid(InferGraph(graph), {"node 'conv1' (Conv)", "expect 2 input channels; the input has 3"}));
+  EXPECT_TRUE(IsInvalid(InferGraph(graph),
+                        {"node 'conv1' (Conv)", "expect 2 input channels; the input has 3"}));
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ TEST(FlattenTest, EveryAxis) {
     const int a = axis < 0 ? axis + 4 : axis;
     int64_t outer = 1;
     for (int d = 0; d < a; ++d) outer *= shape[d];
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Flatten", {BatchFeed(x)}, Attrs({{"axis", Int(axis)}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                            RunOp1("Flatten", {BatchFeed(x)}, Attrs({{"axis", Int(axis)}})));
     EXPECT_TRUE(TensorNear(out, {outer, 120 / outer}, test::AsDoubles(x), 0, 0)) << "axis " << axis;
   }
 }
@@ -59,7 +60,8 @@ TEST(FlattenTest, DefaultAxisAndBatchSizes) {
 TEST(FlattenTest, AxisOutOfRange) {
   EXPECT_TRUE(IsInvalid(RunOp1("Flatten", {Feed(Iota({2, 3}))}, Attrs({{"axis", Int(3)}})).status(),
                         {"node 'op' (Flatten)", "axis 3 is out of range"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Flatten", {Feed(Iota({2, 3}))}, Attrs({{"axis", Int(-3)}})).status(), {"axis -3"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Flatten", {Feed(Iota({2, 3}))}, Attrs({{"axis", Int(-3)}})).status(), {"axis -3"}));
 }
 
 // --- Reshape -----------------------------------------------------------------------------
@@ -78,7 +80,10 @@ TEST(ReshapeTest, ZeroAndMinusOne) {
                                          {{2, 3, 4}, {2, 3, 4}},
                                          {{1, -1, 1}, {1, 24, 1}},
                                          {{0, 3, 0}, {2, 3, 4}}}) {
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Reshape", {Feed(x), Const(test::Int64s({static_cast<int64_t>(c.target.size())}, c.target))}));
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out,
+        RunOp1("Reshape",
+               {Feed(x), Const(test::Int64s({static_cast<int64_t>(c.target.size())}, c.target))}));
     EXPECT_TRUE(TensorNear(out, c.expected, test::AsDoubles(x), 0, 0))
         << "target " << ShapeToString(Shape(c.target.begin(), c.target.end()));
   }
@@ -105,15 +110,18 @@ TEST(ReshapeTest, SymbolicBatchAcrossBatchSizes) {
 
 TEST(ReshapeTest, AllowZero) {
   const Tensor empty = test::Floats({0, 3}, {});
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Reshape", {Feed(empty), Const(test::Int64s({2}, {3, 0}))},
-                                             Attrs({{"allowzero", Int(1)}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Reshape", {Feed(empty), Const(test::Int64s({2}, {3, 0}))},
+                                 Attrs({{"allowzero", Int(1)}})));
   EXPECT_EQ(out.shape(), (Shape{3, 0}));
 }
 
 TEST(ReshapeTest, Errors) {
   const Tensor x = Iota({2, 3});
   auto reshape = [&](std::vector<int64_t> target) {
-    return RunOp1("Reshape", {Feed(x), Const(test::Int64s({static_cast<int64_t>(target.size())}, target))}).status();
+    return RunOp1("Reshape",
+                  {Feed(x), Const(test::Int64s({static_cast<int64_t>(target.size())}, target))})
+        .status();
   };
   EXPECT_TRUE(IsInvalid(reshape({-1, -1}), {"node 'op' (Reshape)", "more than one -1"}));
   EXPECT_TRUE(IsInvalid(reshape({-2, 3}), {"invalid dimension -2"}));
@@ -123,8 +131,9 @@ TEST(ReshapeTest, Errors) {
   EXPECT_TRUE(IsInvalid(RunOp1("Reshape", {Feed(x), Feed(test::Int64s({2}, {3, 2}))}).status(),
                         {"must be known when the model loads"}));
   // [N, 3] to [2, -1] needs N / 2 rows' worth of elements: not expressible.
-  EXPECT_TRUE(IsInvalid(RunOp1("Reshape", {BatchFeed(x), Const(test::Int64s({2}, {-1, 2}))}).status(),
-                        {"cannot reshape [N, 3]"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Reshape", {BatchFeed(x), Const(test::Int64s({2}, {-1, 2}))}).status(),
+                {"cannot reshape [N, 3]"}));
 }
 
 // --- Squeeze, Unsqueeze ------------------------------------------------------------------
@@ -155,29 +164,35 @@ TEST(SqueezeTest, NoAxesWithABatchDimIsRefused) {
   // Whether N would be squeezed depends on the batch size, so the model must say.
   EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {BatchFeed(Iota({1, 1, 4}))}).status(),
                         {"node 'op' (Squeeze)", "give axes"}));
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Squeeze", {BatchFeed(Iota({1, 1, 4})), Const(test::Int64s({1}, {1}))}));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor out, RunOp1("Squeeze", {BatchFeed(Iota({1, 1, 4})), Const(test::Int64s({1}, {1}))}));
   EXPECT_EQ(out.shape(), (Shape{1, 4}));
 }
 
 TEST(SqueezeTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({2, 3})), Const(test::Int64s({1}, {1}))}).status(),
-                        {"cannot squeeze axis 1 of size 3"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({1}, {2}))}).status(),
-                        {"axis 2 is out of range"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Squeeze", {Feed(Iota({2, 3})), Const(test::Int64s({1}, {1}))}).status(),
+                {"cannot squeeze axis 1 of size 3"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({1}, {2}))}).status(),
+                {"axis 2 is out of range"}));
 }
 
 TEST(SqueezeTest, RepeatedAxesAreRejected) {
   // 0 and -2 name the same axis of a rank-2 input.
-  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({2}, {0, -2}))}).status(),
-                        {"node 'op' (Squeeze)", "axis -2 is repeated"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 1, 3}))}, Attrs({{"axes", Ints({1, 1})}})).status(),
-                        {"axis 1 is repeated"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Squeeze", {Feed(Iota({1, 3})), Const(test::Int64s({2}, {0, -2}))}).status(),
+                {"node 'op' (Squeeze)", "axis -2 is repeated"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Squeeze", {Feed(Iota({1, 1, 3}))}, Attrs({{"axes", Ints({1, 1})}})).status(),
+      {"axis 1 is repeated"}));
 }
 
 TEST(SqueezeTest, ScalarHasNoAxisZero) {
   SK_EXPECT_IN_SUBPROCESS([] {
-    return IsInvalid(RunOp1("Squeeze", {Feed(test::Scalar(1.0f)), Const(test::Int64s({1}, {0}))}).status(),
-                     {"axis 0 is out of range for rank 0"});
+    return IsInvalid(
+        RunOp1("Squeeze", {Feed(test::Scalar(1.0f)), Const(test::Int64s({1}, {0}))}).status(),
+        {"axis 0 is out of range for rank 0"});
   });
 }
 
@@ -187,27 +202,38 @@ TEST(UnsqueezeTest, Axes) {
     std::vector<int64_t> axes;
     Shape expected;
   };
-  for (const Case& c : std::vector<Case>{{{0}, {1, 2, 3}}, {{-1}, {2, 3, 1}}, {{1, 3}, {2, 1, 3, 1}},
-                                         {{3, 1}, {2, 1, 3, 1}}, {{0, -1}, {1, 2, 3, 1}}, {{2}, {2, 3, 1}}}) {
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Unsqueeze", {BatchFeed(x), Const(test::Int64s({static_cast<int64_t>(c.axes.size())}, c.axes))}));
+  for (const Case& c : std::vector<Case>{{{0}, {1, 2, 3}},
+                                         {{-1}, {2, 3, 1}},
+                                         {{1, 3}, {2, 1, 3, 1}},
+                                         {{3, 1}, {2, 1, 3, 1}},
+                                         {{0, -1}, {1, 2, 3, 1}},
+                                         {{2}, {2, 3, 1}}}) {
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out,
+        RunOp1("Unsqueeze",
+               {BatchFeed(x), Const(test::Int64s({static_cast<int64_t>(c.axes.size())}, c.axes))}));
     EXPECT_TRUE(TensorNear(out, c.expected, test::AsDoubles(x), 0, 0))
         << "axes " << ShapeToString(Shape(c.axes.begin(), c.axes.end()));
   }
-  SK_ASSERT_OK_AND_ASSIGN(Tensor attr, RunOp1("Unsqueeze", {Feed(x)}, Attrs({{"axes", Ints({0})}})));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor attr,
+                          RunOp1("Unsqueeze", {Feed(x)}, Attrs({{"axes", Ints({0})}})));
   EXPECT_EQ(attr.shape(), (Shape{1, 2, 3}));
 }
 
 TEST(UnsqueezeTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Unsqueeze", {Feed(Iota({2})), Const(test::Int64s({2}, {0, 0}))}).status(),
-                        {"axis 0 is repeated"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Unsqueeze", {Feed(Iota({2})), Const(test::Int64s({2}, {0, 0}))}).status(),
+                {"axis 0 is repeated"}));
   EXPECT_TRUE(IsInvalid(RunOp1("Unsqueeze", {Feed(Iota({2}))}).status(), {"axes are required"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Unsqueeze", {Feed(Iota({2})), Const(test::Int64s({1}, {2}))}).status(),
-                        {"out of range"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Unsqueeze", {Feed(Iota({2})), Const(test::Int64s({1}, {2}))}).status(),
+                {"out of range"}));
 }
 
 // --- Transpose ---------------------------------------------------------------------------
 
-std::vector<double> RefTranspose(const Tensor& x_t, const std::vector<int64_t>& perm, Shape* out_shape) {
+std::vector<double> RefTranspose(const Tensor& x_t, const std::vector<int64_t>& perm,
+                                 Shape* out_shape) {
   const Shape& shape = x_t.shape();
   out_shape->clear();
   for (int64_t p : perm) out_shape->push_back(shape[p]);
@@ -227,9 +253,16 @@ TEST(TransposeTest, SeveralPermsAndRanks) {
     Shape shape;
     std::vector<int64_t> perm;
   };
-  std::vector<Case> cases = {{{3, 5}, {1, 0}}, {{3, 5}, {0, 1}}, {{7}, {0}}, {{2, 3, 4, 5}, {0, 2, 3, 1}},
-                             {{2, 3, 4, 5}, {0, 3, 1, 2}}, {{2, 3, 4, 5}, {3, 2, 1, 0}}, {{2, 3, 4, 5}, {1, 0, 2, 3}},
-                             {{2, 3, 4, 5}, {0, 1, 3, 2}}, {{2, 3, 1, 4, 2}, {4, 0, 3, 2, 1}}, {{1, 1, 6}, {2, 0, 1}},
+  std::vector<Case> cases = {{{3, 5}, {1, 0}},
+                             {{3, 5}, {0, 1}},
+                             {{7}, {0}},
+                             {{2, 3, 4, 5}, {0, 2, 3, 1}},
+                             {{2, 3, 4, 5}, {0, 3, 1, 2}},
+                             {{2, 3, 4, 5}, {3, 2, 1, 0}},
+                             {{2, 3, 4, 5}, {1, 0, 2, 3}},
+                             {{2, 3, 4, 5}, {0, 1, 3, 2}},
+                             {{2, 3, 1, 4, 2}, {4, 0, 3, 2, 1}},
+                             {{1, 1, 6}, {2, 0, 1}},
                              {{2, 0, 3}, {2, 1, 0}}};
   std::vector<int64_t> perm3 = {0, 1, 2};
   do cases.push_back({{2, 3, 4}, perm3});
@@ -238,7 +271,8 @@ TEST(TransposeTest, SeveralPermsAndRanks) {
     const Tensor x = Iota(c.shape);
     Shape shape;
     const std::vector<double> expected = RefTranspose(x, c.perm, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Transpose", {Feed(x)}, Attrs({{"perm", Ints(c.perm)}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                            RunOp1("Transpose", {Feed(x)}, Attrs({{"perm", Ints(c.perm)}})));
     EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0))
         << ShapeToString(c.shape) << " perm " << ShapeToString(Shape(c.perm.begin(), c.perm.end()));
   }
@@ -262,22 +296,29 @@ TEST(TransposeTest, DtypesAndBatchDim) {
   std::iota(doubles.begin(), doubles.end(), 0.5);
   std::vector<int32_t> int32s(24);
   std::iota(int32s.begin(), int32s.end(), -100);
-  for (const Tensor& x : {test::Int64s({2, 3, 4}, ints), test::MakeTensor<uint8_t>({2, 3, 4}, bytes),
-                          test::MakeTensor<double>({2, 3, 4}, doubles), test::MakeTensor<int32_t>({2, 3, 4}, int32s)}) {
+  for (const Tensor& x :
+       {test::Int64s({2, 3, 4}, ints), test::MakeTensor<uint8_t>({2, 3, 4}, bytes),
+        test::MakeTensor<double>({2, 3, 4}, doubles),
+        test::MakeTensor<int32_t>({2, 3, 4}, int32s)}) {
     Shape shape;
     const std::vector<double> expected = RefTranspose(x, perm, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Transpose", {BatchFeed(x)}, Attrs({{"perm", Ints(perm)}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                            RunOp1("Transpose", {BatchFeed(x)}, Attrs({{"perm", Ints(perm)}})));
     EXPECT_TRUE(TensorNear(out, x.dtype(), shape, expected, 0, 0)) << DTypeName(x.dtype());
   }
-  SK_ASSERT_OK_AND_ASSIGN(Tensor empty, RunOp1("Transpose", {BatchFeed(test::Floats({0, 3, 4}, {}))}, Attrs({{"perm", Ints(perm)}})));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor empty,
+      RunOp1("Transpose", {BatchFeed(test::Floats({0, 3, 4}, {}))}, Attrs({{"perm", Ints(perm)}})));
   EXPECT_EQ(empty.shape(), (Shape{3, 4, 0}));
 }
 
 TEST(TransposeTest, InvalidPerm) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Transpose", {Feed(Iota({2, 3}))}, Attrs({{"perm", Ints({0, 0})}})).status(),
-                        {"node 'op' (Transpose)", "perm is not a permutation"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Transpose", {Feed(Iota({2, 3}))}, Attrs({{"perm", Ints({0, 1, 2})}})).status(),
-                        {"perm has 3 entries for rank 2"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Transpose", {Feed(Iota({2, 3}))}, Attrs({{"perm", Ints({0, 0})}})).status(),
+                {"node 'op' (Transpose)", "perm is not a permutation"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Transpose", {Feed(Iota({2, 3}))}, Attrs({{"perm", Ints({0, 1, 2})}})).status(),
+      {"perm has 3 entries for rank 2"}));
 }
 
 // --- Concat ------------------------------------------------------------------------------
@@ -321,8 +362,9 @@ TEST(ConcatTest, EachAxis) {
     }
     Shape shape;
     const std::vector<double> expected = RefConcat(inputs, axis, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Concat", {Feed(inputs[0]), Feed(inputs[1]), Const(inputs[2])},
-                                               Attrs({{"axis", Int(axis)}})));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                            RunOp1("Concat", {Feed(inputs[0]), Feed(inputs[1]), Const(inputs[2])},
+                                   Attrs({{"axis", Int(axis)}})));
     EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0)) << "axis " << axis;
   }
 }
@@ -344,13 +386,13 @@ TEST(ConcatTest, BatchAxisAndBatchSizes) {
     const std::vector<double> e1 = RefConcat({a, a}, 0, &s1);
     EXPECT_TRUE(TensorNear(out[0], s0, e0, 0, 0)) << "batch " << batch;
     EXPECT_TRUE(TensorNear(out[1], s1, e1, 0, 0)) << "batch " << batch;
-
   }
 }
 
 TEST(ConcatTest, Int64EmptyPiecesAndOneInput) {
-  SK_ASSERT_OK_AND_ASSIGN(Tensor ints, RunOp1("Concat", {Feed(test::Int64s({2}, {1, 2})), Feed(test::Int64s({0}, {})),
-                                                         Feed(test::Int64s({1}, {-3}))}));
+  SK_ASSERT_OK_AND_ASSIGN(
+      Tensor ints, RunOp1("Concat", {Feed(test::Int64s({2}, {1, 2})), Feed(test::Int64s({0}, {})),
+                                     Feed(test::Int64s({1}, {-3}))}));
   EXPECT_EQ(test::Values<int64_t>(ints), (std::vector<int64_t>{1, 2, -3}));
   const Tensor x = Iota({2, 2});
   SK_ASSERT_OK_AND_ASSIGN(Tensor one, RunOp1("Concat", {Feed(x)}, Attrs({{"axis", Int(1)}})));
@@ -358,12 +400,18 @@ TEST(ConcatTest, Int64EmptyPiecesAndOneInput) {
 }
 
 TEST(ConcatTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2, 3})), Feed(Iota({3, 3}))}, Attrs({{"axis", Int(1)}})).status(),
-                        {"node 'op' (Concat)", "input 1 has shape [3, 3], which differs from [2, 3] outside axis 1"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2})), Feed(test::Int64s({2}, {1, 2}))}).status(),
-                        {"different dtypes"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2})), Feed(Iota({1, 2}))}).status(), {"different ranks"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2}))}, Attrs({{"axis", Int(1)}})).status(), {"axis 1 is out of range"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Concat", {Feed(Iota({2, 3})), Feed(Iota({3, 3}))}, Attrs({{"axis", Int(1)}}))
+          .status(),
+      {"node 'op' (Concat)",
+       "input 1 has shape [3, 3], which differs from [2, 3] outside axis 1"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Concat", {Feed(Iota({2})), Feed(test::Int64s({2}, {1, 2}))}).status(),
+                {"different dtypes"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2})), Feed(Iota({1, 2}))}).status(),
+                        {"different ranks"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Concat", {Feed(Iota({2}))}, Attrs({{"axis", Int(1)}})).status(),
+                        {"axis 1 is out of range"}));
   // N + 3 rows cannot be expressed.
   EXPECT_TRUE(IsInvalid(RunOp1("Concat", {BatchFeed(Iota({2, 2})), Feed(Iota({3, 2}))}).status(),
                         {"mixes the batch size"}));
@@ -402,8 +450,8 @@ TEST(ShapeOpTest, FollowsTheBatchSize) {
 
 // --- Gather ------------------------------------------------------------------------------
 
-std::vector<double> RefGather(const Tensor& data, const std::vector<int64_t>& indices, const Shape& indices_shape,
-                              int axis, Shape* out_shape) {
+std::vector<double> RefGather(const Tensor& data, const std::vector<int64_t>& indices,
+                              const Shape& indices_shape, int axis, Shape* out_shape) {
   const Shape& shape = data.shape();
   const int rank = static_cast<int>(shape.size());
   if (axis < 0) axis += rank;
@@ -437,24 +485,30 @@ TEST(GatherTest, AxesIndexShapesAndNegativeIndices) {
     std::vector<int64_t> indices;
   };
   const std::vector<Case> cases = {
-      {0, {}, {1}},      {0, {2}, {2, 0}},         {0, {2, 2}, {-1, 0, 1, -3}}, {1, {3}, {3, -4, 1}},
-      {1, {}, {-1}},     {-1, {2, 1}, {4, -5}},    {2, {4}, {0, 0, 4, 4}},      {-3, {1}, {-2}},
-      {1, {0}, {}},
+      {0, {}, {1}},           {0, {2}, {2, 0}}, {0, {2, 2}, {-1, 0, 1, -3}},
+      {1, {3}, {3, -4, 1}},   {1, {}, {-1}},    {-1, {2, 1}, {4, -5}},
+      {2, {4}, {0, 0, 4, 4}}, {-3, {1}, {-2}},  {1, {0}, {}},
   };
   for (const Case& c : cases) {
     Shape shape;
-    const std::vector<double> expected = RefGather(data, c.indices, c.indices_shape, c.axis, &shape);
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gather", {Feed(data), Feed(test::Int64s(c.indices_shape, c.indices))},
-                                               Attrs({{"axis", Int(c.axis)}})));
-    EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0)) << "axis " << c.axis << " indices "
-                                                        << ShapeToString(Shape(c.indices.begin(), c.indices.end()));
+    const std::vector<double> expected =
+        RefGather(data, c.indices, c.indices_shape, c.axis, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out, RunOp1("Gather", {Feed(data), Feed(test::Int64s(c.indices_shape, c.indices))},
+                           Attrs({{"axis", Int(c.axis)}})));
+    EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0))
+        << "axis " << c.axis << " indices "
+        << ShapeToString(Shape(c.indices.begin(), c.indices.end()));
     // int32 indices, and constant indices (the embedding-lookup form).
     std::vector<int32_t> i32(c.indices.begin(), c.indices.end());
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out32, RunOp1("Gather", {Feed(data), Feed(test::MakeTensor<int32_t>(c.indices_shape, i32))},
-                                                 Attrs({{"axis", Int(c.axis)}})));
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor out32,
+        RunOp1("Gather", {Feed(data), Feed(test::MakeTensor<int32_t>(c.indices_shape, i32))},
+               Attrs({{"axis", Int(c.axis)}})));
     EXPECT_TRUE(TensorNear(out32, shape, expected, 0, 0)) << "int32, axis " << c.axis;
-    SK_ASSERT_OK_AND_ASSIGN(Tensor outc, RunOp1("Gather", {Feed(data), Const(test::Int64s(c.indices_shape, c.indices))},
-                                                Attrs({{"axis", Int(c.axis)}})));
+    SK_ASSERT_OK_AND_ASSIGN(
+        Tensor outc, RunOp1("Gather", {Feed(data), Const(test::Int64s(c.indices_shape, c.indices))},
+                            Attrs({{"axis", Int(c.axis)}})));
     EXPECT_TRUE(TensorNear(outc, shape, expected, 0, 0)) << "constant indices, axis " << c.axis;
   }
 }
@@ -464,7 +518,8 @@ TEST(GatherTest, EmbeddingLookupWithBatchedIndices) {
   const std::vector<int64_t> ids = {3, -1, 0, 9, 9, 2};
   Shape shape;
   const std::vector<double> expected = RefGather(table, ids, {3, 2}, 0, &shape);
-  SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gather", {Const(table), BatchFeed(test::Int64s({3, 2}, ids))}));
+  SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                          RunOp1("Gather", {Const(table), BatchFeed(test::Int64s({3, 2}, ids))}));
   EXPECT_TRUE(TensorNear(out, shape, expected, 0, 0));
 }
 
@@ -475,23 +530,31 @@ TEST(GatherTest, OutOfRangeIndexIsARuntimeError) {
   g.Output(g.Op("Gather", {data, idx}, Attrs({{"axis", Int(1)}}), "lookup"));
   SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
   const Tensor x = Iota({2, 4});
-  EXPECT_TRUE(IsInvalid(session->Run({x, test::Int64s({2}, {1, 4})}).status(),
-                        {"node 'lookup' (Gather)", "Gather index 4 is out of range for a dimension of 4"}));
-  EXPECT_TRUE(IsInvalid(session->Run({x, test::Int64s({2}, {-5, 0})}).status(), {"index -5 is out of range"}));
-  EXPECT_TRUE(IsInvalid(session->Run({x, test::Int64s({2}, {0, int64_t{1} << 40})}).status(), {"out of range"}));
+  EXPECT_TRUE(
+      IsInvalid(session->Run({x, test::Int64s({2}, {1, 4})}).status(),
+                {"node 'lookup' (Gather)", "Gather index 4 is out of range for a dimension of 4"}));
+  EXPECT_TRUE(IsInvalid(session->Run({x, test::Int64s({2}, {-5, 0})}).status(),
+                        {"index -5 is out of range"}));
+  EXPECT_TRUE(IsInvalid(session->Run({x, test::Int64s({2}, {0, int64_t{1} << 40})}).status(),
+                        {"out of range"}));
   // The session still works after a failed run.
   SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({x, test::Int64s({2}, {3, -4})}));
   EXPECT_TRUE(TensorNear(out[0], {2, 2}, {3, 0, 7, 4}, 0, 0));
 }
 
 TEST(GatherTest, OutOfRangeConstantIndexFailsAtLoad) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Gather", {Const(Iota({3})), Const(test::Int64s({1}, {3}))}).status(), {"out of range"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Gather", {Const(Iota({3})), Const(test::Int64s({1}, {3}))}).status(),
+                {"out of range"}));
 }
 
 TEST(GatherTest, Errors) {
-  EXPECT_TRUE(IsInvalid(RunOp1("Gather", {Feed(Iota({3})), Feed(Iota({1}))}).status(), {"has dtype float32"}));
-  EXPECT_TRUE(IsInvalid(RunOp1("Gather", {Feed(Iota({3})), Feed(test::Int64s({1}, {0}))}, Attrs({{"axis", Int(1)}})).status(),
-                        {"axis is out of range"}));
+  EXPECT_TRUE(IsInvalid(RunOp1("Gather", {Feed(Iota({3})), Feed(Iota({1}))}).status(),
+                        {"has dtype float32"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gather", {Feed(Iota({3})), Feed(test::Int64s({1}, {0}))}, Attrs({{"axis", Int(1)}}))
+          .status(),
+      {"axis is out of range"}));
 }
 
 }  // namespace

@@ -12,11 +12,11 @@
 namespace servekit {
 namespace {
 
+using tensorflow::TensorProto;
 using test::IsError;
 using test::IsInvalid;
 using test::MakeTensor;
 using test::TensorsEqual;
-using tensorflow::TensorProto;
 
 constexpr int64_t kNoLimit = int64_t{1} << 40;
 const Dim N = Dim::Batch();
@@ -41,7 +41,8 @@ std::string BytesOf(const std::vector<T>& values) {
   return bytes;
 }
 
-Status DecodeError(const TensorProto& proto, const TensorSpec& spec, int64_t max_elements = kNoLimit) {
+Status DecodeError(const TensorProto& proto, const TensorSpec& spec,
+                   int64_t max_elements = kNoLimit) {
   StatusOr<Tensor> t = TensorFromProto(proto, spec, max_elements);
   return t.ok() ? absl::OkStatus() : t.status();
 }
@@ -57,10 +58,14 @@ TEST(TensorProtoCodecTest, DataTypesMapToTensorFlowNumbersAndNames) {
     const char* name;
   };
   const Case cases[] = {
-      {DType::kFloat32, tensorflow::DT_FLOAT, 1, "DT_FLOAT"},  {DType::kFloat64, tensorflow::DT_DOUBLE, 2, "DT_DOUBLE"},
-      {DType::kInt32, tensorflow::DT_INT32, 3, "DT_INT32"},    {DType::kUInt8, tensorflow::DT_UINT8, 4, "DT_UINT8"},
-      {DType::kInt8, tensorflow::DT_INT8, 6, "DT_INT8"},       {DType::kInt64, tensorflow::DT_INT64, 9, "DT_INT64"},
-      {DType::kBool, tensorflow::DT_BOOL, 10, "DT_BOOL"},      {DType::kUndefined, tensorflow::DT_INVALID, 0, "DT_INVALID"},
+      {DType::kFloat32, tensorflow::DT_FLOAT, 1, "DT_FLOAT"},
+      {DType::kFloat64, tensorflow::DT_DOUBLE, 2, "DT_DOUBLE"},
+      {DType::kInt32, tensorflow::DT_INT32, 3, "DT_INT32"},
+      {DType::kUInt8, tensorflow::DT_UINT8, 4, "DT_UINT8"},
+      {DType::kInt8, tensorflow::DT_INT8, 6, "DT_INT8"},
+      {DType::kInt64, tensorflow::DT_INT64, 9, "DT_INT64"},
+      {DType::kBool, tensorflow::DT_BOOL, 10, "DT_BOOL"},
+      {DType::kUndefined, tensorflow::DT_INVALID, 0, "DT_INVALID"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(ToTfDataType(c.dtype), c.tf) << DTypeName(c.dtype);
@@ -84,8 +89,8 @@ void ExpectEncodes(const std::vector<T>& values, tensorflow::DataType tf_dtype) 
   EXPECT_EQ(proto.tensor_shape().dim(1).size(), 3);
   EXPECT_FALSE(proto.tensor_shape().unknown_rank());
   EXPECT_EQ(proto.tensor_content(), BytesOf(values));
-  EXPECT_EQ(proto.float_val_size() + proto.double_val_size() + proto.int_val_size() + proto.int64_val_size() +
-                proto.bool_val_size(),
+  EXPECT_EQ(proto.float_val_size() + proto.double_val_size() + proto.int_val_size() +
+                proto.int64_val_size() + proto.bool_val_size(),
             0);
 }
 
@@ -148,7 +153,8 @@ void ExpectRoundTrips(const std::vector<T>& values) {
   const Tensor tensor = MakeTensor<T>({2, 3}, values);
   TensorProto proto;
   TensorToProto(tensor, &proto);
-  StatusOr<Tensor> decoded = TensorFromProto(proto, Spec(DTypeOf<T>(), {N, Dim::Fixed(3)}), kNoLimit);
+  StatusOr<Tensor> decoded =
+      TensorFromProto(proto, Spec(DTypeOf<T>(), {N, Dim::Fixed(3)}), kNoLimit);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_TRUE(decoded->is_owner());
   EXPECT_NE(decoded->raw_data(), tensor.raw_data());
@@ -216,7 +222,8 @@ TEST(TensorProtoCodecTest, DecodesTheTypedFieldOfEveryDType) {
     for (int32_t v : {7, -8, 2147483647, -2147483647 - 1}) p.add_int_val(v);
     StatusOr<Tensor> t = TensorFromProto(p, Spec(DType::kInt32, shape), kNoLimit);
     ASSERT_TRUE(t.ok()) << t.status();
-    EXPECT_TRUE(TensorsEqual(*t, MakeTensor<int32_t>({2, 2}, {7, -8, 2147483647, -2147483647 - 1})));
+    EXPECT_TRUE(
+        TensorsEqual(*t, MakeTensor<int32_t>({2, 2}, {7, -8, 2147483647, -2147483647 - 1})));
   }
   {
     TensorProto p = ProtoOf(tensorflow::DT_UINT8, {2, 2});
@@ -234,13 +241,15 @@ TEST(TensorProtoCodecTest, DecodesTheTypedFieldOfEveryDType) {
   }
   {
     TensorProto p = ProtoOf(tensorflow::DT_INT64, {2, 2});
-    for (int64_t v : {int64_t{1} << 50, int64_t{-3}, int64_t{0}, std::numeric_limits<int64_t>::min()}) {
+    for (int64_t v :
+         {int64_t{1} << 50, int64_t{-3}, int64_t{0}, std::numeric_limits<int64_t>::min()}) {
       p.add_int64_val(v);
     }
     StatusOr<Tensor> t = TensorFromProto(p, Spec(DType::kInt64, shape), kNoLimit);
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_TRUE(TensorsEqual(
-        *t, MakeTensor<int64_t>({2, 2}, {int64_t{1} << 50, -3, 0, std::numeric_limits<int64_t>::min()})));
+        *t, MakeTensor<int64_t>({2, 2},
+                                {int64_t{1} << 50, -3, 0, std::numeric_limits<int64_t>::min()})));
   }
   {
     TensorProto p = ProtoOf(tensorflow::DT_BOOL, {2, 2});
@@ -304,7 +313,8 @@ TEST(TensorProtoCodecTest, BatchDimensionTakesAnyMultipleOfItsFactor) {
 
   TensorProto odd = ProtoOf(tensorflow::DT_INT32, {3, 1});
   for (int32_t v : {1, 2, 3}) odd.add_int_val(v);
-  EXPECT_TRUE(IsInvalid(DecodeError(odd, spec), {"[3, 1]", "2*N", "dimension 0 is 3", "multiple of 2"}));
+  EXPECT_TRUE(
+      IsInvalid(DecodeError(odd, spec), {"[3, 1]", "2*N", "dimension 0 is 3", "multiple of 2"}));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,23 +333,27 @@ TEST(TensorProtoCodecTest, RefusesADTypeOtherThanTheInputs) {
 TEST(TensorProtoCodecTest, RefusesUnsupportedDTypesByName) {
   TensorProto s = ProtoOf(tensorflow::DT_STRING, {1});
   s.add_string_val("hello");
-  EXPECT_TRUE(IsInvalid(DecodeError(s, Spec(DType::kFloat32, {N})), {"DT_STRING", "not supported", "DT_FLOAT"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(s, Spec(DType::kFloat32, {N})),
+                        {"DT_STRING", "not supported", "DT_FLOAT"}));
 
   TensorProto h = ProtoOf(tensorflow::DT_HALF, {1});
   h.add_half_val(0x3c00);
   EXPECT_TRUE(IsInvalid(DecodeError(h, Spec(DType::kFloat32, {N})), {"DT_HALF", "not supported"}));
 
-  EXPECT_TRUE(IsInvalid(DecodeError(ProtoOf(tensorflow::DT_INVALID, {1}), Spec(DType::kFloat32, {N})),
-                        {"DT_INVALID", "not supported"}));
-  EXPECT_TRUE(IsInvalid(DecodeError(ProtoOf(static_cast<tensorflow::DataType>(57), {1}), Spec(DType::kFloat32, {N})),
-                        {"DataType 57", "not supported"}));
+  EXPECT_TRUE(
+      IsInvalid(DecodeError(ProtoOf(tensorflow::DT_INVALID, {1}), Spec(DType::kFloat32, {N})),
+                {"DT_INVALID", "not supported"}));
+  EXPECT_TRUE(IsInvalid(
+      DecodeError(ProtoOf(static_cast<tensorflow::DataType>(57), {1}), Spec(DType::kFloat32, {N})),
+      {"DataType 57", "not supported"}));
 }
 
 TEST(TensorProtoCodecTest, RefusesAShapeThatDoesNotFitTheInput) {
   const TensorSpec spec = Spec(DType::kFloat32, {N, Dim::Fixed(3)});
   TensorProto wrong_dim = ProtoOf(tensorflow::DT_FLOAT, {2, 4});
   wrong_dim.add_float_val(0.0f);
-  EXPECT_TRUE(IsInvalid(DecodeError(wrong_dim, spec), {"[2, 4]", "[N, 3]", "dimension 1 is 4, expected 3"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(wrong_dim, spec),
+                        {"[2, 4]", "[N, 3]", "dimension 1 is 4, expected 3"}));
 
   TensorProto wrong_rank = ProtoOf(tensorflow::DT_FLOAT, {6});
   wrong_rank.add_float_val(0.0f);
@@ -361,34 +375,40 @@ TEST(TensorProtoCodecTest, RefusesTensorContentOfTheWrongSize) {
   const TensorSpec spec = Spec(DType::kFloat32, {N, Dim::Fixed(3)});
   TensorProto short_content = ProtoOf(tensorflow::DT_FLOAT, {2, 3});
   short_content.set_tensor_content(std::string(20, '\0'));
-  EXPECT_TRUE(IsInvalid(DecodeError(short_content, spec), {"tensor_content holds 20 bytes", "[2, 3]", "needs 24"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(short_content, spec),
+                        {"tensor_content holds 20 bytes", "[2, 3]", "needs 24"}));
 
   TensorProto long_content = ProtoOf(tensorflow::DT_FLOAT, {2, 3});
   long_content.set_tensor_content(std::string(28, '\0'));
-  EXPECT_TRUE(IsInvalid(DecodeError(long_content, spec), {"tensor_content holds 28 bytes", "needs 24"}));
+  EXPECT_TRUE(
+      IsInvalid(DecodeError(long_content, spec), {"tensor_content holds 28 bytes", "needs 24"}));
 
   TensorProto int64_content = ProtoOf(tensorflow::DT_INT64, {3});
   int64_content.set_tensor_content(std::string(12, '\0'));  // three int32s, not int64s
-  EXPECT_TRUE(IsInvalid(DecodeError(int64_content, Spec(DType::kInt64, {N})), {"holds 12 bytes", "needs 24"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(int64_content, Spec(DType::kInt64, {N})),
+                        {"holds 12 bytes", "needs 24"}));
 }
 
 TEST(TensorProtoCodecTest, RefusesATypedValueCountThatIsNeitherOneNorTheElementCount) {
   const TensorSpec spec = Spec(DType::kFloat32, {N, Dim::Fixed(3)});
   TensorProto five = ProtoOf(tensorflow::DT_FLOAT, {2, 3});
   for (int i = 0; i < 5; ++i) five.add_float_val(1.0f);
-  EXPECT_TRUE(IsInvalid(DecodeError(five, spec), {"float_val holds 5 values", "[2, 3]", "needs 6"}));
+  EXPECT_TRUE(
+      IsInvalid(DecodeError(five, spec), {"float_val holds 5 values", "[2, 3]", "needs 6"}));
 
   TensorProto seven = ProtoOf(tensorflow::DT_FLOAT, {2, 3});
   for (int i = 0; i < 7; ++i) seven.add_float_val(1.0f);
   EXPECT_TRUE(IsInvalid(DecodeError(seven, spec), {"float_val holds 7 values", "needs 6"}));
 
   // No values at all for a tensor that has elements (TensorFlow would zero-fill).
-  EXPECT_TRUE(IsInvalid(DecodeError(ProtoOf(tensorflow::DT_FLOAT, {2, 3}), spec), {"float_val holds 0 values"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(ProtoOf(tensorflow::DT_FLOAT, {2, 3}), spec),
+                        {"float_val holds 0 values"}));
 
   TensorProto two = ProtoOf(tensorflow::DT_BOOL, {3});
   two.add_bool_val(true);
   two.add_bool_val(false);
-  EXPECT_TRUE(IsInvalid(DecodeError(two, Spec(DType::kBool, {N})), {"bool_val holds 2 values", "needs 3"}));
+  EXPECT_TRUE(
+      IsInvalid(DecodeError(two, Spec(DType::kBool, {N})), {"bool_val holds 2 values", "needs 3"}));
 }
 
 TEST(TensorProtoCodecTest, RefusesIntValuesOutOfRangeForUInt8AndInt8) {
@@ -399,10 +419,12 @@ TEST(TensorProtoCodecTest, RefusesIntValuesOutOfRangeForUInt8AndInt8) {
   };
   EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_UINT8, DType::kUInt8, {0, 256}),
                         {"int_val[1] is 256", "DT_UINT8", "[0, 255]"}));
-  EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_UINT8, DType::kUInt8, {-1, 3}), {"int_val[0] is -1", "DT_UINT8"}));
+  EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_UINT8, DType::kUInt8, {-1, 3}),
+                        {"int_val[0] is -1", "DT_UINT8"}));
   EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_INT8, DType::kInt8, {5, 6, 128}),
                         {"int_val[2] is 128", "DT_INT8", "[-128, 127]"}));
-  EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_INT8, DType::kInt8, {-129, 0}), {"int_val[0] is -129", "DT_INT8"}));
+  EXPECT_TRUE(IsInvalid(decode(tensorflow::DT_INT8, DType::kInt8, {-129, 0}),
+                        {"int_val[0] is -129", "DT_INT8"}));
 
   // A single out-of-range value is refused before it fills the tensor.
   TensorProto fill = ProtoOf(tensorflow::DT_UINT8, {3});
@@ -423,14 +445,16 @@ TEST(TensorProtoCodecTest, RefusesValuesInMoreThanOnePlaceOrInTheWrongField) {
   TensorProto wrong_field = ProtoOf(tensorflow::DT_FLOAT, {2});
   wrong_field.add_int_val(1);
   wrong_field.add_int_val(2);
-  EXPECT_TRUE(IsInvalid(DecodeError(wrong_field, spec), {"DT_FLOAT values belong in float_val", "int_val"}));
+  EXPECT_TRUE(IsInvalid(DecodeError(wrong_field, spec),
+                        {"DT_FLOAT values belong in float_val", "int_val"}));
 }
 
 TEST(TensorProtoCodecTest, RefusesMoreThanMaxElementsBeforeAllocating) {
   const TensorSpec spec = Spec(DType::kFloat32, {N, Dim::Fixed(3)});
   TensorProto p = ProtoOf(tensorflow::DT_FLOAT, {4, 3});
   p.add_float_val(1.0f);
-  EXPECT_TRUE(IsError(DecodeError(p, spec, 11), absl::StatusCode::kResourceExhausted, {"[4, 3]", "11"}));
+  EXPECT_TRUE(
+      IsError(DecodeError(p, spec, 11), absl::StatusCode::kResourceExhausted, {"[4, 3]", "11"}));
   EXPECT_TRUE(DecodeError(p, spec, 12).ok());
 
   // 2^64 elements: the limit answers, not the allocator, and nothing overflows.
@@ -448,8 +472,8 @@ TEST(TensorProtoCodecTest, RefusesMoreThanMaxElementsBeforeAllocating) {
 TEST(TensorProtoCodecTest, InputsThatDependOnTheBatchBeyondDimensionZeroAreUnimplemented) {
   TensorProto p = ProtoOf(tensorflow::DT_FLOAT, {3, 2});
   p.add_float_val(0.0f);
-  EXPECT_TRUE(IsError(DecodeError(p, Spec(DType::kFloat32, {Dim::Fixed(3), N})), absl::StatusCode::kUnimplemented,
-                      {"[3, N]", "dimension 1"}));
+  EXPECT_TRUE(IsError(DecodeError(p, Spec(DType::kFloat32, {Dim::Fixed(3), N})),
+                      absl::StatusCode::kUnimplemented, {"[3, N]", "dimension 1"}));
 }
 
 }  // namespace

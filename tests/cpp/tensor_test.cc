@@ -35,7 +35,8 @@ TEST(TensorTest, EmptyAndScalar) {
 }
 
 TEST(TensorTest, AllocateRejectsBadShapes) {
-  EXPECT_TRUE(IsInvalid(Tensor::Allocate(DType::kFloat32, {2, -1}).status(), {"negative dimension"}));
+  EXPECT_TRUE(
+      IsInvalid(Tensor::Allocate(DType::kFloat32, {2, -1}).status(), {"negative dimension"}));
   const int64_t big = int64_t{1} << 40;
   EXPECT_FALSE(Tensor::Allocate(DType::kFloat32, {big, big}).ok());
 }
@@ -86,8 +87,10 @@ TEST(TensorTest, CheckedNumElements) {
   auto zero = CheckedNumElements({0, int64_t{1} << 62, int64_t{1} << 62}, 100);
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(*zero, 0);
-  EXPECT_TRUE(IsInvalid(CheckedNumElements({2, 3, 4}, 23).status(), {"[2, 3, 4]", "more than 23 elements"}));
-  EXPECT_TRUE(IsInvalid(CheckedNumElements({3, -2}, 100).status(), {"negative dimension", "[3, -2]"}));
+  EXPECT_TRUE(IsInvalid(CheckedNumElements({2, 3, 4}, 23).status(),
+                        {"[2, 3, 4]", "more than 23 elements"}));
+  EXPECT_TRUE(
+      IsInvalid(CheckedNumElements({3, -2}, 100).status(), {"negative dimension", "[3, -2]"}));
   const int64_t max = std::numeric_limits<int64_t>::max();
   EXPECT_FALSE(CheckedNumElements({int64_t{1} << 32, int64_t{1} << 32}, max).ok());
 }

@@ -55,11 +55,14 @@ Tensor MakeTensor(const Shape& shape, const std::vector<T>& values) {
       << "MakeTensor: wrong number of values for shape " << ShapeToString(shape);
   if (!t.ok()) return Tensor();
   T* data = t->data<T>();
-  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t->num_elements(); ++i) data[i] = values[i];
+  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t->num_elements(); ++i)
+    data[i] = values[i];
   return *std::move(t);
 }
 
-inline Tensor Floats(const Shape& shape, const std::vector<float>& values) { return MakeTensor<float>(shape, values); }
+inline Tensor Floats(const Shape& shape, const std::vector<float>& values) {
+  return MakeTensor<float>(shape, values);
+}
 inline Tensor Int64s(const Shape& shape, const std::vector<int64_t>& values) {
   return MakeTensor<int64_t>(shape, values);
 }
@@ -80,7 +83,8 @@ inline Tensor RandomTensor(const Shape& shape, uint32_t seed, float lo = -1.0f, 
 
 // Distinct values (a permutation of i * step + offset), so ties cannot hide an
 // index error in max/argmax tests.
-inline Tensor DistinctTensor(const Shape& shape, uint32_t seed, float step = 0.25f, float offset = -3.0f) {
+inline Tensor DistinctTensor(const Shape& shape, uint32_t seed, float step = 0.25f,
+                             float offset = -3.0f) {
   std::vector<float> values(NumElements(shape));
   for (size_t i = 0; i < values.size(); ++i) values[i] = offset + step * static_cast<float>(i);
   std::mt19937 rng(seed);
@@ -101,14 +105,30 @@ inline std::vector<double> AsDoubles(const Tensor& t) {
   std::vector<double> out(t.num_elements());
   for (int64_t i = 0; i < t.num_elements(); ++i) {
     switch (t.dtype()) {
-      case DType::kFloat32: out[i] = t.data<float>()[i]; break;
-      case DType::kFloat64: out[i] = t.data<double>()[i]; break;
-      case DType::kInt64: out[i] = static_cast<double>(t.data<int64_t>()[i]); break;
-      case DType::kInt32: out[i] = t.data<int32_t>()[i]; break;
-      case DType::kInt8: out[i] = t.data<int8_t>()[i]; break;
-      case DType::kUInt8: out[i] = t.data<uint8_t>()[i]; break;
-      case DType::kBool: out[i] = t.data<bool>()[i] ? 1.0 : 0.0; break;
-      case DType::kUndefined: out[i] = NAN; break;
+      case DType::kFloat32:
+        out[i] = t.data<float>()[i];
+        break;
+      case DType::kFloat64:
+        out[i] = t.data<double>()[i];
+        break;
+      case DType::kInt64:
+        out[i] = static_cast<double>(t.data<int64_t>()[i]);
+        break;
+      case DType::kInt32:
+        out[i] = t.data<int32_t>()[i];
+        break;
+      case DType::kInt8:
+        out[i] = t.data<int8_t>()[i];
+        break;
+      case DType::kUInt8:
+        out[i] = t.data<uint8_t>()[i];
+        break;
+      case DType::kBool:
+        out[i] = t.data<bool>()[i] ? 1.0 : 0.0;
+        break;
+      case DType::kUndefined:
+        out[i] = NAN;
+        break;
     }
   }
   return out;
@@ -140,19 +160,20 @@ void ForEachIndex(const Shape& shape, Fn fn) {
 
 // Checks dtype, shape and every element: |a - e| <= atol + rtol * |e| (NaNs must match).
 inline ::testing::AssertionResult TensorNear(const Tensor& actual, DType dtype, const Shape& shape,
-                                             const std::vector<double>& expected, double rtol = kRtol,
-                                             double atol = kAtol) {
+                                             const std::vector<double>& expected,
+                                             double rtol = kRtol, double atol = kAtol) {
   if (actual.dtype() != dtype) {
-    return ::testing::AssertionFailure() << "dtype " << DTypeName(actual.dtype()) << ", expected "
-                                         << DTypeName(dtype);
+    return ::testing::AssertionFailure()
+           << "dtype " << DTypeName(actual.dtype()) << ", expected " << DTypeName(dtype);
   }
   if (actual.shape() != shape) {
-    return ::testing::AssertionFailure() << "shape " << ShapeToString(actual.shape()) << ", expected "
-                                         << ShapeToString(shape);
+    return ::testing::AssertionFailure()
+           << "shape " << ShapeToString(actual.shape()) << ", expected " << ShapeToString(shape);
   }
   if (static_cast<int64_t>(expected.size()) != actual.num_elements()) {
-    return ::testing::AssertionFailure() << "test bug: " << expected.size() << " expected values for "
-                                         << actual.num_elements() << " elements";
+    return ::testing::AssertionFailure()
+           << "test bug: " << expected.size() << " expected values for " << actual.num_elements()
+           << " elements";
   }
   const std::vector<double> got = AsDoubles(actual);
   const Shape strides = Strides(shape);
@@ -160,7 +181,9 @@ inline ::testing::AssertionResult TensorNear(const Tensor& actual, DType dtype, 
   std::ostringstream msg;
   for (size_t i = 0; i < got.size(); ++i) {
     const double e = expected[i], a = got[i];
-    const bool ok = std::isnan(e) ? std::isnan(a) : (std::isinf(e) ? a == e : std::fabs(a - e) <= atol + rtol * std::fabs(e));
+    const bool ok = std::isnan(e)
+                        ? std::isnan(a)
+                        : (std::isinf(e) ? a == e : std::fabs(a - e) <= atol + rtol * std::fabs(e));
     if (ok) continue;
     if (bad < 8) {
       msg << "\n  at [";
@@ -174,29 +197,31 @@ inline ::testing::AssertionResult TensorNear(const Tensor& actual, DType dtype, 
     ++bad;
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ (rtol " << rtol
-                                       << ", atol " << atol << "):" << msg.str();
+  return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ (rtol "
+                                       << rtol << ", atol " << atol << "):" << msg.str();
 }
 
 inline ::testing::AssertionResult TensorNear(const Tensor& actual, const Shape& shape,
-                                             const std::vector<double>& expected, double rtol = kRtol,
-                                             double atol = kAtol) {
+                                             const std::vector<double>& expected,
+                                             double rtol = kRtol, double atol = kAtol) {
   return TensorNear(actual, DType::kFloat32, shape, expected, rtol, atol);
 }
 
 // Two tensors with the same dtype and shape and close elements.
-inline ::testing::AssertionResult TensorsClose(const Tensor& actual, const Tensor& expected, double rtol = kRtol,
-                                               double atol = kAtol) {
+inline ::testing::AssertionResult TensorsClose(const Tensor& actual, const Tensor& expected,
+                                               double rtol = kRtol, double atol = kAtol) {
   return TensorNear(actual, expected.dtype(), expected.shape(), AsDoubles(expected), rtol, atol);
 }
 
 // Bitwise-identical tensors (dtype, shape, bytes).
 inline ::testing::AssertionResult TensorsEqual(const Tensor& actual, const Tensor& expected) {
   if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape()) {
-    return ::testing::AssertionFailure() << DTypeName(actual.dtype()) << ShapeToString(actual.shape()) << " vs "
-                                         << DTypeName(expected.dtype()) << ShapeToString(expected.shape());
+    return ::testing::AssertionFailure()
+           << DTypeName(actual.dtype()) << ShapeToString(actual.shape()) << " vs "
+           << DTypeName(expected.dtype()) << ShapeToString(expected.shape());
   }
-  if (expected.num_bytes() > 0 && std::memcmp(actual.raw_data(), expected.raw_data(), expected.num_bytes()) != 0) {
+  if (expected.num_bytes() > 0 &&
+      std::memcmp(actual.raw_data(), expected.raw_data(), expected.num_bytes()) != 0) {
     return ::testing::AssertionFailure() << "elements differ";
   }
   return ::testing::AssertionSuccess();
@@ -207,19 +232,21 @@ inline ::testing::AssertionResult IsError(const Status& status, absl::StatusCode
                                           std::initializer_list<std::string> substrings) {
   if (status.ok()) return ::testing::AssertionFailure() << "expected an error, got OK";
   if (status.code() != code) {
-    return ::testing::AssertionFailure() << "code " << absl::StatusCodeToString(status.code()) << ", expected "
-                                         << absl::StatusCodeToString(code) << ": " << status.message();
+    return ::testing::AssertionFailure()
+           << "code " << absl::StatusCodeToString(status.code()) << ", expected "
+           << absl::StatusCodeToString(code) << ": " << status.message();
   }
   for (const std::string& s : substrings) {
     if (status.message().find(s) == absl::string_view::npos) {
-      return ::testing::AssertionFailure() << "message \"" << status.message() << "\" does not contain \"" << s
-                                           << "\"";
+      return ::testing::AssertionFailure()
+             << "message \"" << status.message() << "\" does not contain \"" << s << "\"";
     }
   }
   return ::testing::AssertionSuccess();
 }
 
-inline ::testing::AssertionResult IsInvalid(const Status& status, std::initializer_list<std::string> substrings) {
+inline ::testing::AssertionResult IsInvalid(const Status& status,
+                                            std::initializer_list<std::string> substrings) {
   return IsError(status, absl::StatusCode::kInvalidArgument, substrings);
 }
 
@@ -242,9 +269,9 @@ inline AttributeValue Ints(std::vector<int64_t> v) { return AttributeValue(std::
 // The reference pads {top, left, bottom, right} of ONNX auto_pad SAME_UPPER /
 // SAME_LOWER (output = ceil(in / stride); SAME_UPPER puts the odd pixel at the
 // end, SAME_LOWER at the beginning). Written independently of kernels/window.cc.
-inline std::vector<int64_t> SamePads(const std::string& auto_pad, int64_t height, int64_t width, int64_t stride_h,
-                                     int64_t stride_w, int64_t kernel_h, int64_t kernel_w, int64_t dilation_h,
-                                     int64_t dilation_w) {
+inline std::vector<int64_t> SamePads(const std::string& auto_pad, int64_t height, int64_t width,
+                                     int64_t stride_h, int64_t stride_w, int64_t kernel_h,
+                                     int64_t kernel_w, int64_t dilation_h, int64_t dilation_w) {
   auto total = [](int64_t in, int64_t stride, int64_t kernel, int64_t dilation) {
     const int64_t out = (in + stride - 1) / stride;
     return std::max<int64_t>(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - in);
@@ -261,7 +288,8 @@ inline std::vector<int64_t> SamePads(const std::string& auto_pad, int64_t height
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "servekit_test_XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "servekit_test_XXXXXX").string();
     path_ = mkdtemp(pattern.data());
   }
   ~TempDir() {
@@ -303,7 +331,9 @@ class GraphBuilder {
     graph_.inputs.push_back(id);
     return id;
   }
-  int Input(const std::string& name, SymShape shape) { return Input(name, DType::kFloat32, std::move(shape)); }
+  int Input(const std::string& name, SymShape shape) {
+    return Input(name, DType::kFloat32, std::move(shape));
+  }
 
   int Constant(const std::string& name, Tensor t) { return graph_.AddConstant(name, std::move(t)); }
 
@@ -315,8 +345,8 @@ class GraphBuilder {
     node.name = name.empty() ? absl::StrCat(op_type, "_", graph_.nodes.size()) : std::move(name);
     node.inputs = std::move(inputs);
     for (int k = 0; k < num_outputs; ++k) {
-      node.outputs.push_back(graph_.AddValue(num_outputs == 1 ? node.name + "_out"
-                                                              : absl::StrCat(node.name, "_out", k)));
+      node.outputs.push_back(graph_.AddValue(
+          num_outputs == 1 ? node.name + "_out" : absl::StrCat(node.name, "_out", k)));
     }
     node.attributes = std::move(attributes);
     std::vector<int> outs = node.outputs;
@@ -324,7 +354,8 @@ class GraphBuilder {
     return outs;
   }
   // A node with one output; returns its id.
-  int Op(const std::string& op_type, std::vector<int> inputs, Attributes attributes = {}, std::string name = "") {
+  int Op(const std::string& op_type, std::vector<int> inputs, Attributes attributes = {},
+         std::string name = "") {
     return Node(op_type, std::move(inputs), 1, std::move(attributes), std::move(name))[0];
   }
 
@@ -363,7 +394,9 @@ inline OpInput BatchFeed(Tensor t) {
   return OpInput{OpInput::Kind::kRuntime, std::move(t), std::move(shape)};
 }
 // A runtime input with an explicit declared shape.
-inline OpInput FeedAs(Tensor t, SymShape shape) { return OpInput{OpInput::Kind::kRuntime, std::move(t), std::move(shape)}; }
+inline OpInput FeedAs(Tensor t, SymShape shape) {
+  return OpInput{OpInput::Kind::kRuntime, std::move(t), std::move(shape)};
+}
 inline OpInput Const(Tensor t) { return OpInput{OpInput::Kind::kConstant, std::move(t), {}}; }
 inline OpInput Omitted() { return OpInput{}; }
 
@@ -373,8 +406,8 @@ struct OpGraph {
   std::vector<Tensor> feeds;
 };
 
-inline OpGraph MakeOpGraph(const std::string& op_type, const std::vector<OpInput>& inputs, Attributes attributes,
-                           int num_outputs) {
+inline OpGraph MakeOpGraph(const std::string& op_type, const std::vector<OpInput>& inputs,
+                           Attributes attributes, int num_outputs) {
   GraphBuilder b;
   std::vector<Tensor> feeds;
   std::vector<int> ids;
@@ -399,7 +432,8 @@ inline OpGraph MakeOpGraph(const std::string& op_type, const std::vector<OpInput
 }
 
 // Loads a one-node graph (InferGraph, OptimizeGraph, Session::Create).
-inline StatusOr<std::unique_ptr<Session>> BuildOp(const std::string& op_type, const std::vector<OpInput>& inputs,
+inline StatusOr<std::unique_ptr<Session>> BuildOp(const std::string& op_type,
+                                                  const std::vector<OpInput>& inputs,
                                                   Attributes attributes = {}, int num_outputs = 1,
                                                   const LoadOptions& options = Options()) {
   OpGraph g = MakeOpGraph(op_type, inputs, std::move(attributes), num_outputs);
@@ -407,7 +441,8 @@ inline StatusOr<std::unique_ptr<Session>> BuildOp(const std::string& op_type, co
 }
 
 // Loads a one-node graph and runs it once on the runtime inputs.
-inline StatusOr<std::vector<Tensor>> RunOp(const std::string& op_type, const std::vector<OpInput>& inputs,
+inline StatusOr<std::vector<Tensor>> RunOp(const std::string& op_type,
+                                           const std::vector<OpInput>& inputs,
                                            Attributes attributes = {}, int num_outputs = 1,
                                            const LoadOptions& options = Options()) {
   OpGraph g = MakeOpGraph(op_type, inputs, std::move(attributes), num_outputs);
@@ -418,7 +453,8 @@ inline StatusOr<std::vector<Tensor>> RunOp(const std::string& op_type, const std
 // RunOp for a node with one output: returns it.
 inline StatusOr<Tensor> RunOp1(const std::string& op_type, const std::vector<OpInput>& inputs,
                                Attributes attributes = {}, const LoadOptions& options = Options()) {
-  ASSIGN_OR_RETURN(std::vector<Tensor> outs, RunOp(op_type, inputs, std::move(attributes), 1, options));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outs,
+                   RunOp(op_type, inputs, std::move(attributes), 1, options));
   if (outs.size() != 1) return absl::InternalError("expected one output");
   return std::move(outs[0]);
 }
@@ -437,18 +473,18 @@ inline StatusOr<Tensor> RunOp1(const std::string& op_type, const std::vector<OpI
 // Runs `body` (a callable returning true when the check passes) in a forked
 // child process, so that an engine crash fails only this test instead of
 // taking down the whole test executable. Print details to stderr in `body`.
-#define SK_EXPECT_IN_SUBPROCESS(...)                                   \
-  GTEST_FLAG_SET(death_test_style, "threadsafe");                       \
-  EXPECT_EXIT(                                                          \
-      {                                                                 \
-        const bool sk_ok_ = (__VA_ARGS__)();                            \
-        std::fflush(stderr);                                            \
-        std::_Exit(sk_ok_ ? 0 : 1);                                     \
-      },                                                                \
+#define SK_EXPECT_IN_SUBPROCESS(...)              \
+  GTEST_FLAG_SET(death_test_style, "threadsafe"); \
+  EXPECT_EXIT(                                    \
+      {                                           \
+        const bool sk_ok_ = (__VA_ARGS__)();      \
+        std::fflush(stderr);                      \
+        std::_Exit(sk_ok_ ? 0 : 1);               \
+      },                                          \
       ::testing::ExitedWithCode(0), "")
 
-#define SK_ASSERT_OK(expr)                   \
-  do {                                       \
-    const ::absl::Status sk_status_ = (expr); \
+#define SK_ASSERT_OK(expr)                      \
+  do {                                          \
+    const ::absl::Status sk_status_ = (expr);   \
     ASSERT_TRUE(sk_status_.ok()) << sk_status_; \
   } while (0)

@@ -25,7 +25,8 @@ class VersionDirectoryTest : public ::testing::Test {
 };
 
 TEST_F(VersionDirectoryTest, ListsNumberedDirectoriesOnly) {
-  for (const char* dir : {"3", "10", "1", "007", "tmp", "3.partial", ".5", "0", "-2", "+4", "1e3", "99999999999999999999"}) {
+  for (const char* dir : {"3", "10", "1", "007", "tmp", "3.partial", ".5", "0", "-2", "+4", "1e3",
+                          "99999999999999999999"}) {
     fs::create_directories(base_ / dir);
   }
   Touch("12");  // a file, not a directory
@@ -45,14 +46,16 @@ TEST_F(VersionDirectoryTest, MissingOrNonDirectoryBasePathIsReported) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find("does not exist"), absl::string_view::npos);
   Touch("file");
-  EXPECT_EQ(ScanVersions((base_ / "file").string()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ScanVersions((base_ / "file").string()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(VersionDirectoryTest, UnreadableBasePathIsReported) {
   if (::geteuid() == 0) GTEST_SKIP() << "root reads any directory";
   fs::create_directories(base_ / "locked" / "1");
   fs::permissions(base_ / "locked", fs::perms::none);
-  EXPECT_EQ(ScanVersions((base_ / "locked").string()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ScanVersions((base_ / "locked").string()).status().code(),
+            absl::StatusCode::kPermissionDenied);
   fs::permissions(base_ / "locked", fs::perms::owner_all);
 }
 

@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rest.remove_prefix(piece.size());
     servekit::Status status = reader.Add(piece, &messages);
     for (const std::string& message : messages) {
-      if (message.size() > kMaxMessageBytes) __builtin_trap();  // the limit must hold after decompression
+      if (message.size() > kMaxMessageBytes)
+        __builtin_trap();  // the limit must hold after decompression
     }
     messages.clear();
     if (!status.ok()) {

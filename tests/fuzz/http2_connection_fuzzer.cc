@@ -67,8 +67,8 @@ void DrainUntilClosed(int fd, std::chrono::milliseconds budget) {
   const auto deadline = std::chrono::steady_clock::now() + budget;
   char buffer[16384];
   while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
@@ -79,7 +79,8 @@ void DrainUntilClosed(int fd, std::chrono::milliseconds budget) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 in a string field is logged: noise at this rate
+  google::protobuf::SetLogHandler(
+      nullptr);  // invalid UTF-8 in a string field is logged: noise at this rate
   servekit::ServerCoreOptions core_options;
   core_options.num_load_threads = 1;
   core_options.file_system_poll_wait = absl::ZeroDuration();
@@ -93,7 +94,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // Off: HandleReloadConfigRequest would change the core's models for every
   // later input (and could point them at real directories).
   options.enable_model_management = false;
-  servekit::StatusOr<std::unique_ptr<servekit::GrpcServer>> started = servekit::GrpcServer::Start(core, options);
+  servekit::StatusOr<std::unique_ptr<servekit::GrpcServer>> started =
+      servekit::GrpcServer::Start(core, options);
   if (!started.ok()) {
     fprintf(stderr, "GrpcServer::Start: %s\n", std::string(started.status().message()).c_str());
     abort();

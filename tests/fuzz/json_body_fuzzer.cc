@@ -16,11 +16,11 @@
 
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
-#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
 #include "servekit/server/rest/rest_api.h"
 #include "servekit/serving/server_core.h"
+#include "servekit/util/json_document.h"
 
 namespace {
 
@@ -50,8 +50,9 @@ struct Management {
     options.max_num_load_retries = 0;
     options.file_system_poll_wait = absl::ZeroDuration();  // list the base path once per change
     options.load_wait = absl::ZeroDuration();
-    options.load = [](const std::string&, const std::string&) -> servekit::StatusOr<
-                                                                   std::shared_ptr<const servekit::Session>> {
+    options.load =
+        [](const std::string&,
+           const std::string&) -> servekit::StatusOr<std::shared_ptr<const servekit::Session>> {
       return absl::UnavailableError("the fuzzer loads no model");
     };
     core = std::make_unique<servekit::ServerCore>(options);
@@ -82,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::string out;
       const size_t bound = servekit::JsonAnswerBytesBound(std::nullopt, inputs, request->inputs);
       servekit::AppendPredictResponse(request->row_format, inputs, request->inputs, &out);
-      if (out.size() > bound) __builtin_trap();  // the bound the server refuses large answers by must hold
+      if (out.size() > bound)
+        __builtin_trap();  // the bound the server refuses large answers by must hold
     }
   }
 
@@ -90,7 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (absl::string_view target : {"/v1/models/m:add", "/v1/models/m/labels/l:assign"}) {
     servekit::HttpResponse response;
     management->api->Handle(servekit::HttpRequest{"POST", target, body}, &response);
-    if (response.status == 200 && target == "/v1/models/m:add") (void)management->core->RemoveModel("m");
+    if (response.status == 200 && target == "/v1/models/m:add")
+      (void)management->core->RemoveModel("m");
   }
   return 0;
 }

@@ -38,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // with K = 0 against a 9-d initializer holding no values is 3 GB of zeros);
   // the engine's default cap (16 GiB) is above the fuzzer's RSS limit.
   options.session.max_request_bytes = size_t{256} << 20;
-  servekit::StatusOr<std::unique_ptr<servekit::Session>> session = servekit::LoadModelFromBytes(bytes, options);
+  servekit::StatusOr<std::unique_ptr<servekit::Session>> session =
+      servekit::LoadModelFromBytes(bytes, options);
   if (!session.ok()) return 0;
 
   std::vector<servekit::Tensor> inputs;

@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tensorflow::TensorProto tensor;
   if (tensor.ParseFromArray(data, static_cast<int>(size))) {
     for (const TensorSpec& spec : *kSpecs) {
-      servekit::StatusOr<servekit::Tensor> decoded = servekit::TensorFromProto(tensor, spec, kMaxElements);
+      servekit::StatusOr<servekit::Tensor> decoded =
+          servekit::TensorFromProto(tensor, spec, kMaxElements);
       if (!decoded.ok()) continue;
       if (decoded->num_elements() > kMaxElements) __builtin_trap();
       tensorflow::TensorProto again;

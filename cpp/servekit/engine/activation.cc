@@ -9,14 +9,22 @@ constexpr const char* kActivationBeta = "_activation_beta";
 
 const char* KindName(Activation::Kind kind) {
   switch (kind) {
-    case Activation::Kind::kRelu: return "Relu";
-    case Activation::Kind::kLeakyRelu: return "LeakyRelu";
-    case Activation::Kind::kSigmoid: return "Sigmoid";
-    case Activation::Kind::kTanh: return "Tanh";
-    case Activation::Kind::kClip: return "Clip";
-    case Activation::Kind::kGelu: return "Gelu";
-    case Activation::Kind::kErf: return "Erf";
-    case Activation::Kind::kNone: return "";
+    case Activation::Kind::kRelu:
+      return "Relu";
+    case Activation::Kind::kLeakyRelu:
+      return "LeakyRelu";
+    case Activation::Kind::kSigmoid:
+      return "Sigmoid";
+    case Activation::Kind::kTanh:
+      return "Tanh";
+    case Activation::Kind::kClip:
+      return "Clip";
+    case Activation::Kind::kGelu:
+      return "Gelu";
+    case Activation::Kind::kErf:
+      return "Erf";
+    case Activation::Kind::kNone:
+      return "";
   }
   return "";
 }

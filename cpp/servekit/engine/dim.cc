@@ -16,17 +16,17 @@ std::string Dim::ToString() const {
 namespace {
 
 Status Overflow(Dim a, absl::string_view op, Dim b) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("shape arithmetic ", a.ToString(), " ", op, " ", b.ToString(), " overflows int64"));
+  return absl::InvalidArgumentError(absl::StrCat("shape arithmetic ", a.ToString(), " ", op, " ",
+                                                 b.ToString(), " overflows int64"));
 }
 
 }  // namespace
 
 StatusOr<Dim> MulDims(Dim a, Dim b) {
   if (!a.is_fixed() && !b.is_fixed()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shape arithmetic ", a.ToString(), " * ", b.ToString(),
-        " multiplies the batch dimension by itself, which is not supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape arithmetic ", a.ToString(), " * ", b.ToString(),
+                     " multiplies the batch dimension by itself, which is not supported"));
   }
   int64_t product;
   if (__builtin_mul_overflow(a.value(), b.value(), &product)) return Overflow(a, "*", b);
@@ -35,13 +35,14 @@ StatusOr<Dim> MulDims(Dim a, Dim b) {
 
 StatusOr<Dim> DivDims(Dim a, Dim b) {
   // The one quotient that does not fit; x86 traps (SIGFPE) on it, even for `%`.
-  if (b.value() == -1 && a.value() == std::numeric_limits<int64_t>::min()) return Overflow(a, "/", b);
+  if (b.value() == -1 && a.value() == std::numeric_limits<int64_t>::min())
+    return Overflow(a, "/", b);
   if (!b.is_fixed()) {
     if (!a.is_fixed() && b.value() != 0 && a.value() % b.value() == 0) {
       return Dim::Fixed(a.value() / b.value());
     }
-    return absl::InvalidArgumentError(absl::StrCat("shape arithmetic ", a.ToString(), " / ",
-                                                   b.ToString(), " is not supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape arithmetic ", a.ToString(), " / ", b.ToString(), " is not supported"));
   }
   if (b.value() == 0 || a.value() % b.value() != 0) {
     return absl::InvalidArgumentError(
@@ -58,14 +59,15 @@ StatusOr<Dim> AddDims(Dim a, Dim b) {
   }
   if (a.value() == 0) return b;
   if (b.value() == 0) return a;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "shape arithmetic ", a.ToString(), " + ", b.ToString(), " mixes the batch size with a constant"));
+  return absl::InvalidArgumentError(absl::StrCat("shape arithmetic ", a.ToString(), " + ",
+                                                 b.ToString(),
+                                                 " mixes the batch size with a constant"));
 }
 
 StatusOr<Dim> SubDims(Dim a, Dim b) {
   if (!b.is_fixed()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("shape arithmetic ", a.ToString(), " - ", b.ToString(), " subtracts the batch size"));
+    return absl::InvalidArgumentError(absl::StrCat("shape arithmetic ", a.ToString(), " - ",
+                                                   b.ToString(), " subtracts the batch size"));
   }
   if (b.value() == std::numeric_limits<int64_t>::min()) return Overflow(a, "-", b);
   return AddDims(a, Dim::Fixed(-b.value()));
@@ -90,10 +92,10 @@ SymShape FixedShape(const Shape& shape) {
 }
 
 std::string SymShapeToString(const SymShape& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", ", [](std::string* out, const Dim& d) {
-                        out->append(d.ToString());
-                      }),
-                      "]");
+  return absl::StrCat(
+      "[",
+      absl::StrJoin(shape, ", ", [](std::string* out, const Dim& d) { out->append(d.ToString()); }),
+      "]");
 }
 
 StatusOr<Dim> SymProduct(const SymShape& shape, int begin, int end) {

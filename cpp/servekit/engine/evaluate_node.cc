@@ -32,7 +32,8 @@ StatusOr<std::vector<Tensor>> EvaluateNode(const Node& node, const Graph& graph)
   }
   const size_t scratch_bytes = kernel->ScratchBytes(input_shapes, output_shapes);
   std::unique_ptr<void, decltype(&std::free)> scratch(
-      scratch_bytes ? std::aligned_alloc(kTensorAlignment, (scratch_bytes + 63) / 64 * 64) : nullptr,
+      scratch_bytes ? std::aligned_alloc(kTensorAlignment, (scratch_bytes + 63) / 64 * 64)
+                    : nullptr,
       std::free);
   static const IntraOpPool kInline(1);
   KernelContext ctx{inputs, output_ptrs, scratch.get(), &kInline};

@@ -2,9 +2,7 @@
 
 namespace servekit {
 
-std::string Node::Describe() const {
-  return absl::StrCat("node '", name, "' (", op_type, ")");
-}
+std::string Node::Describe() const { return absl::StrCat("node '", name, "' (", op_type, ")"); }
 
 int Graph::FindValue(const std::string& name) const {
   auto it = index_.find(name);

@@ -46,7 +46,7 @@ class Graph {
  public:
   std::vector<Value> values;
   std::vector<Node> nodes;
-  std::vector<int> inputs;   // runtime inputs (not initializers)
+  std::vector<int> inputs;  // runtime inputs (not initializers)
   std::vector<int> outputs;
   int64_t opset = 0;
 

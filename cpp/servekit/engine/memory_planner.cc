@@ -48,11 +48,10 @@ MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests) {
     if (best_gap == static_cast<size_t>(-1)) best_offset = cursor;
     plan.offsets[r] = best_offset;
     plan.arena_bytes = std::max(plan.arena_bytes, best_offset + size);
-    placed.insert(std::upper_bound(placed.begin(), placed.end(), r,
-                                   [&](size_t a, size_t b) {
-                                     return plan.offsets[a] < plan.offsets[b];
-                                   }),
-                  r);
+    placed.insert(
+        std::upper_bound(placed.begin(), placed.end(), r,
+                         [&](size_t a, size_t b) { return plan.offsets[a] < plan.offsets[b]; }),
+        r);
   }
   return plan;
 }

@@ -93,7 +93,9 @@ OpRegistry& GlobalRegistry() {
 
 const OpRegistry& OpRegistry::Global() { return GlobalRegistry(); }
 
-OpRegistration::OpRegistration(void (*register_ops)(OpRegistry& registry)) { register_ops(GlobalRegistry()); }
+OpRegistration::OpRegistration(void (*register_ops)(OpRegistry& registry)) {
+  register_ops(GlobalRegistry());
+}
 
 const OpSchema* OpRegistry::Find(absl::string_view op_type) const {
   for (const OpSchema& s : schemas_) {
@@ -111,28 +113,32 @@ std::vector<std::string> OpRegistry::OpTypes() const {
 
 void OpRegistry::Register(OpSchema schema) { schemas_.push_back(std::move(schema)); }
 
-bool HasInput(const Node& node, int i) { return i < static_cast<int>(node.inputs.size()) && node.inputs[i] >= 0; }
+bool HasInput(const Node& node, int i) {
+  return i < static_cast<int>(node.inputs.size()) && node.inputs[i] >= 0;
+}
 
 StatusOr<const Tensor*> ConstantInput(const Node& node, const Graph& graph, int i) {
   if (!HasInput(node, i)) return nullptr;
   const Value& v = graph.values[node.inputs[i]];
   if (!v.constant.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input '", v.name,
-                                                   "' must be a constant (initializer)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(node.Describe(), ": input '", v.name, "' must be a constant (initializer)"));
   }
   return &*v.constant;
 }
 
 StatusOr<std::vector<int64_t>> ConstantInputInts(const Node& node, const Graph& graph, int i) {
   ASSIGN_OR_RETURN(const Tensor* t, ConstantInput(node, graph, i));
-  if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input ", i, " is missing"));
+  if (t == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input ", i, " is missing"));
   std::vector<int64_t> out(t->num_elements());
   if (t->dtype() == DType::kInt64) {
     std::copy_n(t->data<int64_t>(), out.size(), out.begin());
   } else if (t->dtype() == DType::kInt32) {
     std::copy_n(t->data<int32_t>(), out.size(), out.begin());
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input ", i, " must be an integer tensor"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(node.Describe(), ": input ", i, " must be an integer tensor"));
   }
   return out;
 }

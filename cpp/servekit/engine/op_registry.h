@@ -14,9 +14,9 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "servekit/engine/graph.h"
 #include "servekit/util/status.h"
@@ -81,7 +81,8 @@ class OpKernel {
 using InferFn = Status (*)(InferenceContext& ctx);
 // Builds the kernel for a node of a fully inferred graph (weights are readable
 // as constants of `graph`).
-using CreateKernelFn = StatusOr<std::unique_ptr<OpKernel>> (*)(const Node& node, const Graph& graph);
+using CreateKernelFn = StatusOr<std::unique_ptr<OpKernel>> (*)(const Node& node,
+                                                               const Graph& graph);
 
 struct OpSchema {
   std::string op_type;

@@ -21,8 +21,8 @@ constexpr size_t kMaxRetainedArenaBytes = size_t{256} << 20;
 namespace {
 
 Status TooLarge(int64_t batch, size_t max_bytes) {
-  const std::string cap =
-      max_bytes >= (size_t{1} << 30) ? absl::StrCat(max_bytes >> 30, " GiB") : absl::StrCat(max_bytes >> 20, " MiB");
+  const std::string cap = max_bytes >= (size_t{1} << 30) ? absl::StrCat(max_bytes >> 30, " GiB")
+                                                         : absl::StrCat(max_bytes >> 20, " MiB");
   return absl::ResourceExhaustedError(
       absl::StrCat("a batch of ", batch, " needs more than ", cap, " of working memory"));
 }
@@ -37,7 +37,7 @@ StatusOr<size_t> BytesForBatch(const Value& v, int64_t batch, size_t max_bytes) 
 }  // namespace
 
 struct ExecutionContext {
-  int64_t batch = -1;  // the batch size the plan below is for; -1: none yet
+  int64_t batch = -1;           // the batch size the plan below is for; -1: none yet
   std::vector<Tensor> tensors;  // by value id
   std::vector<Shape> output_shapes;
   std::unique_ptr<char, decltype(&std::free)> arena{nullptr, std::free};
@@ -56,7 +56,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(Graph graph, const SessionOpt
   const OpRegistry& registry = OpRegistry::Global();
   for (const Node& node : graph.nodes) {
     bool all_constant = true;
-    for (int id : node.outputs) all_constant = all_constant && graph.values[id].constant.has_value();
+    for (int id : node.outputs)
+      all_constant = all_constant && graph.values[id].constant.has_value();
     if (all_constant) continue;  // folded at load time
     const OpSchema* schema = registry.Find(node.op_type);
     if (schema == nullptr) {
@@ -92,8 +93,8 @@ std::vector<std::string> Session::StepOpTypes() const {
 
 StatusOr<int64_t> Session::ValidateInputs(absl::Span<const Tensor> inputs) const {
   if (inputs.size() != inputs_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("the model takes ", inputs_.size(),
-                                                   " inputs; got ", inputs.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model takes ", inputs_.size(), " inputs; got ", inputs.size()));
   }
   int64_t batch = -1;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -106,8 +107,8 @@ StatusOr<int64_t> Session::ValidateInputs(absl::Span<const Tensor> inputs) const
     }
     for (int64_t d : t.shape()) {
       if (d < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has a negative dimension: ",
-                                                       ShapeToString(t.shape())));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input '", spec.name, "' has a negative dimension: ", ShapeToString(t.shape())));
       }
     }
     bool ok = t.rank() == static_cast<int>(spec.shape.size());
@@ -173,15 +174,19 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
     ctx.tensors[id].Rebind(v.dtype, Evaluate(v.shape, batch), nullptr);
   }
   // Graph inputs and outputs get their shapes per request; scratch needs them now.
-  for (int id : graph_.inputs) ctx.tensors[id].Rebind(graph_.values[id].dtype, Evaluate(graph_.values[id].shape, batch), nullptr);
+  for (int id : graph_.inputs)
+    ctx.tensors[id].Rebind(graph_.values[id].dtype, Evaluate(graph_.values[id].shape, batch),
+                           nullptr);
   ctx.output_shapes.clear();
   size_t output_bytes = 0;  // allocated per request, but bounded by the same cap
   for (int id : graph_.outputs) {
     ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(graph_.values[id], batch, max_bytes));
     output_bytes += bytes;
-    if (output_bytes > max_bytes) return TooLarge(batch, max_bytes);  // each term is capped: no overflow
+    if (output_bytes > max_bytes)
+      return TooLarge(batch, max_bytes);  // each term is capped: no overflow
     ctx.output_shapes.push_back(Evaluate(graph_.values[id].shape, batch));
-    if (!graph_.values[id].constant) ctx.tensors[id].Rebind(graph_.values[id].dtype, ctx.output_shapes.back(), nullptr);
+    if (!graph_.values[id].constant)
+      ctx.tensors[id].Rebind(graph_.values[id].dtype, ctx.output_shapes.back(), nullptr);
   }
   ctx.step_inputs.assign(steps_.size(), {});
   ctx.step_outputs.assign(steps_.size(), {});
@@ -199,15 +204,18 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
     }
     const size_t scratch = steps_[s].kernel->ScratchBytes(in_shapes, out_shapes);
     if (scratch > 0) {
-      RETURN_IF_ERROR(add_request(scratch, static_cast<int>(s), static_cast<int>(s), -static_cast<int>(s) - 1));
+      RETURN_IF_ERROR(
+          add_request(scratch, static_cast<int>(s), static_cast<int>(s), -static_cast<int>(s) - 1));
     }
   }
   const MemoryPlan plan = PlanMemory(requests);
   // The cap is on what one request holds at its peak: the arena plus its outputs.
-  if (plan.arena_bytes > max_bytes - std::min(output_bytes, max_bytes)) return TooLarge(batch, max_bytes);
+  if (plan.arena_bytes > max_bytes - std::min(output_bytes, max_bytes))
+    return TooLarge(batch, max_bytes);
   if (plan.arena_bytes > ctx.arena_capacity) {
     char* arena = static_cast<char*>(std::aligned_alloc(
-        kTensorAlignment, (plan.arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment));
+        kTensorAlignment,
+        (plan.arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment));
     if (arena == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrCat("cannot allocate ", plan.arena_bytes, " bytes of working memory"));
@@ -290,7 +298,8 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
   for (size_t k = 0; k < graph_.outputs.size() && status.ok(); ++k) {
     const int id = graph_.outputs[k];
     Tensor& slot = ctx->tensors[id];
-    if (graph_.values[id].constant.has_value() || (!slot.is_owner() && slot.raw_data() != nullptr)) continue;
+    if (graph_.values[id].constant.has_value() || (!slot.is_owner() && slot.raw_data() != nullptr))
+      continue;
     StatusOr<Tensor> out = Tensor::Allocate(graph_.values[id].dtype, ctx->output_shapes[k]);
     if (!out.ok()) {
       status = out.status();
@@ -307,28 +316,39 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
                                    [](const Tensor* t) { return t->num_elements() == 0; });
     if (empty && !ctx->step_outputs[s].empty()) continue;
     KernelContext kc{ctx->step_inputs[s], ctx->step_outputs[s], ctx->step_scratch[s], pool_.get()};
-    const auto start = step_micros ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    const auto start =
+        step_micros ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     status = steps_[s].kernel->Compute(kc);
     if (step_micros) {
-      (*step_micros)[s] += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      (*step_micros)[s] +=
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count();
     }
     if (!status.ok()) {
-      status = absl::Status(status.code(), absl::StrCat(steps_[s].description, ": ", status.message()));
+      status =
+          absl::Status(status.code(), absl::StrCat(steps_[s].description, ": ", status.message()));
     }
   }
   for (size_t k = 0; k < graph_.outputs.size() && status.ok(); ++k) {
     Tensor& slot = ctx->tensors[graph_.outputs[k]];
-    const auto earlier = std::find(graph_.outputs.begin(), graph_.outputs.begin() + k, graph_.outputs[k]);
+    const auto earlier =
+        std::find(graph_.outputs.begin(), graph_.outputs.begin() + k, graph_.outputs[k]);
     if (earlier != graph_.outputs.begin() + k) {
       // The same value listed twice: a separate copy, so the caller's arrays never alias.
       StatusOr<Tensor> copy = results[earlier - graph_.outputs.begin()].Clone();
-      if (!copy.ok()) status = copy.status(); else results[k] = *std::move(copy);
+      if (!copy.ok())
+        status = copy.status();
+      else
+        results[k] = *std::move(copy);
     } else if (slot.is_owner() && !graph_.values[graph_.outputs[k]].constant.has_value()) {
       results[k] = std::move(slot);
       slot = Tensor::View(results[k].dtype(), results[k].shape(), nullptr);
     } else {
       StatusOr<Tensor> copy = slot.Clone();
-      if (!copy.ok()) status = copy.status(); else results[k] = *std::move(copy);
+      if (!copy.ok())
+        status = copy.status();
+      else
+        results[k] = *std::move(copy);
     }
   }
   // Drop views of the caller's inputs and any output buffers left behind.

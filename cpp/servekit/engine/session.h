@@ -67,7 +67,8 @@ class Session {
   std::vector<std::string> StepDescriptions() const;
 
  private:
-  StatusOr<std::vector<Tensor>> RunImpl(absl::Span<const Tensor> inputs, std::vector<double>* step_micros) const;
+  StatusOr<std::vector<Tensor>> RunImpl(absl::Span<const Tensor> inputs,
+                                        std::vector<double>* step_micros) const;
   struct Step {
     std::string description;  // "node 'x' (Conv)", for errors
     std::string op_type;

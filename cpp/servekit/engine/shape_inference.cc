@@ -21,8 +21,8 @@ Status CheckSchema(const Node& node, const OpSchema& schema) {
   const int n_out = static_cast<int>(node.outputs.size());
   if (n_in < schema.min_inputs || n_in > schema.max_inputs) {
     return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": has ", n_in,
-                                                   " inputs; expected ", schema.min_inputs,
-                                                   " to ", schema.max_inputs));
+                                                   " inputs; expected ", schema.min_inputs, " to ",
+                                                   schema.max_inputs));
   }
   if (n_out < schema.min_outputs || n_out > schema.max_outputs) {
     return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": has ", n_out,
@@ -76,8 +76,8 @@ Status SortTopologically(Graph& graph) {
   if (sorted.size() != n) {
     for (size_t i = 0; i < n; ++i) {
       if (pending[i] > 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            graph.nodes[i].Describe(), ": the graph has a cycle through this node"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(graph.nodes[i].Describe(), ": the graph has a cycle through this node"));
       }
     }
   }
@@ -104,7 +104,8 @@ Status FoldIfConstant(Node& node, const OpSchema& schema, Graph& graph) {
       for (size_t k = 0; k < v.shape_value->size(); ++k) {
         t.data<int64_t>()[k] = (*v.shape_value)[k].value();
       }
-      if (t.num_elements() == static_cast<int64_t>(v.shape_value->size())) v.constant = std::move(t);
+      if (t.num_elements() == static_cast<int64_t>(v.shape_value->size()))
+        v.constant = std::move(t);
     }
     all_known = all_known && v.constant.has_value();
   }
@@ -117,7 +118,8 @@ Status FoldIfConstant(Node& node, const OpSchema& schema, Graph& graph) {
     }
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> results, EvaluateNode(node, graph));
-  for (size_t k = 0; k < results.size(); ++k) graph.values[node.outputs[k]].constant = std::move(results[k]);
+  for (size_t k = 0; k < results.size(); ++k)
+    graph.values[node.outputs[k]].constant = std::move(results[k]);
   return absl::OkStatus();
 }
 
@@ -128,8 +130,8 @@ Status InferGraph(Graph& graph) {
   for (const Node& node : graph.nodes) {
     const OpSchema* schema = registry.Find(node.op_type);
     if (schema == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": unsupported operator '",
-                                                     node.op_type, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(node.Describe(), ": unsupported operator '", node.op_type, "'"));
     }
     RETURN_IF_ERROR(CheckSchema(node, *schema));
   }
@@ -139,8 +141,8 @@ Status InferGraph(Graph& graph) {
     const OpSchema& schema = *registry.Find(node.op_type);
     for (int id : node.inputs) {
       if (id >= 0 && !graph.values[id].typed) {
-        return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input '",
-                                                       graph.values[id].name, "' has no type"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(node.Describe(), ": input '", graph.values[id].name, "' has no type"));
       }
     }
     InferenceContext ctx(graph, node);
@@ -158,8 +160,9 @@ Status InferGraph(Graph& graph) {
     if (!v.typed) continue;
     auto elements = CheckedNumElements(Evaluate(v.shape, 1), kMaxElementsPerItem);
     if (!elements.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("value '", v.name, "' has shape ", SymShapeToString(v.shape),
-                                                     ", too large to run: ", elements.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("value '", v.name, "' has shape ", SymShapeToString(v.shape),
+                       ", too large to run: ", elements.status().message()));
     }
   }
   for (int id : graph.outputs) {

@@ -16,12 +16,14 @@ StatusOr<std::unique_ptr<Session>> LoadModel(const std::string& path, const Load
   ASSIGN_OR_RETURN(Graph graph, ReadOnnxFile(path));
   auto session = BuildSession(std::move(graph), options);
   if (!session.ok()) {
-    return absl::Status(session.status().code(), absl::StrCat(path, ": ", session.status().message()));
+    return absl::Status(session.status().code(),
+                        absl::StrCat(path, ": ", session.status().message()));
   }
   return session;
 }
 
-StatusOr<std::unique_ptr<Session>> LoadModelFromBytes(const std::string& bytes, const LoadOptions& options) {
+StatusOr<std::unique_ptr<Session>> LoadModelFromBytes(const std::string& bytes,
+                                                      const LoadOptions& options) {
   ASSIGN_OR_RETURN(Graph graph, ReadOnnxModel(bytes, ""));
   return BuildSession(std::move(graph), options);
 }

@@ -18,7 +18,8 @@ struct LoadOptions {
 // `path` is a model.onnx file or a version directory holding one.
 StatusOr<std::unique_ptr<Session>> LoadModel(const std::string& path, const LoadOptions& options);
 // `bytes` is a serialized ONNX ModelProto (no external data).
-StatusOr<std::unique_ptr<Session>> LoadModelFromBytes(const std::string& bytes, const LoadOptions& options);
+StatusOr<std::unique_ptr<Session>> LoadModelFromBytes(const std::string& bytes,
+                                                      const LoadOptions& options);
 // The shared tail of both: InferGraph, OptimizeGraph, Session::Create.
 StatusOr<std::unique_ptr<Session>> BuildSession(Graph graph, const LoadOptions& options);
 

@@ -21,14 +21,29 @@ void ApplyActivation(const Activation& activation, float* data, int64_t n) {
   const float alpha = activation.alpha, beta = activation.beta;
   FloatArray x(data, n);
   switch (activation.kind) {
-    case Kind::kNone: return;
-    case Kind::kRelu: x = x.max(0.0f); return;
-    case Kind::kLeakyRelu: x = (x >= 0.0f).select(x, x * alpha); return;
-    case Kind::kSigmoid: x = x.logistic(); return;
-    case Kind::kTanh: x = x.tanh(); return;
-    case Kind::kClip: x = x.max(alpha).min(beta); return;
-    case Kind::kErf: x = x.erf(); return;
-    case Kind::kGelu: x = 0.5f * x * (1.0f + (x * static_cast<float>(M_SQRT1_2)).erf()); return;
+    case Kind::kNone:
+      return;
+    case Kind::kRelu:
+      x = x.max(0.0f);
+      return;
+    case Kind::kLeakyRelu:
+      x = (x >= 0.0f).select(x, x * alpha);
+      return;
+    case Kind::kSigmoid:
+      x = x.logistic();
+      return;
+    case Kind::kTanh:
+      x = x.tanh();
+      return;
+    case Kind::kClip:
+      x = x.max(alpha).min(beta);
+      return;
+    case Kind::kErf:
+      x = x.erf();
+      return;
+    case Kind::kGelu:
+      x = 0.5f * x * (1.0f + (x * static_cast<float>(M_SQRT1_2)).erf());
+      return;
   }
 }
 
@@ -53,8 +68,8 @@ StatusOr<Activation> ActivationOfNode(const Node& node, const Graph& graph) {
   } else if (node.op_type == "Gelu") {
     ASSIGN_OR_RETURN(std::string approximate, node.attributes.GetString("approximate", "none"));
     if (approximate != "none") {
-      return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": approximate='",
-                                                     approximate, "' is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(node.Describe(), ": approximate='", approximate, "' is not supported"));
     }
   }
   return Activation::ForOpType(node.op_type, alpha, beta);
@@ -126,7 +141,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateSoftmaxKernel(const Node& node, const 
 }
 
 OpSchema Unary(const char* op_type, std::vector<std::string> attributes = {}) {
-  return OpSchema::Make(op_type, 1, 1, std::move(attributes), InferFloatUnary, CreateActivationKernel);
+  return OpSchema::Make(op_type, 1, 1, std::move(attributes), InferFloatUnary,
+                        CreateActivationKernel);
 }
 
 void RegisterActivationOps(OpRegistry& registry) {
@@ -141,7 +157,8 @@ void RegisterActivationOps(OpRegistry& registry) {
   clip.load_time_inputs = {1, 2};
   clip.infer = InferClip;
   registry.Register(clip);
-  OpSchema softmax = OpSchema::Make("Softmax", 1, 1, {"axis"}, InferSoftmax, CreateSoftmaxKernel<false>);
+  OpSchema softmax =
+      OpSchema::Make("Softmax", 1, 1, {"axis"}, InferSoftmax, CreateSoftmaxKernel<false>);
   registry.Register(softmax);
   OpSchema log_softmax = softmax;
   log_softmax.op_type = "LogSoftmax";

@@ -48,9 +48,9 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConstant(const Node& node, const Graph
 }
 
 void RegisterConstantOps(OpRegistry& registry) {
-  OpSchema constant = OpSchema::Make("Constant", 0, 0,
-                             {"value", "value_float", "value_floats", "value_int", "value_ints"},
-                             InferConstant, CreateConstant);
+  OpSchema constant = OpSchema::Make(
+      "Constant", 0, 0, {"value", "value_float", "value_floats", "value_int", "value_ints"},
+      InferConstant, CreateConstant);
   registry.Register(constant);
 }
 

@@ -24,8 +24,9 @@ Status InferConv(InferenceContext& ctx) {
   const SymShape& x = ctx.input(0).shape;
   const SymShape& w = ctx.input(1).shape;
   if (x.size() != 4) {
-    return ctx.Error(absl::StrCat("only 2-D convolution (rank-4 NCHW input) is supported; input has shape ",
-                                  SymShapeToString(x)));
+    return ctx.Error(
+        absl::StrCat("only 2-D convolution (rank-4 NCHW input) is supported; input has shape ",
+                     SymShapeToString(x)));
   }
   RETURN_IF_ERROR(ctx.ExpectRank(1, 4));
   for (int d = 1; d < 4; ++d) {
@@ -35,8 +36,8 @@ Status InferConv(InferenceContext& ctx) {
   ASSIGN_OR_RETURN(int64_t group, ctx.attributes().GetInt("group", 1));
   const int64_t channels = x[1].value(), filters = w[0].value();
   if (group < 1 || channels % group != 0 || filters % group != 0) {
-    return ctx.Error(absl::StrCat("group ", group, " does not divide ", channels, " input channels and ",
-                                  filters, " filters"));
+    return ctx.Error(absl::StrCat("group ", group, " does not divide ", channels,
+                                  " input channels and ", filters, " filters"));
   }
   if (w[1].value() != channels / group) {
     return ctx.Error(absl::StrCat("weights ", SymShapeToString(w), " expect ", w[1].value() * group,
@@ -48,7 +49,8 @@ Status InferConv(InferenceContext& ctx) {
   auto window = ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), w[2].value(),
                                 w[3].value(), /*allow_ceil_mode=*/false);
   if (!window.ok()) return ctx.Error(window.status().message());
-  ctx.SetOutput(0, DType::kFloat32, {x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h), Dim::Fixed(window->out_w)});
+  ctx.SetOutput(0, DType::kFloat32,
+                {x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h), Dim::Fixed(window->out_w)});
   return absl::OkStatus();
 }
 
@@ -64,8 +66,10 @@ void Im2Col(const float* image, int64_t channels, int64_t height, int64_t width,
         // The output columns whose input column lies inside the image depend on
         // kj only: computed once here, not per output row (divisions are slow).
         const int64_t offset = kj * w.dilation_w - w.pad_left;
-        const int64_t first = std::clamp<int64_t>((-offset + w.stride_w - 1) / w.stride_w, 0, w.out_w);
-        const int64_t last = std::clamp<int64_t>((width - offset + w.stride_w - 1) / w.stride_w, first, w.out_w);
+        const int64_t first =
+            std::clamp<int64_t>((-offset + w.stride_w - 1) / w.stride_w, 0, w.out_w);
+        const int64_t last =
+            std::clamp<int64_t>((width - offset + w.stride_w - 1) / w.stride_w, first, w.out_w);
         for (int64_t oh = 0; oh < w.out_h; ++oh) {
           const int64_t ih = oh * w.stride_h - w.pad_top + ki * w.dilation_h;
           float* out = row + oh * w.out_w;
@@ -94,7 +98,8 @@ class ConvKernel : public OpKernel {
   ConvKernel(Window2D window, int64_t group, Activation activation)
       : w_(window), group_(group), activation_(activation) {}
 
-  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const>) const override {
+  size_t ScratchBytes(absl::Span<const Shape* const> in,
+                      absl::Span<const Shape* const>) const override {
     if (w_.IsPointwise() || UseDirect(*in[0], *in[1])) return 0;
     const Shape& weights = *in[1];
     const int64_t patch = weights[1] * weights[2] * weights[3];
@@ -125,7 +130,8 @@ class ConvKernel : public OpKernel {
       float* col = static_cast<float*>(ctx.scratch);
       for (int64_t n = 0; n < batch; ++n) {
         for (int64_t g = 0; g < group_; ++g) {
-          const float* image = x.data<float>() + (n * channels + g * group_channels) * height * width;
+          const float* image =
+              x.data<float>() + (n * channels + g * group_channels) * height * width;
           const float* matrix = image;
           if (!w_.IsPointwise()) {
             Im2Col(image, group_channels, height, width, w_, out_size, col);
@@ -160,7 +166,8 @@ class ConvKernel : public OpKernel {
     const int64_t out_size = std::max<int64_t>(w_.out_h * w_.out_w, 1);
     if (group_ != 1 || out_size >= kWideEnough) return 1;
     const int64_t by_width = (kWideEnough + out_size - 1) / out_size;
-    const int64_t by_memory = std::max<int64_t>(1, kColumnBudget / std::max<int64_t>(patch * out_size, 1));
+    const int64_t by_memory =
+        std::max<int64_t>(1, kColumnBudget / std::max<int64_t>(patch * out_size, 1));
     return std::max<int64_t>(1, std::min({batch, by_width, by_memory}));
   }
 
@@ -179,8 +186,8 @@ class ConvKernel : public OpKernel {
       const int64_t count = std::min(images, batch - n0);
       const int64_t columns = count * out_size;
       for (int64_t i = 0; i < count; ++i) {
-        Im2Col(x.data<float>() + (n0 + i) * channels * height * width, channels, height, width, w_, columns,
-               col + i * out_size);
+        Im2Col(x.data<float>() + (n0 + i) * channels * height * width, channels, height, width, w_,
+               columns, col + i * out_size);
       }
       float* target = count == 1 ? y.data<float>() + n0 * filters * out_size : result;
       GemmShape s{filters, columns, patch};
@@ -189,8 +196,8 @@ class ConvKernel : public OpKernel {
       if (count == 1) continue;
       for (int64_t f = 0; f < filters; ++f) {
         for (int64_t i = 0; i < count; ++i) {
-          std::memcpy(y.data<float>() + ((n0 + i) * filters + f) * out_size, result + f * columns + i * out_size,
-                      out_size * sizeof(float));
+          std::memcpy(y.data<float>() + ((n0 + i) * filters + f) * out_size,
+                      result + f * columns + i * out_size, out_size * sizeof(float));
         }
       }
     }
@@ -218,7 +225,8 @@ class ConvKernel : public OpKernel {
         std::fill_n(out, w_.out_h * w_.out_w, 0.0f);
         const int64_t first_channel = (f / group_filters) * group_channels;
         for (int64_t c = 0; c < group_channels; ++c) {
-          const float* plane = x.data<float>() + (n * channels + first_channel + c) * height * width;
+          const float* plane =
+              x.data<float>() + (n * channels + first_channel + c) * height * width;
           const float* kernel = weights.data<float>() + (f * group_channels + c) * taps;
           AccumulateTaps(plane, height, width, kernel, out);
         }
@@ -227,13 +235,16 @@ class ConvKernel : public OpKernel {
   }
 
   // out += correlation of one input plane with one kh x kw kernel.
-  void AccumulateTaps(const float* plane, int64_t height, int64_t width, const float* kernel, float* out) const {
+  void AccumulateTaps(const float* plane, int64_t height, int64_t width, const float* kernel,
+                      float* out) const {
     for (int64_t ki = 0; ki < w_.kernel_h; ++ki) {
       for (int64_t kj = 0; kj < w_.kernel_w; ++kj) {
         const float k = kernel[ki * w_.kernel_w + kj];
         const int64_t offset = kj * w_.dilation_w - w_.pad_left;
-        const int64_t first = std::clamp<int64_t>((-offset + w_.stride_w - 1) / w_.stride_w, 0, w_.out_w);
-        const int64_t last = std::clamp<int64_t>((width - offset + w_.stride_w - 1) / w_.stride_w, first, w_.out_w);
+        const int64_t first =
+            std::clamp<int64_t>((-offset + w_.stride_w - 1) / w_.stride_w, 0, w_.out_w);
+        const int64_t last =
+            std::clamp<int64_t>((width - offset + w_.stride_w - 1) / w_.stride_w, first, w_.out_w);
         for (int64_t oh = 0; oh < w_.out_h; ++oh) {
           const int64_t ih = oh * w_.stride_h - w_.pad_top + ki * w_.dilation_h;
           if (ih < 0 || ih >= height) continue;
@@ -267,10 +278,11 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
 }
 
 void RegisterConvOps(OpRegistry& registry) {
-  OpSchema conv = OpSchema::Make("Conv", 2, 3,
-                                 {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
-                                  "_activation", "_activation_alpha", "_activation_beta"},
-                                 InferConv, CreateConv);
+  OpSchema conv =
+      OpSchema::Make("Conv", 2, 3,
+                     {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
+                      "_activation", "_activation_alpha", "_activation_beta"},
+                     InferConv, CreateConv);
   registry.Register(conv);
 }
 

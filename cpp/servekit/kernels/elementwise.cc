@@ -26,9 +26,12 @@ T NegateWrapping(T a) {
 template <typename T>
 T ApplyScalar(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSub: return a - b;
-    case BinaryOp::kMul: return a * b;
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
     case BinaryOp::kDiv:
       if constexpr (std::is_integral_v<T>) {
         if (b == T(0)) return T(0);
@@ -48,28 +51,53 @@ void InnerLoop(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* o
   if (sa == 1 && sb == 1) {
     In x(a, n), z(b, n);
     switch (op) {
-      case BinaryOp::kAdd: y = x + z; return;
-      case BinaryOp::kSub: y = x - z; return;
-      case BinaryOp::kMul: y = x * z; return;
-      case BinaryOp::kDiv: break;
+      case BinaryOp::kAdd:
+        y = x + z;
+        return;
+      case BinaryOp::kSub:
+        y = x - z;
+        return;
+      case BinaryOp::kMul:
+        y = x * z;
+        return;
+      case BinaryOp::kDiv:
+        break;
     }
   } else if (sa == 1 && sb == 0) {
     In x(a, n);
     const T z = *b;
     switch (op) {
-      case BinaryOp::kAdd: y = x + z; return;
-      case BinaryOp::kSub: y = x - z; return;
-      case BinaryOp::kMul: y = x * z; return;
-      case BinaryOp::kDiv: if (std::is_floating_point_v<T>) { y = x / z; return; } break;
+      case BinaryOp::kAdd:
+        y = x + z;
+        return;
+      case BinaryOp::kSub:
+        y = x - z;
+        return;
+      case BinaryOp::kMul:
+        y = x * z;
+        return;
+      case BinaryOp::kDiv:
+        if (std::is_floating_point_v<T>) {
+          y = x / z;
+          return;
+        }
+        break;
     }
   } else if (sa == 0 && sb == 1) {
     In z(b, n);
     const T x = *a;
     switch (op) {
-      case BinaryOp::kAdd: y = x + z; return;
-      case BinaryOp::kSub: y = x - z; return;
-      case BinaryOp::kMul: y = x * z; return;
-      case BinaryOp::kDiv: break;
+      case BinaryOp::kAdd:
+        y = x + z;
+        return;
+      case BinaryOp::kSub:
+        y = x - z;
+        return;
+      case BinaryOp::kMul:
+        y = x * z;
+        return;
+      case BinaryOp::kDiv:
+        break;
     }
   }
   for (int64_t i = 0; i < n; ++i) out[i] = ApplyScalar(op, a[i * sa], b[i * sb]);
@@ -160,10 +188,18 @@ StatusOr<SymShape> ShapeValueArithmetic(BinaryOp op, const SymShape& a, const Sy
     const Dim y = b[b.size() == 1 ? 0 : i];
     StatusOr<Dim> r;
     switch (op) {
-      case BinaryOp::kAdd: r = AddDims(x, y); break;
-      case BinaryOp::kSub: r = SubDims(x, y); break;
-      case BinaryOp::kMul: r = MulDims(x, y); break;
-      case BinaryOp::kDiv: r = DivDims(x, y); break;
+      case BinaryOp::kAdd:
+        r = AddDims(x, y);
+        break;
+      case BinaryOp::kSub:
+        r = SubDims(x, y);
+        break;
+      case BinaryOp::kMul:
+        r = MulDims(x, y);
+        break;
+      case BinaryOp::kDiv:
+        r = DivDims(x, y);
+        break;
     }
     if (!r.ok()) return r.status();
     out.push_back(*r);
@@ -173,7 +209,8 @@ StatusOr<SymShape> ShapeValueArithmetic(BinaryOp op, const SymShape& a, const Sy
 
 template <BinaryOp kOp>
 Status InferBinary(InferenceContext& ctx) {
-  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64}));
+  RETURN_IF_ERROR(
+      ctx.ExpectDType(0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64}));
   if (ctx.input(1).dtype != ctx.input(0).dtype) {
     return ctx.Error(absl::StrCat("inputs have different dtypes (", DTypeName(ctx.input(0).dtype),
                                   " and ", DTypeName(ctx.input(1).dtype), ")"));
@@ -182,7 +219,8 @@ Status InferBinary(InferenceContext& ctx) {
   if (!shape.ok()) return ctx.Error(shape.status().message());
   ctx.SetOutput(0, ctx.input(0).dtype, *shape);
   // Shape arithmetic involving the batch size is tracked symbolically.
-  const bool symbolic = ctx.input(0).shape_value.has_value() || ctx.input(1).shape_value.has_value();
+  const bool symbolic =
+      ctx.input(0).shape_value.has_value() || ctx.input(1).shape_value.has_value();
   if (symbolic && ctx.input(0).dtype == DType::kInt64 && shape->size() <= 1) {
     auto a = ctx.ShapeValue(0);
     auto b = ctx.ShapeValue(1);
@@ -201,11 +239,20 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBinaryKernel(const Node&, const Graph&
     const Tensor& b = *ctx.inputs[1];
     Tensor& out = *ctx.outputs[0];
     switch (out.dtype()) {
-      case DType::kFloat32: Broadcast<float>(kOp, a, b, out); break;
-      case DType::kFloat64: Broadcast<double>(kOp, a, b, out); break;
-      case DType::kInt64: Broadcast<int64_t>(kOp, a, b, out); break;
-      case DType::kInt32: Broadcast<int32_t>(kOp, a, b, out); break;
-      default: return absl::InternalError("unsupported dtype");
+      case DType::kFloat32:
+        Broadcast<float>(kOp, a, b, out);
+        break;
+      case DType::kFloat64:
+        Broadcast<double>(kOp, a, b, out);
+        break;
+      case DType::kInt64:
+        Broadcast<int64_t>(kOp, a, b, out);
+        break;
+      case DType::kInt32:
+        Broadcast<int32_t>(kOp, a, b, out);
+        break;
+      default:
+        return absl::InternalError("unsupported dtype");
     }
     return absl::OkStatus();
   });
@@ -235,14 +282,29 @@ template <typename From>
 Status CastFrom(const Tensor& in, Tensor& out) {
   const int64_t n = in.num_elements();
   switch (out.dtype()) {
-    case DType::kFloat32: CastElements<From, float>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kFloat64: CastElements<From, double>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kInt64: CastElements<From, int64_t>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kInt32: CastElements<From, int32_t>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kInt8: CastElements<From, int8_t>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kUInt8: CastElements<From, uint8_t>(in.raw_data(), out.raw_data(), n); break;
-    case DType::kBool: CastElements<From, bool>(in.raw_data(), out.raw_data(), n); break;
-    default: return absl::InternalError("unsupported cast target");
+    case DType::kFloat32:
+      CastElements<From, float>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kFloat64:
+      CastElements<From, double>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kInt64:
+      CastElements<From, int64_t>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kInt32:
+      CastElements<From, int32_t>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kInt8:
+      CastElements<From, int8_t>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kUInt8:
+      CastElements<From, uint8_t>(in.raw_data(), out.raw_data(), n);
+      break;
+    case DType::kBool:
+      CastElements<From, bool>(in.raw_data(), out.raw_data(), n);
+      break;
+    default:
+      return absl::InternalError("unsupported cast target");
   }
   return absl::OkStatus();
 }
@@ -268,14 +330,22 @@ StatusOr<std::unique_ptr<OpKernel>> CreateCastKernel(const Node&, const Graph&) 
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
     switch (in.dtype()) {
-      case DType::kFloat32: return CastFrom<float>(in, out);
-      case DType::kFloat64: return CastFrom<double>(in, out);
-      case DType::kInt64: return CastFrom<int64_t>(in, out);
-      case DType::kInt32: return CastFrom<int32_t>(in, out);
-      case DType::kInt8: return CastFrom<int8_t>(in, out);
-      case DType::kUInt8: return CastFrom<uint8_t>(in, out);
-      case DType::kBool: return CastFrom<bool>(in, out);
-      default: return absl::InternalError("unsupported cast source");
+      case DType::kFloat32:
+        return CastFrom<float>(in, out);
+      case DType::kFloat64:
+        return CastFrom<double>(in, out);
+      case DType::kInt64:
+        return CastFrom<int64_t>(in, out);
+      case DType::kInt32:
+        return CastFrom<int32_t>(in, out);
+      case DType::kInt8:
+        return CastFrom<int8_t>(in, out);
+      case DType::kUInt8:
+        return CastFrom<uint8_t>(in, out);
+      case DType::kBool:
+        return CastFrom<bool>(in, out);
+      default:
+        return absl::InternalError("unsupported cast source");
     }
   });
 }

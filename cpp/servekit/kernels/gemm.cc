@@ -33,13 +33,15 @@ Status InferGemm(InferenceContext& ctx) {
                                   (trans_a ? " (transposed)" : ""), ", B is ", SymShapeToString(b),
                                   (trans_b ? " (transposed)" : "")));
   }
-  if (!n.is_fixed() || !k_a.is_fixed()) return ctx.Error("the weight matrix B must have fixed dims");
+  if (!n.is_fixed() || !k_a.is_fixed())
+    return ctx.Error("the weight matrix B must have fixed dims");
   if (ctx.has_input(2)) {
     // C broadcasts (unidirectionally) to [M, N].
     auto c = BroadcastShapes(ctx.input(2).shape, SymShape{m, n});
     if (!c.ok() || *c != SymShape{m, n}) {
       return ctx.Error(absl::StrCat("bias C of shape ", SymShapeToString(ctx.input(2).shape),
-                                    " does not broadcast to [", m.ToString(), ", ", n.ToString(), "]"));
+                                    " does not broadcast to [", m.ToString(), ", ", n.ToString(),
+                                    "]"));
     }
   }
   ctx.SetOutput(0, DType::kFloat32, {m, n});
@@ -111,27 +113,34 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGemm(const Node& node, const Graph&) {
 
 // MatMul's shapes after numpy's promotion of 1-D operands.
 struct MatMulDims {
-  SymShape batch;          // broadcast batch dims of the output
+  SymShape batch;  // broadcast batch dims of the output
   Dim m, k, n;
-  bool a_vector = false;   // A was 1-D: the M axis is dropped from the output
-  bool b_vector = false;   // B was 1-D: the N axis is dropped
+  bool a_vector = false;  // A was 1-D: the M axis is dropped from the output
+  bool b_vector = false;  // B was 1-D: the N axis is dropped
 };
 
 StatusOr<MatMulDims> ResolveMatMul(const SymShape& a_in, const SymShape& b_in) {
-  if (a_in.empty() || b_in.empty()) return absl::InvalidArgumentError("MatMul inputs must have rank >= 1");
+  if (a_in.empty() || b_in.empty())
+    return absl::InvalidArgumentError("MatMul inputs must have rank >= 1");
   MatMulDims d;
   SymShape a = a_in, b = b_in;
-  if (a.size() == 1) { a.insert(a.begin(), Dim::Fixed(1)); d.a_vector = true; }
-  if (b.size() == 1) { b.push_back(Dim::Fixed(1)); d.b_vector = true; }
+  if (a.size() == 1) {
+    a.insert(a.begin(), Dim::Fixed(1));
+    d.a_vector = true;
+  }
+  if (b.size() == 1) {
+    b.push_back(Dim::Fixed(1));
+    d.b_vector = true;
+  }
   d.m = a[a.size() - 2];
   d.k = a[a.size() - 1];
   d.n = b[b.size() - 1];
   if (b[b.size() - 2] != d.k) {
-    return absl::InvalidArgumentError(absl::StrCat("inner dimensions differ: ", SymShapeToString(a_in),
-                                                   " x ", SymShapeToString(b_in)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inner dimensions differ: ", SymShapeToString(a_in), " x ", SymShapeToString(b_in)));
   }
-  ASSIGN_OR_RETURN(d.batch, BroadcastShapes(SymShape(a.begin(), a.end() - 2),
-                                            SymShape(b.begin(), b.end() - 2)));
+  ASSIGN_OR_RETURN(
+      d.batch, BroadcastShapes(SymShape(a.begin(), a.end() - 2), SymShape(b.begin(), b.end() - 2)));
   return d;
 }
 
@@ -186,7 +195,10 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
       Shape index(batch_rank, 0);
       for (int64_t i = 0; i < batches; ++i) {
         int64_t oa = 0, ob = 0;
-        for (int d = 0; d < batch_rank; ++d) { oa += index[d] * sa[d]; ob += index[d] * sb[d]; }
+        for (int d = 0; d < batch_rank; ++d) {
+          oa += index[d] * sa[d];
+          ob += index[d] * sb[d];
+        }
         GemmShape s{m, n, k};
         Sgemm(s, 1.0f, a.data<float>() + oa, b.data<float>() + ob, 0.0f,
               y.data<float>() + i * m * n, *ctx.pool);
@@ -202,11 +214,12 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
 }
 
 void RegisterGemmOps(OpRegistry& registry) {
-  registry.Register(OpSchema::Make("Gemm", 2, 3,
-                                   {"alpha", "beta", "transA", "transB", "_activation", "_activation_alpha",
-                                    "_activation_beta"},
-                                   InferGemm, CreateGemm));
-  registry.Register(OpSchema::Make("MatMul", 2, 2, {"_activation", "_activation_alpha", "_activation_beta"},
+  registry.Register(OpSchema::Make(
+      "Gemm", 2, 3,
+      {"alpha", "beta", "transA", "transB", "_activation", "_activation_alpha", "_activation_beta"},
+      InferGemm, CreateGemm));
+  registry.Register(OpSchema::Make("MatMul", 2, 2,
+                                   {"_activation", "_activation_alpha", "_activation_beta"},
                                    InferMatMul, CreateMatMul));
 }
 

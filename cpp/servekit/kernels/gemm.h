@@ -13,8 +13,8 @@ namespace servekit {
 
 struct GemmShape {
   int64_t m = 0, n = 0, k = 0;
-  bool trans_a = false;  // A is stored k x m
-  bool trans_b = false;  // B is stored n x k
+  bool trans_a = false;               // A is stored k x m
+  bool trans_b = false;               // B is stored n x k
   int64_t lda = 0, ldb = 0, ldc = 0;  // row strides; 0 means dense
 };
 

@@ -26,8 +26,8 @@ int64_t LeadingB(const GemmShape& s) { return s.ldb ? s.ldb : (s.trans_b ? s.k :
 int64_t LeadingC(const GemmShape& s) { return s.ldc ? s.ldc : s.n; }
 
 // Rows [row_begin, row_end) of C, with Eigen.
-void EigenGemmRows(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
-                   int64_t row_begin, int64_t row_end) {
+void EigenGemmRows(const GemmShape& s, float alpha, const float* a, const float* b, float beta,
+                   float* c, int64_t row_begin, int64_t row_end) {
   const int64_t lda = LeadingA(s), ldb = LeadingB(s), ldc = LeadingC(s);
   const int64_t rows = row_end - row_begin;
   MutMap cm(c + row_begin * ldc, rows, s.n, Stride(ldc));
@@ -56,17 +56,17 @@ void EigenGemmRows(const GemmShape& s, float alpha, const float* a, const float*
 }
 
 #ifdef SERVEKIT_WITH_OPENBLAS
-void OpenBlasGemmRows(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
-                      int64_t row_begin, int64_t row_end) {
+void OpenBlasGemmRows(const GemmShape& s, float alpha, const float* a, const float* b, float beta,
+                      float* c, int64_t row_begin, int64_t row_end) {
   // servekit parallelises across requests and, on request, across rows itself;
   // OpenBLAS's own threads would oversubscribe the cores.
   static std::once_flag single_threaded;
   std::call_once(single_threaded, [] { openblas_set_num_threads(1); });
   const int64_t lda = LeadingA(s);
   const float* a_rows = s.trans_a ? a + row_begin : a + row_begin * lda;
-  cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans,
-              row_end - row_begin, s.n, s.k, alpha, a_rows, lda, b, LeadingB(s), beta,
-              c + row_begin * LeadingC(s), LeadingC(s));
+  cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
+              s.trans_b ? CblasTrans : CblasNoTrans, row_end - row_begin, s.n, s.k, alpha, a_rows,
+              lda, b, LeadingB(s), beta, c + row_begin * LeadingC(s), LeadingC(s));
 }
 #endif
 

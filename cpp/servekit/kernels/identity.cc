@@ -11,7 +11,8 @@ namespace {
 Status InferDropout(InferenceContext& ctx) {
   if (ctx.has_input(2)) {
     const Value& training = ctx.input(2);
-    if (!training.constant || training.dtype != DType::kBool || training.constant->num_elements() != 1) {
+    if (!training.constant || training.dtype != DType::kBool ||
+        training.constant->num_elements() != 1) {
       return ctx.Error("training_mode must be a constant boolean scalar");
     }
     if (*training.constant->data<bool>()) {

@@ -15,13 +15,15 @@ Status InferBatchNorm(InferenceContext& ctx) {
   if (x.size() < 2) return ctx.Error("input must have rank >= 2 (N, C, ...)");
   ASSIGN_OR_RETURN(int64_t training, ctx.attributes().GetInt("training_mode", 0));
   if (training != 0) return ctx.Error("training_mode=1 is not supported for inference");
-  if (ctx.num_outputs() > 1) return ctx.Error("running mean/var outputs exist only in training mode");
+  if (ctx.num_outputs() > 1)
+    return ctx.Error("running mean/var outputs exist only in training mode");
   if (!x[1].is_fixed()) return ctx.Error("the channel dimension must be fixed");
   for (int i = 1; i < 5; ++i) {
     const Value& p = ctx.input(i);
     if (p.dtype != DType::kFloat32 || p.shape != SymShape{x[1]}) {
-      return ctx.Error(absl::StrCat("parameter '", p.name, "' must be float32 of shape [", x[1].ToString(),
-                                    "]; got ", DTypeName(p.dtype), " ", SymShapeToString(p.shape)));
+      return ctx.Error(absl::StrCat("parameter '", p.name, "' must be float32 of shape [",
+                                    x[1].ToString(), "]; got ", DTypeName(p.dtype), " ",
+                                    SymShapeToString(p.shape)));
     }
     if (!p.constant) return ctx.Error(absl::StrCat("parameter '", p.name, "' must be a constant"));
   }
@@ -58,8 +60,9 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBatchNorm(const Node& node, const Grap
 }
 
 void RegisterNormOps(OpRegistry& registry) {
-  OpSchema bn = OpSchema::Make("BatchNormalization", 5, 5, {"epsilon", "momentum", "training_mode", "spatial"},
-                               InferBatchNorm, CreateBatchNorm);
+  OpSchema bn = OpSchema::Make("BatchNormalization", 5, 5,
+                               {"epsilon", "momentum", "training_mode", "spatial"}, InferBatchNorm,
+                               CreateBatchNorm);
   bn.max_outputs = 3;
   registry.Register(bn);
 }

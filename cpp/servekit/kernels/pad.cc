@@ -26,8 +26,10 @@ namespace {
 //
 // `pads` holds begins then ends for `axes` (every axis when null). Returns the
 // begins then ends for every axis of `in`, and sets `out` to the padded shape.
-StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode, const std::vector<int64_t>& pads,
-                                           const std::vector<int64_t>* axes, const SymShape& in, SymShape* out) {
+StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode,
+                                           const std::vector<int64_t>& pads,
+                                           const std::vector<int64_t>* axes, const SymShape& in,
+                                           SymShape* out) {
   if (mode != "constant" && mode != "reflect" && mode != "edge") {
     return absl::InvalidArgumentError(absl::StrCat("mode '", mode, "' is not supported"));
   }
@@ -39,7 +41,8 @@ StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode, const std::v
   }
   const size_t count = padded_axes.size();
   if (pads.size() != 2 * count) {
-    return absl::InvalidArgumentError(absl::StrCat("pads has ", pads.size(), " values; expected ", 2 * count));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pads has ", pads.size(), " values; expected ", 2 * count));
   }
   std::vector<int64_t> all(2 * rank, 0);
   *out = in;
@@ -50,34 +53,40 @@ StatusOr<std::vector<int64_t>> ResolvePads(const std::string& mode, const std::v
     all[axis + rank] = end;
     if (begin == 0 && end == 0) continue;
     // Even pads that cancel out (-1 and 1) move the batch axis's rows.
-    if (!in[axis].is_fixed()) return absl::InvalidArgumentError("padding the batch dimension is not supported");
+    if (!in[axis].is_fixed())
+      return absl::InvalidArgumentError("padding the batch dimension is not supported");
     auto overflow = [&] {
       return absl::InvalidArgumentError(
           absl::StrCat("pads ", begin, " and ", end, " of axis ", axis, " overflow int64"));
     };
     // -INT64_MIN does not exist.
-    if (begin == std::numeric_limits<int64_t>::min() || end == std::numeric_limits<int64_t>::min()) return overflow();
+    if (begin == std::numeric_limits<int64_t>::min() || end == std::numeric_limits<int64_t>::min())
+      return overflow();
     const int64_t size = in[axis].value();
     const int64_t crop_begin = std::max<int64_t>(-begin, 0), crop_end = std::max<int64_t>(-end, 0);
     const int64_t grow_begin = std::max<int64_t>(begin, 0), grow_end = std::max<int64_t>(end, 0);
     int64_t crop, padded;
     if (__builtin_add_overflow(crop_begin, crop_end, &crop)) return overflow();
     if (crop > size) {
-      return absl::InvalidArgumentError(absl::StrCat("pads remove more than the whole axis: they crop ", crop,
-                                                     " elements from axis ", axis, " of size ", size));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pads remove more than the whole axis: they crop ", crop,
+                       " elements from axis ", axis, " of size ", size));
     }
     const int64_t kept = size - crop;
-    if (__builtin_add_overflow(kept, grow_begin, &padded) || __builtin_add_overflow(padded, grow_end, &padded)) {
+    if (__builtin_add_overflow(kept, grow_begin, &padded) ||
+        __builtin_add_overflow(padded, grow_end, &padded)) {
       return overflow();
     }
-    if (mode == "reflect" && ((grow_begin > 0 && grow_begin >= kept) || (grow_end > 0 && grow_end >= kept))) {
-      return absl::InvalidArgumentError(absl::StrCat("reflect pads must be smaller than the axis: axis ", axis, " has ",
-                                                     kept, " elements after cropping; pads are ", begin, " and ", end));
+    if (mode == "reflect" &&
+        ((grow_begin > 0 && grow_begin >= kept) || (grow_end > 0 && grow_end >= kept))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("reflect pads must be smaller than the axis: axis ", axis, " has ", kept,
+                       " elements after cropping; pads are ", begin, " and ", end));
     }
     if (mode == "edge" && kept == 0 && (grow_begin > 0 || grow_end > 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("edge padding of axis ", axis, " needs an element to repeat, but nothing is left of its ", size,
-                       " after cropping"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "edge padding of axis ", axis, " needs an element to repeat, but nothing is left of its ",
+          size, " after cropping"));
     }
     (*out)[axis] = Dim::Fixed(padded);
   }
@@ -102,8 +111,8 @@ StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph) {
     ASSIGN_OR_RETURN(axes, ConstantInputInts(node, graph, 3));
   }
   SymShape padded;
-  auto all = ResolvePads(p.mode, pads, HasInput(node, 3) ? &axes : nullptr, graph.values[node.inputs[0]].shape,
-                         &padded);
+  auto all = ResolvePads(p.mode, pads, HasInput(node, 3) ? &axes : nullptr,
+                         graph.values[node.inputs[0]].shape, &padded);
   if (!all.ok()) return invalid(all.status().message());
   p.pads = *std::move(all);
   ASSIGN_OR_RETURN(const Tensor* value, ConstantInput(node, graph, 2));
@@ -117,7 +126,8 @@ StatusOr<PadParams> ReadPad(const Node& node, const Graph& graph) {
 Status InferPad(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
   for (int i = 1; i < 4; ++i) {
-    if (ctx.has_input(i) && !ctx.input(i).constant) return ctx.Error("pads, constant_value and axes must be constants");
+    if (ctx.has_input(i) && !ctx.input(i).constant)
+      return ctx.Error("pads, constant_value and axes must be constants");
   }
   RETURN_IF_ERROR(ctx.ExpectDType(1, {DType::kInt64}));
   ASSIGN_OR_RETURN(std::string mode, ctx.attributes().GetString("mode", "constant"));

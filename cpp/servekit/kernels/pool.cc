@@ -15,18 +15,21 @@ Status InferPool(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
   const SymShape& x = ctx.input(0).shape;
   if (x.size() != 4) {
-    return ctx.Error(absl::StrCat("only 2-D pooling (rank-4 NCHW input) is supported; input has shape ",
-                                  SymShapeToString(x)));
+    return ctx.Error(
+        absl::StrCat("only 2-D pooling (rank-4 NCHW input) is supported; input has shape ",
+                     SymShapeToString(x)));
   }
   if (!x[2].is_fixed() || !x[3].is_fixed()) return ctx.Error("spatial dims must be fixed");
   if (ctx.num_outputs() > 1) return ctx.Error("the Indices output is not supported");
   if (!kMax && ctx.attributes().Has("dilations")) {
     ASSIGN_OR_RETURN(std::vector<int64_t> d, ctx.attributes().GetInts("dilations", {}));
-    if (d != std::vector<int64_t>{1, 1}) return ctx.Error("AveragePool dilations are not supported");
+    if (d != std::vector<int64_t>{1, 1})
+      return ctx.Error("AveragePool dilations are not supported");
   }
   ASSIGN_OR_RETURN(int64_t storage_order, ctx.attributes().GetInt("storage_order", 0));
   if (storage_order != 0) return ctx.Error("storage_order=1 is not supported");
-  auto w = ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), 0, 0, /*allow_ceil_mode=*/true);
+  auto w =
+      ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), 0, 0, /*allow_ceil_mode=*/true);
   if (!w.ok()) return ctx.Error(w.status().message());
   ctx.SetOutput(0, DType::kFloat32, {x[0], x[1], Dim::Fixed(w->out_h), Dim::Fixed(w->out_w)});
   return absl::OkStatus();
@@ -34,8 +37,8 @@ Status InferPool(InferenceContext& ctx) {
 
 // One output of a window that may cross the padding: checks every tap.
 template <bool kMax>
-float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height, int64_t width,
-                   int64_t h0, int64_t w0) {
+float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                   int64_t width, int64_t h0, int64_t w0) {
   float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
   int64_t count = 0;
   for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
@@ -64,7 +67,8 @@ float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_
 // One NCHW plane. Outputs whose window lies inside the image (almost all of
 // them) take a branch-free path; only the border pays for bounds checks.
 template <bool kMax>
-void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t height, int64_t width, float* dst) {
+void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t height, int64_t width,
+               float* dst) {
   const int64_t extent_h = w.dilation_h * (w.kernel_h - 1) + 1;
   const int64_t extent_w = w.dilation_w * (w.kernel_w - 1) + 1;
   const float inv_area = 1.0f / static_cast<float>(w.kernel_h * w.kernel_w);
@@ -72,14 +76,15 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
     const int64_t h0 = oh * w.stride_h - w.pad_top;
     const bool rows_inside = h0 >= 0 && h0 + extent_h <= height;
     float* out_row = dst + oh * w.out_w;
-    if (kMax && rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 && w.dilation_h == 1 &&
-        w.dilation_w == 1 && w.pad_left == 0) {
+    if (kMax && rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 &&
+        w.dilation_h == 1 && w.dilation_w == 1 && w.pad_left == 0) {
       // The common 2x2 stride-2 max pool: a tight loop over the interior columns.
       const float* r0 = src + h0 * width;
       const float* r1 = r0 + width;
       const int64_t interior = std::min(w.out_w, width / 2);
       for (int64_t ow = 0; ow < interior; ++ow) {
-        out_row[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+        out_row[ow] =
+            std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
       }
       for (int64_t ow = interior; ow < w.out_w; ++ow) {
         out_row[ow] = PoolAtBorder<kMax>(w, include_pad, src, height, width, h0, ow * w.stride_w);
@@ -109,7 +114,8 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
 template <bool kMax>
 StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& graph) {
   const SymShape& x = graph.values[node.inputs[0]].shape;
-  ASSIGN_OR_RETURN(Window2D w, ResolveWindow2D(node.attributes, x[2].value(), x[3].value(), 0, 0, true));
+  ASSIGN_OR_RETURN(Window2D w,
+                   ResolveWindow2D(node.attributes, x[2].value(), x[3].value(), 0, 0, true));
   ASSIGN_OR_RETURN(int64_t include_pad, node.attributes.GetInt("count_include_pad", 0));
   return MakeKernel([w, include_pad](const KernelContext& ctx) -> Status {
     const Tensor& in = *ctx.inputs[0];
@@ -152,18 +158,21 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGlobalPool(const Node&, const Graph&) 
 }
 
 // Pooling ops declare the optional Indices output so inference can refuse it clearly.
-OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn infer, CreateKernelFn create) {
+OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn infer,
+              CreateKernelFn create) {
   OpSchema s = OpSchema::Make(op_type, 1, 1, std::move(attributes), infer, create);
   s.max_outputs = 2;
   return s;
 }
 
 void RegisterPoolOps(OpRegistry& registry) {
-  registry.Register(Pool("MaxPool",
-                         {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
-                         InferPool<true>, CreatePool<true>));
+  registry.Register(Pool(
+      "MaxPool",
+      {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
+      InferPool<true>, CreatePool<true>));
   registry.Register(Pool("AveragePool",
-                         {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"},
+                         {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
+                          "pads", "strides"},
                          InferPool<false>, CreatePool<false>));
   registry.Register(Pool("GlobalAveragePool", {}, InferGlobalPool, CreateGlobalPool<false>));
   registry.Register(Pool("GlobalMaxPool", {}, InferGlobalPool, CreateGlobalPool<true>));

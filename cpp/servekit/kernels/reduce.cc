@@ -9,8 +9,8 @@ namespace {
 
 // Which axes a ReduceMean node reduces: the `axes` attribute (opset < 18) or
 // input 1 (opset >= 18); all axes when absent (unless noop_with_empty_axes).
-StatusOr<std::vector<bool>> ReducedAxes(const Attributes& attrs, const std::vector<int64_t>* axes_input,
-                                        int rank) {
+StatusOr<std::vector<bool>> ReducedAxes(const Attributes& attrs,
+                                        const std::vector<int64_t>* axes_input, int rank) {
   std::vector<int64_t> axes;
   if (axes_input != nullptr) {
     axes = *axes_input;
@@ -108,7 +108,8 @@ Status InferArgMax(InferenceContext& ctx) {
   ASSIGN_OR_RETURN(int64_t axis_attr, ctx.attributes().GetInt("axis", 0));
   ASSIGN_OR_RETURN(int64_t keepdims, ctx.attributes().GetInt("keepdims", 1));
   auto axis = NormalizeAxis(axis_attr, static_cast<int>(in.size()));
-  if (!axis.ok() || in.empty()) return ctx.Error(absl::StrCat("axis ", axis_attr, " is out of range"));
+  if (!axis.ok() || in.empty())
+    return ctx.Error(absl::StrCat("axis ", axis_attr, " is out of range"));
   if (in[*axis] == Dim::Fixed(0)) return ctx.Error("ArgMax over an empty axis");
   SymShape out = in;
   if (keepdims) {
@@ -121,7 +122,8 @@ Status InferArgMax(InferenceContext& ctx) {
 }
 
 template <typename T>
-void ArgMaxElements(const T* src, int64_t outer, int64_t extent, int64_t inner, bool last, int64_t* dst) {
+void ArgMaxElements(const T* src, int64_t outer, int64_t extent, int64_t inner, bool last,
+                    int64_t* dst) {
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
       const T* p = src + o * extent * inner + i;
@@ -145,15 +147,23 @@ StatusOr<std::unique_ptr<OpKernel>> CreateArgMax(const Node& node, const Graph& 
     const int64_t outer = NumElements(Shape(in.shape().begin(), in.shape().begin() + axis));
     const int64_t extent = in.dim(axis);
     if (extent == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("ArgMax over axis ", axis, ", which is empty in this request"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ArgMax over axis ", axis, ", which is empty in this request"));
     }
     const int64_t inner = NumElements(Shape(in.shape().begin() + axis + 1, in.shape().end()));
     int64_t* dst = ctx.outputs[0]->data<int64_t>();
     switch (in.dtype()) {
-      case DType::kFloat32: ArgMaxElements(in.data<float>(), outer, extent, inner, last, dst); break;
-      case DType::kInt64: ArgMaxElements(in.data<int64_t>(), outer, extent, inner, last, dst); break;
-      case DType::kInt32: ArgMaxElements(in.data<int32_t>(), outer, extent, inner, last, dst); break;
-      default: return absl::InternalError("unsupported dtype");
+      case DType::kFloat32:
+        ArgMaxElements(in.data<float>(), outer, extent, inner, last, dst);
+        break;
+      case DType::kInt64:
+        ArgMaxElements(in.data<int64_t>(), outer, extent, inner, last, dst);
+        break;
+      case DType::kInt32:
+        ArgMaxElements(in.data<int32_t>(), outer, extent, inner, last, dst);
+        break;
+      default:
+        return absl::InternalError("unsupported dtype");
     }
     return absl::OkStatus();
   });
@@ -164,8 +174,8 @@ void RegisterReduceOps(OpRegistry& registry) {
                                  InferReduceMean, CreateReduceMean);
   mean.load_time_inputs = {1};
   registry.Register(mean);
-  registry.Register(OpSchema::Make("ArgMax", 1, 1, {"axis", "keepdims", "select_last_index"}, InferArgMax,
-                                   CreateArgMax));
+  registry.Register(OpSchema::Make("ArgMax", 1, 1, {"axis", "keepdims", "select_last_index"},
+                                   InferArgMax, CreateArgMax));
 }
 
 // Adds the schemas above to OpRegistry::Global() when the program starts.

@@ -21,7 +21,8 @@ Status InferFlatten(InferenceContext& ctx) {
   const SymShape& in = ctx.input(0).shape;
   const int rank = static_cast<int>(in.size());
   ASSIGN_OR_RETURN(int64_t axis, ctx.attributes().GetInt("axis", 1));
-  if (axis < -rank || axis > rank) return ctx.Error(absl::StrCat("axis ", axis, " is out of range"));
+  if (axis < -rank || axis > rank)
+    return ctx.Error(absl::StrCat("axis ", axis, " is out of range"));
   if (axis < 0) axis += rank;
   auto outer = SymProduct(in, 0, static_cast<int>(axis));
   auto inner = SymProduct(in, static_cast<int>(axis), rank);
@@ -91,7 +92,8 @@ Status InferSqueeze(InferenceContext& ctx) {
     for (int i = 0; i < rank; ++i) {
       if (!in[i].is_fixed()) {
         // Whether it is squeezed would depend on the batch size (N = 1).
-        return ctx.Error("Squeeze without axes on an input with a batch dimension is ambiguous; give axes");
+        return ctx.Error(
+            "Squeeze without axes on an input with a batch dimension is ambiguous; give axes");
       }
       drop[i] = in[i] == Dim::Fixed(1);
     }
@@ -101,7 +103,8 @@ Status InferSqueeze(InferenceContext& ctx) {
   for (size_t i = 0; i < axes.size(); ++i) {
     const int a = (*normalized)[i];
     if (in[a] != Dim::Fixed(1)) {
-      return ctx.Error(absl::StrCat("cannot squeeze axis ", axes[i], " of size ", in[a].ToString()));
+      return ctx.Error(
+          absl::StrCat("cannot squeeze axis ", axes[i], " of size ", in[a].ToString()));
     }
     drop[a] = true;
   }
@@ -140,10 +143,12 @@ StatusOr<std::vector<int64_t>> PermOf(const Attributes& attributes, int rank) {
   ASSIGN_OR_RETURN(std::vector<int64_t> perm, attributes.GetInts("perm", identity_reversed));
   std::vector<bool> seen(rank, false);
   if (static_cast<int>(perm.size()) != rank) {
-    return absl::InvalidArgumentError(absl::StrCat("perm has ", perm.size(), " entries for rank ", rank));
+    return absl::InvalidArgumentError(
+        absl::StrCat("perm has ", perm.size(), " entries for rank ", rank));
   }
   for (int64_t p : perm) {
-    if (p < 0 || p >= rank || seen[p]) return absl::InvalidArgumentError("perm is not a permutation");
+    if (p < 0 || p >= rank || seen[p])
+      return absl::InvalidArgumentError("perm is not a permutation");
     seen[p] = true;
   }
   return perm;
@@ -160,8 +165,8 @@ Status InferTranspose(InferenceContext& ctx) {
 }
 
 template <typename T>
-void TransposeElements(const T* in, const Shape& in_shape, const std::vector<int64_t>& perm,
-                       T* out, const Shape& out_shape) {
+void TransposeElements(const T* in, const Shape& in_shape, const std::vector<int64_t>& perm, T* out,
+                       const Shape& out_shape) {
   const int rank = static_cast<int>(perm.size());
   if (NumElements(out_shape) == 0) return;
   Shape in_strides(rank, 1);
@@ -193,10 +198,17 @@ StatusOr<std::unique_ptr<OpKernel>> CreateTranspose(const Node& node, const Grap
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
     switch (DTypeSize(in.dtype())) {
-      case 1: TransposeElements(in.data<uint8_t>(), in.shape(), perm, out.data<uint8_t>(), out.shape()); break;
-      case 4: TransposeElements(in.data<uint32_t>(), in.shape(), perm, out.data<uint32_t>(), out.shape()); break;
-      case 8: TransposeElements(in.data<uint64_t>(), in.shape(), perm, out.data<uint64_t>(), out.shape()); break;
-      default: return absl::InternalError("unsupported element size");
+      case 1:
+        TransposeElements(in.data<uint8_t>(), in.shape(), perm, out.data<uint8_t>(), out.shape());
+        break;
+      case 4:
+        TransposeElements(in.data<uint32_t>(), in.shape(), perm, out.data<uint32_t>(), out.shape());
+        break;
+      case 8:
+        TransposeElements(in.data<uint64_t>(), in.shape(), perm, out.data<uint64_t>(), out.shape());
+        break;
+      default:
+        return absl::InternalError("unsupported element size");
     }
     return absl::OkStatus();
   });
@@ -209,7 +221,8 @@ Status InferConcat(InferenceContext& ctx) {
   const int rank = static_cast<int>(first.size());
   ASSIGN_OR_RETURN(int64_t axis_attr, ctx.attributes().GetInt("axis", 0));
   auto axis = NormalizeAxis(axis_attr, rank);
-  if (!axis.ok() || rank == 0) return ctx.Error(absl::StrCat("axis ", axis_attr, " is out of range"));
+  if (!axis.ok() || rank == 0)
+    return ctx.Error(absl::StrCat("axis ", axis_attr, " is out of range"));
   SymShape out = first;
   bool all_shape_values = true;
   SymShape value;
@@ -229,7 +242,8 @@ Status InferConcat(InferenceContext& ctx) {
       if (!sum.ok()) return ctx.Error(sum.status().message());
       out[*axis] = *sum;
     }
-    auto sv = v.dtype == DType::kInt64 && rank == 1 ? ctx.ShapeValue(i) : StatusOr<SymShape>(absl::UnknownError(""));
+    auto sv = v.dtype == DType::kInt64 && rank == 1 ? ctx.ShapeValue(i)
+                                                    : StatusOr<SymShape>(absl::UnknownError(""));
     if (sv.ok()) {
       value.insert(value.end(), sv->begin(), sv->end());
     } else {
@@ -249,7 +263,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConcat(const Node& node, const Graph& 
     Tensor& out = *ctx.outputs[0];
     const size_t element = DTypeSize(out.dtype());
     const int64_t outer = NumElements(Shape(out.shape().begin(), out.shape().begin() + axis));
-    const int64_t inner = NumElements(Shape(out.shape().begin() + axis + 1, out.shape().end())) * element;
+    const int64_t inner =
+        NumElements(Shape(out.shape().begin() + axis + 1, out.shape().end())) * element;
     const int64_t out_row = out.dim(axis) * inner;
     char* dst = static_cast<char*>(out.raw_data());
     int64_t column = 0;
@@ -288,7 +303,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateShape(const Node& node, const Graph& g
   start = clamp(start);
   return MakeKernel([start](const KernelContext& ctx) -> Status {
     Tensor& out = *ctx.outputs[0];
-    for (int64_t i = 0; i < out.num_elements(); ++i) out.data<int64_t>()[i] = ctx.inputs[0]->dim(start + i);
+    for (int64_t i = 0; i < out.num_elements(); ++i)
+      out.data<int64_t>()[i] = ctx.inputs[0]->dim(start + i);
     return absl::OkStatus();
   });
 }
@@ -309,7 +325,8 @@ Status InferGather(InferenceContext& ctx) {
     const int64_t extent = data[*axis].value();
     for (int64_t i : indices) {
       if (i < -extent || i >= extent) {
-        return ctx.Error(absl::StrCat("index ", i, " is out of range for axis ", *axis, " of size ", extent));
+        return ctx.Error(
+            absl::StrCat("index ", i, " is out of range for axis ", *axis, " of size ", extent));
       }
     }
   }
@@ -338,7 +355,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGather(const Node& node, const Graph& 
     const size_t element = DTypeSize(data.dtype());
     const int64_t outer = NumElements(Shape(data.shape().begin(), data.shape().begin() + axis));
     const int64_t extent = data.dim(axis);
-    const int64_t inner = NumElements(Shape(data.shape().begin() + axis + 1, data.shape().end())) * element;
+    const int64_t inner =
+        NumElements(Shape(data.shape().begin() + axis + 1, data.shape().end())) * element;
     const int64_t count = indices.num_elements();
     const char* src = static_cast<const char*>(data.raw_data());
     char* dst = static_cast<char*>(out.raw_data());
@@ -366,7 +384,8 @@ void RegisterShapeOps(OpRegistry& registry) {
   OpSchema squeeze = OpSchema::Make("Squeeze", 1, 2, {"axes"}, InferSqueeze, CreateCopyKernel);
   squeeze.load_time_inputs = {1};
   registry.Register(squeeze);
-  OpSchema unsqueeze = OpSchema::Make("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
+  OpSchema unsqueeze =
+      OpSchema::Make("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
   unsqueeze.load_time_inputs = {1};
   registry.Register(unsqueeze);
   registry.Register(OpSchema::Make("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));

@@ -11,11 +11,13 @@ constexpr int64_t kMaxWindowValue = int64_t{1} << 20;
 StatusOr<std::vector<int64_t>> Pair(const Attributes& attrs, const char* name, int64_t fallback) {
   ASSIGN_OR_RETURN(std::vector<int64_t> v, attrs.GetInts(name, {fallback, fallback}));
   if (v.size() != 2) {
-    return absl::InvalidArgumentError(absl::StrCat(name, " must have 2 values for a 2-D window; got ", v.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must have 2 values for a 2-D window; got ", v.size()));
   }
   for (int64_t x : v) {
     if (x < 1 || x > kMaxWindowValue) {
-      return absl::InvalidArgumentError(absl::StrCat(name, " must be in [1, ", kMaxWindowValue, "]; got ", x));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be in [1, ", kMaxWindowValue, "]; got ", x));
     }
   }
   return v;
@@ -47,16 +49,19 @@ StatusOr<Window2D> ResolveWindow2D(const Attributes& attrs, int64_t in_h, int64_
   w.dilation_h = dilations[0];
   w.dilation_w = dilations[1];
   ASSIGN_OR_RETURN(int64_t ceil_mode, attrs.GetInt("ceil_mode", 0));
-  if (ceil_mode && !allow_ceil_mode) return absl::InvalidArgumentError("ceil_mode is not accepted here");
+  if (ceil_mode && !allow_ceil_mode)
+    return absl::InvalidArgumentError("ceil_mode is not accepted here");
   ASSIGN_OR_RETURN(std::string auto_pad, attrs.GetString("auto_pad", "NOTSET"));
   const int64_t extent_h = w.dilation_h * (w.kernel_h - 1) + 1;
   const int64_t extent_w = w.dilation_w * (w.kernel_w - 1) + 1;
   if (auto_pad == "NOTSET") {
     ASSIGN_OR_RETURN(std::vector<int64_t> pads, attrs.GetInts("pads", {0, 0, 0, 0}));
-    if (pads.size() != 4) return absl::InvalidArgumentError("pads must have 4 values for a 2-D window");
+    if (pads.size() != 4)
+      return absl::InvalidArgumentError("pads must have 4 values for a 2-D window");
     for (int64_t p : pads) {
       if (p < 0 || p > kMaxWindowValue) {
-        return absl::InvalidArgumentError(absl::StrCat("pads must be in [0, ", kMaxWindowValue, "]; got ", p));
+        return absl::InvalidArgumentError(
+            absl::StrCat("pads must be in [0, ", kMaxWindowValue, "]; got ", p));
       }
     }
     w.pad_top = pads[0];
@@ -80,9 +85,9 @@ StatusOr<Window2D> ResolveWindow2D(const Attributes& attrs, int64_t in_h, int64_
   const int64_t span_h = in_h + w.pad_top + w.pad_bottom - extent_h;
   const int64_t span_w = in_w + w.pad_left + w.pad_right - extent_w;
   if (span_h < 0 || span_w < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("the window (", extent_h, "x", extent_w,
-                                                   " with dilation) is larger than the padded input (",
-                                                   in_h, "x", in_w, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the window (", extent_h, "x", extent_w,
+                     " with dilation) is larger than the padded input (", in_h, "x", in_w, ")"));
   }
   if (ceil_mode) {
     w.out_h = (span_h + w.stride_h - 1) / w.stride_h + 1;

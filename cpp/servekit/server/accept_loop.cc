@@ -1,9 +1,8 @@
 #include "servekit/server/accept_loop.h"
 
 #include <algorithm>
-#include <future>
-
 #include <boost/asio/post.hpp>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,10 +29,12 @@ AcceptLoop::AcceptLoop(asio::io_context& io, int max_connections, Hooks hooks)
       hooks_(std::move(hooks)) {}
 
 Status AcceptLoop::Listen(const std::string& address, int port, absl::string_view what) {
-  if (port < 0 || port > 65535) return absl::InvalidArgumentError(absl::StrCat(what, " port ", port, " is out of range"));
+  if (port < 0 || port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat(what, " port ", port, " is out of range"));
   boost::system::error_code error;
   const asio::ip::address ip = asio::ip::make_address(address, error);
-  if (error) return absl::InvalidArgumentError(absl::StrCat("'", address, "' is not an IP address"));
+  if (error)
+    return absl::InvalidArgumentError(absl::StrCat("'", address, "' is not an IP address"));
   const tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
   acceptor_.open(endpoint.protocol(), error);
   // SO_REUSEADDR lets a restarted server bind while old connections sit in
@@ -42,8 +43,8 @@ Status AcceptLoop::Listen(const std::string& address, int port, absl::string_vie
   if (!error) acceptor_.bind(endpoint, error);
   if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
   if (error) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot bind the ", what, " port ", address, ":", port, ": ", error.message()));
+    return absl::UnavailableError(absl::StrCat("cannot bind the ", what, " port ", address, ":",
+                                               port, ": ", error.message()));
   }
   port_ = acceptor_.local_endpoint().port();
   return absl::OkStatus();
@@ -77,18 +78,20 @@ void AcceptLoop::Accept() {
     });
     return;
   }
-  acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& error, tcp::socket socket) {
-    if (stopped_ || error == asio::error::operation_aborted) return;
-    if (error) {
-      // Out of descriptors or buffers: give connections time to close.
-      error_backoff_ = std::clamp(error_backoff_ * 2, std::chrono::milliseconds(1), kMaxErrorBackoff);
-      PauseThenAccept(error_backoff_);
-      return;
-    }
-    error_backoff_ = std::chrono::milliseconds(0);
-    hooks_.on_accept(std::move(socket));
-    Accept();
-  });
+  acceptor_.async_accept(
+      asio::make_strand(io_), [this](const boost::system::error_code& error, tcp::socket socket) {
+        if (stopped_ || error == asio::error::operation_aborted) return;
+        if (error) {
+          // Out of descriptors or buffers: give connections time to close.
+          error_backoff_ =
+              std::clamp(error_backoff_ * 2, std::chrono::milliseconds(1), kMaxErrorBackoff);
+          PauseThenAccept(error_backoff_);
+          return;
+        }
+        error_backoff_ = std::chrono::milliseconds(0);
+        hooks_.on_accept(std::move(socket));
+        Accept();
+      });
 }
 
 void AcceptLoop::PauseThenAccept(std::chrono::milliseconds delay) {

@@ -17,14 +17,13 @@
 // called from any thread; accepting and the hooks run on a strand of `io`.
 #pragma once
 
-#include <chrono>
-#include <functional>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
 
 #include "servekit/util/status.h"
 

@@ -1,10 +1,9 @@
 // The threads that run a server's io_context (connections, handlers).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 namespace servekit {
 

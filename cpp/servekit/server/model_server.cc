@@ -15,24 +15,29 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
   if (!options.enable_rest && !options.enable_grpc) {
     return absl::InvalidArgumentError("nothing to serve on: give rest_api_port and/or grpc_port");
   }
-  options.rest.enable_model_management = options.grpc.enable_model_management = options.enable_model_management;
+  options.rest.enable_model_management = options.grpc.enable_model_management =
+      options.enable_model_management;
   const int open_file_limit = RaiseOpenFileLimit();
   if (options.max_connections < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("max_connections must be positive (0: derived from the open-file "
-                                                   "limit); got ", options.max_connections));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_connections must be positive (0: derived from the open-file "
+                     "limit); got ",
+                     options.max_connections));
   }
   if (options.idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the idle timeout must be positive");
   }
-  const int max_connections = options.max_connections > 0
-                                  ? options.max_connections
-                                  : DefaultMaxConnections(open_file_limit, options.enable_rest + options.enable_grpc);
+  const int max_connections =
+      options.max_connections > 0
+          ? options.max_connections
+          : DefaultMaxConnections(open_file_limit, options.enable_rest + options.enable_grpc);
   options.http.max_connections = options.grpc.max_connections = max_connections;
   options.http.idle_timeout = options.grpc.idle_timeout = options.idle_timeout;
   if (options.max_request_values < 1 || options.max_response_bytes < 1) {
     return absl::InvalidArgumentError("max_request_values and max_response_bytes must be positive");
   }
-  options.rest.max_request_elements = options.grpc.max_request_elements = options.max_request_values;
+  options.rest.max_request_elements = options.grpc.max_request_elements =
+      options.max_request_values;
   options.rest.max_response_bytes = options.max_response_bytes;
   if (options.http.num_threads <= 0) options.http.num_threads = DefaultServerThreads();
   if (options.grpc.num_threads <= 0) options.grpc.num_threads = DefaultServerThreads();
@@ -40,7 +45,8 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
   const ModelServerOptions& o = server->options_;
   if (!o.model_config_file.empty()) {
     ASSIGN_OR_RETURN(server->watcher_,
-                     ConfigFileWatcher::Start(server->core_.get(), o.model_config_file, o.model_config_file_poll_wait));
+                     ConfigFileWatcher::Start(server->core_.get(), o.model_config_file,
+                                              o.model_config_file_poll_wait));
   } else {
     RETURN_IF_ERROR(server->core_->ReloadConfig(o.models));
   }
@@ -51,8 +57,8 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
       return http ? http->requests_in_flight() : int64_t{0};
     });
     const RestApi* rest = server->rest_.get();
-    ASSIGN_OR_RETURN(server->http_,
-                     HttpServer::Start(o.http, [rest](const HttpRequest& request, HttpResponse* response) {
+    ASSIGN_OR_RETURN(server->http_, HttpServer::Start(o.http, [rest](const HttpRequest& request,
+                                                                     HttpResponse* response) {
                        rest->Handle(request, response);
                      }));
     server->serving_http_ = server->http_.get();
@@ -65,7 +71,9 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
 
 ModelServer::~ModelServer() { Stop(); }
 
-Status ModelServer::ConfigFileStatus() const { return watcher_ ? watcher_->LastStatus() : absl::OkStatus(); }
+Status ModelServer::ConfigFileStatus() const {
+  return watcher_ ? watcher_->LastStatus() : absl::OkStatus();
+}
 
 bool ModelServer::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
@@ -84,7 +92,8 @@ bool ModelServer::Stop() {
   watcher_.reset();  // no config change may start now
   // Unload every model (the core itself lives on, empty, for those who hold it).
   core_->ReloadConfig({}).IgnoreError();  // an empty config is always valid
-  while (!core_->manager().ModelNames().empty() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+  while (!core_->manager().ModelNames().empty() && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(2));
   return drained_;
 }
 

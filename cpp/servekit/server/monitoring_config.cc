@@ -10,7 +10,8 @@ StatusOr<MonitoringSettings> ParseMonitoringConfig(const std::string& text) {
   RETURN_IF_ERROR(ParseTextProto(text, "monitoring config", &proto));
   MonitoringSettings settings;
   settings.prometheus_enabled = proto.prometheus_config().enable();
-  if (!proto.prometheus_config().path().empty()) settings.prometheus_path = proto.prometheus_config().path();
+  if (!proto.prometheus_config().path().empty())
+    settings.prometheus_path = proto.prometheus_config().path();
   if (settings.prometheus_path.front() != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid monitoring config: the Prometheus path '", settings.prometheus_path,

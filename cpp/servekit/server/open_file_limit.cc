@@ -15,7 +15,9 @@ namespace {
 constexpr int kReservedDescriptors = 256;
 constexpr int kMaxDefaultConnections = 10000;
 
-int Clamp(rlim_t limit) { return limit == RLIM_INFINITY || limit > INT_MAX ? INT_MAX : static_cast<int>(limit); }
+int Clamp(rlim_t limit) {
+  return limit == RLIM_INFINITY || limit > INT_MAX ? INT_MAX : static_cast<int>(limit);
+}
 
 }  // namespace
 

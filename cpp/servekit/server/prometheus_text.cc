@@ -12,9 +12,11 @@ const std::map<std::string, std::pair<const char*, const char*>>& Families() {
   // name -> (type, help)
   static const auto* families = new std::map<std::string, std::pair<const char*, const char*>>{
       {"servekit_requests_total", {"counter", "Requests by model, version, API and status code."}},
-      {"servekit_request_latency_seconds", {"histogram", "Request latency by model, version, API and status code."}},
+      {"servekit_request_latency_seconds",
+       {"histogram", "Request latency by model, version, API and status code."}},
       {"servekit_model_loads_total", {"counter", "Successful model version loads."}},
-      {"servekit_model_load_failures_total", {"counter", "Failed model version load attempts (retries included)."}},
+      {"servekit_model_load_failures_total",
+       {"counter", "Failed model version load attempts (retries included)."}},
       {"servekit_model_load_seconds", {"histogram", "Time to load a model version."}},
   };
   return *families;
@@ -35,8 +37,8 @@ void AppendLabelValue(const std::string& value, std::string* out) {
 }
 
 // {a="1",b="2"} with an optional extra label (the histogram's "le").
-void AppendLabels(const Metrics::Labels& labels, const char* extra_name, const std::string& extra_value,
-                  std::string* out) {
+void AppendLabels(const Metrics::Labels& labels, const char* extra_name,
+                  const std::string& extra_value, std::string* out) {
   if (labels.empty() && extra_name == nullptr) return;
   out->push_back('{');
   bool first = true;
@@ -78,7 +80,8 @@ void AppendPrometheusText(const Metrics& metrics, int64_t requests_in_flight, st
   for (const Metrics::HistogramSample& h : metrics.Histograms()) {
     if (h.name != current) AppendHeader(current = h.name, out);
     for (int b = 0; b <= LatencyHistogram::kBuckets; ++b) {
-      const std::string le = b == LatencyHistogram::kBuckets ? "+Inf" : Number(LatencyHistogram::UpperBoundSeconds(b));
+      const std::string le =
+          b == LatencyHistogram::kBuckets ? "+Inf" : Number(LatencyHistogram::UpperBoundSeconds(b));
       absl::StrAppend(out, h.name, "_bucket");
       AppendLabels(h.labels, "le", le, out);
       absl::StrAppend(out, " ", h.snapshot.cumulative[b], "\n");
@@ -89,11 +92,12 @@ void AppendPrometheusText(const Metrics& metrics, int64_t requests_in_flight, st
     AppendLabels(h.labels, nullptr, "", out);
     absl::StrAppend(out, " ", h.snapshot.count, "\n");
   }
-  absl::StrAppend(out,
-                  "# HELP servekit_requests_in_flight HTTP requests received and not yet answered.\n"
-                  "# TYPE servekit_requests_in_flight gauge\n"
-                  "servekit_requests_in_flight ",
-                  requests_in_flight, "\n");
+  absl::StrAppend(
+      out,
+      "# HELP servekit_requests_in_flight HTTP requests received and not yet answered.\n"
+      "# TYPE servekit_requests_in_flight gauge\n"
+      "servekit_requests_in_flight ",
+      requests_in_flight, "\n");
 }
 
 }  // namespace servekit

@@ -45,12 +45,13 @@ struct ServerOption {
   OptionKind kind;
   OptionScope scope;
   std::string help;
-  int64_t min = 0, max = 0;      // kInt bounds
-  double unit_seconds = 1.0;     // kSeconds given in ms (1e-3) or us (1e-6)
+  int64_t min = 0, max = 0;   // kInt bounds
+  double unit_seconds = 1.0;  // kSeconds given in ms (1e-3) or us (1e-6)
   // The CLI's default where it differs from the Python API's (TF Serving's
   // flags serve gRPC on 8500 and bind every address); none otherwise.
   OptionValue flag_default;
-  std::function<void(ModelServerOptions&, const OptionValue&)> set;  // `value` checked and converted
+  std::function<void(ModelServerOptions&, const OptionValue&)>
+      set;  // `value` checked and converted
   std::function<OptionValue(const ModelServerOptions&)> get;
 };
 
@@ -59,8 +60,8 @@ const std::vector<ServerOption>& ServerOptionTable();
 // Checks `value` for the option called `name` and stores it. InvalidArgument
 // naming the option (as `display_name`, e.g. "--port" for the CLI) for an
 // unknown name, a value of the wrong type or out of range.
-Status SetServerOption(ModelServerOptions& options, absl::string_view name, const OptionValue& value,
-                       absl::string_view display_name);
+Status SetServerOption(ModelServerOptions& options, absl::string_view name,
+                       const OptionValue& value, absl::string_view display_name);
 
 // One per core, at least two (so that one slow request never holds up every
 // connection): the REST and gRPC server threads when none are asked for. More

@@ -13,7 +13,8 @@ namespace policy_util {
 std::optional<int64_t> HighestAspiredToLoad(absl::Span<const VersionSnapshot> versions) {
   std::optional<int64_t> best;
   for (const VersionSnapshot& v : versions) {
-    if (v.aspired && v.state == VersionState::kStart && (!best || v.version > *best)) best = v.version;
+    if (v.aspired && v.state == VersionState::kStart && (!best || v.version > *best))
+      best = v.version;
   }
   return best;
 }
@@ -21,7 +22,8 @@ std::optional<int64_t> HighestAspiredToLoad(absl::Span<const VersionSnapshot> ve
 std::optional<int64_t> LowestUnaspiredAvailable(absl::Span<const VersionSnapshot> versions) {
   std::optional<int64_t> best;
   for (const VersionSnapshot& v : versions) {
-    if (!v.aspired && v.state == VersionState::kAvailable && (!best || v.version < *best)) best = v.version;
+    if (!v.aspired && v.state == VersionState::kAvailable && (!best || v.version < *best))
+      best = v.version;
   }
   return best;
 }

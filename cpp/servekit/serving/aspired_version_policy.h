@@ -30,7 +30,9 @@ struct VersionAction {
 
   static VersionAction Load(int64_t version) { return {Kind::kLoad, version}; }
   static VersionAction Unload(int64_t version) { return {Kind::kUnload, version}; }
-  bool operator==(const VersionAction& other) const { return kind == other.kind && version == other.version; }
+  bool operator==(const VersionAction& other) const {
+    return kind == other.kind && version == other.version;
+  }
   std::string ToString() const;
 };
 
@@ -38,7 +40,8 @@ class AspiredVersionPolicy {
  public:
   virtual ~AspiredVersionPolicy() = default;
   // The next load or unload, or nullopt when nothing should change now.
-  virtual std::optional<VersionAction> NextAction(absl::Span<const VersionSnapshot> versions) const = 0;
+  virtual std::optional<VersionAction> NextAction(
+      absl::Span<const VersionSnapshot> versions) const = 0;
 };
 
 namespace policy_util {

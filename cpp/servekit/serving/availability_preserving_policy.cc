@@ -10,9 +10,11 @@ std::optional<VersionAction> AvailabilityPreservingPolicy::NextAction(
     aspired_available = aspired_available || (v.aspired && v.state == VersionState::kAvailable);
   }
   if (!any_aspired || aspired_available) {
-    if (auto version = policy_util::LowestUnaspiredAvailable(versions)) return VersionAction::Unload(*version);
+    if (auto version = policy_util::LowestUnaspiredAvailable(versions))
+      return VersionAction::Unload(*version);
   }
-  if (auto version = policy_util::HighestAspiredToLoad(versions)) return VersionAction::Load(*version);
+  if (auto version = policy_util::HighestAspiredToLoad(versions))
+    return VersionAction::Load(*version);
   return std::nullopt;
 }
 

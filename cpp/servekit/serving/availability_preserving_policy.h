@@ -11,7 +11,8 @@ namespace servekit {
 
 class AvailabilityPreservingPolicy : public AspiredVersionPolicy {
  public:
-  std::optional<VersionAction> NextAction(absl::Span<const VersionSnapshot> versions) const override;
+  std::optional<VersionAction> NextAction(
+      absl::Span<const VersionSnapshot> versions) const override;
 };
 
 }  // namespace servekit

@@ -4,11 +4,14 @@
 
 namespace servekit {
 
-StatusOr<std::unique_ptr<ConfigFileWatcher>> ConfigFileWatcher::Start(ServerCore* core, std::string path,
+StatusOr<std::unique_ptr<ConfigFileWatcher>> ConfigFileWatcher::Start(ServerCore* core,
+                                                                      std::string path,
                                                                       absl::Duration poll_wait) {
-  std::unique_ptr<ConfigFileWatcher> watcher(new ConfigFileWatcher(core, std::move(path), poll_wait));
+  std::unique_ptr<ConfigFileWatcher> watcher(
+      new ConfigFileWatcher(core, std::move(path), poll_wait));
   RETURN_IF_ERROR(watcher->CheckNow());
-  if (poll_wait > absl::ZeroDuration()) watcher->poller_ = std::thread([w = watcher.get()] { w->PollLoop(); });
+  if (poll_wait > absl::ZeroDuration())
+    watcher->poller_ = std::thread([w = watcher.get()] { w->PollLoop(); });
   return watcher;
 }
 
@@ -29,10 +32,12 @@ Status ConfigFileWatcher::CheckNow() {
   Status outcome = [&]() -> Status {
     StatusOr<std::string> text = ReadFileToString(path_);
     if (!text.ok()) return text.status();
-    if (applied_once_ && *text == applied_text_) return applied_status_;  // unchanged: nothing to do
+    if (applied_once_ && *text == applied_text_)
+      return applied_status_;  // unchanged: nothing to do
     StatusOr<std::vector<ModelConfig>> models = ParseModelServerConfig(*text);
     if (!models.ok()) {
-      return absl::Status(models.status().code(), absl::StrCat(path_, ": ", models.status().message()));
+      return absl::Status(models.status().code(),
+                          absl::StrCat(path_, ": ", models.status().message()));
     }
     // Applied even when ReloadConfig reports a problem (a label on a version
     // that did not load): the rest of the config is in force, so the same text
@@ -55,7 +60,8 @@ Status ConfigFileWatcher::LastStatus() const {
 void ConfigFileWatcher::PollLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    if (wake_.wait_for(lock, absl::ToChronoNanoseconds(poll_wait_), [this] { return stopping_; })) break;
+    if (wake_.wait_for(lock, absl::ToChronoNanoseconds(poll_wait_), [this] { return stopping_; }))
+      break;
     lock.unlock();
     CheckNow().IgnoreError();  // kept in LastStatus
     lock.lock();

@@ -58,8 +58,10 @@ Status FileSystemSource::SetOverrides(const std::string& model, VersionOverrides
   ModelConfig config;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(models_.begin(), models_.end(), [&](const ModelConfig& m) { return m.name == model; });
-    if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model '", model, "' is not watched"));
+    auto it = std::find_if(models_.begin(), models_.end(),
+                           [&](const ModelConfig& m) { return m.name == model; });
+    if (it == models_.end())
+      return absl::NotFoundError(absl::StrCat("model '", model, "' is not watched"));
     config = *it;
     overrides_[model] = std::move(overrides);
   }
@@ -76,7 +78,8 @@ VersionOverrides FileSystemSource::Overrides(const std::string& model) const {
 Status FileSystemSource::BasePathStatus(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = scan_status_.find(model);
-  if (it == scan_status_.end()) return absl::NotFoundError(absl::StrCat("model '", model, "' is not watched"));
+  if (it == scan_status_.end())
+    return absl::NotFoundError(absl::StrCat("model '", model, "' is not watched"));
   return it->second;
 }
 
@@ -104,7 +107,8 @@ void FileSystemSource::PollModel(const ModelConfig& model) {
 void FileSystemSource::PollLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    if (wake_.wait_for(lock, absl::ToChronoNanoseconds(poll_wait_), [this] { return stopping_; })) break;
+    if (wake_.wait_for(lock, absl::ToChronoNanoseconds(poll_wait_), [this] { return stopping_; }))
+      break;
     lock.unlock();
     PollNow();
     lock.lock();

@@ -52,8 +52,8 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
 
   // Records a transition; `pending` collects the events to hand to the callback
   // once the lock is released.
-  void Transition(const std::string& model, int64_t version, Entry& entry, VersionState state, Status status,
-                  std::vector<VersionEvent>& pending) {
+  void Transition(const std::string& model, int64_t version, Entry& entry, VersionState state,
+                  Status status, std::vector<VersionEvent>& pending) {
     entry.state = state;
     entry.status = status;
     VersionEvent event{model, version, state, std::move(status), absl::Now()};
@@ -72,26 +72,31 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
     std::map<int64_t, Entry>& versions = found->second;
     while (true) {
       std::vector<VersionSnapshot> snapshot;
-      for (const auto& [version, entry] : versions) snapshot.push_back({version, entry.state, entry.aspired});
+      for (const auto& [version, entry] : versions)
+        snapshot.push_back({version, entry.state, entry.aspired});
       const std::optional<VersionAction> action = policy->NextAction(snapshot);
       if (!action) break;
       Entry& entry = versions.at(action->version);
       if (action->kind == VersionAction::Kind::kLoad) {
-        Transition(model, action->version, entry, VersionState::kLoading, absl::OkStatus(), pending);
+        Transition(model, action->version, entry, VersionState::kLoading, absl::OkStatus(),
+                   pending);
         ScheduleLoad(model, action->version, entry.path, entry.platform);
       } else {
-        Transition(model, action->version, entry, VersionState::kUnloading, absl::OkStatus(), pending);
+        Transition(model, action->version, entry, VersionState::kUnloading, absl::OkStatus(),
+                   pending);
         release.push_back(std::move(entry.session));
       }
     }
     for (auto it = versions.begin(); it != versions.end();) {
-      const bool over = it->second.state == VersionState::kEnd || it->second.state == VersionState::kError;
+      const bool over =
+          it->second.state == VersionState::kEnd || it->second.state == VersionState::kError;
       it = over && !it->second.aspired ? versions.erase(it) : std::next(it);
     }
     if (versions.empty()) models.erase(found);
   }
 
-  void ScheduleLoad(const std::string& model, int64_t version, const std::string& path, const std::string& platform) {
+  void ScheduleLoad(const std::string& model, int64_t version, const std::string& path,
+                    const std::string& platform) {
     std::weak_ptr<Core> weak = weak_from_this();
     load_pool->Schedule([weak, model, version, path, platform] {
       if (auto core = weak.lock()) core->RunLoad(model, version, path, platform);
@@ -119,7 +124,8 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
 
   // A load that throws (memory for a hostile file's claims, a bug) fails
   // that version, never the load thread or the process.
-  StatusOr<std::shared_ptr<const Session>> LoadGuarded(const std::string& path, const std::string& platform) {
+  StatusOr<std::shared_ptr<const Session>> LoadGuarded(const std::string& path,
+                                                       const std::string& platform) {
     try {
       return options.load(path, platform);
     } catch (const std::bad_alloc&) {
@@ -131,7 +137,8 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
 
   // On a load thread: loads with retries, then makes the version AVAILABLE or
   // records the error.
-  void RunLoad(const std::string& model, int64_t version, const std::string& path, const std::string& platform) {
+  void RunLoad(const std::string& model, int64_t version, const std::string& path,
+               const std::string& platform) {
     for (int attempt = 0;; ++attempt) {
       if (!StillWanted(model, version)) {
         // Shut down or dropped while queued or between retries: end without loading.
@@ -139,7 +146,8 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
         Sessions release;
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (Entry* entry = Find(model, version); entry != nullptr && entry->state == VersionState::kLoading) {
+          if (Entry* entry = Find(model, version);
+              entry != nullptr && entry->state == VersionState::kLoading) {
             Transition(model, version, *entry, VersionState::kEnd, absl::OkStatus(), pending);
             Reconcile(model, pending, release);
           }
@@ -150,13 +158,15 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
       }
       const absl::Time started = absl::Now();
       StatusOr<std::shared_ptr<const Session>> loaded = LoadGuarded(path, platform);
-      if (options.metrics) options.metrics->RecordLoad(model, version, absl::Now() - started, loaded.status());
+      if (options.metrics)
+        options.metrics->RecordLoad(model, version, absl::Now() - started, loaded.status());
       std::vector<VersionEvent> pending;
       Sessions release;
       {
         std::unique_lock<std::mutex> lock(mu);
         Entry* entry = Find(model, version);
-        if (entry == nullptr || entry->state != VersionState::kLoading) return;  // cannot happen; defensive
+        if (entry == nullptr || entry->state != VersionState::kLoading)
+          return;  // cannot happen; defensive
         if (shutting_down || !entry->aspired) {
           // Nobody wants it any more: end without serving it.
           Transition(model, version, *entry, VersionState::kEnd, absl::OkStatus(), pending);
@@ -165,11 +175,12 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
           Transition(model, version, *entry, VersionState::kAvailable, absl::OkStatus(), pending);
         } else if (attempt < options.max_num_load_retries) {
           entry->status = loaded.status();
-          VersionEvent retry{model, version, VersionState::kLoading,
-                             absl::Status(loaded.status().code(),
-                                          absl::StrCat("load attempt ", attempt + 1, " failed, retrying: ",
-                                                       loaded.status().message())),
-                             absl::Now()};
+          VersionEvent retry{
+              model, version, VersionState::kLoading,
+              absl::Status(loaded.status().code(),
+                           absl::StrCat("load attempt ", attempt + 1,
+                                        " failed, retrying: ", loaded.status().message())),
+              absl::Now()};
           events.push_back(retry);
           if (options.on_event) pending.push_back(retry);
           // Wait, but wake up early for a shutdown or when the version is dropped.
@@ -197,10 +208,12 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
                                        std::shared_ptr<const Session> session) {
     const Session* raw = session.get();
     std::weak_ptr<Core> weak = weak_from_this();
-    return std::shared_ptr<const Session>(raw, [weak, model, version, session](const Session*) mutable {
-      session.reset();  // frees the model
-      if (auto core = weak.lock()) core->OnReleased(model, version);
-    });
+    return std::shared_ptr<const Session>(raw,
+                                          [weak, model, version, session](const Session*) mutable {
+                                            session.reset();  // frees the model
+                                            if (auto core = weak.lock())
+                                              core->OnReleased(model, version);
+                                          });
   }
 
   void OnReleased(const std::string& model, int64_t version) {
@@ -269,7 +282,8 @@ Status Manager::RetryFailedLoad(const std::string& model, int64_t version) {
     if (entry == nullptr) {
       return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version));
     }
-    if (entry->state != VersionState::kError || !entry->aspired || core_->shutting_down) return absl::OkStatus();
+    if (entry->state != VersionState::kError || !entry->aspired || core_->shutting_down)
+      return absl::OkStatus();
     core_->Transition(model, version, *entry, VersionState::kStart, absl::OkStatus(), pending);
     core_->Reconcile(model, pending, release);
   }
@@ -278,11 +292,13 @@ Status Manager::RetryFailedLoad(const std::string& model, int64_t version) {
   return absl::OkStatus();
 }
 
-StatusOr<ModelHandle> Manager::GetHandle(const std::string& model, std::optional<int64_t> version) const {
+StatusOr<ModelHandle> Manager::GetHandle(const std::string& model,
+                                         std::optional<int64_t> version) const {
   std::lock_guard<std::mutex> lock(core_->mu);
   // Only errors name the request (TF Serving's wording); the hot path builds no strings.
   const auto request = [&] {
-    return version ? absl::StrCat("Specific(", model, ", ", *version, ")") : absl::StrCat("Latest(", model, ")");
+    return version ? absl::StrCat("Specific(", model, ", ", *version, ")")
+                   : absl::StrCat("Latest(", model, ")");
   };
   auto found = core_->models.find(model);
   if (found == core_->models.end()) {
@@ -291,18 +307,23 @@ StatusOr<ModelHandle> Manager::GetHandle(const std::string& model, std::optional
   const std::map<int64_t, Entry>& entries = found->second;
   if (version) {
     auto it = entries.find(*version);
-    if (it == entries.end()) return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
+    if (it == entries.end())
+      return absl::NotFoundError(absl::StrCat("Servable not found for request: ", request()));
     if (it->second.state != VersionState::kAvailable) {
-      std::string why = it->second.status.ok() ? "" : absl::StrCat(": ", it->second.status.message());
-      return absl::UnavailableError(absl::StrCat("Servable ", request(), " is not available (state ",
+      std::string why =
+          it->second.status.ok() ? "" : absl::StrCat(": ", it->second.status.message());
+      return absl::UnavailableError(absl::StrCat("Servable ", request(),
+                                                 " is not available (state ",
                                                  VersionStateName(it->second.state), why, ")"));
     }
     return ModelHandle(model, *version, it->second.session);
   }
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    if (it->second.state == VersionState::kAvailable) return ModelHandle(model, it->first, it->second.session);
+    if (it->second.state == VersionState::kAvailable)
+      return ModelHandle(model, it->first, it->second.session);
   }
-  return absl::UnavailableError(absl::StrCat("Servable ", request(), " has no available version yet"));
+  return absl::UnavailableError(
+      absl::StrCat("Servable ", request(), " has no available version yet"));
 }
 
 StatusOr<std::vector<VersionStatus>> Manager::GetStatus(const std::string& model) const {
@@ -312,7 +333,8 @@ StatusOr<std::vector<VersionStatus>> Manager::GetStatus(const std::string& model
     return absl::NotFoundError(absl::StrCat("Could not find any versions of model ", model));
   }
   std::vector<VersionStatus> out;
-  for (const auto& [version, entry] : found->second) out.push_back({version, entry.state, entry.status});
+  for (const auto& [version, entry] : found->second)
+    out.push_back({version, entry.state, entry.status});
   return out;
 }
 
@@ -326,9 +348,9 @@ std::vector<std::string> Manager::ModelNames() const {
 Status Manager::WaitUntilAvailable(const std::string& model, std::optional<int64_t> version,
                                    absl::Duration timeout) const {
   std::unique_lock<std::mutex> lock(core_->mu);
-  Status outcome = absl::DeadlineExceededError(
-      absl::StrCat("model '", model, "'", version ? absl::StrCat(" version ", *version) : std::string(),
-                   " did not become available within ", absl::FormatDuration(timeout)));
+  Status outcome = absl::DeadlineExceededError(absl::StrCat(
+      "model '", model, "'", version ? absl::StrCat(" version ", *version) : std::string(),
+      " did not become available within ", absl::FormatDuration(timeout)));
   core_->changed.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
     auto found = core_->models.find(model);
     if (found == core_->models.end()) return false;

@@ -41,14 +41,14 @@ namespace servekit {
 
 // Loads the model version stored at `path` (platform "onnx", "tensorflow", or
 // "" to detect). Called on a load thread.
-using LoadFunction = std::function<StatusOr<std::shared_ptr<const Session>>(const std::string& path,
-                                                                            const std::string& platform)>;
+using LoadFunction = std::function<StatusOr<std::shared_ptr<const Session>>(
+    const std::string& path, const std::string& platform)>;
 
 struct VersionEvent {
   std::string model;
   int64_t version = 0;
   VersionState state = VersionState::kStart;
-  Status status;       // the load error for kError (and for retries)
+  Status status;  // the load error for kError (and for retries)
   absl::Time time;
 };
 
@@ -95,7 +95,8 @@ class Manager {
   // A handle to `version`, or to the highest AVAILABLE version when absent.
   // NotFound for an unknown model or version; Unavailable for a version (or a
   // model) that exists but is not AVAILABLE yet.
-  StatusOr<ModelHandle> GetHandle(const std::string& model, std::optional<int64_t> version = std::nullopt) const;
+  StatusOr<ModelHandle> GetHandle(const std::string& model,
+                                  std::optional<int64_t> version = std::nullopt) const;
 
   // Every version the manager knows of `model`, ascending; NotFound if none.
   StatusOr<std::vector<VersionStatus>> GetStatus(const std::string& model) const;
@@ -103,7 +104,8 @@ class Manager {
 
   // Waits until `version` (or any version when absent) of `model` is AVAILABLE.
   // DeadlineExceeded on timeout; the version's error if its load failed for good.
-  Status WaitUntilAvailable(const std::string& model, std::optional<int64_t> version, absl::Duration timeout) const;
+  Status WaitUntilAvailable(const std::string& model, std::optional<int64_t> version,
+                            absl::Duration timeout) const;
 
   // The most recent transitions, oldest first.
   std::vector<VersionEvent> RecentEvents() const;

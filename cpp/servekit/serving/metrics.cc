@@ -15,8 +15,9 @@ void LatencyHistogram::Observe(absl::Duration latency) {
   while (bucket < kBuckets && seconds > UpperBoundSeconds(bucket)) ++bucket;
   buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
-  sum_nanos_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Nanoseconds(latency))),
-                       std::memory_order_relaxed);
+  sum_nanos_.fetch_add(
+      static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Nanoseconds(latency))),
+      std::memory_order_relaxed);
 }
 
 LatencyHistogram::Snapshot LatencyHistogram::Read() const {
@@ -60,10 +61,11 @@ void Metrics::RecordRequest(const std::string& model, int64_t version, const std
     std::lock_guard<std::mutex> lock(mu_);
     std::shared_ptr<Series>& indexed = request_index_[key];
     if (indexed == nullptr) {
-      std::shared_ptr<Series>& created = requests_[{{"model", model},
-                                                    {"version", version > 0 ? std::to_string(version) : ""},
-                                                    {"api", api},
-                                                    {"status", absl::StatusCodeToString(code)}}];
+      std::shared_ptr<Series>& created =
+          requests_[{{"model", model},
+                     {"version", version > 0 ? std::to_string(version) : ""},
+                     {"api", api},
+                     {"status", absl::StatusCodeToString(code)}}];
       if (!created) created = std::make_shared<Series>();
       indexed = created;
     }
@@ -105,7 +107,8 @@ std::vector<Metrics::CounterSample> Metrics::Counters() const {
 std::vector<Metrics::HistogramSample> Metrics::Histograms() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<HistogramSample> out;
-  for (const auto& [labels, series] : loads_) out.push_back({"servekit_model_load_seconds", labels, series->latency.Read()});
+  for (const auto& [labels, series] : loads_)
+    out.push_back({"servekit_model_load_seconds", labels, series->latency.Read()});
   for (const auto& [labels, series] : requests_) {
     out.push_back({"servekit_request_latency_seconds", labels, series->latency.Read()});
   }

@@ -45,9 +45,10 @@ class LatencyHistogram {
 
 class Metrics {
  public:
-  void RecordLoad(const std::string& model, int64_t version, absl::Duration latency, const absl::Status& status);
-  void RecordRequest(const std::string& model, int64_t version, const std::string& api, absl::StatusCode code,
-                     absl::Duration latency);
+  void RecordLoad(const std::string& model, int64_t version, absl::Duration latency,
+                  const absl::Status& status);
+  void RecordRequest(const std::string& model, int64_t version, const std::string& api,
+                     absl::StatusCode code, absl::Duration latency);
   // Drops every series of `model` (it left the config), so that a client
   // adding and removing models cannot grow the metrics without bound.
   void ForgetModel(const std::string& model);
@@ -73,7 +74,8 @@ class Metrics {
     LatencyHistogram latency;
   };
   // Series are shared: a recorder keeps its series alive while ForgetModel drops it.
-  std::shared_ptr<Series> Find(std::map<Labels, std::shared_ptr<Series>>& family, const Labels& labels);
+  std::shared_ptr<Series> Find(std::map<Labels, std::shared_ptr<Series>>& family,
+                               const Labels& labels);
 
   mutable std::mutex mu_;
   std::map<Labels, std::shared_ptr<Series>> loads_;          // successful loads + their latency

@@ -1,15 +1,14 @@
 #include "servekit/serving/model_config.h"
 
+#include <rapidjson/document.h>
+
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_join.h"
-#include <limits>
-
-#include <rapidjson/document.h>
-
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "servekit/proto/model_server_config.pb.h"
 #include "servekit/util/json_document.h"
 #include "servekit/util/text_proto.h"
@@ -29,16 +28,19 @@ bool IsLabel(const std::string& label) {
   return true;
 }
 
-ModelVersionPolicy PolicyFromProto(const tfs::FileSystemStoragePathSourceConfig::ServableVersionPolicy& proto) {
+ModelVersionPolicy PolicyFromProto(
+    const tfs::FileSystemStoragePathSourceConfig::ServableVersionPolicy& proto) {
   using Proto = tfs::FileSystemStoragePathSourceConfig::ServableVersionPolicy;
   switch (proto.policy_choice_case()) {
     case Proto::kLatest:
       // An unset num_versions means the default, 1.
-      return ModelVersionPolicy::Latest(proto.latest().num_versions() == 0 ? 1 : proto.latest().num_versions());
+      return ModelVersionPolicy::Latest(
+          proto.latest().num_versions() == 0 ? 1 : proto.latest().num_versions());
     case Proto::kAll:
       return ModelVersionPolicy::All();
     case Proto::kSpecific:
-      return ModelVersionPolicy::Specific({proto.specific().versions().begin(), proto.specific().versions().end()});
+      return ModelVersionPolicy::Specific(
+          {proto.specific().versions().begin(), proto.specific().versions().end()});
     case Proto::POLICY_CHOICE_NOT_SET:
       break;
   }
@@ -55,16 +57,19 @@ Status PolicyFromJson(const rapidjson::Value& value,
   }
   const std::string kind = value.MemberBegin()->name.GetString();
   const rapidjson::Value& params = value.MemberBegin()->value;
-  if (!params.IsObject()) return absl::InvalidArgumentError("the version policy's parameters must be an object");
+  if (!params.IsObject())
+    return absl::InvalidArgumentError("the version policy's parameters must be an object");
   if (kind == "latest") {
     int64_t n = 1;
     if (params.HasMember("num_versions")) {
-      if (!params["num_versions"].IsInt64()) return absl::InvalidArgumentError("num_versions must be an integer");
+      if (!params["num_versions"].IsInt64())
+        return absl::InvalidArgumentError("num_versions must be an integer");
       n = params["num_versions"].GetInt64();
     }
     if (n < 1 || n > std::numeric_limits<uint32_t>::max()) {
       RETURN_IF_ERROR(ModelVersionPolicy::Latest(n).Validate());
-      return absl::InvalidArgumentError(absl::StrCat("num_versions must be in [1, ", std::numeric_limits<uint32_t>::max(), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("num_versions must be in [1, ", std::numeric_limits<uint32_t>::max(), "]"));
     }
     policy->mutable_latest()->set_num_versions(static_cast<uint32_t>(n));
   } else if (kind == "all") {
@@ -92,7 +97,8 @@ Status ModelConfigProtoFromJson(absl::string_view json, tfs::ModelConfig* proto)
     const std::string key = member.name.GetString();
     const rapidjson::Value& value = member.value;
     if (key == "name" || key == "base_path" || key == "model_platform") {
-      if (!value.IsString()) return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
+      if (!value.IsString())
+        return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
       const std::string text(value.GetString(), value.GetStringLength());
       if (key == "name") proto->set_name(text);
       if (key == "base_path") proto->set_base_path(text);
@@ -100,9 +106,11 @@ Status ModelConfigProtoFromJson(absl::string_view json, tfs::ModelConfig* proto)
     } else if (key == "model_version_policy") {
       RETURN_IF_ERROR(PolicyFromJson(value, proto->mutable_model_version_policy()));
     } else if (key == "version_labels") {
-      if (!value.IsObject()) return absl::InvalidArgumentError("'version_labels' must be an object");
+      if (!value.IsObject())
+        return absl::InvalidArgumentError("'version_labels' must be an object");
       for (const auto& label : value.GetObject()) {
-        if (!label.value.IsInt64()) return absl::InvalidArgumentError("label versions must be integers");
+        if (!label.value.IsInt64())
+          return absl::InvalidArgumentError("label versions must be integers");
         (*proto->mutable_version_labels())[label.name.GetString()] = label.value.GetInt64();
       }
     } else {
@@ -124,14 +132,14 @@ StatusOr<ModelConfig> ModelConfigFromProto(const tfs::ModelConfig& m) {
   return config;
 }
 
-
 }  // namespace
 
 bool ModelConfig::operator==(const ModelConfig& other) const {
   return name == other.name && base_path == other.base_path && platform == other.platform &&
          version_policy.kind == other.version_policy.kind &&
          version_policy.num_versions == other.version_policy.num_versions &&
-         version_policy.versions == other.version_policy.versions && version_labels == other.version_labels;
+         version_policy.versions == other.version_policy.versions &&
+         version_labels == other.version_labels;
 }
 
 Status ValidateModelConfig(const ModelConfig& config) {
@@ -140,16 +148,18 @@ Status ValidateModelConfig(const ModelConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("model '", config.name, "': ", message));
   };
   if (config.base_path.empty()) return error("base_path is empty");
-  if (!config.platform.empty() &&
-      std::find(std::begin(kPlatforms), std::end(kPlatforms), config.platform) == std::end(kPlatforms)) {
+  if (!config.platform.empty() && std::find(std::begin(kPlatforms), std::end(kPlatforms),
+                                            config.platform) == std::end(kPlatforms)) {
     return error(absl::StrCat("unknown model_platform '", config.platform, "' (supported: ",
                               absl::StrJoin(kPlatforms, ", "), ", or empty to detect it)"));
   }
   Status policy = config.version_policy.Validate();
   if (!policy.ok()) return error(std::string(policy.message()));
   for (const auto& [label, version] : config.version_labels) {
-    if (!IsLabel(label)) return error(absl::StrCat("version label '", label, "' must match [A-Za-z0-9_]+"));
-    if (version < 1) return error(absl::StrCat("version label '", label, "' points at version ", version));
+    if (!IsLabel(label))
+      return error(absl::StrCat("version label '", label, "' must match [A-Za-z0-9_]+"));
+    if (version < 1)
+      return error(absl::StrCat("version label '", label, "' points at version ", version));
   }
   return absl::OkStatus();
 }
@@ -163,7 +173,8 @@ StatusOr<std::vector<ModelConfig>> ModelConfigsFromProto(const tfs::ModelServerC
   for (const tfs::ModelConfig& m : proto.model_config_list().config()) {
     ASSIGN_OR_RETURN(ModelConfig config, ModelConfigFromProto(m));
     if (!names.insert(config.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("model '", config.name, "' is configured twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", config.name, "' is configured twice"));
     }
     models.push_back(std::move(config));
   }

@@ -36,7 +36,8 @@ Status ValidateModelConfig(const ModelConfig& config);
 
 // The models of a ModelServerConfig (model_config_list), validated, with
 // unique names. custom_model_config is Unimplemented.
-StatusOr<std::vector<ModelConfig>> ModelConfigsFromProto(const tensorflow::serving::ModelServerConfig& proto);
+StatusOr<std::vector<ModelConfig>> ModelConfigsFromProto(
+    const tensorflow::serving::ModelServerConfig& proto);
 
 // One model's config from TF Serving's ModelConfig as JSON, the keys of the
 // text format: {"name"?, "base_path", "model_platform"?, "model_version_policy"?:

@@ -16,7 +16,8 @@ StatusOr<std::vector<VersionStatus>> GetModelStatus(const ServerCore& core, cons
     if (v.version == *only) selected.push_back(std::move(v));
   }
   if (selected.empty()) {
-    return absl::NotFoundError(absl::StrCat("Could not find version ", *only, " of model ", spec.name));
+    return absl::NotFoundError(
+        absl::StrCat("Could not find version ", *only, " of model ", spec.name));
   }
   return selected;
 }

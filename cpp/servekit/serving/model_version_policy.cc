@@ -18,9 +18,12 @@ Status ModelVersionPolicy::Validate() const {
     case Kind::kAll:
       return absl::OkStatus();
     case Kind::kSpecific:
-      if (versions.empty()) return absl::InvalidArgumentError("specific {} must name at least one version");
+      if (versions.empty())
+        return absl::InvalidArgumentError("specific {} must name at least one version");
       for (int64_t v : versions) {
-        if (v < 1) return absl::InvalidArgumentError(absl::StrCat("version ", v, " is not a positive number"));
+        if (v < 1)
+          return absl::InvalidArgumentError(
+              absl::StrCat("version ", v, " is not a positive number"));
       }
       return absl::OkStatus();
   }
@@ -29,8 +32,10 @@ Status ModelVersionPolicy::Validate() const {
 
 std::string ModelVersionPolicy::ToString() const {
   switch (kind) {
-    case Kind::kLatest: return absl::StrCat("latest { num_versions: ", num_versions, " }");
-    case Kind::kAll: return "all {}";
+    case Kind::kLatest:
+      return absl::StrCat("latest { num_versions: ", num_versions, " }");
+    case Kind::kAll:
+      return "all {}";
     case Kind::kSpecific: {
       std::string out = "specific {";
       for (int64_t v : versions) absl::StrAppend(&out, " versions: ", v);
@@ -40,7 +45,8 @@ std::string ModelVersionPolicy::ToString() const {
   return "";
 }
 
-std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy, absl::Span<const int64_t> on_disk) {
+std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy,
+                                           absl::Span<const int64_t> on_disk) {
   std::vector<int64_t> sorted(on_disk.begin(), on_disk.end());
   std::sort(sorted.begin(), sorted.end());
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
@@ -55,7 +61,8 @@ std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy, abs
     case ModelVersionPolicy::Kind::kSpecific: {
       std::vector<int64_t> out;
       for (int64_t v : sorted) {
-        if (std::find(policy.versions.begin(), policy.versions.end(), v) != policy.versions.end()) out.push_back(v);
+        if (std::find(policy.versions.begin(), policy.versions.end(), v) != policy.versions.end())
+          out.push_back(v);
       }
       return out;
     }
@@ -63,7 +70,8 @@ std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy, abs
   return {};
 }
 
-std::vector<int64_t> ApplyVersionOverrides(absl::Span<const int64_t> selected, absl::Span<const int64_t> on_disk,
+std::vector<int64_t> ApplyVersionOverrides(absl::Span<const int64_t> selected,
+                                           absl::Span<const int64_t> on_disk,
                                            const VersionOverrides& overrides) {
   std::set<int64_t> out(selected.begin(), selected.end());
   for (int64_t v : on_disk) {

@@ -20,7 +20,9 @@ struct ModelVersionPolicy {
   int64_t num_versions = 1;       // kLatest
   std::vector<int64_t> versions;  // kSpecific
 
-  static ModelVersionPolicy Latest(int64_t num_versions = 1) { return {Kind::kLatest, num_versions, {}}; }
+  static ModelVersionPolicy Latest(int64_t num_versions = 1) {
+    return {Kind::kLatest, num_versions, {}};
+  }
   static ModelVersionPolicy All() { return {Kind::kAll, 0, {}}; }
   static ModelVersionPolicy Specific(std::vector<int64_t> versions) {
     return {Kind::kSpecific, 0, std::move(versions)};
@@ -36,7 +38,8 @@ struct ModelVersionPolicy {
 // The versions to serve out of those present on disk, in ascending order.
 // Versions a `specific` policy names that are not on disk are simply absent
 // from the result (the caller reports them).
-std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy, absl::Span<const int64_t> on_disk);
+std::vector<int64_t> SelectAspiredVersions(const ModelVersionPolicy& policy,
+                                           absl::Span<const int64_t> on_disk);
 
 // Explicit choices an operator made for one model at runtime, on top of its
 // policy (ServerCore::LoadVersion / UnloadVersion). They last until the model
@@ -51,7 +54,8 @@ struct VersionOverrides {
 // `selected` (from SelectAspiredVersions) with the overrides applied: plus the
 // explicitly loaded versions present on disk, minus the unloaded ones;
 // ascending.
-std::vector<int64_t> ApplyVersionOverrides(absl::Span<const int64_t> selected, absl::Span<const int64_t> on_disk,
+std::vector<int64_t> ApplyVersionOverrides(absl::Span<const int64_t> selected,
+                                           absl::Span<const int64_t> on_disk,
                                            const VersionOverrides& overrides);
 
 }  // namespace servekit

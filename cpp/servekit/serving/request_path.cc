@@ -7,27 +7,32 @@ namespace {
 
 // The inputs in the signature's order, checked by name: none unknown, none
 // twice, none missing.
-StatusOr<std::vector<Tensor>> OrderInputs(const ModelSignature& signature, std::vector<NamedTensor>& named) {
+StatusOr<std::vector<Tensor>> OrderInputs(const ModelSignature& signature,
+                                          std::vector<NamedTensor>& named) {
   std::vector<Tensor> ordered(signature.inputs.size());
   std::vector<bool> seen(signature.inputs.size(), false);
   for (NamedTensor& input : named) {
     ASSIGN_OR_RETURN(const TensorSpec* spec, FindInput(signature, input.name));
     const size_t index = spec - signature.inputs.data();
-    if (seen[index]) return absl::InvalidArgumentError(absl::StrCat("the request names input '", input.name, "' twice"));
+    if (seen[index])
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request names input '", input.name, "' twice"));
     seen[index] = true;
     ordered[index] = std::move(input.tensor);
   }
   for (size_t i = 0; i < seen.size(); ++i) {
     if (!seen[i]) {
-      return absl::InvalidArgumentError(absl::StrCat("the request has no input '", signature.inputs[i].name,
-                                                     "'; the model's inputs are {", SpecNames(signature.inputs), "}"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request has no input '", signature.inputs[i].name,
+                       "'; the model's inputs are {", SpecNames(signature.inputs), "}"));
     }
   }
   return ordered;
 }
 
 // Which outputs the answer holds, in signature order.
-StatusOr<std::vector<bool>> SelectOutputs(const ModelSignature& signature, const std::vector<std::string>& filter) {
+StatusOr<std::vector<bool>> SelectOutputs(const ModelSignature& signature,
+                                          const std::vector<std::string>& filter) {
   std::vector<bool> wanted(signature.outputs.size(), filter.empty());
   for (const std::string& name : filter) {
     ASSIGN_OR_RETURN(const TensorSpec* spec, FindOutput(signature, name));
@@ -38,14 +43,18 @@ StatusOr<std::vector<bool>> SelectOutputs(const ModelSignature& signature, const
 
 Status CheckKind(RequestKind kind, const ModelSignature& signature) {
   switch (kind) {
-    case RequestKind::kPredict: return absl::OkStatus();
-    case RequestKind::kClassify: return CheckExampleApiSignature(ExampleApi::kClassify, signature.outputs);
-    case RequestKind::kRegress: return CheckExampleApiSignature(ExampleApi::kRegress, signature.outputs);
+    case RequestKind::kPredict:
+      return absl::OkStatus();
+    case RequestKind::kClassify:
+      return CheckExampleApiSignature(ExampleApi::kClassify, signature.outputs);
+    case RequestKind::kRegress:
+      return CheckExampleApiSignature(ExampleApi::kRegress, signature.outputs);
   }
   return absl::InternalError("unknown request kind");
 }
 
-Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& codec, int64_t* served) {
+Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& codec,
+             int64_t* served) {
   ASSIGN_OR_RETURN(ModelHandle handle, core.GetHandle(spec.model));
   *served = handle.version();
   ASSIGN_OR_RETURN(ModelSignature signature, FindSignature(handle.session(), spec.signature_name));
@@ -77,7 +86,8 @@ Status RunInference(const ServerCore& core, const InferenceSpec& spec, Inference
   return status;
 }
 
-StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec& spec, const std::string& api) {
+StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec& spec,
+                                         const std::string& api) {
   const absl::Time started = absl::Now();
   StatusOr<ModelHandle> handle = core.GetHandle(spec);
   if (!api.empty()) {

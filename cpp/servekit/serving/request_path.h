@@ -78,6 +78,7 @@ struct ModelMetadata {
 
 // The metadata of the version `spec` selects. With a non-empty `api` the
 // request is recorded in the metrics like an inference request.
-StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec& spec, const std::string& api);
+StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec& spec,
+                                         const std::string& api);
 
 }  // namespace servekit

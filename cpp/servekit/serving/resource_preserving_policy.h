@@ -10,7 +10,8 @@ namespace servekit {
 
 class ResourcePreservingPolicy : public AspiredVersionPolicy {
  public:
-  std::optional<VersionAction> NextAction(absl::Span<const VersionSnapshot> versions) const override;
+  std::optional<VersionAction> NextAction(
+      absl::Span<const VersionSnapshot> versions) const override;
 };
 
 }  // namespace servekit

@@ -44,18 +44,20 @@ ServerCore::~ServerCore() {
   manager_.reset();  // then unload
 }
 
-Status ServerCore::CheckLabel(const std::string& model, const std::string& label, int64_t version) const {
+Status ServerCore::CheckLabel(const std::string& model, const std::string& label,
+                              int64_t version) const {
   if (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
       })) {
-    return absl::InvalidArgumentError(absl::StrCat("version label '", label, "' must match [A-Za-z0-9_]+"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("version label '", label, "' must match [A-Za-z0-9_]+"));
   }
   if (options_.allow_labels_for_unavailable_versions) return absl::OkStatus();
   auto handle = manager_->GetHandle(model, version);
   if (!handle.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "label '", label, "' of model '", model, "' cannot point at version ", version,
-        ", which is not available (", handle.status().message(), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("label '", label, "' of model '", model, "' cannot point at version ", version,
+                     ", which is not available (", handle.status().message(), ")"));
   }
   return absl::OkStatus();
 }
@@ -71,7 +73,8 @@ Status ServerCore::Apply(std::vector<ModelConfig> models, const std::vector<std:
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (const ModelConfig& old : models_) {
-    const bool kept = std::any_of(models.begin(), models.end(), [&](const ModelConfig& m) { return m.name == old.name; });
+    const bool kept = std::any_of(models.begin(), models.end(),
+                                  [&](const ModelConfig& m) { return m.name == old.name; });
     if (!kept) metrics_.ForgetModel(old.name);
   }
   models_ = std::move(models);
@@ -97,7 +100,8 @@ Status ServerCore::ReloadConfig(std::vector<ModelConfig> models) {
   for (const ModelConfig& model : models) {
     RETURN_IF_ERROR(ValidateModelConfig(model));
     if (!names.insert(model.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("model '", model.name, "' is configured twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", model.name, "' is configured twice"));
     }
   }
   std::vector<std::string> added;
@@ -118,7 +122,8 @@ Status ServerCore::AddModel(ModelConfig model) {
   std::vector<ModelConfig> models = Models();
   for (const ModelConfig& m : models) {
     if (m.name == model.name) {
-      return absl::AlreadyExistsError(absl::StrCat("model '", model.name, "' is already configured"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("model '", model.name, "' is already configured"));
     }
   }
   const std::string name = model.name;
@@ -129,16 +134,18 @@ Status ServerCore::AddModel(ModelConfig model) {
 Status ServerCore::RemoveModel(const std::string& name) {
   std::lock_guard<std::mutex> change(config_mu_);
   std::vector<ModelConfig> models = Models();
-  auto it = std::find_if(models.begin(), models.end(), [&](const ModelConfig& m) { return m.name == name; });
-  if (it == models.end()) return absl::NotFoundError(absl::StrCat("model '", name, "' is not configured"));
+  auto it = std::find_if(models.begin(), models.end(),
+                         [&](const ModelConfig& m) { return m.name == name; });
+  if (it == models.end())
+    return absl::NotFoundError(absl::StrCat("model '", name, "' is not configured"));
   models.erase(it);
   return Apply(std::move(models), {});
 }
 
 Status ServerCore::CheckConfigured(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
-  const bool known =
-      std::any_of(models_.begin(), models_.end(), [&](const ModelConfig& m) { return m.name == model; });
+  const bool known = std::any_of(models_.begin(), models_.end(),
+                                 [&](const ModelConfig& m) { return m.name == model; });
   if (!known) return absl::NotFoundError(absl::StrCat("model '", model, "' is not configured"));
   return absl::OkStatus();
 }
@@ -153,8 +160,8 @@ Status ServerCore::LoadVersion(const std::string& model, int64_t version) {
     }
     ASSIGN_OR_RETURN(std::vector<int64_t> on_disk, ScanVersions(base_path));
     if (std::find(on_disk.begin(), on_disk.end(), version) == on_disk.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("model '", model, "' has no version directory ", VersionPath(base_path, version)));
+      return absl::NotFoundError(absl::StrCat("model '", model, "' has no version directory ",
+                                              VersionPath(base_path, version)));
     }
     VersionOverrides overrides = source_->Overrides(model);
     overrides.loaded.insert(version);
@@ -166,7 +173,8 @@ Status ServerCore::LoadVersion(const std::string& model, int64_t version) {
   const absl::Time deadline = absl::Now() + options_.load_wait;
   while (true) {
     const absl::Duration step = std::min(absl::Milliseconds(50), deadline - absl::Now());
-    Status outcome = manager_->WaitUntilAvailable(model, version, std::max(step, absl::ZeroDuration()));
+    Status outcome =
+        manager_->WaitUntilAvailable(model, version, std::max(step, absl::ZeroDuration()));
     if (outcome.code() != absl::StatusCode::kDeadlineExceeded) return outcome;
     if (stop_waiting_) return absl::UnavailableError("the server is shutting down");
     if (absl::Now() >= deadline) {
@@ -185,8 +193,8 @@ Status ServerCore::UnloadVersion(const std::string& model, int64_t version) {
     if (auto labels = labels_.find(model); labels != labels_.end()) {
       for (const auto& [label, labelled] : labels->second) {
         if (labelled == version) {
-          return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '", model,
-                                                            "' is labelled '", label,
+          return absl::FailedPreconditionError(absl::StrCat("version ", version, " of model '",
+                                                            model, "' is labelled '", label,
                                                             "'; point the label elsewhere first"));
         }
       }
@@ -199,7 +207,8 @@ Status ServerCore::UnloadVersion(const std::string& model, int64_t version) {
                                       [&](const VersionStatus& v) { return v.version == version; });
   }();
   if (!known && overrides.unloaded.count(version) == 0) {
-    return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version, " loaded"));
+    return absl::NotFoundError(
+        absl::StrCat("model '", model, "' has no version ", version, " loaded"));
   }
   overrides.unloaded.insert(version);
   overrides.loaded.erase(version);
@@ -208,8 +217,10 @@ Status ServerCore::UnloadVersion(const std::string& model, int64_t version) {
 
 Status ServerCore::SetLabel(const std::string& model, const std::string& label, int64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto config = std::find_if(models_.begin(), models_.end(), [&](const ModelConfig& m) { return m.name == model; });
-  if (config == models_.end()) return absl::NotFoundError(absl::StrCat("model '", model, "' is not configured"));
+  auto config = std::find_if(models_.begin(), models_.end(),
+                             [&](const ModelConfig& m) { return m.name == model; });
+  if (config == models_.end())
+    return absl::NotFoundError(absl::StrCat("model '", model, "' is not configured"));
   RETURN_IF_ERROR(CheckLabel(model, label, version));
   labels_[model][label] = version;
   config->version_labels[label] = version;  // a later reload of the same config keeps it
@@ -227,7 +238,8 @@ StatusOr<ModelHandle> ServerCore::GetHandle(const ModelSpec& spec) const {
   return manager_->GetHandle(spec.name, version);
 }
 
-StatusOr<int64_t> ServerCore::LabelVersion(const std::string& model, const std::string& label) const {
+StatusOr<int64_t> ServerCore::LabelVersion(const std::string& model,
+                                           const std::string& label) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto labels = labels_.find(model);
   if (labels == labels_.end() || labels->second.count(label) == 0) {

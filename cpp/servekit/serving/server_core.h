@@ -46,9 +46,15 @@ struct ModelSpec {
   std::optional<int64_t> version;
   std::optional<std::string> label;
 
-  static ModelSpec Latest(std::string name) { return {std::move(name), std::nullopt, std::nullopt}; }
-  static ModelSpec Version(std::string name, int64_t version) { return {std::move(name), version, std::nullopt}; }
-  static ModelSpec Label(std::string name, std::string label) { return {std::move(name), std::nullopt, std::move(label)}; }
+  static ModelSpec Latest(std::string name) {
+    return {std::move(name), std::nullopt, std::nullopt};
+  }
+  static ModelSpec Version(std::string name, int64_t version) {
+    return {std::move(name), version, std::nullopt};
+  }
+  static ModelSpec Label(std::string name, std::string label) {
+    return {std::move(name), std::nullopt, std::move(label)};
+  }
 };
 
 class ServerCore {
@@ -88,8 +94,8 @@ class ServerCore {
   const Metrics& metrics() const { return metrics_; }
   // Requests for models that are not configured are counted under the model
   // name "" (clients cannot grow the metrics without bound).
-  void RecordRequest(const std::string& model, int64_t version, const std::string& api, absl::StatusCode code,
-                     absl::Duration latency) const;
+  void RecordRequest(const std::string& model, int64_t version, const std::string& api,
+                     absl::StatusCode code, absl::Duration latency) const;
   std::vector<ModelConfig> Models() const;
   // From now on config changes stop waiting for new models to load (they are
   // applied, their labels checked against what is available now): a server

@@ -12,7 +12,8 @@ Status CheckSignatureName(const std::string& signature_name) {
 }
 
 std::vector<ModelSignature> SignaturesOf(const Session& session) {
-  return {ModelSignature{kDefaultSignatureName, kPredictMethodName, session.inputs(), session.outputs()}};
+  return {ModelSignature{kDefaultSignatureName, kPredictMethodName, session.inputs(),
+                         session.outputs()}};
 }
 
 StatusOr<ModelSignature> FindSignature(const Session& session, const std::string& signature_name) {
@@ -21,40 +22,42 @@ StatusOr<ModelSignature> FindSignature(const Session& session, const std::string
 }
 
 std::string SpecNames(absl::Span<const TensorSpec> specs) {
-  return absl::StrJoin(specs, ", ", [](std::string* out, const TensorSpec& s) { absl::StrAppend(out, s.name); });
+  return absl::StrJoin(specs, ", ",
+                       [](std::string* out, const TensorSpec& s) { absl::StrAppend(out, s.name); });
 }
 
 StatusOr<const TensorSpec*> FindInput(const ModelSignature& signature, absl::string_view name) {
   for (const TensorSpec& spec : signature.inputs) {
     if (spec.name == name) return &spec;
   }
-  return absl::InvalidArgumentError(absl::StrCat("input tensor alias not found in signature: ", name,
-                                                 ". Inputs expected to be in the set {", SpecNames(signature.inputs),
-                                                 "}."));
+  return absl::InvalidArgumentError(
+      absl::StrCat("input tensor alias not found in signature: ", name,
+                   ". Inputs expected to be in the set {", SpecNames(signature.inputs), "}."));
 }
 
 StatusOr<const TensorSpec*> FindOutput(const ModelSignature& signature, absl::string_view name) {
   for (const TensorSpec& spec : signature.outputs) {
     if (spec.name == name) return &spec;
   }
-  return absl::InvalidArgumentError(absl::StrCat("output tensor alias not found in signature: ", name,
-                                                 ". Outputs expected to be in the set {",
-                                                 SpecNames(signature.outputs), "}."));
+  return absl::InvalidArgumentError(
+      absl::StrCat("output tensor alias not found in signature: ", name,
+                   ". Outputs expected to be in the set {", SpecNames(signature.outputs), "}."));
 }
 
 Status CheckExampleApiSignature(ExampleApi api, absl::Span<const TensorSpec> output_specs) {
   const bool classify = api == ExampleApi::kClassify;
-  bool fits = output_specs.size() == 1 &&
-              (output_specs[0].dtype == DType::kFloat32 || output_specs[0].dtype == DType::kFloat64);
+  bool fits = output_specs.size() == 1 && (output_specs[0].dtype == DType::kFloat32 ||
+                                           output_specs[0].dtype == DType::kFloat64);
   if (fits) {
     const SymShape& shape = output_specs[0].shape;
     fits = classify ? shape.size() == 2 && shape[1].is_fixed()
                     : shape.size() == 1 || (shape.size() == 2 && shape[1] == Dim::Fixed(1));
   }
   if (fits) return absl::OkStatus();
-  const std::string outputs = absl::StrJoin(output_specs, ", ", [](std::string* out, const TensorSpec& s) {
-    absl::StrAppend(out, "'", s.name, "' ", DTypeName(s.dtype), " ", SymShapeToString(s.shape));
-  });
+  const std::string outputs =
+      absl::StrJoin(output_specs, ", ", [](std::string* out, const TensorSpec& s) {
+        absl::StrAppend(out, "'", s.name, "' ", DTypeName(s.dtype), " ", SymShapeToString(s.shape));
+      });
   return absl::InvalidArgumentError(absl::StrCat(
       classify ? ":classify needs a model with one float output of shape [N, K] (the class scores)"
                : ":regress needs a model with one float output of shape [N] or [N, 1]",
@@ -63,14 +66,22 @@ Status CheckExampleApiSignature(ExampleApi api, absl::Span<const TensorSpec> out
 
 absl::string_view TfDataTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "DT_FLOAT";
-    case DType::kFloat64: return "DT_DOUBLE";
-    case DType::kInt32: return "DT_INT32";
-    case DType::kUInt8: return "DT_UINT8";
-    case DType::kInt8: return "DT_INT8";
-    case DType::kInt64: return "DT_INT64";
-    case DType::kBool: return "DT_BOOL";
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return "DT_FLOAT";
+    case DType::kFloat64:
+      return "DT_DOUBLE";
+    case DType::kInt32:
+      return "DT_INT32";
+    case DType::kUInt8:
+      return "DT_UINT8";
+    case DType::kInt8:
+      return "DT_INT8";
+    case DType::kInt64:
+      return "DT_INT64";
+    case DType::kBool:
+      return "DT_BOOL";
+    case DType::kUndefined:
+      break;
   }
   return "DT_INVALID";
 }

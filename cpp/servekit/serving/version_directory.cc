@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 // A positive decimal number in canonical form and nothing else ("12"; not
 // "+1", "1e3", "0", " 1", or "007", whose path VersionPath could not rebuild).
 bool ParseVersion(const std::string& name, int64_t* version) {
-  if (name.empty() || name[0] == '0' || !std::all_of(name.begin(), name.end(), [](char c) { return absl::ascii_isdigit(c); })) {
+  if (name.empty() || name[0] == '0' ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     return false;
   }
   return absl::SimpleAtoi(name, version) && *version > 0;
@@ -39,7 +40,8 @@ StatusOr<std::vector<int64_t>> ScanVersions(const std::string& base_path) {
     return FileSystemError(error, absl::StrCat("cannot read base_path '", base_path, "'"));
   }
   if (!fs::is_directory(status)) {
-    return absl::FailedPreconditionError(absl::StrCat("base_path '", base_path, "' is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("base_path '", base_path, "' is not a directory"));
   }
   std::vector<int64_t> versions;
   fs::directory_iterator it(base_path, error);
@@ -64,8 +66,8 @@ StatusOr<std::string> DetectPlatform(const std::string& version_path) {
   for (const char* name : {"saved_model.pb", "saved_model.pbtxt"}) {
     if (fs::is_regular_file(fs::path(version_path) / name, error)) return std::string("tensorflow");
   }
-  return absl::NotFoundError(absl::StrCat("'", version_path,
-                                          "' holds no model.onnx (or saved_model.pb): not a model version yet"));
+  return absl::NotFoundError(absl::StrCat(
+      "'", version_path, "' holds no model.onnx (or saved_model.pb): not a model version yet"));
 }
 
 }  // namespace servekit

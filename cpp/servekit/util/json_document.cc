@@ -22,8 +22,9 @@ namespace {
 // text, instead of being pushed character by character onto the reader's
 // stack (which made a predict body 3.5x slower to parse than letting RapidJSON
 // convert the numbers itself).
-constexpr unsigned kParseFlags =
-    rapidjson::kParseNanAndInfFlag | rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
+constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag |
+                                 rapidjson::kParseInsituFlag;
 
 // An integer token: digits after an optional minus (a plain loop: number
 // tokens are short, and string_view::find_first_of builds a table per call).
@@ -76,9 +77,11 @@ class NumberConvertingBuilder {
     const char* const end = text + length;
     if (IsIntegerToken(text, length)) {
       int64_t i;
-      if (auto [ptr, ec] = std::from_chars(text, end, i); ec == std::errc() && ptr == end) return doc_.Int64(i);
+      if (auto [ptr, ec] = std::from_chars(text, end, i); ec == std::errc() && ptr == end)
+        return doc_.Int64(i);
       uint64_t u;
-      if (auto [ptr, ec] = std::from_chars(text, end, u); ec == std::errc() && ptr == end) return doc_.Uint64(u);
+      if (auto [ptr, ec] = std::from_chars(text, end, u); ec == std::errc() && ptr == end)
+        return doc_.Uint64(u);
     }
     double d;
     const auto [ptr, ec] = std::from_chars(text, end, d);
@@ -99,9 +102,13 @@ class NumberConvertingBuilder {
   bool Double(double d) { return doc_.Double(d); }
   bool Null() { return doc_.Null(); }
   bool Bool(bool b) { return doc_.Bool(b); }
-  bool String(const char* text, rapidjson::SizeType length, bool copy) { return doc_.String(text, length, copy); }
+  bool String(const char* text, rapidjson::SizeType length, bool copy) {
+    return doc_.String(text, length, copy);
+  }
   bool StartObject() { return doc_.StartObject(); }
-  bool Key(const char* text, rapidjson::SizeType length, bool copy) { return doc_.Key(text, length, copy); }
+  bool Key(const char* text, rapidjson::SizeType length, bool copy) {
+    return doc_.Key(text, length, copy);
+  }
   bool EndObject(rapidjson::SizeType count) { return doc_.EndObject(count); }
   bool StartArray() { return doc_.StartArray(); }
   bool EndArray(rapidjson::SizeType count) { return doc_.EndArray(count); }
@@ -115,7 +122,8 @@ class NumberConvertingBuilder {
 }  // namespace
 
 Status ParseJsonDocument(absl::string_view text, rapidjson::Document* doc) {
-  if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; })) {
+  if (std::all_of(text.begin(), text.end(),
+                  [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; })) {
     return absl::InvalidArgumentError("the request body is empty; expected a JSON object");
   }
   if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
@@ -123,9 +131,11 @@ Status ParseJsonDocument(absl::string_view text, rapidjson::Document* doc) {
   }
   // The number of opening brackets bounds the depth; counting them is a fast
   // vectorised pass, and the exact scan runs only for texts with many lists.
-  const auto openings = std::count(text.begin(), text.end(), '[') + std::count(text.begin(), text.end(), '{');
+  const auto openings =
+      std::count(text.begin(), text.end(), '[') + std::count(text.begin(), text.end(), '{');
   if (openings > kMaxJsonNesting && MaxNesting(text, kMaxJsonNesting) > kMaxJsonNesting) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed request: JSON nested deeper than ", kMaxJsonNesting,
+    return absl::InvalidArgumentError(absl::StrCat("malformed request: JSON nested deeper than ",
+                                                   kMaxJsonNesting,
                                                    " levels (no model input needs that many)"));
   }
   // The copy lives as long as the document: its strings point into it.
@@ -142,11 +152,13 @@ Status ParseJsonDocument(absl::string_view text, rapidjson::Document* doc) {
   };
   doc->Populate(generate);
   if (builder.overflow_offset() >= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: the number at offset ", builder.overflow_offset(),
+    return absl::InvalidArgumentError(absl::StrCat("malformed JSON: the number at offset ",
+                                                   builder.overflow_offset(),
                                                    " is too large for a 64-bit float"));
   }
   if (result.IsError()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at offset ", result.Offset(), ": ",
+    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at offset ", result.Offset(),
+                                                   ": ",
                                                    rapidjson::GetParseError_En(result.Code())));
   }
   return absl::OkStatus();

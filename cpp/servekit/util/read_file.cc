@@ -13,7 +13,8 @@ namespace servekit {
 namespace {
 
 Status ErrnoStatus(int error, const std::string& what, const std::string& path) {
-  const std::string message = absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(error));
+  const std::string message =
+      absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(error));
   switch (error) {
     case ENOENT:
     case ENOTDIR:

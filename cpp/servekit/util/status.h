@@ -17,10 +17,10 @@ using absl::StatusOr;
 #define SERVEKIT_CONCAT(a, b) SERVEKIT_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                               \
-  do {                                                      \
-    ::absl::Status servekit_status_ = (expr);               \
-    if (!servekit_status_.ok()) return servekit_status_;    \
+#define RETURN_IF_ERROR(expr)                            \
+  do {                                                   \
+    ::absl::Status servekit_status_ = (expr);            \
+    if (!servekit_status_.ok()) return servekit_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F())` binds the value of a StatusOr or returns its error.

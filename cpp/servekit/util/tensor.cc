@@ -18,7 +18,9 @@ int64_t NumElements(const Shape& shape) {
 StatusOr<int64_t> CheckedNumElements(const Shape& shape, int64_t limit) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dimension in shape ", ShapeToString(shape)));
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("negative dimension in shape ", ShapeToString(shape)));
     if (d != 0 && n > limit / d) {
       return absl::InvalidArgumentError(
           absl::StrCat("shape ", ShapeToString(shape), " has more than ", limit, " elements"));
@@ -41,8 +43,8 @@ StatusOr<Tensor> Tensor::Allocate(DType dtype, Shape shape) {
   if (padded == 0) padded = kTensorAlignment;
   void* data = std::aligned_alloc(kTensorAlignment, padded);
   if (data == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", bytes, " bytes for a tensor of shape ", ShapeToString(shape)));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate ", bytes, " bytes for a tensor of shape ", ShapeToString(shape)));
   }
   Tensor t;
   t.dtype_ = dtype;

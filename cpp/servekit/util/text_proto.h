@@ -14,6 +14,7 @@ class Message;
 namespace servekit {
 
 // `what` names the text in the error ("invalid <what>: line 3, column 5: ...").
-Status ParseTextProto(const std::string& text, absl::string_view what, google::protobuf::Message* message);
+Status ParseTextProto(const std::string& text, absl::string_view what,
+                      google::protobuf::Message* message);
 
 }  // namespace servekit

@@ -17,8 +17,8 @@ IntraOpPool::~IntraOpPool() = default;
 void IntraOpPool::ParallelFor(int64_t n, int64_t min_chunk,
                               const std::function<void(int64_t, int64_t)>& fn) const {
   if (n <= 0) return;
-  int64_t chunks = std::min<int64_t>(num_threads_, (n + std::max<int64_t>(min_chunk, 1) - 1) /
-                                                       std::max<int64_t>(min_chunk, 1));
+  int64_t chunks = std::min<int64_t>(
+      num_threads_, (n + std::max<int64_t>(min_chunk, 1) - 1) / std::max<int64_t>(min_chunk, 1));
   if (chunks <= 1 || pool_ == nullptr) {
     fn(0, n);
     return;

@@ -12,7 +12,9 @@ struct ChannelAffine {
   std::vector<float> a, c;
 };
 
-bool IsConstant(const Graph& graph, int id) { return id >= 0 && graph.values[id].constant.has_value(); }
+bool IsConstant(const Graph& graph, int id) {
+  return id >= 0 && graph.values[id].constant.has_value();
+}
 
 StatusOr<ChannelAffine> ReadBatchNorm(const Graph& graph, const Node& bn) {
   ASSIGN_OR_RETURN(float epsilon, bn.attributes.GetFloat("epsilon", 1e-5f));
@@ -30,12 +32,15 @@ StatusOr<ChannelAffine> ReadBatchNorm(const Graph& graph, const Node& bn) {
 }
 
 // The folded bias b' = b * a + c, as a new constant.
-StatusOr<int> FoldedBias(Graph& graph, const Node& layer, int bias_input, const ChannelAffine& affine) {
+StatusOr<int> FoldedBias(Graph& graph, const Node& layer, int bias_input,
+                         const ChannelAffine& affine) {
   const int64_t channels = static_cast<int64_t>(affine.a.size());
   ASSIGN_OR_RETURN(Tensor bias, Tensor::Allocate(DType::kFloat32, {channels}));
-  const bool has_bias = static_cast<int>(layer.inputs.size()) > bias_input && layer.inputs[bias_input] >= 0;
+  const bool has_bias =
+      static_cast<int>(layer.inputs.size()) > bias_input && layer.inputs[bias_input] >= 0;
   for (int64_t ch = 0; ch < channels; ++ch) {
-    const float b = has_bias ? graph.values[layer.inputs[bias_input]].constant->data<float>()[ch] : 0.0f;
+    const float b =
+        has_bias ? graph.values[layer.inputs[bias_input]].constant->data<float>()[ch] : 0.0f;
     bias.data<float>()[ch] = b * affine.a[ch] + affine.c[ch];
   }
   return graph.AddConstant(absl::StrCat(layer.name, "_folded_bias"), std::move(bias));
@@ -43,8 +48,8 @@ StatusOr<int> FoldedBias(Graph& graph, const Node& layer, int bias_input, const 
 
 // Scales weights per output channel; `channel_stride`/`channel_step` address
 // element i's channel as (i / channel_stride) % channels.
-StatusOr<int> ScaledWeights(Graph& graph, const Node& layer, const ChannelAffine& affine, int64_t inner,
-                            bool channel_is_row) {
+StatusOr<int> ScaledWeights(Graph& graph, const Node& layer, const ChannelAffine& affine,
+                            int64_t inner, bool channel_is_row) {
   ASSIGN_OR_RETURN(Tensor w, graph.values[layer.inputs[1]].constant->Clone());
   const int64_t channels = static_cast<int64_t>(affine.a.size());
   float* data = w.data<float>();
@@ -64,7 +69,8 @@ Status FoldBatchNormalization(Graph& graph) {
     Node& bn = graph.nodes[x];
     if (bn.op_type != "BatchNormalization" || bn.outputs.size() != 1) continue;
     bool params_constant = true;
-    for (int i = 1; i < 5; ++i) params_constant = params_constant && IsConstant(graph, bn.inputs[i]);
+    for (int i = 1; i < 5; ++i)
+      params_constant = params_constant && IsConstant(graph, bn.inputs[i]);
     const int p = producers[bn.inputs[0]];
     if (!params_constant || p < 0) continue;
     Node& layer = graph.nodes[p];
@@ -73,7 +79,8 @@ Status FoldBatchNormalization(Graph& graph) {
         layer.attributes.Has("_activation")) {
       continue;
     }
-    const bool bias_ok = layer.inputs.size() < 3 || layer.inputs[2] < 0 || IsConstant(graph, layer.inputs[2]);
+    const bool bias_ok =
+        layer.inputs.size() < 3 || layer.inputs[2] < 0 || IsConstant(graph, layer.inputs[2]);
     if (!IsConstant(graph, layer.inputs[1]) || !bias_ok) continue;
     const int64_t channels = graph.values[bn.inputs[1]].constant->num_elements();
     int64_t inner = 0;
@@ -91,8 +98,9 @@ Status FoldBatchNormalization(Graph& graph) {
         // Only a per-column bias ([N] or [1, N]) scales with the channel; [M, 1]
         // with M == N has as many elements but means something else.
         const SymShape& c = graph.values[layer.inputs[2]].shape;
-        const bool per_column = (c.size() == 1 && c[0] == Dim::Fixed(channels)) ||
-                                (c.size() == 2 && c[0] == Dim::Fixed(1) && c[1] == Dim::Fixed(channels));
+        const bool per_column =
+            (c.size() == 1 && c[0] == Dim::Fixed(channels)) ||
+            (c.size() == 2 && c[0] == Dim::Fixed(1) && c[1] == Dim::Fixed(channels));
         if (!per_column) continue;
       }
       // B is [N, K] with transB (channel = row), else [K, N] (channel = column).

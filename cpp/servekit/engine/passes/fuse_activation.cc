@@ -19,7 +19,8 @@ Activation FusableActivation(const Graph& graph, const Node& node) {
     for (int i = 1; i < static_cast<int>(node.inputs.size()); ++i) {
       if (node.inputs[i] < 0) continue;
       const Value& v = graph.values[node.inputs[i]];
-      if (!v.constant || v.dtype != DType::kFloat32 || v.constant->num_elements() != 1) return Activation{};
+      if (!v.constant || v.dtype != DType::kFloat32 || v.constant->num_elements() != 1)
+        return Activation{};
       (i == 1 ? lo : hi) = *v.constant->data<float>();
     }
     return Activation::ForOpType("Clip", lo, hi);
@@ -28,7 +29,8 @@ Activation FusableActivation(const Graph& graph, const Node& node) {
     auto approximate = node.attributes.GetString("approximate", "none");
     if (!approximate.ok() || *approximate != "none") return Activation{};
   }
-  if (node.op_type == "Relu" || node.op_type == "Sigmoid" || node.op_type == "Tanh" || node.op_type == "Gelu") {
+  if (node.op_type == "Relu" || node.op_type == "Sigmoid" || node.op_type == "Tanh" ||
+      node.op_type == "Gelu") {
     return Activation::ForOpType(node.op_type, 0, 0);
   }
   return Activation{};
@@ -45,7 +47,8 @@ Status FuseActivations(Graph& graph) {
     const int p = producers[node.inputs[0]];
     if (p < 0) continue;
     Node& layer = graph.nodes[p];
-    const bool fusable_layer = layer.op_type == "Conv" || layer.op_type == "Gemm" || layer.op_type == "MatMul";
+    const bool fusable_layer =
+        layer.op_type == "Conv" || layer.op_type == "Gemm" || layer.op_type == "MatMul";
     if (!fusable_layer || layer.attributes.Has("_activation")) continue;
     const std::vector<int> inputs = node.inputs;  // Clip's bounds, restored if the merge fails
     node.inputs.resize(1);

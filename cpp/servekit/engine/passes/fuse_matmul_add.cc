@@ -13,7 +13,9 @@ Status FuseMatMulAdd(Graph& graph) {
       const int matmul_out = add.inputs[side];
       const int bias = add.inputs[1 - side];
       const int p = producers[matmul_out];
-      if (p < 0 || graph.nodes[p].op_type != "MatMul" || graph.nodes[p].attributes.Has("_activation")) continue;
+      if (p < 0 || graph.nodes[p].op_type != "MatMul" ||
+          graph.nodes[p].attributes.Has("_activation"))
+        continue;
       Node& matmul = graph.nodes[p];
       const Value& a = graph.values[matmul.inputs[0]];
       const Value& w = graph.values[matmul.inputs[1]];
@@ -27,13 +29,15 @@ Status FuseMatMulAdd(Graph& graph) {
       const std::vector<int> old_inputs = matmul.inputs;
       const std::string old_op = matmul.op_type;
       matmul.op_type = "Gemm";
-      matmul.inputs = {old_inputs[0], old_inputs[1], graph.AddConstant(absl::StrCat(matmul.name, "_bias"),
-                                                                        b.constant->Reshaped({n}))};
+      matmul.inputs = {
+          old_inputs[0], old_inputs[1],
+          graph.AddConstant(absl::StrCat(matmul.name, "_bias"), b.constant->Reshaped({n}))};
       add.inputs = {matmul_out};
       if (!passes::MergeIntoProducer(graph, static_cast<int>(x))) {
         graph.nodes[p].op_type = old_op;
         graph.nodes[p].inputs = old_inputs;
-        graph.nodes[x].inputs = side == 0 ? std::vector<int>{matmul_out, bias} : std::vector<int>{bias, matmul_out};
+        graph.nodes[x].inputs =
+            side == 0 ? std::vector<int>{matmul_out, bias} : std::vector<int>{bias, matmul_out};
         continue;
       }
       producers = graph.Producers();

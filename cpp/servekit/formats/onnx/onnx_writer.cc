@@ -25,7 +25,8 @@ Status WriteValueInfo(const Value& v, bool is_input, onnx::ValueInfoProto* info)
     if (d.is_fixed()) {
       dim->set_dim_value(d.value());
     } else if (is_input && d.value() != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", v.name, "' has dimension ", d.ToString(),
+      return absl::InvalidArgumentError(absl::StrCat("input '", v.name, "' has dimension ",
+                                                     d.ToString(),
                                                      ", which an ONNX file cannot declare"));
     } else if (axis == 0 || !is_input) {
       dim->set_dim_param(d.ToString());
@@ -36,7 +37,8 @@ Status WriteValueInfo(const Value& v, bool is_input, onnx::ValueInfoProto* info)
   return absl::OkStatus();
 }
 
-Status WriteAttribute(const std::string& name, const AttributeValue& value, onnx::AttributeProto* a) {
+Status WriteAttribute(const std::string& name, const AttributeValue& value,
+                      onnx::AttributeProto* a) {
   a->set_name(name);
   using T = onnx::AttributeProto;
   if (auto* i = std::get_if<int64_t>(&value)) {
@@ -58,7 +60,8 @@ Status WriteAttribute(const std::string& name, const AttributeValue& value, onnx
     a->set_type(T::TENSOR);
     TensorToProto(*t, "", a->mutable_t());
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("attribute '", name, "' has an unsupported type"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("attribute '", name, "' has an unsupported type"));
   }
   return absl::OkStatus();
 }
@@ -76,10 +79,12 @@ StatusOr<std::string> WriteOnnxModel(const Graph& graph, const std::string& prod
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(graph_name);
   const std::vector<int> producers = graph.Producers();
-  for (int id : graph.inputs) RETURN_IF_ERROR(WriteValueInfo(graph.values[id], true, g->add_input()));
+  for (int id : graph.inputs)
+    RETURN_IF_ERROR(WriteValueInfo(graph.values[id], true, g->add_input()));
   for (size_t id = 0; id < graph.values.size(); ++id) {
     const Value& v = graph.values[id];
-    if (v.constant.has_value() && producers[id] < 0) TensorToProto(*v.constant, v.name, g->add_initializer());
+    if (v.constant.has_value() && producers[id] < 0)
+      TensorToProto(*v.constant, v.name, g->add_initializer());
   }
   for (const Node& node : graph.nodes) {
     onnx::NodeProto* n = g->add_node();
@@ -89,10 +94,12 @@ StatusOr<std::string> WriteOnnxModel(const Graph& graph, const std::string& prod
     for (int id : node.outputs) n->add_output(graph.values[id].name);
     for (const auto& [name, value] : node.attributes.all()) {
       Status written = WriteAttribute(name, value, n->add_attribute());
-      if (!written.ok()) return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": ", written.message()));
+      if (!written.ok())
+        return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": ", written.message()));
     }
   }
-  for (int id : graph.outputs) RETURN_IF_ERROR(WriteValueInfo(graph.values[id], false, g->add_output()));
+  for (int id : graph.outputs)
+    RETURN_IF_ERROR(WriteValueInfo(graph.values[id], false, g->add_output()));
   std::string bytes;
   if (!model.SerializeToString(&bytes)) return absl::InternalError("cannot serialize the model");
   return bytes;

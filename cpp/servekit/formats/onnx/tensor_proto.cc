@@ -26,7 +26,8 @@ Status CheckCount(int64_t have, int64_t need, const char* what) {
 
 StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const std::string& base_dir,
                                    int64_t need_bytes) {
-  if (base_dir.empty()) return Invalid("uses external data, which needs the model loaded from a file");
+  if (base_dir.empty())
+    return Invalid("uses external data, which needs the model loaded from a file");
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& entry : proto.external_data()) {
@@ -35,7 +36,8 @@ StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const std::st
     } else if (entry.key() == "offset" || entry.key() == "length") {
       int64_t value = 0;
       if (!absl::SimpleAtoi(entry.value(), &value) || value < 0) {
-        return Invalid(absl::StrCat("external data ", entry.key(), " '", entry.value(), "' is not a valid number"));
+        return Invalid(absl::StrCat("external data ", entry.key(), " '", entry.value(),
+                                    "' is not a valid number"));
       }
       (entry.key() == "offset" ? offset : length) = value;
     }
@@ -43,7 +45,8 @@ StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const std::st
   if (location.empty()) return Invalid("external data has no location");
   const fs::path relative(location);
   if (relative.is_absolute() || relative.lexically_normal().string().rfind("..", 0) == 0) {
-    return Invalid(absl::StrCat("external data location '", location, "' must stay inside the model directory"));
+    return Invalid(absl::StrCat("external data location '", location,
+                                "' must stay inside the model directory"));
   }
   const fs::path file = fs::path(base_dir) / relative;
   std::error_code error;
@@ -51,16 +54,22 @@ StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const std::st
   // directory cannot expose a file outside it.
   const fs::path real_base = fs::canonical(base_dir, error);
   const fs::path real_file = error ? fs::path() : fs::weakly_canonical(file, error);
-  const auto [base_end, unused] = std::mismatch(real_base.begin(), real_base.end(), real_file.begin(), real_file.end());
+  const auto [base_end, unused] =
+      std::mismatch(real_base.begin(), real_base.end(), real_file.begin(), real_file.end());
   if (!error && base_end != real_base.end()) {
-    return Invalid(absl::StrCat("external data location '", location, "' must stay inside the model directory"));
+    return Invalid(absl::StrCat("external data location '", location,
+                                "' must stay inside the model directory"));
   }
   const auto file_size = fs::file_size(file, error);
   if (error) return Invalid(absl::StrCat("external data file '", location, "' cannot be read"));
   if (length < 0) length = need_bytes;
-  if (length != need_bytes) return Invalid(absl::StrCat("external data length ", length, " but its shape needs ", need_bytes, " bytes"));
-  if (static_cast<uint64_t>(offset) > file_size || file_size - offset < static_cast<uint64_t>(length)) {
-    return Invalid(absl::StrCat("external data file '", location, "' is shorter than offset ", offset, " + length ", length));
+  if (length != need_bytes)
+    return Invalid(absl::StrCat("external data length ", length, " but its shape needs ",
+                                need_bytes, " bytes"));
+  if (static_cast<uint64_t>(offset) > file_size ||
+      file_size - offset < static_cast<uint64_t>(length)) {
+    return Invalid(absl::StrCat("external data file '", location, "' is shorter than offset ",
+                                offset, " + length ", length));
   }
   std::ifstream in(file, std::ios::binary);
   std::string data(length, '\0');
@@ -100,10 +109,18 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::stri
     RETURN_IF_ERROR(CheckCount(static_cast<int64_t>(raw->size()), need_bytes, "bytes of raw_data"));
   } else {
     switch (dtype) {
-      case DType::kFloat32: RETURN_IF_ERROR(CheckCount(proto.float_data_size(), *count, "float_data values")); break;
-      case DType::kFloat64: RETURN_IF_ERROR(CheckCount(proto.double_data_size(), *count, "double_data values")); break;
-      case DType::kInt64: RETURN_IF_ERROR(CheckCount(proto.int64_data_size(), *count, "int64_data values")); break;
-      default: RETURN_IF_ERROR(CheckCount(proto.int32_data_size(), *count, "int32_data values")); break;
+      case DType::kFloat32:
+        RETURN_IF_ERROR(CheckCount(proto.float_data_size(), *count, "float_data values"));
+        break;
+      case DType::kFloat64:
+        RETURN_IF_ERROR(CheckCount(proto.double_data_size(), *count, "double_data values"));
+        break;
+      case DType::kInt64:
+        RETURN_IF_ERROR(CheckCount(proto.int64_data_size(), *count, "int64_data values"));
+        break;
+      default:
+        RETURN_IF_ERROR(CheckCount(proto.int32_data_size(), *count, "int32_data values"));
+        break;
     }
   }
   ASSIGN_OR_RETURN(Tensor t, Tensor::Allocate(dtype, shape));
@@ -112,14 +129,29 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::stri
     return t;
   }
   switch (dtype) {
-    case DType::kFloat32: CopyField<float>(proto.float_data(), t); break;
-    case DType::kFloat64: CopyField<double>(proto.double_data(), t); break;
-    case DType::kInt64: CopyField<int64_t>(proto.int64_data(), t); break;
-    case DType::kInt32: CopyField<int32_t>(proto.int32_data(), t); break;
-    case DType::kInt8: CopyField<int8_t>(proto.int32_data(), t); break;
-    case DType::kUInt8: CopyField<uint8_t>(proto.int32_data(), t); break;
-    case DType::kBool: CopyField<bool>(proto.int32_data(), t); break;
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      CopyField<float>(proto.float_data(), t);
+      break;
+    case DType::kFloat64:
+      CopyField<double>(proto.double_data(), t);
+      break;
+    case DType::kInt64:
+      CopyField<int64_t>(proto.int64_data(), t);
+      break;
+    case DType::kInt32:
+      CopyField<int32_t>(proto.int32_data(), t);
+      break;
+    case DType::kInt8:
+      CopyField<int8_t>(proto.int32_data(), t);
+      break;
+    case DType::kUInt8:
+      CopyField<uint8_t>(proto.int32_data(), t);
+      break;
+    case DType::kBool:
+      CopyField<bool>(proto.int32_data(), t);
+      break;
+    case DType::kUndefined:
+      break;
   }
   return t;
 }

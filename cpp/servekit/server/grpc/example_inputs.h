@@ -23,6 +23,7 @@
 namespace servekit {
 
 StatusOr<std::vector<Tensor>> TensorsFromExamples(const tensorflow::serving::Input& input,
-                                                  absl::Span<const TensorSpec> inputs, int64_t max_elements);
+                                                  absl::Span<const TensorSpec> inputs,
+                                                  int64_t max_elements);
 
 }  // namespace servekit

@@ -1,15 +1,14 @@
 #include "servekit/server/grpc/grpc_connection.h"
 
-#include <algorithm>
-#include <atomic>
-#include <cstring>
-#include <utility>
-
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -28,10 +27,13 @@ constexpr size_t kMaxWriteBatchBytes = 256 << 10;
 constexpr int32_t kStreamWindowBytes = 4 << 20;
 constexpr int32_t kConnectionWindowBytes = 16 << 20;
 
-bool Expired(absl::Time deadline) { return deadline != absl::InfiniteFuture() && absl::Now() > deadline; }
+bool Expired(absl::Time deadline) {
+  return deadline != absl::InfiniteFuture() && absl::Now() > deadline;
+}
 
 Status DeadlinePassed() {
-  return absl::DeadlineExceededError("the call's deadline passed before a server thread could run it");
+  return absl::DeadlineExceededError(
+      "the call's deadline passed before a server thread could run it");
 }
 
 nghttp2_nv Header(absl::string_view name, absl::string_view value) {
@@ -44,7 +46,8 @@ nghttp2_nv Header(absl::string_view name, absl::string_view value) {
 // pairs point into (nghttp2 copies them on submit).
 struct StatusFields {
   explicit StatusFields(const Status& status)
-      : code(std::to_string(static_cast<int>(status.code()))), message(PercentEncodeGrpcMessage(status.message())) {}
+      : code(std::to_string(static_cast<int>(status.code()))),
+        message(PercentEncodeGrpcMessage(status.message())) {}
   void AppendTo(std::vector<nghttp2_nv>* fields) const {
     fields->push_back(Header("grpc-status", code));
     if (!message.empty()) fields->push_back(Header("grpc-message", message));
@@ -64,8 +67,8 @@ struct GrpcConnection::Stream {
   GrpcFrameReader reader;
   std::vector<std::string> messages;  // unary: the request
   absl::Time started = absl::Now();
-  bool request_complete = false;  // the client half-closed
-  size_t held = 0;                // request bytes counted in request_bytes_held_
+  bool request_complete = false;               // the client half-closed
+  size_t held = 0;                             // request bytes counted in request_bytes_held_
   std::unique_ptr<GrpcStreamHandler> handler;  // streaming calls
   std::shared_ptr<Writer> writer;
   bool unary_started = false;  // its handler has been called
@@ -88,14 +91,15 @@ struct GrpcConnection::Stream {
 // write from any thread (the health service writes on status changes).
 class GrpcConnection::Writer final : public GrpcCallWriter {
  public:
-  Writer(std::weak_ptr<GrpcConnection> connection, asio::strand<asio::io_context::executor_type> strand,
-         int32_t stream_id)
+  Writer(std::weak_ptr<GrpcConnection> connection,
+         asio::strand<asio::io_context::executor_type> strand, int32_t stream_id)
       : connection_(std::move(connection)), strand_(std::move(strand)), stream_id_(stream_id) {}
 
   void Write(std::string message) override {
-    asio::post(strand_, [connection = connection_, id = stream_id_, message = std::move(message)]() mutable {
-      if (auto c = connection.lock()) c->WriteMessage(id, std::move(message));
-    });
+    asio::post(strand_,
+               [connection = connection_, id = stream_id_, message = std::move(message)]() mutable {
+                 if (auto c = connection.lock()) c->WriteMessage(id, std::move(message));
+               });
   }
   void Finish(const Status& status) override {
     asio::post(strand_, [connection = connection_, id = stream_id_, status] {
@@ -126,8 +130,9 @@ struct GrpcConnection::Callbacks {
     return 0;
   }
 
-  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t name_length,
-                      const uint8_t* value, size_t value_length, uint8_t, void* user_data) {
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
+                      void* user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     Stream* stream = Self(user_data)->Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
@@ -164,13 +169,14 @@ struct GrpcConnection::Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     Stream* stream = self->Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) self->BeginCall(stream);
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      self->BeginCall(stream);
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) self->OnRequestEnd(stream);
     return 0;
   }
 
-  static int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t length,
-                         void* user_data) {
+  static int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                         size_t length, void* user_data) {
     GrpcConnection* self = Self(user_data);
     if (Stream* stream = self->Find(stream_id)) {
       self->OnRequestBytes(stream, absl::string_view(reinterpret_cast<const char*>(data), length));
@@ -193,8 +199,9 @@ struct GrpcConnection::Callbacks {
   }
 
   // nghttp2 asks for the next DATA bytes of a response.
-  static ssize_t ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buffer, size_t length,
-                              uint32_t* flags, nghttp2_data_source*, void* user_data) {
+  static ssize_t ReadResponse(nghttp2_session* session, int32_t stream_id, uint8_t* buffer,
+                              size_t length, uint32_t* flags, nghttp2_data_source*,
+                              void* user_data) {
     Stream* stream = Self(user_data)->Find(stream_id);
     if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     const size_t n = std::min(length, stream->out.size() - stream->out_taken);
@@ -221,8 +228,9 @@ struct GrpcConnection::Callbacks {
   }
 };
 
-GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socket, const GrpcMethodTable* methods,
-                               GrpcConnectionOptions options, std::function<void(GrpcConnection*)> on_closed)
+GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socket,
+                               const GrpcMethodTable* methods, GrpcConnectionOptions options,
+                               std::function<void(GrpcConnection*)> on_closed)
     : io_(io),
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
@@ -258,7 +266,8 @@ void GrpcConnection::Start() {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindowBytes)},
     };
     nghttp2_submit_settings(self->session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    nghttp2_session_set_local_window_size(self->session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
+    nghttp2_session_set_local_window_size(self->session_, NGHTTP2_FLAG_NONE, 0,
+                                          kConnectionWindowBytes);
     boost::system::error_code ignored;
     self->socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
     self->handshake_timer_.expires_after(self->options_.handshake_timeout);
@@ -280,23 +289,28 @@ void GrpcConnection::Watchdog() {
   const absl::Time request_deadline = absl::Now() - absl::FromChrono(options_.request_timeout);
   for (auto& [id, stream] : streams_) {
     Stream* s = stream.get();
-    if (s->finished || s->request_complete || s->handler != nullptr || s->started > request_deadline) continue;
-    const Status late = absl::DeadlineExceededError(absl::StrCat(
-        "the request did not arrive in full within ", absl::FormatDuration(absl::FromChrono(options_.request_timeout))));
+    if (s->finished || s->request_complete || s->handler != nullptr ||
+        s->started > request_deadline)
+      continue;
+    const Status late = absl::DeadlineExceededError(
+        absl::StrCat("the request did not arrive in full within ",
+                     absl::FormatDuration(absl::FromChrono(options_.request_timeout))));
     s->reader.Discard(late);
     s->messages.clear();
     Recount(s);
     FinishCall(s, late);
   }
-  if (pending_response_bytes_ > 0 && nanoseconds(now - last_write_progress_ns_) >= options_.write_timeout) {
+  if (pending_response_bytes_ > 0 &&
+      nanoseconds(now - last_write_progress_ns_) >= options_.write_timeout) {
     CloseSocket();  // the peer takes none of its responses
     return;
   }
   Flush();
   if (closed_) return;
-  const auto shortest = std::min({options_.idle_timeout, options_.request_timeout, options_.write_timeout});
-  const auto tick = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10),
-                                                          std::chrono::milliseconds(1000));
+  const auto shortest =
+      std::min({options_.idle_timeout, options_.request_timeout, options_.write_timeout});
+  const auto tick = std::clamp<std::chrono::milliseconds>(
+      shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   watchdog_timer_.expires_after(tick);
   watchdog_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
     if (!error) self->Watchdog();
@@ -345,7 +359,8 @@ void GrpcConnection::Drain() {
     nghttp2_submit_shutdown_notice(self->session_);
     nghttp2_submit_ping(self->session_, NGHTTP2_FLAG_NONE, nullptr);
     for (auto& [id, stream] : self->streams_) {
-      if (stream->handler != nullptr) self->FinishCall(stream.get(), absl::UnavailableError("the server is shutting down"));
+      if (stream->handler != nullptr)
+        self->FinishCall(stream.get(), absl::UnavailableError("the server is shutting down"));
     }
     self->Flush();
   });
@@ -354,8 +369,9 @@ void GrpcConnection::Drain() {
 void GrpcConnection::OnPingAck() {
   if (!draining_ || final_goaway_submitted_) return;
   final_goaway_submitted_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
 }
 
 void GrpcConnection::Close() {
@@ -363,11 +379,11 @@ void GrpcConnection::Close() {
 }
 
 void GrpcConnection::Read() {
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& error,
-                                                                                  size_t bytes) {
-                            self->OnRead(error, bytes);
-                          }));
+  socket_.async_read_some(
+      asio::buffer(read_buffer_),
+      asio::bind_executor(
+          strand_, [self = shared_from_this()](const boost::system::error_code& error,
+                                               size_t bytes) { self->OnRead(error, bytes); }));
 }
 
 void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes) {
@@ -376,8 +392,8 @@ void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes
     CloseSocket();
     return;
   }
-  const ssize_t consumed =
-      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(read_buffer_.data()), bytes);
+  const ssize_t consumed = nghttp2_session_mem_recv(
+      session_, reinterpret_cast<const uint8_t*>(read_buffer_.data()), bytes);
   if (consumed < 0) {
     // A protocol error: nghttp2 has queued a GOAWAY; send it, then close.
     nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
@@ -413,20 +429,22 @@ void GrpcConnection::Flush() {
     Read();
   }
   if (write_buffer_.empty()) {
-    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) CloseSocket();
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
+      CloseSocket();
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(write_buffer_),
-                    asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& error,
-                                                                            size_t) {
-                      self->writing_ = false;
-                      if (error) {
-                        self->CloseSocket();
-                        return;
-                      }
-                      self->Flush();
-                    }));
+  asio::async_write(
+      socket_, asio::buffer(write_buffer_),
+      asio::bind_executor(
+          strand_, [self = shared_from_this()](const boost::system::error_code& error, size_t) {
+            self->writing_ = false;
+            if (error) {
+              self->CloseSocket();
+              return;
+            }
+            self->Flush();
+          }));
 }
 
 void GrpcConnection::CloseSocket() {
@@ -461,7 +479,7 @@ GrpcConnection::Stream* GrpcConnection::Find(int32_t stream_id) {
 
 void GrpcConnection::BeginCall(Stream* stream) {
   // Not a gRPC call at all: a bare HTTP status ends the stream.
-  const char* refused = stream->method != "POST" ? "405"
+  const char* refused = stream->method != "POST"                                      ? "405"
                         : !absl::StartsWith(stream->content_type, "application/grpc") ? "415"
                                                                                       : nullptr;
   if (refused != nullptr) {
@@ -472,7 +490,8 @@ void GrpcConnection::BeginCall(Stream* stream) {
   }
   auto it = methods_->find(stream->path);
   if (it == methods_->end()) {
-    FinishCall(stream, absl::UnimplementedError(absl::StrCat("unknown gRPC method ", stream->path)));
+    FinishCall(stream,
+               absl::UnimplementedError(absl::StrCat("unknown gRPC method ", stream->path)));
     return;
   }
   stream->handler_method = &it->second;
@@ -520,7 +539,8 @@ void GrpcConnection::OnRequestBytes(Stream* stream, absl::string_view bytes) {
       if (stream->finished) break;
     }
   } else if (stream->messages.size() > 1) {
-    FinishCall(stream, absl::InvalidArgumentError("a unary gRPC call carries one request message, not several"));
+    FinishCall(stream, absl::InvalidArgumentError(
+                           "a unary gRPC call carries one request message, not several"));
   }
 }
 
@@ -540,7 +560,8 @@ void GrpcConnection::OnRequestEnd(Stream* stream) {
     return;
   }
   if (stream->messages.size() != 1) {
-    FinishCall(stream, absl::InvalidArgumentError("a unary gRPC call carries one request message, not none"));
+    FinishCall(stream, absl::InvalidArgumentError(
+                           "a unary gRPC call carries one request message, not none"));
     return;
   }
   ready_.push_back(stream->id);
@@ -575,15 +596,16 @@ void GrpcConnection::RunReadyUnaryCalls() {
       continue;
     }
     stream->abandoned = std::make_shared<std::atomic<bool>>(false);
-    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request), deadline = stream->deadline,
-                     abandoned = stream->abandoned] {
+    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request),
+                     deadline = stream->deadline, abandoned = stream->abandoned] {
       if (abandoned->load()) return;  // nobody is waiting for this answer
       std::string response;
       Status status = Expired(deadline) ? DeadlinePassed() : method->unary(request, &response);
-      asio::post(self->strand_, [self, id, status = std::move(status), response = std::move(response)]() mutable {
-        self->Respond(id, status, std::move(response));
-        self->Flush();
-      });
+      asio::post(self->strand_,
+                 [self, id, status = std::move(status), response = std::move(response)]() mutable {
+                   self->Respond(id, status, std::move(response));
+                   self->Flush();
+                 });
     });
   }
 }
@@ -597,16 +619,19 @@ void GrpcConnection::Respond(int32_t stream_id, const Status& status, std::strin
     return;
   }
   if (response.size() > options_.max_message_bytes) {
-    FinishCall(stream, absl::ResourceExhaustedError(absl::StrCat("the response (", response.size(),
-                                                                 " bytes) is larger than the maximum message size (",
-                                                                 options_.max_message_bytes, " bytes)")));
+    FinishCall(stream, absl::ResourceExhaustedError(
+                           absl::StrCat("the response (", response.size(),
+                                        " bytes) is larger than the maximum message size (",
+                                        options_.max_message_bytes, " bytes)")));
     return;
   }
   if (ResponsesOverBudget(response.size() + kGrpcFrameHeaderBytes)) {
-    FinishCall(stream, absl::ResourceExhaustedError(absl::StrCat(
-                           "the client has not read ", pending_response_bytes_,
-                           " bytes of earlier responses on this connection; this one would exceed the limit of ",
-                           options_.max_pending_response_bytes, " bytes")));
+    FinishCall(
+        stream,
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the client has not read ", pending_response_bytes_,
+            " bytes of earlier responses on this connection; this one would exceed the limit of ",
+            options_.max_pending_response_bytes, " bytes")));
     return;
   }
   AddPendingResponse(stream, response);
@@ -618,7 +643,8 @@ void GrpcConnection::WriteMessage(int32_t stream_id, std::string message) {
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->finished) return;
   if (ResponsesOverBudget(message.size() + kGrpcFrameHeaderBytes)) {
-    FinishCall(stream, absl::ResourceExhaustedError("the client is not reading this call's messages"));
+    FinishCall(stream,
+               absl::ResourceExhaustedError("the client is not reading this call's messages"));
     Flush();
     return;
   }
@@ -633,7 +659,8 @@ void GrpcConnection::WriteMessage(int32_t stream_id, std::string message) {
 }
 
 void GrpcConnection::SubmitHeaders(Stream* stream) {
-  const nghttp2_nv headers[] = {Header(":status", "200"), Header("content-type", "application/grpc"),
+  const nghttp2_nv headers[] = {Header(":status", "200"),
+                                Header("content-type", "application/grpc"),
                                 Header("grpc-accept-encoding", kGrpcAcceptedEncodings)};
   nghttp2_data_provider body;
   body.source.ptr = nullptr;
@@ -650,7 +677,8 @@ void GrpcConnection::FinishCall(Stream* stream, const Status& status) {
     if (stream->out.empty()) {
       // Trailers-only: one HEADERS frame with the status ends the call.
       const StatusFields fields(status);
-      std::vector<nghttp2_nv> headers = {Header(":status", "200"), Header("content-type", "application/grpc")};
+      std::vector<nghttp2_nv> headers = {Header(":status", "200"),
+                                         Header("content-type", "application/grpc")};
       fields.AppendTo(&headers);
       nghttp2_submit_response(session_, stream->id, headers.data(), headers.size(), nullptr);
       stream->headers_submitted = true;

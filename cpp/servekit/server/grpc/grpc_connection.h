@@ -15,6 +15,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,11 +26,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "servekit/server/grpc/grpc_framing.h"
 #include "servekit/server/grpc/grpc_method.h"
@@ -61,8 +60,9 @@ struct GrpcConnectionOptions {
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
  public:
   // `on_closed` runs once, on the strand, when the socket has been closed.
-  GrpcConnection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket, const GrpcMethodTable* methods,
-                 GrpcConnectionOptions options, std::function<void(GrpcConnection*)> on_closed);
+  GrpcConnection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket,
+                 const GrpcMethodTable* methods, GrpcConnectionOptions options,
+                 std::function<void(GrpcConnection*)> on_closed);
   ~GrpcConnection();
   GrpcConnection(const GrpcConnection&) = delete;
   GrpcConnection& operator=(const GrpcConnection&) = delete;
@@ -99,7 +99,9 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   // Keeps request_bytes_held_ in step with what `stream` holds.
   void Recount(Stream* stream);
   void AddPendingResponse(Stream* stream, absl::string_view message);
-  bool ResponsesOverBudget(size_t more) const { return pending_response_bytes_ + more > options_.max_pending_response_bytes; }
+  bool ResponsesOverBudget(size_t more) const {
+    return pending_response_bytes_ + more > options_.max_pending_response_bytes;
+  }
 
   // Request headers are complete: check them and pick the method.
   void BeginCall(Stream* stream);

@@ -1,8 +1,8 @@
 #include "servekit/server/grpc/grpc_framing.h"
 
-#include <algorithm>
-
 #include <zlib.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,8 +10,9 @@ namespace servekit {
 
 void AppendGrpcFrame(absl::string_view message, std::string* out) {
   const uint32_t length = static_cast<uint32_t>(message.size());
-  const char prefix[kGrpcFrameHeaderBytes] = {0, static_cast<char>(length >> 24), static_cast<char>(length >> 16),
-                                              static_cast<char>(length >> 8), static_cast<char>(length)};
+  const char prefix[kGrpcFrameHeaderBytes] = {
+      0, static_cast<char>(length >> 24), static_cast<char>(length >> 16),
+      static_cast<char>(length >> 8), static_cast<char>(length)};
   out->append(prefix, kGrpcFrameHeaderBytes);
   out->append(message.data(), message.size());
 }
@@ -22,16 +23,23 @@ StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view text) {
   }
   int64_t amount = 0;
   for (const char c : text.substr(0, text.size() - 1)) {
-    if (c < '0' || c > '9') return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
+    if (c < '0' || c > '9')
+      return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
     amount = amount * 10 + (c - '0');
   }
   switch (text.back()) {
-    case 'H': return absl::Hours(amount);
-    case 'M': return absl::Minutes(amount);
-    case 'S': return absl::Seconds(amount);
-    case 'm': return absl::Milliseconds(amount);
-    case 'u': return absl::Microseconds(amount);
-    case 'n': return absl::Nanoseconds(amount);
+    case 'H':
+      return absl::Hours(amount);
+    case 'M':
+      return absl::Minutes(amount);
+    case 'S':
+      return absl::Seconds(amount);
+    case 'm':
+      return absl::Milliseconds(amount);
+    case 'u':
+      return absl::Microseconds(amount);
+    case 'n':
+      return absl::Nanoseconds(amount);
   }
   return absl::InvalidArgumentError(absl::StrCat("bad grpc-timeout '", text, "'"));
 }
@@ -59,25 +67,28 @@ Status GrpcFrameReader::Add(absl::string_view bytes, std::vector<std::string>* m
   size_t at = 0;
   while (buffer_.size() - at >= kGrpcFrameHeaderBytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
-    const size_t length = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | size_t{p[4]};
+    const size_t length =
+        (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | size_t{p[4]};
     if (p[0] > 1) {
       error_ = absl::InvalidArgumentError(absl::StrCat("bad gRPC message flags ", int{p[0]}));
       break;
     }
     if (p[0] == 1 && encoding_ != "gzip" && encoding_ != "deflate") {
-      error_ = absl::UnimplementedError(absl::StrCat("a compressed gRPC message with grpc-encoding '", encoding_,
-                                                     "'; this server accepts ", kGrpcAcceptedEncodings));
+      error_ = absl::UnimplementedError(
+          absl::StrCat("a compressed gRPC message with grpc-encoding '", encoding_,
+                       "'; this server accepts ", kGrpcAcceptedEncodings));
       break;
     }
     if (length > max_message_bytes_) {
       // grpc++'s wording, so clients see the same message from either server.
-      error_ = absl::ResourceExhaustedError(
-          absl::StrCat("Received message larger than max (", length, " vs. ", max_message_bytes_, ")"));
+      error_ = absl::ResourceExhaustedError(absl::StrCat("Received message larger than max (",
+                                                         length, " vs. ", max_message_bytes_, ")"));
       break;
     }
     if (buffer_.size() - at - kGrpcFrameHeaderBytes < length) break;
     if (p[0] == 1) {
-      StatusOr<std::string> message = Decompress(absl::string_view(buffer_).substr(at + kGrpcFrameHeaderBytes, length));
+      StatusOr<std::string> message =
+          Decompress(absl::string_view(buffer_).substr(at + kGrpcFrameHeaderBytes, length));
       if (!message.ok()) {
         error_ = message.status();
         break;
@@ -117,11 +128,13 @@ StatusOr<std::string> GrpcFrameReader::Decompress(absl::string_view data) const 
   }
   inflateEnd(&stream);
   if (out.size() > max_message_bytes_) {
-    return absl::ResourceExhaustedError(absl::StrCat("the ", encoding_, "-compressed message inflates beyond the maximum size (",
-                                                     max_message_bytes_, " bytes)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the ", encoding_, "-compressed message inflates beyond the maximum size (",
+                     max_message_bytes_, " bytes)"));
   }
   if (rv != Z_STREAM_END) {
-    return absl::InvalidArgumentError(absl::StrCat("the message is not valid ", encoding_, " data"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the message is not valid ", encoding_, " data"));
   }
   return out;
 }

@@ -19,13 +19,15 @@ std::string Serialized(health::HealthCheckResponse::ServingStatus status) {
 // One Watch call: the current status at once, then every change.
 class GrpcHealth::Watch final : public GrpcStreamHandler {
  public:
-  Watch(GrpcHealth* health, std::shared_ptr<GrpcCallWriter> writer) : health_(health), writer_(std::move(writer)) {}
+  Watch(GrpcHealth* health, std::shared_ptr<GrpcCallWriter> writer)
+      : health_(health), writer_(std::move(writer)) {}
   ~Watch() override { Forget(); }
 
   void OnMessage(absl::string_view bytes) override {
     health::HealthCheckRequest request;
     if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      writer_->Finish(absl::InvalidArgumentError("the request is not a valid grpc.health.v1.HealthCheckRequest"));
+      writer_->Finish(absl::InvalidArgumentError(
+          "the request is not a valid grpc.health.v1.HealthCheckRequest"));
       return;
     }
     if (!health_->Knows(request.service())) {
@@ -51,7 +53,8 @@ class GrpcHealth::Watch final : public GrpcStreamHandler {
   const std::shared_ptr<GrpcCallWriter> writer_;
 };
 
-GrpcHealth::GrpcHealth(std::vector<std::string> services) : services_(services.begin(), services.end()) {}
+GrpcHealth::GrpcHealth(std::vector<std::string> services)
+    : services_(services.begin(), services.end()) {}
 
 bool GrpcHealth::Knows(const std::string& service) const {
   return service.empty() || service == kHealthService || services_.count(service) > 0;
@@ -59,36 +62,42 @@ bool GrpcHealth::Knows(const std::string& service) const {
 
 std::string GrpcHealth::Answer() const {
   absl::MutexLock lock(&mu_);
-  return Serialized(serving_ ? health::HealthCheckResponse::SERVING : health::HealthCheckResponse::NOT_SERVING);
+  return Serialized(serving_ ? health::HealthCheckResponse::SERVING
+                             : health::HealthCheckResponse::NOT_SERVING);
 }
 
 void GrpcHealth::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   if (serving_ == serving) return;
   serving_ = serving;
-  const std::string answer =
-      Serialized(serving ? health::HealthCheckResponse::SERVING : health::HealthCheckResponse::NOT_SERVING);
+  const std::string answer = Serialized(serving ? health::HealthCheckResponse::SERVING
+                                                : health::HealthCheckResponse::NOT_SERVING);
   for (const auto& writer : watchers_) writer->Write(answer);
 }
 
 void GrpcHealth::AddTo(GrpcMethodTable* methods) {
-  (*methods)[GrpcPath(kHealthService, "Check")] = TypedUnary<health::HealthCheckRequest, health::HealthCheckResponse>(
-      [this](const health::HealthCheckRequest& request, health::HealthCheckResponse* response) -> Status {
-        if (!Knows(request.service())) return absl::NotFoundError("unknown service");
-        response->ParseFromString(Answer());
-        return absl::OkStatus();
-      });
-  (*methods)[GrpcPath(kHealthService, "List")] = TypedUnary<health::HealthListRequest, health::HealthListResponse>(
-      [this](const health::HealthListRequest&, health::HealthListResponse* response) -> Status {
-        health::HealthCheckResponse status;
-        status.ParseFromString(Answer());
-        (*response->mutable_statuses())[""] = status;
-        (*response->mutable_statuses())[kHealthService] = status;
-        for (const std::string& service : services_) (*response->mutable_statuses())[service] = status;
-        return absl::OkStatus();
-      });
+  (*methods)[GrpcPath(kHealthService, "Check")] =
+      TypedUnary<health::HealthCheckRequest, health::HealthCheckResponse>(
+          [this](const health::HealthCheckRequest& request,
+                 health::HealthCheckResponse* response) -> Status {
+            if (!Knows(request.service())) return absl::NotFoundError("unknown service");
+            response->ParseFromString(Answer());
+            return absl::OkStatus();
+          });
+  (*methods)[GrpcPath(kHealthService, "List")] =
+      TypedUnary<health::HealthListRequest, health::HealthListResponse>(
+          [this](const health::HealthListRequest&, health::HealthListResponse* response) -> Status {
+            health::HealthCheckResponse status;
+            status.ParseFromString(Answer());
+            (*response->mutable_statuses())[""] = status;
+            (*response->mutable_statuses())[kHealthService] = status;
+            for (const std::string& service : services_)
+              (*response->mutable_statuses())[service] = status;
+            return absl::OkStatus();
+          });
   GrpcMethod watch;
-  watch.streaming = [this](std::shared_ptr<GrpcCallWriter> writer) -> std::unique_ptr<GrpcStreamHandler> {
+  watch.streaming =
+      [this](std::shared_ptr<GrpcCallWriter> writer) -> std::unique_ptr<GrpcStreamHandler> {
     return std::make_unique<Watch>(this, std::move(writer));
   };
   (*methods)[GrpcPath(kHealthService, "Watch")] = std::move(watch);

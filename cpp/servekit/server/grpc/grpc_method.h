@@ -7,8 +7,8 @@
 
 #include <exception>
 #include <functional>
-#include <new>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -43,7 +43,8 @@ struct GrpcMethod {
   // with other calls.
   std::function<Status(absl::string_view request, std::string* response)> unary;
   // Streaming (client, server or both): a handler per call.
-  std::function<std::unique_ptr<GrpcStreamHandler>(std::shared_ptr<GrpcCallWriter> writer)> streaming;
+  std::function<std::unique_ptr<GrpcStreamHandler>(std::shared_ptr<GrpcCallWriter> writer)>
+      streaming;
 };
 
 using GrpcMethodTable = absl::flat_hash_map<std::string, GrpcMethod>;
@@ -76,12 +77,13 @@ GrpcMethod TypedUnary(Fn fn) {
     return GuardedCall([&]() -> Status {
       Request request;
       if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the request is not a valid ", Request::descriptor()->full_name(), " message"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the request is not a valid ", Request::descriptor()->full_name(), " message"));
       }
       Response response;
       RETURN_IF_ERROR(fn(request, &response));
-      if (!response.SerializeToString(out)) return absl::InternalError("cannot serialize the response");
+      if (!response.SerializeToString(out))
+        return absl::InternalError("cannot serialize the response");
       return absl::OkStatus();
     });
   };

@@ -1,10 +1,10 @@
 #include "servekit/server/grpc/grpc_reflection.h"
 
-#include <set>
-#include <vector>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
+
+#include <set>
+#include <vector>
 
 #include "servekit/proto/grpc/reflection.pb.h"
 
@@ -21,13 +21,15 @@ constexpr char kReflectionService[] = "grpc.reflection.v1alpha.ServerReflection"
 void AddFileWithDependencies(const FileDescriptor* file, std::set<const FileDescriptor*>* seen,
                              reflection::FileDescriptorResponse* out) {
   if (!seen->insert(file).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) AddFileWithDependencies(file->dependency(i), seen, out);
+  for (int i = 0; i < file->dependency_count(); ++i)
+    AddFileWithDependencies(file->dependency(i), seen, out);
   google::protobuf::FileDescriptorProto proto;
   file->CopyTo(&proto);
   proto.SerializeToString(out->add_file_descriptor_proto());
 }
 
-void Answer(const reflection::ServerReflectionRequest& request, const std::vector<std::string>& services,
+void Answer(const reflection::ServerReflectionRequest& request,
+            const std::vector<std::string>& services,
             reflection::ServerReflectionResponse* response) {
   const DescriptorPool* pool = DescriptorPool::generated_pool();
   response->set_valid_host(request.host());
@@ -36,7 +38,8 @@ void Answer(const reflection::ServerReflectionRequest& request, const std::vecto
   std::string missing;
   switch (request.message_request_case()) {
     case reflection::ServerReflectionRequest::kListServices:
-      for (const std::string& name : services) response->mutable_list_services_response()->add_service()->set_name(name);
+      for (const std::string& name : services)
+        response->mutable_list_services_response()->add_service()->set_name(name);
       return;
     case reflection::ServerReflectionRequest::kFileByFilename:
       file = pool->FindFileByName(request.file_by_filename());
@@ -53,15 +56,17 @@ void Answer(const reflection::ServerReflectionRequest& request, const std::vecto
           file = extension->file();
         }
       }
-      missing = "extension " + std::to_string(wanted.extension_number()) + " of " + wanted.containing_type();
+      missing = "extension " + std::to_string(wanted.extension_number()) + " of " +
+                wanted.containing_type();
       break;
     }
     case reflection::ServerReflectionRequest::kAllExtensionNumbersOfType: {
       const auto* type = pool->FindMessageTypeByName(request.all_extension_numbers_of_type());
       if (type == nullptr) {
-        response->mutable_error_response()->set_error_code(static_cast<int>(absl::StatusCode::kNotFound));
-        response->mutable_error_response()->set_error_message("type not found: " +
-                                                              request.all_extension_numbers_of_type());
+        response->mutable_error_response()->set_error_code(
+            static_cast<int>(absl::StatusCode::kNotFound));
+        response->mutable_error_response()->set_error_message(
+            "type not found: " + request.all_extension_numbers_of_type());
         return;
       }
       std::vector<const google::protobuf::FieldDescriptor*> extensions;
@@ -72,12 +77,14 @@ void Answer(const reflection::ServerReflectionRequest& request, const std::vecto
       return;
     }
     case reflection::ServerReflectionRequest::MESSAGE_REQUEST_NOT_SET:
-      response->mutable_error_response()->set_error_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
+      response->mutable_error_response()->set_error_code(
+          static_cast<int>(absl::StatusCode::kInvalidArgument));
       response->mutable_error_response()->set_error_message("the request names nothing to look up");
       return;
   }
   if (file == nullptr) {
-    response->mutable_error_response()->set_error_code(static_cast<int>(absl::StatusCode::kNotFound));
+    response->mutable_error_response()->set_error_code(
+        static_cast<int>(absl::StatusCode::kNotFound));
     response->mutable_error_response()->set_error_message("not found: " + missing);
     return;
   }
@@ -94,7 +101,8 @@ class ReflectionCall final : public GrpcStreamHandler {
   void OnMessage(absl::string_view bytes) override {
     reflection::ServerReflectionRequest request;
     if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      writer_->Finish(absl::InvalidArgumentError("the request is not a valid ServerReflectionRequest"));
+      writer_->Finish(
+          absl::InvalidArgumentError("the request is not a valid ServerReflectionRequest"));
       return;
     }
     reflection::ServerReflectionResponse response;
@@ -120,7 +128,8 @@ void AddReflection(GrpcMethodTable* methods) {
   }
   auto services = std::make_shared<const std::vector<std::string>>(names.begin(), names.end());
   GrpcMethod method;
-  method.streaming = [services](std::shared_ptr<GrpcCallWriter> writer) -> std::unique_ptr<GrpcStreamHandler> {
+  method.streaming =
+      [services](std::shared_ptr<GrpcCallWriter> writer) -> std::unique_ptr<GrpcStreamHandler> {
     // The call keeps `services` alive through the method table's copy.
     return std::make_unique<ReflectionCall>(services.get(), std::move(writer));
   };

@@ -1,11 +1,10 @@
 #include "servekit/server/grpc/grpc_server.h"
 
 #include <algorithm>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -15,9 +14,9 @@
 #include "servekit/server/grpc/grpc_health.h"
 #include "servekit/server/grpc/grpc_method.h"
 #include "servekit/server/grpc/grpc_reflection.h"
-#include "servekit/server/io_threads.h"
 #include "servekit/server/grpc/model_service.h"
 #include "servekit/server/grpc/prediction_service.h"
+#include "servekit/server/io_threads.h"
 
 namespace servekit {
 
@@ -31,28 +30,44 @@ namespace tfs = tensorflow::serving;
 constexpr char kPredictionService[] = "tensorflow.serving.PredictionService";
 constexpr char kModelService[] = "tensorflow.serving.ModelService";
 
-GrpcMethodTable TfServingMethods(const PredictionServiceImpl* prediction, const ModelServiceImpl* models) {
+GrpcMethodTable TfServingMethods(const PredictionServiceImpl* prediction,
+                                 const ModelServiceImpl* models) {
   GrpcMethodTable methods;
-  methods[GrpcPath(kPredictionService, "Predict")] = TypedUnary<tfs::PredictRequest, tfs::PredictResponse>(
-      [prediction](const auto& request, auto* response) { return prediction->Predict(request, response); });
+  methods[GrpcPath(kPredictionService, "Predict")] =
+      TypedUnary<tfs::PredictRequest, tfs::PredictResponse>(
+          [prediction](const auto& request, auto* response) {
+            return prediction->Predict(request, response);
+          });
   methods[GrpcPath(kPredictionService, "GetModelMetadata")] =
       TypedUnary<tfs::GetModelMetadataRequest, tfs::GetModelMetadataResponse>(
-          [prediction](const auto& request, auto* response) { return prediction->GetModelMetadata(request, response); });
+          [prediction](const auto& request, auto* response) {
+            return prediction->GetModelMetadata(request, response);
+          });
   methods[GrpcPath(kPredictionService, "Classify")] =
       TypedUnary<tfs::ClassificationRequest, tfs::ClassificationResponse>(
-          [prediction](const auto& request, auto* response) { return prediction->Classify(request, response); });
-  methods[GrpcPath(kPredictionService, "Regress")] = TypedUnary<tfs::RegressionRequest, tfs::RegressionResponse>(
-      [prediction](const auto& request, auto* response) { return prediction->Regress(request, response); });
+          [prediction](const auto& request, auto* response) {
+            return prediction->Classify(request, response);
+          });
+  methods[GrpcPath(kPredictionService, "Regress")] =
+      TypedUnary<tfs::RegressionRequest, tfs::RegressionResponse>(
+          [prediction](const auto& request, auto* response) {
+            return prediction->Regress(request, response);
+          });
   methods[GrpcPath(kPredictionService, "MultiInference")] =
       TypedUnary<tfs::MultiInferenceRequest, tfs::MultiInferenceResponse>(
-          [prediction](const auto& request, auto* response) { return prediction->MultiInference(request, response); });
+          [prediction](const auto& request, auto* response) {
+            return prediction->MultiInference(request, response);
+          });
   methods[GrpcPath(kModelService, "GetModelStatus")] =
       TypedUnary<tfs::GetModelStatusRequest, tfs::GetModelStatusResponse>(
-          [models](const auto& request, auto* response) { return models->GetModelStatus(request, response); });
+          [models](const auto& request, auto* response) {
+            return models->GetModelStatus(request, response);
+          });
   methods[GrpcPath(kModelService, "HandleReloadConfigRequest")] =
-      TypedUnary<tfs::ReloadConfigRequest, tfs::ReloadConfigResponse>([models](const auto& request, auto* response) {
-        return models->HandleReloadConfigRequest(request, response);
-      });
+      TypedUnary<tfs::ReloadConfigRequest, tfs::ReloadConfigResponse>(
+          [models](const auto& request, auto* response) {
+            return models->HandleReloadConfigRequest(request, response);
+          });
   return methods;
 }
 
@@ -61,12 +76,13 @@ GrpcMethodTable TfServingMethods(const PredictionServiceImpl* prediction, const 
 struct GrpcServer::Impl {
   Impl(ServerCore* core, const GrpcServerOptions& options)
       : options(options),
-        prediction(core, options.max_request_elements, static_cast<size_t>(options.max_message_bytes)),
+        prediction(core, options.max_request_elements,
+                   static_cast<size_t>(options.max_message_bytes)),
         models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
         accept_loop(io, options.max_connections,
-                    {[this](tcp::socket socket) { StartConnection(std::move(socket)); }, [this] { EvictOldestIdle(); },
-                     [this] { return OpenConnections(); }}) {
+                    {[this](tcp::socket socket) { StartConnection(std::move(socket)); },
+                     [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); }}) {
     methods = TfServingMethods(&prediction, &models);
     health.AddTo(&methods);
     AddReflection(&methods);
@@ -79,7 +95,9 @@ struct GrpcServer::Impl {
     return static_cast<int>(connections.size());
   }
   void Forget(GrpcConnection* connection);
-  static bool NoConnections(Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) { return impl->connections.empty(); }
+  static bool NoConnections(Impl* impl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl->mu) {
+    return impl->connections.empty();
+  }
 
   const GrpcServerOptions options;
   PredictionServiceImpl prediction;
@@ -92,7 +110,8 @@ struct GrpcServer::Impl {
   std::vector<std::thread> threads;
 
   absl::Mutex mu;
-  absl::flat_hash_map<GrpcConnection*, std::shared_ptr<GrpcConnection>> connections ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<GrpcConnection*, std::shared_ptr<GrpcConnection>> connections
+      ABSL_GUARDED_BY(mu);
   bool accepting ABSL_GUARDED_BY(mu) = true;
   bool stopped ABSL_GUARDED_BY(mu) = false;
 };
@@ -106,8 +125,9 @@ void GrpcServer::Impl::StartConnection(tcp::socket socket) {
   connection_options.write_timeout = absl::ToChronoMilliseconds(options.write_timeout);
   connection_options.max_buffered_request_bytes = connection_options.max_pending_response_bytes =
       2 * static_cast<size_t>(options.max_message_bytes);
-  auto connection = std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
-                                                     [this](GrpcConnection* c) { Forget(c); });
+  auto connection =
+      std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
+                                       [this](GrpcConnection* c) { Forget(c); });
   {
     absl::MutexLock lock(&mu);
     if (!accepting) return;  // `socket` closes with `connection`
@@ -135,7 +155,8 @@ void GrpcServer::Impl::Forget(GrpcConnection* connection) {
   connections.erase(connection);
 }
 
-StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core, GrpcServerOptions options) {
+StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core,
+                                                        GrpcServerOptions options) {
   auto impl = std::make_unique<Impl>(core, options);
   RETURN_IF_ERROR(impl->accept_loop.Listen(options.address, options.port, "gRPC"));
   const int port = impl->accept_loop.port();
@@ -147,7 +168,8 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core, GrpcSe
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl), port));
 }
 
-GrpcServer::GrpcServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl, int port)
+    : impl_(std::move(impl)), port_(port) {}
 
 GrpcServer::~GrpcServer() { Stop(absl::ZeroDuration()); }
 

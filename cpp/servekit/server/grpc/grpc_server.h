@@ -17,9 +17,10 @@ namespace servekit {
 
 struct GrpcServerOptions {
   std::string address = "127.0.0.1";
-  int port = 0;  // 0 picks a free port
+  int port = 0;                      // 0 picks a free port
   int max_message_bytes = 64 << 20;  // each request and response message; RESOURCE_EXHAUSTED beyond
-  int64_t max_request_elements = int64_t{1} << 24;  // values in one request (see ModelServerOptions)
+  int64_t max_request_elements = int64_t{1}
+                                 << 24;  // values in one request (see ModelServerOptions)
   absl::Duration handshake_timeout = absl::Seconds(20);  // see GrpcConnectionOptions
   absl::Duration idle_timeout = absl::Seconds(120);      // likewise
   absl::Duration request_timeout = absl::Seconds(30);    // likewise

@@ -5,7 +5,8 @@
 namespace servekit {
 
 StatusOr<ModelSpec> ModelSpecFromProto(const tensorflow::serving::ModelSpec& proto) {
-  if (proto.name().empty()) return absl::InvalidArgumentError("the request's model_spec has no model name");
+  if (proto.name().empty())
+    return absl::InvalidArgumentError("the request's model_spec has no model name");
   ModelSpec spec;
   spec.name = proto.name();
   if (proto.has_version()) spec.version = proto.version().value();
@@ -13,7 +14,8 @@ StatusOr<ModelSpec> ModelSpecFromProto(const tensorflow::serving::ModelSpec& pro
   return spec;
 }
 
-void FillModelSpec(const std::string& name, int64_t version, tensorflow::serving::ModelSpec* proto) {
+void FillModelSpec(const std::string& name, int64_t version,
+                   tensorflow::serving::ModelSpec* proto) {
   proto->set_name(name);
   proto->mutable_version()->set_value(version);
   proto->set_signature_name(kDefaultSignatureName);

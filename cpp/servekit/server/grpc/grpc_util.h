@@ -2,8 +2,8 @@
 #pragma once
 
 #include "servekit/proto/tfs/model.pb.h"
-#include "servekit/serving/signature.h"
 #include "servekit/serving/server_core.h"
+#include "servekit/serving/signature.h"
 
 namespace servekit {
 

@@ -10,12 +10,17 @@ namespace tfs = tensorflow::serving;
 
 tfs::ModelVersionStatus::State StateOf(VersionState state) {
   switch (state) {
-    case VersionState::kStart: return tfs::ModelVersionStatus::START;
-    case VersionState::kLoading: return tfs::ModelVersionStatus::LOADING;
-    case VersionState::kAvailable: return tfs::ModelVersionStatus::AVAILABLE;
-    case VersionState::kUnloading: return tfs::ModelVersionStatus::UNLOADING;
+    case VersionState::kStart:
+      return tfs::ModelVersionStatus::START;
+    case VersionState::kLoading:
+      return tfs::ModelVersionStatus::LOADING;
+    case VersionState::kAvailable:
+      return tfs::ModelVersionStatus::AVAILABLE;
+    case VersionState::kUnloading:
+      return tfs::ModelVersionStatus::UNLOADING;
     case VersionState::kEnd:
-    case VersionState::kError: return tfs::ModelVersionStatus::END;  // with the error in status, as TF Serving
+    case VersionState::kError:
+      return tfs::ModelVersionStatus::END;  // with the error in status, as TF Serving
   }
   return tfs::ModelVersionStatus::UNKNOWN;
 }

@@ -23,8 +23,10 @@ class ModelServiceImpl {
   ModelServiceImpl(ServerCore* core, bool enable_model_management)
       : core_(core), enable_model_management_(enable_model_management) {}
 
-  Status GetModelStatus(const tensorflow::serving::GetModelStatusRequest& request, tensorflow::serving::GetModelStatusResponse* response) const;
-  Status HandleReloadConfigRequest(const tensorflow::serving::ReloadConfigRequest& request, tensorflow::serving::ReloadConfigResponse* response) const;
+  Status GetModelStatus(const tensorflow::serving::GetModelStatusRequest& request,
+                        tensorflow::serving::GetModelStatusResponse* response) const;
+  Status HandleReloadConfigRequest(const tensorflow::serving::ReloadConfigRequest& request,
+                                   tensorflow::serving::ReloadConfigResponse* response) const;
 
  private:
   ServerCore* const core_;

@@ -22,8 +22,8 @@ StatusOr<InferenceSpec> SpecOf(const tfs::ModelSpec& proto, RequestKind kind, co
 }
 
 // Runs a request, counting one refused before it reaches the request path too.
-Status Run(const ServerCore& core, const tfs::ModelSpec& model_spec, RequestKind kind, const char* api,
-           InferenceCodec& codec) {
+Status Run(const ServerCore& core, const tfs::ModelSpec& model_spec, RequestKind kind,
+           const char* api, InferenceCodec& codec) {
   StatusOr<InferenceSpec> spec = SpecOf(model_spec, kind, api);
   if (!spec.ok()) {
     core.RecordRequest(model_spec.name(), 0, api, spec.status().code(), absl::ZeroDuration());
@@ -34,34 +34,40 @@ Status Run(const ServerCore& core, const tfs::ModelSpec& model_spec, RequestKind
 
 // Element i of a float32 or float64 output, as float (the proto's type).
 float FloatAt(const Tensor& t, int64_t i) {
-  return t.dtype() == DType::kFloat32 ? t.data<float>()[i] : static_cast<float>(t.data<double>()[i]);
+  return t.dtype() == DType::kFloat32 ? t.data<float>()[i]
+                                      : static_cast<float>(t.data<double>()[i]);
 }
 
 void FillTensorInfo(const TensorSpec& spec, tensorflow::TensorInfo* info) {
   info->set_name(spec.name);
   info->set_dtype(ToTfDataType(spec.dtype));
-  for (const Dim& dim : spec.shape) info->mutable_tensor_shape()->add_dim()->set_size(dim.is_fixed() ? dim.value() : -1);
+  for (const Dim& dim : spec.shape)
+    info->mutable_tensor_shape()->add_dim()->set_size(dim.is_fixed() ? dim.value() : -1);
 }
 
 // Predict: TensorProtos by name in, by name out.
 class PredictCodec : public InferenceCodec {
  public:
-  PredictCodec(const tfs::PredictRequest& request, tfs::PredictResponse* response, int64_t max_request_values,
-               size_t max_response_bytes)
-      : request_(request), response_(response), max_request_values_(max_request_values),
+  PredictCodec(const tfs::PredictRequest& request, tfs::PredictResponse* response,
+               int64_t max_request_values, size_t max_response_bytes)
+      : request_(request),
+        response_(response),
+        max_request_values_(max_request_values),
         max_response_bytes_(max_response_bytes) {}
 
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override {
     // Every name checked before anything is decoded: an unknown input is
     // refused whatever its size.
-    for (const auto& input : request_.inputs()) RETURN_IF_ERROR(FindInput(signature, input.first).status());
+    for (const auto& input : request_.inputs())
+      RETURN_IF_ERROR(FindInput(signature, input.first).status());
     int64_t remaining = max_request_values_;
     for (const TensorSpec& spec : signature.inputs) {
       auto it = request_.inputs().find(spec.name);
       if (it == request_.inputs().end()) continue;  // the request path names what is missing
       StatusOr<Tensor> tensor = TensorFromProto(it->second, spec, remaining);
       if (!tensor.ok()) {
-        return absl::Status(tensor.status().code(), absl::StrCat("input '", spec.name, "': ", tensor.status().message()));
+        return absl::Status(tensor.status().code(),
+                            absl::StrCat("input '", spec.name, "': ", tensor.status().message()));
       }
       remaining -= tensor->num_elements();
       inputs->tensors.push_back(NamedTensor{spec.name, *std::move(tensor)});
@@ -70,13 +76,15 @@ class PredictCodec : public InferenceCodec {
     return absl::OkStatus();
   }
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version, std::vector<NamedTensor> outputs) override {
+  Status EncodeOutputs(const ModelSignature&, int64_t version,
+                       std::vector<NamedTensor> outputs) override {
     size_t response_bytes = 0;
     for (const NamedTensor& output : outputs) response_bytes += output.tensor.num_bytes();
     if (response_bytes > max_response_bytes_) {
-      return absl::ResourceExhaustedError(absl::StrCat("the response would hold ", response_bytes,
-                                                       " bytes of tensors, more than the maximum message size (",
-                                                       max_response_bytes_, " bytes)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the response would hold ", response_bytes,
+                       " bytes of tensors, more than the maximum message size (",
+                       max_response_bytes_, " bytes)"));
     }
     for (const NamedTensor& output : outputs) {
       TensorToProto(output.tensor, &(*response_->mutable_outputs())[output.name]);
@@ -99,7 +107,8 @@ class ExamplesCodec : public InferenceCodec {
       : input_(input), max_request_values_(max_request_values) {}
 
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override {
-    ASSIGN_OR_RETURN(std::vector<Tensor> tensors, TensorsFromExamples(input_, signature.inputs, max_request_values_));
+    ASSIGN_OR_RETURN(std::vector<Tensor> tensors,
+                     TensorsFromExamples(input_, signature.inputs, max_request_values_));
     for (size_t i = 0; i < tensors.size(); ++i) {
       inputs->tensors.push_back(NamedTensor{signature.inputs[i].name, std::move(tensors[i])});
     }
@@ -116,9 +125,12 @@ class ClassifyCodec : public ExamplesCodec {
  public:
   ClassifyCodec(const tfs::ClassificationRequest& request, tfs::ClassificationResponse* response,
                 int64_t max_request_values)
-      : ExamplesCodec(request.input(), max_request_values), request_(request), response_(response) {}
+      : ExamplesCodec(request.input(), max_request_values),
+        request_(request),
+        response_(response) {}
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version, std::vector<NamedTensor> outputs) override {
+  Status EncodeOutputs(const ModelSignature&, int64_t version,
+                       std::vector<NamedTensor> outputs) override {
     const Tensor& scores = outputs.at(0).tensor;
     const int64_t rows = scores.dim(0), classes = scores.dim(1);
     for (int64_t r = 0; r < rows; ++r) {
@@ -141,10 +153,14 @@ class ClassifyCodec : public ExamplesCodec {
 // The model's one output ([N] or [N, 1]) as one value per example.
 class RegressCodec : public ExamplesCodec {
  public:
-  RegressCodec(const tfs::RegressionRequest& request, tfs::RegressionResponse* response, int64_t max_request_values)
-      : ExamplesCodec(request.input(), max_request_values), request_(request), response_(response) {}
+  RegressCodec(const tfs::RegressionRequest& request, tfs::RegressionResponse* response,
+               int64_t max_request_values)
+      : ExamplesCodec(request.input(), max_request_values),
+        request_(request),
+        response_(response) {}
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version, std::vector<NamedTensor> outputs) override {
+  Status EncodeOutputs(const ModelSignature&, int64_t version,
+                       std::vector<NamedTensor> outputs) override {
     const Tensor& values = outputs.at(0).tensor;
     for (int64_t r = 0; r < values.num_elements(); ++r) {
       response_->mutable_result()->add_regressions()->set_value(FloatAt(values, r));
@@ -160,7 +176,8 @@ class RegressCodec : public ExamplesCodec {
 
 }  // namespace
 
-Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request, tfs::PredictResponse* response) const {
+Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request,
+                                      tfs::PredictResponse* response) const {
   PredictCodec codec(request, response, max_request_elements_, max_response_bytes_);
   return Run(*core_, request.model_spec(), RequestKind::kPredict, "grpc_predict", codec);
 }
@@ -168,24 +185,30 @@ Status PredictionServiceImpl::Predict(const tfs::PredictRequest& request, tfs::P
 Status PredictionServiceImpl::GetModelMetadata(const tfs::GetModelMetadataRequest& request,
                                                tfs::GetModelMetadataResponse* response) const {
   if (request.metadata_field_size() == 0) {
-    return absl::InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field");
+    return absl::InvalidArgumentError(
+        "GetModelMetadataRequest must specify at least one metadata_field");
   }
   for (const std::string& field : request.metadata_field()) {
     if (field != kSignatureDefField) {
-      return absl::InvalidArgumentError(absl::StrCat("Metadata field ", field, " is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Metadata field ", field, " is not supported"));
     }
   }
   ASSIGN_OR_RETURN(ModelSpec spec, ModelSpecFromProto(request.model_spec()));
-  ASSIGN_OR_RETURN(ModelMetadata metadata, servekit::GetModelMetadata(*core_, spec, "grpc_metadata"));
+  ASSIGN_OR_RETURN(ModelMetadata metadata,
+                   servekit::GetModelMetadata(*core_, spec, "grpc_metadata"));
   tfs::SignatureDefMap signatures;
   for (const ModelSignature& s : metadata.signatures) {
-    tensorflow::SignatureDef& signature = (*signatures.mutable_signature_def())[std::string(s.name)];
+    tensorflow::SignatureDef& signature =
+        (*signatures.mutable_signature_def())[std::string(s.name)];
     for (const TensorSpec& t : s.inputs) FillTensorInfo(t, &(*signature.mutable_inputs())[t.name]);
-    for (const TensorSpec& t : s.outputs) FillTensorInfo(t, &(*signature.mutable_outputs())[t.name]);
+    for (const TensorSpec& t : s.outputs)
+      FillTensorInfo(t, &(*signature.mutable_outputs())[t.name]);
     signature.set_method_name(std::string(s.method_name));
   }
   (*response->mutable_metadata())[kSignatureDefField].PackFrom(signatures);
-  FillModelSpec(request.model_spec().name(), metadata.handle.version(), response->mutable_model_spec());
+  FillModelSpec(request.model_spec().name(), metadata.handle.version(),
+                response->mutable_model_spec());
   response->mutable_model_spec()->clear_signature_name();
   return absl::OkStatus();
 }
@@ -196,13 +219,16 @@ Status PredictionServiceImpl::Classify(const tfs::ClassificationRequest& request
   return Run(*core_, request.model_spec(), RequestKind::kClassify, "grpc_classify", codec);
 }
 
-Status PredictionServiceImpl::Regress(const tfs::RegressionRequest& request, tfs::RegressionResponse* response) const {
+Status PredictionServiceImpl::Regress(const tfs::RegressionRequest& request,
+                                      tfs::RegressionResponse* response) const {
   RegressCodec codec(request, response, max_request_elements_);
   return Run(*core_, request.model_spec(), RequestKind::kRegress, "grpc_regress", codec);
 }
 
-Status PredictionServiceImpl::MultiInference(const tfs::MultiInferenceRequest&, tfs::MultiInferenceResponse*) const {
-  return absl::UnimplementedError("servekit does not implement MultiInference; call Classify, Regress or Predict");
+Status PredictionServiceImpl::MultiInference(const tfs::MultiInferenceRequest&,
+                                             tfs::MultiInferenceResponse*) const {
+  return absl::UnimplementedError(
+      "servekit does not implement MultiInference; call Classify, Regress or Predict");
 }
 
 }  // namespace servekit

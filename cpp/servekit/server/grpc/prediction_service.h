@@ -21,13 +21,20 @@ class PredictionServiceImpl {
   // outputs hold more than `max_response_bytes`, is RESOURCE_EXHAUSTED before
   // anything that size is allocated for it.
   PredictionServiceImpl(ServerCore* core, int64_t max_request_elements, size_t max_response_bytes)
-      : core_(core), max_request_elements_(max_request_elements), max_response_bytes_(max_response_bytes) {}
+      : core_(core),
+        max_request_elements_(max_request_elements),
+        max_response_bytes_(max_response_bytes) {}
 
-  Status Predict(const tensorflow::serving::PredictRequest& request, tensorflow::serving::PredictResponse* response) const;
-  Status GetModelMetadata(const tensorflow::serving::GetModelMetadataRequest& request, tensorflow::serving::GetModelMetadataResponse* response) const;
-  Status Classify(const tensorflow::serving::ClassificationRequest& request, tensorflow::serving::ClassificationResponse* response) const;
-  Status Regress(const tensorflow::serving::RegressionRequest& request, tensorflow::serving::RegressionResponse* response) const;
-  Status MultiInference(const tensorflow::serving::MultiInferenceRequest& request, tensorflow::serving::MultiInferenceResponse* response) const;
+  Status Predict(const tensorflow::serving::PredictRequest& request,
+                 tensorflow::serving::PredictResponse* response) const;
+  Status GetModelMetadata(const tensorflow::serving::GetModelMetadataRequest& request,
+                          tensorflow::serving::GetModelMetadataResponse* response) const;
+  Status Classify(const tensorflow::serving::ClassificationRequest& request,
+                  tensorflow::serving::ClassificationResponse* response) const;
+  Status Regress(const tensorflow::serving::RegressionRequest& request,
+                 tensorflow::serving::RegressionResponse* response) const;
+  Status MultiInference(const tensorflow::serving::MultiInferenceRequest& request,
+                        tensorflow::serving::MultiInferenceResponse* response) const;
 
  private:
   ServerCore* const core_;

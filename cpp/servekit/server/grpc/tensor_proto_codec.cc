@@ -25,14 +25,22 @@ using tensorflow::TensorProto;
 
 std::optional<DType> FromTfDataType(DataType dtype) {
   switch (dtype) {
-    case tensorflow::DT_FLOAT: return DType::kFloat32;
-    case tensorflow::DT_DOUBLE: return DType::kFloat64;
-    case tensorflow::DT_INT32: return DType::kInt32;
-    case tensorflow::DT_UINT8: return DType::kUInt8;
-    case tensorflow::DT_INT8: return DType::kInt8;
-    case tensorflow::DT_INT64: return DType::kInt64;
-    case tensorflow::DT_BOOL: return DType::kBool;
-    default: return std::nullopt;
+    case tensorflow::DT_FLOAT:
+      return DType::kFloat32;
+    case tensorflow::DT_DOUBLE:
+      return DType::kFloat64;
+    case tensorflow::DT_INT32:
+      return DType::kInt32;
+    case tensorflow::DT_UINT8:
+      return DType::kUInt8;
+    case tensorflow::DT_INT8:
+      return DType::kInt8;
+    case tensorflow::DT_INT64:
+      return DType::kInt64;
+    case tensorflow::DT_BOOL:
+      return DType::kBool;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -45,14 +53,20 @@ std::string WireDTypeName(DataType dtype) {
 // The typed field that carries values of `dtype`.
 absl::string_view ValueFieldOf(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "float_val";
-    case DType::kFloat64: return "double_val";
+    case DType::kFloat32:
+      return "float_val";
+    case DType::kFloat64:
+      return "double_val";
     case DType::kInt32:
     case DType::kUInt8:
-    case DType::kInt8: return "int_val";
-    case DType::kInt64: return "int64_val";
-    case DType::kBool: return "bool_val";
-    case DType::kUndefined: break;
+    case DType::kInt8:
+      return "int_val";
+    case DType::kInt64:
+      return "int64_val";
+    case DType::kBool:
+      return "bool_val";
+    case DType::kUndefined:
+      break;
   }
   return "";
 }
@@ -84,41 +98,41 @@ StatusOr<Shape> CheckShape(const TensorProto& proto, const TensorSpec& spec) {
   const std::string expected = SymShapeToString(spec.shape);
   for (size_t d = 1; d < spec.shape.size(); ++d) {
     if (!spec.shape[d].is_fixed()) {
-      return absl::UnimplementedError(absl::StrCat("the model input has shape ", expected,
-                                                   ", which depends on the batch size in dimension ", d,
-                                                   "; gRPC requests support batch-dependent dimension 0 only"));
+      return absl::UnimplementedError(absl::StrCat(
+          "the model input has shape ", expected, ", which depends on the batch size in dimension ",
+          d, "; gRPC requests support batch-dependent dimension 0 only"));
     }
   }
   const tensorflow::TensorShapeProto& shape_proto = proto.tensor_shape();
   if (shape_proto.unknown_rank()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor_shape has unknown_rank set; send the full shape (the input's is ", expected, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor_shape has unknown_rank set; send the full shape (the input's is ", expected, ")"));
   }
   Shape shape;
   for (int d = 0; d < shape_proto.dim_size(); ++d) {
     const int64_t size = shape_proto.dim(d).size();
     if (size < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor_shape dimension ", d, " has size ", size, "; sizes must be 0 or more"));
+      return absl::InvalidArgumentError(absl::StrCat("tensor_shape dimension ", d, " has size ",
+                                                     size, "; sizes must be 0 or more"));
     }
     shape.push_back(size);
   }
   if (shape.size() != spec.shape.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeToString(shape), " has rank ", shape.size(),
-                                                   "; the input has rank ", spec.shape.size(), " (shape ",
-                                                   expected, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeToString(shape), " has rank ",
+                                                   shape.size(), "; the input has rank ",
+                                                   spec.shape.size(), " (shape ", expected, ")"));
   }
   for (size_t d = 0; d < shape.size(); ++d) {
     const Dim dim = spec.shape[d];
     if (dim.is_fixed() && shape[d] != dim.value()) {
-      return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeToString(shape), " does not match the input's ",
-                                                     expected, ": dimension ", d, " is ", shape[d], ", expected ",
-                                                     dim.value()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape ", ShapeToString(shape), " does not match the input's ", expected,
+                       ": dimension ", d, " is ", shape[d], ", expected ", dim.value()));
     }
     if (!dim.is_fixed() && dim.value() > 1 && shape[d] % dim.value() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeToString(shape), " does not match the input's ",
-                                                     expected, ": dimension ", d, " is ", shape[d],
-                                                     ", expected a multiple of ", dim.value()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shape ", ShapeToString(shape), " does not match the input's ", expected, ": dimension ",
+          d, " is ", shape[d], ", expected a multiple of ", dim.value()));
     }
   }
   return shape;
@@ -131,8 +145,9 @@ StatusOr<int64_t> CheckElementLimit(const Shape& shape, int64_t max_elements) {
   int64_t n = 1;
   for (int64_t d : shape) {
     if (n > limit / d) {
-      return absl::ResourceExhaustedError(absl::StrCat("shape ", ShapeToString(shape), " holds more than ", limit,
-                                                       " elements, the server's limit for one request (--max_request_values)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("shape ", ShapeToString(shape), " holds more than ", limit,
+                       " elements, the server's limit for one request (--max_request_values)"));
     }
     n *= d;
   }
@@ -151,12 +166,13 @@ bool Fits(V value) {
 // Copies `values` (one per element, or one for all) into `tensor`, converting
 // each to T; InvalidArgument for a value T cannot hold.
 template <typename T, typename V>
-Status FillFromField(const google::protobuf::RepeatedField<V>& values, absl::string_view field, Tensor& tensor) {
+Status FillFromField(const google::protobuf::RepeatedField<V>& values, absl::string_view field,
+                     Tensor& tensor) {
   for (int i = 0; i < values.size(); ++i) {
     if (!Fits<T>(values[i])) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, "[", i, "] is ", values[i], ", out of range for ", TfDataTypeName(tensor.dtype()), " [",
-          static_cast<int64_t>(std::numeric_limits<T>::min()), ", ",
+          field, "[", i, "] is ", values[i], ", out of range for ", TfDataTypeName(tensor.dtype()),
+          " [", static_cast<int64_t>(std::numeric_limits<T>::min()), ", ",
           static_cast<int64_t>(std::numeric_limits<T>::max()), "]"));
     }
   }
@@ -172,14 +188,22 @@ Status FillFromField(const google::protobuf::RepeatedField<V>& values, absl::str
 
 Status FillFromTypedField(const TensorProto& proto, Tensor& tensor) {
   switch (tensor.dtype()) {
-    case DType::kFloat32: return FillFromField<float>(proto.float_val(), "float_val", tensor);
-    case DType::kFloat64: return FillFromField<double>(proto.double_val(), "double_val", tensor);
-    case DType::kInt32: return FillFromField<int32_t>(proto.int_val(), "int_val", tensor);
-    case DType::kUInt8: return FillFromField<uint8_t>(proto.int_val(), "int_val", tensor);
-    case DType::kInt8: return FillFromField<int8_t>(proto.int_val(), "int_val", tensor);
-    case DType::kInt64: return FillFromField<int64_t>(proto.int64_val(), "int64_val", tensor);
-    case DType::kBool: return FillFromField<bool>(proto.bool_val(), "bool_val", tensor);
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return FillFromField<float>(proto.float_val(), "float_val", tensor);
+    case DType::kFloat64:
+      return FillFromField<double>(proto.double_val(), "double_val", tensor);
+    case DType::kInt32:
+      return FillFromField<int32_t>(proto.int_val(), "int_val", tensor);
+    case DType::kUInt8:
+      return FillFromField<uint8_t>(proto.int_val(), "int_val", tensor);
+    case DType::kInt8:
+      return FillFromField<int8_t>(proto.int_val(), "int_val", tensor);
+    case DType::kInt64:
+      return FillFromField<int64_t>(proto.int64_val(), "int64_val", tensor);
+    case DType::kBool:
+      return FillFromField<bool>(proto.bool_val(), "bool_val", tensor);
+    case DType::kUndefined:
+      break;
   }
   return absl::InternalError("no typed field for an undefined dtype");
 }
@@ -188,30 +212,41 @@ Status FillFromTypedField(const TensorProto& proto, Tensor& tensor) {
 
 tensorflow::DataType ToTfDataType(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return tensorflow::DT_FLOAT;
-    case DType::kFloat64: return tensorflow::DT_DOUBLE;
-    case DType::kInt32: return tensorflow::DT_INT32;
-    case DType::kUInt8: return tensorflow::DT_UINT8;
-    case DType::kInt8: return tensorflow::DT_INT8;
-    case DType::kInt64: return tensorflow::DT_INT64;
-    case DType::kBool: return tensorflow::DT_BOOL;
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return tensorflow::DT_FLOAT;
+    case DType::kFloat64:
+      return tensorflow::DT_DOUBLE;
+    case DType::kInt32:
+      return tensorflow::DT_INT32;
+    case DType::kUInt8:
+      return tensorflow::DT_UINT8;
+    case DType::kInt8:
+      return tensorflow::DT_INT8;
+    case DType::kInt64:
+      return tensorflow::DT_INT64;
+    case DType::kBool:
+      return tensorflow::DT_BOOL;
+    case DType::kUndefined:
+      break;
   }
   return tensorflow::DT_INVALID;
 }
 
-StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spec, int64_t max_elements) {
+StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spec,
+                                 int64_t max_elements) {
   // dtype
   const std::optional<DType> dtype = FromTfDataType(proto.dtype());
   if (!dtype.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dtype ", WireDTypeName(proto.dtype()),
-        " is not supported (servekit serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT8, DT_INT64 and DT_BOOL); "
-        "the input is ",
-        TfDataTypeName(spec.dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtype ", WireDTypeName(proto.dtype()),
+                     " is not supported (servekit serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, "
+                     "DT_INT8, DT_INT64 and DT_BOOL); "
+                     "the input is ",
+                     TfDataTypeName(spec.dtype)));
   }
   if (*dtype != spec.dtype) {
-    return absl::InvalidArgumentError(absl::StrCat("dtype ", TfDataTypeName(*dtype), " does not match the input's ",
+    return absl::InvalidArgumentError(absl::StrCat("dtype ", TfDataTypeName(*dtype),
+                                                   " does not match the input's ",
                                                    TfDataTypeName(spec.dtype)));
   }
 
@@ -225,21 +260,23 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spe
   for (const TypedField& field : TypedFields(proto)) {
     if (field.count == 0) continue;
     if (from_content) {
-      return absl::InvalidArgumentError(absl::StrCat("the tensor sets both tensor_content and ", field.name,
+      return absl::InvalidArgumentError(absl::StrCat("the tensor sets both tensor_content and ",
+                                                     field.name,
                                                      "; send its values in one of them"));
     }
     if (field.name != value_field) {
-      return absl::InvalidArgumentError(absl::StrCat(TfDataTypeName(*dtype), " values belong in ", value_field,
-                                                     " or tensor_content, but the tensor sets ", field.name));
+      return absl::InvalidArgumentError(
+          absl::StrCat(TfDataTypeName(*dtype), " values belong in ", value_field,
+                       " or tensor_content, but the tensor sets ", field.name));
     }
   }
   const size_t element_size = DTypeSize(*dtype);
   if (from_content) {
     const size_t needed = static_cast<size_t>(elements) * element_size;
     if (proto.tensor_content().size() != needed) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor_content holds ", proto.tensor_content().size(),
-                                                     " bytes; shape ", ShapeToString(shape), " of ",
-                                                     TfDataTypeName(*dtype), " needs ", needed));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor_content holds ", proto.tensor_content().size(), " bytes; shape ",
+                       ShapeToString(shape), " of ", TfDataTypeName(*dtype), " needs ", needed));
     }
   } else {
     int64_t count = 0;
@@ -247,9 +284,9 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spe
       if (field.name == value_field) count = field.count;
     }
     if (count != elements && count != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(value_field, " holds ", count, " values; shape ",
-                                                     ShapeToString(shape), " needs ", elements,
-                                                     " (or a single value to fill it)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(value_field, " holds ", count, " values; shape ", ShapeToString(shape),
+                       " needs ", elements, " (or a single value to fill it)"));
     }
   }
 

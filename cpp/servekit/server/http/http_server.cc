@@ -1,11 +1,5 @@
 #include "servekit/server/http/http_server.h"
 
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <unordered_set>
-#include <vector>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +8,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "servekit/server/accept_loop.h"
 #include "servekit/server/io_threads.h"
@@ -46,7 +45,8 @@ struct HttpServer::Impl {
       : options(std::move(o)),
         handler(std::move(h)),
         accept_loop(io, options.max_connections,
-                    {[this](tcp::socket socket) { StartSession(std::move(socket)); }, [this] { EvictOldestIdle(); },
+                    {[this](tcp::socket socket) { StartSession(std::move(socket)); },
+                     [this] { EvictOldestIdle(); },
                      [this] {
                        std::lock_guard<std::mutex> lock(sessions_mu);
                        return static_cast<int>(sessions.size());
@@ -74,7 +74,8 @@ struct HttpServer::Impl {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, HttpServer::Impl* server) : stream_(std::move(socket)), server_(server) {
+  HttpSession(tcp::socket socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {
     // Beast reads at most the buffer's free capacity per system call: an
     // empty buffer would take a predict body ~200 bytes at a time.
     buffer_.reserve(kReadChunk);
@@ -87,7 +88,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::Read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&HttpSession::Read, shared_from_this()));
   }
 
   // Closes the connection if it is waiting for a request that has not begun
@@ -113,12 +115,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     read_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       if (auto self = weak.lock(); self && !ec && self->idle_since_ns_.load() != 0) self->Close();
     });
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      self->idle_since_ns_ = 0;
-      self->read_timer_.cancel();
-      if (ec) return self->Close();
-      self->ReadRequest();
-    });
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this()](beast::error_code ec) {
+                                  self->idle_since_ns_ = 0;
+                                  self->read_timer_.cancel();
+                                  if (ec) return self->Close();
+                                  self->ReadRequest();
+                                });
   }
 
   void ReadRequest() {
@@ -138,7 +141,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     });
     reading_ = true;
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
@@ -150,10 +154,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ++server_->in_flight;
     HttpResponse response;
     try {
-      server_->handler(HttpRequest{View(request.method_string()), View(request.target()), request.body()},
-                       &response);
+      server_->handler(
+          HttpRequest{View(request.method_string()), View(request.target()), request.body()},
+          &response);
     } catch (const std::exception& e) {
-      response = HttpResponse{500, "application/json", ErrorBody(absl::StrCat("internal error: ", e.what()))};
+      response = HttpResponse{500, "application/json",
+                              ErrorBody(absl::StrCat("internal error: ", e.what()))};
     }
     Send(std::move(response), request.keep_alive() && !server_->draining, /*counted=*/true);
   }
@@ -167,15 +173,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                   false, false);
     }
     if (ec == http::error::header_limit) {
-      return Send({431, "application/json", ErrorBody("request headers are too large")}, false, false);
+      return Send({431, "application/json", ErrorBody("request headers are too large")}, false,
+                  false);
     }
     if (ec == beast::error::timeout) {
-      if (started) return Send({408, "application/json", ErrorBody("timed out reading the request")}, false, false);
+      if (started)
+        return Send({408, "application/json", ErrorBody("timed out reading the request")}, false,
+                    false);
       return Close();
     }
     if (ec.category() == http::make_error_code(http::error::bad_target).category() && started &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return Send({400, "application/json", ErrorBody(absl::StrCat("malformed HTTP request: ", ec.message()))},
+      return Send({400, "application/json",
+                   ErrorBody(absl::StrCat("malformed HTTP request: ", ec.message()))},
                   false, false);
     }
     Close();  // the client went away (end of stream, reset, cancelled at drain)
@@ -191,12 +201,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response_.body() = std::move(response.body);
     response_.prepare_payload();
     stream_.expires_after(absl::ToChronoNanoseconds(server_->options.timeout));
-    http::async_write(stream_, response_,
-                      [self = shared_from_this(), keep_alive, counted](beast::error_code ec, size_t) {
-                        if (counted) --self->server_->in_flight;
-                        if (ec || !keep_alive) return self->Close();
-                        self->Read();
-                      });
+    http::async_write(
+        stream_, response_,
+        [self = shared_from_this(), keep_alive, counted](beast::error_code ec, size_t) {
+          if (counted) --self->server_->in_flight;
+          if (ec || !keep_alive) return self->Close();
+          self->Read();
+        });
   }
 
   void Close() {
@@ -249,8 +260,10 @@ std::vector<std::shared_ptr<HttpSession>> HttpServer::Impl::LiveSessions() {
   return out;
 }
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options, HttpHandler handler) {
-  if (options.num_threads < 1) return absl::InvalidArgumentError("the HTTP server needs at least one thread");
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
+                                                        HttpHandler handler) {
+  if (options.num_threads < 1)
+    return absl::InvalidArgumentError("the HTTP server needs at least one thread");
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
   impl->accept_loop.Start();

@@ -59,7 +59,8 @@ class HttpServer {
  public:
   // Binds and starts serving; InvalidArgument for a bad address, Unavailable if
   // the port cannot be bound (with the system's reason).
-  static StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options, HttpHandler handler);
+  static StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options,
+                                                     HttpHandler handler);
   ~HttpServer();  // Stop(0) if still running
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

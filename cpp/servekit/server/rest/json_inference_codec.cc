@@ -22,7 +22,8 @@ Status JsonInferenceCodec::DecodeInputs(const ModelSignature& signature, Inferen
   return absl::OkStatus();
 }
 
-Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_t, std::vector<NamedTensor> outputs) {
+Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_t,
+                                         std::vector<NamedTensor> outputs) {
   std::vector<Tensor> tensors;
   tensors.reserve(outputs.size());
   for (NamedTensor& output : outputs) tensors.push_back(std::move(output.tensor));
@@ -31,9 +32,10 @@ Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_
   if (kind_ == RequestKind::kRegress) api = ExampleApi::kRegress;
   const size_t answer_bound = JsonAnswerBytesBound(api, signature.outputs, tensors);
   if (answer_bound > max_response_bytes_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the answer could take up to ", answer_bound, " bytes of JSON, more than the server's limit of ",
-        max_response_bytes_, " bytes (--max_response_bytes); send fewer instances per request"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the answer could take up to ", answer_bound,
+                     " bytes of JSON, more than the server's limit of ", max_response_bytes_,
+                     " bytes (--max_response_bytes); send fewer instances per request"));
   }
   if (api) {
     AppendExamplesResponse(*api, tensors[0], out_);

@@ -19,13 +19,17 @@ class JsonInferenceCodec : public InferenceCodec {
   // the answer to `*out`. A body with more than `max_request_values` values,
   // or an answer that could exceed `max_response_bytes`, is ResourceExhausted
   // before it is allocated.
-  JsonInferenceCodec(RequestKind kind, absl::string_view body, int64_t max_request_values, size_t max_response_bytes,
-                     std::string* out)
-      : kind_(kind), body_(body), max_request_values_(max_request_values), max_response_bytes_(max_response_bytes),
+  JsonInferenceCodec(RequestKind kind, absl::string_view body, int64_t max_request_values,
+                     size_t max_response_bytes, std::string* out)
+      : kind_(kind),
+        body_(body),
+        max_request_values_(max_request_values),
+        max_response_bytes_(max_response_bytes),
         out_(out) {}
 
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override;
-  Status EncodeOutputs(const ModelSignature& signature, int64_t version, std::vector<NamedTensor> outputs) override;
+  Status EncodeOutputs(const ModelSignature& signature, int64_t version,
+                       std::vector<NamedTensor> outputs) override;
 
  private:
   const RequestKind kind_;

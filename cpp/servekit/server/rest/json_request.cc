@@ -16,11 +16,12 @@
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
 #include "servekit/engine/dim.h"
-#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_writer.h"
+#include "servekit/util/json_document.h"
 
 // {"b64": ...} carries raw tensor bytes, which are little-endian on the wire.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "b64 tensor data is copied as host-order bytes");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "b64 tensor data is copied as host-order bytes");
 
 namespace servekit {
 namespace {
@@ -51,13 +52,20 @@ absl::string_view NameOf(const JsonValue::Member& member) {
 // A short description of a JSON value for messages; never walks into it.
 std::string Describe(const JsonValue& v) {
   switch (v.GetType()) {
-    case rapidjson::kNullType: return "null";
-    case rapidjson::kFalseType: return "false";
-    case rapidjson::kTrueType: return "true";
-    case rapidjson::kStringType: return Quoted(absl::string_view(v.GetString(), v.GetStringLength()));
-    case rapidjson::kArrayType: return absl::StrCat("a list of ", v.Size());
-    case rapidjson::kObjectType: return IsBase64Object(v) ? "a {\"b64\": ...} object" : "an object";
-    case rapidjson::kNumberType: break;
+    case rapidjson::kNullType:
+      return "null";
+    case rapidjson::kFalseType:
+      return "false";
+    case rapidjson::kTrueType:
+      return "true";
+    case rapidjson::kStringType:
+      return Quoted(absl::string_view(v.GetString(), v.GetStringLength()));
+    case rapidjson::kArrayType:
+      return absl::StrCat("a list of ", v.Size());
+    case rapidjson::kObjectType:
+      return IsBase64Object(v) ? "a {\"b64\": ...} object" : "an object";
+    case rapidjson::kNumberType:
+      break;
   }
   if (v.IsInt64()) return absl::StrCat(v.GetInt64());
   if (v.IsUint64()) return absl::StrCat(v.GetUint64());
@@ -78,7 +86,8 @@ Status ParseBody(absl::string_view body, rapidjson::Document* doc) {
 // Finds the body's top-level members named in `keys` (found[i] for keys[i], or
 // null); any other key, or a key given twice, is an error.
 template <size_t K>
-Status ReadTopLevel(const JsonValue& body, const absl::string_view (&keys)[K], const JsonValue* (&found)[K]) {
+Status ReadTopLevel(const JsonValue& body, const absl::string_view (&keys)[K],
+                    const JsonValue* (&found)[K]) {
   for (const JsonValue*& f : found) f = nullptr;
   for (auto m = body.MemberBegin(); m != body.MemberEnd(); ++m) {
     const absl::string_view name = NameOf(*m);
@@ -87,11 +96,12 @@ Status ReadTopLevel(const JsonValue& body, const absl::string_view (&keys)[K], c
     if (k == K) {
       std::string expected;
       for (size_t i = 0; i < K; ++i) absl::StrAppend(&expected, i ? ", '" : "'", keys[i], "'");
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown key ", Quoted(name), " in the request body; the known keys are ", expected));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown key ", Quoted(name), " in the request body; the known keys are ", expected));
     }
     if (found[k] != nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("the request body has the key '", name, "' twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request body has the key '", name, "' twice"));
     }
     found[k] = &m->value;
   }
@@ -113,7 +123,7 @@ Status ReadSignatureName(const JsonValue* value, std::string* signature_name) {
 // inputs, inputs.x, examples[0].age, context.age.
 struct Location {
   absl::string_view container;
-  int64_t item = -1;       // index in the container's list; -1 when the container is not a list
+  int64_t item = -1;      // index in the container's list; -1 when the container is not a list
   absl::string_view key;  // the input's name when the value is a member of an object
 
   std::string ToString() const {
@@ -130,7 +140,9 @@ std::string InputNames(absl::Span<const TensorSpec> inputs) {
   });
 }
 
-std::string DimsToString(absl::Span<const int64_t> dims) { return absl::StrCat("[", absl::StrJoin(dims, ", "), "]"); }
+std::string DimsToString(absl::Span<const int64_t> dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
 
 int FindInput(absl::Span<const TensorSpec> inputs, absl::string_view name) {
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -178,8 +190,9 @@ std::string ExpectedElements() {
   } else if constexpr (std::is_floating_point_v<T>) {
     return absl::StrCat(DTypeName(DTypeOf<T>()), " numbers");
   } else {
-    return absl::StrCat(DTypeName(DTypeOf<T>()), " integers in [", static_cast<int64_t>(std::numeric_limits<T>::min()),
-                        ", ", static_cast<int64_t>(std::numeric_limits<T>::max()), "]");
+    return absl::StrCat(DTypeName(DTypeOf<T>()), " integers in [",
+                        static_cast<int64_t>(std::numeric_limits<T>::min()), ", ",
+                        static_cast<int64_t>(std::numeric_limits<T>::max()), "]");
   }
 }
 
@@ -199,7 +212,10 @@ template <typename T>
 class ValueFiller {
  public:
   ValueFiller(const FillTarget& target, std::string* scratch)
-      : target_(target), rank_(static_cast<int>(target.dims.size())), index_(rank_, 0), scratch_(scratch) {}
+      : target_(target),
+        rank_(static_cast<int>(target.dims.size())),
+        index_(rank_, 0),
+        scratch_(scratch) {}
 
   Status Fill(const JsonValue& root, T* out) {
     root_ = &root;
@@ -239,12 +255,13 @@ class ValueFiller {
   Status FillOther(const JsonValue& v, int level, T*& out) {
     if (IsBase64Object(v)) return FillFromBase64(v, level, out);
     if (v.IsObject()) {
-      return Error(level, absl::StrCat("input '", target_.spec->name, "' got an object; the only object ",
-                                       "allowed in a value is {\"b64\": \"<base64>\"}"));
+      return Error(level,
+                   absl::StrCat("input '", target_.spec->name, "' got an object; the only object ",
+                                "allowed in a value is {\"b64\": \"<base64>\"}"));
     }
     if (level < rank_ || v.IsArray()) return ShapeError(v, level);
-    return Error(level, absl::StrCat("input '", target_.spec->name, "' expects ", ExpectedElements<T>(), "; got ",
-                                     Describe(v)));
+    return Error(level, absl::StrCat("input '", target_.spec->name, "' expects ",
+                                     ExpectedElements<T>(), "; got ", Describe(v)));
   }
 
   Status FillFromBase64(const JsonValue& v, int level, T*& out) {
@@ -254,20 +271,24 @@ class ValueFiller {
     const size_t bytes = static_cast<size_t>(elements) * sizeof(T);
     const JsonValue& text = v.MemberBegin()->value;
     const absl::string_view encoded(text.GetString(), text.GetStringLength());
-    if (!absl::Base64Unescape(encoded, scratch_) && !absl::WebSafeBase64Unescape(encoded, scratch_)) {
-      return Error(level, absl::StrCat("the \"b64\" string for input '", target_.spec->name, "' is not valid base64"));
+    if (!absl::Base64Unescape(encoded, scratch_) &&
+        !absl::WebSafeBase64Unescape(encoded, scratch_)) {
+      return Error(level, absl::StrCat("the \"b64\" string for input '", target_.spec->name,
+                                       "' is not valid base64"));
     }
     if (scratch_->size() != bytes) {
-      return Error(level, absl::StrCat("input '", target_.spec->name, "' expects ", bytes, " bytes of ",
-                                       DTypeName(DTypeOf<T>()), " data here (shape ", DimsToString(sub_dims),
-                                       "); the \"b64\" string decodes to ", scratch_->size(), " bytes"));
+      return Error(
+          level, absl::StrCat("input '", target_.spec->name, "' expects ", bytes, " bytes of ",
+                              DTypeName(DTypeOf<T>()), " data here (shape ", DimsToString(sub_dims),
+                              "); the \"b64\" string decodes to ", scratch_->size(), " bytes"));
     }
     if constexpr (std::is_same_v<T, bool>) {
       for (size_t i = 0; i < bytes; ++i) {
         const unsigned char byte = static_cast<unsigned char>((*scratch_)[i]);
         if (byte > 1) {
-          return Error(level, absl::StrCat("bool data for input '", target_.spec->name, "' must be bytes 0 or 1; byte ",
-                                           i, " of the \"b64\" data is ", static_cast<int>(byte)));
+          return Error(level, absl::StrCat("bool data for input '", target_.spec->name,
+                                           "' must be bytes 0 or 1; byte ", i,
+                                           " of the \"b64\" data is ", static_cast<int>(byte)));
         }
       }
     }
@@ -291,7 +312,8 @@ class ValueFiller {
     }
     const std::string expects =
         absl::StrCat("input '", target_.spec->name, "' expects ",
-                     rank_ == 0 ? std::string("a single value") : absl::StrCat("shape ", DimsToString(target_.dims)),
+                     rank_ == 0 ? std::string("a single value")
+                                : absl::StrCat("shape ", DimsToString(target_.dims)),
                      target_.per_instance ? " per instance" : "");
     if (deeper || absl::Span<const int64_t>(seen) != target_.dims) {
       std::string got;
@@ -301,7 +323,8 @@ class ValueFiller {
         got = ShapeToString(seen);
         if (deeper) got.insert(got.size() - 1, ", ...");
       }
-      return absl::InvalidArgumentError(absl::StrCat(target_.location->ToString(), ": ", expects, "; got ", got));
+      return absl::InvalidArgumentError(
+          absl::StrCat(target_.location->ToString(), ": ", expects, "; got ", got));
     }
     // The first elements have the right shape, so the lists are ragged further on.
     std::string detail;
@@ -311,10 +334,12 @@ class ValueFiller {
       detail = absl::StrCat("has ", v.Size(), v.Size() == 1 ? " element" : " elements", " where ",
                             target_.dims[level], target_.dims[level] == 1 ? " belongs" : " belong");
     } else {
-      detail = absl::StrCat("is ", Describe(v), " where a list of ", target_.dims[level], " belongs");
+      detail =
+          absl::StrCat("is ", Describe(v), " where a list of ", target_.dims[level], " belongs");
     }
     return absl::InvalidArgumentError(absl::StrCat(target_.location->ToString(), ": ", expects,
-                                                   ", but the lists are ragged: ", Path(level), " ", detail));
+                                                   ", but the lists are ragged: ", Path(level), " ",
+                                                   detail));
   }
 
   Status Error(int level, absl::string_view message) const {
@@ -339,16 +364,25 @@ class ValueFiller {
 Status FillValue(const JsonValue& value, const FillTarget& target, Tensor& tensor, int64_t offset,
                  std::string* scratch) {
   switch (tensor.dtype()) {
-    case DType::kFloat32: return ValueFiller<float>(target, scratch).Fill(value, tensor.data<float>() + offset);
-    case DType::kFloat64: return ValueFiller<double>(target, scratch).Fill(value, tensor.data<double>() + offset);
-    case DType::kInt64: return ValueFiller<int64_t>(target, scratch).Fill(value, tensor.data<int64_t>() + offset);
-    case DType::kInt32: return ValueFiller<int32_t>(target, scratch).Fill(value, tensor.data<int32_t>() + offset);
-    case DType::kInt8: return ValueFiller<int8_t>(target, scratch).Fill(value, tensor.data<int8_t>() + offset);
-    case DType::kUInt8: return ValueFiller<uint8_t>(target, scratch).Fill(value, tensor.data<uint8_t>() + offset);
-    case DType::kBool: return ValueFiller<bool>(target, scratch).Fill(value, tensor.data<bool>() + offset);
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return ValueFiller<float>(target, scratch).Fill(value, tensor.data<float>() + offset);
+    case DType::kFloat64:
+      return ValueFiller<double>(target, scratch).Fill(value, tensor.data<double>() + offset);
+    case DType::kInt64:
+      return ValueFiller<int64_t>(target, scratch).Fill(value, tensor.data<int64_t>() + offset);
+    case DType::kInt32:
+      return ValueFiller<int32_t>(target, scratch).Fill(value, tensor.data<int32_t>() + offset);
+    case DType::kInt8:
+      return ValueFiller<int8_t>(target, scratch).Fill(value, tensor.data<int8_t>() + offset);
+    case DType::kUInt8:
+      return ValueFiller<uint8_t>(target, scratch).Fill(value, tensor.data<uint8_t>() + offset);
+    case DType::kBool:
+      return ValueFiller<bool>(target, scratch).Fill(value, tensor.data<bool>() + offset);
+    case DType::kUndefined:
+      break;
   }
-  return absl::InternalError(absl::StrCat("input '", target.spec->name, "' has no supported dtype"));
+  return absl::InternalError(
+      absl::StrCat("input '", target.spec->name, "' has no supported dtype"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,15 +395,17 @@ Status CheckSpec(const TensorSpec& spec) {
   }
   for (size_t d = 1; d < spec.shape.size(); ++d) {
     if (!spec.shape[d].is_fixed()) {
-      return absl::UnimplementedError(absl::StrCat("input '", spec.name, "' has shape ", SymShapeToString(spec.shape),
-                                                   "; JSON requests support models whose inputs depend on the batch "
-                                                   "size in their first dimension only"));
+      return absl::UnimplementedError(
+          absl::StrCat("input '", spec.name, "' has shape ", SymShapeToString(spec.shape),
+                       "; JSON requests support models whose inputs depend on the batch "
+                       "size in their first dimension only"));
     }
   }
   return absl::OkStatus();
 }
 
-Status CheckElementLimit(absl::Span<const TensorSpec> inputs, absl::Span<const Shape> shapes, int64_t max_elements) {
+Status CheckElementLimit(absl::Span<const TensorSpec> inputs, absl::Span<const Shape> shapes,
+                         int64_t max_elements) {
   const int64_t limit = std::max<int64_t>(max_elements, 0);
   int64_t total = 0;
   bool over = false;
@@ -390,14 +426,16 @@ Status CheckElementLimit(absl::Span<const TensorSpec> inputs, absl::Span<const S
   if (!over) return absl::OkStatus();
   std::string shapes_text;
   for (size_t i = 0; i < shapes.size(); ++i) {
-    absl::StrAppend(&shapes_text, i ? ", " : "", "'", inputs[i].name, "' ", ShapeToString(shapes[i]));
+    absl::StrAppend(&shapes_text, i ? ", " : "", "'", inputs[i].name, "' ",
+                    ShapeToString(shapes[i]));
   }
-  return absl::ResourceExhaustedError(absl::StrCat("the request holds more than ", limit,
-                                                   " values, the server's limit (--max_request_values; input shapes: ", shapes_text, ")"));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the request holds more than ", limit,
+      " values, the server's limit (--max_request_values; input shapes: ", shapes_text, ")"));
 }
 
-StatusOr<std::vector<Tensor>> AllocateInputs(absl::Span<const TensorSpec> inputs, absl::Span<const Shape> shapes,
-                                             int64_t max_elements) {
+StatusOr<std::vector<Tensor>> AllocateInputs(absl::Span<const TensorSpec> inputs,
+                                             absl::Span<const Shape> shapes, int64_t max_elements) {
   RETURN_IF_ERROR(CheckElementLimit(inputs, shapes, max_elements));
   std::vector<Tensor> tensors;
   tensors.reserve(inputs.size());
@@ -432,14 +470,19 @@ int FirstPathDepth(const JsonValue& v, int limit) {
 class RowParser {
  public:
   RowParser(RowSource source, absl::Span<const TensorSpec> inputs)
-      : source_(source), container_(source == RowSource::kInstances ? "instances" : "examples"), inputs_(inputs) {}
+      : source_(source),
+        container_(source == RowSource::kInstances ? "instances" : "examples"),
+        inputs_(inputs) {}
 
-  StatusOr<std::vector<Tensor>> Parse(const JsonValue& rows, const JsonValue* context, int64_t max_elements) {
+  StatusOr<std::vector<Tensor>> Parse(const JsonValue& rows, const JsonValue* context,
+                                      int64_t max_elements) {
     if (!rows.IsArray()) {
-      return absl::InvalidArgumentError(absl::StrCat("'", container_, "' must be a list; got ", Describe(rows)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", container_, "' must be a list; got ", Describe(rows)));
     }
     if (rows.Empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("'", container_, "' is an empty list; send at least one"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", container_, "' is an empty list; send at least one"));
     }
     const int64_t num_rows = rows.Size();
     std::vector<Shape> shapes;
@@ -447,15 +490,16 @@ class RowParser {
     for (const TensorSpec& spec : inputs_) {
       RETURN_IF_ERROR(CheckSpec(spec));
       if (spec.shape.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("input '", spec.name,
-                                                       "' is a scalar (shape []), which '", container_,
-                                                       "' cannot batch; send it in the columnar format ('inputs')"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", spec.name, "' is a scalar (shape []), which '", container_,
+                         "' cannot batch; send it in the columnar format ('inputs')"));
       }
       const Dim first = spec.shape[0];
-      if ((first.is_fixed() && first.value() != num_rows) || (!first.is_fixed() && num_rows % first.value() != 0)) {
-        return absl::InvalidArgumentError(absl::StrCat("'", container_, "' has ", num_rows, " entries, but input '",
-                                                       spec.name, "' has shape ", SymShapeToString(spec.shape),
-                                                       ", so it takes ", first.ToString(), " rows"));
+      if ((first.is_fixed() && first.value() != num_rows) ||
+          (!first.is_fixed() && num_rows % first.value() != 0)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", container_, "' has ", num_rows, " entries, but input '", spec.name, "' has shape ",
+            SymShapeToString(spec.shape), ", so it takes ", first.ToString(), " rows"));
       }
       Shape shape = Evaluate(spec.shape, 0);
       shape[0] = num_rows;
@@ -466,7 +510,8 @@ class RowParser {
     for (const Shape& shape : shapes) row_dims_.emplace_back(shape.begin() + 1, shape.end());
     for (int64_t r = 0; r < num_rows; ++r) {
       const JsonValue& row = rows[static_cast<rapidjson::SizeType>(r)];
-      RETURN_IF_ERROR(source_ == RowSource::kInstances ? FillInstance(row, r) : FillExample(row, context, r));
+      RETURN_IF_ERROR(source_ == RowSource::kInstances ? FillInstance(row, r)
+                                                       : FillExample(row, context, r));
     }
     return std::move(tensors_);
   }
@@ -485,21 +530,23 @@ class RowParser {
     for (auto m = row.MemberBegin(); m != row.MemberEnd(); ++m) {
       const int i = FindInput(inputs_, NameOf(*m));
       if (i < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("instances[", r, "] names ", Quoted(NameOf(*m)),
-                                                       ", which is not an input of the model; its inputs are ",
-                                                       InputNames(inputs_)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "instances[", r, "] names ", Quoted(NameOf(*m)),
+            ", which is not an input of the model; its inputs are ", InputNames(inputs_)));
       }
       if (seen[i]) {
-        return absl::InvalidArgumentError(absl::StrCat("instances[", r, "] names input '", inputs_[i].name, "' twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("instances[", r, "] names input '", inputs_[i].name, "' twice"));
       }
       seen[i] = true;
-      RETURN_IF_ERROR(FillRow(i, m->value, Location{container_, r, inputs_[i].name}, r, /*flat_allowed=*/false));
+      RETURN_IF_ERROR(FillRow(i, m->value, Location{container_, r, inputs_[i].name}, r,
+                              /*flat_allowed=*/false));
     }
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (!seen[i]) {
-        return absl::InvalidArgumentError(absl::StrCat("instances[", r, "] is missing input '", inputs_[i].name,
-                                                       "'; each instance must name all of the model's inputs (",
-                                                       InputNames(inputs_), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "instances[", r, "] is missing input '", inputs_[i].name,
+            "'; each instance must name all of the model's inputs (", InputNames(inputs_), ")"));
       }
     }
     return absl::OkStatus();
@@ -510,25 +557,30 @@ class RowParser {
   Status FillExample(const JsonValue& row, const JsonValue* context, int64_t r) {
     if (!row.IsObject()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("examples[", r, "] must be an object mapping feature names to values; got ", Describe(row)));
+          absl::StrCat("examples[", r, "] must be an object mapping feature names to values; got ",
+                       Describe(row)));
     }
     for (size_t i = 0; i < inputs_.size(); ++i) {
       const std::string& name = inputs_[i].name;
       auto m = row.FindMember(rapidjson::StringRef(name.data(), name.size()));
       if (m != row.MemberEnd()) {
-        RETURN_IF_ERROR(FillRow(i, m->value, Location{container_, r, name}, r, /*flat_allowed=*/true));
+        RETURN_IF_ERROR(
+            FillRow(i, m->value, Location{container_, r, name}, r, /*flat_allowed=*/true));
         continue;
       }
       if (context != nullptr) {
         m = context->FindMember(rapidjson::StringRef(name.data(), name.size()));
         if (m != context->MemberEnd()) {
-          RETURN_IF_ERROR(FillRow(i, m->value, Location{"context", -1, name}, r, /*flat_allowed=*/true));
+          RETURN_IF_ERROR(
+              FillRow(i, m->value, Location{"context", -1, name}, r, /*flat_allowed=*/true));
           continue;
         }
       }
-      return absl::InvalidArgumentError(absl::StrCat("examples[", r, "] is missing feature '", name,
-                                                     "' (neither the example nor the context has it); the model's "
-                                                     "inputs are ", InputNames(inputs_)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("examples[", r, "] is missing feature '", name,
+                       "' (neither the example nor the context has it); the model's "
+                       "inputs are ",
+                       InputNames(inputs_)));
     }
     return absl::OkStatus();
   }
@@ -536,7 +588,8 @@ class RowParser {
   // Fills row `r` of input `i`. A tf.Example feature is a flat list, so an
   // example may give a multi-dimensional row as its flat list of values (or a
   // single value for a row of one).
-  Status FillRow(size_t i, const JsonValue& value, const Location& location, int64_t r, bool flat_allowed) {
+  Status FillRow(size_t i, const JsonValue& value, const Location& location, int64_t r,
+                 bool flat_allowed) {
     const Shape& dims = row_dims_[i];
     const int64_t row_elements = NumElementsOf(dims);
     absl::InlinedVector<int64_t, 1> flat_dims;
@@ -563,7 +616,8 @@ class RowParser {
 // ---------------------------------------------------------------------------------------
 // Columnar format: "inputs"
 
-StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value, absl::Span<const TensorSpec> inputs,
+StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value,
+                                           absl::Span<const TensorSpec> inputs,
                                            int64_t max_elements) {
   absl::InlinedVector<const JsonValue*, 8> values(inputs.size(), nullptr);
   absl::InlinedVector<Location, 8> locations(inputs.size(), Location{"inputs", -1, {}});
@@ -571,27 +625,28 @@ StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value, absl::Span<co
     for (auto m = value.MemberBegin(); m != value.MemberEnd(); ++m) {
       const int i = FindInput(inputs, NameOf(*m));
       if (i < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("'inputs' names ", Quoted(NameOf(*m)),
-                                                       ", which is not an input of the model; its inputs are ",
-                                                       InputNames(inputs)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'inputs' names ", Quoted(NameOf(*m)),
+            ", which is not an input of the model; its inputs are ", InputNames(inputs)));
       }
       if (values[i] != nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("'inputs' names input '", inputs[i].name, "' twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("'inputs' names input '", inputs[i].name, "' twice"));
       }
       values[i] = &m->value;
       locations[i].key = inputs[i].name;
     }
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (values[i] == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("'inputs' is missing input '", inputs[i].name,
-                                                       "'; it must name all of the model's inputs (",
-                                                       InputNames(inputs), ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("'inputs' is missing input '", inputs[i].name,
+                         "'; it must name all of the model's inputs (", InputNames(inputs), ")"));
       }
     }
   } else if (inputs.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the model has ", inputs.size(), " inputs (", InputNames(inputs),
-                                                   "), so 'inputs' must be an object naming them; got ",
-                                                   Describe(value)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model has ", inputs.size(), " inputs (", InputNames(inputs),
+                     "), so 'inputs' must be an object naming them; got ", Describe(value)));
   } else {
     values[0] = &value;
   }
@@ -612,35 +667,38 @@ StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value, absl::Span<co
       if (v.IsArray()) {
         rows = v.Size();
       } else if (IsBase64Object(v)) {
-        const int64_t row_bytes = NumElementsOf(absl::Span<const int64_t>(shape).subspan(1)) * DTypeSize(spec.dtype);
+        const int64_t row_bytes =
+            NumElementsOf(absl::Span<const int64_t>(shape).subspan(1)) * DTypeSize(spec.dtype);
         const JsonValue& text = v.MemberBegin()->value;
         const absl::string_view encoded(text.GetString(), text.GetStringLength());
-        if (!absl::Base64Unescape(encoded, &scratch) && !absl::WebSafeBase64Unescape(encoded, &scratch)) {
-          return absl::InvalidArgumentError(absl::StrCat(locations[i].ToString(), ": the \"b64\" string for input '",
+        if (!absl::Base64Unescape(encoded, &scratch) &&
+            !absl::WebSafeBase64Unescape(encoded, &scratch)) {
+          return absl::InvalidArgumentError(absl::StrCat(locations[i].ToString(),
+                                                         ": the \"b64\" string for input '",
                                                          spec.name, "' is not valid base64"));
         }
         if (row_bytes == 0 || scratch.size() % row_bytes != 0) {
           return absl::InvalidArgumentError(absl::StrCat(
-              locations[i].ToString(), ": input '", spec.name, "' has shape ", SymShapeToString(spec.shape),
-              ", so its \"b64\" data must be a whole number of ", row_bytes, "-byte rows; it decodes to ",
-              scratch.size(), " bytes"));
+              locations[i].ToString(), ": input '", spec.name, "' has shape ",
+              SymShapeToString(spec.shape), ", so its \"b64\" data must be a whole number of ",
+              row_bytes, "-byte rows; it decodes to ", scratch.size(), " bytes"));
         }
         rows = static_cast<int64_t>(scratch.size()) / row_bytes;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(locations[i].ToString(), ": input '", spec.name,
-                                                       "' expects shape ", SymShapeToString(spec.shape),
-                                                       " (N = batch size); got ", Describe(v)));
+        return absl::InvalidArgumentError(
+            absl::StrCat(locations[i].ToString(), ": input '", spec.name, "' expects shape ",
+                         SymShapeToString(spec.shape), " (N = batch size); got ", Describe(v)));
       }
       const int64_t factor = spec.shape[0].value();
       if (rows % factor != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(locations[i].ToString(), ": input '", spec.name,
-                                                       "' has shape ", SymShapeToString(spec.shape), "; ", rows,
-                                                       " rows is not a multiple of ", factor));
+        return absl::InvalidArgumentError(absl::StrCat(
+            locations[i].ToString(), ": input '", spec.name, "' has shape ",
+            SymShapeToString(spec.shape), "; ", rows, " rows is not a multiple of ", factor));
       }
       if (batch >= 0 && rows / factor != batch) {
-        return absl::InvalidArgumentError(absl::StrCat("the inputs disagree on the batch size: input '",
-                                                       inputs[batch_input].name, "' has batch size ", batch,
-                                                       " and input '", spec.name, "' has ", rows / factor));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the inputs disagree on the batch size: input '", inputs[batch_input].name,
+            "' has batch size ", batch, " and input '", spec.name, "' has ", rows / factor));
       }
       if (batch < 0) batch_input = i;
       batch = rows / factor;
@@ -649,8 +707,8 @@ StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value, absl::Span<co
     shapes.push_back(std::move(shape));
   }
   if (batch == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'inputs' holds an empty batch (input '", inputs[batch_input].name, "' has no rows)"));
+    return absl::InvalidArgumentError(absl::StrCat("'inputs' holds an empty batch (input '",
+                                                   inputs[batch_input].name, "' has no rows)"));
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> tensors, AllocateInputs(inputs, shapes, max_elements));
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -664,7 +722,8 @@ StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value, absl::Span<co
 
 // ---------------------------------------------------------------------------------------
 
-StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
+StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
+                                                 absl::Span<const TensorSpec> inputs,
                                                  int64_t max_elements) {
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseBody(body, &doc));
@@ -677,23 +736,28 @@ StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body, absl::S
   RETURN_IF_ERROR(ReadSignatureName(found[0], &request.signature_name));
   if (instances != nullptr && columns != nullptr) {
     return absl::InvalidArgumentError(
-        "the request body has both 'instances' (row format) and 'inputs' (columnar format); send exactly one");
+        "the request body has both 'instances' (row format) and 'inputs' (columnar format); send "
+        "exactly one");
   }
   if (instances == nullptr && columns == nullptr) {
     return absl::InvalidArgumentError(
-        "the request body has neither 'instances' (row format) nor 'inputs' (columnar format); send exactly one");
+        "the request body has neither 'instances' (row format) nor 'inputs' (columnar format); "
+        "send exactly one");
   }
   if (inputs.empty()) return absl::InvalidArgumentError("the model takes no inputs");
   request.row_format = instances != nullptr;
   if (request.row_format) {
-    ASSIGN_OR_RETURN(request.inputs, RowParser(RowSource::kInstances, inputs).Parse(*instances, nullptr, max_elements));
+    ASSIGN_OR_RETURN(
+        request.inputs,
+        RowParser(RowSource::kInstances, inputs).Parse(*instances, nullptr, max_elements));
   } else {
     ASSIGN_OR_RETURN(request.inputs, ParseColumns(*columns, inputs, max_elements));
   }
   return request;
 }
 
-StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
+StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body,
+                                                  absl::Span<const TensorSpec> inputs,
                                                   int64_t max_elements) {
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseBody(body, &doc));
@@ -704,13 +768,15 @@ StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body, absl::
   const JsonValue* examples = found[2];
   JsonPredictRequest request;
   RETURN_IF_ERROR(ReadSignatureName(found[0], &request.signature_name));
-  if (examples == nullptr) return absl::InvalidArgumentError("the request body has no 'examples' list");
+  if (examples == nullptr)
+    return absl::InvalidArgumentError("the request body has no 'examples' list");
   if (context != nullptr && !context->IsObject()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'context' must be an object mapping feature names to values; got ", Describe(*context)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'context' must be an object mapping feature names to values; got ", Describe(*context)));
   }
   if (inputs.empty()) return absl::InvalidArgumentError("the model takes no inputs");
-  ASSIGN_OR_RETURN(request.inputs, RowParser(RowSource::kExamples, inputs).Parse(*examples, context, max_elements));
+  ASSIGN_OR_RETURN(request.inputs,
+                   RowParser(RowSource::kExamples, inputs).Parse(*examples, context, max_elements));
   return request;
 }
 

@@ -44,12 +44,14 @@ struct JsonPredictRequest {
 // dtypes are checked against the specs (the batch dimension may be any size;
 // all inputs must agree on it). A request with more than `max_elements` values
 // in all is ResourceExhausted.
-StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
+StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
+                                                 absl::Span<const TensorSpec> inputs,
                                                  int64_t max_elements);
 
 // Parses a :classify or :regress body into one batch of model inputs (one row
 // per example), like ParsePredictRequest (row_format is true).
-StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body, absl::Span<const TensorSpec> inputs,
+StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body,
+                                                  absl::Span<const TensorSpec> inputs,
                                                   int64_t max_elements);
 
 }  // namespace servekit

@@ -44,22 +44,32 @@ void WriteNested(JsonWriter& writer, const T*& data, absl::Span<const int64_t> d
 }
 
 template <typename T>
-void WriteTyped(JsonWriter& writer, const Tensor& tensor, int64_t offset, absl::Span<const int64_t> dims) {
+void WriteTyped(JsonWriter& writer, const Tensor& tensor, int64_t offset,
+                absl::Span<const int64_t> dims) {
   const T* data = tensor.data<T>() + offset;
   WriteNested(writer, data, dims);
 }
 
 // Writes the elements from `offset` on as a value of shape `dims`.
-void WriteTensorValue(JsonWriter& writer, const Tensor& tensor, int64_t offset, absl::Span<const int64_t> dims) {
+void WriteTensorValue(JsonWriter& writer, const Tensor& tensor, int64_t offset,
+                      absl::Span<const int64_t> dims) {
   switch (tensor.dtype()) {
-    case DType::kFloat32: return WriteTyped<float>(writer, tensor, offset, dims);
-    case DType::kFloat64: return WriteTyped<double>(writer, tensor, offset, dims);
-    case DType::kInt64: return WriteTyped<int64_t>(writer, tensor, offset, dims);
-    case DType::kInt32: return WriteTyped<int32_t>(writer, tensor, offset, dims);
-    case DType::kInt8: return WriteTyped<int8_t>(writer, tensor, offset, dims);
-    case DType::kUInt8: return WriteTyped<uint8_t>(writer, tensor, offset, dims);
-    case DType::kBool: return WriteTyped<bool>(writer, tensor, offset, dims);
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return WriteTyped<float>(writer, tensor, offset, dims);
+    case DType::kFloat64:
+      return WriteTyped<double>(writer, tensor, offset, dims);
+    case DType::kInt64:
+      return WriteTyped<int64_t>(writer, tensor, offset, dims);
+    case DType::kInt32:
+      return WriteTyped<int32_t>(writer, tensor, offset, dims);
+    case DType::kInt8:
+      return WriteTyped<int8_t>(writer, tensor, offset, dims);
+    case DType::kUInt8:
+      return WriteTyped<uint8_t>(writer, tensor, offset, dims);
+    case DType::kBool:
+      return WriteTyped<bool>(writer, tensor, offset, dims);
+    case DType::kUndefined:
+      break;
   }
   writer.Null();
 }
@@ -76,7 +86,9 @@ struct RowLayout {
 
 RowLayout RowLayoutOf(absl::Span<const TensorSpec> output_specs, absl::Span<const Tensor> outputs) {
   const auto batch_factor = [&](size_t i) -> int64_t {
-    if (i >= output_specs.size() || output_specs[i].shape.empty() || output_specs[i].shape[0].is_fixed()) return 0;
+    if (i >= output_specs.size() || output_specs[i].shape.empty() ||
+        output_specs[i].shape[0].is_fixed())
+      return 0;
     return output_specs[i].shape[0].value();
   };
   int64_t rows = -1;
@@ -111,8 +123,8 @@ bool IsFloatDType(DType dtype) { return dtype == DType::kFloat32 || dtype == DTy
 
 }  // namespace
 
-void AppendPredictResponse(bool row_format, absl::Span<const TensorSpec> output_specs, absl::Span<const Tensor> outputs,
-                           std::string* out) {
+void AppendPredictResponse(bool row_format, absl::Span<const TensorSpec> output_specs,
+                           absl::Span<const Tensor> outputs, std::string* out) {
   JsonWriter writer(out);
   writer.BeginObject();
   const auto name_of = [&](size_t i) -> absl::string_view {
@@ -192,14 +204,22 @@ namespace {
 // The longest JSON text of one element of `dtype`, with its separator.
 size_t MaxElementChars(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 16;  // -1.17549435e-38, or -Infinity
-    case DType::kFloat64: return 25;  // -2.2250738585072014e-308
-    case DType::kInt64: return 21;
-    case DType::kInt32: return 12;
-    case DType::kInt8: return 5;
-    case DType::kUInt8: return 4;
-    case DType::kBool: return 6;
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      return 16;  // -1.17549435e-38, or -Infinity
+    case DType::kFloat64:
+      return 25;  // -2.2250738585072014e-308
+    case DType::kInt64:
+      return 21;
+    case DType::kInt32:
+      return 12;
+    case DType::kInt8:
+      return 5;
+    case DType::kUInt8:
+      return 4;
+    case DType::kBool:
+      return 6;
+    case DType::kUndefined:
+      break;
   }
   return 25;
 }
@@ -217,7 +237,8 @@ size_t ListChars(absl::Span<const int64_t> dims) {
 
 }  // namespace
 
-size_t JsonAnswerBytesBound(std::optional<ExampleApi> api, absl::Span<const TensorSpec> output_specs,
+size_t JsonAnswerBytesBound(std::optional<ExampleApi> api,
+                            absl::Span<const TensorSpec> output_specs,
                             absl::Span<const Tensor> outputs) {
   constexpr size_t kFixed = 64;  // the outer object and its key
   if (api.has_value()) {

@@ -32,7 +32,8 @@ void AppendExamplesResponse(ExampleApi api, const Tensor& output, std::string* o
 // An upper bound on the bytes AppendPredictResponse (api nullopt) or
 // AppendExamplesResponse writes for `outputs`, computed from their shapes and
 // dtypes, so that an answer too large to send is refused before it is built.
-size_t JsonAnswerBytesBound(std::optional<ExampleApi> api, absl::Span<const TensorSpec> output_specs,
+size_t JsonAnswerBytesBound(std::optional<ExampleApi> api,
+                            absl::Span<const TensorSpec> output_specs,
                             absl::Span<const Tensor> outputs);
 
 // Appends {"error": "<message>"}.

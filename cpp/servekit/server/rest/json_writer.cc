@@ -45,12 +45,28 @@ void AppendQuoted(absl::string_view text, std::string* out) {
       continue;
     }
     switch (c) {
-      case '"': out->append("\\\""); ++i; continue;
-      case '\\': out->append("\\\\"); ++i; continue;
-      case '\n': out->append("\\n"); ++i; continue;
-      case '\r': out->append("\\r"); ++i; continue;
-      case '\t': out->append("\\t"); ++i; continue;
-      default: break;
+      case '"':
+        out->append("\\\"");
+        ++i;
+        continue;
+      case '\\':
+        out->append("\\\\");
+        ++i;
+        continue;
+      case '\n':
+        out->append("\\n");
+        ++i;
+        continue;
+      case '\r':
+        out->append("\\r");
+        ++i;
+        continue;
+      case '\t':
+        out->append("\\t");
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20) {
       out->append("\\u00");
@@ -86,7 +102,8 @@ void AppendFloatingPoint(T value, std::string* out) {
   const absl::string_view text(buffer, result.ptr - buffer);
   out->append(text.data(), text.size());
   // A plain loop: absl's find_first_of builds a 256-entry table on every call.
-  if (std::none_of(text.begin(), text.end(), [](char c) { return c == '.' || c == 'e'; })) out->append(".0");
+  if (std::none_of(text.begin(), text.end(), [](char c) { return c == '.' || c == 'e'; }))
+    out->append(".0");
 }
 
 }  // namespace

@@ -1,22 +1,22 @@
 #include "servekit/server/rest/rest_api.h"
 
+#include <rapidjson/document.h>
+
 #include <optional>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "servekit/server/prometheus_text.h"
-#include "servekit/util/json_document.h"
 #include "servekit/server/rest/json_inference_codec.h"
 #include "servekit/server/rest/json_response.h"
 #include "servekit/server/rest/json_writer.h"
 #include "servekit/serving/model_status.h"
 #include "servekit/serving/request_path.h"
 #include "servekit/serving/signature.h"
+#include "servekit/util/json_document.h"
 
 namespace servekit {
 namespace {
@@ -59,7 +59,8 @@ StatusOr<std::optional<ModelPath>> ParseModelPath(absl::string_view path) {
     if (absl::EqualsIgnoreCase(parts[1], "versions")) {
       int64_t version;
       if (!absl::SimpleAtoi(parts[2], &version)) {
-        return absl::InvalidArgumentError(absl::StrCat("Failed to convert version: ", parts[2], " to numeric."));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Failed to convert version: ", parts[2], " to numeric."));
       }
       out.version = version;
     } else if (absl::EqualsIgnoreCase(parts[1], "labels")) {
@@ -81,17 +82,23 @@ void WriteError(const Status& status, HttpResponse* response) {
 }
 
 void WriteMethodNotAllowed(absl::string_view allowed, HttpResponse* response) {
-  WriteError(absl::InvalidArgumentError(absl::StrCat("this route answers ", allowed, " only")), response);
+  WriteError(absl::InvalidArgumentError(absl::StrCat("this route answers ", allowed, " only")),
+             response);
   response->status = 405;
 }
 
 void WriteVersionStatus(const VersionStatus& v, JsonWriter& json) {
   json.BeginObject()
-      .Key("version").String(std::to_string(v.version))
-      .Key("state").String(VersionStateName(v.state))
-      .Key("status").BeginObject()
-      .Key("error_code").String(absl::StatusCodeToString(v.status.code()))
-      .Key("error_message").String(v.status.message())
+      .Key("version")
+      .String(std::to_string(v.version))
+      .Key("state")
+      .String(VersionStateName(v.state))
+      .Key("status")
+      .BeginObject()
+      .Key("error_code")
+      .String(absl::StatusCodeToString(v.status.code()))
+      .Key("error_message")
+      .String(v.status.message())
       .EndObject()
       .EndObject();
 }
@@ -104,8 +111,10 @@ void WriteTensorInfos(absl::Span<const TensorSpec> specs, JsonWriter& json) {
     for (const Dim& dim : spec.shape) {
       // TF Serving prints int64 sizes as JSON strings (proto3 JSON).
       json.BeginObject()
-          .Key("size").String(dim.is_fixed() ? std::to_string(dim.value()) : "-1")
-          .Key("name").String("")
+          .Key("size")
+          .String(dim.is_fixed() ? std::to_string(dim.value()) : "-1")
+          .Key("name")
+          .String("")
           .EndObject();
     }
     json.EndArray().Key("unknown_rank").Bool(false).EndObject();
@@ -154,12 +163,22 @@ void WriteModelMetadata(const ServerCore& core, const ModelPath& route, HttpResp
   StatusOr<ModelMetadata> metadata = GetModelMetadata(core, SpecOf(route), /*api=*/"");
   if (!metadata.ok()) return WriteError(metadata.status(), response);
   JsonWriter json(&response->body);
-  json.BeginObject().Key("model_spec").BeginObject()
-      .Key("name").String(route.model)
-      .Key("signature_name").String("")
-      .Key("version").String(std::to_string(metadata->handle.version()))
+  json.BeginObject()
+      .Key("model_spec")
+      .BeginObject()
+      .Key("name")
+      .String(route.model)
+      .Key("signature_name")
+      .String("")
+      .Key("version")
+      .String(std::to_string(metadata->handle.version()))
       .EndObject();
-  json.Key("metadata").BeginObject().Key("signature_def").BeginObject().Key("signature_def").BeginObject();
+  json.Key("metadata")
+      .BeginObject()
+      .Key("signature_def")
+      .BeginObject()
+      .Key("signature_def")
+      .BeginObject();
   for (const ModelSignature& signature : metadata->signatures) {
     json.Key(signature.name).BeginObject().Key("inputs");
     WriteTensorInfos(signature.inputs, json);
@@ -174,21 +193,33 @@ void WriteModelMetadata(const ServerCore& core, const ModelPath& route, HttpResp
 
 int HttpStatusFor(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return 200;
-    case absl::StatusCode::kCancelled: return 499;
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kCancelled:
+      return 499;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnimplemented: return 501;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    default: return 500;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    default:
+      return 500;
   }
 }
 
@@ -197,7 +228,8 @@ RestApi::RestApi(ServerCore* core, RestApiOptions options, std::function<int64_t
 
 void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
   absl::string_view path = request.target;
-  if (const size_t query = path.find('?'); query != absl::string_view::npos) path = path.substr(0, query);
+  if (const size_t query = path.find('?'); query != absl::string_view::npos)
+    path = path.substr(0, query);
   const bool get = request.method == "GET";
   const bool post = request.method == "POST";
   std::string& body = response->body;
@@ -223,11 +255,15 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
     return;
   }
   if (absl::EqualsIgnoreCase(path, "/v1/config:reload")) {
-    if (!post) return WriteError(absl::InvalidArgumentError(absl::StrCat("Malformed request: ", request.method, " ", path)), response);
-    if (!options_.enable_model_management) {
-      return WriteError(absl::PermissionDeniedError(
-                            "model management over HTTP is disabled (servekit-server --enable_model_management)"),
+    if (!post)
+      return WriteError(absl::InvalidArgumentError(
+                            absl::StrCat("Malformed request: ", request.method, " ", path)),
                         response);
+    if (!options_.enable_model_management) {
+      return WriteError(
+          absl::PermissionDeniedError(
+              "model management over HTTP is disabled (servekit-server --enable_model_management)"),
+          response);
     }
     StatusOr<std::vector<ModelConfig>> models = ParseModelServerConfig(std::string(request.body));
     Status status = models.ok() ? core_->ReloadConfig(*std::move(models)) : models.status();
@@ -241,14 +277,18 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
   if (!parsed.ok()) return WriteError(parsed.status(), response);
   if (!parsed->has_value()) {
     if (absl::StartsWithIgnoreCase(path, "/v1/")) {
-      return WriteError(absl::InvalidArgumentError(absl::StrCat("Malformed request: ", request.method, " ", path)),
+      return WriteError(absl::InvalidArgumentError(
+                            absl::StrCat("Malformed request: ", request.method, " ", path)),
                         response);
     }
-    return WriteError(absl::NotFoundError(absl::StrCat("no route for ", request.method, " ", path)), response);
+    return WriteError(absl::NotFoundError(absl::StrCat("no route for ", request.method, " ", path)),
+                      response);
   }
   const ModelPath& route = **parsed;
   const auto malformed = [&] {
-    WriteError(absl::InvalidArgumentError(absl::StrCat("Malformed request: ", request.method, " ", path)), response);
+    WriteError(
+        absl::InvalidArgumentError(absl::StrCat("Malformed request: ", request.method, " ", path)),
+        response);
   };
   if (route.version && route.label) return malformed();
 
@@ -264,8 +304,10 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
     const RequestKind kind = route.verb == "predict"    ? RequestKind::kPredict
                              : route.verb == "classify" ? RequestKind::kClassify
                                                         : RequestKind::kRegress;
-    JsonInferenceCodec codec(kind, request.body, options_.max_request_elements, options_.max_response_bytes, &body);
-    const Status status = RunInference(*core_, InferenceSpec{SpecOf(route), "", kind, route.verb}, codec);
+    JsonInferenceCodec codec(kind, request.body, options_.max_request_elements,
+                             options_.max_response_bytes, &body);
+    const Status status =
+        RunInference(*core_, InferenceSpec{SpecOf(route), "", kind, route.verb}, codec);
     if (!status.ok()) WriteError(status, response);
     return;
   }
@@ -275,9 +317,10 @@ void RestApi::Handle(const HttpRequest& request, HttpResponse* response) const {
                           route.verb == "unload" || route.verb == "assign";
   if (!management) return malformed();
   if (!options_.enable_model_management) {
-    return WriteError(absl::PermissionDeniedError(
-                          "model management over HTTP is disabled (servekit-server --enable_model_management)"),
-                      response);
+    return WriteError(
+        absl::PermissionDeniedError(
+            "model management over HTTP is disabled (servekit-server --enable_model_management)"),
+        response);
   }
   Status status;
   if ((route.verb == "add" || route.verb == "remove") && !route.version && !route.label) {

@@ -41,7 +41,8 @@ namespace servekit {
 struct RestApiOptions {
   bool enable_model_management = false;
   std::string prometheus_path = "/monitoring/prometheus/metrics";  // "" disables the endpoint
-  int64_t max_request_elements = int64_t{1} << 24;  // values in one request (see ModelServerOptions)
+  int64_t max_request_elements = int64_t{1}
+                                 << 24;  // values in one request (see ModelServerOptions)
   // The JSON answer's size, bounded from the outputs before it is written.
   size_t max_response_bytes = size_t{256} << 20;
 };
