@@ -1,7 +1,8 @@
 // Fuzzes the REST API's request bodies (untrusted JSON): the guarded JSON
 // parser, the :predict and :classify/:regress body decoders against a few
-// model signatures (and the response writer on what they decode), and the
-// model management bodies through RestApi::Handle.
+// model signatures (and the response writer on what they decode), the
+// predict fast path against the general path (they must read the same
+// tensor), and the model management bodies through RestApi::Handle.
 //
 // The management routes run against a ServerCore whose load function refuses
 // every version without touching the file, so a body that names a real
@@ -10,7 +11,9 @@
 // the same empty core.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "rapidjson/document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
+#include "servekit/server/rest/numeric_body_reader.h"
 #include "servekit/server/rest/rest_api.h"
 #include "servekit/serving/server_core.h"
 #include "servekit/util/json_document.h"
@@ -39,6 +43,9 @@ const std::vector<std::vector<TensorSpec>>& Signatures() {
       {{"mask", DType::kBool, {n, Dim::Fixed(2)}}},
       {{"image", DType::kUInt8, {n, Dim::Fixed(2), Dim::Fixed(2)}}},
       {{"a", DType::kFloat32, {n, Dim::Fixed(2)}}, {"b", DType::kInt32, {n}}},
+      // The fast path's (numeric_body_reader.h) beside those above.
+      {{"y", DType::kFloat64, {n}}},
+      {{"z", DType::kFloat32, {n, Dim::Fixed(2), Dim::Fixed(1)}}},
   };
   return *signatures;
 }
@@ -74,6 +81,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)servekit::ParseJsonDocument(body, &doc);
 
   for (const std::vector<TensorSpec>& inputs : Signatures()) {
+    // Where the fast path reads a body, the general path must read the same tensor.
+    if (std::optional<servekit::JsonPredictRequest> fast =
+            servekit::ReadNumericPredictBody(body, inputs, kMaxElements)) {
+      servekit::StatusOr<servekit::JsonPredictRequest> general =
+          servekit::ParsePredictDocument(body, inputs, kMaxElements);
+      if (!general.ok() || general->row_format != fast->row_format ||
+          general->signature_name != fast->signature_name ||
+          general->inputs.size() != fast->inputs.size() ||
+          general->inputs[0].shape() != fast->inputs[0].shape() ||
+          general->inputs[0].num_bytes() != fast->inputs[0].num_bytes() ||
+          std::memcmp(general->inputs[0].raw_data(), fast->inputs[0].raw_data(),
+                      fast->inputs[0].num_bytes()) != 0) {
+        __builtin_trap();
+      }
+    }
     for (bool examples : {false, true}) {
       servekit::StatusOr<servekit::JsonPredictRequest> request =
           examples ? servekit::ParseExamplesRequest(body, inputs, kMaxElements)

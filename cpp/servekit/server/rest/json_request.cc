@@ -17,6 +17,7 @@
 #include "rapidjson/document.h"
 #include "servekit/engine/dim.h"
 #include "servekit/server/rest/json_writer.h"
+#include "servekit/server/rest/numeric_body_reader.h"
 #include "servekit/util/json_document.h"
 
 // {"b64": ...} carries raw tensor bytes, which are little-endian on the wire.
@@ -722,9 +723,9 @@ StatusOr<std::vector<Tensor>> ParseColumns(const JsonValue& value,
 
 // ---------------------------------------------------------------------------------------
 
-StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
-                                                 absl::Span<const TensorSpec> inputs,
-                                                 int64_t max_elements) {
+StatusOr<JsonPredictRequest> ParsePredictDocument(absl::string_view body,
+                                                  absl::Span<const TensorSpec> inputs,
+                                                  int64_t max_elements) {
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseBody(body, &doc));
   static constexpr absl::string_view kKeys[] = {"signature_name", "instances", "inputs"};
@@ -754,6 +755,15 @@ StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
     ASSIGN_OR_RETURN(request.inputs, ParseColumns(*columns, inputs, max_elements));
   }
   return request;
+}
+
+StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
+                                                 absl::Span<const TensorSpec> inputs,
+                                                 int64_t max_elements) {
+  if (std::optional<JsonPredictRequest> read = ReadNumericPredictBody(body, inputs, max_elements)) {
+    return *std::move(read);
+  }
+  return ParsePredictDocument(body, inputs, max_elements);
 }
 
 StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body,

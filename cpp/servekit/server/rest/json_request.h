@@ -48,6 +48,12 @@ StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
                                                  absl::Span<const TensorSpec> inputs,
                                                  int64_t max_elements);
 
+// ParsePredictRequest without its fast path (numeric_body_reader.h), for the
+// tests and the fuzzer that check the two agree.
+StatusOr<JsonPredictRequest> ParsePredictDocument(absl::string_view body,
+                                                  absl::Span<const TensorSpec> inputs,
+                                                  int64_t max_elements);
+
 // Parses a :classify or :regress body into one batch of model inputs (one row
 // per example), like ParsePredictRequest (row_format is true).
 StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body,

@@ -1,0 +1,112 @@
+// The predict fast path (server/rest/numeric_body_reader.h): which bodies it
+// takes, and that it reads exactly what the general path reads.
+#include "servekit/server/rest/numeric_body_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace servekit {
+namespace {
+
+constexpr int64_t kNoLimit = int64_t{1} << 30;
+const Dim N = Dim::Batch();
+
+const std::vector<TensorSpec> kImage = {{"x", DType::kFloat32, {N, Dim::Fixed(2), Dim::Fixed(3)}}};
+const std::vector<TensorSpec> kVector = {{"x", DType::kFloat32, {N, Dim::Fixed(3)}}};
+const std::vector<TensorSpec> kScalars = {{"y", DType::kFloat64, {N}}};
+
+// Reads `body` both ways; they must agree. Returns whether the fast path took it.
+bool FastAndGeneralAgree(absl::string_view body, const std::vector<TensorSpec>& specs,
+                         int64_t max_elements = kNoLimit) {
+  std::optional<JsonPredictRequest> fast = ReadNumericPredictBody(body, specs, max_elements);
+  if (!fast) return false;
+  StatusOr<JsonPredictRequest> general = ParsePredictDocument(body, specs, max_elements);
+  EXPECT_TRUE(general.ok()) << body << ": " << general.status();
+  if (!general.ok()) return true;
+  EXPECT_EQ(fast->row_format, general->row_format) << body;
+  EXPECT_EQ(fast->signature_name, general->signature_name) << body;
+  EXPECT_EQ(fast->inputs.size(), 1u);
+  EXPECT_EQ(fast->inputs[0].dtype(), general->inputs[0].dtype());
+  EXPECT_EQ(fast->inputs[0].shape(), general->inputs[0].shape()) << body;
+  EXPECT_EQ(0, std::memcmp(fast->inputs[0].raw_data(), general->inputs[0].raw_data(),
+                           general->inputs[0].num_bytes()))
+      << body;
+  return true;
+}
+
+TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[1, 2.5, -3e2], [0.1, 1e-7, 4]]})", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"inputs": [[1, 2.5, -3e2]], "signature_name": "serving_default"})", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[[1, 2, 3], [4, 5, 6]]]})", kImage));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [1, 2.000000000000000000001, 3]})", kScalars));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [NaN, Infinity, -Infinity, -0.0]})", kScalars));
+  // Numbers whose float32 and float64 roundings differ, and long mantissas.
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[0.1, 16777217, 3.4028234663852886e38],)"
+                                  R"( [0.33333333333333333333333333, 1e-45, 9007199254740993]]})",
+                                  kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(" \n{ \"inputs\" : [ 1 , 2 ] } \t", kScalars));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"\u0069nputs": [1]})", kScalars))
+      << "escaped keys read as keys";
+}
+
+TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
+  const std::vector<std::string> others = {
+      R"({"instances": [{"x": [1, 2, 3]}]})",                     // named instances
+      R"({"instances": [{"b64": "AAAA"}]})",                      // binary data
+      R"({"instances": [[1, 2]]})",                               // wrong inner length
+      R"({"instances": [[1, 2, 3, 4]]})",                         // wrong inner length
+      R"({"instances": [[[1], [2], [3]]]})",                      // too deep
+      R"({"instances": [1, 2, 3]})",                              // too shallow
+      R"({"instances": [[1, 2, 3], 4]})",                         // ragged
+      R"({"instances": []})",                                     // empty
+      R"({"instances": [[1, 2, true]]})",                         // not a number
+      R"({"instances": [[1, 2, null]]})",                         // not a number
+      R"({"instances": [[1, 2, "3"]]})",                          // not a number
+      R"({"instances": [[1, 2, 1e999]]})",                        // beyond a double
+      R"({"instances": [[1, 2, 1e39]]})",                         // beyond a float32
+      R"({"instances": [[1, 2, 1e-999]]})",                       // underflow (strtod's rules)
+      R"({"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]})",     // both formats
+      R"({"instances": [[1, 2, 3]], "instances": [[1, 2, 3]]})",  // a key twice
+      R"({"instances": [[1, 2, 3]], "colour": 1})",               // unknown key
+      R"({"signature_name": 7, "instances": [[1, 2, 3]]})",       // not a string
+      R"({"signature_name": "a"})",                               // no tensor
+      R"({"instances": [[1, 2, 3]]} x)",                          // trailing text
+      R"({"instances": [[1, 2, 3]])",                             // cut short
+      R"([[1, 2, 3]])",                                           // not an object
+      "",
+      std::string("{\"instances\": [[1, 2, 3]]}\0", 25),  // NUL byte
+  };
+  for (const std::string& body : others) {
+    EXPECT_FALSE(ReadNumericPredictBody(body, kVector, kNoLimit).has_value()) << body;
+  }
+  // Models it does not take.
+  const std::vector<TensorSpec> ints = {{"x", DType::kInt64, {N, Dim::Fixed(3)}}};
+  const std::vector<TensorSpec> fixed = {{"x", DType::kFloat32, {Dim::Fixed(1), Dim::Fixed(3)}}};
+  const std::vector<TensorSpec> two = {kVector[0], {"y", DType::kFloat32, {N}}};
+  for (const auto* specs : {&ints, &fixed, &two}) {
+    EXPECT_FALSE(
+        ReadNumericPredictBody(R"({"instances": [[1, 2, 3]]})", *specs, kNoLimit).has_value());
+  }
+}
+
+TEST(NumericBodyReaderTest, TheValueLimitSendsLargeBodiesToTheGeneralPath) {
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[1, 2, 3], [4, 5, 6]]})", kVector, 6));
+  EXPECT_FALSE(ReadNumericPredictBody(R"({"instances": [[1, 2, 3], [4, 5, 6]]})", kVector, 5));
+  EXPECT_EQ(
+      ParsePredictRequest(R"({"instances": [[1, 2, 3], [4, 5, 6]]})", kVector, 5).status().code(),
+      absl::StatusCode::kResourceExhausted);
+}
+
+TEST(NumericBodyReaderTest, DeepNestingStopsAtTheInputsRank) {
+  const std::string deep =
+      "{\"instances\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_FALSE(ReadNumericPredictBody(deep, kVector, kNoLimit).has_value());
+}
+
+}  // namespace
+}  // namespace servekit
