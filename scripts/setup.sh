@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libopenblas-dev                     # sgemm peer for bench/ (and the GEMM if it wins)
   libboost1.81-dev                    # Boost.Beast/Asio: the REST server
   rapidjson-dev                       # JSON requests and responses
+  libsimdjson-dev                     # the REST predict fast path (one numeric tensor)
   libnghttp2-dev zlib1g-dev           # HTTP/2 and compressed messages: the gRPC server
 )
 # wrk, h2load (nghttp2-client), grpc++ (bench/grpc_load.cc): the benchmarks' load generators.

@@ -44,11 +44,16 @@ TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
       R"({"inputs": [[1, 2.5, -3e2]], "signature_name": "serving_default"})", kVector));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[[1, 2, 3], [4, 5, 6]]]})", kImage));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [1, 2.000000000000000000001, 3]})", kScalars));
-  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [NaN, Infinity, -Infinity, -0.0]})", kScalars));
+  EXPECT_TRUE(
+      FastAndGeneralAgree(R"({"instances": [-0, -0.0, 1e-999, -1e-999, 4.9e-324]})", kScalars));
   // Numbers whose float32 and float64 roundings differ, and long mantissas.
   EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[0.1, 16777217, 3.4028234663852886e38],)"
                                   R"( [0.33333333333333333333333333, 1e-45, 9007199254740993]]})",
                                   kVector));
+  // simdjson 3.0.1 reads these wrongly (its issues #2093, #2099); the fast path must not.
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"instances": [0.95000000000000000000, 1000000000.000000001, 0.0000000000000000000001234]})",
+      kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(" \n{ \"inputs\" : [ 1 , 2 ] } \t", kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"\u0069nputs": [1]})", kScalars))
       << "escaped keys read as keys";
@@ -69,7 +74,7 @@ TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
       R"({"instances": [[1, 2, "3"]]})",                          // not a number
       R"({"instances": [[1, 2, 1e999]]})",                        // beyond a double
       R"({"instances": [[1, 2, 1e39]]})",                         // beyond a float32
-      R"({"instances": [[1, 2, 1e-999]]})",                       // underflow (strtod's rules)
+      R"({"instances": [[1, NaN, Infinity]]})",                   // tokens simdjson does not read
       R"({"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]})",     // both formats
       R"({"instances": [[1, 2, 3]], "instances": [[1, 2, 3]]})",  // a key twice
       R"({"instances": [[1, 2, 3]], "colour": 1})",               // unknown key

@@ -1,124 +1,113 @@
 #include "servekit/server/rest/numeric_body_reader.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
-
-#include "rapidjson/reader.h"
 
 namespace servekit {
 namespace {
 
-// As ParseJsonDocument parses (json_document.cc): NaN and Infinity tokens,
-// numbers handed over as text, in place.
-constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag |
-                                 rapidjson::kParseNumbersAsStringsFlag |
-                                 rapidjson::kParseInsituFlag;
+namespace od = simdjson::ondemand;
 
 // The general path refuses float32 values at or beyond this magnitude
 // (json_request.cc); here they leave the fast path.
 constexpr double kFloat32Overflow = 0x1.ffffffp+127;
 
-// SAX events of {"signature_name"?: s, "instances" | "inputs": value}. Any
-// event outside that shape, or a value whose lists do not have the input's
-// depth and inner lengths, stops the reader (the body leaves the fast path).
-class NumericBodyHandler {
+// simdjson 3.0.1 (Debian 12) converts some numbers of more than 19 digits
+// wrongly (simdjson issues #2093 and #2099, fixed in later releases): only
+// shorter tokens, which cannot reach that code, are left to it; longer ones
+// convert with std::from_chars, as the general path converts them.
+constexpr size_t kLongestTrustedToken = 19;
+
+// Bodies up to this size reuse a per-thread parser and buffers (no allocation
+// per request); larger ones get their own, freed with them, and bodies beyond
+// kLargestBody go the general way (simdjson's index would be ~4 bytes per byte).
+constexpr size_t kReusedBytes = size_t{256} << 10;
+constexpr size_t kLargestBody = size_t{16} << 20;
+
+bool IsIntegerToken(std::string_view token) {
+  size_t i = !token.empty() && token[0] == '-' ? 1 : 0;
+  if (i == token.size()) return false;
+  for (; i < token.size(); ++i) {
+    if (token[i] < '0' || token[i] > '9') return false;
+  }
+  return true;
+}
+
+// The number's value as the general path reads it (json_document.cc: integer
+// tokens that fit 64 bits as integers, then as double; others correctly
+// rounded), or false to leave the fast path.
+bool ReadNumber(od::value value, double* out) {
+  std::string_view token = value.raw_json_token();
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
+                            token.back() == '\r')) {
+    token.remove_suffix(1);
+  }
+  if (IsIntegerToken(token)) {
+    int64_t i;
+    if (value.get_int64().get(i) == simdjson::SUCCESS) {
+      *out = static_cast<double>(i);
+      return true;
+    }
+    uint64_t u;
+    if (value.get_uint64().get(u) == simdjson::SUCCESS) {
+      *out = static_cast<double>(u);
+      return true;
+    }
+  } else if (token.size() <= kLongestTrustedToken) {
+    return value.get_double().get(*out) == simdjson::SUCCESS;
+  }
+  // Long or huge: as the general path converts (out of range leaves).
+  const char* const end = token.data() + token.size();
+  const auto [ptr, ec] = std::from_chars(token.data(), end, *out);
+  return ec == std::errc() && ptr == end;
+}
+
+// Reads the tensor's value: lists nested as deep as the input's rank, each
+// inner one as long as its dimension; numbers only at the innermost level.
+class TensorReader {
  public:
-  NumericBodyHandler(const TensorSpec& spec, int64_t max_elements, std::vector<double>* values)
+  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<double>* values)
       : spec_(spec), max_elements_(max_elements), values_(*values) {}
 
-  bool row_format() const { return row_format_; }
-  std::string& signature_name() { return signature_name_; }
-  int64_t rows() const { return rows_; }
-  // The whole object was read and held the tensor.
-  bool complete() const { return state_ == State::kDone && rows_ > 0; }
-
-  bool StartObject() {
-    if (state_ != State::kStart) return false;
-    state_ = State::kKey;
-    return true;
-  }
-  bool Key(const char* text, rapidjson::SizeType length, bool) {
-    if (state_ != State::kKey) return false;
-    const absl::string_view key(text, length);
-    if (key == "signature_name" && !seen_signature_) {
-      seen_signature_ = true;
-      state_ = State::kSignature;
-      return true;
-    }
-    if ((key == "instances" || key == "inputs") && !seen_tensor_) {
-      seen_tensor_ = true;
-      row_format_ = key == "instances";
-      state_ = State::kTensor;
-      return true;
-    }
-    return false;
-  }
-  bool String(const char* text, rapidjson::SizeType length, bool) {
-    if (state_ != State::kSignature) return false;
-    signature_name_.assign(text, length);
-    state_ = State::kKey;
-    return true;
-  }
-  bool EndObject(rapidjson::SizeType) {
-    if (state_ != State::kKey || !seen_tensor_) return false;
-    state_ = State::kDone;
-    return true;
-  }
-
-  // The tensor: depth 1 is the batch, depth d > 1 must hold spec.shape[d - 1]
-  // entries, numbers only at depth == rank.
-  bool StartArray() {
-    if (state_ != State::kTensor || depth_ >= rank()) return false;
-    ++depth_;
-    return true;
-  }
-  bool EndArray(rapidjson::SizeType count) {
-    if (state_ != State::kTensor || depth_ == 0) return false;
-    --depth_;
-    if (depth_ == 0) {  // the batch
-      rows_ = count;
-      state_ = State::kKey;
-      return true;
-    }
-    return count == spec_.shape[depth_].value();
-  }
-  bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
-    if (state_ != State::kTensor || depth_ != rank()) return false;
-    double d;
-    const char* const end = text + length;
-    const auto [ptr, ec] = std::from_chars(text, end, d);
-    if (ec != std::errc() || ptr != end) return false;  // out of range: the general path decides
-    if (spec_.dtype == DType::kFloat32 && std::isfinite(d) && !(std::fabs(d) < kFloat32Overflow)) {
-      return false;
-    }
-    if (static_cast<int64_t>(values_.size()) >= max_elements_) return false;
-    values_.push_back(d);
-    return true;
-  }
-  // Anything else leaves the fast path.
-  bool Null() { return false; }
-  bool Bool(bool) { return false; }
-  bool Int(int) { return false; }
-  bool Uint(unsigned) { return false; }
-  bool Int64(int64_t) { return false; }
-  bool Uint64(uint64_t) { return false; }
-  bool Double(double) { return false; }
+  // The number of rows (entries of the outer list), or -1.
+  int64_t Read(od::value value) { return ReadList(value, 0); }
 
  private:
-  enum class State { kStart, kKey, kSignature, kTensor, kDone };
-  int rank() const { return static_cast<int>(spec_.shape.size()); }
+  int64_t ReadList(od::value value, size_t depth) {
+    od::array list;
+    if (value.get_array().get(list) != simdjson::SUCCESS) return -1;
+    const bool innermost = depth + 1 == spec_.shape.size();
+    int64_t count = 0;
+    for (simdjson::simdjson_result<od::value> item : list) {
+      od::value entry;
+      if (std::move(item).get(entry) != simdjson::SUCCESS) return -1;
+      ++count;
+      if (innermost) {
+        double d;
+        if (static_cast<int64_t>(values_.size()) >= max_elements_ || !ReadNumber(entry, &d))
+          return -1;
+        if (spec_.dtype == DType::kFloat32 && std::isfinite(d) &&
+            !(std::fabs(d) < kFloat32Overflow)) {
+          return -1;
+        }
+        values_.push_back(d);
+      } else if (ReadList(entry, depth + 1) < 0) {
+        return -1;
+      }
+    }
+    if (depth > 0 && count != spec_.shape[depth].value()) return -1;
+    return count;
+  }
 
   const TensorSpec& spec_;
   const int64_t max_elements_;
   std::vector<double>& values_;
-  State state_ = State::kStart;
-  bool seen_signature_ = false, seen_tensor_ = false, row_format_ = true;
-  std::string signature_name_;
-  int depth_ = 0;  // lists open in the tensor's value
-  int64_t rows_ = 0;
 };
 
 // The inputs this path takes: one float input [N, d1, ...] with fixed inner dims.
@@ -134,40 +123,68 @@ bool Takes(absl::Span<const TensorSpec> inputs) {
   return true;
 }
 
+struct Scratch {
+  od::parser parser;
+  std::string text;  // the body and simdjson's padding
+  std::vector<double> values;
+};
+
 }  // namespace
 
 std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
                                                          absl::Span<const TensorSpec> inputs,
                                                          int64_t max_elements) {
-  if (!Takes(inputs) || body.empty() || std::memchr(body.data(), '\0', body.size()) != nullptr) {
-    return std::nullopt;
+  if (!Takes(inputs) || body.empty() || body.size() > kLargestBody) return std::nullopt;
+  thread_local Scratch reused;
+  std::unique_ptr<Scratch> own;
+  Scratch* scratch = &reused;
+  if (body.size() > kReusedBytes) {
+    own = std::make_unique<Scratch>();
+    scratch = own.get();
   }
-  // The text to parse in place and the numbers read: per thread and reused
-  // for the bodies most requests send, so that they cost no allocation; a
-  // large body gets buffers of its own, freed with it.
-  constexpr size_t kReusedBytes = size_t{256} << 10;
-  thread_local std::string reused_text;
-  thread_local std::vector<double> reused_values;
-  std::string own_text;
-  std::vector<double> own_values;
-  const bool reuse = body.size() <= kReusedBytes;
-  std::string& text = reuse ? reused_text : own_text;
-  std::vector<double>& values = reuse ? reused_values : own_values;
-  text.assign(body.data(), body.size());
-  values.clear();
+  scratch->text.assign(body.data(), body.size());
+  scratch->text.append(simdjson::SIMDJSON_PADDING, '\0');
+  scratch->values.clear();
+
   const TensorSpec& spec = inputs[0];
-  NumericBodyHandler handler(spec, max_elements, &values);
-  rapidjson::InsituStringStream stream(text.data());
-  rapidjson::Reader reader;
-  // The handler refuses lists deeper than the input's rank (at most 8), so
-  // the reader's recursion stays shallow whatever the body's nesting.
-  if (reader.Parse<kParseFlags>(stream, handler).IsError() || !handler.complete()) {
+  JsonPredictRequest request;
+  int64_t rows = -1;
+  bool seen_signature = false;
+  od::document doc;
+  od::object object;
+  if (scratch->parser.iterate(scratch->text.data(), body.size(), scratch->text.size()).get(doc) !=
+          simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
     return std::nullopt;
   }
+  for (simdjson::simdjson_result<od::field> item : object) {
+    od::field field;
+    std::string_view key;
+    if (std::move(item).get(field) != simdjson::SUCCESS ||
+        field.unescaped_key().get(key) != simdjson::SUCCESS) {
+      return std::nullopt;
+    }
+    if (key == "signature_name" && !seen_signature) {
+      seen_signature = true;
+      std::string_view name;
+      if (field.value().get_string().get(name) != simdjson::SUCCESS) return std::nullopt;
+      request.signature_name.assign(name.data(), name.size());
+    } else if ((key == "instances" || key == "inputs") && rows < 0) {
+      request.row_format = key == "instances";
+      rows = TensorReader(spec, max_elements, &scratch->values).Read(field.value());
+      if (rows <= 0) return std::nullopt;
+    } else {
+      return std::nullopt;  // another key, a key twice, both formats
+    }
+  }
+  // Nothing may follow the object: at the end, simdjson has no location left.
+  if (rows <= 0 || doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return std::nullopt;
+
   Shape shape;
-  shape.push_back(handler.rows());
+  shape.push_back(rows);
   for (size_t d = 1; d < spec.shape.size(); ++d) shape.push_back(spec.shape[d].value());
   StatusOr<Tensor> tensor = Tensor::Allocate(spec.dtype, std::move(shape));
+  const std::vector<double>& values = scratch->values;
   if (!tensor.ok() || tensor->num_elements() != static_cast<int64_t>(values.size())) {
     return std::nullopt;
   }
@@ -177,9 +194,6 @@ std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
   } else {
     std::memcpy(tensor->data<double>(), values.data(), values.size() * sizeof(double));
   }
-  JsonPredictRequest request;
-  request.signature_name = std::move(handler.signature_name());
-  request.row_format = handler.row_format();
   request.inputs.push_back(*std::move(tensor));
   return request;
 }
