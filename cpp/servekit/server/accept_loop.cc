@@ -78,8 +78,10 @@ void AcceptLoop::Accept() {
     });
     return;
   }
+  const asio::any_io_executor executor =
+      hooks_.socket_executor ? hooks_.socket_executor() : asio::make_strand(io_);
   acceptor_.async_accept(
-      asio::make_strand(io_), [this](const boost::system::error_code& error, tcp::socket socket) {
+      executor, [this](const boost::system::error_code& error, tcp::socket socket) {
         if (stopped_ || error == asio::error::operation_aborted) return;
         if (error) {
           // Out of descriptors or buffers: give connections time to close.

@@ -17,6 +17,7 @@
 // called from any thread; accepting and the hooks run on a strand of `io`.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,12 +33,15 @@ namespace servekit {
 class AcceptLoop {
  public:
   struct Hooks {
-    // Takes an accepted socket (on a strand of its own) and starts serving it.
+    // Takes an accepted socket (on socket_executor) and starts serving it.
     std::function<void(boost::asio::ip::tcp::socket)> on_accept;
     // Closes the connection idle the longest, if there is one (asynchronously).
     std::function<void()> evict_idle;
     // Accepted connections not yet closed.
     std::function<int()> open_connections;
+    // Where the next accepted socket runs (its executor); unset: a strand of
+    // the loop's io_context.
+    std::function<boost::asio::any_io_executor()> socket_executor;
   };
 
   AcceptLoop(boost::asio::io_context& io, int max_connections, Hooks hooks);

@@ -82,7 +82,8 @@ struct GrpcServer::Impl {
         health({kPredictionService, kModelService}),
         accept_loop(io, options.max_connections,
                     {[this](tcp::socket socket) { StartConnection(std::move(socket)); },
-                     [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); }}) {
+                     [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); },
+                     /*socket_executor=*/nullptr}) {
     methods = TfServingMethods(&prediction, &models);
     health.AddTo(&methods);
     AddReflection(&methods);
