@@ -230,8 +230,10 @@ struct GrpcConnection::Callbacks {
 
 GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socket,
                                const GrpcMethodTable* methods, GrpcConnectionOptions options,
-                               std::function<void(GrpcConnection*)> on_closed)
+                               std::function<void(GrpcConnection*)> on_closed,
+                               std::function<asio::any_io_executor()> call_executor)
     : io_(io),
+      call_executor_(std::move(call_executor)),
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
       handshake_timer_(strand_),
@@ -596,8 +598,9 @@ void GrpcConnection::RunReadyUnaryCalls() {
       continue;
     }
     stream->abandoned = std::make_shared<std::atomic<bool>>(false);
-    asio::post(io_, [self = shared_from_this(), id, method, request = std::move(request),
-                     deadline = stream->deadline, abandoned = stream->abandoned] {
+    asio::post(call_executor_(), [self = shared_from_this(), id, method,
+                                  request = std::move(request), deadline = stream->deadline,
+                                  abandoned = stream->abandoned] {
       if (abandoned->load()) return;  // nobody is waiting for this answer
       std::string response;
       Status status = Expired(deadline) ? DeadlinePassed() : method->unary(request, &response);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -59,10 +60,16 @@ struct GrpcConnectionOptions {
 
 class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
  public:
-  // `on_closed` runs once, on the strand, when the socket has been closed.
+  // `io` is the context the socket runs on (the connection's strand is made on
+  // it); a unary call that arrives while another call of this connection is
+  // unfinished runs on `call_executor()`'s context, so that calls multiplexed
+  // on one connection run in parallel (a lone call runs inline, with no
+  // hand-off). `on_closed` runs once, on the strand, when the socket has
+  // been closed.
   GrpcConnection(boost::asio::io_context& io, boost::asio::ip::tcp::socket socket,
                  const GrpcMethodTable* methods, GrpcConnectionOptions options,
-                 std::function<void(GrpcConnection*)> on_closed);
+                 std::function<void(GrpcConnection*)> on_closed,
+                 std::function<boost::asio::any_io_executor()> call_executor);
   ~GrpcConnection();
   GrpcConnection(const GrpcConnection&) = delete;
   GrpcConnection& operator=(const GrpcConnection&) = delete;
@@ -116,6 +123,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   Stream* Find(int32_t stream_id);
 
   boost::asio::io_context& io_;
+  const std::function<boost::asio::any_io_executor()> call_executor_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer handshake_timer_;

@@ -16,7 +16,7 @@
 #include "servekit/server/grpc/grpc_reflection.h"
 #include "servekit/server/grpc/model_service.h"
 #include "servekit/server/grpc/prediction_service.h"
-#include "servekit/server/io_threads.h"
+#include "servekit/server/io_context_pool.h"
 
 namespace servekit {
 
@@ -80,10 +80,13 @@ struct GrpcServer::Impl {
                    static_cast<size_t>(options.max_message_bytes)),
         models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
-        accept_loop(io, options.max_connections,
+        pool(options.num_threads > 0
+                 ? options.num_threads
+                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        accept_loop(pool.first(), options.max_connections,
                     {[this](tcp::socket socket) { StartConnection(std::move(socket)); },
                      [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); },
-                     /*socket_executor=*/nullptr}) {
+                     [this] { return asio::any_io_executor(pool.Next().get_executor()); }}) {
     methods = TfServingMethods(&prediction, &models);
     health.AddTo(&methods);
     AddReflection(&methods);
@@ -106,9 +109,9 @@ struct GrpcServer::Impl {
   GrpcHealth health;
   GrpcMethodTable methods;  // read-only once serving
 
-  asio::io_context io;
-  AcceptLoop accept_loop;
-  std::vector<std::thread> threads;
+  // One io_context per thread; each connection stays on one (see IoContextPool).
+  IoContextPool pool;
+  AcceptLoop accept_loop;  // on pool.first()
 
   absl::Mutex mu;
   absl::flat_hash_map<GrpcConnection*, std::shared_ptr<GrpcConnection>> connections
@@ -126,9 +129,13 @@ void GrpcServer::Impl::StartConnection(tcp::socket socket) {
   connection_options.write_timeout = absl::ToChronoMilliseconds(options.write_timeout);
   connection_options.max_buffered_request_bytes = connection_options.max_pending_response_bytes =
       2 * static_cast<size_t>(options.max_message_bytes);
-  auto connection =
-      std::make_shared<GrpcConnection>(io, std::move(socket), &methods, connection_options,
-                                       [this](GrpcConnection* c) { Forget(c); });
+  // The socket's context: the connection's strand goes on the same thread.
+  asio::io_context& home =
+      static_cast<asio::io_context&>(asio::query(socket.get_executor(), asio::execution::context));
+  auto connection = std::make_shared<GrpcConnection>(
+      home, std::move(socket), &methods, connection_options,
+      [this](GrpcConnection* c) { Forget(c); },
+      [this] { return asio::any_io_executor(pool.Next().get_executor()); });
   {
     absl::MutexLock lock(&mu);
     if (!accepting) return;  // `socket` closes with `connection`
@@ -162,10 +169,7 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerCore* core,
   RETURN_IF_ERROR(impl->accept_loop.Listen(options.address, options.port, "gRPC"));
   const int port = impl->accept_loop.port();
   impl->accept_loop.Start();
-  const int num_threads = options.num_threads > 0
-                              ? options.num_threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  impl->threads = StartIoThreads(impl->io, num_threads);
+  impl->pool.Start();
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl), port));
 }
 
@@ -193,9 +197,7 @@ void GrpcServer::Stop(absl::Duration drain_timeout) {
     for (const auto& [raw, connection] : impl_->connections) connection->Close();
     impl_->mu.Await(all_closed);
   }
-  impl_->io.stop();
-  for (std::thread& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
+  impl_->pool.Stop();
 }
 
 }  // namespace servekit

@@ -1,7 +1,6 @@
 #include "servekit/server/http/http_server.h"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -16,7 +15,7 @@
 #include <vector>
 
 #include "servekit/server/accept_loop.h"
-#include "servekit/server/io_threads.h"
+#include "servekit/server/io_context_pool.h"
 #include "servekit/server/rest/json_writer.h"
 
 namespace servekit {
@@ -45,50 +44,26 @@ struct HttpServer::Impl {
   explicit Impl(HttpServerOptions o, HttpHandler h)
       : options(std::move(o)),
         handler(std::move(h)),
-        contexts(MakeContexts(options.num_threads)),
-        accept_loop(*contexts[0], options.max_connections,
+        pool(options.num_threads),
+        accept_loop(pool.first(), options.max_connections,
                     {[this](tcp::socket socket) { StartSession(std::move(socket)); },
                      [this] { EvictOldestIdle(); },
                      [this] {
                        std::lock_guard<std::mutex> lock(sessions_mu);
                        return static_cast<int>(sessions.size());
                      },
-                     [this] { return NextExecutor(); }}) {}
-
-  // One io_context per thread, each connection on one of them for its whole
-  // life: a request is read, run and answered on the thread whose epoll saw
-  // it, with no hand-off between threads and no strand (REST predict at 16
-  // connections: measured in bench/rest_bench.py, see the README).
-  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int count) {
-    std::vector<std::unique_ptr<asio::io_context>> contexts;
-    for (int i = 0; i < std::max(count, 1); ++i) {
-      contexts.push_back(std::make_unique<asio::io_context>(1));  // one thread runs it
-      // Asio makes a context's epoll, eventfd and timerfd on its first I/O
-      // object; made now, a server out of descriptors can still take the
-      // connections it accepts on any context.
-      asio::steady_timer make_reactor(*contexts.back());
-    }
-    return contexts;
-  }
-  asio::any_io_executor NextExecutor() {
-    const size_t i = next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size();
-    return contexts[i]->get_executor();
-  }
+                     [this] { return asio::any_io_executor(pool.Next().get_executor()); }}) {}
 
   HttpServerOptions options;
   HttpHandler handler;
-  // Declared before the contexts: sessions unregister themselves while the
-  // contexts' pending handlers are destroyed.
+  // Declared before the pool: sessions unregister themselves while the pool's
+  // pending handlers are destroyed.
   std::mutex sessions_mu;
   std::unordered_set<HttpSession*> sessions;
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> draining{false};
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  // Keeps each context's thread running while it has no connection.
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
-  std::atomic<size_t> next_context{0};
-  AcceptLoop accept_loop;  // on contexts[0]
-  std::vector<std::thread> threads;
+  IoContextPool pool;      // one io_context per thread; each session stays on one
+  AcceptLoop accept_loop;  // on pool.first()
   std::mutex stop_mu;
   bool stopped = false;
   bool drained = true;
@@ -293,12 +268,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions option
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
   impl->accept_loop.Start();
-  for (const auto& context : impl->contexts) {
-    impl->keep_running.push_back(asio::make_work_guard(*context));
-    for (std::thread& thread : StartIoThreads(*context, 1)) {
-      impl->threads.push_back(std::move(thread));
-    }
-  }
+  impl->pool.Start();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -331,10 +301,7 @@ bool HttpServer::Stop(absl::Duration drain_timeout) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   impl_->drained = impl_->in_flight.load() == 0;
-  impl_->keep_running.clear();
-  for (const auto& context : impl_->contexts) context->stop();
-  for (std::thread& t : impl_->threads) t.join();
-  impl_->threads.clear();
+  impl_->pool.Stop();
   return impl_->drained;
 }
 
