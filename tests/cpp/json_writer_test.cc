@@ -1,5 +1,5 @@
 // JSON text output (server/json_writer.h).
-#include "servekit/server/rest/json_writer.h"
+#include "servekit/util/json_writer.h"
 
 #include <gtest/gtest.h>
 

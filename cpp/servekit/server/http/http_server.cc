@@ -16,7 +16,7 @@
 
 #include "servekit/server/accept_loop.h"
 #include "servekit/server/io_context_pool.h"
-#include "servekit/server/rest/json_writer.h"
+#include "servekit/util/json_writer.h"
 
 namespace servekit {
 namespace {

@@ -16,9 +16,9 @@
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
 #include "servekit/engine/dim.h"
-#include "servekit/server/rest/json_writer.h"
 #include "servekit/server/rest/numeric_body_reader.h"
 #include "servekit/util/json_document.h"
+#include "servekit/util/json_writer.h"
 
 // {"b64": ...} carries raw tensor bytes, which are little-endian on the wire.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,

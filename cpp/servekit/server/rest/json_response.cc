@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "servekit/engine/dim.h"
-#include "servekit/server/rest/json_writer.h"
+#include "servekit/util/json_writer.h"
 
 namespace servekit {
 namespace {

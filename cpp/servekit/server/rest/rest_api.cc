@@ -12,11 +12,11 @@
 #include "servekit/server/prometheus_text.h"
 #include "servekit/server/rest/json_inference_codec.h"
 #include "servekit/server/rest/json_response.h"
-#include "servekit/server/rest/json_writer.h"
 #include "servekit/serving/model_status.h"
 #include "servekit/serving/request_path.h"
 #include "servekit/serving/signature.h"
 #include "servekit/util/json_document.h"
+#include "servekit/util/json_writer.h"
 
 namespace servekit {
 namespace {

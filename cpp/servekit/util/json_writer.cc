@@ -1,4 +1,4 @@
-#include "servekit/server/rest/json_writer.h"
+#include "servekit/util/json_writer.h"
 
 #include <algorithm>
 #include <charconv>
