@@ -66,11 +66,11 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def server_process(command: list[str], cwd: Path | None = None):
+def server_process(command: list[str], cwd: Path | None = None, env: dict | None = None):
     """Starts `command` in its own process group and, on the way out, stops the
     whole group (uvicorn and gunicorn fork workers): SIGTERM, then SIGKILL after 30 s."""
     process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         yield process

@@ -22,12 +22,18 @@ its GET floor (target >= 0.60) and over FastAPI + uvicorn + onnxruntime
 (target >= 5x).
 
     python bench/rest_bench.py [--seconds 10] [--connections 1,16,64] [--only servekit,fastapi-ort,...]
+                               [--baseline-site DIR]
+
+--baseline-site DIR adds the servekit rows of another build, installed with
+`pip install --target DIR` (e.g. the commit before a change), run from DIR
+in the same run, labelled [baseline].
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -185,6 +191,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="wrk duration per row")
     parser.add_argument("--threads", type=int, default=None, help="servekit's --rest_api_num_threads")
     parser.add_argument("--connections", default="1,16,64", help="connection counts (comma-separated)")
+    parser.add_argument("--baseline-site", default=None, help="also run the servekit rows of the build installed here")
     parser.add_argument(
         "--only",
         default="servekit,fastapi-ort,flask-ort,flask-servekit,gunicorn-ort,gunicorn-servekit",
@@ -217,22 +224,26 @@ def main() -> None:
         model_dir = work / MODEL / "1"
         mnist_mlp().save(model_dir)
 
-        # --- servekit-server ---------------------------------------------------------
-        if "servekit" in only:
+        # --- servekit-server (and, with --baseline-site, an earlier build beside it) ----------
+        builds = [("", None)]
+        if args.baseline_site:
+            builds.insert(0, (" [baseline]", {**os.environ, "PYTHONPATH": args.baseline_site}))
+        for suffix, env in builds if "servekit" in only else []:
             port = free_port()
             flags = [f"--model_name={MODEL}", f"--model_base_path={work / MODEL}", f"--rest_api_port={port}"]
             flags.append("--port=0")  # no gRPC here: bench/grpc_bench.py
             if args.threads:
                 flags.append(f"--rest_api_num_threads={args.threads}")
-            with server_process(servekit_command(flags)) as server:
+            with server_process(servekit_command(flags), env=env) as server:
                 base = f"http://127.0.0.1:{port}"
                 wait_until_up(f"{base}/v2/health/ready")
-                reference = first_answer(base + PREDICT_PATH, body)
+                answer = first_answer(base + PREDICT_PATH, body)
+                reference = answer if reference is None else reference
 
-                def row(label, url, connections, data, pid=server.pid):
+                def row(label, url, connections, data, pid=server.pid, suffix=suffix):
                     result = measured(pid, partial(wrk, url, connections, args.seconds, data, work), args.seconds)
-                    rows.append((label, connections, result))
-                    print(f"  done: {label} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
+                    rows.append((label + suffix, connections, result))
+                    print(f"  done: {label + suffix} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
 
                 for connections in connection_counts:
                     row(SERVEKIT, base + PREDICT_PATH, connections, body)
