@@ -14,17 +14,12 @@ using test::Attrs;
 using test::BatchFeed;
 using test::Const;
 using test::Feed;
+using test::Iota;
 using test::IsInvalid;
 using test::Omitted;
 using test::RunOp1;
 using test::Str;
 using test::TensorNear;
-
-Tensor Iota(const Shape& shape, float start = 0) {
-  std::vector<float> v(NumElements(shape));
-  std::iota(v.begin(), v.end(), start);
-  return test::Floats(shape, v);
-}
 
 // pads: begins for every axis, then ends (may be negative: cropping).
 std::vector<double> RefPad(const Tensor& x_t, const std::vector<int64_t>& pads,

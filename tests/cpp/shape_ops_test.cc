@@ -14,17 +14,12 @@ using test::Const;
 using test::Feed;
 using test::Int;
 using test::Ints;
+using test::Iota;
 using test::IsInvalid;
 using test::RandomTensor;
 using test::RunOp1;
 using test::TensorNear;
 using test::TensorsEqual;
-
-Tensor Iota(const Shape& shape, float start = 0) {
-  std::vector<float> v(NumElements(shape));
-  std::iota(v.begin(), v.end(), start);
-  return test::Floats(shape, v);
-}
 
 // --- Flatten -----------------------------------------------------------------------------
 

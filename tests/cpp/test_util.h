@@ -18,6 +18,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -62,6 +63,13 @@ Tensor MakeTensor(const Shape& shape, const std::vector<T>& values) {
 
 inline Tensor Floats(const Shape& shape, const std::vector<float>& values) {
   return MakeTensor<float>(shape, values);
+}
+
+// A float tensor holding start, start + 1, ... in row-major order.
+inline Tensor Iota(const Shape& shape, float start = 0) {
+  std::vector<float> v(NumElements(shape));
+  std::iota(v.begin(), v.end(), start);
+  return Floats(shape, v);
 }
 inline Tensor Int64s(const Shape& shape, const std::vector<int64_t>& values) {
   return MakeTensor<int64_t>(shape, values);
