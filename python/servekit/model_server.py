@@ -14,7 +14,14 @@ from __future__ import annotations
 import os
 
 from servekit import _core
-from servekit.serving import ServingCore, _check_model_source, _is_config_file, _model_configs, _options_doc
+from servekit.serving import (
+    ServingCore,
+    _check_model_source,
+    _check_option_names,
+    _is_config_file,
+    _model_configs,
+    _options_doc,
+)
 
 __all__ = ["ModelServer"]
 
@@ -55,6 +62,7 @@ class ModelServer:
             self._models = _model_configs([{"name": model_name, "base_path": model_base_path}])
         else:
             self._models = _model_configs(config)
+        _check_option_names("ModelServer", options)
         self._options = options
         self._flag_names = False  # servekit-server names options by their flags in errors
         self._host = options.get("host") or DEFAULT_HOST

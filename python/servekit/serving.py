@@ -122,6 +122,7 @@ class ServingCore:
         _check_model_source(config, model_name, model_base_path, model_config_file_poll_wait_seconds)
         self._signatures: dict[tuple, tuple[int, Signature]] = {}  # selector -> (version, signature)
         self._config_watcher = None
+        _check_option_names(type(self).__name__, options, scope="core")
         self._native = _core.ServerCore(options)
         if model_name is not None:
             self.add_model(model_name, model_base_path)
@@ -279,6 +280,14 @@ class ServingCore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_option_names(owner: str, options: Mapping[str, Any], scope: str | None = None) -> None:
+    """TypeError now, as Python does for an unknown keyword; the values are checked natively."""
+    known = {option["name"] for option in _core.server_options() if scope is None or option["scope"] == scope}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"{owner}() got unexpected keyword argument(s) {unknown}; its options are {sorted(known)}")
 
 
 def _options_doc(scope: str | None = None) -> str:

@@ -204,3 +204,11 @@ def test_bad_option_values_from_python_are_value_errors(tmp_path):
         server = servekit.ModelServer(model_name="m", model_base_path=tmp_path / "m", rest_api_port=0, **options)
         with pytest.raises(ValueError, match=re.escape(message)):
             server.start()
+
+
+def test_unknown_options_are_type_errors_at_once(tmp_path):
+    save(half_plus(2.0), tmp_path / "m", 1)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['rest_port'\]"):
+        servekit.ModelServer(model_name="m", model_base_path=tmp_path / "m", rest_port=0)
+    with pytest.raises(TypeError, match=r"\['grpc_port'\]"):  # a server option, not the core's
+        servekit.ServingCore(model_name="m", model_base_path=tmp_path / "m", grpc_port=0)

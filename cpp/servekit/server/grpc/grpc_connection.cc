@@ -232,8 +232,7 @@ GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socke
                                const GrpcMethodTable* methods, GrpcConnectionOptions options,
                                std::function<void(GrpcConnection*)> on_closed,
                                std::function<asio::any_io_executor()> call_executor)
-    : io_(io),
-      call_executor_(std::move(call_executor)),
+    : call_executor_(std::move(call_executor)),
       socket_(std::move(socket)),
       strand_(asio::make_strand(io)),
       handshake_timer_(strand_),

@@ -122,7 +122,6 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void SubmitHeaders(Stream* stream);
   Stream* Find(int32_t stream_id);
 
-  boost::asio::io_context& io_;
   const std::function<boost::asio::any_io_executor()> call_executor_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
