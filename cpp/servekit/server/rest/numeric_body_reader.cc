@@ -24,6 +24,19 @@ constexpr double kFloat32Overflow = 0x1.ffffffp+127;
 // convert with std::from_chars, as the general path converts them.
 constexpr size_t kLongestTrustedToken = 19;
 
+// RapidJSON, under the general path, refuses some valid numbers ("Number too
+// big to be stored in double": 0e309, a 309-digit integer below DBL_MAX).
+// Such numbers need a three-digit exponent or hundreds of digits, so tokens
+// with either leave the fast path and the general path answers as it does.
+constexpr size_t kLongestToken = 40;
+bool HasLongExponent(std::string_view token) {
+  const size_t e = token.find_first_of("eE");
+  if (e == std::string_view::npos) return false;
+  size_t digits = token.size() - e - 1;
+  if (digits > 0 && (token[e + 1] == '+' || token[e + 1] == '-')) --digits;
+  return digits > 2;
+}
+
 // Bodies up to this size reuse a per-thread parser and buffers (no allocation
 // per request); larger ones get their own, freed with them, and bodies beyond
 // kLargestBody go the general way (simdjson's index would be ~4 bytes per byte).
@@ -41,13 +54,19 @@ bool IsIntegerToken(std::string_view token) {
 
 // The number's value as the general path reads it (json_document.cc: integer
 // tokens that fit 64 bits as integers, then as double; others correctly
-// rounded), or false to leave the fast path.
+// rounded), or false to leave the fast path. simdjson reads every number
+// first, which checks the token's JSON grammar (no leading zeros, no "nan"):
+// std::from_chars, used for the tokens simdjson 3.0.1 cannot be trusted with,
+// would accept more than JSON allows.
 bool ReadNumber(od::value value, double* out) {
+  double read;
+  if (value.get_double().get(read) != simdjson::SUCCESS) return false;
   std::string_view token = value.raw_json_token();
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
                             token.back() == '\r')) {
     token.remove_suffix(1);
   }
+  if (token.size() > kLongestToken || HasLongExponent(token)) return false;
   if (IsIntegerToken(token)) {
     int64_t i;
     if (value.get_int64().get(i) == simdjson::SUCCESS) {
@@ -60,7 +79,8 @@ bool ReadNumber(od::value value, double* out) {
       return true;
     }
   } else if (token.size() <= kLongestTrustedToken) {
-    return value.get_double().get(*out) == simdjson::SUCCESS;
+    *out = read;
+    return true;
   }
   // Long or huge: as the general path converts (out of range leaves).
   const char* const end = token.data() + token.size();
