@@ -29,13 +29,6 @@ constexpr size_t kLongestTrustedToken = 19;
 // Such numbers need a three-digit exponent or hundreds of digits, so tokens
 // with either leave the fast path and the general path answers as it does.
 constexpr size_t kLongestToken = 40;
-bool HasLongExponent(std::string_view token) {
-  const size_t e = token.find_first_of("eE");
-  if (e == std::string_view::npos) return false;
-  size_t digits = token.size() - e - 1;
-  if (digits > 0 && (token[e + 1] == '+' || token[e + 1] == '-')) --digits;
-  return digits > 2;
-}
 
 // Bodies up to this size reuse a per-thread parser and buffers (no allocation
 // per request); larger ones get their own, freed with them, and bodies beyond
@@ -43,31 +36,45 @@ bool HasLongExponent(std::string_view token) {
 constexpr size_t kReusedBytes = size_t{256} << 10;
 constexpr size_t kLargestBody = size_t{16} << 20;
 
-bool IsIntegerToken(std::string_view token) {
+// What ReadNumber needs to know of a number token, in one pass: whether it
+// is an integer (digits after an optional minus) and how many digits its
+// exponent has.
+struct TokenShape {
+  bool integer = true;
+  int exponent_digits = 0;
+};
+TokenShape ShapeOf(std::string_view token) {
+  TokenShape shape;
   size_t i = !token.empty() && token[0] == '-' ? 1 : 0;
-  if (i == token.size()) return false;
+  if (i == token.size()) shape.integer = false;
   for (; i < token.size(); ++i) {
-    if (token[i] < '0' || token[i] > '9') return false;
+    const char c = token[i];
+    if (c >= '0' && c <= '9') continue;
+    shape.integer = false;
+    if (c == 'e' || c == 'E') {
+      size_t digits = token.size() - i - 1;
+      if (digits > 0 && (token[i + 1] == '+' || token[i + 1] == '-')) --digits;
+      shape.exponent_digits = static_cast<int>(digits);
+      break;
+    }
   }
-  return true;
+  return shape;
 }
 
 // The number's value as the general path reads it (json_document.cc: integer
 // tokens that fit 64 bits as integers, then as double; others correctly
-// rounded), or false to leave the fast path. simdjson reads every number
-// first, which checks the token's JSON grammar (no leading zeros, no "nan"):
-// std::from_chars, used for the tokens simdjson 3.0.1 cannot be trusted with,
-// would accept more than JSON allows.
+// rounded), or false to leave the fast path. simdjson reads every number,
+// which checks its JSON grammar, before std::from_chars (used for the tokens
+// simdjson 3.0.1 cannot be trusted with) sees it: from_chars accepts more.
 bool ReadNumber(od::value value, double* out) {
-  double read;
-  if (value.get_double().get(read) != simdjson::SUCCESS) return false;
   std::string_view token = value.raw_json_token();
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
                             token.back() == '\r')) {
     token.remove_suffix(1);
   }
-  if (token.size() > kLongestToken || HasLongExponent(token)) return false;
-  if (IsIntegerToken(token)) {
+  const TokenShape shape = ShapeOf(token);
+  if (token.size() > kLongestToken || shape.exponent_digits > 2) return false;
+  if (shape.integer) {
     int64_t i;
     if (value.get_int64().get(i) == simdjson::SUCCESS) {
       *out = static_cast<double>(i);
@@ -78,7 +85,12 @@ bool ReadNumber(od::value value, double* out) {
       *out = static_cast<double>(u);
       return true;
     }
-  } else if (token.size() <= kLongestTrustedToken) {
+  }
+  // simdjson checks the token's grammar (no leading zeros, no "nan"), which
+  // std::from_chars below would not.
+  double read;
+  if (value.get_double().get(read) != simdjson::SUCCESS) return false;
+  if (!shape.integer && token.size() <= kLongestTrustedToken) {
     *out = read;
     return true;
   }
