@@ -5,6 +5,10 @@
 
 namespace servekit {
 
+int DefaultServerThreads() {
+  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 IoContextPool::IoContextPool(int threads) {
   for (int i = 0; i < std::max(threads, 1); ++i) {
     contexts_.push_back(std::make_unique<boost::asio::io_context>(1));  // one thread runs it

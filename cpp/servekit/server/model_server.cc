@@ -3,8 +3,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "servekit/server/io_context_pool.h"
 #include "servekit/server/open_file_limit.h"
-#include "servekit/server/server_options.h"
 
 namespace servekit {
 

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -223,10 +222,6 @@ Status SetServerOption(ModelServerOptions& options, absl::string_view name,
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown option '", name, "'"));
-}
-
-int DefaultServerThreads() {
-  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace servekit

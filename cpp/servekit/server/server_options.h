@@ -63,10 +63,4 @@ const std::vector<ServerOption>& ServerOptionTable();
 Status SetServerOption(ModelServerOptions& options, absl::string_view name,
                        const OptionValue& value, absl::string_view display_name);
 
-// One per core, at least two (so that one slow request never holds up every
-// connection): the REST and gRPC server threads when none are asked for. More
-// threads than cores measured slower on 2 cores (bench/rest_bench.py: 16.5k vs
-// 13.7k predicts/s at 16 connections).
-int DefaultServerThreads();
-
 }  // namespace servekit

@@ -4,12 +4,17 @@
 #include "absl/strings/str_join.h"
 
 namespace servekit {
+namespace {
 
+// InvalidArgument, in TF Serving's words, unless `signature_name` is "" or
+// "serving_default".
 Status CheckSignatureName(const std::string& signature_name) {
   if (signature_name.empty() || signature_name == kDefaultSignatureName) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("Serving signature name: \"", signature_name, "\" not found in signature def"));
 }
+
+}  // namespace
 
 std::vector<ModelSignature> SignaturesOf(const Session& session) {
   return {ModelSignature{kDefaultSignatureName, kPredictMethodName, session.inputs(),

@@ -37,10 +37,6 @@ StatusOr<ModelSignature> FindSignature(const Session& session, const std::string
 // The version's signatures (today: the one), for metadata.
 std::vector<ModelSignature> SignaturesOf(const Session& session);
 
-// InvalidArgument, in TF Serving's words, unless `signature_name` is "" or
-// "serving_default".
-Status CheckSignatureName(const std::string& signature_name);
-
 // The input named `name`, or InvalidArgument listing the signature's inputs
 // (TF Serving's message for an unknown input alias).
 StatusOr<const TensorSpec*> FindInput(const ModelSignature& signature, absl::string_view name);

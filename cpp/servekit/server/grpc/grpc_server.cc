@@ -80,9 +80,7 @@ struct GrpcServer::Impl {
                    static_cast<size_t>(options.max_message_bytes)),
         models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
-        pool(options.num_threads > 0
-                 ? options.num_threads
-                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        pool(options.num_threads > 0 ? options.num_threads : DefaultServerThreads()),
         accept_loop(pool.first(), options.max_connections,
                     {[this](tcp::socket socket) { StartConnection(std::move(socket)); },
                      [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); },

@@ -29,7 +29,7 @@ struct GrpcServerOptions {
   // and as much of responses its peer has not taken (see GrpcConnectionOptions).
   // At the cap the connection idle the longest is closed (see AcceptLoop).
   int max_connections = 4096;
-  int num_threads = 0;  // server threads (I/O and handlers); 0 = one per core
+  int num_threads = 0;  // server threads (I/O and handlers); 0: DefaultServerThreads()
   // ModelService.HandleReloadConfigRequest is PERMISSION_DENIED without it.
   bool enable_model_management = false;
 };
