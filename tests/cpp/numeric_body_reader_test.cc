@@ -53,6 +53,13 @@ TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
   EXPECT_TRUE(FastAndGeneralAgree(
       R"({"instances": [0.95000000000000000000, 1000000000.000000001, 0.0000000000000000000001234]})",
       kScalars));
+  // Short decimals (read in one pass, util/short_decimal.h) and their edges.
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"instances": [0.1234, -0.5 , 12.75 ,-12, 0, -0, 9999999999999999999, -9999999999999999999,)"
+      R"( 900719925474099.3, 900719925474099.25, 123456789012345678.9, 0.000000000000000000001]})",
+      kScalars));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[0.1, 0.7, 3.4028235], [0.2, 16777217.5, 1]]})",
+                                  kVector));
   EXPECT_TRUE(FastAndGeneralAgree(" \n{ \"inputs\" : [ 1 , 2 ] } \t", kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"\u0069nputs": [1]})", kScalars))
       << "escaped keys read as keys";

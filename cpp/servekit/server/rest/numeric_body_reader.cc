@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "servekit/util/short_decimal.h"
+
 namespace servekit {
 namespace {
 
@@ -68,6 +70,19 @@ TokenShape ShapeOf(std::string_view token) {
 // simdjson 3.0.1 cannot be trusted with) sees it: from_chars accepts more.
 bool ReadNumber(od::value value, double* out) {
   std::string_view token = value.raw_json_token();
+  // Most tokens are short decimals, read exactly in one pass.
+  ShortDecimal decimal;
+  if (ParseShortDecimal(token, &decimal)) {
+    if (decimal.fraction_digits > 0) {
+      if (ShortDecimalFractionValue(decimal, out)) return true;
+    } else {
+      // An integer of at most 19 digits fits int64 (or, positive, uint64), read
+      // as the general path reads it: as an integer, so "-0" is +0.0.
+      const double magnitude = static_cast<double>(decimal.digits);
+      *out = decimal.digits == 0 ? 0.0 : decimal.negative ? -magnitude : magnitude;
+      return true;
+    }
+  }
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
                             token.back() == '\r')) {
     token.remove_suffix(1);
