@@ -26,7 +26,7 @@ class FakeLoader {
  public:
   LoadFunction Function() {
     return [this](const std::string& path,
-                  const std::string&) -> StatusOr<std::shared_ptr<const Session>> {
+                  const std::string&) -> StatusOr<std::shared_ptr<const LoadedModel>> {
       std::unique_lock<std::mutex> lock(mu_);
       ++loads_[path];
       cv_.wait(lock, [&] { return blocked_.count(path) == 0; });
@@ -179,8 +179,9 @@ TEST(ManagerTest, ALoaderThatThrowsFailsThatVersionOnly) {
   FakeLoader loader;
   ManagerOptions options = Options(loader);
   LoadFunction fake = options.load;
-  options.load = [fake](const std::string& path,
-                        const std::string& platform) -> StatusOr<std::shared_ptr<const Session>> {
+  options.load = [fake](
+                     const std::string& path,
+                     const std::string& platform) -> StatusOr<std::shared_ptr<const LoadedModel>> {
     if (path == "m/2") throw std::bad_alloc();
     if (path == "m/3") throw std::runtime_error("a bug");
     return fake(path, platform);

@@ -19,7 +19,7 @@ using test::GraphBuilder;
 using test::Options;
 
 // a, b of shape [N, 1] → sum_out = a + b + version, diff_out = a - b.
-std::shared_ptr<const Session> PairModel(int64_t version) {
+std::shared_ptr<const LoadedModel> PairModel(int64_t version) {
   GraphBuilder g;
   const int a = g.Input("a", BatchShape({1, 1}));
   const int b = g.Input("b", BatchShape({1, 1}));
@@ -29,14 +29,14 @@ std::shared_ptr<const Session> PairModel(int64_t version) {
   g.Output(g.Op("Sub", {a, b}, {}, "diff"));
   auto session = BuildSession(g.Build(), Options());
   EXPECT_TRUE(session.ok()) << session.status();
-  return std::shared_ptr<const Session>(std::move(*session));
+  return LoadedModel::WithOneSignature(std::move(*session));
 }
 
 // <base>/<version> of model "pair" loads PairModel; of any other model, the
 // one-input VersionedModel.
-StatusOr<std::shared_ptr<const Session>> Load(const std::string& path,
-                                              const std::string& platform) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Session> single,
+StatusOr<std::shared_ptr<const LoadedModel>> Load(const std::string& path,
+                                                  const std::string& platform) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> single,
                    test::LoadVersionFromDisk(path, platform));
   const std::filesystem::path p(path);
   if (p.parent_path().filename() != "pair") return single;

@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 
 // LoadVersionFromDisk, counting successful loads.
 std::atomic<int> g_loads{0};
-StatusOr<std::shared_ptr<const Session>> LoadFromDisk(const std::string& path,
-                                                      const std::string& platform) {
+StatusOr<std::shared_ptr<const LoadedModel>> LoadFromDisk(const std::string& path,
+                                                          const std::string& platform) {
   auto session = test::LoadVersionFromDisk(path, platform);
   if (session.ok()) ++g_loads;
   return session;

@@ -13,26 +13,26 @@
 namespace servekit::test {
 
 // y = x + version for x of shape [N, 1].
-inline std::shared_ptr<const Session> VersionedModel(int64_t version) {
+inline std::shared_ptr<const LoadedModel> VersionedModel(int64_t version) {
   GraphBuilder g;
   const int x = g.Input("x", BatchShape({1, 1}));
   g.Output(g.Op("Add", {x, g.Constant("version", Floats({1}, {static_cast<float>(version)}))}));
   auto session = BuildSession(g.Build(), Options());
   EXPECT_TRUE(session.ok()) << session.status();
-  return std::shared_ptr<const Session>(std::move(*session));
+  return LoadedModel::WithOneSignature(std::move(*session));
 }
 
 // What the model of `handle` answers for x.
 inline float Answer(const ModelHandle& handle, float x) {
-  auto out = handle.session().Run({Floats({1, 1}, {x})});
+  auto out = handle.model().signatures().front().session->Run({Floats({1, 1}, {x})});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? (*out)[0].data<float>()[0] : -1.0f;
 }
 
 // Loads <base>/<version> as VersionedModel(version); fails, like a real
 // loader, while the version's model.onnx is missing.
-inline StatusOr<std::shared_ptr<const Session>> LoadVersionFromDisk(const std::string& path,
-                                                                    const std::string&) {
+inline StatusOr<std::shared_ptr<const LoadedModel>> LoadVersionFromDisk(const std::string& path,
+                                                                        const std::string&) {
   if (!std::filesystem::exists(std::filesystem::path(path) / "model.onnx")) {
     return absl::NotFoundError(absl::StrCat("no model file at '", path, "'"));
   }

@@ -33,9 +33,11 @@ TEST_F(SessionLoaderTest, LoadsAnOnnxVersionWithOrWithoutAPlatform) {
   const LoadFunction load = SessionLoader(SessionOptions{});
   const std::string path = WriteRelu("1");
   for (const std::string platform : {"", "onnx"}) {
-    auto session = load(path, platform);
-    ASSERT_TRUE(session.ok()) << session.status();
-    auto out = (*session)->Run({test::Floats({1, 3}, {-1, 0, 2})});
+    auto loaded = load(path, platform);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_EQ((*loaded)->signatures().size(), 1u);
+    EXPECT_EQ((*loaded)->signatures()[0].name, "serving_default");
+    auto out = (*loaded)->signatures()[0].session->Run({test::Floats({1, 3}, {-1, 0, 2})});
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(test::Values<float>((*out)[0]), (std::vector<float>{0, 0, 2}));
   }

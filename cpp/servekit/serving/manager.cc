@@ -21,10 +21,10 @@ struct Entry {
   std::string path;
   std::string platform;
   Status status;
-  std::shared_ptr<const Session> session;  // set while AVAILABLE
+  std::shared_ptr<const LoadedModel> loaded;  // set while AVAILABLE
 };
 
-using Sessions = std::vector<std::shared_ptr<const Session>>;
+using LoadedModels = std::vector<std::shared_ptr<const LoadedModel>>;
 
 }  // namespace
 
@@ -64,9 +64,10 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
   }
 
   // Applies the policy's actions until it has none; forgets versions that are
-  // over and no longer wanted. Sessions being unloaded go to `release`, to be
+  // over and no longer wanted. LoadedModels being unloaded go to `release`, to be
   // dropped after the lock is released (their deleter takes the lock).
-  void Reconcile(const std::string& model, std::vector<VersionEvent>& pending, Sessions& release) {
+  void Reconcile(const std::string& model, std::vector<VersionEvent>& pending,
+                 LoadedModels& release) {
     auto found = models.find(model);
     if (found == models.end()) return;
     std::map<int64_t, Entry>& versions = found->second;
@@ -84,7 +85,7 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
       } else {
         Transition(model, action->version, entry, VersionState::kUnloading, absl::OkStatus(),
                    pending);
-        release.push_back(std::move(entry.session));
+        release.push_back(std::move(entry.loaded));
       }
     }
     for (auto it = versions.begin(); it != versions.end();) {
@@ -124,8 +125,8 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
 
   // A load that throws (memory for a hostile file's claims, a bug) fails
   // that version, never the load thread or the process.
-  StatusOr<std::shared_ptr<const Session>> LoadGuarded(const std::string& path,
-                                                       const std::string& platform) {
+  StatusOr<std::shared_ptr<const LoadedModel>> LoadGuarded(const std::string& path,
+                                                           const std::string& platform) {
     try {
       return options.load(path, platform);
     } catch (const std::bad_alloc&) {
@@ -143,7 +144,7 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
       if (!StillWanted(model, version)) {
         // Shut down or dropped while queued or between retries: end without loading.
         std::vector<VersionEvent> pending;
-        Sessions release;
+        LoadedModels release;
         {
           std::lock_guard<std::mutex> lock(mu);
           if (Entry* entry = Find(model, version);
@@ -157,11 +158,11 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
         return;
       }
       const absl::Time started = absl::Now();
-      StatusOr<std::shared_ptr<const Session>> loaded = LoadGuarded(path, platform);
+      StatusOr<std::shared_ptr<const LoadedModel>> loaded = LoadGuarded(path, platform);
       if (options.metrics)
         options.metrics->RecordLoad(model, version, absl::Now() - started, loaded.status());
       std::vector<VersionEvent> pending;
-      Sessions release;
+      LoadedModels release;
       {
         std::unique_lock<std::mutex> lock(mu);
         Entry* entry = Find(model, version);
@@ -171,7 +172,7 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
           // Nobody wants it any more: end without serving it.
           Transition(model, version, *entry, VersionState::kEnd, absl::OkStatus(), pending);
         } else if (loaded.ok()) {
-          entry->session = Track(model, version, *std::move(loaded));
+          entry->loaded = Track(model, version, *std::move(loaded));
           Transition(model, version, *entry, VersionState::kAvailable, absl::OkStatus(), pending);
         } else if (attempt < options.max_num_load_retries) {
           entry->status = loaded.status();
@@ -202,23 +203,22 @@ struct Manager::Core : std::enable_shared_from_this<Core> {
     }
   }
 
-  // The session as handed out: when its last holder lets go, the session is
+  // The loaded model as handed out: when its last holder lets go, it is
   // destroyed and the version reaches END.
-  std::shared_ptr<const Session> Track(const std::string& model, int64_t version,
-                                       std::shared_ptr<const Session> session) {
-    const Session* raw = session.get();
+  std::shared_ptr<const LoadedModel> Track(const std::string& model, int64_t version,
+                                           std::shared_ptr<const LoadedModel> loaded) {
+    const LoadedModel* raw = loaded.get();
     std::weak_ptr<Core> weak = weak_from_this();
-    return std::shared_ptr<const Session>(raw,
-                                          [weak, model, version, session](const Session*) mutable {
-                                            session.reset();  // frees the model
-                                            if (auto core = weak.lock())
-                                              core->OnReleased(model, version);
-                                          });
+    return std::shared_ptr<const LoadedModel>(
+        raw, [weak, model, version, loaded](const LoadedModel*) mutable {
+          loaded.reset();  // frees the model
+          if (auto core = weak.lock()) core->OnReleased(model, version);
+        });
   }
 
   void OnReleased(const std::string& model, int64_t version) {
     std::vector<VersionEvent> pending;
-    Sessions release;
+    LoadedModels release;
     {
       std::lock_guard<std::mutex> lock(mu);
       Entry* entry = Find(model, version);
@@ -251,7 +251,7 @@ Manager::~Manager() {
 
 void Manager::SetAspiredVersions(const std::string& model, std::vector<AspiredVersion> versions) {
   std::vector<VersionEvent> pending;
-  Sessions release;
+  LoadedModels release;
   {
     std::lock_guard<std::mutex> lock(core_->mu);
     std::map<int64_t, Entry>& entries = core_->models[model];
@@ -275,7 +275,7 @@ void Manager::SetAspiredVersions(const std::string& model, std::vector<AspiredVe
 
 Status Manager::RetryFailedLoad(const std::string& model, int64_t version) {
   std::vector<VersionEvent> pending;
-  Sessions release;
+  LoadedModels release;
   {
     std::lock_guard<std::mutex> lock(core_->mu);
     Entry* entry = core_->Find(model, version);
@@ -316,11 +316,11 @@ StatusOr<ModelHandle> Manager::GetHandle(const std::string& model,
                                                  " is not available (state ",
                                                  VersionStateName(it->second.state), why, ")"));
     }
-    return ModelHandle(model, *version, it->second.session);
+    return ModelHandle(model, *version, it->second.loaded);
   }
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     if (it->second.state == VersionState::kAvailable)
-      return ModelHandle(model, it->first, it->second.session);
+      return ModelHandle(model, it->first, it->second.loaded);
   }
   return absl::UnavailableError(
       absl::StrCat("Servable ", request(), " has no available version yet"));

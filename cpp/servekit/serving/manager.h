@@ -17,7 +17,7 @@
 //   threads; the event log's order is authoritative.
 //
 // Thread-safe. The destructor unloads everything and waits for the load
-// threads; handles still held after that keep their Session alive safely.
+// threads; handles still held after that keep their LoadedModel alive safely.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "servekit/engine/session.h"
+#include "servekit/formats/loaded_model.h"
 #include "servekit/serving/aspired_version_policy.h"
 #include "servekit/serving/metrics.h"
 #include "servekit/serving/model_handle.h"
@@ -41,7 +41,7 @@ namespace servekit {
 
 // Loads the model version stored at `path` (platform "onnx", "tensorflow", or
 // "" to detect). Called on a load thread.
-using LoadFunction = std::function<StatusOr<std::shared_ptr<const Session>>(
+using LoadFunction = std::function<StatusOr<std::shared_ptr<const LoadedModel>>(
     const std::string& path, const std::string& platform)>;
 
 struct VersionEvent {

@@ -57,16 +57,16 @@ Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& 
              int64_t* served) {
   ASSIGN_OR_RETURN(ModelHandle handle, core.GetHandle(spec.model));
   *served = handle.version();
-  ASSIGN_OR_RETURN(ModelSignature signature, FindSignature(handle.session(), spec.signature_name));
+  ASSIGN_OR_RETURN(ModelSignature signature, FindSignature(handle.model(), spec.signature_name));
   RETURN_IF_ERROR(CheckKind(spec.kind, signature));
   InferenceInputs inputs;
   RETURN_IF_ERROR(codec.DecodeInputs(signature, &inputs));
   if (!inputs.signature_name.empty() && inputs.signature_name != spec.signature_name) {
-    RETURN_IF_ERROR(FindSignature(handle.session(), inputs.signature_name).status());
+    RETURN_IF_ERROR(FindSignature(handle.model(), inputs.signature_name).status());
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> ordered, OrderInputs(signature, inputs.tensors));
   ASSIGN_OR_RETURN(std::vector<bool> wanted, SelectOutputs(signature, inputs.output_filter));
-  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, handle.session().Run(ordered));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, signature.session->Run(ordered));
   ordered.clear();  // the inputs' memory goes back before the answer is built
   std::vector<NamedTensor> answer;
   answer.reserve(outputs.size());
@@ -95,7 +95,7 @@ StatusOr<ModelMetadata> GetModelMetadata(const ServerCore& core, const ModelSpec
                        absl::Now() - started);
   }
   if (!handle.ok()) return handle.status();
-  std::vector<ModelSignature> signatures = SignaturesOf(handle->session());
+  std::vector<ModelSignature> signatures = SignaturesOf(handle->model());
   return ModelMetadata{*std::move(handle), std::move(signatures)};
 }
 

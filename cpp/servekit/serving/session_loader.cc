@@ -7,7 +7,7 @@ namespace servekit {
 
 LoadFunction SessionLoader(SessionOptions options) {
   return [options](const std::string& path,
-                   const std::string& platform) -> StatusOr<std::shared_ptr<const Session>> {
+                   const std::string& platform) -> StatusOr<std::shared_ptr<const LoadedModel>> {
     std::string kind = platform;
     if (kind.empty()) {
       ASSIGN_OR_RETURN(kind, DetectPlatform(path));
@@ -22,7 +22,7 @@ LoadFunction SessionLoader(SessionOptions options) {
     LoadOptions load;
     load.session = options;
     ASSIGN_OR_RETURN(std::unique_ptr<Session> session, LoadModel(path, load));
-    return std::shared_ptr<const Session>(std::move(session));
+    return LoadedModel::WithOneSignature(std::move(session));
   };
 }
 

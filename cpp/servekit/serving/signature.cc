@@ -6,24 +6,31 @@
 namespace servekit {
 namespace {
 
-// InvalidArgument, in TF Serving's words, unless `signature_name` is "" or
-// "serving_default".
-Status CheckSignatureName(const std::string& signature_name) {
-  if (signature_name.empty() || signature_name == kDefaultSignatureName) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("Serving signature name: \"", signature_name, "\" not found in signature def"));
+ModelSignature ViewOf(const LoadedSignature& signature) {
+  return ModelSignature{signature.name, signature.method_name, signature.session->inputs(),
+                        signature.session->outputs(), signature.session.get()};
 }
 
 }  // namespace
 
-std::vector<ModelSignature> SignaturesOf(const Session& session) {
-  return {ModelSignature{kDefaultSignatureName, kPredictMethodName, session.inputs(),
-                         session.outputs()}};
+std::vector<ModelSignature> SignaturesOf(const LoadedModel& model) {
+  std::vector<ModelSignature> views;
+  views.reserve(model.signatures().size());
+  for (const LoadedSignature& signature : model.signatures()) views.push_back(ViewOf(signature));
+  return views;
 }
 
-StatusOr<ModelSignature> FindSignature(const Session& session, const std::string& signature_name) {
-  RETURN_IF_ERROR(CheckSignatureName(signature_name));
-  return SignaturesOf(session).front();
+StatusOr<ModelSignature> FindSignature(const LoadedModel& model,
+                                       const std::string& signature_name) {
+  const std::string& name = signature_name.empty() ? kDefaultSignatureName : signature_name;
+  if (const LoadedSignature* signature = model.Find(name)) return ViewOf(*signature);
+  // TF Serving's words, so that clients matching on them keep working.
+  if (signature_name.empty()) {
+    return absl::InvalidArgumentError(
+        "Default serving signature key not found; name a signature (signature_name)");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("Serving signature name: \"", signature_name, "\" not found in signature def"));
 }
 
 std::string SpecNames(absl::Span<const TensorSpec> specs) {

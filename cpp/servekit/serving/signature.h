@@ -1,13 +1,14 @@
 // Signatures: what a served model version takes and returns, the one place
 // that knows it for every transport (REST, gRPC, Python).
 //
-// Every servekit model version exposes one signature, named as TF Serving
-// names its default ("serving_default") with the predict method; requests may
-// name it or leave the name empty. Classify and regress (TF Serving's
-// example-based APIs) apply to versions whose outputs fit them (below).
+// A version's signatures are its LoadedModel's (formats/loaded_model.h): an
+// ONNX version has one, serving_default; a SavedModel its signature_defs. A
+// request names one or leaves the name empty for serving_default, as in TF
+// Serving. Classify and regress (TF Serving's example-based APIs) apply to
+// signatures whose outputs fit them (below).
 //
-// A ModelSignature views the version's Session: valid while the request holds
-// that version's ModelHandle. Stateless functions; thread-safe.
+// A ModelSignature views the version's LoadedModel: valid while the request
+// holds that version's ModelHandle. Stateless functions; thread-safe.
 #pragma once
 
 #include <string>
@@ -15,27 +16,26 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "servekit/engine/session.h"
+#include "servekit/formats/loaded_model.h"
 #include "servekit/util/dtype.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
 
-inline constexpr char kDefaultSignatureName[] = "serving_default";
-inline constexpr char kPredictMethodName[] = "tensorflow/serving/predict";
-
 struct ModelSignature {
-  absl::string_view name;         // kDefaultSignatureName
-  absl::string_view method_name;  // kPredictMethodName
+  absl::string_view name;         // e.g. kDefaultSignatureName
+  absl::string_view method_name;  // e.g. kPredictMethodName
   absl::Span<const TensorSpec> inputs;
   absl::Span<const TensorSpec> outputs;
+  const Session* session = nullptr;  // computes it; never null
 };
 
 // The signature a request names (`signature_name` "" is the default) among the
 // version's; InvalidArgument, in TF Serving's words, if it has none by that name.
-StatusOr<ModelSignature> FindSignature(const Session& session, const std::string& signature_name);
+StatusOr<ModelSignature> FindSignature(const LoadedModel& model, const std::string& signature_name);
 
-// The version's signatures (today: the one), for metadata.
-std::vector<ModelSignature> SignaturesOf(const Session& session);
+// The version's signatures, for metadata.
+std::vector<ModelSignature> SignaturesOf(const LoadedModel& model);
 
 // The input named `name`, or InvalidArgument listing the signature's inputs
 // (TF Serving's message for an unknown input alias).
