@@ -311,6 +311,21 @@ def http2_seeds() -> None:
         write("http2_connection_fuzzer", seed)
 
 
+# --- saved_model_fuzzer, tensor_bundle_fuzzer -------------------------------------------
+def savedmodel_seeds() -> None:
+    # The SavedModels TensorFlow wrote for the C++ tests (no TensorFlow needed here).
+    models = Path(__file__).resolve().parent.parent / "data" / "savedmodel"
+    for model in sorted(p for p in models.iterdir() if p.is_dir()):
+        if (model / "saved_model.pb").exists():  # sliced_module keeps only its bundle
+            write("saved_model_fuzzer", (model / "saved_model.pb").read_bytes(), f"seed-{model.name}")
+        # tensor_bundle_fuzzer's input: the index's length (4 bytes, little
+        # endian), the index, then the bytes that stand for every data file
+        # (here the first one's, so that shard 0's tensors decode).
+        index = (model / "variables" / "variables.index").read_bytes()
+        data = sorted((model / "variables").glob("variables.data-*"))[0].read_bytes()
+        write("tensor_bundle_fuzzer", struct.pack("<I", len(index)) + index + data, f"seed-{model.name}")
+
+
 if __name__ == "__main__":
     # servekit's module and TensorFlow's protos cannot share a process (both
     # register onnx/tensorflow descriptors): the ONNX seeds get their own.
@@ -318,7 +333,7 @@ if __name__ == "__main__":
         import subprocess
 
         subprocess.run([sys.executable, __file__, "onnx"], check=True)
-    which = sys.argv[1:] or ["json", "framing", "tensor", "http2"]
+    which = sys.argv[1:] or ["json", "framing", "tensor", "http2", "savedmodel"]
     for name in which:
         {
             "json": json_seeds,
@@ -326,4 +341,5 @@ if __name__ == "__main__":
             "tensor": tensor_seeds,
             "onnx": onnx_seeds,
             "http2": http2_seeds,
+            "savedmodel": savedmodel_seeds,
         }[name]()

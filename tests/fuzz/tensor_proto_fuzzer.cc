@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "google/protobuf/stubs/logging.h"
+#include "servekit/proto/tf/tensor.pb.h"
 #include "servekit/proto/tfs/input.pb.h"
-#include "servekit/proto/tfs/tensor.pb.h"
 #include "servekit/server/grpc/example_inputs.h"
 #include "servekit/server/grpc/tensor_proto_codec.h"
 

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -29,9 +31,18 @@ Status ErrnoStatus(int error, const std::string& what, const std::string& path) 
   }
 }
 
+Status TooLarge(const std::string& path, uint64_t size, size_t max_bytes) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", path, "' has ", size, " bytes or more, over the limit of ", max_bytes));
+}
+
 }  // namespace
 
 StatusOr<std::string> ReadFileToString(const std::string& path) {
+  return ReadFileToString(path, std::numeric_limits<size_t>::max());
+}
+
+StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path);
   std::string bytes;
@@ -39,6 +50,10 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
   if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
     ::close(fd);
     return ErrnoStatus(EISDIR, "read", path);
+  }
+  if (info.st_size > 0 && static_cast<uint64_t>(info.st_size) > max_bytes) {
+    ::close(fd);
+    return TooLarge(path, static_cast<uint64_t>(info.st_size), max_bytes);
   }
   if (info.st_size > 0) bytes.reserve(static_cast<size_t>(info.st_size));
   char buffer[1 << 16];
@@ -52,6 +67,10 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
       return ErrnoStatus(error, "read", path);
     }
     bytes.append(buffer, static_cast<size_t>(n));
+    if (bytes.size() > max_bytes) {  // the file grew after fstat, or is a pipe
+      ::close(fd);
+      return TooLarge(path, bytes.size(), max_bytes);
+    }
   }
   ::close(fd);
   return bytes;

@@ -11,4 +11,8 @@ namespace servekit {
 
 StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// The same for a file that may not exceed `max_bytes`: a larger one is an
+// InvalidArgument error (naming both sizes), found before anything is read.
+StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes);
+
 }  // namespace servekit

@@ -26,8 +26,8 @@
 
 #include "absl/strings/string_view.h"
 #include "servekit/engine/session.h"
-#include "servekit/proto/tfs/tensor.pb.h"
-#include "servekit/proto/tfs/types.pb.h"
+#include "servekit/proto/tf/tensor.pb.h"
+#include "servekit/proto/tf/types.pb.h"
 #include "servekit/serving/signature.h"  // TfDataTypeName
 #include "servekit/util/dtype.h"
 #include "servekit/util/status.h"

@@ -1,0 +1,45 @@
+// Reading saved_model.pb: the SavedModel protobuf at the top of a TensorFlow
+// SavedModel directory, and the choice of the meta graph to serve.
+//
+// A SavedModel holds one MetaGraphDef per tag set; servekit serves the one
+// tagged exactly {"serve"}, as TF Serving does by default (TF2 exports have
+// only that one). Errors: NotFound when the directory has no saved_model.pb;
+// InvalidArgument for a file that is empty, over the size limit, not a
+// SavedModel protobuf (truncated or garbage), or without a meta graph of the
+// tags asked for (the message lists the tag sets the file has). Every message
+// names the file. Thread-safe: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "servekit/proto/tf/meta_graph.pb.h"
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+inline constexpr char kSavedModelFilename[] = "saved_model.pb";
+inline constexpr char kServeTag[] = "serve";
+
+struct SavedModelOptions {
+  // The tag set of the meta graph to return (compared as a set).
+  std::vector<std::string> tags = {kServeTag};
+  // The largest saved_model.pb read. Protobuf cannot parse a message of 2 GiB
+  // or more, so that is the most a caller can ask for.
+  size_t max_file_bytes = (size_t{2} << 30) - 1;
+};
+
+// True when `dir` holds a saved_model.pb (the model loader's format test).
+bool IsSavedModelDirectory(const std::string& dir);
+
+// The meta graph tagged options.tags from `<dir>/saved_model.pb`.
+StatusOr<tensorflow::MetaGraphDef> ReadSavedModelMetaGraph(
+    const std::string& dir, const SavedModelOptions& options = SavedModelOptions());
+
+// The same from the file's bytes (for the fuzzer and the tests); errors do
+// not name a file.
+StatusOr<tensorflow::MetaGraphDef> ParseSavedModelMetaGraph(
+    absl::string_view bytes, const SavedModelOptions& options = SavedModelOptions());
+
+}  // namespace servekit

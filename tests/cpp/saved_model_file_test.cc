@@ -1,0 +1,175 @@
+// Reading saved_model.pb (formats/savedmodel/saved_model_file.h): the
+// fixtures TensorFlow wrote parse completely (no field left unknown to our
+// .proto files) and give the {serve} meta graph; truncated, garbage and
+// mis-tagged files give clear errors.
+#include "servekit/formats/savedmodel/saved_model_file.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+#include "google/protobuf/stubs/logging.h"
+#include "savedmodel_test_util.h"
+#include "servekit/proto/tf/saved_model.pb.h"
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+namespace fs = std::filesystem;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using test::IsError;
+using test::IsInvalid;
+using test::ReadBytes;
+using test::SavedModelFixture;
+using test::TempDir;
+using test::WriteBytes;
+
+const char* const kFixtures[] = {"tiny_module", "sharded_module", "keras_dense"};
+
+// Paths (field names from the root) of every message below `message` that
+// holds fields our .proto files do not declare.
+void FindUnknownFields(const Message& message, const std::string& path,
+                       std::vector<std::string>* found) {
+  const auto* reflection = message.GetReflection();
+  if (!reflection->GetUnknownFields(message).empty()) found->push_back(path);
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const std::string child = path + "." + field->name();
+    if (field->is_repeated()) {
+      for (int i = 0; i < reflection->FieldSize(message, field); ++i)
+        FindUnknownFields(reflection->GetRepeatedMessage(message, field, i), child, found);
+    } else {
+      FindUnknownFields(reflection->GetMessage(message, field), child, found);
+    }
+  }
+}
+
+TEST(SavedModelFileTest, FixturesParseWithNoUnknownFields) {
+  for (const char* name : kFixtures) {
+    tensorflow::SavedModel saved_model;
+    ASSERT_TRUE(saved_model.ParseFromString(ReadBytes(SavedModelFixture(name) / "saved_model.pb")));
+    std::vector<std::string> unknown;
+    FindUnknownFields(saved_model, "SavedModel", &unknown);
+    EXPECT_TRUE(unknown.empty()) << name << ": unknown fields in " << unknown.front();
+  }
+}
+
+TEST(SavedModelFileTest, SelectsTheServeMetaGraph) {
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    const std::string dir = SavedModelFixture(name).string();
+    EXPECT_TRUE(IsSavedModelDirectory(dir));
+    auto meta_graph = ReadSavedModelMetaGraph(dir);
+    ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+    EXPECT_EQ(meta_graph->meta_info_def().tags().size(), 1);
+    EXPECT_EQ(meta_graph->meta_info_def().tags(0), "serve");
+    ASSERT_TRUE(meta_graph->signature_def().contains("serving_default"));
+    EXPECT_GT(meta_graph->graph_def().node_size(), 0);
+    EXPECT_GT(meta_graph->graph_def().library().function_size(), 0);
+    EXPECT_GT(meta_graph->object_graph_def().nodes_size(), 0);
+  }
+}
+
+TEST(SavedModelFileTest, ReadsWhatTheLoaderWillNeed) {
+  auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("tiny_module").string());
+  ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+  const tensorflow::SignatureDef& signature = meta_graph->signature_def().at("serving_default");
+  ASSERT_TRUE(signature.inputs().contains("x"));
+  const tensorflow::TensorInfo& x = signature.inputs().at("x");
+  EXPECT_EQ(x.name(), "serving_default_x:0");
+  EXPECT_EQ(x.dtype(), tensorflow::DT_FLOAT);
+  ASSERT_EQ(x.tensor_shape().dim_size(), 2);
+  EXPECT_EQ(x.tensor_shape().dim(0).size(), -1);
+  EXPECT_EQ(x.tensor_shape().dim(1).size(), 2);
+  ASSERT_TRUE(signature.outputs().contains("y"));
+  EXPECT_EQ(signature.method_name(), "tensorflow/serving/predict");
+  // The root object has the module's variables as children, and a concrete
+  // function binds captured inputs to them.
+  const auto& objects = meta_graph->object_graph_def();
+  std::vector<std::string> children;
+  for (const auto& child : objects.nodes(0).children()) children.push_back(child.local_name());
+  EXPECT_NE(std::find(children.begin(), children.end(), "w"), children.end());
+  bool some_bound = false;
+  for (const auto& [name, function] : objects.concrete_functions())
+    some_bound = some_bound || function.bound_inputs_size() > 0;
+  EXPECT_TRUE(some_bound);
+}
+
+TEST(SavedModelFileTest, MissingFile) {
+  TempDir dir;
+  EXPECT_FALSE(IsSavedModelDirectory(dir.path().string()));
+  EXPECT_TRUE(IsError(ReadSavedModelMetaGraph(dir.path().string()).status(),
+                      absl::StatusCode::kNotFound, {"saved_model.pb", "does not exist"}));
+  dir.Write("saved_model.pbtxt", "meta_graphs {}");
+  EXPECT_TRUE(IsError(ReadSavedModelMetaGraph(dir.path().string()).status(),
+                      absl::StatusCode::kNotFound, {"text format"}));
+}
+
+TEST(SavedModelFileTest, TruncatedFilesAreErrors) {
+  google::protobuf::LogSilencer quiet;  // protobuf logs each failed parse
+  const std::string bytes = ReadBytes(SavedModelFixture("keras_dense") / "saved_model.pb");
+  for (size_t size = 0; size < bytes.size(); size += 1 + size / 8) {
+    auto meta_graph = ParseSavedModelMetaGraph(absl::string_view(bytes).substr(0, size));
+    EXPECT_TRUE(
+        IsError(meta_graph.status(), absl::StatusCode::kInvalidArgument, {"saved_model.pb"}))
+        << "cut to " << size << " bytes: " << meta_graph.status();
+  }
+  TempDir dir;
+  dir.Write("saved_model.pb", bytes.substr(0, bytes.size() / 2));
+  EXPECT_TRUE(IsInvalid(ReadSavedModelMetaGraph(dir.path().string()).status(),
+                        {dir.path().string(), "truncated or corrupt"}));
+  dir.Write("saved_model.pb", "");
+  EXPECT_TRUE(IsInvalid(ReadSavedModelMetaGraph(dir.path().string()).status(), {"empty"}));
+}
+
+TEST(SavedModelFileTest, GarbageIsAnError) {
+  google::protobuf::LogSilencer quiet;
+  EXPECT_TRUE(IsInvalid(ParseSavedModelMetaGraph("this is not a protobuf\xff\xff").status(),
+                        {"not a valid SavedModel protobuf"}));
+  // A valid protobuf of something else: no meta graphs.
+  EXPECT_TRUE(IsInvalid(ParseSavedModelMetaGraph(std::string("\x08\x01", 2)).status(),
+                        {"holds no meta graph"}));
+}
+
+TEST(SavedModelFileTest, OverTheSizeLimit) {
+  const std::string bytes = ReadBytes(SavedModelFixture("tiny_module") / "saved_model.pb");
+  SavedModelOptions options;
+  options.max_file_bytes = 1000;
+  EXPECT_TRUE(IsInvalid(ParseSavedModelMetaGraph(bytes, options).status(), {"over the limit"}));
+  EXPECT_TRUE(IsInvalid(
+      ReadSavedModelMetaGraph(SavedModelFixture("tiny_module").string(), options).status(),
+      {"over the limit of 1000"}));
+}
+
+TEST(SavedModelFileTest, NoServeTagListsTheTagSets) {
+  tensorflow::SavedModel saved_model;
+  ASSERT_TRUE(
+      saved_model.ParseFromString(ReadBytes(SavedModelFixture("tiny_module") / "saved_model.pb")));
+  auto* tags = saved_model.mutable_meta_graphs(0)->mutable_meta_info_def()->mutable_tags();
+  tags->Clear();
+  tags->Add("train");
+  auto* second = saved_model.add_meta_graphs();
+  second->mutable_meta_info_def()->add_tags("serve");
+  second->mutable_meta_info_def()->add_tags("gpu");
+  const std::string bytes = saved_model.SerializeAsString();
+  EXPECT_TRUE(IsInvalid(ParseSavedModelMetaGraph(bytes).status(),
+                        {"no meta graph tagged {serve}", "{train}", "{gpu, serve}"}));
+  // Asked for by its tags, the second one is found (in any order).
+  SavedModelOptions options;
+  options.tags = {"serve", "gpu"};
+  auto meta_graph = ParseSavedModelMetaGraph(bytes, options);
+  ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+  EXPECT_EQ(meta_graph->meta_info_def().tags_size(), 2);
+}
+
+}  // namespace
+}  // namespace servekit

@@ -1,0 +1,103 @@
+// Helpers for the SavedModel reader tests (header-only): the checked-in
+// fixtures (tests/data/savedmodel/, written by
+// tests/fixtures/make_savedmodel_fixtures.py with TensorFlow), file bytes, and
+// a minimal LevelDB-format table writer to build hostile bundle indexes whose
+// block checksums are right, so that the checks behind them are reached.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "servekit/util/crc32c.h"
+
+namespace servekit {
+namespace test {
+
+inline std::filesystem::path SavedModelFixture(const std::string& name) {
+  return std::filesystem::path(SERVEKIT_TEST_DATA_DIR) / "savedmodel" / name;
+}
+
+inline std::string ReadBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+inline void WriteBytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+inline void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+inline void PutFixed32(std::string* out, uint32_t v) {
+  char bytes[4];
+  std::memcpy(bytes, &v, 4);
+  out->append(bytes, 4);
+}
+
+// Appends a block (entries without prefix sharing, one restart point) and its
+// trailer (compression type, masked CRC) to `file`; returns its handle.
+inline std::pair<uint64_t, uint64_t> AppendBlock(
+    std::string* file, const std::vector<std::pair<std::string, std::string>>& entries,
+    uint8_t compression = 0) {
+  std::string block;
+  for (const auto& [key, value] : entries) {
+    PutVarint(&block, 0);
+    PutVarint(&block, key.size());
+    PutVarint(&block, value.size());
+    block += key;
+    block += value;
+  }
+  PutFixed32(&block, 0);  // restart offset
+  PutFixed32(&block, 1);  // restart count
+  const uint64_t offset = file->size();
+  *file += block;
+  file->push_back(static_cast<char>(compression));
+  uint32_t crc = crc32c::Value(block.data(), block.size());
+  crc = crc32c::Extend(crc, &(*file)[file->size() - 1], 1);
+  PutFixed32(file, crc32c::Mask(crc));
+  return {offset, block.size()};
+}
+
+// A table of `entries` (keys sorted by the caller) in one data block.
+inline std::string WriteTable(const std::vector<std::pair<std::string, std::string>>& entries,
+                              uint8_t data_compression = 0) {
+  std::string file;
+  const auto data = AppendBlock(&file, entries, data_compression);
+  const auto metaindex = AppendBlock(&file, {});
+  std::string handle;
+  PutVarint(&handle, data.first);
+  PutVarint(&handle, data.second);
+  const std::string last_key = entries.empty() ? std::string() : entries.back().first;
+  const auto index = AppendBlock(&file, {{last_key, handle}});
+  std::string footer;
+  PutVarint(&footer, metaindex.first);
+  PutVarint(&footer, metaindex.second);
+  PutVarint(&footer, index.first);
+  PutVarint(&footer, index.second);
+  footer.resize(40, '\0');
+  const uint64_t magic = 0xdb4775248b80fb57ull;
+  char magic_bytes[8];
+  std::memcpy(magic_bytes, &magic, 8);
+  footer.append(magic_bytes, 8);
+  return file + footer;
+}
+
+}  // namespace test
+}  // namespace servekit
