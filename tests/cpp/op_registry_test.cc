@@ -27,6 +27,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Div",
                                              "Dropout",
                                              "Elu",
+                                             "Equal",
                                              "Erf",
                                              "Exp",
                                              "Flatten",
@@ -36,15 +37,22 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Gemm",
                                              "GlobalAveragePool",
                                              "GlobalMaxPool",
+                                             "Greater",
+                                             "GreaterOrEqual",
                                              "Identity",
                                              "LeakyRelu",
+                                             "Less",
+                                             "LessOrEqual",
                                              "Log",
                                              "LogSoftmax",
                                              "MatMul",
+                                             "Max",
                                              "MaxPool",
+                                             "Min",
                                              "Mul",
                                              "Neg",
                                              "Pad",
+                                             "Pow",
                                              "Reciprocal",
                                              "ReduceMean",
                                              "Relu",
@@ -60,7 +68,8 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Sub",
                                              "Tanh",
                                              "Transpose",
-                                             "Unsqueeze"};
+                                             "Unsqueeze",
+                                             "Where"};
   EXPECT_EQ(OpRegistry::Global().OpTypes(), expected);
 }
 
