@@ -65,6 +65,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Shape",
                                              "Sigmoid",
                                              "Sign",
+                                             "Slice",
                                              "Softmax",
                                              "Softplus",
                                              "Sqrt",
