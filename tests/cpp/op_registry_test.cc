@@ -30,6 +30,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Equal",
                                              "Erf",
                                              "Exp",
+                                             "Expand",
                                              "Flatten",
                                              "Floor",
                                              "Gather",
@@ -72,6 +73,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Squeeze",
                                              "Sub",
                                              "Tanh",
+                                             "Tile",
                                              "Transpose",
                                              "Unsqueeze",
                                              "Where"};
