@@ -467,6 +467,24 @@ inline StatusOr<Tensor> RunOp1(const std::string& op_type, const std::vector<OpI
   return std::move(outs[0]);
 }
 
+// Loads a one-node graph whose inputs are all constants (Const) or omitted, which
+// InferGraph folds at load time (the engine's EvaluateNode runs the kernel), and
+// returns the folded output. An error if the node was not folded.
+inline StatusOr<Tensor> RunFolded1(const std::string& op_type, const std::vector<OpInput>& inputs,
+                                   Attributes attributes = {}) {
+  for (const OpInput& in : inputs) {
+    if (in.kind == OpInput::Kind::kRuntime) return absl::InternalError("RunFolded1: runtime input");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                   BuildOp(op_type, inputs, std::move(attributes), 1, Options(false)));
+  if (!session->StepOpTypes().empty()) {
+    return absl::InternalError(absl::StrCat(op_type, " was not folded at load time"));
+  }
+  ASSIGN_OR_RETURN(std::vector<Tensor> outs, session->Run({}));
+  if (outs.size() != 1) return absl::InternalError("expected one output");
+  return std::move(outs[0]);
+}
+
 }  // namespace test
 }  // namespace servekit
 

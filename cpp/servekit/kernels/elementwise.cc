@@ -1,20 +1,33 @@
-// Binary arithmetic with ONNX (numpy) broadcasting: Add, Sub, Mul, Div; and Cast.
-// float32 for models; int64/int32 for the shape arithmetic exporters emit.
+// Elementwise operators with ONNX (numpy) multidirectional broadcasting:
+// arithmetic (Add, Sub, Mul, Div, Pow, Max, Min), comparisons (Equal, Greater,
+// Less, GreaterOrEqual, LessOrEqual), Where; and Cast.
+//
+// Arithmetic takes float32 for models and int64/int32 for the shape arithmetic
+// exporters emit (float64 too); Pow is float32 only. Comparisons take
+// float32/float64/int32/int64 (Equal also bool) and give bool. Where takes a
+// bool condition and two inputs of any one dtype.
 //
 // Integer Div truncates toward zero, like C++ and onnxruntime. ONNX leaves the
 // two quotients C++ cannot compute undefined; here both have a result instead of
 // trapping (SIGFPE) the server: x / 0 is 0, and INT_MIN / -1 wraps to INT_MIN,
 // as two's complement negation does (numpy gives the same).
+//
+// Max and Min take exactly two inputs (ONNX allows one or more; translators emit
+// pairs) and propagate NaN, as numpy's maximum and minimum do: ONNX's reference
+// implementation is numpy's.
 #include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
+#include "servekit/kernels/broadcast.h"
 #include "servekit/kernels/kernel_util.h"
 
 namespace servekit {
 namespace {
 
-enum class BinaryOp { kAdd, kSub, kMul, kDiv };
+enum class BinaryOp { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
 
 // -a, with -INT_MIN == INT_MIN (two's complement) rather than undefined behaviour.
 template <typename T>
@@ -23,160 +36,116 @@ T NegateWrapping(T a) {
   return static_cast<T>(U{0} - static_cast<U>(a));
 }
 
-template <typename T>
-T ApplyScalar(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return a + b;
-    case BinaryOp::kSub:
-      return a - b;
-    case BinaryOp::kMul:
-      return a * b;
-    case BinaryOp::kDiv:
-      if constexpr (std::is_integral_v<T>) {
-        if (b == T(0)) return T(0);
-        if (b == T(-1)) return NegateWrapping(a);  // a / -1 traps for a == INT_MIN
-      }
-      return a / b;
+template <BinaryOp kOp, typename T>
+T ApplyScalar(T a, T b) {
+  if constexpr (kOp == BinaryOp::kAdd) {
+    return a + b;
+  } else if constexpr (kOp == BinaryOp::kSub) {
+    return a - b;
+  } else if constexpr (kOp == BinaryOp::kMul) {
+    return a * b;
+  } else if constexpr (kOp == BinaryOp::kDiv) {
+    if constexpr (std::is_integral_v<T>) {
+      if (b == T(0)) return T(0);
+      if (b == T(-1)) return NegateWrapping(a);  // a / -1 traps for a == INT_MIN
+    }
+    return a / b;
+  } else if constexpr (kOp == BinaryOp::kPow) {
+    static_assert(std::is_floating_point_v<T>, "Pow is for floats only");
+    return std::pow(a, b);
+  } else if constexpr (kOp == BinaryOp::kMax) {
+    return a > b || a != a ? a : b;  // a != a: a is NaN (b NaN falls through to b)
+  } else {
+    static_assert(kOp == BinaryOp::kMin);
+    return a < b || a != a ? a : b;
   }
-  return T();
+}
+
+// out[0, n) = f(a[i * sa], b[i * sb]), sa and sb 0 or 1, as four plain loops so
+// that each one vectorises.
+template <typename A, typename B, typename Out, typename F>
+void ScalarRun(F f, const A* a, int64_t sa, const B* b, int64_t sb, Out* out, int64_t n) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa == 1) {
+    const B y = *b;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], y);
+  } else if (sb == 1) {
+    const A x = *a;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(x, b[i]);
+  } else {
+    std::fill_n(out, n, f(*a, *b));
+  }
 }
 
 // out[0, n) = a op b, where a stride of 0 repeats one element.
-template <typename T>
-void InnerLoop(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
+template <BinaryOp kOp, typename T>
+void InnerLoop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   using In = Eigen::Map<const Array>;
   Eigen::Map<Array> y(out, n);
-  if (sa == 1 && sb == 1) {
-    In x(a, n), z(b, n);
-    switch (op) {
-      case BinaryOp::kAdd:
+  // Eigen's expressions for the four operators it computes exactly as C++ does
+  // (integer division needs the guards in ApplyScalar, so only float Div).
+  constexpr bool kEigen = kOp == BinaryOp::kAdd || kOp == BinaryOp::kSub || kOp == BinaryOp::kMul ||
+                          (kOp == BinaryOp::kDiv && std::is_floating_point_v<T>);
+  if constexpr (kEigen) {
+    auto apply = [&y](const auto& x, const auto& z) {
+      if constexpr (kOp == BinaryOp::kAdd) {
         y = x + z;
-        return;
-      case BinaryOp::kSub:
+      } else if constexpr (kOp == BinaryOp::kSub) {
         y = x - z;
-        return;
-      case BinaryOp::kMul:
+      } else if constexpr (kOp == BinaryOp::kMul) {
         y = x * z;
-        return;
-      case BinaryOp::kDiv:
-        break;
-    }
-  } else if (sa == 1 && sb == 0) {
-    In x(a, n);
-    const T z = *b;
-    switch (op) {
-      case BinaryOp::kAdd:
-        y = x + z;
-        return;
-      case BinaryOp::kSub:
-        y = x - z;
-        return;
-      case BinaryOp::kMul:
-        y = x * z;
-        return;
-      case BinaryOp::kDiv:
-        if (std::is_floating_point_v<T>) {
-          y = x / z;
-          return;
-        }
-        break;
-    }
-  } else if (sa == 0 && sb == 1) {
-    In z(b, n);
-    const T x = *a;
-    switch (op) {
-      case BinaryOp::kAdd:
-        y = x + z;
-        return;
-      case BinaryOp::kSub:
-        y = x - z;
-        return;
-      case BinaryOp::kMul:
-        y = x * z;
-        return;
-      case BinaryOp::kDiv:
-        break;
-    }
+      } else {
+        y = x / z;
+      }
+    };
+    if (sa == 1 && sb == 1) return apply(In(a, n), In(b, n));
+    if (sa == 1 && sb == 0) return apply(In(a, n), *b);
+    if (sa == 0 && sb == 1) return apply(*a, In(b, n));
   }
-  for (int64_t i = 0; i < n; ++i) out[i] = ApplyScalar(op, a[i * sa], b[i * sb]);
+  ScalarRun([](T x, T z) { return ApplyScalar<kOp, T>(x, z); }, a, sa, b, sb, out, n);
 }
 
-// Strides of `shape` aligned right to `rank` dims, 0 where it broadcasts.
-Shape BroadcastStrides(const Shape& shape, const Shape& out) {
-  const size_t rank = out.size();
-  Shape strides(rank, 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const size_t axis = rank - 1 - i;
-    const int64_t dim = shape[shape.size() - 1 - i];
-    strides[axis] = dim == 1 && out[axis] != 1 ? 0 : stride;
-    stride *= dim;
-  }
-  return strides;
-}
-
-// The smallest k such that, over dims [k, rank), an input with these broadcast
-// strides is either contiguous or a single repeated element.
-int UniformBlockStart(const Shape& strides, const Shape& shape) {
-  const int rank = static_cast<int>(shape.size());
-  int k = rank;
-  bool contiguous = true, repeated = true;
-  int64_t expected = 1;
-  for (int d = rank - 1; d >= 0; --d) {
-    if (shape[d] != 1) {
-      contiguous = contiguous && strides[d] == expected;
-      repeated = repeated && strides[d] == 0;
-      if (!contiguous && !repeated) break;
-      expected *= shape[d];
-    }
-    k = d;
-  }
-  return k;
-}
-
-bool BlockIsRepeated(const Shape& strides, const Shape& shape, int k) {
-  for (int d = k; d < static_cast<int>(shape.size()); ++d) {
-    if (shape[d] != 1 && strides[d] != 0) return false;
-  }
-  return true;
-}
-
-template <typename T>
-void Broadcast(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  const Shape& shape = out.shape();
-  const int rank = out.rank();
-  if (out.num_elements() == 0) return;
-  const Shape sa = BroadcastStrides(a.shape(), shape);
-  const Shape sb = BroadcastStrides(b.shape(), shape);
-  // The innermost block [k, rank) over which each input is either contiguous or
-  // one repeated element, so the inner loop is a single vectorised run.
-  const int k = std::max(UniformBlockStart(sa, shape), UniformBlockStart(sb, shape));
-  int64_t inner = 1;
-  for (int d = k; d < rank; ++d) inner *= shape[d];
-  const int64_t inner_a = BlockIsRepeated(sa, shape, k) ? 0 : 1;
-  const int64_t inner_b = BlockIsRepeated(sb, shape, k) ? 0 : 1;
+template <BinaryOp kOp, typename T>
+void Broadcast(const Tensor& a, const Tensor& b, Tensor& out) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   T* po = out.data<T>();
-  Shape index(k, 0);
-  int64_t offset_a = 0, offset_b = 0;
-  const int64_t outer = NumElements(Shape(shape.begin(), shape.begin() + k));
-  for (int64_t o = 0; o < outer; ++o) {
-    InnerLoop<T>(op, pa + offset_a, inner_a, pb + offset_b, inner_b, po + o * inner, inner);
-    for (int d = k - 1; d >= 0; --d) {  // odometer over the outer dims
-      offset_a += sa[d];
-      offset_b += sb[d];
-      if (++index[d] < shape[d]) break;
-      offset_a -= sa[d] * shape[d];
-      offset_b -= sb[d] * shape[d];
-      index[d] = 0;
-    }
-  }
+  ForEachBroadcastRun<2>({&a.shape(), &b.shape()}, out.shape(),
+                         [&](const auto& offsets, const auto& steps, int64_t o, int64_t n) {
+                           InnerLoop<kOp, T>(pa + offsets[0], steps[0], pb + offsets[1], steps[1],
+                                             po + o, n);
+                         });
 }
 
 // Elementwise arithmetic on shape values (for exporters' shape subgraphs).
+StatusOr<Dim> ShapeValueDim(BinaryOp op, Dim x, Dim y) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return AddDims(x, y);
+    case BinaryOp::kSub:
+      return SubDims(x, y);
+    case BinaryOp::kMul:
+      return MulDims(x, y);
+    case BinaryOp::kDiv:
+      return DivDims(x, y);
+    case BinaryOp::kMax:
+    case BinaryOp::kMin:
+      // max(N, 1) is N only when N >= 1, so the batch size takes part only
+      // against itself.
+      if (x == y) return x;
+      if (x.is_fixed() && y.is_fixed()) {
+        return Dim::Fixed(op == BinaryOp::kMax ? std::max(x.value(), y.value())
+                                               : std::min(x.value(), y.value()));
+      }
+      break;
+    case BinaryOp::kPow:
+      break;
+  }
+  return absl::InvalidArgumentError("not expressible as a shape value");
+}
+
 StatusOr<SymShape> ShapeValueArithmetic(BinaryOp op, const SymShape& a, const SymShape& b) {
   if (a.size() != b.size() && a.size() != 1 && b.size() != 1) {
     return absl::InvalidArgumentError("shape values of different lengths");
@@ -184,44 +153,38 @@ StatusOr<SymShape> ShapeValueArithmetic(BinaryOp op, const SymShape& a, const Sy
   const size_t n = std::max(a.size(), b.size());
   SymShape out;
   for (size_t i = 0; i < n; ++i) {
-    const Dim x = a[a.size() == 1 ? 0 : i];
-    const Dim y = b[b.size() == 1 ? 0 : i];
-    StatusOr<Dim> r;
-    switch (op) {
-      case BinaryOp::kAdd:
-        r = AddDims(x, y);
-        break;
-      case BinaryOp::kSub:
-        r = SubDims(x, y);
-        break;
-      case BinaryOp::kMul:
-        r = MulDims(x, y);
-        break;
-      case BinaryOp::kDiv:
-        r = DivDims(x, y);
-        break;
-    }
-    if (!r.ok()) return r.status();
-    out.push_back(*r);
+    ASSIGN_OR_RETURN(Dim r, ShapeValueDim(op, a[a.size() == 1 ? 0 : i], b[b.size() == 1 ? 0 : i]));
+    out.push_back(r);
   }
   return out;
 }
 
-template <BinaryOp kOp>
-Status InferBinary(InferenceContext& ctx) {
-  RETURN_IF_ERROR(
-      ctx.ExpectDType(0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64}));
+// Both inputs have one dtype; output 0 gets `out_dtype` and the broadcast shape.
+Status InferBroadcastPair(InferenceContext& ctx, DType out_dtype) {
   if (ctx.input(1).dtype != ctx.input(0).dtype) {
     return ctx.Error(absl::StrCat("inputs have different dtypes (", DTypeName(ctx.input(0).dtype),
                                   " and ", DTypeName(ctx.input(1).dtype), ")"));
   }
   auto shape = BroadcastShapes(ctx.input(0).shape, ctx.input(1).shape);
   if (!shape.ok()) return ctx.Error(shape.status().message());
-  ctx.SetOutput(0, ctx.input(0).dtype, *shape);
+  ctx.SetOutput(0, out_dtype, *shape);
+  return absl::OkStatus();
+}
+
+template <BinaryOp kOp>
+Status InferBinary(InferenceContext& ctx) {
+  if (kOp == BinaryOp::kPow) {
+    // ONNX allows other base and exponent types; models use float32.
+    RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  } else {
+    RETURN_IF_ERROR(
+        ctx.ExpectDType(0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64}));
+  }
+  RETURN_IF_ERROR(InferBroadcastPair(ctx, ctx.input(0).dtype));
   // Shape arithmetic involving the batch size is tracked symbolically.
   const bool symbolic =
       ctx.input(0).shape_value.has_value() || ctx.input(1).shape_value.has_value();
-  if (symbolic && ctx.input(0).dtype == DType::kInt64 && shape->size() <= 1) {
+  if (symbolic && ctx.input(0).dtype == DType::kInt64 && ctx.output(0).shape.size() <= 1) {
     auto a = ctx.ShapeValue(0);
     auto b = ctx.ShapeValue(1);
     if (a.ok() && b.ok() && !a->empty() && !b->empty()) {
@@ -238,21 +201,26 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBinaryKernel(const Node&, const Graph&
     const Tensor& a = *ctx.inputs[0];
     const Tensor& b = *ctx.inputs[1];
     Tensor& out = *ctx.outputs[0];
-    switch (out.dtype()) {
-      case DType::kFloat32:
-        Broadcast<float>(kOp, a, b, out);
-        break;
-      case DType::kFloat64:
-        Broadcast<double>(kOp, a, b, out);
-        break;
-      case DType::kInt64:
-        Broadcast<int64_t>(kOp, a, b, out);
-        break;
-      case DType::kInt32:
-        Broadcast<int32_t>(kOp, a, b, out);
-        break;
-      default:
-        return absl::InternalError("unsupported dtype");
+    if constexpr (kOp == BinaryOp::kPow) {
+      if (out.dtype() != DType::kFloat32) return absl::InternalError("unsupported dtype");
+      Broadcast<kOp, float>(a, b, out);
+    } else {
+      switch (out.dtype()) {
+        case DType::kFloat32:
+          Broadcast<kOp, float>(a, b, out);
+          break;
+        case DType::kFloat64:
+          Broadcast<kOp, double>(a, b, out);
+          break;
+        case DType::kInt64:
+          Broadcast<kOp, int64_t>(a, b, out);
+          break;
+        case DType::kInt32:
+          Broadcast<kOp, int32_t>(a, b, out);
+          break;
+        default:
+          return absl::InternalError("unsupported dtype");
+      }
     }
     return absl::OkStatus();
   });
@@ -261,6 +229,147 @@ StatusOr<std::unique_ptr<OpKernel>> CreateBinaryKernel(const Node&, const Graph&
 template <BinaryOp kOp>
 OpSchema Binary(const char* op_type) {
   return OpSchema::Make(op_type, 2, 2, {}, InferBinary<kOp>, CreateBinaryKernel<kOp>);
+}
+
+// --- Comparisons ------------------------------------------------------------------------
+
+enum class CompareOp { kEqual, kGreater, kLess, kGreaterOrEqual, kLessOrEqual };
+
+// IEEE comparisons: anything against NaN is false.
+template <CompareOp kOp, typename T>
+bool Compare(T a, T b) {
+  if constexpr (kOp == CompareOp::kEqual) {
+    return a == b;
+  } else if constexpr (kOp == CompareOp::kGreater) {
+    return a > b;
+  } else if constexpr (kOp == CompareOp::kLess) {
+    return a < b;
+  } else if constexpr (kOp == CompareOp::kGreaterOrEqual) {
+    return a >= b;
+  } else {
+    return a <= b;
+  }
+}
+
+template <CompareOp kOp, typename T>
+void BroadcastCompare(const Tensor& a, const Tensor& b, Tensor& out) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  bool* po = out.data<bool>();
+  ForEachBroadcastRun<2>({&a.shape(), &b.shape()}, out.shape(),
+                         [&](const auto& offsets, const auto& steps, int64_t o, int64_t n) {
+                           ScalarRun([](T x, T z) { return Compare<kOp, T>(x, z); },
+                                     pa + offsets[0], steps[0], pb + offsets[1], steps[1], po + o,
+                                     n);
+                         });
+}
+
+template <CompareOp kOp>
+Status InferCompare(InferenceContext& ctx) {
+  if (kOp == CompareOp::kEqual) {
+    RETURN_IF_ERROR(ctx.ExpectDType(
+        0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64, DType::kBool}));
+  } else {
+    RETURN_IF_ERROR(
+        ctx.ExpectDType(0, {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kFloat64}));
+  }
+  return InferBroadcastPair(ctx, DType::kBool);
+}
+
+template <CompareOp kOp>
+StatusOr<std::unique_ptr<OpKernel>> CreateCompareKernel(const Node&, const Graph&) {
+  return MakeKernel([](const KernelContext& ctx) -> Status {
+    const Tensor& a = *ctx.inputs[0];
+    const Tensor& b = *ctx.inputs[1];
+    Tensor& out = *ctx.outputs[0];
+    switch (a.dtype()) {
+      case DType::kFloat32:
+        BroadcastCompare<kOp, float>(a, b, out);
+        break;
+      case DType::kFloat64:
+        BroadcastCompare<kOp, double>(a, b, out);
+        break;
+      case DType::kInt64:
+        BroadcastCompare<kOp, int64_t>(a, b, out);
+        break;
+      case DType::kInt32:
+        BroadcastCompare<kOp, int32_t>(a, b, out);
+        break;
+      case DType::kBool:
+        BroadcastCompare<kOp, bool>(a, b, out);
+        break;
+      default:
+        return absl::InternalError("unsupported dtype");
+    }
+    return absl::OkStatus();
+  });
+}
+
+template <CompareOp kOp>
+OpSchema Comparison(const char* op_type) {
+  return OpSchema::Make(op_type, 2, 2, {}, InferCompare<kOp>, CreateCompareKernel<kOp>);
+}
+
+// --- Where ------------------------------------------------------------------------------
+
+Status InferWhere(InferenceContext& ctx) {
+  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kBool}));
+  if (!IsSupportedDType(static_cast<int32_t>(ctx.input(1).dtype))) {
+    return ctx.Error("input dtype is not supported");
+  }
+  if (ctx.input(2).dtype != ctx.input(1).dtype) {
+    return ctx.Error(absl::StrCat("X and Y have different dtypes (", DTypeName(ctx.input(1).dtype),
+                                  " and ", DTypeName(ctx.input(2).dtype), ")"));
+  }
+  auto xy = BroadcastShapes(ctx.input(1).shape, ctx.input(2).shape);
+  if (!xy.ok()) return ctx.Error(xy.status().message());
+  auto shape = BroadcastShapes(ctx.input(0).shape, *xy);
+  if (!shape.ok()) return ctx.Error(shape.status().message());
+  ctx.SetOutput(0, ctx.input(1).dtype, *shape);
+  return absl::OkStatus();
+}
+
+// Elements are copied as unsigned integers of their size: Where never looks at them.
+template <typename T>
+void BroadcastWhere(const Tensor& c, const Tensor& x, const Tensor& y, Tensor& out) {
+  const bool* pc = c.data<bool>();
+  const T* px = static_cast<const T*>(x.raw_data());
+  const T* py = static_cast<const T*>(y.raw_data());
+  T* po = static_cast<T*>(out.raw_data());
+  ForEachBroadcastRun<3>({&c.shape(), &x.shape(), &y.shape()}, out.shape(),
+                         [&](const auto& offsets, const auto& steps, int64_t o, int64_t n) {
+                           const bool* cc = pc + offsets[0];
+                           const T* xx = px + offsets[1];
+                           const T* yy = py + offsets[2];
+                           const int64_t sc = steps[0], sx = steps[1], sy = steps[2];
+                           T* oo = po + o;
+                           for (int64_t i = 0; i < n; ++i) {
+                             oo[i] = cc[i * sc] ? xx[i * sx] : yy[i * sy];
+                           }
+                         });
+}
+
+StatusOr<std::unique_ptr<OpKernel>> CreateWhereKernel(const Node&, const Graph&) {
+  return MakeKernel([](const KernelContext& ctx) -> Status {
+    const Tensor& c = *ctx.inputs[0];
+    const Tensor& x = *ctx.inputs[1];
+    const Tensor& y = *ctx.inputs[2];
+    Tensor& out = *ctx.outputs[0];
+    switch (DTypeSize(out.dtype())) {
+      case 1:
+        BroadcastWhere<uint8_t>(c, x, y, out);
+        break;
+      case 4:
+        BroadcastWhere<uint32_t>(c, x, y, out);
+        break;
+      case 8:
+        BroadcastWhere<uint64_t>(c, x, y, out);
+        break;
+      default:
+        return absl::InternalError("unsupported element size");
+    }
+    return absl::OkStatus();
+  });
 }
 
 // --- Cast -------------------------------------------------------------------------------
@@ -355,6 +464,15 @@ void RegisterElementwiseOps(OpRegistry& registry) {
   registry.Register(Binary<BinaryOp::kSub>("Sub"));
   registry.Register(Binary<BinaryOp::kMul>("Mul"));
   registry.Register(Binary<BinaryOp::kDiv>("Div"));
+  registry.Register(Binary<BinaryOp::kPow>("Pow"));
+  registry.Register(Binary<BinaryOp::kMax>("Max"));
+  registry.Register(Binary<BinaryOp::kMin>("Min"));
+  registry.Register(Comparison<CompareOp::kEqual>("Equal"));
+  registry.Register(Comparison<CompareOp::kGreater>("Greater"));
+  registry.Register(Comparison<CompareOp::kLess>("Less"));
+  registry.Register(Comparison<CompareOp::kGreaterOrEqual>("GreaterOrEqual"));
+  registry.Register(Comparison<CompareOp::kLessOrEqual>("LessOrEqual"));
+  registry.Register(OpSchema::Make("Where", 3, 3, {}, InferWhere, CreateWhereKernel));
   OpSchema cast = OpSchema::Make("Cast", 1, 1, {"to", "saturate"}, InferCast, CreateCastKernel);
   registry.Register(cast);
 }

@@ -1,13 +1,28 @@
-// Reductions: ReduceMean and ArgMax.
+// Reductions: ReduceSum, ReduceMean, ReduceProd, ReduceMax, ReduceMin, and ArgMax.
+//
+// The Reduce ops reduce the axes given by the `axes` attribute (opset < 18) or
+// input 1 (opset >= 18; ReduceSum from 13), all axes when there are none
+// (unless noop_with_empty_axes), keeping them as 1s when keepdims (default 1).
+// ReduceMean is float32; the others also take int32 and int64, whose sums and
+// products wrap (two's complement) instead of overflowing.
+//
+// Reducing an empty set of values gives the identity ONNX specifies: 0 for
+// ReduceSum, 1 for ReduceProd, -inf (float) or the lowest value (integers) for
+// ReduceMax, +inf or the highest value for ReduceMin. ReduceMean's is undefined
+// in ONNX; it is 0 here, as onnxruntime computes it. ReduceMax and ReduceMin
+// propagate NaN, as ONNX's reference (numpy) does.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "servekit/kernels/kernel_util.h"
 
 namespace servekit {
 namespace {
 
-// Which axes a ReduceMean node reduces: the `axes` attribute (opset < 18) or
+enum class ReduceKind { kSum, kMean, kProd, kMax, kMin };
+
+// Which axes a Reduce node reduces: the `axes` attribute (opset < 18) or
 // input 1 (opset >= 18); all axes when absent (unless noop_with_empty_axes).
 StatusOr<std::vector<bool>> ReducedAxes(const Attributes& attrs,
                                         const std::vector<int64_t>* axes_input, int rank) {
@@ -24,8 +39,13 @@ StatusOr<std::vector<bool>> ReducedAxes(const Attributes& attrs,
   return reduced;
 }
 
-Status InferReduceMean(InferenceContext& ctx) {
-  RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+template <ReduceKind kKind>
+Status InferReduce(InferenceContext& ctx) {
+  if (kKind == ReduceKind::kMean) {
+    RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  } else {
+    RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32, DType::kInt32, DType::kInt64}));
+  }
   const SymShape& in = ctx.input(0).shape;
   std::vector<int64_t> axes_input;
   if (ctx.has_input(1)) {
@@ -43,11 +63,95 @@ Status InferReduceMean(InferenceContext& ctx) {
       out.push_back(Dim::Fixed(1));
     }
   }
-  ctx.SetOutput(0, DType::kFloat32, out);
+  ctx.SetOutput(0, ctx.input(0).dtype, out);
   return absl::OkStatus();
 }
 
-StatusOr<std::unique_ptr<OpKernel>> CreateReduceMean(const Node& node, const Graph& graph) {
+// The value a reduction of nothing gives.
+template <ReduceKind kKind, typename T>
+constexpr T Identity() {
+  if constexpr (kKind == ReduceKind::kProd) {
+    return T(1);
+  } else if constexpr (kKind == ReduceKind::kMax) {
+    return std::is_floating_point_v<T> ? -std::numeric_limits<T>::infinity()
+                                       : std::numeric_limits<T>::lowest();
+  } else if constexpr (kKind == ReduceKind::kMin) {
+    return std::is_floating_point_v<T> ? std::numeric_limits<T>::infinity()
+                                       : std::numeric_limits<T>::max();
+  } else {
+    return T(0);
+  }
+}
+
+template <ReduceKind kKind, typename T>
+T Combine(T acc, T v) {
+  using U = std::make_unsigned_t<std::conditional_t<std::is_integral_v<T>, T, int>>;
+  if constexpr (kKind == ReduceKind::kSum || kKind == ReduceKind::kMean) {
+    if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(static_cast<U>(acc) + static_cast<U>(v));
+    } else {
+      return acc + v;
+    }
+  } else if constexpr (kKind == ReduceKind::kProd) {
+    if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(static_cast<U>(acc) * static_cast<U>(v));
+    } else {
+      return acc * v;
+    }
+  } else if constexpr (kKind == ReduceKind::kMax) {
+    return v > acc || v != v ? v : acc;  // v != v: NaN, which then stays
+  } else {
+    return v < acc || v != v ? v : acc;
+  }
+}
+
+template <ReduceKind kKind, typename T>
+void ReduceElements(const Tensor& in, const std::vector<bool>& reduced, Tensor& out) {
+  const int rank = in.rank();
+  // Output strides indexed by input axis (0 for reduced axes).
+  Shape out_strides(rank, 0);
+  int64_t stride = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    if (reduced[d]) continue;
+    out_strides[d] = stride;
+    stride *= in.dim(d);
+  }
+  T* dst = out.data<T>();
+  std::fill_n(dst, out.num_elements(), Identity<kKind, T>());
+  const int64_t total = in.num_elements();
+  const T* src = in.data<T>();
+  const int64_t inner = rank ? in.dim(rank - 1) : 1;
+  const int64_t inner_stride = rank ? out_strides[rank - 1] : 0;
+  Shape index(rank, 0);
+  int64_t offset = 0;
+  for (int64_t i = 0; i < total; i += inner) {
+    T* row = dst + offset;
+    if (inner_stride == 0) {
+      T acc = *row;
+      for (int64_t j = 0; j < inner; ++j) acc = Combine<kKind>(acc, src[i + j]);
+      *row = acc;
+    } else {
+      for (int64_t j = 0; j < inner; ++j) row[j] = Combine<kKind>(row[j], src[i + j]);
+    }
+    for (int d = rank - 2; d >= 0; --d) {
+      offset += out_strides[d];
+      if (++index[d] < in.dim(d)) break;
+      offset -= out_strides[d] * in.dim(d);
+      index[d] = 0;
+    }
+  }
+  if constexpr (kKind == ReduceKind::kMean) {
+    int64_t count = 1;  // elements averaged into each output
+    for (int d = 0; d < rank; ++d) {
+      if (reduced[d]) count *= in.dim(d);
+    }
+    const T scale = count > 0 ? T(1) / static_cast<T>(count) : T(0);
+    for (int64_t i = 0; i < out.num_elements(); ++i) dst[i] *= scale;
+  }
+}
+
+template <ReduceKind kKind>
+StatusOr<std::unique_ptr<OpKernel>> CreateReduce(const Node& node, const Graph& graph) {
   const int rank = static_cast<int>(graph.values[node.inputs[0]].shape.size());
   std::vector<int64_t> axes_input;
   const bool has_axes_input = HasInput(node, 1);
@@ -56,50 +160,38 @@ StatusOr<std::unique_ptr<OpKernel>> CreateReduceMean(const Node& node, const Gra
   }
   ASSIGN_OR_RETURN(std::vector<bool> reduced,
                    ReducedAxes(node.attributes, has_axes_input ? &axes_input : nullptr, rank));
-  return MakeKernel([reduced, rank](const KernelContext& ctx) -> Status {
+  return MakeKernel([reduced](const KernelContext& ctx) -> Status {
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
-    // Output strides indexed by input axis (0 for reduced axes).
-    Shape out_strides(rank, 0);
-    int64_t stride = 1;
-    for (int d = rank - 1; d >= 0; --d) {
-      if (reduced[d]) continue;
-      out_strides[d] = stride;
-      stride *= in.dim(d);
+    switch (in.dtype()) {
+      case DType::kFloat32:
+        ReduceElements<kKind, float>(in, reduced, out);
+        return absl::OkStatus();
+      case DType::kInt32:
+        if constexpr (kKind != ReduceKind::kMean) {
+          ReduceElements<kKind, int32_t>(in, reduced, out);
+          return absl::OkStatus();
+        }
+        break;
+      case DType::kInt64:
+        if constexpr (kKind != ReduceKind::kMean) {
+          ReduceElements<kKind, int64_t>(in, reduced, out);
+          return absl::OkStatus();
+        }
+        break;
+      default:
+        break;
     }
-    float* dst = out.data<float>();
-    std::fill_n(dst, out.num_elements(), 0.0f);
-    const int64_t total = in.num_elements();
-    int64_t count = 1;  // elements averaged into each output
-    for (int d = 0; d < rank; ++d) {
-      if (reduced[d]) count *= in.dim(d);
-    }
-    const float* src = in.data<float>();
-    const int64_t inner = rank ? in.dim(rank - 1) : 1;
-    const int64_t inner_stride = rank ? out_strides[rank - 1] : 0;
-    Shape index(rank, 0);
-    int64_t offset = 0;
-    for (int64_t i = 0; i < total; i += inner) {
-      float* row = dst + offset;
-      if (inner_stride == 0) {
-        float sum = 0;
-        for (int64_t j = 0; j < inner; ++j) sum += src[i + j];
-        *row += sum;
-      } else {
-        for (int64_t j = 0; j < inner; ++j) row[j] += src[i + j];
-      }
-      for (int d = rank - 2; d >= 0; --d) {
-        offset += out_strides[d];
-        if (++index[d] < in.dim(d)) break;
-        offset -= out_strides[d] * in.dim(d);
-        index[d] = 0;
-      }
-    }
-    // The mean of nothing is 0, as onnxruntime computes it (numpy would say NaN).
-    const float scale = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
-    for (int64_t i = 0; i < out.num_elements(); ++i) dst[i] *= scale;
-    return absl::OkStatus();
+    return absl::InternalError("unsupported dtype");
   });
+}
+
+template <ReduceKind kKind>
+OpSchema Reduce(const char* op_type) {
+  OpSchema schema = OpSchema::Make(op_type, 1, 2, {"axes", "keepdims", "noop_with_empty_axes"},
+                                   InferReduce<kKind>, CreateReduce<kKind>);
+  schema.load_time_inputs = {1};
+  return schema;
 }
 
 Status InferArgMax(InferenceContext& ctx) {
@@ -170,10 +262,11 @@ StatusOr<std::unique_ptr<OpKernel>> CreateArgMax(const Node& node, const Graph& 
 }
 
 void RegisterReduceOps(OpRegistry& registry) {
-  OpSchema mean = OpSchema::Make("ReduceMean", 1, 2, {"axes", "keepdims", "noop_with_empty_axes"},
-                                 InferReduceMean, CreateReduceMean);
-  mean.load_time_inputs = {1};
-  registry.Register(mean);
+  registry.Register(Reduce<ReduceKind::kSum>("ReduceSum"));
+  registry.Register(Reduce<ReduceKind::kMean>("ReduceMean"));
+  registry.Register(Reduce<ReduceKind::kProd>("ReduceProd"));
+  registry.Register(Reduce<ReduceKind::kMax>("ReduceMax"));
+  registry.Register(Reduce<ReduceKind::kMin>("ReduceMin"));
   registry.Register(OpSchema::Make("ArgMax", 1, 1, {"axis", "keepdims", "select_last_index"},
                                    InferArgMax, CreateArgMax));
 }
