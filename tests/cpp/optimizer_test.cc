@@ -678,5 +678,81 @@ TEST(OptimizeGraphTest, KeepsInputsOutputsAndTopologicalOrder) {
   for (int id : graph.outputs) EXPECT_TRUE(available[id]);
 }
 
+// --- SinkTransposes ----------------------------------------------------------------------
+
+int TransposeOp(GraphBuilder& g, int x, std::vector<int64_t> perm) {
+  return g.Op("Transpose", {x}, Attrs({{"perm", Ints(std::move(perm))}}));
+}
+const std::vector<int64_t> kToNchw = {0, 3, 1, 2}, kToNhwc = {0, 2, 3, 1};
+
+int CountOps(const Steps& steps, const std::string& op) {
+  return static_cast<int>(std::count(steps.begin(), steps.end(), op));
+}
+
+// What formats/savedmodel makes of an NHWC Conv2D + BiasAdd + Relu + MaxPool:
+// a Transpose pair around each image op. Only the first and the last stay.
+TEST(SinkTransposesTest, PairsBetweenImageOpsCancel) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 6, 6, 3}));
+  const int conv = TransposeOp(
+      g,
+      g.Op("Conv", {TransposeOp(g, x, kToNchw), g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))},
+           Conv3x3()),
+      kToNhwc);
+  const int biased = g.Op("Add", {conv, g.Constant("b", RandomTensor({4}, 2))});
+  const int relu = g.Op("Relu", {biased});
+  const int pool = g.Op("MaxPool", {TransposeOp(g, relu, kToNchw)},
+                        Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
+  g.Output(TransposeOp(g, pool, kToNhwc));
+  const Steps steps = OptimizedSteps(g.graph());
+  EXPECT_EQ(CountOps(steps, "Transpose"), 2) << testing::PrintToString(steps);
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// GlobalAveragePooling2D is Mean over axes 1, 2 of NHWC: over 2, 3 of NCHW,
+// with [N, C] out in the same order, so no Transpose is left behind it.
+TEST(SinkTransposesTest, ReductionsTakeTheTransposeAlong) {
+  for (int64_t keepdims : {0, 1}) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 4, 5, 6}));  // NCHW
+    const int nhwc = TransposeOp(g, g.Op("Relu", {x}), kToNhwc);
+    g.Output(g.Op("ReduceMean", {nhwc, g.Constant("axes", test::Int64s({2}, {1, 2}))},
+                  Attrs({{"keepdims", Int(keepdims)}})));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(CountOps(steps, "Transpose"), keepdims ? 1 : 0) << testing::PrintToString(steps);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << "keepdims " << keepdims;
+  }
+}
+
+// Two NCHW branches joined in NHWC (Concat on channels, a residual Add, a
+// constant multiplier of rank 4, Pad) and taken back to NCHW: no Transpose stays.
+TEST(SinkTransposesTest, ConcatAddPadAndConstantsOfEveryRank) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 2, 4, 4}));
+  const int a = TransposeOp(g, g.Op("Relu", {x}), kToNhwc);
+  const int b = TransposeOp(g, g.Op("Sigmoid", {x}), kToNhwc);
+  const int joined = g.Op("Concat", {a, b}, Attrs({{"axis", Int(-1)}}));
+  const int scaled = g.Op("Mul", {joined, g.Constant("k", RandomTensor({1, 4, 1, 4}, 3))});
+  const int summed = g.Op("Add", {scaled, g.Op("Concat", {b, a}, Attrs({{"axis", Int(3)}}))});
+  const int padded =
+      g.Op("Pad", {summed, g.Constant("pads", test::Int64s({8}, {0, 1, 0, 0, 0, 0, 2, 0}))});
+  g.Output(TransposeOp(g, g.Op("Sub", {g.Constant("one", RandomTensor({}, 4)), padded}), kToNchw));
+  const Steps steps = OptimizedSteps(g.graph());
+  EXPECT_EQ(CountOps(steps, "Transpose"), 0) << testing::PrintToString(steps);
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// A Transpose whose reader needs the layout (here Reshape) stays where it is.
+TEST(SinkTransposesTest, StopsAtOpsThatNeedTheLayout) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 2, 3, 3}));
+  const int nhwc = TransposeOp(g, x, kToNhwc);
+  g.Output(
+      g.Op("Reshape", {g.Op("Relu", {nhwc}), g.Constant("shape", test::Int64s({2}, {0, -1}))}));
+  const Steps steps = OptimizedSteps(g.graph());
+  EXPECT_EQ(CountOps(steps, "Transpose"), 1) << testing::PrintToString(steps);
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
 }  // namespace
 }  // namespace servekit

@@ -102,5 +102,23 @@ TEST(TensorTest, NumElementsAndShapeToString) {
   EXPECT_EQ(ShapeToString({}), "[]");
 }
 
+TEST(TensorTest, PermuteAxesMovesEveryElement) {
+  // t[a][b][c] = 100a + 10b + c, shape [2, 3, 4]; permuted [4, 2, 3] by {2, 0, 1}.
+  Tensor t = *Tensor::Allocate(DType::kInt32, {2, 3, 4});
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 4; ++c) t.data<int32_t>()[(a * 3 + b) * 4 + c] = 100 * a + 10 * b + c;
+  auto p = t.PermuteAxes({2, 0, 1});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->shape(), (Shape{4, 2, 3}));
+  for (int c = 0; c < 4; ++c)
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 3; ++b)
+        EXPECT_EQ(p->data<int32_t>()[(c * 2 + a) * 3 + b], 100 * a + 10 * b + c);
+  auto scalar = Tensor::Allocate(DType::kFloat32, {})->PermuteAxes({});
+  ASSERT_TRUE(scalar.ok());
+  EXPECT_EQ(scalar->num_elements(), 1);
+}
+
 }  // namespace
 }  // namespace servekit

@@ -6,6 +6,9 @@ namespace servekit {
 
 Status OptimizeGraph(Graph& graph) {
   RETURN_IF_ERROR(RemoveIdentityNodes(graph));
+  // Before the folds and fusions: cancelling layout Transposes makes ops adjacent.
+  RETURN_IF_ERROR(SinkTransposes(graph));
+  RETURN_IF_ERROR(RemoveIdentityNodes(graph));
   RETURN_IF_ERROR(FoldBatchNormalization(graph));
   RETURN_IF_ERROR(FuseMatMulAdd(graph));
   RETURN_IF_ERROR(FuseActivations(graph));

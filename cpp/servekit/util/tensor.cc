@@ -75,6 +75,29 @@ Tensor Tensor::Reshaped(Shape shape) const {
   return t;
 }
 
+StatusOr<Tensor> Tensor::PermuteAxes(const std::vector<int64_t>& perm) const {
+  const int r = rank();
+  Shape permuted(r);
+  for (int i = 0; i < r; ++i) permuted[i] = shape_[perm[i]];
+  ASSIGN_OR_RETURN(Tensor out, Allocate(dtype_, permuted));
+  const size_t element = DTypeSize(dtype_);
+  std::vector<int64_t> strides(r, 1);  // of this tensor
+  for (int i = r - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape_[i + 1];
+  std::vector<int64_t> index(r, 0);  // in the result
+  const auto* from = static_cast<const char*>(data_);
+  auto* to = static_cast<char*>(out.raw_data());
+  for (int64_t n = 0; n < out.num_elements(); ++n) {
+    int64_t offset = 0;
+    for (int i = 0; i < r; ++i) offset += index[i] * strides[perm[i]];
+    std::memcpy(to + n * element, from + offset * element, element);
+    for (int i = r - 1; i >= 0; --i) {
+      if (++index[i] < permuted[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
 StatusOr<Tensor> Tensor::Clone() const {
   ASSIGN_OR_RETURN(Tensor copy, Allocate(dtype_, shape_));
   if (num_bytes() > 0) std::memcpy(copy.raw_data(), data_, num_bytes());

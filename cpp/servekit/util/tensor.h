@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/inlined_vector.h"
 #include "servekit/util/dtype.h"
@@ -61,6 +62,9 @@ class Tensor {
   Tensor Reshaped(Shape shape) const;
   // A deep copy into a new owned buffer.
   StatusOr<Tensor> Clone() const;
+  // A new tensor with the axes permuted: result.dim(i) == dim(perm[i]).
+  // `perm` must be a permutation of [0, rank) (the caller checks).
+  StatusOr<Tensor> PermuteAxes(const std::vector<int64_t>& perm) const;
 
  private:
   DType dtype_ = DType::kUndefined;

@@ -8,6 +8,7 @@
 namespace servekit {
 
 Status RemoveIdentityNodes(Graph& graph);
+Status SinkTransposes(Graph& graph);
 Status FoldBatchNormalization(Graph& graph);
 Status FuseMatMulAdd(Graph& graph);
 Status FuseActivations(Graph& graph);
