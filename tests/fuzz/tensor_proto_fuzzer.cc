@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "google/protobuf/stubs/logging.h"
+#include "servekit/formats/tf_tensor_proto.h"
 #include "servekit/proto/tf/tensor.pb.h"
 #include "servekit/proto/tfs/input.pb.h"
 #include "servekit/server/grpc/example_inputs.h"
-#include "servekit/server/grpc/tensor_proto_codec.h"
 
 namespace {
 

@@ -76,26 +76,4 @@ Status CheckExampleApiSignature(ExampleApi api, absl::Span<const TensorSpec> out
       "; this model's outputs are ", outputs.empty() ? "none" : outputs));
 }
 
-absl::string_view TfDataTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "DT_FLOAT";
-    case DType::kFloat64:
-      return "DT_DOUBLE";
-    case DType::kInt32:
-      return "DT_INT32";
-    case DType::kUInt8:
-      return "DT_UINT8";
-    case DType::kInt8:
-      return "DT_INT8";
-    case DType::kInt64:
-      return "DT_INT64";
-    case DType::kBool:
-      return "DT_BOOL";
-    case DType::kUndefined:
-      break;
-  }
-  return "DT_INVALID";
-}
-
 }  // namespace servekit

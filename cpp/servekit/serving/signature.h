@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "servekit/engine/session.h"
 #include "servekit/formats/loaded_model.h"
+#include "servekit/formats/tf_data_type.h"  // TfDataTypeName, for the transports
 #include "servekit/util/dtype.h"
 #include "servekit/util/status.h"
 
@@ -50,9 +51,5 @@ std::string SpecNames(absl::Span<const TensorSpec> specs);
 // [N, 1]. InvalidArgument naming the API and the outputs otherwise.
 enum class ExampleApi { kClassify, kRegress };
 Status CheckExampleApiSignature(ExampleApi api, absl::Span<const TensorSpec> output_specs);
-
-// TensorFlow's name of `dtype` ("DT_FLOAT", ...; "DT_INVALID" for kUndefined),
-// as signature metadata and messages print it.
-absl::string_view TfDataTypeName(DType dtype);
 
 }  // namespace servekit

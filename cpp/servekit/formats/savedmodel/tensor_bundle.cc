@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "servekit/formats/savedmodel/tf_data_type.h"
+#include "servekit/formats/tf_data_type.h"
 #include "servekit/util/crc32c.h"
 #include "servekit/util/read_file.h"
 

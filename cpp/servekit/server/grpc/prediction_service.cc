@@ -1,8 +1,8 @@
 #include "servekit/server/grpc/prediction_service.h"
 
+#include "servekit/formats/tf_tensor_proto.h"
 #include "servekit/server/grpc/example_inputs.h"
 #include "servekit/server/grpc/grpc_util.h"
-#include "servekit/server/grpc/tensor_proto_codec.h"
 #include "servekit/serving/request_path.h"
 
 namespace servekit {

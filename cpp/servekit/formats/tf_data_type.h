@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "servekit/proto/tf/types.pb.h"
 #include "servekit/util/dtype.h"
 
@@ -16,6 +17,13 @@ std::optional<DType> FromTfDataType(tensorflow::DataType dtype);
 // "DT_FLOAT"; "DataType 57" for a number the enum does not name (a hostile or
 // newer file).
 std::string TfDataTypeEnumName(int dtype);
+
+// TensorFlow's name of `dtype` ("DT_FLOAT", ...; "DT_INVALID" for kUndefined),
+// as signature metadata and messages print it.
+absl::string_view TfDataTypeName(DType dtype);
+
+// The TensorFlow type of `dtype`; DT_INVALID for kUndefined.
+tensorflow::DataType ToTfDataType(DType dtype);
 
 // The supported TensorFlow dtypes, for error messages.
 inline constexpr char kSupportedTfDataTypes[] =

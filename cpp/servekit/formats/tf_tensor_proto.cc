@@ -1,4 +1,4 @@
-#include "servekit/server/grpc/tensor_proto_codec.h"
+#include "servekit/formats/tf_tensor_proto.h"
 
 #include <algorithm>
 #include <array>
@@ -11,6 +11,7 @@
 #include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "servekit/engine/dim.h"
+#include "servekit/formats/tf_data_type.h"
 
 // tensor_content holds little-endian elements, copied here as host memory.
 #ifndef ABSL_IS_LITTLE_ENDIAN
@@ -22,33 +23,6 @@ namespace {
 
 using tensorflow::DataType;
 using tensorflow::TensorProto;
-
-std::optional<DType> FromTfDataType(DataType dtype) {
-  switch (dtype) {
-    case tensorflow::DT_FLOAT:
-      return DType::kFloat32;
-    case tensorflow::DT_DOUBLE:
-      return DType::kFloat64;
-    case tensorflow::DT_INT32:
-      return DType::kInt32;
-    case tensorflow::DT_UINT8:
-      return DType::kUInt8;
-    case tensorflow::DT_INT8:
-      return DType::kInt8;
-    case tensorflow::DT_INT64:
-      return DType::kInt64;
-    case tensorflow::DT_BOOL:
-      return DType::kBool;
-    default:
-      return std::nullopt;
-  }
-}
-
-// "DT_STRING"; "DataType 57" for a number the enum does not name.
-std::string WireDTypeName(DataType dtype) {
-  const std::string& name = tensorflow::DataType_Name(dtype);
-  return name.empty() ? absl::StrCat("DataType ", static_cast<int>(dtype)) : name;
-}
 
 // The typed field that carries values of `dtype`.
 absl::string_view ValueFieldOf(DType dtype) {
@@ -210,35 +184,13 @@ Status FillFromTypedField(const TensorProto& proto, Tensor& tensor) {
 
 }  // namespace
 
-tensorflow::DataType ToTfDataType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return tensorflow::DT_FLOAT;
-    case DType::kFloat64:
-      return tensorflow::DT_DOUBLE;
-    case DType::kInt32:
-      return tensorflow::DT_INT32;
-    case DType::kUInt8:
-      return tensorflow::DT_UINT8;
-    case DType::kInt8:
-      return tensorflow::DT_INT8;
-    case DType::kInt64:
-      return tensorflow::DT_INT64;
-    case DType::kBool:
-      return tensorflow::DT_BOOL;
-    case DType::kUndefined:
-      break;
-  }
-  return tensorflow::DT_INVALID;
-}
-
 StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spec,
                                  int64_t max_elements) {
   // dtype
   const std::optional<DType> dtype = FromTfDataType(proto.dtype());
   if (!dtype.has_value()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dtype ", WireDTypeName(proto.dtype()),
+        absl::StrCat("dtype ", TfDataTypeEnumName(proto.dtype()),
                      " is not supported (servekit serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, "
                      "DT_INT8, DT_INT64 and DT_BOOL); "
                      "the input is ",
@@ -303,6 +255,26 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& proto, const TensorSpec& spe
     std::memcpy(tensor.raw_data(), proto.tensor_content().data(), proto.tensor_content().size());
   }
   return tensor;
+}
+
+StatusOr<Tensor> TensorFromTfConstant(const TensorProto& proto, int64_t max_elements) {
+  TensorSpec spec;
+  spec.name = "constant";
+  const std::optional<DType> dtype = FromTfDataType(proto.dtype());
+  if (!dtype.has_value()) {
+    return absl::UnimplementedError(absl::StrCat("a constant of ",
+                                                 TfDataTypeEnumName(proto.dtype()),
+                                                 "; servekit computes on ", kSupportedTfDataTypes));
+  }
+  spec.dtype = *dtype;
+  if (proto.tensor_shape().unknown_rank()) {
+    return absl::InvalidArgumentError("a constant of unknown rank");
+  }
+  for (const auto& dim : proto.tensor_shape().dim()) {
+    if (dim.size() < 0) return absl::InvalidArgumentError("a constant with an unknown dimension");
+    spec.shape.push_back(Dim::Fixed(dim.size()));
+  }
+  return TensorFromProto(proto, spec, max_elements);
 }
 
 void TensorToProto(const Tensor& tensor, TensorProto* proto) {

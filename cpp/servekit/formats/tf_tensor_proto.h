@@ -1,5 +1,5 @@
-// TensorFlow's TensorProto (the tensor of TF Serving's gRPC API) to and from
-// servekit Tensors.
+// TensorFlow's TensorProto (the tensor of TF Serving's gRPC API, and of a
+// SavedModel's Const nodes) to and from servekit Tensors.
 //
 // Decoding checks a request tensor against one model input and copies it into
 // a new owned Tensor; encoding writes a Tensor as dtype + shape + raw bytes.
@@ -26,23 +26,24 @@
 
 #include "absl/strings/string_view.h"
 #include "servekit/engine/session.h"
+#include "servekit/formats/tf_data_type.h"
 #include "servekit/proto/tf/tensor.pb.h"
 #include "servekit/proto/tf/types.pb.h"
-#include "servekit/serving/signature.h"  // TfDataTypeName
 #include "servekit/util/dtype.h"
 #include "servekit/util/status.h"
 #include "servekit/util/tensor.h"
 
 namespace servekit {
 
-// The TensorFlow type of `dtype`; DT_INVALID for kUndefined.
-tensorflow::DataType ToTfDataType(DType dtype);
-
 // A new tensor holding `proto`'s values, checked against the input `spec` (see
 // above). ResourceExhausted, before anything is allocated, when the tensor has
 // more than `max_elements` elements.
 StatusOr<Tensor> TensorFromProto(const tensorflow::TensorProto& proto, const TensorSpec& spec,
                                  int64_t max_elements);
+
+// The value of a graph's Const node: the proto's own dtype and (fully known)
+// shape, read by the rules above. ResourceExhausted beyond `max_elements`.
+StatusOr<Tensor> TensorFromTfConstant(const tensorflow::TensorProto& proto, int64_t max_elements);
 
 // Replaces `proto` with `tensor`: dtype, tensor_shape, and the elements as
 // tensor_content (never the typed fields).

@@ -1,5 +1,5 @@
 // TensorProto <-> Tensor (server/tensor_proto_codec.h).
-#include "servekit/server/grpc/tensor_proto_codec.h"
+#include "servekit/formats/tf_tensor_proto.h"
 
 #include <cstdint>
 #include <cstring>
