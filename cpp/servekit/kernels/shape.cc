@@ -242,8 +242,9 @@ Status InferConcat(InferenceContext& ctx) {
       if (!sum.ok()) return ctx.Error(sum.status().message());
       out[*axis] = *sum;
     }
-    auto sv = v.dtype == DType::kInt64 && rank == 1 ? ctx.ShapeValue(i)
-                                                    : StatusOr<SymShape>(absl::UnknownError(""));
+    // int32 too: TensorFlow's shape arithmetic (Shape, Pack) is int32.
+    const bool integer = v.dtype == DType::kInt64 || v.dtype == DType::kInt32;
+    auto sv = integer && rank == 1 ? ctx.ShapeValue(i) : StatusOr<SymShape>(absl::UnknownError(""));
     if (sv.ok()) {
       value.insert(value.end(), sv->begin(), sv->end());
     } else {
