@@ -28,6 +28,7 @@ test: install-tests
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j 2
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m pytest -q tests/grpc_client  # its own process: tensorflow (the gRPC client) and onnxruntime cannot share one
+	$(PYTHON) -m pytest -q tests/savedmodel  # its own process too: TensorFlow writes the SavedModel fixtures
 	scripts/sanitize.sh  # ASan + UBSan: the gtests, then the bad-input and server tests against a sanitized extension
 	FUZZ_SEED=1 $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30  # every fuzzer, 30 s each on its seed corpus
 

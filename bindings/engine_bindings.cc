@@ -38,6 +38,24 @@ std::shared_ptr<Session> Load(const std::string& path, int threads, bool optimiz
   return ValueOrThrow(std::move(session));
 }
 
+// A version's signatures: [(name, method name, Model)].
+py::list LoadVersion(const std::string& path, int threads) {
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> loaded;
+  {
+    py::gil_scoped_release release;
+    loaded = LoadModelVersion(path, Options(threads, true));
+  }
+  std::shared_ptr<const LoadedModel> model = ValueOrThrow(std::move(loaded));
+  py::list out;
+  for (const LoadedSignature& signature : model->signatures()) {
+    // Model objects are mutable Sessions to pybind11; the loader's are const
+    // and nothing mutates a Session after Create.
+    out.append(py::make_tuple(signature.name, signature.method_name,
+                              std::const_pointer_cast<Session>(signature.session)));
+  }
+  return out;
+}
+
 std::shared_ptr<Session> LoadBytes(const py::bytes& data, int threads, bool optimize) {
   std::string bytes = data;
   absl::StatusOr<std::unique_ptr<Session>> session;
@@ -95,6 +113,9 @@ void RegisterEngine(py::module_& m) {
            "Runs the model on arrays given in input order; returns the outputs in order.");
   m.def("load_model", &Load, py::arg("path"), py::arg("intra_op_threads") = 1,
         py::arg("optimize") = true, "Loads a model.onnx file or a version directory holding one.");
+  m.def("load_version", &LoadVersion, py::arg("path"), py::arg("intra_op_threads") = 1,
+        "Loads a model version (model.onnx or a TensorFlow SavedModel): [(signature name, "
+        "method name, Model)].");
   m.def("load_model_bytes", &LoadBytes, py::arg("data"), py::arg("intra_op_threads") = 1,
         py::arg("optimize") = true, "Loads a serialized ONNX model.");
   m.def("gemm_backend", [] { return std::string(GemmBackendName()); });

@@ -27,9 +27,10 @@ PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # 
 # flask, gunicorn, and fastapi + uvicorn with uvloop, httptools and orjson (with
 # onnxruntime): the REST benchmark's Python baselines; tensorflow-serving-api (with
 # tensorflow and grpcio): the official gRPC client the gRPC tests prove against (and
-# bench/grpc_bench.py's request writer when grpc_load is not built); ruff: the linter.
+# bench/grpc_bench.py's request writer when grpc_load is not built); ruff: the linter;
+# tf-keras (Keras 2 on that tensorflow): the SavedModel tests' fixtures saved the old way.
 PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection
-                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6")
+                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6" tf-keras)
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")

@@ -1,8 +1,10 @@
 """Loaded models: ``servekit.load(path)`` and ``LoadedModel.predict``.
 
-A LoadedModel wraps a native model. ``predict`` validates and converts inputs in
-Python (cheap checks with clear messages), then runs the model in C++ with the
-GIL released, so several Python threads can predict at once.
+A LoadedModel wraps the native models of one version's signatures: an ONNX
+model has one, ``serving_default``; a TensorFlow SavedModel has one per
+signature it declares. ``predict`` validates and converts inputs in Python
+(cheap checks with clear messages), then runs the model in C++ with the GIL
+released, so several Python threads can predict at once.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ class TensorSignature:
         return f"{self.name}: {self.dtype}[{dims}]"
 
 
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
 @dataclass(frozen=True)
 class Signature:
     """A model's inputs and outputs, in the order the model declares them."""
 
     inputs: tuple[TensorSignature, ...]
     outputs: tuple[TensorSignature, ...]
+    name: str = DEFAULT_SIGNATURE
+    method_name: str = PREDICT_METHOD
 
     @property
     def input_names(self) -> list[str]:
@@ -111,42 +119,71 @@ def arrange_inputs(signature: Signature, x) -> list[np.ndarray]:
 
 
 class LoadedModel:
-    """A model loaded into the native engine. Thread-safe."""
+    """A model loaded into the native engine. Thread-safe.
 
-    def __init__(self, native: _core.Model, source: str):
-        self._native = native
+    ``signatures`` maps each signature's name to its Signature; ``signature``
+    is the one ``predict`` runs unless told otherwise: ``serving_default``, or
+    the one signature of a model without it.
+    """
+
+    def __init__(self, natives: Sequence[tuple[str, str, _core.Model]], source: str, signature_name: str | None = None):
         self._source = source
-        self.signature = Signature(signatures(native.inputs), signatures(native.outputs))
+        self._natives = {name: native for name, _, native in natives}
+        self.signatures = {
+            name: Signature(signatures(native.inputs), signatures(native.outputs), name, method)
+            for name, method, native in natives
+        }
+        if signature_name is None:
+            signature_name = (
+                DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in self.signatures or len(natives) != 1 else natives[0][0]
+            )
+        self.signature = self._signature(signature_name)
 
     @classmethod
     def _from_onnx_bytes(cls, data: bytes, intra_op_threads: int = 1) -> LoadedModel:
-        return cls(_core.load_model_bytes(data, intra_op_threads=intra_op_threads), "<bytes>")
+        native = _core.load_model_bytes(data, intra_op_threads=intra_op_threads)
+        return cls([(DEFAULT_SIGNATURE, PREDICT_METHOD, native)], "<bytes>")
+
+    def _signature(self, name: str) -> Signature:
+        try:
+            return self.signatures[name]
+        except KeyError:
+            raise ValueError(
+                f"the model has no signature {name!r}; its signatures are {sorted(self.signatures)}"
+            ) from None
 
     def __repr__(self) -> str:
         inputs = ", ".join(str(t) for t in self.signature.inputs)
         outputs = ", ".join(str(t) for t in self.signature.outputs)
-        return f"LoadedModel({self._source!r}, inputs=[{inputs}], outputs=[{outputs}])"
+        others = sorted(set(self.signatures) - {self.signature.name})
+        more = f", other signatures={others}" if others else ""
+        return f"LoadedModel({self._source!r}, inputs=[{inputs}], outputs=[{outputs}]{more})"
 
-    def predict(self, x):
+    def predict(self, x, *, signature_name: str | None = None):
         """Runs the model.
 
         ``x`` is an array (one input), a list of arrays in input order, or a dict
         of named arrays. Returns an array for a single-output model, otherwise a
-        dict from output name to array.
+        dict from output name to array. ``signature_name`` picks another of
+        ``signatures`` than ``signature``.
         """
-        outputs = self._native.run(arrange_inputs(self.signature, x))
+        signature = self.signature if signature_name is None else self._signature(signature_name)
+        outputs = self._natives[signature.name].run(arrange_inputs(signature, x))
         if len(outputs) == 1:
             return outputs[0]
-        return dict(zip(self.signature.output_names, outputs, strict=True))
+        return dict(zip(signature.output_names, outputs, strict=True))
 
     __call__ = predict
 
 
-def load(path: str | os.PathLike, *, intra_op_threads: int = 1) -> LoadedModel:
-    """Loads a version directory (holding model.onnx) or a bare .onnx file.
+def load(path: str | os.PathLike, *, intra_op_threads: int = 1, signature_name: str | None = None) -> LoadedModel:
+    """Loads a model version: a directory holding model.onnx or a TensorFlow
+    SavedModel (saved_model.pb + variables/), or a bare .onnx file.
 
     ``intra_op_threads`` is how many threads one request may use inside a
     kernel; 1 (the default) serves concurrent requests best on few cores.
+    ``signature_name`` sets the signature ``predict`` runs by default.
     """
     path = os.fspath(path)
-    return LoadedModel(_core.load_model(path, intra_op_threads=intra_op_threads), path)
+    natives = _core.load_version(path, intra_op_threads=intra_op_threads)
+    return LoadedModel(natives, path, signature_name)

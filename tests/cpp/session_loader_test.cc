@@ -49,7 +49,9 @@ TEST_F(SessionLoaderTest, ExplainsWhatItCannotLoad) {
   EXPECT_EQ(load((dir_ / "2").string(), "").status().code(), absl::StatusCode::kNotFound);
   std::ofstream(dir_ / "2" / "saved_model.pb") << "x";
   auto saved_model = load((dir_ / "2").string(), "");
-  EXPECT_EQ(saved_model.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(saved_model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(saved_model.status().message().find("saved_model.pb"), absl::string_view::npos)
+      << saved_model.status();
   std::ofstream(dir_ / "2" / "model.onnx") << "not a protobuf";
   auto corrupt = load((dir_ / "2").string(), "onnx");
   EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kInvalidArgument);

@@ -3,6 +3,8 @@
 #include "servekit/engine/optimizer.h"
 #include "servekit/engine/shape_inference.h"
 #include "servekit/formats/onnx/onnx_reader.h"
+#include "servekit/formats/savedmodel/saved_model_file.h"
+#include "servekit/formats/savedmodel/saved_model_loader.h"
 
 namespace servekit {
 
@@ -20,6 +22,20 @@ StatusOr<std::unique_ptr<Session>> LoadModel(const std::string& path, const Load
                         absl::StrCat(path, ": ", session.status().message()));
   }
   return session;
+}
+
+StatusOr<std::shared_ptr<const LoadedModel>> LoadModelVersion(const std::string& path,
+                                                              const LoadOptions& options) {
+  if (IsSavedModelDirectory(path)) {
+    auto loaded = LoadSavedModel(path, options);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat(path, ": ", loaded.status().message()));
+    }
+    return loaded;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Session> session, LoadModel(path, options));
+  return LoadedModel::WithOneSignature(std::move(session));
 }
 
 StatusOr<std::unique_ptr<Session>> LoadModelFromBytes(const std::string& bytes,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "servekit/engine/session.h"
+#include "servekit/formats/loaded_model.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
@@ -14,6 +15,12 @@ struct LoadOptions {
   SessionOptions session;
   bool optimize = true;  // off only to compare against the unoptimised graph in tests
 };
+
+// A version directory of either format, as its signatures: a TensorFlow
+// SavedModel (saved_model.pb) through savedmodel/saved_model_loader.h, else
+// model.onnx (one signature, serving_default). `path` may also be an .onnx file.
+StatusOr<std::shared_ptr<const LoadedModel>> LoadModelVersion(const std::string& path,
+                                                              const LoadOptions& options);
 
 // `path` is a model.onnx file or a version directory holding one.
 StatusOr<std::unique_ptr<Session>> LoadModel(const std::string& path, const LoadOptions& options);

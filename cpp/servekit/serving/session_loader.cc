@@ -1,6 +1,7 @@
 #include "servekit/serving/session_loader.h"
 
 #include "servekit/formats/model_loader.h"
+#include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/serving/version_directory.h"
 
 namespace servekit {
@@ -12,15 +13,17 @@ LoadFunction SessionLoader(SessionOptions options) {
     if (kind.empty()) {
       ASSIGN_OR_RETURN(kind, DetectPlatform(path));
     }
-    if (kind == "tensorflow") {
-      return absl::UnimplementedError(absl::StrCat(
-          "'", path,
-          "' is a TensorFlow SavedModel; servekit loads ONNX (model.onnx) versions for now"));
-    }
-    if (kind != "onnx")
+    if (kind != "onnx" && kind != "tensorflow")
       return absl::InvalidArgumentError(absl::StrCat("unknown model platform '", kind, "'"));
     LoadOptions load;
     load.session = options;
+    if (kind == "tensorflow") {
+      if (!IsSavedModelDirectory(path)) {
+        return absl::NotFoundError(
+            absl::StrCat("platform 'tensorflow': no saved_model.pb in '", path, "'"));
+      }
+      return LoadModelVersion(path, load);
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<Session> session, LoadModel(path, load));
     return LoadedModel::WithOneSignature(std::move(session));
   };

@@ -1,6 +1,7 @@
 // SessionLoader: the Manager's LoadFunction for real model versions. Detects the
-// platform when the config leaves it empty, loads ONNX versions into an engine
-// Session, and refuses SavedModel versions (their loader comes later).
+// platform when the config leaves it empty ("onnx" for model.onnx,
+// "tensorflow" for a SavedModel) and loads the version into a LoadedModel:
+// engine Sessions, one per signature.
 #pragma once
 
 #include "servekit/engine/session.h"

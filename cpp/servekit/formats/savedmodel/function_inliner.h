@@ -1,0 +1,60 @@
+// InlineSignature: one SavedModel signature as a flat list of TensorFlow ops,
+// its function calls inlined.
+//
+// A TF2 SavedModel's top-level graph only calls library functions
+// (StatefulPartitionedCall / PartitionedCall, nested to any depth), passing
+// variables as resource arguments. Starting from the signature's outputs and
+// walking back, this resolves every tensor a signature needs to the op that
+// computes it, copying each function body once per call site, and binding
+// resource arguments to the top-level VarHandleOp (TF2) or VariableV2 (TF1)
+// nodes they come from. Only what the outputs need is visited: training-only
+// functions and save/restore functions are never read. Identity, IdentityN
+// and StopGradient are resolved to their inputs; control inputs are dropped.
+//
+// Errors (InvalidArgument) name the node and the function: a reference to a
+// missing node or argument, a call to a missing function, a function that
+// calls itself, nesting deeper than kMaxInliningDepth, an op whose outputs
+// this reader does not know (it cannot resolve "node:out_arg:index").
+//
+// The result points into `meta_graph`, which must outlive it.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "servekit/proto/tf/meta_graph.pb.h"
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+inline constexpr int kMaxInliningDepth = 2000;
+
+// Output `index` of flat node `node`.
+struct TfOutput {
+  int node = -1;
+  int index = 0;
+};
+
+struct TfNode {
+  std::string name;      // unique: call-site path + node name
+  std::string function;  // the function it came from; "" for the top-level graph
+  const tensorflow::NodeDef* def = nullptr;
+  std::vector<TfOutput> inputs;  // data inputs, in order
+};
+
+struct TfFlatGraph {
+  std::vector<TfNode> nodes;  // every node after the nodes it reads
+  // Signature input and output keys, sorted by key, and the tensors they name.
+  std::vector<std::pair<std::string, TfOutput>> inputs;
+  std::vector<std::pair<std::string, TfOutput>> outputs;
+};
+
+StatusOr<TfFlatGraph> InlineSignature(const tensorflow::MetaGraphDef& meta_graph,
+                                      const tensorflow::SignatureDef& signature);
+
+// The position of output argument `arg` among the outputs of `op`, for the
+// ops whose outputs this reader knows, or -1.
+int OutputArgPosition(const std::string& op, const std::string& arg);
+
+}  // namespace servekit

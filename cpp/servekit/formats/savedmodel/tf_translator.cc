@@ -1,0 +1,779 @@
+#include "servekit/formats/savedmodel/tf_translator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "servekit/formats/tf_data_type.h"
+#include "servekit/formats/tf_tensor_proto.h"
+
+namespace servekit {
+namespace {
+
+using tensorflow::AttrValue;
+using tensorflow::NodeDef;
+
+// The most elements a Const node may hold (a 1 GiB float tensor).
+constexpr int64_t kMaxConstElements = int64_t{1} << 28;
+
+const std::vector<int64_t> kToNchw = {0, 3, 1, 2};
+const std::vector<int64_t> kToNhwc = {0, 2, 3, 1};
+
+Tensor Int64s(const std::vector<int64_t>& values) {
+  Tensor t = *Tensor::Allocate(DType::kInt64, {static_cast<int64_t>(values.size())});
+  std::copy(values.begin(), values.end(), t.data<int64_t>());
+  return t;
+}
+
+Tensor ScalarOf(DType dtype, double value) {
+  Tensor t = *Tensor::Allocate(dtype, {});
+  switch (dtype) {
+    case DType::kFloat32:
+      t.data<float>()[0] = static_cast<float>(value);
+      break;
+    case DType::kFloat64:
+      t.data<double>()[0] = value;
+      break;
+    case DType::kInt32:
+      t.data<int32_t>()[0] = static_cast<int32_t>(value);
+      break;
+    case DType::kInt64:
+      t.data<int64_t>()[0] = static_cast<int64_t>(value);
+      break;
+    default:
+      t = *Tensor::Allocate(DType::kFloat32, {});
+      t.data<float>()[0] = static_cast<float>(value);
+  }
+  return t;
+}
+
+// `t` with its axes permuted (out.dim(i) == t.dim(perm[i])); `perm` is one of
+// this file's own, of t's rank.
+Tensor Permuted(const Tensor& t, const std::vector<int64_t>& perm) { return *t.PermuteAxes(perm); }
+
+class Translator {
+ public:
+  Translator(const TfFlatGraph& flat, const VariableReader& read_variable)
+      : flat_(flat), read_variable_(read_variable), values_(flat.nodes.size()) {
+    graph_.opset = 18;
+  }
+
+  StatusOr<Graph> Run(const tensorflow::SignatureDef& signature) {
+    for (const auto& [key, output] : flat_.inputs) {
+      RETURN_IF_ERROR(AddInput(key, signature.inputs().at(key), output));
+    }
+    for (size_t n = 0; n < flat_.nodes.size(); ++n) {
+      if (!Needed(static_cast<int>(n))) continue;
+      Status status = Translate(static_cast<int>(n));
+      if (!status.ok()) {
+        const TfNode& node = flat_.nodes[n];
+        return absl::Status(
+            status.code(),
+            absl::StrCat("TensorFlow op '", node.def->op(), "' (node '", node.def->name(), "' in ",
+                         node.function.empty() ? std::string("the top-level graph")
+                                               : absl::StrCat("function '", node.function, "'"),
+                         "): ", status.message()));
+      }
+    }
+    for (const auto& [key, output] : flat_.outputs) {
+      ASSIGN_OR_RETURN(int value, Value(output));
+      // The output gets the signature's key as its name.
+      const int named = Add("Identity", {value}, {}, key);
+      graph_.outputs.push_back(named);
+    }
+    return std::move(graph_);
+  }
+
+ private:
+  // --- what the signature needs --------------------------------------------------------
+  bool Needed(int node) {
+    if (needed_.empty()) {
+      needed_.assign(flat_.nodes.size(), false);
+      std::vector<int> stack;
+      for (const auto& [key, output] : flat_.outputs) stack.push_back(output.node);
+      while (!stack.empty()) {
+        const int n = stack.back();
+        stack.pop_back();
+        if (n < 0 || needed_[n]) continue;
+        needed_[n] = true;
+        for (const TfOutput& input : flat_.nodes[n].inputs) stack.push_back(input.node);
+      }
+    }
+    return needed_[node];
+  }
+
+  // --- values ------------------------------------------------------------------------------
+  StatusOr<int> Value(TfOutput output) {
+    const auto& outs = values_[output.node];
+    if (output.index < 0 || output.index >= static_cast<int>(outs.size()) ||
+        outs[output.index] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("output ", output.index, " of node '",
+                                                     flat_.nodes[output.node].name,
+                                                     "' is read but servekit does not compute it"));
+    }
+    return outs[output.index];
+  }
+  StatusOr<int> Input(const TfNode& node, int i) {
+    if (i >= static_cast<int>(node.inputs.size())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("has ", node.inputs.size(), " inputs, needs ", i + 1));
+    }
+    return Value(node.inputs[i]);
+  }
+  const Tensor* ConstantOf(int value) const {
+    const Value_& v = graph_.values[value];
+    return v.constant ? &*v.constant : nullptr;
+  }
+  // The constant integers of input i (axes, perms, paddings, shapes).
+  StatusOr<std::vector<int64_t>> ConstInts(const TfNode& node, int i) {
+    ASSIGN_OR_RETURN(int value, Input(node, i));
+    const Tensor* t = ConstantOf(value);
+    if (t == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat("input ", i,
+                       " must be a constant (servekit does not compute it at run "
+                       "time for this op)"));
+    }
+    std::vector<int64_t> out(t->num_elements());
+    if (t->dtype() == DType::kInt32) {
+      std::copy(t->data<int32_t>(), t->data<int32_t>() + out.size(), out.begin());
+    } else if (t->dtype() == DType::kInt64) {
+      std::copy(t->data<int64_t>(), t->data<int64_t>() + out.size(), out.begin());
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("input ", i, " must hold integers"));
+    }
+    return out;
+  }
+
+  void Set(int node, std::vector<int> outputs) { values_[node] = std::move(outputs); }
+
+  // Adds an IR node with one output; returns the output's value id.
+  int Add(const std::string& op, std::vector<int> inputs, Attributes attributes = {},
+          const std::string& name = "") {
+    Node node;
+    node.name = name.empty() ? absl::StrCat(current_, "/", op, "_", graph_.nodes.size()) : name;
+    node.op_type = op;
+    node.inputs = std::move(inputs);
+    node.attributes = std::move(attributes);
+    node.outputs.push_back(graph_.AddValue(node.name));
+    graph_.nodes.push_back(std::move(node));
+    return graph_.nodes.back().outputs[0];
+  }
+  int Constant(Tensor t) {
+    return graph_.AddConstant(absl::StrCat(current_, "/const_", graph_.values.size()),
+                              std::move(t));
+  }
+  int Ints(const std::vector<int64_t>& values) { return Constant(Int64s(values)); }
+  int Transpose(int value, const std::vector<int64_t>& perm) {
+    if (const Tensor* t = ConstantOf(value); t != nullptr && t->rank() == 4)
+      return Constant(Permuted(*t, perm));
+    Attributes a;
+    a.Set("perm", perm);
+    return Add("Transpose", {value}, std::move(a));
+  }
+
+  // --- attributes, with TensorFlow's defaults for the ones the file stripped ---------------
+  static const AttrValue* Attr(const NodeDef& node, const std::string& name) {
+    auto found = node.attr().find(name);
+    return found == node.attr().end() ? nullptr : &found->second;
+  }
+  static std::string AttrString(const NodeDef& node, const std::string& name,
+                                const std::string& fallback) {
+    const AttrValue* a = Attr(node, name);
+    return a != nullptr && a->value_case() == AttrValue::kS ? a->s() : fallback;
+  }
+  static int64_t AttrInt(const NodeDef& node, const std::string& name, int64_t fallback) {
+    const AttrValue* a = Attr(node, name);
+    return a != nullptr && a->value_case() == AttrValue::kI ? a->i() : fallback;
+  }
+  static float AttrFloat(const NodeDef& node, const std::string& name, float fallback) {
+    const AttrValue* a = Attr(node, name);
+    return a != nullptr && a->value_case() == AttrValue::kF ? a->f() : fallback;
+  }
+  static bool AttrBool(const NodeDef& node, const std::string& name, bool fallback) {
+    const AttrValue* a = Attr(node, name);
+    return a != nullptr && a->value_case() == AttrValue::kB ? a->b() : fallback;
+  }
+  static std::vector<int64_t> AttrInts(const NodeDef& node, const std::string& name,
+                                       std::vector<int64_t> fallback) {
+    const AttrValue* a = Attr(node, name);
+    if (a == nullptr || a->value_case() != AttrValue::kList) return fallback;
+    return std::vector<int64_t>(a->list().i().begin(), a->list().i().end());
+  }
+  // A type attribute; `fallback` is TensorFlow's default, used when the file
+  // stripped it (none: the attribute is required).
+  static StatusOr<DType> AttrType(const NodeDef& node, const std::string& name,
+                                  std::optional<DType> fallback = std::nullopt) {
+    const AttrValue* a = Attr(node, name);
+    if ((a == nullptr || a->value_case() != AttrValue::kType) && fallback) return *fallback;
+    if (a == nullptr || a->value_case() != AttrValue::kType) {
+      return absl::InvalidArgumentError(absl::StrCat("has no type attribute '", name, "'"));
+    }
+    std::optional<DType> dtype = FromTfDataType(a->type());
+    if (!dtype) {
+      return absl::UnimplementedError(absl::StrCat("computes on ", TfDataTypeEnumName(a->type()),
+                                                   "; servekit computes on ",
+                                                   kSupportedTfDataTypes));
+    }
+    return *dtype;
+  }
+
+  // --- the signature's inputs --------------------------------------------------------------
+  Status AddInput(const std::string& key, const tensorflow::TensorInfo& info, TfOutput output) {
+    const std::optional<DType> dtype = FromTfDataType(info.dtype());
+    if (!dtype) {
+      return absl::UnimplementedError(absl::StrCat(
+          "signature input '", key, "' is ", TfDataTypeEnumName(info.dtype()),
+          (info.dtype() == tensorflow::DT_STRING
+               ? " (string inputs, e.g. serialized tf.Example for ParseExample, are not served)"
+               : ""),
+          "; servekit serves ", kSupportedTfDataTypes));
+    }
+    if (info.tensor_shape().unknown_rank()) {
+      return absl::UnimplementedError(
+          absl::StrCat("signature input '", key, "' has an unknown rank; servekit needs it"));
+    }
+    SymShape shape;
+    for (int d = 0; d < info.tensor_shape().dim_size(); ++d) {
+      const int64_t size = info.tensor_shape().dim(d).size();
+      if (size >= 0) {
+        shape.push_back(Dim::Fixed(size));
+      } else if (d == 0) {
+        shape.push_back(Dim::Batch());
+      } else {
+        return absl::UnimplementedError(absl::StrCat(
+            "signature input '", key, "' has an unknown dimension ", d,
+            "; servekit serves inputs whose only unknown dimension is the first (the batch)"));
+      }
+    }
+    const int value = graph_.AddValue(key);
+    graph_.values[value].dtype = *dtype;
+    graph_.values[value].shape = shape;
+    graph_.values[value].typed = true;
+    graph_.inputs.push_back(value);
+    const TfNode& node = flat_.nodes[output.node];
+    if (node.def->op() != "Placeholder" && node.def->op() != "PlaceholderWithDefault") {
+      return absl::UnimplementedError(absl::StrCat("signature input '", key,
+                                                   "' is computed by op '", node.def->op(),
+                                                   "', not fed to a Placeholder"));
+    }
+    input_of_node_[output.node] = value;
+    return absl::OkStatus();
+  }
+
+  // --- one TensorFlow op ---------------------------------------------------------------------
+  Status Translate(int n) {
+    const TfNode& node = flat_.nodes[n];
+    const NodeDef& def = *node.def;
+    const std::string& op = def.op();
+    current_ = node.name;
+
+    if (op == "Placeholder" || op == "PlaceholderWithDefault") {
+      auto input = input_of_node_.find(n);
+      if (input == input_of_node_.end()) {
+        return absl::InvalidArgumentError("is a placeholder that no signature input feeds");
+      }
+      Set(n, {input->second});
+      return absl::OkStatus();
+    }
+    if (op == "Const") {
+      const AttrValue* value = Attr(def, "value");
+      if (value == nullptr || value->value_case() != AttrValue::kTensor) {
+        return absl::InvalidArgumentError("has no tensor value");
+      }
+      ASSIGN_OR_RETURN(Tensor t, TensorFromTfConstant(value->tensor(), kMaxConstElements));
+      Set(n, {Constant(std::move(t))});
+      return absl::OkStatus();
+    }
+    if (op == "VarHandleOp") {
+      Set(n, {-1});  // a handle: ReadVariableOp turns it into the value
+      return absl::OkStatus();
+    }
+    if (op == "VariableV2" || op == "Variable") {
+      ASSIGN_OR_RETURN(Tensor t, read_variable_(node.def->name()));
+      Set(n, {Constant(std::move(t))});
+      return absl::OkStatus();
+    }
+    if (op == "ReadVariableOp") {
+      if (node.inputs.empty()) return absl::InvalidArgumentError("reads no variable");
+      const TfNode& handle = flat_.nodes[node.inputs[0].node];
+      if (handle.def->op() != "VarHandleOp") {
+        return absl::UnimplementedError(absl::StrCat("reads a resource made by op '",
+                                                     handle.def->op(),
+                                                     "'; servekit reads VarHandleOp "
+                                                     "variables"));
+      }
+      auto cached = variables_.find(handle.name);
+      if (cached == variables_.end()) {
+        ASSIGN_OR_RETURN(Tensor t, read_variable_(handle.def->name()));
+        cached = variables_.emplace(handle.name, Constant(std::move(t))).first;
+      }
+      Set(n, {cached->second});
+      return absl::OkStatus();
+    }
+    if (op == "NoOp") return absl::OkStatus();
+
+    // Elementwise, one input.
+    static const std::map<std::string, std::string> kUnary = {
+        {"Relu", "Relu"},         {"Sigmoid", "Sigmoid"},
+        {"Tanh", "Tanh"},         {"Erf", "Erf"},
+        {"Sqrt", "Sqrt"},         {"Exp", "Exp"},
+        {"Log", "Log"},           {"Neg", "Neg"},
+        {"Abs", "Abs"},           {"Reciprocal", "Reciprocal"},
+        {"Softplus", "Softplus"}, {"Floor", "Floor"},
+        {"Ceil", "Ceil"},         {"Sign", "Sign"}};
+    if (auto unary = kUnary.find(op); unary != kUnary.end()) {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Set(n, {Add(unary->second, {x})});
+      return absl::OkStatus();
+    }
+    static const std::map<std::string, std::string> kBinary = {
+        {"AddV2", "Add"},       {"Add", "Add"},
+        {"Sub", "Sub"},         {"Mul", "Mul"},
+        {"RealDiv", "Div"},     {"Maximum", "Max"},
+        {"Minimum", "Min"},     {"Pow", "Pow"},
+        {"Greater", "Greater"}, {"GreaterEqual", "GreaterOrEqual"},
+        {"Less", "Less"},       {"LessEqual", "LessOrEqual"},
+        {"Equal", "Equal"}};
+    if (auto binary = kBinary.find(op); binary != kBinary.end()) {
+      ASSIGN_OR_RETURN(int a, Input(node, 0));
+      ASSIGN_OR_RETURN(int b, Input(node, 1));
+      Set(n, {Add(binary->second, {a, b})});
+      return absl::OkStatus();
+    }
+    if (op == "BiasAdd") {
+      if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(int b, Input(node, 1));
+      Set(n, {Add("Add", {x, b})});
+      return absl::OkStatus();
+    }
+    if (op == "Square" || op == "SquaredDifference") {
+      ASSIGN_OR_RETURN(int a, Input(node, 0));
+      int d = a;
+      if (op == "SquaredDifference") {
+        ASSIGN_OR_RETURN(int b, Input(node, 1));
+        d = Add("Sub", {a, b});
+      }
+      Set(n, {Add("Mul", {d, d})});
+      return absl::OkStatus();
+    }
+    if (op == "Rsqrt") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Set(n, {Add("Reciprocal", {Add("Sqrt", {x})})});
+      return absl::OkStatus();
+    }
+    if (op == "Erfc") {  // 1 - erf(x)
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(DType t, AttrType(def, "T"));
+      Set(n, {Add("Sub", {Constant(ScalarOf(t, 1.0)), Add("Erf", {x})})});
+      return absl::OkStatus();
+    }
+    if (op == "Relu6") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Set(n, {Add("Clip", {x, Constant(ScalarOf(DType::kFloat32, 0)),
+                           Constant(ScalarOf(DType::kFloat32, 6))})});
+      return absl::OkStatus();
+    }
+    if (op == "LeakyRelu") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Attributes a;
+      a.Set("alpha", AttrFloat(def, "alpha", 0.2f));
+      Set(n, {Add("LeakyRelu", {x}, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "Elu" || op == "Selu") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Set(n, {Add(op, {x})});
+      return absl::OkStatus();
+    }
+    if (op == "Softmax" || op == "LogSoftmax") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      Attributes a;
+      a.Set("axis", int64_t{-1});
+      Set(n, {Add(op, {x}, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "Cast") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(DType to, AttrType(def, "DstT"));
+      Attributes a;
+      a.Set("to", static_cast<int64_t>(to));
+      Set(n, {Add("Cast", {x}, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "MatMul" || op == "BatchMatMulV2" || op == "BatchMatMulV3" || op == "BatchMatMul") {
+      return TranslateMatMul(n, node);
+    }
+    if (op == "Conv2D" || op == "DepthwiseConv2dNative") return TranslateConv(n, node);
+    if (op == "MaxPool" || op == "AvgPool") return TranslatePool(n, node);
+    if (op == "FusedBatchNormV3" || op == "FusedBatchNorm" || op == "FusedBatchNormV2") {
+      return TranslateBatchNorm(n, node);
+    }
+    if (op == "Mean" || op == "Sum" || op == "Max" || op == "Min" || op == "Prod") {
+      return TranslateReduce(n, node);
+    }
+    if (op == "ArgMax") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(std::vector<int64_t> axis, ConstInts(node, 1));
+      if (axis.size() != 1) return absl::InvalidArgumentError("needs one axis");
+      Attributes a;
+      a.Set("axis", axis[0]);
+      a.Set("keepdims", int64_t{0});
+      int out = Add("ArgMax", {x}, std::move(a));
+      ASSIGN_OR_RETURN(DType type, AttrType(def, "output_type", DType::kInt64));
+      if (type != DType::kInt64) out = CastTo(out, type);
+      Set(n, {out});
+      return absl::OkStatus();
+    }
+    if (op == "Reshape") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(int shape, Input(node, 1));
+      Set(n, {Add("Reshape", {x, ToInt64(shape)})});
+      return absl::OkStatus();
+    }
+    if (op == "Shape") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      int out = Add("Shape", {x});
+      const AttrValue* type = Attr(def, "out_type");
+      if (type == nullptr || type->type() == tensorflow::DT_INT32) out = CastTo(out, DType::kInt32);
+      Set(n, {out});
+      return absl::OkStatus();
+    }
+    if (op == "Squeeze") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      const std::vector<int64_t> axes = AttrInts(def, "squeeze_dims", {});
+      // No squeeze_dims: every dimension of size 1 goes, as in ONNX without axes.
+      Set(n, {axes.empty() ? Add("Squeeze", {x}) : Add("Squeeze", {x, Ints(axes)})});
+      return absl::OkStatus();
+    }
+    if (op == "ExpandDims") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(std::vector<int64_t> axis, ConstInts(node, 1));
+      Set(n, {Add("Unsqueeze", {x, Ints(axis)})});
+      return absl::OkStatus();
+    }
+    if (op == "Transpose") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(std::vector<int64_t> perm, ConstInts(node, 1));
+      Attributes a;
+      a.Set("perm", perm);
+      Set(n, {Add("Transpose", {x}, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "ConcatV2") {
+      const int count = static_cast<int>(node.inputs.size()) - 1;
+      if (count < 1) return absl::InvalidArgumentError("concatenates nothing");
+      std::vector<int> parts;
+      for (int i = 0; i < count; ++i) {
+        ASSIGN_OR_RETURN(int part, Input(node, i));
+        parts.push_back(part);
+      }
+      ASSIGN_OR_RETURN(std::vector<int64_t> axis, ConstInts(node, count));
+      if (axis.size() != 1) return absl::InvalidArgumentError("needs one axis");
+      Attributes a;
+      a.Set("axis", axis[0]);
+      Set(n, {Add("Concat", parts, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "Pack") {
+      const int64_t axis = AttrInt(def, "axis", 0);
+      std::vector<int> parts;
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        ASSIGN_OR_RETURN(int part, Input(node, static_cast<int>(i)));
+        parts.push_back(Add("Unsqueeze", {part, Ints({axis})}));
+      }
+      if (parts.empty()) return absl::InvalidArgumentError("packs nothing");
+      Attributes a;
+      a.Set("axis", axis);
+      Set(n, {Add("Concat", parts, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "GatherV2") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(int indices, Input(node, 1));
+      ASSIGN_OR_RETURN(std::vector<int64_t> axis, ConstInts(node, 2));
+      if (axis.size() != 1) return absl::InvalidArgumentError("needs one axis");
+      if (AttrInt(def, "batch_dims", 0) != 0) return Unsupported("batch_dims other than 0");
+      Attributes a;
+      a.Set("axis", axis[0]);
+      Set(n, {Add("Gather", {x, indices}, std::move(a))});
+      return absl::OkStatus();
+    }
+    if (op == "Pad" || op == "PadV2") {
+      ASSIGN_OR_RETURN(int x, Input(node, 0));
+      ASSIGN_OR_RETURN(std::vector<int64_t> paddings, ConstInts(node, 1));
+      std::vector<int64_t> pads(paddings.size());
+      const size_t rank = paddings.size() / 2;
+      for (size_t d = 0; d < rank; ++d) {
+        pads[d] = paddings[2 * d];
+        pads[rank + d] = paddings[2 * d + 1];
+      }
+      std::vector<int> inputs = {x, Ints(pads)};
+      if (op == "PadV2") {
+        ASSIGN_OR_RETURN(int value, Input(node, 2));
+        inputs.push_back(value);
+      }
+      Set(n, {Add("Pad", inputs)});
+      return absl::OkStatus();
+    }
+    if (op == "StridedSlice") return TranslateStridedSlice(n, node);
+    if (op == "Select" || op == "SelectV2") {
+      ASSIGN_OR_RETURN(int c, Input(node, 0));
+      ASSIGN_OR_RETURN(int a, Input(node, 1));
+      ASSIGN_OR_RETURN(int b, Input(node, 2));
+      Set(n, {Add("Where", {c, a, b})});
+      return absl::OkStatus();
+    }
+    if (op == "Fill") {
+      ASSIGN_OR_RETURN(int shape, Input(node, 0));
+      ASSIGN_OR_RETURN(int value, Input(node, 1));
+      Set(n, {Add("Expand", {value, ToInt64(shape)})});
+      return absl::OkStatus();
+    }
+    return absl::UnimplementedError("servekit does not translate this op");
+  }
+
+  Status Unsupported(const std::string& what) {
+    return absl::UnimplementedError(absl::StrCat(what, " is not supported"));
+  }
+
+  int CastTo(int value, DType to) {
+    Attributes a;
+    a.Set("to", static_cast<int64_t>(to));
+    return Add("Cast", {value}, std::move(a));
+  }
+  // Shapes and indices are int64 in the IR.
+  int ToInt64(int value) {
+    if (const Tensor* t = ConstantOf(value); t != nullptr && t->dtype() == DType::kInt32) {
+      Tensor wide = *Tensor::Allocate(DType::kInt64, t->shape());
+      std::copy(t->data<int32_t>(), t->data<int32_t>() + t->num_elements(), wide.data<int64_t>());
+      return Constant(std::move(wide));
+    }
+    return CastTo(value, DType::kInt64);
+  }
+
+  Status TranslateMatMul(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    const bool batched = def.op() != "MatMul";
+    const bool ta = batched ? AttrBool(def, "adj_x", false) : AttrBool(def, "transpose_a", false);
+    const bool tb = batched ? AttrBool(def, "adj_y", false) : AttrBool(def, "transpose_b", false);
+    ASSIGN_OR_RETURN(int a, Input(node, 0));
+    ASSIGN_OR_RETURN(int b, Input(node, 1));
+    if (!batched) {
+      Attributes attributes;
+      if (ta) attributes.Set("transA", int64_t{1});
+      if (tb) attributes.Set("transB", int64_t{1});
+      if (ta || tb) {
+        Set(n, {Add("Gemm", {a, b}, std::move(attributes))});
+      } else {
+        Set(n, {Add("MatMul", {a, b})});
+      }
+      return absl::OkStatus();
+    }
+    if (ta || tb) return Unsupported("BatchMatMul with adj_x or adj_y");
+    Set(n, {Add("MatMul", {a, b})});
+    return absl::OkStatus();
+  }
+
+  // Conv2D and DepthwiseConv2dNative: NHWC in and out, NCHW inside.
+  Status TranslateConv(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    ASSIGN_OR_RETURN(int x, Input(node, 0));
+    ASSIGN_OR_RETURN(int w, Input(node, 1));
+    const Tensor* filter = ConstantOf(w);
+    if (filter == nullptr || filter->rank() != 4 || filter->dtype() != DType::kFloat32) {
+      return Unsupported("a filter that is not a constant float32 [h, w, in, out] tensor");
+    }
+    Attributes a;
+    RETURN_IF_ERROR(SetWindow(def, &a, /*kernel=*/nullptr));
+    const std::vector<int64_t> dilations = AttrInts(def, "dilations", {1, 1, 1, 1});
+    if (dilations.size() != 4 || dilations[0] != 1 || dilations[3] != 1) {
+      return absl::InvalidArgumentError("dilations must be [1, h, w, 1]");
+    }
+    a.Set("dilations", std::vector<int64_t>{dilations[1], dilations[2]});
+    Tensor weights;
+    if (def.op() == "Conv2D") {
+      weights = Permuted(*filter, {3, 2, 0, 1});  // [h, w, in, out] -> [out, in, h, w]
+    } else {
+      // [h, w, in, multiplier] -> [in * multiplier, 1, h, w], group = in: output
+      // channel c * multiplier + m reads input channel c, as in TensorFlow.
+      const Shape& s = filter->shape();
+      Tensor p = Permuted(*filter, {2, 3, 0, 1});  // [in, m, h, w]
+      weights = p.Reshaped({s[2] * s[3], 1, s[0], s[1]});
+      a.Set("group", s[2]);
+    }
+    const int conv =
+        Add("Conv", {Transpose(x, kToNchw), Constant(std::move(weights))}, std::move(a));
+    Set(n, {Transpose(conv, kToNhwc)});
+    return absl::OkStatus();
+  }
+
+  // Strides, padding (and for pools ksize) of an NHWC window op.
+  Status SetWindow(const NodeDef& def, Attributes* a, std::vector<int64_t>* kernel) {
+    const std::vector<int64_t> strides = AttrInts(def, "strides", {});
+    if (strides.size() != 4 || strides[0] != 1 || strides[3] != 1) {
+      return absl::InvalidArgumentError("strides must be [1, h, w, 1]");
+    }
+    a->Set("strides", std::vector<int64_t>{strides[1], strides[2]});
+    if (kernel != nullptr) {
+      const std::vector<int64_t> ksize = AttrInts(def, "ksize", {});
+      if (ksize.size() != 4 || ksize[0] != 1 || ksize[3] != 1) {
+        return absl::InvalidArgumentError("ksize must be [1, h, w, 1]");
+      }
+      *kernel = {ksize[1], ksize[2]};
+      a->Set("kernel_shape", *kernel);
+    }
+    const std::string padding = AttrString(def, "padding", "");
+    if (padding == "SAME") {
+      a->Set("auto_pad", std::string("SAME_UPPER"));  // TensorFlow puts the odd pad last too
+    } else if (padding == "VALID") {
+      a->Set("auto_pad", std::string("VALID"));
+    } else if (padding == "EXPLICIT") {
+      const std::vector<int64_t> p = AttrInts(def, "explicit_paddings", {});
+      if (p.size() != 8) return absl::InvalidArgumentError("explicit_paddings needs 8 values");
+      a->Set("pads", std::vector<int64_t>{p[2], p[4], p[3], p[5]});
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown padding '", padding, "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  Status TranslatePool(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    ASSIGN_OR_RETURN(int x, Input(node, 0));
+    Attributes a;
+    std::vector<int64_t> kernel;
+    RETURN_IF_ERROR(SetWindow(def, &a, &kernel));
+    // TensorFlow's AvgPool averages over the window's part inside the image.
+    const std::string op = def.op() == "MaxPool" ? "MaxPool" : "AveragePool";
+    const int pool = Add(op, {Transpose(x, kToNchw)}, std::move(a));
+    Set(n, {Transpose(pool, kToNhwc)});
+    return absl::OkStatus();
+  }
+
+  Status TranslateBatchNorm(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    if (AttrBool(def, "is_training", true)) {
+      return Unsupported("batch norm in training mode (is_training=true)");
+    }
+    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    std::vector<int> in;
+    for (int i = 0; i < 5; ++i) {
+      ASSIGN_OR_RETURN(int v, Input(node, i));
+      in.push_back(v);
+    }
+    Attributes a;
+    a.Set("epsilon", AttrFloat(def, "epsilon", 0.0001f));
+    in[0] = Transpose(in[0], kToNchw);
+    const int y = Add("BatchNormalization", in, std::move(a));
+    // Only y is computed; the batch statistics are training outputs.
+    Set(n, {Transpose(y, kToNhwc)});
+    return absl::OkStatus();
+  }
+
+  Status TranslateReduce(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    ASSIGN_OR_RETURN(int x, Input(node, 0));
+    ASSIGN_OR_RETURN(std::vector<int64_t> axes, ConstInts(node, 1));
+    static const std::map<std::string, std::string> kReduce = {{"Mean", "ReduceMean"},
+                                                               {"Sum", "ReduceSum"},
+                                                               {"Max", "ReduceMax"},
+                                                               {"Min", "ReduceMin"},
+                                                               {"Prod", "ReduceProd"}};
+    Attributes a;
+    a.Set("keepdims", int64_t{AttrBool(def, "keep_dims", false) ? 1 : 0});
+    if (axes.empty()) {  // TensorFlow: reduce nothing
+      Set(n, {Add("Identity", {x})});
+      return absl::OkStatus();
+    }
+    Set(n, {Add(kReduce.at(def.op()), {x, Ints(axes)}, std::move(a))});
+    return absl::OkStatus();
+  }
+
+  // StridedSlice with constant begin, end and strides: Slice over the axes it
+  // cuts, then Squeeze for shrink_axis_mask. Ellipsis and new-axis masks are
+  // expanded against the begin vector's length.
+  Status TranslateStridedSlice(int n, const TfNode& node) {
+    const NodeDef& def = *node.def;
+    ASSIGN_OR_RETURN(int x, Input(node, 0));
+    ASSIGN_OR_RETURN(std::vector<int64_t> begin, ConstInts(node, 1));
+    ASSIGN_OR_RETURN(std::vector<int64_t> end, ConstInts(node, 2));
+    ASSIGN_OR_RETURN(std::vector<int64_t> strides, ConstInts(node, 3));
+    if (begin.size() != end.size() || begin.size() != strides.size()) {
+      return absl::InvalidArgumentError("begin, end and strides differ in length");
+    }
+    const int64_t begin_mask = AttrInt(def, "begin_mask", 0);
+    const int64_t end_mask = AttrInt(def, "end_mask", 0);
+    const int64_t ellipsis_mask = AttrInt(def, "ellipsis_mask", 0);
+    const int64_t new_axis_mask = AttrInt(def, "new_axis_mask", 0);
+    const int64_t shrink_mask = AttrInt(def, "shrink_axis_mask", 0);
+    if (ellipsis_mask != 0 || new_axis_mask != 0) {
+      return Unsupported("StridedSlice with ellipsis_mask or new_axis_mask");
+    }
+    // One element of a vector (Flatten's batch size out of a Shape): a Gather,
+    // which keeps the engine's knowledge of shape values whatever the dtype.
+    if (begin.size() == 1 && shrink_mask == 1) {
+      Tensor index = *Tensor::Allocate(DType::kInt64, {});
+      index.data<int64_t>()[0] = begin[0];
+      Attributes a;
+      a.Set("axis", int64_t{0});
+      Set(n, {Add("Gather", {x, Constant(std::move(index))}, std::move(a))});
+      return absl::OkStatus();
+    }
+    std::vector<int64_t> starts, ends, axes, steps, squeeze;
+    for (size_t i = 0; i < begin.size(); ++i) {
+      const bool shrink = (shrink_mask >> i) & 1;
+      if (strides[i] == 0) return absl::InvalidArgumentError("a stride is 0");
+      int64_t b = begin[i], e = end[i];
+      if (shrink) {
+        e = b == -1 ? std::numeric_limits<int64_t>::max() : b + 1;
+        squeeze.push_back(static_cast<int64_t>(i));
+      } else {
+        const bool forward = strides[i] > 0;
+        if ((begin_mask >> i) & 1) b = forward ? 0 : std::numeric_limits<int64_t>::max();
+        if ((end_mask >> i) & 1)
+          e = forward ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+        if (b == 0 && e == std::numeric_limits<int64_t>::max() && strides[i] == 1) continue;
+      }
+      starts.push_back(b);
+      ends.push_back(e);
+      axes.push_back(static_cast<int64_t>(i));
+      steps.push_back(strides[i]);
+    }
+    int out = x;
+    if (!axes.empty()) {
+      out = Add("Slice", {x, Ints(starts), Ints(ends), Ints(axes), Ints(steps)});
+    }
+    if (!squeeze.empty()) out = Add("Squeeze", {out, Ints(squeeze)});
+    Set(n, {out});
+    return absl::OkStatus();
+  }
+
+  using Value_ = servekit::Value;
+  const TfFlatGraph& flat_;
+  const VariableReader& read_variable_;
+  Graph graph_;
+  std::vector<std::vector<int>> values_;  // per flat node, per output: IR value id
+  std::vector<bool> needed_;
+  std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
+  std::map<std::string, int> variables_;  // variable node -> constant value
+  std::string current_;                   // the node being translated, for names
+};
+
+}  // namespace
+
+StatusOr<Graph> TranslateSignature(const TfFlatGraph& flat,
+                                   const tensorflow::SignatureDef& signature,
+                                   const VariableReader& read_variable) {
+  Translator translator(flat, read_variable);
+  return translator.Run(signature);
+}
+
+}  // namespace servekit

@@ -1,0 +1,38 @@
+// TranslateSignature: a SavedModel signature's inlined TensorFlow ops
+// (function_inliner.h) as servekit's IR, ready for InferGraph.
+//
+// Each TensorFlow op becomes the IR ops (ONNX semantics) that compute the
+// same thing. TensorFlow's image ops are NHWC and the IR's are NCHW: each
+// Conv2D, pool or batch norm is wrapped in a Transpose pair here, and the
+// optimiser's transpose pass (engine/passes) cancels the pairs between
+// layers, so a network runs NCHW from its first image op to its last with
+// reorders only at the edges. Attributes that the file omitted because they
+// equal their defaults (stripped_default_attrs) get TensorFlow's defaults.
+//
+// The graph's inputs and outputs are the signature's keys, sorted; input
+// types come from the signature (a -1 first dimension is the batch; other
+// unknown dimensions, unknown ranks and string or resource inputs are
+// refused). Variables are read through `read_variable`, given the top-level
+// variable node's name, only for the variables the signature reads.
+//
+// Errors are InvalidArgument (Unimplemented for an op or form servekit does
+// not translate), naming the op, the node and the function.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "servekit/engine/graph.h"
+#include "servekit/formats/savedmodel/function_inliner.h"
+#include "servekit/util/status.h"
+#include "servekit/util/tensor.h"
+
+namespace servekit {
+
+using VariableReader = std::function<StatusOr<Tensor>(const std::string& variable_node)>;
+
+StatusOr<Graph> TranslateSignature(const TfFlatGraph& flat,
+                                   const tensorflow::SignatureDef& signature,
+                                   const VariableReader& read_variable);
+
+}  // namespace servekit

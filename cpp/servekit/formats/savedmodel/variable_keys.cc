@@ -1,0 +1,117 @@
+#include "servekit/formats/savedmodel/variable_keys.h"
+
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace servekit {
+namespace {
+
+constexpr char kVariableValue[] = "VARIABLE_VALUE";
+
+// The checkpoint key of the trackable object's variable value, or "".
+const std::string* VariableValueKey(const tensorflow::TrackableObjectGraph::TrackableObject& o) {
+  for (const auto& attribute : o.attributes()) {
+    if (attribute.name() == kVariableValue) return &attribute.checkpoint_key();
+  }
+  return nullptr;
+}
+
+// Saved object id -> checkpoint key, for the saved variables the two graphs
+// share (walked together from their roots, children matched by local name).
+absl::flat_hash_map<int, std::string> SavedVariableKeys(
+    const tensorflow::SavedObjectGraph& saved, const tensorflow::TrackableObjectGraph& trackable) {
+  absl::flat_hash_map<int, std::string> keys;
+  if (saved.nodes_size() == 0 || trackable.nodes_size() == 0) return keys;
+  std::vector<bool> visited(saved.nodes_size(), false);
+  std::deque<std::pair<int, int>> pending = {{0, 0}};  // (saved id, trackable id)
+  visited[0] = true;
+  while (!pending.empty()) {
+    const auto [saved_id, trackable_id] = pending.front();
+    pending.pop_front();
+    const auto& saved_node = saved.nodes(saved_id);
+    const auto& trackable_node = trackable.nodes(trackable_id);
+    if (saved_node.has_variable()) {
+      if (const std::string* key = VariableValueKey(trackable_node)) keys[saved_id] = *key;
+    }
+    for (const auto& child : saved_node.children()) {
+      const int next = child.node_id();
+      if (next < 0 || next >= saved.nodes_size() || visited[next]) continue;
+      for (const auto& candidate : trackable_node.children()) {
+        if (candidate.local_name() == child.local_name() && candidate.node_id() >= 0 &&
+            candidate.node_id() < trackable.nodes_size()) {
+          visited[next] = true;
+          pending.emplace_back(next, candidate.node_id());
+          break;
+        }
+      }
+    }
+  }
+  return keys;
+}
+
+// The data inputs of `node`, as top-level node names ("x:0" -> "x").
+std::vector<std::string> InputNodeNames(const tensorflow::NodeDef& node) {
+  std::vector<std::string> names;
+  for (const std::string& input : node.input()) {
+    if (input.empty() || input[0] == '^') continue;
+    names.push_back(input.substr(0, input.find(':')));
+  }
+  return names;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> VariableCheckpointKeys(
+    const tensorflow::MetaGraphDef& meta_graph,
+    const tensorflow::TrackableObjectGraph* object_graph) {
+  std::map<std::string, std::string> keys;
+  const tensorflow::GraphDef& graph = meta_graph.graph_def();
+  absl::flat_hash_map<std::string, const tensorflow::NodeDef*> variables;
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    if (node.op() == "VariableV2" || node.op() == "Variable") keys[node.name()] = node.name();
+    if (node.op() == "VarHandleOp") variables[node.name()] = &node;
+  }
+  if (object_graph == nullptr || variables.empty()) return keys;
+
+  // The object-graph route: calls' captured inputs -> saved objects -> keys.
+  const tensorflow::SavedObjectGraph& saved = meta_graph.object_graph_def();
+  const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    if (node.op() != "StatefulPartitionedCall" && node.op() != "PartitionedCall") continue;
+    auto f = node.attr().find("f");
+    if (f == node.attr().end() || !f->second.has_func()) continue;
+    auto concrete = saved.concrete_functions().find(f->second.func().name());
+    if (concrete == saved.concrete_functions().end()) continue;
+    const auto& bound = concrete->second.bound_inputs();
+    const std::vector<std::string> inputs = InputNodeNames(node);
+    if (bound.size() > static_cast<int>(inputs.size())) continue;
+    const size_t first = inputs.size() - bound.size();
+    for (int i = 0; i < bound.size(); ++i) {
+      const std::string& input = inputs[first + i];
+      auto key = saved_keys.find(bound[i]);
+      if (variables.count(input) > 0 && key != saved_keys.end()) keys[input] = key->second;
+    }
+  }
+
+  // The fallback: shared_name == full_name.
+  absl::flat_hash_map<std::string, std::string> by_full_name;
+  for (const auto& trackable : object_graph->nodes()) {
+    for (const auto& attribute : trackable.attributes()) {
+      if (attribute.name() == kVariableValue && !attribute.full_name().empty())
+        by_full_name[attribute.full_name()] = attribute.checkpoint_key();
+    }
+  }
+  for (const auto& [name, node] : variables) {
+    if (keys.count(name) > 0) continue;
+    auto shared = node->attr().find("shared_name");
+    if (shared == node->attr().end()) continue;
+    auto key = by_full_name.find(shared->second.s());
+    if (key != by_full_name.end()) keys[name] = key->second;
+  }
+  return keys;
+}
+
+}  // namespace servekit
