@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -208,12 +209,13 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
   }
   Shape shape;
   for (const auto& dim : entry.shape().dim()) shape.push_back(dim.size());
-  // Every element takes at least one byte (its length), so the count is
-  // bounded by the size before anything is allocated for it.
-  auto count = CheckedNumElements(shape, entry.size());
+  // Every element takes at least one byte (its length), and the count is
+  // bounded before anything is allocated for it.
+  auto count = CheckedNumElements(shape, std::min(entry.size(), limits.max_string_elements));
   if (!count.ok()) {
-    return Corrupt(key, absl::StrCat("its shape ", ShapeToString(shape), " does not fit its ",
-                                     entry.size(), " bytes"));
+    return Corrupt(
+        key, absl::StrCat("its shape ", ShapeToString(shape), " does not fit its ", entry.size(),
+                          " bytes or the limit of ", limits.max_string_elements, " strings"));
   }
   absl::string_view rest = bytes;
   std::vector<uint64_t> lengths;

@@ -47,8 +47,10 @@ struct BundleLimits {
   int max_shards = 10000;
   // The highest rank a tensor may have.
   int max_rank = 32;
-  // The largest DT_STRING tensor read (the object graph).
+  // The largest DT_STRING tensor read (the object graph), in bytes and in
+  // elements (each element costs far more in memory than its length byte).
   int64_t max_string_bytes = int64_t{256} << 20;
+  int64_t max_string_elements = int64_t{1} << 16;
   TableLimits table;
 };
 
