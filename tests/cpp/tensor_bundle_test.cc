@@ -207,7 +207,7 @@ class HostileBundleTest : public ::testing::Test {
   // The original index's entries, re-written after `edit` changes them.
   void RewriteIndex(const std::function<void(BundleHeaderProto*,
                                              std::map<std::string, BundleEntryProto>*)>& edit) {
-    auto index = ParseBundleIndex(original_index_, BundleLimits());
+    auto index = ParseBundleIndex(original_index_, BundleOptions());
     ASSERT_TRUE(index.ok()) << index.status();
     edit(&index->header, &index->entries);
     std::vector<std::pair<std::string, std::string>> table = {
@@ -405,19 +405,19 @@ TEST(DecodeBundleStringsTest, ReadsAndChecksStringTensors) {
   entry.mutable_shape()->add_dim()->set_size(2);
   entry.set_size(bytes.size());
   entry.set_crc32c(crc32c::Mask(crc));
-  auto decoded = DecodeBundleStrings("k", entry, bytes, BundleLimits());
+  auto decoded = DecodeBundleStrings("k", entry, bytes, BundleOptions());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(*decoded, strings);
 
   std::string bad = bytes;
   bad.back() ^= 1;
-  EXPECT_TRUE(IsError(DecodeBundleStrings("k", entry, bad, BundleLimits()).status(),
+  EXPECT_TRUE(IsError(DecodeBundleStrings("k", entry, bad, BundleOptions()).status(),
                       absl::StatusCode::kDataLoss, {"checksum"}));
   bad = bytes;
   bad[0] = 100;  // first length no longer matches the bytes that follow
-  EXPECT_FALSE(DecodeBundleStrings("k", entry, bad, BundleLimits()).ok());
+  EXPECT_FALSE(DecodeBundleStrings("k", entry, bad, BundleOptions()).ok());
   entry.mutable_shape()->mutable_dim(0)->set_size(int64_t{1} << 50);
-  EXPECT_TRUE(IsError(DecodeBundleStrings("k", entry, bytes, BundleLimits()).status(),
+  EXPECT_TRUE(IsError(DecodeBundleStrings("k", entry, bytes, BundleOptions()).status(),
                       absl::StatusCode::kDataLoss, {"does not fit"}));
 }
 

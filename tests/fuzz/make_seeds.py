@@ -318,12 +318,15 @@ def savedmodel_seeds() -> None:
     for model in sorted(p for p in models.iterdir() if p.is_dir()):
         if (model / "saved_model.pb").exists():  # sliced_module keeps only its bundle
             write("saved_model_fuzzer", (model / "saved_model.pb").read_bytes(), f"seed-{model.name}")
-        # tensor_bundle_fuzzer's input: the index's length (4 bytes, little
-        # endian), the index, then the bytes that stand for every data file
-        # (here the first one's, so that shard 0's tensors decode).
+        # tensor_bundle_fuzzer's input: a flags byte (bit 0: skip checksums),
+        # the index's length (4 bytes, little endian), the index, then the
+        # bytes that stand for every data file (here the first one's, so that
+        # shard 0's tensors decode). One seed of each kind.
         index = (model / "variables" / "variables.index").read_bytes()
         data = sorted((model / "variables").glob("variables.data-*"))[0].read_bytes()
-        write("tensor_bundle_fuzzer", struct.pack("<I", len(index)) + index + data, f"seed-{model.name}")
+        for flags in (0, 1):
+            seed = bytes([flags]) + struct.pack("<I", len(index)) + index + data
+            write("tensor_bundle_fuzzer", seed, f"seed-{model.name}-{flags}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ std::string Describe(const BlockHandle& handle) {
 // The contents of the block `handle` points at, after checking that it lies
 // inside the file, is uncompressed and matches its checksum.
 StatusOr<absl::string_view> ReadBlock(absl::string_view file, const BlockHandle& handle,
-                                      const char* what) {
+                                      const char* what, const TableOptions& options) {
   // Blocks end before the footer; both sums are checked against sizes that
   // came from the file, so they cannot overflow in the order written.
   const uint64_t limit = file.size() - kFooterSize;
@@ -85,7 +85,7 @@ StatusOr<absl::string_view> ReadBlock(absl::string_view file, const BlockHandle&
   const uint32_t stored = crc32c::Unmask(LoadLittle32(start + handle.size + 1));
   // The checksum covers the contents and the compression type byte.
   const uint32_t actual = crc32c::Value(start, handle.size + 1);
-  if (stored != actual) {
+  if (options.verify_checksums && stored != actual) {
     return Corrupt(absl::StrCat("the ", what, " ", Describe(handle), " fails its checksum"));
   }
   if (type != kNoCompression) {
@@ -101,7 +101,7 @@ StatusOr<absl::string_view> ReadBlock(absl::string_view file, const BlockHandle&
 // bytes and the value; a restart array (uint32 offsets) and its count end the
 // block. Keys must keep increasing from `out`'s last entry. `*budget` is what
 // the entries may still expand to.
-Status ParseBlock(absl::string_view block, const char* what, const TableLimits& limits,
+Status ParseBlock(absl::string_view block, const char* what, const TableOptions& options,
                   size_t* budget, std::vector<TableEntry>* out) {
   if (block.size() < 4) return Corrupt(absl::StrCat("a ", what, " is shorter than 4 bytes"));
   const uint64_t num_restarts = LoadLittle32(block.data() + block.size() - 4);
@@ -128,15 +128,15 @@ Status ParseBlock(absl::string_view block, const char* what, const TableLimits& 
       return Corrupt(absl::StrCat("an entry in a ", what, " runs past the end of its block"));
     }
     const size_t key_size = size_t{shared} + unshared;
-    if (key_size > limits.max_key_bytes) {
+    if (key_size > options.max_key_bytes) {
       return Corrupt(absl::StrCat("a key in a ", what, " has ", key_size,
-                                  " bytes, over the limit of ", limits.max_key_bytes));
+                                  " bytes, over the limit of ", options.max_key_bytes));
     }
     // Each entry also costs its bookkeeping, so that many tiny entries count.
     const size_t cost = key_size + value_size + sizeof(TableEntry);
     if (cost > *budget) {
       return Corrupt(
-          absl::StrCat("the entries expand to more than ", limits.max_total_bytes, " bytes"));
+          absl::StrCat("the entries expand to more than ", options.max_total_bytes, " bytes"));
     }
     *budget -= cost;
     key.resize(shared);
@@ -156,7 +156,7 @@ Status ParseBlock(absl::string_view block, const char* what, const TableLimits& 
 
 }  // namespace
 
-StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file, const TableLimits& limits) {
+StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file, const TableOptions& options) {
   if (file.size() < kFooterSize) {
     return Corrupt(absl::StrCat("the file has ", file.size(), " bytes, fewer than the ",
                                 kFooterSize, "-byte footer"));
@@ -171,13 +171,13 @@ StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file, const TableL
   }
   // The metaindex lists filter blocks, which TensorFlow's tables do not have;
   // it is checked like every block but not read.
-  RETURN_IF_ERROR(ReadBlock(file, metaindex, "metaindex block").status());
-  ASSIGN_OR_RETURN(absl::string_view index_block, ReadBlock(file, index, "index block"));
+  RETURN_IF_ERROR(ReadBlock(file, metaindex, "metaindex block", options).status());
+  ASSIGN_OR_RETURN(absl::string_view index_block, ReadBlock(file, index, "index block", options));
 
   // The index maps a key at or after each data block's last key to its handle.
-  size_t budget = limits.max_total_bytes;
+  size_t budget = options.max_total_bytes;
   std::vector<TableEntry> index_entries;
-  RETURN_IF_ERROR(ParseBlock(index_block, "index block", limits, &budget, &index_entries));
+  RETURN_IF_ERROR(ParseBlock(index_block, "index block", options, &budget, &index_entries));
   std::vector<TableEntry> entries;
   // Data blocks follow one another in the file: each must start at or after
   // the end of the one before, so that no byte is checksummed or parsed twice.
@@ -193,10 +193,10 @@ StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file, const TableL
       return Corrupt(
           absl::StrCat("the data ", Describe(handle), " overlaps or precedes the block before it"));
     }
-    ASSIGN_OR_RETURN(absl::string_view block, ReadBlock(file, handle, "data block"));
+    ASSIGN_OR_RETURN(absl::string_view block, ReadBlock(file, handle, "data block", options));
     next_offset = handle.offset + handle.size + kBlockTrailerSize;
     const size_t before = entries.size();
-    RETURN_IF_ERROR(ParseBlock(block, "data block", limits, &budget, &entries));
+    RETURN_IF_ERROR(ParseBlock(block, "data block", options, &budget, &entries));
     if (entries.size() > before && index_entry.key < entries.back().key) {
       return Corrupt(absl::StrCat("data block keys run past their index key '",
                                   absl::CHexEscape(index_entry.key), "'"));

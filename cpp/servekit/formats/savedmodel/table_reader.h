@@ -17,8 +17,8 @@
 //
 // Every failure is a DataLoss error that says what is wrong and where. Work is
 // linear in the file's size: blocks must not overlap, and what the entries
-// expand to (keys are prefix-compressed) is bounded by TableLimits. Thread-safe:
-// a pure function.
+// expand to (keys are prefix-compressed) is bounded by TableOptions.
+// Thread-safe: a pure function.
 #pragma once
 
 #include <string>
@@ -34,7 +34,10 @@ struct TableEntry {
   std::string value;
 };
 
-struct TableLimits {
+struct TableOptions {
+  // Off only in the fuzzer: anyone can compute a CRC, so the parsing behind
+  // the checksums must hold on its own, and the fuzzer must get past them.
+  bool verify_checksums = true;
   // Longest key accepted (TensorFlow's checkpoint keys are under 200 bytes).
   size_t max_key_bytes = 64 << 10;
   // Most bytes all keys and values may expand to.
@@ -43,6 +46,6 @@ struct TableLimits {
 
 // All entries, in the table's (strictly increasing, bytewise) key order.
 StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file,
-                                            const TableLimits& limits = TableLimits());
+                                            const TableOptions& options = TableOptions());
 
 }  // namespace servekit

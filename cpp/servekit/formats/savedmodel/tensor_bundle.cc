@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -37,10 +38,10 @@ Status Corrupt(absl::string_view key, absl::string_view what) {
   return absl::DataLossError(absl::StrCat("tensor ", Quote(key), ": ", what));
 }
 
-Status CheckHeader(const BundleHeaderProto& header, const BundleLimits& limits) {
-  if (header.num_shards() < 1 || header.num_shards() > limits.max_shards) {
+Status CheckHeader(const BundleHeaderProto& header, const BundleOptions& options) {
+  if (header.num_shards() < 1 || header.num_shards() > options.max_shards) {
     return absl::DataLossError(absl::StrCat("the index declares ", header.num_shards(),
-                                            " data files; expected 1 to ", limits.max_shards));
+                                            " data files; expected 1 to ", options.max_shards));
   }
   if (header.endianness() != BundleHeaderProto::LITTLE) {
     return absl::UnimplementedError(
@@ -96,9 +97,10 @@ Status CheckBools(const std::string& key, const uint8_t* data, int64_t count) {
 
 // The checks that follow reading a tensor's bytes into `data`.
 Status CheckTensorBytes(const std::string& key, const BundleEntryProto& entry,
-                        const TensorLayout& layout, const void* data) {
-  const uint32_t actual = crc32c::Value(data, static_cast<size_t>(entry.size()));
-  if (actual != crc32c::Unmask(entry.crc32c())) {
+                        const TensorLayout& layout, const void* data,
+                        const BundleOptions& options) {
+  if (options.verify_checksums &&
+      crc32c::Value(data, static_cast<size_t>(entry.size())) != crc32c::Unmask(entry.crc32c())) {
     return Corrupt(key, "its bytes do not match their checksum (the data file is corrupt)");
   }
   if (layout.dtype == DType::kBool) {
@@ -113,8 +115,10 @@ std::string BundleDataFilename(const std::string& prefix, int shard, int num_sha
   return absl::StrFormat("%s.data-%05d-of-%05d", prefix, shard, num_shards);
 }
 
-StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const BundleLimits& limits) {
-  ASSIGN_OR_RETURN(std::vector<TableEntry> table, ReadTable(index_file, limits.table));
+StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const BundleOptions& options) {
+  TableOptions table_options = options.table;
+  table_options.verify_checksums = options.verify_checksums;
+  ASSIGN_OR_RETURN(std::vector<TableEntry> table, ReadTable(index_file, table_options));
   // The writer puts the header under the empty key, which sorts first.
   if (table.empty() || !table.front().key.empty()) {
     return absl::DataLossError("the index has no header entry (not a tensor bundle index)");
@@ -123,7 +127,7 @@ StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const Bundl
   if (!index.header.ParseFromString(table.front().value)) {
     return absl::DataLossError("the index's header entry is not a BundleHeaderProto");
   }
-  RETURN_IF_ERROR(CheckHeader(index.header, limits));
+  RETURN_IF_ERROR(CheckHeader(index.header, options));
   for (size_t i = 1; i < table.size(); ++i) {
     BundleEntryProto entry;
     if (!entry.ParseFromString(table[i].value)) {
@@ -139,7 +143,7 @@ StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const Bundl
 }
 
 StatusOr<TensorLayout> CheckTensorEntry(const std::string& key, const BundleEntryProto& entry,
-                                        const BundleLimits& limits) {
+                                        const BundleOptions& options) {
   if (entry.slices_size() > 0) {
     return absl::UnimplementedError(
         absl::StrCat("tensor ", Quote(key), " is a partitioned variable (saved in ",
@@ -153,9 +157,9 @@ StatusOr<TensorLayout> CheckTensorEntry(const std::string& key, const BundleEntr
   }
   const tensorflow::TensorShapeProto& shape_proto = entry.shape();
   if (shape_proto.unknown_rank()) return Corrupt(key, "its shape has an unknown rank");
-  if (shape_proto.dim_size() > limits.max_rank) {
+  if (shape_proto.dim_size() > options.max_rank) {
     return Corrupt(key, absl::StrCat("its shape has rank ", shape_proto.dim_size(),
-                                     ", over the limit of ", limits.max_rank));
+                                     ", over the limit of ", options.max_rank));
   }
   TensorLayout layout;
   layout.dtype = *dtype;
@@ -173,13 +177,13 @@ StatusOr<TensorLayout> CheckTensorEntry(const std::string& key, const BundleEntr
 }
 
 StatusOr<Tensor> DecodeBundleTensor(const std::string& key, const BundleEntryProto& entry,
-                                    absl::string_view bytes, const BundleLimits& limits) {
-  ASSIGN_OR_RETURN(TensorLayout layout, CheckTensorEntry(key, entry, limits));
+                                    absl::string_view bytes, const BundleOptions& options) {
+  ASSIGN_OR_RETURN(TensorLayout layout, CheckTensorEntry(key, entry, options));
   if (static_cast<int64_t>(bytes.size()) != entry.size()) {
     return Corrupt(key,
                    absl::StrCat("has ", bytes.size(), " bytes; its entry says ", entry.size()));
   }
-  RETURN_IF_ERROR(CheckTensorBytes(key, entry, layout, bytes.data()));
+  RETURN_IF_ERROR(CheckTensorBytes(key, entry, layout, bytes.data(), options));
   ASSIGN_OR_RETURN(Tensor tensor, Tensor::Allocate(layout.dtype, layout.shape));
   if (!bytes.empty()) std::memcpy(tensor.raw_data(), bytes.data(), bytes.size());
   return tensor;
@@ -188,32 +192,33 @@ StatusOr<Tensor> DecodeBundleTensor(const std::string& key, const BundleEntryPro
 StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
                                                        const BundleEntryProto& entry,
                                                        absl::string_view bytes,
-                                                       const BundleLimits& limits) {
+                                                       const BundleOptions& options) {
   if (entry.dtype() != tensorflow::DT_STRING) {
     return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(key), " has dtype ",
                                                    TfDataTypeEnumName(entry.dtype()),
                                                    ", not DT_STRING"));
   }
   if (entry.slices_size() > 0 || entry.shape().unknown_rank() ||
-      entry.shape().dim_size() > limits.max_rank) {
+      entry.shape().dim_size() > options.max_rank) {
     return Corrupt(key, "its string tensor shape is not a known, small-rank shape");
   }
   if (static_cast<int64_t>(bytes.size()) != entry.size()) {
     return Corrupt(key,
                    absl::StrCat("has ", bytes.size(), " bytes; its entry says ", entry.size()));
   }
-  if (entry.size() > limits.max_string_bytes) {
+  if (entry.size() > options.max_string_bytes) {
     return Corrupt(key, absl::StrCat("its ", entry.size(), " bytes exceed the limit of ",
-                                     limits.max_string_bytes, " for string tensors"));
+                                     options.max_string_bytes, " for string tensors"));
   }
   Shape shape;
   for (const auto& dim : entry.shape().dim()) shape.push_back(dim.size());
-  // Every element takes at least one byte (its length), so the count is
-  // bounded by the size before anything is allocated for it.
-  auto count = CheckedNumElements(shape, entry.size());
+  // Every element takes at least one byte (its length), and the count is
+  // bounded before anything is allocated for it.
+  auto count = CheckedNumElements(shape, std::min(entry.size(), options.max_string_elements));
   if (!count.ok()) {
-    return Corrupt(key, absl::StrCat("its shape ", ShapeToString(shape), " does not fit its ",
-                                     entry.size(), " bytes"));
+    return Corrupt(
+        key, absl::StrCat("its shape ", ShapeToString(shape), " does not fit its ", entry.size(),
+                          " bytes or the limit of ", options.max_string_elements, " strings"));
   }
   absl::string_view rest = bytes;
   std::vector<uint64_t> lengths;
@@ -247,7 +252,7 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
   if (rest.size() < 4) return Corrupt(key, "the checksum of its string lengths is cut off");
   uint32_t stored_lengths_crc;
   std::memcpy(&stored_lengths_crc, rest.data(), 4);
-  if (crc32c::Unmask(stored_lengths_crc) != crc) {
+  if (options.verify_checksums && crc32c::Unmask(stored_lengths_crc) != crc) {
     return Corrupt(key, "its string lengths do not match their checksum");
   }
   crc = crc32c::Extend(crc, rest.data(), 4);
@@ -257,7 +262,7 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
                                      " follow the lengths"));
   }
   crc = crc32c::Extend(crc, rest.data(), rest.size());
-  if (crc != crc32c::Unmask(entry.crc32c())) {
+  if (options.verify_checksums && crc != crc32c::Unmask(entry.crc32c())) {
     return Corrupt(key, "its bytes do not match their checksum (the data file is corrupt)");
   }
   std::vector<std::string> strings;
@@ -269,10 +274,10 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
   return strings;
 }
 
-StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const BundleLimits& limits) {
+StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const BundleOptions& options) {
   const std::string index_path = prefix + ".index";
-  ASSIGN_OR_RETURN(std::string index_bytes, ReadFileToString(index_path, limits.max_index_bytes));
-  auto index = ParseBundleIndex(index_bytes, limits);
+  ASSIGN_OR_RETURN(std::string index_bytes, ReadFileToString(index_path, options.max_index_bytes));
+  auto index = ParseBundleIndex(index_bytes, options);
   if (!index.ok()) {
     return Status(index.status().code(), absl::StrCat(index_path, ": ", index.status().message()));
   }
@@ -301,7 +306,7 @@ StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const Bundl
                        known->second, " bytes"));
     }
   }
-  return TensorBundle(prefix, limits, *std::move(index));
+  return TensorBundle(prefix, options, *std::move(index));
 }
 
 std::vector<std::string> TensorBundle::Keys() const {
@@ -350,10 +355,10 @@ StatusOr<Tensor> TensorBundle::Read(const std::string& key) const {
     return absl::NotFoundError(
         absl::StrCat("no tensor ", Quote(key), " in bundle '", prefix_, "'"));
   }
-  ASSIGN_OR_RETURN(TensorLayout layout, CheckTensorEntry(key, *entry, limits_));
+  ASSIGN_OR_RETURN(TensorLayout layout, CheckTensorEntry(key, *entry, options_));
   ASSIGN_OR_RETURN(Tensor tensor, Tensor::Allocate(layout.dtype, layout.shape));
   RETURN_IF_ERROR(ReadExtent(key, *entry, tensor.raw_data()));
-  RETURN_IF_ERROR(CheckTensorBytes(key, *entry, layout, tensor.raw_data()));
+  RETURN_IF_ERROR(CheckTensorBytes(key, *entry, layout, tensor.raw_data(), options_));
   return tensor;
 }
 
@@ -363,13 +368,13 @@ StatusOr<std::vector<std::string>> TensorBundle::ReadStrings(const std::string& 
     return absl::NotFoundError(
         absl::StrCat("no tensor ", Quote(key), " in bundle '", prefix_, "'"));
   }
-  if (entry->size() > limits_.max_string_bytes) {
+  if (entry->size() > options_.max_string_bytes) {
     return Corrupt(key, absl::StrCat("its ", entry->size(), " bytes exceed the limit of ",
-                                     limits_.max_string_bytes, " for string tensors"));
+                                     options_.max_string_bytes, " for string tensors"));
   }
   std::string bytes(static_cast<size_t>(entry->size()), '\0');
   RETURN_IF_ERROR(ReadExtent(key, *entry, bytes.data()));
-  return DecodeBundleStrings(key, *entry, bytes, limits_);
+  return DecodeBundleStrings(key, *entry, bytes, options_);
 }
 
 StatusOr<tensorflow::TrackableObjectGraph> TensorBundle::ReadObjectGraph() const {

@@ -40,16 +40,20 @@ namespace servekit {
 // serialized TrackableObjectGraph).
 inline constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 
-struct BundleLimits {
+struct BundleOptions {
   // The largest index file read (a million variables fit in less).
   size_t max_index_bytes = size_t{64} << 20;
   // The most data files a bundle may declare.
   int max_shards = 10000;
   // The highest rank a tensor may have.
   int max_rank = 32;
-  // The largest DT_STRING tensor read (the object graph).
+  // The largest DT_STRING tensor read (the object graph), in bytes and in
+  // elements (each element costs far more in memory than its length byte).
   int64_t max_string_bytes = int64_t{256} << 20;
-  TableLimits table;
+  int64_t max_string_elements = int64_t{1} << 16;
+  // Also passed on to the table; off only in the fuzzer (see TableOptions).
+  bool verify_checksums = true;
+  TableOptions table;
 };
 
 // The parsed index: the header and every other entry by key.
@@ -62,7 +66,7 @@ class TensorBundle {
  public:
   // `prefix` is the path without suffixes: "<saved model>/variables/variables".
   static StatusOr<TensorBundle> Open(const std::string& prefix,
-                                     const BundleLimits& limits = BundleLimits());
+                                     const BundleOptions& options = BundleOptions());
 
   // Every key (the header's excepted), sorted.
   std::vector<std::string> Keys() const;
@@ -82,14 +86,14 @@ class TensorBundle {
   StatusOr<tensorflow::TrackableObjectGraph> ReadObjectGraph() const;
 
  private:
-  TensorBundle(std::string prefix, BundleLimits limits, BundleIndex index)
-      : prefix_(std::move(prefix)), limits_(limits), index_(std::move(index)) {}
+  TensorBundle(std::string prefix, BundleOptions options, BundleIndex index)
+      : prefix_(std::move(prefix)), options_(options), index_(std::move(index)) {}
   // The bytes of `entry`'s extent, read from its data file.
   Status ReadExtent(const std::string& key, const tensorflow::BundleEntryProto& entry,
                     void* out) const;
 
   std::string prefix_;
-  BundleLimits limits_;
+  BundleOptions options_;
   BundleIndex index_;
 };
 
@@ -103,7 +107,7 @@ std::string BundleDataFilename(const std::string& prefix, int shard, int num_sha
 // format version this reader knows, 1..max_shards shards) and each entry (a
 // shard that exists, a non-negative extent that does not overflow). Entry
 // dtypes and shapes are checked by DecodeBundleTensor, when a tensor is read.
-StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const BundleLimits& limits);
+StatusOr<BundleIndex> ParseBundleIndex(absl::string_view index_file, const BundleOptions& options);
 
 // The dtype and shape of the tensor `entry` describes, checked: a supported
 // dtype, a known shape of rank <= max_rank with dims >= 0, and exactly
@@ -114,13 +118,13 @@ struct TensorLayout {
 };
 StatusOr<TensorLayout> CheckTensorEntry(const std::string& key,
                                         const tensorflow::BundleEntryProto& entry,
-                                        const BundleLimits& limits);
+                                        const BundleOptions& options);
 
 // The tensor `entry` describes, from its `bytes` (the entry's extent): the
 // checks above, the checksum, and bool elements that are 0 or 1.
 StatusOr<Tensor> DecodeBundleTensor(const std::string& key,
                                     const tensorflow::BundleEntryProto& entry,
-                                    absl::string_view bytes, const BundleLimits& limits);
+                                    absl::string_view bytes, const BundleOptions& options);
 
 // The elements of a DT_STRING tensor from its extent: varint64 lengths, a
 // masked CRC-32C of the lengths, then the bytes; the entry's checksum covers
@@ -128,6 +132,6 @@ StatusOr<Tensor> DecodeBundleTensor(const std::string& key,
 StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
                                                        const tensorflow::BundleEntryProto& entry,
                                                        absl::string_view bytes,
-                                                       const BundleLimits& limits);
+                                                       const BundleOptions& options);
 
 }  // namespace servekit
