@@ -16,8 +16,8 @@
 // beginning". Translators should pass INT_MIN for an open backward end.
 //
 // On the batch dimension only whole-axis slices are accepted, forward (step 1,
-// start 0, end >= INT32_MAX) or reversed (step -1, start -1 or >= INT32_MAX,
-// end <= -INT32_MAX): any other result would depend on the batch size, which
+// start 0 or <= -INT32_MAX, end >= INT32_MAX) or reversed (step -1, start -1 or
+// >= INT32_MAX, end <= -INT32_MAX): any other result would depend on the batch size, which
 // the shape (a Dim, dim.h) cannot express. Slicing a shape value on axis 0
 // (TF's strided slices of tf.shape) gives a shape value.
 #include <algorithm>
@@ -30,8 +30,8 @@
 namespace servekit {
 namespace {
 
-// Starts, ends and steps at or past this magnitude mean "to the end" for an
-// axis of unknown size (exporters use INT32_MAX or INT64_MAX).
+// Starts and ends at or past this magnitude mean "to the end" for an axis of
+// unknown size (exporters use INT32_MAX or INT64_MAX and their negatives).
 constexpr int64_t kToTheEnd = std::numeric_limits<int32_t>::max();
 
 struct SliceSpec {
