@@ -75,21 +75,21 @@ py::tuple Predict(const ServerCore& core, const std::string& name, std::optional
 // up first, so a refusal here (unknown model, version or label) is that
 // request's outcome and is counted like one.
 py::tuple Signature(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
-                    std::optional<std::string> label) {
+                    std::optional<std::string> label, const std::string& signature_name) {
   absl::StatusOr<ModelMetadata> found =
       GetModelMetadata(core, Spec(name, version, label), /*api=*/"");
-  if (!found.ok())
-    core.RecordRequest(name, 0, "python", found.status().code(), absl::ZeroDuration());
-  ModelMetadata metadata = ValueOrThrow(std::move(found));
-  const ModelSignature& signature = metadata.signatures.front();
+  absl::StatusOr<ModelSignature> chosen =
+      found.ok() ? FindSignature(found->handle.model(), signature_name) : found.status();
+  if (!chosen.ok())
+    core.RecordRequest(name, 0, "python", chosen.status().code(), absl::ZeroDuration());
+  const ModelSignature signature = ValueOrThrow(std::move(chosen));
   auto specs = [](absl::Span<const TensorSpec> list) {
     py::list out;
     for (const TensorSpec& s : list)
       out.append(py::make_tuple(s.name, std::string(DTypeName(s.dtype)), ShapeToPython(s.shape)));
     return out;
   };
-  return py::make_tuple(metadata.handle.version(), specs(signature.inputs),
-                        specs(signature.outputs));
+  return py::make_tuple(found->handle.version(), specs(signature.inputs), specs(signature.outputs));
 }
 
 py::list Status(const ServerCore& core, const std::string& name) {
@@ -211,7 +211,8 @@ void RegisterServing(py::module_& m) {
                            int64_t version) { ThrowIfError(core.SetLabel(model, label, version)); })
       .def("predict", &Predict, py::arg("name"), py::arg("version"), py::arg("label"),
            py::arg("signature_name"), py::arg("inputs"))
-      .def("signature", &Signature, py::arg("name"), py::arg("version"), py::arg("label"))
+      .def("signature", &Signature, py::arg("name"), py::arg("version"), py::arg("label"),
+           py::arg("signature_name") = "")
       .def("status", &Status, py::arg("name"))
       .def("base_path_status",
            [](const ServerCore& core, const std::string& name) {

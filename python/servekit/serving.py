@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from servekit import _core
-from servekit.loaded_model import Signature, arrange_inputs, signatures
+from servekit.loaded_model import DEFAULT_SIGNATURE, Signature, arrange_inputs, signatures
 
 __all__ = ["ServingCore", "VersionEvent", "VersionStatus"]
 
@@ -206,24 +206,35 @@ class ServingCore:
 
     # --- serving -----------------------------------------------------------------------
 
-    def signature(self, name: str, version: int | None = None, label: str | None = None) -> Signature:
-        _, inputs, outputs = self._native.signature(name, version, label)
-        return Signature(signatures(inputs), signatures(outputs))
+    def signature(
+        self, name: str, version: int | None = None, label: str | None = None, signature_name: str = ""
+    ) -> Signature:
+        """The inputs and outputs of a version's signature (serving_default when unnamed)."""
+        _, inputs, outputs = self._native.signature(name, version, label, signature_name)
+        return Signature(signatures(inputs), signatures(outputs), signature_name or DEFAULT_SIGNATURE)
 
-    def predict(self, name: str, inputs, version: int | None = None, label: str | None = None):
-        """Runs the selected version (latest available by default): an array for
-        a single-output model, else a dict of arrays."""
-        selector = (name, version, label)
+    def predict(
+        self,
+        name: str,
+        inputs,
+        version: int | None = None,
+        label: str | None = None,
+        signature_name: str = "",
+    ):
+        """Runs the selected version (latest available by default) and
+        signature (serving_default by default): an array for a single-output
+        signature, else a dict of arrays."""
+        selector = (name, version, label, signature_name)
         cached = self._signatures.get(selector)
         if cached is None:
             cached = self._refresh_signature(selector)
         try:
-            served, outputs = self._native.predict(name, version, label, "", self._named(cached[1], inputs))
+            served, outputs = self._native.predict(name, version, label, signature_name, self._named(cached[1], inputs))
         except ValueError:
             # A version swap may have changed the inputs: retry once with the
             # serving version's own signature (a real input error fails again).
             cached = self._refresh_signature(selector)
-            served, outputs = self._native.predict(name, version, label, "", self._named(cached[1], inputs))
+            served, outputs = self._native.predict(name, version, label, signature_name, self._named(cached[1], inputs))
         if served != cached[0]:
             self._refresh_signature(selector)  # for the next request
         if len(outputs) == 1:
@@ -240,7 +251,7 @@ class ServingCore:
         # The signature of the version the selector serves now; requests reuse it
         # until another version answers (one native call per request instead of two).
         served, inputs, outputs = self._native.signature(*selector)
-        cached = (served, Signature(signatures(inputs), signatures(outputs)))
+        cached = (served, Signature(signatures(inputs), signatures(outputs), selector[3] or DEFAULT_SIGNATURE))
         self._signatures[selector] = cached
         return cached
 

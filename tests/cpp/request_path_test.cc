@@ -39,8 +39,15 @@ StatusOr<std::shared_ptr<const LoadedModel>> Load(const std::string& path,
   ASSIGN_OR_RETURN(std::shared_ptr<const LoadedModel> single,
                    test::LoadVersionFromDisk(path, platform));
   const std::filesystem::path p(path);
+  const int64_t version = std::stoll(p.filename().string());
+  if (p.parent_path().filename() == "twosig") {
+    // serving_default is the pair model; "single" the one-input model.
+    return std::make_shared<const LoadedModel>(std::vector<LoadedSignature>{
+        {"serving_default", kPredictMethodName, PairModel(version)->signatures()[0].session},
+        {"single", kPredictMethodName, single->signatures()[0].session}});
+  }
   if (p.parent_path().filename() != "pair") return single;
-  return PairModel(std::stoll(p.filename().string()));
+  return PairModel(version);
 }
 
 // A codec that hands over fixed inputs and keeps what comes back.
@@ -58,6 +65,7 @@ class FakeCodec : public InferenceCodec {
     inputs->output_filter = output_filter;
     return decode_status;
   }
+  std::string SignatureNameInBody() override { return peeked_signature_name; }
   Status EncodeOutputs(const ModelSignature&, int64_t served,
                        std::vector<NamedTensor> answer) override {
     ++encodes;
@@ -67,7 +75,8 @@ class FakeCodec : public InferenceCodec {
   }
 
   // Set by the test.
-  std::string body_signature_name;
+  std::string body_signature_name;    // what DecodeInputs reports the body names
+  std::string peeked_signature_name;  // what SignatureNameInBody finds
   std::vector<std::string> output_filter;
   Status decode_status, encode_status;
   // Seen by the codec.
@@ -91,9 +100,10 @@ class RequestPathTest : public ::testing::Test {
     for (int64_t v : {1, 2}) {
       test::PublishVersion(dir_.path() / "pair", v);
       test::PublishVersion(dir_.path() / "single", v);
+      test::PublishVersion(dir_.path() / "twosig", v);
     }
     std::vector<ModelConfig> models;
-    for (const std::string name : {"pair", "single"}) {
+    for (const std::string name : {"pair", "single", "twosig"}) {
       ModelConfig c;
       c.name = name;
       c.base_path = (dir_.path() / name).string();
@@ -285,6 +295,39 @@ TEST_F(RequestPathTest, ModelStatusSelectsByVersionOrLabel) {
   EXPECT_EQ(missing.message(), "Could not find version 9 of model pair");
   EXPECT_EQ(GetModelStatus(*core_, ModelSpec::Latest("nope")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A version with several signatures: the request's signature picks the
+// session, from the spec (gRPC) or from the body (REST), before decoding.
+TEST_F(RequestPathTest, TheNamedSignatureRunsWhereverTheNameComesFrom) {
+  InferenceSpec spec = Spec(ModelSpec::Latest("twosig"));
+  FakeCodec by_spec({{"x", 5}});
+  spec.signature_name = "single";
+  ASSERT_TRUE(RunInference(*core_, spec, by_spec).ok());
+  EXPECT_EQ(by_spec.decoded_for, std::vector<std::string>{"x"});
+  EXPECT_EQ(by_spec.outputs.size(), 1u);
+  EXPECT_EQ(by_spec.outputs.begin()->second, 7) << "x + version";
+
+  spec.signature_name = "";
+  FakeCodec by_body({{"x", 5}});
+  by_body.peeked_signature_name = by_body.body_signature_name = "single";
+  ASSERT_TRUE(RunInference(*core_, spec, by_body).ok());
+  EXPECT_EQ(by_body.decodes, 1);
+  EXPECT_EQ(by_body.decoded_for, std::vector<std::string>{"x"});
+
+  // Named where SignatureNameInBody cannot see it: decoded again for it.
+  FakeCodec late({{"x", 5}});
+  late.body_signature_name = "single";
+  ASSERT_TRUE(RunInference(*core_, spec, late).ok());
+  EXPECT_EQ(late.decodes, 2);
+  EXPECT_EQ(late.decoded_for, (std::vector<std::string>{"a", "b", "x"}));
+  EXPECT_EQ(late.outputs.begin()->second, 7);
+
+  FakeCodec unknown({{"x", 5}});
+  unknown.peeked_signature_name = "nope";
+  const Status status = RunInference(*core_, spec, unknown);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.decodes, 0);
 }
 
 }  // namespace

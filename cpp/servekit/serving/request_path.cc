@@ -57,12 +57,19 @@ Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& 
              int64_t* served) {
   ASSIGN_OR_RETURN(ModelHandle handle, core.GetHandle(spec.model));
   *served = handle.version();
-  ASSIGN_OR_RETURN(ModelSignature signature, FindSignature(handle.model(), spec.signature_name));
+  const std::string named = codec.SignatureNameInBody();
+  ASSIGN_OR_RETURN(ModelSignature signature,
+                   FindSignature(handle.model(), named.empty() ? spec.signature_name : named));
   RETURN_IF_ERROR(CheckKind(spec.kind, signature));
   InferenceInputs inputs;
   RETURN_IF_ERROR(codec.DecodeInputs(signature, &inputs));
-  if (!inputs.signature_name.empty() && inputs.signature_name != spec.signature_name) {
-    RETURN_IF_ERROR(FindSignature(handle.model(), inputs.signature_name).status());
+  if (!inputs.signature_name.empty() && inputs.signature_name != signature.name) {
+    // The body named another signature in a way SignatureNameInBody missed
+    // (an escaped key): decode again for that one.
+    ASSIGN_OR_RETURN(signature, FindSignature(handle.model(), inputs.signature_name));
+    RETURN_IF_ERROR(CheckKind(spec.kind, signature));
+    inputs = InferenceInputs();
+    RETURN_IF_ERROR(codec.DecodeInputs(signature, &inputs));
   }
   ASSIGN_OR_RETURN(std::vector<Tensor> ordered, OrderInputs(signature, inputs.tensors));
   ASSIGN_OR_RETURN(std::vector<bool> wanted, SelectOutputs(signature, inputs.output_filter));

@@ -47,6 +47,10 @@ class InferenceCodec {
   // Decodes the request's inputs for `signature`, the signature of the version
   // that will run them. A codec bounds what it allocates for the request.
   virtual Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) = 0;
+  // The signature the request's body names, for transports that carry the
+  // name there (REST); "" for none. The request path picks the signature by
+  // it before decoding, since the inputs' types depend on the signature.
+  virtual std::string SignatureNameInBody() { return std::string(); }
   // Encodes the answer: `outputs` are the signature's outputs the request
   // asked for, in signature order; `version` is the version that ran. A codec
   // refuses (ResourceExhausted) an answer it cannot send before building it.

@@ -14,11 +14,11 @@ StatusOr<ModelSpec> ModelSpecFromProto(const tensorflow::serving::ModelSpec& pro
   return spec;
 }
 
-void FillModelSpec(const std::string& name, int64_t version,
+void FillModelSpec(const std::string& name, int64_t version, absl::string_view signature_name,
                    tensorflow::serving::ModelSpec* proto) {
   proto->set_name(name);
   proto->mutable_version()->set_value(version);
-  proto->set_signature_name(kDefaultSignatureName);
+  proto->set_signature_name(std::string(signature_name));
 }
 
 }  // namespace servekit

@@ -10,7 +10,8 @@ namespace servekit {
 // The request's model, version or label. InvalidArgument without a name.
 StatusOr<ModelSpec> ModelSpecFromProto(const tensorflow::serving::ModelSpec& proto);
 
-// name, version and signature_name "serving_default", for responses.
-void FillModelSpec(const std::string& name, int64_t version, tensorflow::serving::ModelSpec* proto);
+// name, version and the signature that answered, for responses.
+void FillModelSpec(const std::string& name, int64_t version, absl::string_view signature_name,
+                   tensorflow::serving::ModelSpec* proto);
 
 }  // namespace servekit

@@ -76,7 +76,7 @@ class PredictCodec : public InferenceCodec {
     return absl::OkStatus();
   }
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version,
+  Status EncodeOutputs(const ModelSignature& signature, int64_t version,
                        std::vector<NamedTensor> outputs) override {
     size_t response_bytes = 0;
     for (const NamedTensor& output : outputs) response_bytes += output.tensor.num_bytes();
@@ -89,7 +89,8 @@ class PredictCodec : public InferenceCodec {
     for (const NamedTensor& output : outputs) {
       TensorToProto(output.tensor, &(*response_->mutable_outputs())[output.name]);
     }
-    FillModelSpec(request_.model_spec().name(), version, response_->mutable_model_spec());
+    FillModelSpec(request_.model_spec().name(), version, signature.name,
+                  response_->mutable_model_spec());
     return absl::OkStatus();
   }
 
@@ -129,7 +130,7 @@ class ClassifyCodec : public ExamplesCodec {
         request_(request),
         response_(response) {}
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version,
+  Status EncodeOutputs(const ModelSignature& signature, int64_t version,
                        std::vector<NamedTensor> outputs) override {
     const Tensor& scores = outputs.at(0).tensor;
     const int64_t rows = scores.dim(0), classes = scores.dim(1);
@@ -141,7 +142,8 @@ class ClassifyCodec : public ExamplesCodec {
         c->set_score(FloatAt(scores, r * classes + k));
       }
     }
-    FillModelSpec(request_.model_spec().name(), version, response_->mutable_model_spec());
+    FillModelSpec(request_.model_spec().name(), version, signature.name,
+                  response_->mutable_model_spec());
     return absl::OkStatus();
   }
 
@@ -159,13 +161,14 @@ class RegressCodec : public ExamplesCodec {
         request_(request),
         response_(response) {}
 
-  Status EncodeOutputs(const ModelSignature&, int64_t version,
+  Status EncodeOutputs(const ModelSignature& signature, int64_t version,
                        std::vector<NamedTensor> outputs) override {
     const Tensor& values = outputs.at(0).tensor;
     for (int64_t r = 0; r < values.num_elements(); ++r) {
       response_->mutable_result()->add_regressions()->set_value(FloatAt(values, r));
     }
-    FillModelSpec(request_.model_spec().name(), version, response_->mutable_model_spec());
+    FillModelSpec(request_.model_spec().name(), version, signature.name,
+                  response_->mutable_model_spec());
     return absl::OkStatus();
   }
 
@@ -207,7 +210,7 @@ Status PredictionServiceImpl::GetModelMetadata(const tfs::GetModelMetadataReques
     signature.set_method_name(std::string(s.method_name));
   }
   (*response->mutable_metadata())[kSignatureDefField].PackFrom(signatures);
-  FillModelSpec(request.model_spec().name(), metadata.handle.version(),
+  FillModelSpec(request.model_spec().name(), metadata.handle.version(), "",
                 response->mutable_model_spec());
   response->mutable_model_spec()->clear_signature_name();
   return absl::OkStatus();

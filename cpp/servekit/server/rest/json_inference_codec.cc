@@ -22,6 +22,13 @@ Status JsonInferenceCodec::DecodeInputs(const ModelSignature& signature, Inferen
   return absl::OkStatus();
 }
 
+std::string JsonInferenceCodec::SignatureNameInBody() {
+  // Most bodies name no signature: only those that mention the key are parsed
+  // for it (a second parse, for the few requests that pick a signature).
+  if (body_.find("signature_name") == absl::string_view::npos) return std::string();
+  return ReadBodySignatureName(body_);
+}
+
 Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_t,
                                          std::vector<NamedTensor> outputs) {
   std::vector<Tensor> tensors;

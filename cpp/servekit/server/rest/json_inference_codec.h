@@ -28,6 +28,7 @@ class JsonInferenceCodec : public InferenceCodec {
         out_(out) {}
 
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override;
+  std::string SignatureNameInBody() override;
   Status EncodeOutputs(const ModelSignature& signature, int64_t version,
                        std::vector<NamedTensor> outputs) override;
 

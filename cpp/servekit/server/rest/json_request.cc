@@ -757,6 +757,14 @@ StatusOr<JsonPredictRequest> ParsePredictDocument(absl::string_view body,
   return request;
 }
 
+std::string ReadBodySignatureName(absl::string_view body) {
+  rapidjson::Document doc;
+  if (!ParseBody(body, &doc).ok() || !doc.IsObject()) return std::string();
+  auto member = doc.FindMember("signature_name");
+  if (member == doc.MemberEnd() || !member->value.IsString()) return std::string();
+  return std::string(member->value.GetString(), member->value.GetStringLength());
+}
+
 StatusOr<JsonPredictRequest> ParsePredictRequest(absl::string_view body,
                                                  absl::Span<const TensorSpec> inputs,
                                                  int64_t max_elements) {

@@ -54,6 +54,10 @@ StatusOr<JsonPredictRequest> ParsePredictDocument(absl::string_view body,
                                                   absl::Span<const TensorSpec> inputs,
                                                   int64_t max_elements);
 
+// The "signature_name" string at the top level of a JSON body; "" when it has
+// none or the body is not a JSON object (the full parse reports that).
+std::string ReadBodySignatureName(absl::string_view body);
+
 // Parses a :classify or :regress body into one batch of model inputs (one row
 // per example), like ParsePredictRequest (row_format is true).
 StatusOr<JsonPredictRequest> ParseExamplesRequest(absl::string_view body,
