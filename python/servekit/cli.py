@@ -129,15 +129,21 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
 
     log = sys.stderr
     for name in server.core.models:
-        states = ", ".join(f"{s.version}:{s.state}" for s in server.core.status(name)) if _known(server, name) else "-"
+        versions = server.core.status(name) if _known(server, name) else []
+        states = ", ".join(f"{s.version}:{s.state}" for s in versions) or "-"
         print(f"servekit-server: model {name!r}: versions {states}", file=log)
+        for s in versions:
+            if s.error_code != "OK":
+                print(f"servekit-server: model {name!r} version {s.version} did not load: {s.error_message}", file=log)
     print(f"servekit-server: gRPC API on {args.host}:{server.grpc_port}", file=log)
     print(f"servekit-server: REST API on {args.host}:{server.rest_port}", file=log, flush=True)
     if on_started is not None:
         on_started(server)
 
+    # Versions that come, go or fail later (hot swaps, config changes): one line each.
+    seen = max((e.time for e in server.core.events()), default=0.0)
     while not stop.wait(0.5):
-        pass
+        seen = _log_version_events(server, seen, log)
     print("servekit-server: draining (no new connections; answering requests in flight)", file=log, flush=True)
     drained = _stop_within(server, args.drain_timeout_seconds, log)
     print(
@@ -171,6 +177,22 @@ def _stop_within(server: ModelServer, drain_timeout_seconds: float, log) -> bool
         log.flush()
         os._exit(0)
     return result[0]
+
+
+def _log_version_events(server: ModelServer, seen: float, log) -> float:
+    """Prints the version transitions newer than `seen` that an operator wants
+    to know of (now serving, unloaded, failed with its reason); returns the
+    newest event time."""
+    for event in server.core.events():
+        if event.time <= seen:
+            continue
+        seen = event.time
+        where = f"servekit-server: model {event.model!r} version {event.version}"
+        if event.error_code != "OK":
+            print(f"{where} did not load: {event.error_message}", file=log, flush=True)
+        elif event.state in ("AVAILABLE", "END"):
+            print(f"{where}: {event.state}", file=log, flush=True)
+    return seen
 
 
 def _known(server: ModelServer, name: str) -> bool:
