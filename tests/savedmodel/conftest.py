@@ -15,6 +15,7 @@ import pytest
 import servekit  # noqa: F401, I001
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))  # server_process
 
 from saved_models import WRITERS  # noqa: E402
 
