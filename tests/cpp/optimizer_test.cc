@@ -215,6 +215,28 @@ TEST(FoldBatchNormTest, IntoConvWithBias) {
   EXPECT_EQ(FindNode(after, "Conv")->inputs.size(), 3u);
 }
 
+// BiasAdd and Keras 3's batch norm arrive as per-channel Add and Mul.
+TEST(FoldBatchNormTest, PerChannelAddAndMulFoldIntoConv) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))}, Conv3x3());
+  const int biased = g.Op("Add", {g.Constant("b", RandomTensor({1, 4, 1, 1}, 2)), conv});
+  const int scaled = g.Op("Mul", {biased, g.Constant("k", RandomTensor({4, 1, 1}, 3))});
+  g.Output(g.Op("Relu", {scaled}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// A constant that broadcasts along another axis is not a per-channel map.
+TEST(FoldBatchNormTest, ConstantsAlongOtherAxesStay) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 4, 4}));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))}, Conv3x3());
+  g.Output(g.Op("Add", {conv, g.Constant("b", RandomTensor({4}, 2))}));  // along W
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv", "Add"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
 TEST(FoldBatchNormTest, IntoConvWithoutBiasAndEpsilon) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2, 5, 7}));

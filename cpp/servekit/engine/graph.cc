@@ -44,6 +44,7 @@ std::vector<int> Graph::CountUses() const {
 std::vector<int> Graph::Producers() const {
   std::vector<int> producer(values.size(), -1);
   for (size_t n = 0; n < nodes.size(); ++n) {
+    if (nodes[n].op_type.empty()) continue;  // removed by a pass, not yet compacted
     for (int id : nodes[n].outputs) producer[id] = static_cast<int>(n);
   }
   return producer;

@@ -59,7 +59,7 @@ class Graph {
 
   // How many live nodes read each value, plus one for each graph output use.
   std::vector<int> CountUses() const;
-  // The node that writes each value, or -1 (inputs, constants).
+  // The live node that writes each value, or -1 (inputs, constants).
   std::vector<int> Producers() const;
 
  private:

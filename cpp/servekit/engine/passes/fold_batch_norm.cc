@@ -1,7 +1,11 @@
 // BatchNormalization after a Conv or Gemm is an affine map per output channel,
 // so it folds into that layer's weights and bias: W' = W * a, b' = b * a + c with
-// a = scale / sqrt(var + eps) and c = B - mean * a.
+// a = scale / sqrt(var + eps) and c = B - mean * a. A Mul or Add of a constant
+// with one value per channel after a Conv is the same kind of map (a = k, c = 0;
+// a = 1, c = k): TensorFlow's BiasAdd and Keras 3's batch norm reach the graph
+// that way.
 #include <cmath>
+#include <optional>
 
 #include "servekit/engine/passes/passes.h"
 
@@ -63,10 +67,79 @@ StatusOr<int> ScaledWeights(Graph& graph, const Node& layer, const ChannelAffine
 
 }  // namespace
 
+// Folds node x (BatchNormalization, Mul or Add; input 0 from layer p, the
+// other inputs no longer needed) into layer p by `affine`; leaves both as they
+// were when the layer's output has other readers.
+Status FoldInto(Graph& graph, int x, int p, const ChannelAffine& affine, int64_t inner,
+                bool channel_is_row) {
+  Node& layer = graph.nodes[p];
+  ASSIGN_OR_RETURN(int weights, ScaledWeights(graph, layer, affine, inner, channel_is_row));
+  ASSIGN_OR_RETURN(int bias, FoldedBias(graph, graph.nodes[p], 2, affine));
+  const std::vector<int> old_layer_inputs = graph.nodes[p].inputs;
+  const std::vector<int> old_inputs = graph.nodes[x].inputs;
+  graph.nodes[p].inputs = {old_layer_inputs[0], weights, bias};
+  graph.nodes[x].inputs.resize(1);
+  if (!passes::MergeIntoProducer(graph, x)) {
+    graph.nodes[p].inputs = old_layer_inputs;
+    graph.nodes[x].inputs = old_inputs;
+  }
+  return absl::OkStatus();
+}
+
+// A Conv that can absorb a per-channel map: constant weights, constant or no
+// bias, no fused activation yet.
+bool CanAbsorb(const Graph& graph, const Node& layer) {
+  return layer.op_type == "Conv" && layer.inputs.size() >= 2 &&
+         !layer.attributes.Has("_activation") && IsConstant(graph, layer.inputs[1]) &&
+         (layer.inputs.size() < 3 || layer.inputs[2] < 0 || IsConstant(graph, layer.inputs[2]));
+}
+
+// For a Mul or Add node after a Conv (`layer`) with a constant of one value
+// per output channel ([C], [C,1,1] or [1,C,1,1]) as its other operand: the
+// per-channel map, and the operand the layer feeds is moved to input 0.
+std::optional<ChannelAffine> ChannelConstantMap(const Graph& graph, Node& node,
+                                                const std::vector<int>& producers) {
+  for (int side = 0; side < 2; ++side) {
+    const int from = node.inputs[side], k = node.inputs[1 - side];
+    const int p = from >= 0 ? producers[from] : -1;
+    if (p < 0 || !CanAbsorb(graph, graph.nodes[p]) || !IsConstant(graph, k)) continue;
+    const Tensor& t = *graph.values[k].constant;
+    const SymShape& out = graph.values[node.outputs[0]].shape;
+    const Value& w = graph.values[graph.nodes[p].inputs[1]];
+    if (t.dtype() != DType::kFloat32 || out.size() != 4 || !w.constant) continue;
+    const int64_t channels = w.constant->dim(0);
+    const Shape& s = t.shape();
+    const bool per_channel =
+        t.num_elements() == channels &&
+        ((s.size() == 3 && s[0] == channels) || (s.size() == 4 && s[0] == 1 && s[1] == channels));
+    if (!per_channel || graph.values[from].shape != out) continue;
+    ChannelAffine affine;
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const float v = t.data<float>()[ch];
+      affine.a.push_back(node.op_type == "Mul" ? v : 1.0f);
+      affine.c.push_back(node.op_type == "Mul" ? 0.0f : v);
+    }
+    if (side == 1) std::swap(node.inputs[0], node.inputs[1]);
+    return affine;
+  }
+  return std::nullopt;
+}
+
 Status FoldBatchNormalization(Graph& graph) {
   std::vector<int> producers = graph.Producers();
   for (size_t x = 0; x < graph.nodes.size(); ++x) {
     Node& bn = graph.nodes[x];
+    if ((bn.op_type == "Mul" || bn.op_type == "Add") && bn.outputs.size() == 1 &&
+        bn.inputs.size() == 2) {
+      std::optional<ChannelAffine> affine = ChannelConstantMap(graph, bn, producers);
+      if (!affine) continue;
+      const int p = producers[bn.inputs[0]];
+      const int64_t inner = graph.values[graph.nodes[p].inputs[1]].constant->num_elements() /
+                            static_cast<int64_t>(affine->a.size());
+      RETURN_IF_ERROR(FoldInto(graph, static_cast<int>(x), p, *affine, inner, true));
+      producers = graph.Producers();
+      continue;
+    }
     if (bn.op_type != "BatchNormalization" || bn.outputs.size() != 1) continue;
     bool params_constant = true;
     for (int i = 1; i < 5; ++i)
@@ -110,18 +183,7 @@ Status FoldBatchNormalization(Graph& graph) {
       continue;
     }
     ASSIGN_OR_RETURN(ChannelAffine affine, ReadBatchNorm(graph, bn));
-    ASSIGN_OR_RETURN(int weights, ScaledWeights(graph, layer, affine, inner, channel_is_row));
-    ASSIGN_OR_RETURN(int bias, FoldedBias(graph, layer, 2, affine));
-    const std::vector<int> old_layer_inputs = layer.inputs;
-    const std::vector<int> old_bn_inputs = bn.inputs;
-    graph.nodes[p].inputs = {old_layer_inputs[0], weights, bias};
-    bn.inputs.resize(1);
-    if (!passes::MergeIntoProducer(graph, static_cast<int>(x))) {
-      // The layer's output is used elsewhere too: undo, keep the BatchNormalization.
-      graph.nodes[p].inputs = old_layer_inputs;
-      graph.nodes[x].inputs = old_bn_inputs;
-      continue;
-    }
+    RETURN_IF_ERROR(FoldInto(graph, static_cast<int>(x), p, affine, inner, channel_is_row));
     producers = graph.Producers();
   }
   passes::CompactNodes(graph);
