@@ -246,6 +246,30 @@ TEST(InferGraphTest, ShapeArithmeticOnShapeValues) {
   EXPECT_EQ(out[0].shape(), (Shape{6, 3}));
 }
 
+// TensorFlow's Tensordot: [N, 3, 4] -> [N * 3, 4] with Prod over a slice of
+// the int32 shape, Pack (Unsqueeze + Concat) and Reshape.
+TEST(InferGraphTest, ProductsOfShapeValues) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 4}));
+  const int shape = g.Op("Cast", {g.Op("Shape", {x})}, Attrs({{"to", Int(6)}}));  // int32
+  const int free = g.Op("Gather", {shape, g.Constant("free", test::Int64s({2}, {0, 1}))});
+  const int rows = g.Op("ReduceProd", {free, g.Constant("all", test::Int64s({1}, {0}))},
+                        Attrs({{"keepdims", Int(0)}}));
+  const int target = g.Op("Concat",
+                          {g.Op("Unsqueeze", {rows, g.Constant("a0", test::Int64s({1}, {0}))}),
+                           g.Constant("d", test::MakeTensor<int32_t>({1}, {4}))},
+                          Attrs({{"axis", Int(0)}}));
+  const int y = g.Op("Reshape", {x, g.Op("Cast", {target}, Attrs({{"to", Int(7)}}))});
+  g.Output(y);
+  Graph graph = g.Build();
+  SK_ASSERT_OK(InferGraph(graph));
+  EXPECT_EQ(SymShapeToString(*graph.values[rows].shape_value), "[3*N]");
+  EXPECT_EQ(ShapeOf(graph, y), "[3*N, 4]");
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({RandomTensor({2, 3, 4}, 1)}));
+  EXPECT_EQ(out[0].shape(), (Shape{6, 4}));
+}
+
 TEST(InferGraphTest, ConstantFolding) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 2}));

@@ -64,6 +64,22 @@ Status InferReduce(InferenceContext& ctx) {
     }
   }
   ctx.SetOutput(0, ctx.input(0).dtype, out);
+  // The product of a shape vector's dims (TensorFlow's Tensordot reshapes a
+  // [N, T, D] tensor to [N * T, D] with Prod over Shape): a shape value too.
+  const Value& v = ctx.input(0);
+  if (kKind == ReduceKind::kProd && v.shape_value && in.size() == 1 && (*reduced)[0]) {
+    Dim product = Dim::Fixed(1);
+    bool known = true;
+    for (const Dim& d : *v.shape_value) {
+      auto next = MulDims(product, d);
+      if (!next.ok()) {
+        known = false;
+        break;
+      }
+      product = *next;
+    }
+    if (known) ctx.output(0).shape_value = SymShape{product};
+  }
   return absl::OkStatus();
 }
 
