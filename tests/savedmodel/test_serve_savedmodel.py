@@ -14,6 +14,7 @@ import time
 import numpy as np
 import requests
 
+import servekit
 from server_process import ServerProcess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -199,3 +200,44 @@ def test_a_version_that_cannot_load_says_why(tmp_path):
         assert server.stop() == 0
     log = "".join(server.log)
     assert "version 1 did not load" in log and "saved_model.pb" in log, log
+
+
+class _HalfPlusTwo(tf.Module):
+    """TF Serving's README example, y = 0.5 * x + 2, as a tf.Module."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = tf.Variable(0.5)
+        self.b = tf.Variable(2.0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def __call__(self, x):
+        return {"y": self.a * x + self.b}
+
+
+def test_half_plus_two_beside_an_onnx_model_in_one_config(tmp_path):
+    module = _HalfPlusTwo()
+    tf.saved_model.save(module, str(tmp_path / "half_plus_two" / "1"), signatures=module.__call__)
+    onnx_model = servekit.Sequential([servekit.Input((3,), name="x"), servekit.layers.Dense(1, name="y")])
+    onnx_model.set_weights([np.array([[1.0], [-2.0], [0.5]], np.float32), np.array([0.25], np.float32)])
+    onnx_model.save(tmp_path / "dense" / "1")
+    config = tmp_path / "models.config"
+    config.write_text(f"""
+    model_config_list {{
+      config {{ name: "half_plus_two" base_path: "{tmp_path / "half_plus_two"}" model_platform: "tensorflow" }}
+      config {{ name: "dense" base_path: "{tmp_path / "dense"}" model_platform: "onnx" }}
+    }}""")
+    server = ServerProcess(f"--model_config_file={config}")
+    try:
+        # TF Serving's README, word for word.
+        answer = requests.post(
+            f"{server.url}/v1/models/half_plus_two:predict", json={"instances": [1.0, 2.0, 5.0]}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": [2.5, 3.0, 4.5]}
+        x = np.array([[1.0, 2.0, 3.0]], np.float32)
+        answer = requests.post(f"{server.url}/v1/models/dense:predict", json={"instances": x.tolist()}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(answer.json()["predictions"], onnx_model.predict(x), rtol=1e-6)
+    finally:
+        assert server.stop() == 0
