@@ -4,6 +4,11 @@ Build models with a Keras-like API, save them as versioned ONNX directories,
 load them into a native engine and run them.
 """
 
+# ruff: noqa: E402 (the extension is loaded first, on purpose)
+from servekit._load_native import load_native
+
+load_native()  # before anything imports servekit._core: see _load_native.py
+
 from servekit import activations, initializers, layers
 from servekit._core import (
     AlreadyExistsError,

@@ -9,11 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# servekit before TensorFlow: TensorFlow loads its libraries RTLD_GLOBAL, and a
-# servekit extension loaded after them resolves protobuf to TensorFlow's copy,
-# which aborts on the tensorflow.* messages both define (a known problem).
-import servekit  # noqa: F401, I001
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))  # server_process
 

@@ -65,3 +65,18 @@ def test_loading_and_serving_never_import_tensorflow(saved_model):
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_servekit_imports_after_tensorflow(saved_model):
+    """TensorFlow's global protobuf symbols must not reach servekit's extension."""
+    path, _ = saved_model("keras3_mlp")
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        import tensorflow  # first, as a notebook that trained the model would have it
+        import servekit
+        model = servekit.load({str(path)!r})
+        assert model.predict(np.zeros((2, 784), np.float32)).shape == (2, 10)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
