@@ -29,8 +29,11 @@ PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # 
 # tensorflow and grpcio): the official gRPC client the gRPC tests prove against (and
 # bench/grpc_bench.py's request writer when grpc_load is not built); ruff: the linter;
 # tf-keras (Keras 2 on that tensorflow): the SavedModel tests' fixtures saved the old way.
+# openvino and tf2onnx: bench/savedmodel_bench.py only (OpenVINO reading the SavedModels;
+# Keras's ONNX export calls tf2onnx). Checked with `pip install --dry-run`: neither changes
+# the installed numpy, protobuf, tensorflow, keras, onnx or onnxruntime.
 PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection
-                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6" tf-keras)
+                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6" tf-keras openvino tf2onnx)
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")
