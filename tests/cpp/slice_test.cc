@@ -266,6 +266,22 @@ TEST(SliceTest, ShapeValues) {
   }
 }
 
+// tf2onnx's Flatten: Shape -> Cast(int32) -> Slice -> Concat -> Cast(int64) -> Reshape.
+TEST(SliceTest, Int32ShapeValues) {
+  test::GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 4}));
+  const int shape = g.Op("Cast", {g.Op("Shape", {x})}, test::Attrs({{"to", test::Int(6)}}));
+  const int n = g.Op("Slice", {shape, g.Constant("s", test::Int64s({1}, {0})),
+                               g.Constant("e", test::Int64s({1}, {1}))});
+  const int target = g.Op("Concat", {n, g.Constant("rest", test::MakeTensor<int32_t>({1}, {-1}))},
+                          test::Attrs({{"axis", test::Int(0)}}));
+  g.Output(g.Op("Reshape", {x, g.Op("Cast", {target}, test::Attrs({{"to", test::Int(7)}}))}));
+  SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
+  const Tensor in = test::Iota({2, 3, 4});
+  SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
+  EXPECT_TRUE(test::TensorsEqual(out[0], in.Reshaped({2, 12})));
+}
+
 TEST(SliceTest, FoldedAtLoadTime) {
   const Tensor x = test::Iota({4, 3});
   const SliceArgs args{{-1, 0}, {kMin, 3}, {0, 1}, {-2, 2}};

@@ -147,7 +147,9 @@ Status InferSlice(InferenceContext& ctx) {
   }
   ctx.SetOutput(0, ctx.input(0).dtype, out);
   const Value& data = ctx.input(0);
-  if (data.shape_value && rank == 1 && data.dtype == DType::kInt64) {
+  // int32 too: tf2onnx and TensorFlow cut int32 shapes (Flatten's batch size).
+  const bool integer = data.dtype == DType::kInt64 || data.dtype == DType::kInt32;
+  if (data.shape_value && rank == 1 && integer) {
     const SymShape& value = *data.shape_value;
     const std::vector<AxisSlice> slices =
         ResolveSlices(*spec, Shape{static_cast<int64_t>(value.size())});
