@@ -764,6 +764,27 @@ TEST(SinkTransposesTest, ConcatAddPadAndConstantsOfEveryRank) {
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
+// A residual block on an NHWC input: the Add reads the input itself and the
+// convolution's output; the graph transposes the input for the convolution
+// anyway, so the Add takes that and the block runs NCHW throughout.
+TEST(SinkTransposesTest, ResidualAddReusesTheInputsTranspose) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 5, 5, 3}));
+  const int conv = TransposeOp(
+      g,
+      g.Op("Conv", {TransposeOp(g, x, kToNchw), g.Constant("w", RandomTensor({3, 3, 3, 3}, 1))},
+           Conv3x3()),
+      kToNhwc);
+  const int sum = g.Op("Add", {x, conv});
+  const int conv2 =
+      g.Op("Conv", {TransposeOp(g, sum, kToNchw), g.Constant("w2", RandomTensor({2, 3, 3, 3}, 2))},
+           Conv3x3());
+  g.Output(TransposeOp(g, conv2, kToNhwc));
+  const Steps steps = OptimizedSteps(g.graph());
+  EXPECT_EQ(CountOps(steps, "Transpose"), 2) << testing::PrintToString(steps);
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
 // A Transpose whose reader needs the layout (here Reshape) stays where it is.
 TEST(SinkTransposesTest, StopsAtOpsThatNeedTheLayout) {
   GraphBuilder g;

@@ -90,7 +90,7 @@ class Sinker {
       }
       if (readers.empty()) continue;
       bool all = true;
-      for (int r : readers) all = all && CanTake(graph_.nodes[r], out, *perm, producers);
+      for (int r : readers) all = all && CanTake(r, out, *perm, producers);
       if (!all) continue;
       // Rewrite from the last reader so that inserted nodes do not shift the rest.
       std::sort(readers.rbegin(), readers.rend());
@@ -123,7 +123,21 @@ class Sinker {
     return PermOf(p);
   }
 
-  bool CanTake(const Node& node, int t, const Perm& perm, const std::vector<int>& producers) const {
+  // The output of a Transpose of `value` by `perm` among the nodes before
+  // `before`, or -1: a layout of `value` the graph computes anyway.
+  int ExistingTranspose(int value, const Perm& perm, int before) const {
+    for (int n = 0; n < before; ++n) {
+      const Node& node = graph_.nodes[n];
+      if (node.op_type == "Transpose" && !node.inputs.empty() && node.inputs[0] == value &&
+          PermOf(node) == std::optional<Perm>(perm)) {
+        return node.outputs[0];
+      }
+    }
+    return -1;
+  }
+
+  bool CanTake(int r, int t, const Perm& perm, const std::vector<int>& producers) const {
+    const Node& node = graph_.nodes[r];
     const size_t rank = perm.size();
     if (node.outputs.size() != 1) return false;
     if (node.op_type == "Transpose") return true;  // the two compose
@@ -144,7 +158,10 @@ class Sinker {
           continue;
         }
         auto theirs = TransposedBy(other, producers);
-        if (!theirs || *theirs != perm) return false;
+        if (theirs && *theirs == perm) continue;
+        // A residual input in the other layout, which the graph transposes
+        // anyway (for the convolution that reads it): use that.
+        if (ExistingTranspose(other, Inverse(perm), r) < 0) return false;
       }
       return true;
     }
@@ -193,8 +210,10 @@ class Sinker {
           input = source;
         } else if (const Tensor* k = ConstantOf(input)) {
           input = PermutedConstant(*k, rank, inverse);
-        } else {
+        } else if (auto theirs = TransposedBy(input, producers); theirs && *theirs == perm) {
           input = graph_.nodes[producers[input]].inputs[0];  // a same-perm Transpose's input
+        } else {
+          input = ExistingTranspose(input, inverse, r);  // CanTake found it
         }
       }
       if (node.op_type == "Concat") {
