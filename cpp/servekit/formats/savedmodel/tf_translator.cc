@@ -131,22 +131,52 @@ class Translator {
   // The constant integers of input i (axes, perms, paddings, shapes).
   StatusOr<std::vector<int64_t>> ConstInts(const TfNode& node, int i) {
     ASSIGN_OR_RETURN(int value, Input(node, i));
-    const Tensor* t = ConstantOf(value);
-    if (t == nullptr) {
+    std::optional<std::vector<int64_t>> ints = FoldInts(value, 0);
+    if (!ints) {
       return absl::UnimplementedError(
           absl::StrCat("input ", i,
-                       " must be a constant (servekit does not compute it at run "
-                       "time for this op)"));
+                       " must be integers known when the model loads (servekit does not compute "
+                       "it at run time for this op)"));
     }
-    std::vector<int64_t> out(t->num_elements());
-    if (t->dtype() == DType::kInt32) {
-      std::copy(t->data<int32_t>(), t->data<int32_t>() + out.size(), out.begin());
-    } else if (t->dtype() == DType::kInt64) {
-      std::copy(t->data<int64_t>(), t->data<int64_t>() + out.size(), out.begin());
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("input ", i, " must hold integers"));
+    return *ints;
+  }
+
+  // The integers of `value` when it is a constant, or built from constants by
+  // the small integer ops TensorFlow computes axes and perms with (Tensordot's
+  // perm is a ConcatV2 of two Consts): evaluated here, since the translation
+  // needs them before the engine folds anything.
+  std::optional<std::vector<int64_t>> FoldInts(int value, int depth) {
+    if (const Tensor* t = ConstantOf(value)) {
+      std::vector<int64_t> out(t->num_elements());
+      if (t->dtype() == DType::kInt32) {
+        std::copy(t->data<int32_t>(), t->data<int32_t>() + out.size(), out.begin());
+      } else if (t->dtype() == DType::kInt64) {
+        std::copy(t->data<int64_t>(), t->data<int64_t>() + out.size(), out.begin());
+      } else {
+        return std::nullopt;
+      }
+      return out;
     }
-    return out;
+    if (depth > 8) return std::nullopt;
+    const Node* producer = nullptr;
+    for (const Node& node : graph_.nodes) {
+      if (!node.outputs.empty() && node.outputs[0] == value) producer = &node;
+    }
+    if (producer == nullptr || producer->inputs.empty()) return std::nullopt;
+    const std::string& op = producer->op_type;
+    if (op == "Cast" || op == "Identity" || op == "Unsqueeze" || op == "Squeeze") {
+      return FoldInts(producer->inputs[0], depth + 1);  // the same integers, another shape
+    }
+    if (op == "Concat") {  // of vectors (or Unsqueezed scalars), on axis 0
+      std::vector<int64_t> out;
+      for (int input : producer->inputs) {
+        std::optional<std::vector<int64_t>> part = FoldInts(input, depth + 1);
+        if (!part) return std::nullopt;
+        out.insert(out.end(), part->begin(), part->end());
+      }
+      return out;
+    }
+    return std::nullopt;
   }
 
   void Set(int node, std::vector<int> outputs) { values_[node] = std::move(outputs); }
@@ -409,6 +439,15 @@ class Translator {
     if (op == "MatMul" || op == "BatchMatMulV2" || op == "BatchMatMulV3" || op == "BatchMatMul") {
       return TranslateMatMul(n, node);
     }
+    if (op == "Einsum") {
+      if (node.inputs.size() != 2) return Unsupported("an Einsum of other than two operands");
+      ASSIGN_OR_RETURN(int a, Input(node, 0));
+      ASSIGN_OR_RETURN(int b, Input(node, 1));
+      Attributes attributes;
+      attributes.Set("equation", AttrString(def, "equation", ""));
+      Set(n, {Add("Einsum", {a, b}, std::move(attributes))});
+      return absl::OkStatus();
+    }
     if (op == "Conv2D" || op == "DepthwiseConv2dNative") return TranslateConv(n, node);
     if (op == "MaxPool" || op == "AvgPool") return TranslatePool(n, node);
     if (op == "FusedBatchNormV3" || op == "FusedBatchNorm" || op == "FusedBatchNormV2") {
@@ -575,7 +614,14 @@ class Translator {
       }
       return absl::OkStatus();
     }
-    if (ta || tb) return Unsupported("BatchMatMul with adj_x or adj_y");
+    if (ta || tb) {
+      // The transposes of the last two axes, whatever the rank: an Einsum.
+      Attributes attributes;
+      attributes.Set("equation",
+                     absl::StrCat(ta ? "...ji" : "...ij", tb ? ",...kj" : ",...jk", "->...ik"));
+      Set(n, {Add("Einsum", {a, b}, std::move(attributes))});
+      return absl::OkStatus();
+    }
     Set(n, {Add("MatMul", {a, b})});
     return absl::OkStatus();
   }
