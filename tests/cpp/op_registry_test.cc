@@ -26,6 +26,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Conv",
                                              "Div",
                                              "Dropout",
+                                             "Einsum",
                                              "Elu",
                                              "Equal",
                                              "Erf",
