@@ -1,7 +1,8 @@
 """Writes the fuzzers' seed corpora into tests/fuzz/corpus/<fuzzer>/ (small,
 hand-picked inputs that reach each parser's main paths). Run from the repo root
 after `make install-tests` (the ONNX seeds use servekit's own builder, the
-tensor seeds TensorFlow's protos from tensorflow-serving-api):
+tensor seeds TensorFlow's protos from tensorflow-serving-api, the SavedModel
+translation seeds TensorFlow itself):
 
     PYTHONPATH=tests/python python3 tests/fuzz/make_seeds.py
 
@@ -311,9 +312,10 @@ def http2_seeds() -> None:
         write("http2_connection_fuzzer", seed)
 
 
-# --- saved_model_fuzzer, tensor_bundle_fuzzer -------------------------------------------
+# --- saved_model_fuzzer, tensor_bundle_fuzzer, saved_model_translate_fuzzer ------------
 def savedmodel_seeds() -> None:
-    # The SavedModels TensorFlow wrote for the C++ tests (no TensorFlow needed here).
+    # The SavedModels TensorFlow wrote for the C++ tests; TensorFlow's protos slim
+    # them for saved_model_translate_fuzzer.
     models = Path(__file__).resolve().parent.parent / "data" / "savedmodel"
     for model in sorted(p for p in models.iterdir() if p.is_dir()):
         if (model / "saved_model.pb").exists():  # sliced_module keeps only its bundle
@@ -327,6 +329,84 @@ def savedmodel_seeds() -> None:
         for flags in (0, 1):
             seed = bytes([flags]) + struct.pack("<I", len(index)) + index + data
             write("tensor_bundle_fuzzer", seed, f"seed-{model.name}-{flags}")
+        if (model / "saved_model.pb").exists():
+            slim = slim_saved_model((model / "saved_model.pb").read_bytes())
+            write("saved_model_translate_fuzzer", slim, f"seed-{model.name}")
+    # The SavedModel tests' models (Conv, batch norm, pooling, depthwise and
+    # separable convolutions, Concatenate, ArgMax, two signatures, Keras 2, TF1),
+    # written by TensorFlow into a scratch directory.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "savedmodel"))
+    import saved_models
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, writer in saved_models.WRITERS.items():
+            writer(Path(scratch) / name)
+            pb = (Path(scratch) / name / "saved_model.pb").read_bytes()
+            write("saved_model_translate_fuzzer", slim_saved_model(pb), f"seed-{name}")
+
+
+def slim_saved_model(data: bytes) -> bytes:
+    """The part of a saved_model.pb that the loader reads to translate its
+    signatures: the {serve} meta graph's signatures, the top-level nodes they
+    reach, the functions those call, without control inputs, internal ("_")
+    attributes, argument attributes or the object graph. Mutations of a few KB
+    reach the translator far more often than mutations of the whole file."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString(data)
+    (meta_graph,) = [m for m in saved_model.meta_graphs if list(m.meta_info_def.tags) == ["serve"]]
+    out = saved_model_pb2.SavedModel(saved_model_schema_version=saved_model.saved_model_schema_version)
+    slim = out.meta_graphs.add()
+    slim.meta_info_def.tags.append("serve")
+    slim.graph_def.versions.CopyFrom(meta_graph.graph_def.versions)
+    tensors = []
+    for name, signature in meta_graph.signature_def.items():
+        if not name.startswith("__"):
+            slim.signature_def[name].CopyFrom(signature)
+            tensors += [info.name for info in [*signature.inputs.values(), *signature.outputs.values()]]
+
+    def strip(node):
+        data_inputs = [i for i in node.input if not i.startswith("^")]
+        del node.input[:]
+        node.input.extend(data_inputs)
+        for key in [k for k in node.attr if k.startswith("_") or k == "config_proto"]:
+            del node.attr[key]
+        node.ClearField("experimental_debug_info")
+
+    nodes = {node.name: node for node in meta_graph.graph_def.node}
+    kept, stack = set(), [t.split(":")[0] for t in tensors]
+    while stack:
+        name = stack.pop()
+        if name in kept or name not in nodes:
+            continue
+        kept.add(name)
+        stack += [i.split(":")[0] for i in nodes[name].input if not i.startswith("^")]
+    functions = {f.signature.name: f for f in meta_graph.graph_def.library.function}
+    called, calls = set(), [nodes[n].attr["f"].func.name for n in kept if "f" in nodes[n].attr]
+    while calls:
+        name = calls.pop()
+        if name in called or name not in functions:
+            continue
+        called.add(name)
+        for node in functions[name].node_def:
+            calls += [attr.func.name for attr in node.attr.values() if attr.HasField("func")]
+    for node in meta_graph.graph_def.node:
+        if node.name in kept:
+            copy = slim.graph_def.node.add()
+            copy.CopyFrom(node)
+            strip(copy)
+    for function in meta_graph.graph_def.library.function:
+        if function.signature.name in called:
+            copy = slim.graph_def.library.function.add()
+            copy.CopyFrom(function)
+            copy.ClearField("arg_attr")
+            copy.ClearField("resource_arg_unique_id")
+            copy.ClearField("control_ret")
+            copy.signature.ClearField("control_output")
+            for node in copy.node_def:
+                strip(node)
+    return out.SerializeToString(deterministic=True)
 
 
 if __name__ == "__main__":

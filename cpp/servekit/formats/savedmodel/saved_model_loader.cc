@@ -6,11 +6,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/formats/savedmodel/tensor_bundle.h"
 #include "servekit/formats/savedmodel/tf_translator.h"
 #include "servekit/formats/savedmodel/variable_keys.h"
+#include "servekit/formats/tf_data_type.h"
 
 namespace servekit {
 namespace {
@@ -28,6 +30,52 @@ std::string Computation(const tensorflow::SignatureDef& signature) {
   for (const auto& [key, name] : inputs) absl::StrAppend(&out, "in ", key, "=", name, ";");
   for (const auto& [key, name] : outputs) absl::StrAppend(&out, "out ", key, "=", name, ";");
   return out;
+}
+
+// A declared shape as ShapeToString writes a tensor's ("[2, ?, 3]", "?" for an
+// unknown (-1) dim); null (no shape attribute) or an unknown rank as
+// "<unknown rank>".
+std::string DeclaredShapeString(const tensorflow::TensorShapeProto* shape) {
+  if (shape == nullptr || shape->unknown_rank()) return "<unknown rank>";
+  std::vector<std::string> dims;
+  for (const auto& dim : shape->dim())
+    dims.push_back(dim.size() < 0 ? "?" : absl::StrCat(dim.size()));
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
+// Checks a checkpoint value against what the graph's variable node (VarHandleOp,
+// VariableV2) declares in its `dtype` and `shape` attributes. Shape inference
+// would catch most mismatches too, but at some op downstream that does not
+// know where its input came from; here the message can name the variable and
+// its key. Unknown dims (-1), an unknown rank or a missing attribute declare
+// nothing.
+Status CheckAgainstDeclaration(const tensorflow::NodeDef& node, const std::string& key,
+                               const Tensor& value) {
+  const tensorflow::TensorShapeProto* declared_shape = nullptr;
+  if (auto shape = node.attr().find("shape");
+      shape != node.attr().end() && shape->second.value_case() == tensorflow::AttrValue::kShape) {
+    declared_shape = &shape->second.shape();
+  }
+  bool same = true;
+  std::string declared_type;
+  if (auto dtype = node.attr().find("dtype");
+      dtype != node.attr().end() && dtype->second.value_case() == tensorflow::AttrValue::kType) {
+    const std::optional<DType> declared = FromTfDataType(dtype->second.type());
+    same = declared.has_value() && *declared == value.dtype();
+    declared_type = absl::StrCat(TfDataTypeEnumName(dtype->second.type()), " ");
+  }
+  if (declared_shape != nullptr && !declared_shape->unknown_rank()) {
+    same = same && declared_shape->dim_size() == value.rank();
+    for (int d = 0; same && d < declared_shape->dim_size(); ++d) {
+      const int64_t size = declared_shape->dim(d).size();
+      same = size < 0 || size == value.shape()[d];
+    }
+  }
+  if (same) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "variable '", node.name(), "' (checkpoint key '", key, "'): the checkpoint holds ",
+      TfDataTypeName(value.dtype()), " ", ShapeToString(value.shape()), " but the graph's ",
+      node.op(), " declares ", declared_type, DeclaredShapeString(declared_shape)));
 }
 
 }  // namespace
@@ -53,6 +101,11 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
   }
   const std::map<std::string, std::string> keys =
       VariableCheckpointKeys(meta_graph, object_graph ? &*object_graph : nullptr);
+  // The top-level graph's nodes by name: what each variable declares.
+  std::map<std::string, const tensorflow::NodeDef*> top_level;
+  for (const tensorflow::NodeDef& node : meta_graph.graph_def().node()) {
+    top_level.emplace(node.name(), &node);
+  }
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
     auto key = keys.find(node);
     if (key == keys.end()) {
@@ -63,7 +116,11 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
       return absl::InvalidArgumentError(absl::StrCat(
           "variable '", node, "' is read but the SavedModel has no variables/variables.index"));
     }
-    return bundle->Read(key->second);
+    ASSIGN_OR_RETURN(Tensor value, bundle->Read(key->second));
+    if (auto declared = top_level.find(node); declared != top_level.end()) {
+      RETURN_IF_ERROR(CheckAgainstDeclaration(*declared->second, key->second, value));
+    }
+    return value;
   };
 
   std::vector<LoadedSignature> signatures;

@@ -64,8 +64,9 @@ bool GetBlockHandle(absl::string_view* in, BlockHandle* handle) {
   return GetVarint(in, 10, &handle->offset) && GetVarint(in, 10, &handle->size);
 }
 
+// "at offset 0 (366 bytes)": follows a block's kind ("the data block ...").
 std::string Describe(const BlockHandle& handle) {
-  return absl::StrCat("block at offset ", handle.offset, " (", handle.size, " bytes)");
+  return absl::StrCat("at offset ", handle.offset, " (", handle.size, " bytes)");
 }
 
 // The contents of the block `handle` points at, after checking that it lies
@@ -190,8 +191,8 @@ StatusOr<std::vector<TableEntry>> ReadTable(absl::string_view file, const TableO
                                   "' is not a block handle"));
     }
     if (handle.offset < next_offset) {
-      return Corrupt(
-          absl::StrCat("the data ", Describe(handle), " overlaps or precedes the block before it"));
+      return Corrupt(absl::StrCat("the data block ", Describe(handle),
+                                  " overlaps or precedes the block before it"));
     }
     ASSIGN_OR_RETURN(absl::string_view block, ReadBlock(file, handle, "data block", options));
     next_offset = handle.offset + handle.size + kBlockTrailerSize;

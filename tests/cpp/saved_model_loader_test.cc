@@ -1,0 +1,523 @@
+// Loading SavedModels (formats/savedmodel/saved_model_loader.h): the
+// checked-in fixtures load and compute what their variables say; hostile
+// copies of a good fixture, edited here file by file or through the protos,
+// fail with a status that names what is wrong, never a crash, a hang or an
+// allocation the files do not back.
+#include "servekit/formats/savedmodel/saved_model_loader.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/stubs/logging.h"
+#include "savedmodel_test_util.h"
+#include "servekit/formats/model_loader.h"
+#include "servekit/formats/savedmodel/function_inliner.h"
+#include "servekit/formats/savedmodel/saved_model_file.h"
+#include "servekit/proto/tf/saved_model.pb.h"
+#include "test_util.h"
+
+namespace servekit {
+namespace {
+
+namespace fs = std::filesystem;
+using test::IsError;
+using test::IsInvalid;
+using test::ReadBytes;
+using test::SavedModelFixture;
+using test::TempDir;
+using test::WriteBytes;
+
+constexpr int64_t kHuge = int64_t{1} << 40;
+
+StatusOr<std::shared_ptr<const LoadedModel>> Load(const fs::path& dir) {
+  return LoadSavedModel(dir.string(), LoadOptions());
+}
+
+// A fixture's expected_variables.txt (written from TensorFlow's checkpoint
+// reader): key -> values, row-major.
+std::map<std::string, std::vector<double>> ExpectedVariables(const std::string& fixture) {
+  std::map<std::string, std::vector<double>> out;
+  std::istringstream lines(ReadBytes(SavedModelFixture(fixture) / "expected_variables.txt"));
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> fields = absl::StrSplit(line, '\t');
+    if (fields.size() != 4) continue;
+    std::vector<double>& values = out[fields[0]];
+    for (absl::string_view v : absl::StrSplit(fields[3], ' ', absl::SkipEmpty()))
+      values.push_back(std::stod(std::string(v)));
+  }
+  return out;
+}
+
+// x @ w + b for row-major x [rows, k], w [k, n], b [n], in double.
+std::vector<double> Affine(const std::vector<double>& x, int64_t rows, const std::vector<double>& w,
+                           const std::vector<double>& b) {
+  const int64_t n = static_cast<int64_t>(b.size());
+  const int64_t k = static_cast<int64_t>(w.size()) / n;
+  std::vector<double> y(rows * n);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = b[j];
+      for (int64_t i = 0; i < k; ++i) sum += x[r * k + i] * w[i * n + j];
+      y[r * n + j] = sum;
+    }
+  }
+  return y;
+}
+
+void ExpectNear(const Tensor& actual, const std::vector<double>& expected) {
+  const std::vector<double> got = test::AsDoubles(actual);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], expected[i], 1e-6 + 1e-5 * std::abs(expected[i])) << "element " << i;
+  }
+}
+
+// Runs `signature` of `model` on one input.
+StatusOr<Tensor> Run1(const LoadedModel& model, const std::string& signature, const Tensor& x) {
+  const LoadedSignature* found = model.Find(signature);
+  if (found == nullptr) return absl::NotFoundError(signature);
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, found->session->Run({x}));
+  if (outputs.size() != 1) return absl::InternalError("expected one output");
+  return std::move(outputs[0]);
+}
+
+const std::vector<double> kRows = {0.5, -1.0, 2.0, 0.25, 0.0, 0.0};  // 3 rows of 2
+
+// tanh(x @ w + b): the TinyModule fixtures' one signature.
+std::vector<double> TinyModuleOutput(const std::string& fixture) {
+  auto vars = ExpectedVariables(fixture);
+  std::vector<double> y =
+      Affine(kRows, 3, vars["w/.ATTRIBUTES/VARIABLE_VALUE"], vars["b/.ATTRIBUTES/VARIABLE_VALUE"]);
+  for (double& v : y) v = std::tanh(v);
+  return y;
+}
+
+TEST(SavedModelLoaderTest, TinyModulesComputeWhatTheirVariablesSay) {
+  for (const char* fixture : {"tiny_module", "sharded_module"}) {
+    SCOPED_TRACE(fixture);
+    auto model = Load(SavedModelFixture(fixture));
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_EQ((*model)->signatures().size(), 1u);
+    const LoadedSignature& signature = (*model)->signatures()[0];
+    EXPECT_EQ(signature.name, "serving_default");
+    EXPECT_EQ(signature.method_name, kPredictMethodName);
+    ASSERT_EQ(signature.session->inputs().size(), 1u);
+    EXPECT_EQ(signature.session->inputs()[0].name, "x");
+    EXPECT_EQ(signature.session->outputs()[0].name, "y");
+    std::vector<float> x(kRows.begin(), kRows.end());
+    auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_EQ(y->shape(), (Shape{3, 3}));
+    ExpectNear(*y, TinyModuleOutput(fixture));
+  }
+}
+
+TEST(SavedModelLoaderTest, KerasExportServesBothSignatures) {
+  // Through the format-detecting entry point, as the model server loads it.
+  auto model = LoadModelVersion(SavedModelFixture("keras_dense").string(), LoadOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ((*model)->signatures().size(), 2u);
+  EXPECT_EQ((*model)->signatures()[0].name, "serve");
+  EXPECT_EQ((*model)->signatures()[1].name, "serving_default");
+  auto vars = ExpectedVariables("keras_dense");
+  const std::vector<double> x = {1.0, -2.0, 0.5, 3.0, -0.25, 0.0, 1.5, -1.0};  // 2 rows of 4
+  std::vector<double> hidden = Affine(x, 2, vars["variables/0/.ATTRIBUTES/VARIABLE_VALUE"],
+                                      vars["variables/1/.ATTRIBUTES/VARIABLE_VALUE"]);
+  for (double& v : hidden) v = std::max(v, 0.0);
+  const std::vector<double> expected =
+      Affine(hidden, 2, vars["variables/2/.ATTRIBUTES/VARIABLE_VALUE"],
+             vars["variables/3/.ATTRIBUTES/VARIABLE_VALUE"]);
+  for (const char* name : {"serve", "serving_default"}) {
+    SCOPED_TRACE(name);
+    const LoadedSignature* signature = (*model)->Find(name);
+    ASSERT_NE(signature, nullptr);
+    EXPECT_EQ(signature->session->inputs()[0].name, "keras_tensor");
+    EXPECT_EQ(signature->session->outputs()[0].name, "output_0");
+    auto y = Run1(**model, name, test::Floats({2, 4}, std::vector<float>(x.begin(), x.end())));
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_EQ(y->shape(), (Shape{2, 2}));
+    ExpectNear(*y, expected);
+  }
+}
+
+// --- hostile copies of a good fixture ------------------------------------------------------
+
+// A writable copy of a fixture in a temp dir, and its saved_model.pb as a
+// message to edit.
+class HostileSavedModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Truncated and edited files make protobuf log; the statuses say it all.
+    google::protobuf::SetLogHandler(nullptr);
+  }
+
+  fs::path Copy(const std::string& fixture) {
+    const fs::path dir = temp_.path() / fixture;
+    fs::copy(SavedModelFixture(fixture), dir, fs::copy_options::recursive);
+    return dir;
+  }
+  static tensorflow::SavedModel ReadProto(const fs::path& dir) {
+    tensorflow::SavedModel saved_model;
+    EXPECT_TRUE(saved_model.ParseFromString(ReadBytes(dir / "saved_model.pb")));
+    return saved_model;
+  }
+  static void WriteProto(const fs::path& dir, const tensorflow::SavedModel& saved_model) {
+    WriteBytes(dir / "saved_model.pb", saved_model.SerializeAsString());
+  }
+  static tensorflow::MetaGraphDef& MetaGraph(tensorflow::SavedModel& saved_model) {
+    return *saved_model.mutable_meta_graphs(0);
+  }
+  // The top-level graph's node named `name`.
+  static tensorflow::NodeDef* TopLevelNode(tensorflow::SavedModel& saved_model,
+                                           const std::string& name) {
+    for (tensorflow::NodeDef& node : *MetaGraph(saved_model).mutable_graph_def()->mutable_node()) {
+      if (node.name() == name) return &node;
+    }
+    ADD_FAILURE() << "no top-level node " << name;
+    return nullptr;
+  }
+  // TinyModule's __call__: the function holding the MatMul (x @ w + b, tanh).
+  static tensorflow::FunctionDef* CallFunction(tensorflow::SavedModel& saved_model) {
+    for (tensorflow::FunctionDef& f :
+         *MetaGraph(saved_model).mutable_graph_def()->mutable_library()->mutable_function()) {
+      for (const tensorflow::NodeDef& node : f.node_def()) {
+        if (node.op() == "MatMul") return &f;
+      }
+    }
+    ADD_FAILURE() << "no function computes a MatMul";
+    return nullptr;
+  }
+  static tensorflow::NodeDef* BodyNode(tensorflow::FunctionDef* f, const std::string& name) {
+    for (tensorflow::NodeDef& node : *f->mutable_node_def()) {
+      if (node.name() == name) return &node;
+    }
+    ADD_FAILURE() << "no node " << name << " in " << f->signature().name();
+    return nullptr;
+  }
+  static tensorflow::TensorShapeProto Dims(std::initializer_list<int64_t> dims) {
+    tensorflow::TensorShapeProto shape;
+    for (int64_t d : dims) shape.add_dim()->set_size(d);
+    return shape;
+  }
+  // A Const node of `dtype` with `shape` holding `values`.
+  static tensorflow::NodeDef Const(const std::string& name, tensorflow::DataType dtype,
+                                   std::initializer_list<int64_t> shape,
+                                   std::initializer_list<double> values) {
+    tensorflow::NodeDef node;
+    node.set_name(name);
+    node.set_op("Const");
+    (*node.mutable_attr())["dtype"].set_type(dtype);
+    tensorflow::TensorProto* tensor = (*node.mutable_attr())["value"].mutable_tensor();
+    tensor->set_dtype(dtype);
+    *tensor->mutable_tensor_shape() = Dims(shape);
+    for (double v : values) {
+      if (dtype == tensorflow::DT_FLOAT) tensor->add_float_val(static_cast<float>(v));
+      if (dtype == tensorflow::DT_INT32) tensor->add_int_val(static_cast<int32_t>(v));
+    }
+    return node;
+  }
+
+  TempDir temp_;
+};
+
+TEST_F(HostileSavedModelTest, EveryTruncationOfSavedModelPbIsRefused) {
+  const fs::path dir = Copy("tiny_module");
+  const std::string bytes = ReadBytes(dir / "saved_model.pb");
+  ASSERT_GT(bytes.size(), 1000u);
+  // Every prefix in memory; a sample of them, the shortest and longest
+  // included, as files through the whole loader (writing all ~20,000 files
+  // takes a minute on a busy disk).
+  for (size_t length = 0; length < bytes.size(); ++length) {
+    auto meta_graph = ParseSavedModelMetaGraph(absl::string_view(bytes).substr(0, length));
+    ASSERT_TRUE(IsInvalid(meta_graph.status(), {"saved_model.pb"})) << "prefix of " << length;
+    if (length > 16 && length + 16 < bytes.size() && length % 97 != 0) continue;
+    WriteBytes(dir / "saved_model.pb", bytes.substr(0, length));
+    ASSERT_TRUE(IsInvalid(Load(dir).status(), {(dir / "saved_model.pb").string()}))
+        << "prefix of " << length;
+  }
+  WriteBytes(dir / "saved_model.pb", bytes);
+  EXPECT_TRUE(Load(dir).ok());
+}
+
+TEST_F(HostileSavedModelTest, BundleIndexWithABadChecksum) {
+  const fs::path dir = Copy("tiny_module");
+  const fs::path index = dir / "variables" / "variables.index";
+  std::string bytes = ReadBytes(index);
+  bytes[8] ^= 0x01;  // inside the first data block, which a CRC-32C covers
+  WriteBytes(index, bytes);
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kDataLoss,
+                      {"variables.index", "the data block at offset 0", "fails its checksum"}));
+}
+
+TEST_F(HostileSavedModelTest, NoFlippedIndexByteChangesWhatTheModelComputes) {
+  // Every bit of the index that the reader uses is covered by a checksum or
+  // checked; a flip it lets through (padding) must leave the results alone.
+  const fs::path dir = Copy("tiny_module");
+  const fs::path index = dir / "variables" / "variables.index";
+  const std::string good = ReadBytes(index);
+  const std::vector<double> expected = TinyModuleOutput("tiny_module");
+  const std::vector<float> x(kRows.begin(), kRows.end());
+  int loaded = 0;
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bytes = good;
+    bytes[i] ^= 0x20;
+    WriteBytes(index, bytes);
+    auto model = Load(dir);
+    if (!model.ok()) {
+      EXPECT_NE(model.status().code(), absl::StatusCode::kInternal) << model.status();
+      EXPECT_NE(model.status().code(), absl::StatusCode::kUnknown) << model.status();
+      EXPECT_FALSE(model.status().message().empty());
+      continue;
+    }
+    ++loaded;
+    SCOPED_TRACE(i);
+    auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+    ASSERT_TRUE(y.ok()) << y.status();
+    ExpectNear(*y, expected);
+  }
+  // The 48-byte footer holds two block handles (varints), zero padding and
+  // the 8-byte magic number: only the padding may flip unseen.
+  EXPECT_LE(loaded, 40);
+}
+
+TEST_F(HostileSavedModelTest, MissingDataShard) {
+  const fs::path dir = Copy("sharded_module");
+  fs::remove(dir / "variables" / "variables.data-00002-of-00004");
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kNotFound,
+                      {"variables.data-00002-of-00004", "missing"}));
+}
+
+TEST_F(HostileSavedModelTest, TruncatedDataShard) {
+  const fs::path dir = Copy("sharded_module");
+  const fs::path shard = dir / "variables" / "variables.data-00003-of-00004";
+  WriteBytes(shard, ReadBytes(shard).substr(0, 100));
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kDataLoss,
+                      {"variables.data-00003-of-00004", "which has 100 bytes"}));
+}
+
+TEST_F(HostileSavedModelTest, VariableShapeDiffersFromTheGraph) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({3, 2});
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "variable 'w'",
+                                             "checkpoint key 'w/.ATTRIBUTES/VARIABLE_VALUE'",
+                                             "the checkpoint holds DT_FLOAT [2, 3]",
+                                             "the graph's VarHandleOp declares DT_FLOAT [3, 2]"}));
+
+  // A rank that differs, and a declared size that no file could back.
+  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({6});
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"variable 'w'", "[2, 3]", "declares DT_FLOAT [6]"}));
+  *(*TopLevelNode(saved_model, "b")->mutable_attr())["shape"].mutable_shape() = Dims({kHuge});
+  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({2, 3});
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"variable 'b'", "[3]", "[1099511627776]"}));
+}
+
+TEST_F(HostileSavedModelTest, VariableDtypeDiffersFromTheGraph) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  (*TopLevelNode(saved_model, "b")->mutable_attr())["dtype"].set_type(tensorflow::DT_DOUBLE);
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(),
+                        {"variable 'b'", "holds DT_FLOAT [3]", "declares DT_DOUBLE [3]"}));
+}
+
+TEST_F(HostileSavedModelTest, UnknownDeclaredDimsAcceptAnyCheckpointValue) {
+  // -1 dims and an unknown rank declare nothing, as in TensorFlow.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({-1, 3});
+  (*TopLevelNode(saved_model, "b")->mutable_attr())["shape"].mutable_shape()->set_unknown_rank(
+      true);
+  WriteProto(dir, saved_model);
+  auto model = Load(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> x(kRows.begin(), kRows.end());
+  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+  ASSERT_TRUE(y.ok()) << y.status();
+  ExpectNear(*y, TinyModuleOutput("tiny_module"));
+}
+
+TEST_F(HostileSavedModelTest, FunctionThatCallsItself) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  const std::string name = f->signature().name();
+  // add = recurse(x, w, b) + b, where recurse is a call of the function itself.
+  tensorflow::NodeDef* recurse = f->add_node_def();
+  recurse->set_name("recurse");
+  recurse->set_op("StatefulPartitionedCall");
+  for (const auto& arg : f->signature().input_arg()) recurse->add_input(arg.name());
+  (*recurse->mutable_attr())["f"].mutable_func()->set_name(name);
+  BodyNode(f, "add")->set_input(0, "recurse:output:0");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "node 'recurse'",
+                                             absl::StrCat("function '", name, "' calls itself")}));
+}
+
+TEST_F(HostileSavedModelTest, FunctionsThatCallEachOther) {
+  // __call__ calls the signature wrapper, which calls __call__.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  const std::string wrapper =
+      TopLevelNode(saved_model, "StatefulPartitionedCall")->attr().at("f").func().name();
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  ASSERT_NE(f->signature().name(), wrapper);
+  tensorflow::NodeDef* call = f->add_node_def();
+  call->set_name("back");
+  call->set_op("PartitionedCall");
+  for (const auto& arg : f->signature().input_arg()) call->add_input(arg.name());
+  (*call->mutable_attr())["f"].mutable_func()->set_name(wrapper);
+  BodyNode(f, "add")->set_input(0, "back:output:0");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(),
+                        {"node 'back'", absl::StrCat("function '", wrapper, "'"), "calls itself"}));
+}
+
+// Runs `body` on a thread with a 64 MiB stack. The inliner recurses a few
+// frames per level of nesting; under ASan (scripts/sanitize.sh) 2,000 levels
+// overflow the default 8 MiB stack, a known risk of kMaxInliningDepth that is
+// the inliner's to fix. The test below is about the limit's error.
+void OnLargeStack(std::function<void()> body) {
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, size_t{64} << 20), 0);
+  pthread_t thread;
+  auto run = [](void* f) -> void* {
+    (*static_cast<std::function<void()>*>(f))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, run, &body), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+TEST_F(HostileSavedModelTest, CallsNestedDeeperThanTheLimit) {
+  // A chain of distinct functions, each calling the next: no recursion, but
+  // deeper than the inliner follows.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  BodyNode(f, "add")->set_input(0, "chain:output:0");
+  tensorflow::NodeDef* call = f->add_node_def();
+  call->set_name("chain");
+  call->set_op("PartitionedCall");
+  call->add_input("x");
+  (*call->mutable_attr())["f"].mutable_func()->set_name("chain_0");
+  auto* library = MetaGraph(saved_model).mutable_graph_def()->mutable_library();
+  const int kLinks = kMaxInliningDepth + 10;
+  for (int i = 0; i < kLinks; ++i) {
+    tensorflow::FunctionDef* link = library->add_function();
+    link->mutable_signature()->set_name(absl::StrCat("chain_", i));
+    link->mutable_signature()->add_input_arg()->set_name("in");
+    link->mutable_signature()->add_output_arg()->set_name("out");
+    tensorflow::NodeDef* next = link->add_node_def();
+    next->set_name("next");
+    if (i + 1 < kLinks) {
+      next->set_op("PartitionedCall");
+      (*next->mutable_attr())["f"].mutable_func()->set_name(absl::StrCat("chain_", i + 1));
+    } else {
+      next->set_op("MatMul");
+    }
+    next->add_input("in");
+    (*link->mutable_ret())["out"] = "next:output:0";
+  }
+  WriteProto(dir, saved_model);
+  OnLargeStack([&] {
+    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "nest"}));
+  });
+}
+
+TEST_F(HostileSavedModelTest, UnknownOp) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  BodyNode(f, "Tanh")->set_op("FancyTanh");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(),
+                        {"signature 'serving_default'", "unsupported TensorFlow op 'FancyTanh'",
+                         "node 'Tanh'", absl::StrCat("function '", f->signature().name(), "'")}));
+}
+
+TEST_F(HostileSavedModelTest, OpServekitDoesNotTranslate) {
+  // A real TensorFlow op whose outputs the inliner knows, but not translated.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  BodyNode(f, "Tanh")->set_op("Round");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(
+      IsError(Load(dir).status(), absl::StatusCode::kUnimplemented,
+              {"signature 'serving_default'", "TensorFlow op 'Round'", "node 'Tanh'",
+               absl::StrCat("function '", f->signature().name(), "'"), "does not translate"}));
+}
+
+TEST_F(HostileSavedModelTest, HugeSignatureInputShape) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  auto& input =
+      (*MetaGraph(saved_model).mutable_signature_def())["serving_default"].mutable_inputs()->at(
+          "x");
+  // 2^40 rows of 2 (the MatMul's inner dim still agrees), then 2^62 x 2^62,
+  // whose element count overflows int64.
+  *input.mutable_tensor_shape() = Dims({kHuge, 2});
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "too large"}));
+  *input.mutable_tensor_shape() = Dims({int64_t{1} << 62, int64_t{1} << 62});
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'"}));
+}
+
+TEST_F(HostileSavedModelTest, HugeConstWithTinyContent) {
+  // add = MatMul + a Const that declares 2^40 floats and holds one.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  *f->add_node_def() = Const("huge", tensorflow::DT_FLOAT, {1 << 20, 1 << 20}, {1.0});
+  BodyNode(f, "add")->set_input(1, "huge:output:0");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kResourceExhausted,
+                      {"signature 'serving_default'", "TensorFlow op 'Const'", "node 'huge'"}));
+}
+
+TEST_F(HostileSavedModelTest, HugeFillFromTinyConstants) {
+  // The function returns Fill([2^20, 2^20], 1.0): every input is known at
+  // load time, and nothing may fold or allocate it.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  *f->add_node_def() = Const("dims", tensorflow::DT_INT32, {2}, {1 << 20, 1 << 20});
+  *f->add_node_def() = Const("one", tensorflow::DT_FLOAT, {}, {1.0});
+  tensorflow::NodeDef* fill = f->add_node_def();
+  fill->set_name("fill");
+  fill->set_op("Fill");
+  fill->add_input("dims:output:0");
+  fill->add_input("one:output:0");
+  BodyNode(f, "Identity")->set_input(0, "fill:output:0");
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "too large"}));
+}
+
+}  // namespace
+}  // namespace servekit
