@@ -475,8 +475,9 @@ TEST_F(HostileSavedModelTest, HugeConstWithTinyContent) {
   *f->add_node_def() = Const("huge", tensorflow::DT_FLOAT, {1 << 20, 1 << 20}, {1.0});
   BodyNode(f, "add")->set_input(1, "huge:output:0");
   WriteProto(dir, saved_model);
-  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kResourceExhausted,
-                      {"signature 'serving_default'", "TensorFlow op 'Const'", "node 'huge'"}));
+  EXPECT_TRUE(IsError(
+      Load(dir).status(), absl::StatusCode::kInvalidArgument,
+      {"signature 'serving_default'", "TensorFlow op 'Const'", "node 'huge'", "servekit's limit"}));
 }
 
 TEST_F(HostileSavedModelTest, HugeFillFromTinyConstants) {

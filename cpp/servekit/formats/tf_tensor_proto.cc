@@ -274,7 +274,14 @@ StatusOr<Tensor> TensorFromTfConstant(const TensorProto& proto, int64_t max_elem
     if (dim.size() < 0) return absl::InvalidArgumentError("a constant with an unknown dimension");
     spec.shape.push_back(Dim::Fixed(dim.size()));
   }
-  return TensorFromProto(proto, spec, max_elements);
+  StatusOr<Tensor> tensor = TensorFromProto(proto, spec, max_elements);
+  if (absl::IsResourceExhausted(tensor.status())) {
+    // TensorFromProto words it for requests; this is a model's constant.
+    return absl::InvalidArgumentError(
+        absl::StrCat("a constant of shape ", SymShapeToString(spec.shape), " holds more than ",
+                     max_elements, " elements, servekit's limit"));
+  }
+  return tensor;
 }
 
 void TensorToProto(const Tensor& tensor, TensorProto* proto) {

@@ -17,6 +17,14 @@ namespace {
 // less in a release build; reserved, touched only as deep as a graph goes.
 constexpr size_t kInliningStackBytes = size_t{256} << 20;
 
+// Far above any real model (a large transformer inlines to tens of thousands).
+constexpr size_t kMaxInlinedOps = size_t{1} << 18;
+// Call sites inlined: each gets its own copy of the function, so a few KB of
+// functions that each call the next twice ask for 2^depth of them.
+constexpr size_t kMaxCallSites = size_t{1} << 15;
+// The highest `index` in "node:out_arg:index" (a list output's length).
+constexpr int kMaxOutputIndex = 1 << 20;
+
 using tensorflow::FunctionDef;
 using tensorflow::NodeDef;
 
@@ -120,7 +128,8 @@ bool IsPassThrough(const std::string& op) {
 struct Scope {
   const FunctionDef* function = nullptr;  // null: the top-level graph
   std::string prefix;                     // of its flat nodes' names
-  absl::flat_hash_map<std::string, const NodeDef*> nodes;
+  // Its nodes by name: shared by every call of the same function.
+  std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>> nodes;
   absl::flat_hash_map<std::string, TfOutput> args;
   absl::flat_hash_map<std::string, int> emitted;  // node name -> flat node
   absl::flat_hash_map<std::string, int> calls;    // call node name -> callee scope
@@ -130,11 +139,13 @@ struct Scope {
 
 class Inliner {
  public:
-  explicit Inliner(const tensorflow::MetaGraphDef& meta_graph) : meta_graph_(meta_graph) {
+  explicit Inliner(const tensorflow::MetaGraphDef& meta_graph) {
     for (const FunctionDef& f : meta_graph.graph_def().library().function())
       functions_[f.signature().name()] = &f;
     auto top = std::make_unique<Scope>();
-    for (const NodeDef& node : meta_graph.graph_def().node()) top->nodes[node.name()] = &node;
+    auto nodes = std::make_shared<absl::flat_hash_map<std::string, const NodeDef*>>();
+    for (const NodeDef& node : meta_graph.graph_def().node()) (*nodes)[node.name()] = &node;
+    top->nodes = std::move(nodes);
     scopes_.push_back(std::move(top));
   }
 
@@ -171,8 +182,8 @@ class Inliner {
       if (arg != s.args.end()) return arg->second;
     }
     const std::string& node_name = parts[0];
-    auto found = s.nodes.find(node_name);
-    if (found == s.nodes.end()) {
+    auto found = s.nodes->find(node_name);
+    if (found == s.nodes->end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", ref, "' in ", Where(s), " names no node or argument"));
     }
@@ -185,7 +196,8 @@ class Inliner {
       }
     } else if (parts.size() >= 2) {
       int index = 0;
-      if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index))) {
+      if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index)) ||
+          index < 0 || index > kMaxOutputIndex) {
         return Error(scope, node_name, absl::StrCat("bad tensor reference '", ref, "'"));
       }
       const int arg = OutputArgPosition(node.op(), parts[1]);
@@ -230,6 +242,12 @@ class Inliner {
         return done->second;
       }
       if (OutputArgs().count(node.op()) == 0) return UnknownOp(scope, node);
+      if (flat_.nodes.size() >= kMaxInlinedOps) {
+        // Each call site gets its own copy of the function: a file of a few KB
+        // whose functions each call the next twice asks for 2^depth copies.
+        return Error(scope, node.name(),
+                     absl::StrCat("the signature inlines to more than ", kMaxInlinedOps, " ops"));
+      }
       s.emitted[node.name()] = -1;  // in progress
     }
     TfNode flat;
@@ -294,13 +312,25 @@ class Inliner {
                    absl::StrCat("passes ", inputs.size(), " inputs to function '", name,
                                 "', which takes ", f.signature().input_arg_size()));
     }
+    if (scopes_.size() >= kMaxCallSites) {
+      return Error(scope, call.name(),
+                   absl::StrCat("the signature makes more than ", kMaxCallSites,
+                                " function calls (each call site is inlined on its own)"));
+    }
     auto callee = std::make_unique<Scope>();
     callee->function = &f;
     callee->prefix = absl::StrCat(scopes_[scope]->prefix, call.name(), "/");
     callee->depth = scopes_[scope]->depth + 1;
     callee->active_functions = scopes_[scope]->active_functions;
     callee->active_functions.insert(name);
-    for (const NodeDef& node : f.node_def()) callee->nodes[node.name()] = &node;
+    std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>>& nodes =
+        function_nodes_[&f];
+    if (nodes == nullptr) {
+      auto index = std::make_shared<absl::flat_hash_map<std::string, const NodeDef*>>();
+      for (const NodeDef& node : f.node_def()) (*index)[node.name()] = &node;
+      nodes = std::move(index);
+    }
+    callee->nodes = nodes;
     // Arguments are resolved now, in the caller's scope: a call's inputs are
     // few, and a resource argument must reach its variable either way.
     for (int i = 0; i < f.signature().input_arg_size(); ++i) {
@@ -313,9 +343,11 @@ class Inliner {
     return id;
   }
 
-  const tensorflow::MetaGraphDef& meta_graph_;
   absl::flat_hash_map<std::string, const FunctionDef*> functions_;
   std::vector<std::unique_ptr<Scope>> scopes_;
+  absl::flat_hash_map<const FunctionDef*,
+                      std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>>>
+      function_nodes_;
   TfFlatGraph flat_;
 };
 

@@ -316,6 +316,13 @@ class Translator {
         return absl::InvalidArgumentError("has no tensor value");
       }
       ASSIGN_OR_RETURN(Tensor t, TensorFromTfConstant(value->tensor(), kMaxConstElements));
+      // A few bytes may ask for a large tensor (one value repeated): the
+      // signature's constants together stay within the same bound.
+      const_elements_ += t.num_elements();
+      if (const_elements_ > kMaxConstElements) {
+        return absl::InvalidArgumentError(absl::StrCat("the signature's constants hold more than ",
+                                                       kMaxConstElements, " elements"));
+      }
       Set(n, {Constant(std::move(t))});
       return absl::OkStatus();
     }
@@ -331,6 +338,12 @@ class Translator {
     if (op == "ReadVariableOp") {
       if (node.inputs.empty()) return absl::InvalidArgumentError("reads no variable");
       const TfNode& handle = flat_.nodes[node.inputs[0].node];
+      if (handle.def->op() == "VarHandleOp" && !handle.function.empty()) {
+        // Variables live in the top-level graph; one a function creates has no
+        // checkpoint entry of its own (its local name could collide with one).
+        return absl::UnimplementedError(
+            absl::StrCat("reads a variable created inside function '", handle.function, "'"));
+      }
       if (handle.def->op() != "VarHandleOp") {
         return absl::UnimplementedError(absl::StrCat("reads a resource made by op '",
                                                      handle.def->op(),
@@ -763,6 +776,9 @@ class Translator {
     if (ellipsis_mask != 0 || new_axis_mask != 0) {
       return Unsupported("StridedSlice with ellipsis_mask or new_axis_mask");
     }
+    if (begin.size() > 64) {  // the masks are 64-bit
+      return absl::InvalidArgumentError("slices more than 64 axes");
+    }
     // One element of a vector (Flatten's batch size out of a Shape): a Gather,
     // which keeps the engine's knowledge of shape values whatever the dtype.
     if (begin.size() == 1 && shrink_mask == 1) {
@@ -779,7 +795,9 @@ class Translator {
       if (strides[i] == 0) return absl::InvalidArgumentError("a stride is 0");
       int64_t b = begin[i], e = end[i];
       if (shrink) {
-        e = b == -1 ? std::numeric_limits<int64_t>::max() : b + 1;
+        e = b == -1 || b == std::numeric_limits<int64_t>::max()
+                ? std::numeric_limits<int64_t>::max()
+                : b + 1;
         squeeze.push_back(static_cast<int64_t>(i));
       } else {
         const bool forward = strides[i] > 0;
@@ -811,6 +829,7 @@ class Translator {
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value
   std::string current_;                   // the node being translated, for names
+  int64_t const_elements_ = 0;            // in all Const nodes so far
 };
 
 }  // namespace
