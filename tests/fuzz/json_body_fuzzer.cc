@@ -59,7 +59,7 @@ struct Management {
     options.load_wait = absl::ZeroDuration();
     options.load =
         [](const std::string&,
-           const std::string&) -> servekit::StatusOr<std::shared_ptr<const servekit::Session>> {
+           const std::string&) -> servekit::StatusOr<std::shared_ptr<const servekit::LoadedModel>> {
       return absl::UnavailableError("the fuzzer loads no model");
     };
     core = std::make_unique<servekit::ServerCore>(options);

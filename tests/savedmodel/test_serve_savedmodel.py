@@ -123,10 +123,10 @@ def test_keras_tutorial_end_to_end_with_a_hot_swap(tmp_path):
                     except grpc.RpcError as error:
                         failures.append(error)
 
+            second = _train_cnn(2)  # before the client starts: only the export races it
+            want_v2 = second.predict(x, verbose=0)
             client = threading.Thread(target=load)
             client.start()
-            second = _train_cnn(2)
-            want_v2 = second.predict(x, verbose=0)
             _export(second, base, 2)
             deadline = time.monotonic() + 60
             while 2 not in versions and time.monotonic() < deadline:
