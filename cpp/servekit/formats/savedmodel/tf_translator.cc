@@ -51,10 +51,6 @@ Tensor ScalarOf(DType dtype, double value) {
   return t;
 }
 
-// `t` with its axes permuted (out.dim(i) == t.dim(perm[i])); `perm` is one of
-// this file's own, of t's rank.
-Tensor Permuted(const Tensor& t, const std::vector<int64_t>& perm) { return *t.PermuteAxes(perm); }
-
 class Translator {
  public:
   Translator(const TfFlatGraph& flat, const VariableReader& read_variable)
@@ -199,8 +195,11 @@ class Translator {
   }
   int Ints(const std::vector<int64_t>& values) { return Constant(Int64s(values)); }
   int Transpose(int value, const std::vector<int64_t>& perm) {
-    if (const Tensor* t = ConstantOf(value); t != nullptr && t->rank() == 4)
-      return Constant(Permuted(*t, perm));
+    if (const Tensor* t = ConstantOf(value); t != nullptr && t->rank() == 4) {
+      // Laid out now; if the copy cannot be allocated, the engine transposes it.
+      if (StatusOr<Tensor> moved = t->PermuteAxes(perm); moved.ok())
+        return Constant(*std::move(moved));
+    }
     Attributes a;
     a.Set("perm", perm);
     return Add("Transpose", {value}, std::move(a));
@@ -658,12 +657,12 @@ class Translator {
     a.Set("dilations", std::vector<int64_t>{dilations[1], dilations[2]});
     Tensor weights;
     if (def.op() == "Conv2D") {
-      weights = Permuted(*filter, {3, 2, 0, 1});  // [h, w, in, out] -> [out, in, h, w]
+      ASSIGN_OR_RETURN(weights, filter->PermuteAxes({3, 2, 0, 1}));  // -> [out, in, h, w]
     } else {
       // [h, w, in, multiplier] -> [in * multiplier, 1, h, w], group = in: output
       // channel c * multiplier + m reads input channel c, as in TensorFlow.
       const Shape& s = filter->shape();
-      Tensor p = Permuted(*filter, {2, 3, 0, 1});  // [in, m, h, w]
+      ASSIGN_OR_RETURN(Tensor p, filter->PermuteAxes({2, 3, 0, 1}));  // [in, m, h, w]
       weights = p.Reshaped({s[2] * s[3], 1, s[0], s[1]});
       a.Set("group", s[2]);
     }
