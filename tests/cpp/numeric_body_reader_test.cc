@@ -60,6 +60,10 @@ TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
       kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[0.1, 0.7, 3.4028235], [0.2, 16777217.5, 1]]})",
                                   kVector));
+  // Integers just past uint64 (found by the fuzzer).
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"instances": [18446744073709551616, 18446744073709551617, 99999999999999999999]})",
+      kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(" \n{ \"inputs\" : [ 1 , 2 ] } \t", kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"\u0069nputs": [1]})", kScalars))
       << "escaped keys read as keys";

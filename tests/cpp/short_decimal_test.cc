@@ -75,7 +75,11 @@ TEST(ShortDecimalTest, RefusesWhatItCannotReadExactlyOrIsNotJson) {
                             "Infinity",
                             "0x10",
                             "12345678901234567890",
-                            "0.12345678901234567890"}) {
+                            "0.12345678901234567890",
+                            // 20 digits whose value wraps 64 bits to exactly 0 (fuzzer).
+                            "18446744073709551616",
+                            "-1844674407370955161.6",
+                            "0.0000018446744073709551616"}) {
     EXPECT_FALSE(ParseShortDecimal(token, &d)) << '"' << token << '"';
   }
   // Parsed, but outside the bounds where one division is exact.

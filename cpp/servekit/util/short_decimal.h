@@ -39,10 +39,13 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
   if (p == end || *p < '0' || *p > '9') return false;
   // JSON: "0" alone or a non-zero digit first; "01" is not a number.
   if (*p == '0' && end - p > 1 && p[1] >= '0' && p[1] <= '9') return false;
-  int significant = 0;  // digits from the first non-zero one: only they can overflow
+  // Digits from the first non-zero one: only they can overflow. Counted from
+  // the characters, not from `digits`, which wraps to 0 at 2^64 (the fuzzer
+  // found "18446744073709551616" read as 0).
+  int significant = 0;
   for (; p != end && *p >= '0' && *p <= '9'; ++p) {
     d.digits = d.digits * 10 + static_cast<uint64_t>(*p - '0');
-    significant += d.digits != 0;
+    significant += significant != 0 || *p != '0';
   }
   if (p != end) {
     if (*p != '.') return false;
@@ -50,7 +53,7 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
     const char* const fraction = p;
     for (; p != end && *p >= '0' && *p <= '9'; ++p) {
       d.digits = d.digits * 10 + static_cast<uint64_t>(*p - '0');
-      significant += d.digits != 0;
+      significant += significant != 0 || *p != '0';
     }
     d.fraction_digits = static_cast<int>(p - fraction);
     if (d.fraction_digits == 0 || p != end) return false;  // "1." or an exponent or junk
