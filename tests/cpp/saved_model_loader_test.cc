@@ -148,6 +148,8 @@ TEST(SavedModelLoaderTest, KerasExportServesBothSignatures) {
     EXPECT_EQ(y->shape(), (Shape{2, 2}));
     ExpectNear(*y, expected);
   }
+  EXPECT_EQ((*model)->Find("serve")->session, (*model)->Find("serving_default")->session)
+      << "the two signatures compute the same, so they share one Session";
 }
 
 // --- hostile copies of a good fixture ------------------------------------------------------
@@ -155,14 +157,14 @@ TEST(SavedModelLoaderTest, KerasExportServesBothSignatures) {
 // A writable copy of a fixture in a temp dir, and its saved_model.pb as a
 // message to edit.
 class HostileSavedModelTest : public ::testing::Test {
- protected:
+ public:
   static void SetUpTestSuite() {
     // Truncated and edited files make protobuf log; the statuses say it all.
     google::protobuf::SetLogHandler(nullptr);
   }
 
-  fs::path Copy(const std::string& fixture) {
-    const fs::path dir = temp_.path() / fixture;
+  fs::path Copy(const std::string& fixture, const std::string& as = "") {
+    const fs::path dir = temp_.path() / (as.empty() ? fixture : as);
     fs::copy(SavedModelFixture(fixture), dir, fs::copy_options::recursive);
     return dir;
   }
@@ -388,40 +390,90 @@ TEST_F(HostileSavedModelTest, FunctionsThatCallEachOther) {
                         {"node 'back'", absl::StrCat("function '", wrapper, "'"), "calls itself"}));
 }
 
+// TinyModule with its MatMul's input x passed through a chain of `links`
+// distinct functions, each calling the next (no recursion); the last one is
+// an Identity, so the model computes what it did.
+fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links);
+
 TEST_F(HostileSavedModelTest, CallsNestedDeeperThanTheLimit) {
-  // A chain of distinct functions, each calling the next: no recursion, but
-  // deeper than the inliner follows.
-  const fs::path dir = Copy("tiny_module");
+  const fs::path dir = TinyModuleWithCallChain(*this, kMaxInliningDepth + 10);
+  // On the caller's stack: the inliner walks on its own large one.
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "nest"}));
+}
+
+TEST_F(HostileSavedModelTest, CallsNestedDeepButWithinTheLimitLoad) {
+  // Deeper than the inliner walks on the caller's stack (it starts again on
+  // a stack of its own), shallower than the limit.
+  for (int links : {10, 600}) {
+    SCOPED_TRACE(links);
+    auto model = Load(TinyModuleWithCallChain(*this, links));
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::vector<float> x(kRows.begin(), kRows.end());
+    auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+    ASSERT_TRUE(y.ok()) << y.status();
+    ExpectNear(*y, TinyModuleOutput("tiny_module"));
+  }
+}
+
+TEST_F(HostileSavedModelTest, SignaturesThatDeclareDifferentShapesGetTheirOwnSessions) {
+  // Keras's `serve` and `serving_default` compute the same; once `serve`
+  // declares a fixed batch of 2, it is a different Session (same answers).
+  const fs::path dir = Copy("keras_dense");
   tensorflow::SavedModel saved_model = ReadProto(dir);
-  tensorflow::FunctionDef* f = CallFunction(saved_model);
-  ASSERT_NE(f, nullptr);
-  BodyNode(f, "add")->set_input(0, "chain:output:0");
+  auto& serve = (*MetaGraph(saved_model).mutable_signature_def())["serve"];
+  ASSERT_EQ(serve.inputs().size(), 1u);
+  serve.mutable_inputs()->begin()->second.mutable_tensor_shape()->mutable_dim(0)->set_size(2);
+  WriteProto(dir, saved_model);
+  auto model = LoadModelVersion(dir.string(), LoadOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  const LoadedSignature* fixed = (*model)->Find("serve");
+  const LoadedSignature* open = (*model)->Find("serving_default");
+  ASSERT_TRUE(fixed != nullptr && open != nullptr);
+  EXPECT_NE(fixed->session, open->session);
+  const Tensor x = test::Floats({2, 4}, {1, -2, 0.5, 3, -0.25, 0, 1.5, -1});
+  auto a = Run1(**model, "serve", x);
+  auto b = Run1(**model, "serving_default", x);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ExpectNear(*a, test::AsDoubles(*b));
+  EXPECT_FALSE(Run1(**model, "serve", test::Floats({1, 4}, {1, 2, 3, 4})).ok())
+      << "serve takes batches of 2 only";
+}
+
+fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links) {
+  const fs::path dir = test.Copy("tiny_module", absl::StrCat("chain_", links));
+  tensorflow::SavedModel saved_model = test.ReadProto(dir);
+  tensorflow::FunctionDef* f = test.CallFunction(saved_model);
+  if (f == nullptr) return dir;
+  tensorflow::NodeDef* matmul = nullptr;
+  for (tensorflow::NodeDef& node : *f->mutable_node_def()) {
+    if (node.op() == "MatMul") matmul = &node;
+  }
+  const std::string x = matmul->input(0);
+  matmul->set_input(0, "chain:output:0");
   tensorflow::NodeDef* call = f->add_node_def();
   call->set_name("chain");
   call->set_op("PartitionedCall");
-  call->add_input("x");
+  call->add_input(x);
   (*call->mutable_attr())["f"].mutable_func()->set_name("chain_0");
-  auto* library = MetaGraph(saved_model).mutable_graph_def()->mutable_library();
-  const int kLinks = kMaxInliningDepth + 10;
-  for (int i = 0; i < kLinks; ++i) {
+  auto* library = test.MetaGraph(saved_model).mutable_graph_def()->mutable_library();
+  for (int i = 0; i < links; ++i) {
     tensorflow::FunctionDef* link = library->add_function();
     link->mutable_signature()->set_name(absl::StrCat("chain_", i));
     link->mutable_signature()->add_input_arg()->set_name("in");
     link->mutable_signature()->add_output_arg()->set_name("out");
     tensorflow::NodeDef* next = link->add_node_def();
     next->set_name("next");
-    if (i + 1 < kLinks) {
+    if (i + 1 < links) {
       next->set_op("PartitionedCall");
       (*next->mutable_attr())["f"].mutable_func()->set_name(absl::StrCat("chain_", i + 1));
     } else {
-      next->set_op("MatMul");
+      next->set_op("Identity");
     }
     next->add_input("in");
     (*link->mutable_ret())["out"] = "next:output:0";
   }
-  WriteProto(dir, saved_model);
-  // On the caller's stack: the inliner walks on its own large one.
-  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "nest"}));
+  test.WriteProto(dir, saved_model);
+  return dir;
 }
 
 TEST_F(HostileSavedModelTest, UnknownOp) {

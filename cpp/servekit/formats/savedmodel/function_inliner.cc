@@ -1,5 +1,6 @@
 #include "servekit/formats/savedmodel/function_inliner.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +17,10 @@ namespace {
 // The inliner's stack: ~4 KiB per level in an AddressSanitizer build, far
 // less in a release build; reserved, touched only as deep as a graph goes.
 constexpr size_t kInliningStackBytes = size_t{256} << 20;
+// How deep a walk may go on the caller's own stack (1 MiB at ~4 KiB a level,
+// well within any load thread's). Most models are shallower and skip the
+// cost of a thread; a deeper one is walked again on a stack of its own.
+constexpr int kCallerStackDepth = 256;
 
 // Far above any real model (a large transformer inlines to tens of thousands).
 constexpr size_t kMaxInlinedOps = size_t{1} << 18;
@@ -139,7 +144,9 @@ struct Scope {
 
 class Inliner {
  public:
-  explicit Inliner(const tensorflow::MetaGraphDef& meta_graph) {
+  // `max_depth` below kMaxInliningDepth is a budget for the caller's stack:
+  // going past it fails the walk with exceeded_depth_budget() set.
+  Inliner(const tensorflow::MetaGraphDef& meta_graph, int max_depth) : max_depth_(max_depth) {
     for (const FunctionDef& f : meta_graph.graph_def().library().function())
       functions_[f.signature().name()] = &f;
     auto top = std::make_unique<Scope>();
@@ -155,6 +162,7 @@ class Inliner {
   }
 
   TfFlatGraph& flat() { return flat_; }
+  bool exceeded_depth_budget() const { return exceeded_depth_budget_; }
 
  private:
   std::string Where(const Scope& scope) const {
@@ -170,6 +178,10 @@ class Inliner {
 
   // Resolves `ref` (an input string of a node in `scope`) to a flat output.
   StatusOr<TfOutput> Resolve(int scope, const std::string& ref, int depth) {
+    if (depth > max_depth_ && max_depth_ < kMaxInliningDepth) {
+      exceeded_depth_budget_ = true;
+      return absl::ResourceExhaustedError("deeper than the caller's stack budget");
+    }
     if (depth > kMaxInliningDepth) {
       return absl::InvalidArgumentError(absl::StrCat("the graph nests deeper than ",
                                                      kMaxInliningDepth, " ops or calls at '", ref,
@@ -343,6 +355,8 @@ class Inliner {
     return id;
   }
 
+  const int max_depth_;
+  bool exceeded_depth_budget_ = false;
   absl::flat_hash_map<std::string, const FunctionDef*> functions_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   absl::flat_hash_map<const FunctionDef*,
@@ -362,9 +376,46 @@ int OutputArgPosition(const std::string& op, const std::string& arg) {
   return -1;
 }
 
-static StatusOr<TfFlatGraph> InlineOnThisStack(const tensorflow::MetaGraphDef& meta_graph,
-                                               const tensorflow::SignatureDef& signature) {
-  Inliner inliner(meta_graph);
+namespace {
+
+bool SameOutput(const TfOutput& a, const TfOutput& b) {
+  return a.node == b.node && a.index == b.index;
+}
+
+bool SameKeyedOutputs(const std::vector<std::pair<std::string, TfOutput>>& a,
+                      const std::vector<std::pair<std::string, TfOutput>>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.first == y.first && SameOutput(x.second, y.second);
+  });
+}
+
+// The attr's value as bytes ("" when absent); protobuf serializes a message
+// without maps deterministically.
+std::string AttrBytes(const NodeDef& node, const std::string& name) {
+  auto found = node.attr().find(name);
+  return found == node.attr().end() ? std::string() : found->second.SerializeAsString();
+}
+
+bool SameNode(const TfNode& a, const TfNode& b) {
+  if (!std::equal(a.inputs.begin(), a.inputs.end(), b.inputs.begin(), b.inputs.end(),
+                  SameOutput)) {
+    return false;
+  }
+  if (a.def == b.def) return true;
+  return a.def->op() == "Placeholder" && b.def->op() == "Placeholder" &&
+         AttrBytes(*a.def, "dtype") == AttrBytes(*b.def, "dtype") &&
+         AttrBytes(*a.def, "shape") == AttrBytes(*b.def, "shape");
+}
+
+}  // namespace
+
+bool SameComputation(const TfFlatGraph& a, const TfFlatGraph& b) {
+  return SameKeyedOutputs(a.inputs, b.inputs) && SameKeyedOutputs(a.outputs, b.outputs) &&
+         std::equal(a.nodes.begin(), a.nodes.end(), b.nodes.begin(), b.nodes.end(), SameNode);
+}
+
+// Resolves the signature's inputs and outputs, sorted by key, into `inliner`.
+static Status ResolveSignature(const tensorflow::SignatureDef& signature, Inliner& inliner) {
   auto sorted = [](const auto& map) {
     std::vector<std::pair<std::string, const tensorflow::TensorInfo*>> entries;
     for (const auto& [key, info] : map) entries.emplace_back(key, &info);
@@ -395,16 +446,34 @@ static StatusOr<TfFlatGraph> InlineOnThisStack(const tensorflow::MetaGraphDef& m
   if (inliner.flat().outputs.empty()) {
     return absl::InvalidArgumentError("the signature has no outputs");
   }
+  return absl::OkStatus();
+}
+
+// The walk on the calling thread's stack, at most `max_depth` deep;
+// `*exceeded_depth_budget` tells a budget that ran out from other errors.
+static StatusOr<TfFlatGraph> InlineOnThisStack(const tensorflow::MetaGraphDef& meta_graph,
+                                               const tensorflow::SignatureDef& signature,
+                                               int max_depth, bool* exceeded_depth_budget) {
+  Inliner inliner(meta_graph, max_depth);
+  const Status resolved = ResolveSignature(signature, inliner);
+  *exceeded_depth_budget = inliner.exceeded_depth_budget();
+  if (!resolved.ok()) return resolved;
   return std::move(inliner.flat());
 }
 
 StatusOr<TfFlatGraph> InlineSignature(const tensorflow::MetaGraphDef& meta_graph,
                                       const tensorflow::SignatureDef& signature) {
   // The walk recurses once per op on the longest path (kMaxInliningDepth at
-  // most): on its own stack, sized for a sanitizer build's frames too.
-  StatusOr<TfFlatGraph> result = absl::InternalError("not run");
-  RETURN_IF_ERROR(RunOnLargeStack(kInliningStackBytes,
-                                  [&] { result = InlineOnThisStack(meta_graph, signature); }));
+  // most). A shallow graph is walked here; a deeper one again on a stack of
+  // its own, sized for a sanitizer build's frames too (starting a thread with
+  // such a stack costs ~0.1 ms, a noticeable part of a small model's load).
+  bool too_deep = false;
+  StatusOr<TfFlatGraph> result =
+      InlineOnThisStack(meta_graph, signature, kCallerStackDepth, &too_deep);
+  if (!too_deep) return result;
+  RETURN_IF_ERROR(RunOnLargeStack(kInliningStackBytes, [&] {
+    result = InlineOnThisStack(meta_graph, signature, kMaxInliningDepth, &too_deep);
+  }));
   return result;
 }
 

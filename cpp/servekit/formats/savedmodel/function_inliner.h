@@ -53,6 +53,13 @@ struct TfFlatGraph {
 StatusOr<TfFlatGraph> InlineSignature(const tensorflow::MetaGraphDef& meta_graph,
                                       const tensorflow::SignatureDef& signature);
 
+// True when `a` and `b` compute the same: node for node the same ops from the
+// same NodeDefs, wired alike, with the same input and output keys. Only their
+// Placeholders may be different nodes (Keras's `serve` and `serving_default`
+// each have their own), if their dtypes and shapes agree. Two signatures
+// whose flat graphs are the same can share one Session.
+bool SameComputation(const TfFlatGraph& a, const TfFlatGraph& b);
+
 // The position of output argument `arg` among the outputs of `op`, for the
 // ops whose outputs this reader knows, or -1.
 int OutputArgPosition(const std::string& op, const std::string& arg);

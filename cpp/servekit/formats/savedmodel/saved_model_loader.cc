@@ -19,16 +19,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What a signature computes: its inputs' and outputs' keys and tensors. Two
-// signatures with the same one share a Session.
-std::string Computation(const tensorflow::SignatureDef& signature) {
-  std::map<std::string, std::string> inputs;
-  for (const auto& [key, info] : signature.inputs()) inputs[key] = info.name();
-  std::map<std::string, std::string> outputs;
-  for (const auto& [key, info] : signature.outputs()) outputs[key] = info.name();
+// The inputs' and outputs' keys, dtypes and declared shapes: what a Session
+// takes from the SignatureDef besides the graph.
+std::string DeclaredTensors(const tensorflow::SignatureDef& signature) {
   std::string out;
-  for (const auto& [key, name] : inputs) absl::StrAppend(&out, "in ", key, "=", name, ";");
-  for (const auto& [key, name] : outputs) absl::StrAppend(&out, "out ", key, "=", name, ";");
+  for (const auto* map : {&signature.inputs(), &signature.outputs()}) {
+    std::map<std::string, const tensorflow::TensorInfo*> sorted;
+    for (const auto& [key, info] : *map) sorted[key] = &info;
+    for (const auto& [key, info] : sorted) {
+      absl::StrAppend(&out, key.size(), ":", key, info->dtype(), ":",
+                      info->tensor_shape().SerializeAsString().size(), ":",
+                      info->tensor_shape().SerializeAsString(), ";");
+    }
+    out += "|";
+  }
   return out;
 }
 
@@ -123,8 +127,6 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
     return value;
   };
 
-  std::vector<LoadedSignature> signatures;
-  std::map<std::string, std::shared_ptr<const Session>> sessions;  // by Computation
   std::vector<std::pair<std::string, const tensorflow::SignatureDef*>> defs;
   for (const auto& [name, def] : meta_graph.signature_def()) {
     if (absl::StartsWith(name, "__")) continue;  // __saved_model_init_op: not served
@@ -132,23 +134,42 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
   }
   std::sort(defs.begin(), defs.end());
   if (defs.empty()) return absl::InvalidArgumentError("the SavedModel declares no signatures");
+
+  // Sessions built so far, with what they compute: a signature that computes
+  // the same as an earlier one (Keras 3's `serve` and `serving_default`)
+  // shares its Session, and loads without a second translation.
+  struct Built {
+    TfFlatGraph flat;
+    std::string declared;
+    std::shared_ptr<const Session> session;
+  };
+  std::vector<Built> built;
+  std::vector<LoadedSignature> signatures;
   for (const auto& [name, def] : defs) {
     auto fail = [&, name = name](const Status& status) {
       return absl::Status(status.code(),
                           absl::StrCat("signature '", name, "': ", status.message()));
     };
-    std::shared_ptr<const Session>& session = sessions[Computation(*def)];
+    StatusOr<TfFlatGraph> flat = InlineSignature(meta_graph, *def);
+    if (!flat.ok()) return fail(flat.status());
+    std::string declared = DeclaredTensors(*def);
+    std::shared_ptr<const Session> session;
+    for (const Built& earlier : built) {
+      if (earlier.declared == declared && SameComputation(earlier.flat, *flat)) {
+        session = earlier.session;
+        break;
+      }
+    }
     if (session == nullptr) {
-      StatusOr<TfFlatGraph> flat = InlineSignature(meta_graph, *def);
-      if (!flat.ok()) return fail(flat.status());
       StatusOr<Graph> graph = TranslateSignature(*flat, *def, read_variable);
       if (!graph.ok()) return fail(graph.status());
-      StatusOr<std::unique_ptr<Session>> built = BuildSession(*std::move(graph), options);
-      if (!built.ok()) return fail(built.status());
-      session = std::shared_ptr<const Session>(*std::move(built));
+      StatusOr<std::unique_ptr<Session>> made = BuildSession(*std::move(graph), options);
+      if (!made.ok()) return fail(made.status());
+      session = std::shared_ptr<const Session>(*std::move(made));
+      built.push_back({*std::move(flat), std::move(declared), session});
     }
     std::string method = def->method_name().empty() ? kPredictMethodName : def->method_name();
-    signatures.push_back({name, std::move(method), session});
+    signatures.push_back({name, std::move(method), std::move(session)});
   }
   return std::make_shared<const LoadedModel>(std::move(signatures));
 }
