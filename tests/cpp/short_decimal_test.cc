@@ -55,31 +55,12 @@ TEST(ShortDecimalTest, ReadsShortDecimalsAndIntegers) {
 
 TEST(ShortDecimalTest, RefusesWhatItCannotReadExactlyOrIsNotJson) {
   ShortDecimal d;
-  for (const char* token : {"",
-                            "-",
-                            "01",
-                            "-01.5",
-                            "00",
-                            "1.",
-                            ".5",
-                            "-.5",
-                            "+1",
-                            "1e5",
-                            "1E-2",
-                            "1.5e3",
-                            "1.2.3",
-                            "1x",
-                            "1 2",
-                            " 1",
-                            "NaN",
-                            "Infinity",
-                            "0x10",
-                            "12345678901234567890",
-                            "0.12345678901234567890",
-                            // 20 digits whose value wraps 64 bits to exactly 0 (fuzzer).
-                            "18446744073709551616",
-                            "-1844674407370955161.6",
-                            "0.0000018446744073709551616"}) {
+  for (const char* token :
+       {"", "-", "01", "-01.5", "00", "1.", ".5", "-.5", "+1", "1e5", "1E-2", "1.5e3", "1.2.3",
+        "1x", "1 2", " 1", "NaN", "Infinity", "0x10", "12345678901234567890",
+        "0.12345678901234567890",
+        // 20 digits whose value wraps 64 bits to exactly 0 (fuzzer).
+        "18446744073709551616", "-1844674407370955161.6", "0.0000018446744073709551616"}) {
     EXPECT_FALSE(ParseShortDecimal(token, &d)) << '"' << token << '"';
   }
   // Parsed, but outside the bounds where one division is exact.

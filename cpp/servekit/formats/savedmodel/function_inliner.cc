@@ -397,8 +397,7 @@ std::string AttrBytes(const NodeDef& node, const std::string& name) {
 }
 
 bool SameNode(const TfNode& a, const TfNode& b) {
-  if (!std::equal(a.inputs.begin(), a.inputs.end(), b.inputs.begin(), b.inputs.end(),
-                  SameOutput)) {
+  if (!std::equal(a.inputs.begin(), a.inputs.end(), b.inputs.begin(), b.inputs.end(), SameOutput)) {
     return false;
   }
   if (a.def == b.def) return true;
