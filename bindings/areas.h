@@ -10,5 +10,7 @@ void RegisterOnnxWriter(pybind11::module_& m);  // onnx_writer_bindings.cc: the 
 void RegisterServing(pybind11::module_& m);     // serving_bindings.cc: versioned models
 void RegisterModelServer(
     pybind11::module_& m);  // model_server_bindings.cc: REST server and lifecycle
+void RegisterRestHandler(
+    pybind11::module_& m);  // rest_handler_bindings.cc: the REST API as one call (servekit.flask)
 
 }  // namespace servekit::bindings

@@ -32,4 +32,5 @@ PYBIND11_MODULE(_core, m) {
   servekit::bindings::RegisterOnnxWriter(m);
   servekit::bindings::RegisterServing(m);
   servekit::bindings::RegisterModelServer(m);
+  servekit::bindings::RegisterRestHandler(m);
 }

@@ -33,12 +33,10 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptions opt
           : DefaultMaxConnections(open_file_limit, options.enable_rest + options.enable_grpc);
   options.http.max_connections = options.grpc.max_connections = max_connections;
   options.http.idle_timeout = options.grpc.idle_timeout = options.idle_timeout;
-  if (options.max_request_values < 1 || options.max_response_bytes < 1) {
-    return absl::InvalidArgumentError("max_request_values and max_response_bytes must be positive");
-  }
   options.rest.max_request_elements = options.grpc.max_request_elements =
       options.max_request_values;
   options.rest.max_response_bytes = options.max_response_bytes;
+  RETURN_IF_ERROR(ValidateRestApiOptions(options.rest));
   if (options.http.num_threads <= 0) options.http.num_threads = DefaultServerThreads();
   if (options.grpc.num_threads <= 0) options.grpc.num_threads = DefaultServerThreads();
   std::unique_ptr<ModelServer> server(new ModelServer(std::move(options)));

@@ -223,6 +223,13 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
+Status ValidateRestApiOptions(const RestApiOptions& options) {
+  if (options.max_request_elements < 1 || options.max_response_bytes < 1) {
+    return absl::InvalidArgumentError("max_request_values and max_response_bytes must be positive");
+  }
+  return absl::OkStatus();
+}
+
 RestApi::RestApi(ServerCore* core, RestApiOptions options, std::function<int64_t()> in_flight)
     : core_(core), options_(std::move(options)), in_flight_(std::move(in_flight)) {}
 

@@ -47,6 +47,10 @@ struct RestApiOptions {
   size_t max_response_bytes = size_t{256} << 20;
 };
 
+// InvalidArgument unless both limits are positive (named as the options that
+// set them: max_request_values, max_response_bytes).
+Status ValidateRestApiOptions(const RestApiOptions& options);
+
 class RestApi {
  public:
   // `in_flight` reports the transport's requests in flight (for the metrics).

@@ -1,0 +1,322 @@
+"""servekit.flask: TF Serving's REST API mounted on a real Flask app (werkzeug
+in a thread, gunicorn in a subprocess), answering as servekit-server does,
+and swapping versions under load with zero failed requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from flask import Flask
+from werkzeug.serving import make_server
+
+import servekit
+from servekit import layers
+from servekit.flask import ServeKit
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def versioned_model(version: int) -> servekit.Sequential:
+    """y = version for any input x [N, 3]: answers tell which version served."""
+    model = servekit.Sequential([servekit.Input((3,), name="x"), layers.Dense(1, name="y")])
+    model.set_weights([np.zeros((3, 1), np.float32), np.full((1,), version, np.float32)])
+    return model
+
+
+FAST = {"file_system_poll_wait_seconds": 0.02, "load_retry_interval_micros": 10_000, "max_num_load_retries": 3}
+
+
+class AppThread:
+    """A Flask app served by werkzeug's threaded server on a free loopback port."""
+
+    def __init__(self, app: Flask):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def base(tmp_path):
+    versioned_model(1).save(tmp_path / "m" / "1")
+    return tmp_path / "m"
+
+
+@pytest.fixture
+def served(base):
+    app = Flask("test")
+    sk = ServeKit(app, model_name="m", model_base_path=base, **FAST)
+    sk.core.wait_until_available("m", 1)
+    thread = AppThread(app)
+    yield thread, sk
+    thread.close()
+    sk.close()
+
+
+ONE_ROW = {"instances": [[1.0, 2.0, 3.0]]}
+
+
+def test_routes_answer_as_servekit_server_does(served, base):
+    """Every kind of route, good and bad requests: the same status and body as the model server."""
+    thread, _ = served
+    requests_to_compare = [
+        ("GET", "/v1/models/m", None),
+        ("GET", "/v1/models/m/versions/1", None),
+        ("GET", "/v1/models/m/metadata", None),
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/models/m:predict", json.dumps(ONE_ROW)),
+        ("POST", "/v1/models/m/versions/1:predict", json.dumps({"inputs": {"x": [[1, 2, 3], [4, 5, 6]]}})),
+        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2]]}'),  # wrong shape
+        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, "3"]]}'),  # wrong dtype
+        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, 3]'),  # malformed JSON
+        ("POST", "/v1/models/m:predict", "[" * 100_000),  # deep nesting
+        ("POST", "/v1/models/nope:predict", json.dumps(ONE_ROW)),  # unknown model
+        ("POST", "/v1/models/m/versions/9:predict", json.dumps(ONE_ROW)),  # unknown version
+        ("POST", "/v1/models/m:add", json.dumps({"base_path": str(base)})),  # management is off
+        ("GET", "/v1/models/m:predict", None),  # wrong method
+        ("GET", "/v2/health/ready", None),
+        ("GET", "/v2/health/live", None),
+    ]
+    with servekit.ModelServer(model_name="m", model_base_path=base, rest_api_port=0) as server:
+        server.core.wait_until_available("m", 1)
+        for method, path, body in requests_to_compare:
+            ours = requests.request(method, thread.url + path, data=body, timeout=30)
+            theirs = requests.request(method, server.url + path, data=body, timeout=30)
+            assert (ours.status_code, ours.text) == (theirs.status_code, theirs.text), (method, path)
+            assert ours.headers["Content-Type"].startswith(theirs.headers["Content-Type"].split(";")[0])
+    answer = requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30)
+    assert answer.json() == {"predictions": [[1.0]]}
+    error = requests.post(thread.url + "/v1/models/m:predict", data="{", timeout=30)
+    assert error.status_code == 400 and "error" in error.json()
+
+
+def test_the_app_keeps_its_own_routes_and_a_url_prefix(base):
+    app = Flask("prefixed")
+    sk = ServeKit()
+
+    @app.get("/hello")
+    def hello():
+        return {"answer": float(sk.core.predict("m", np.ones((1, 3), np.float32))[0, 0])}
+
+    sk.init_app(app, url_prefix="/api", model_name="m", model_base_path=base, **FAST)
+    sk.core.wait_until_available("m", 1)
+    thread = AppThread(app)
+    try:
+        assert requests.get(thread.url + "/hello", timeout=30).json() == {"answer": 1.0}
+        assert requests.post(thread.url + "/api/v1/models/m:predict", json=ONE_ROW, timeout=30).json() == {
+            "predictions": [[1.0]]
+        }
+        assert requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30).status_code == 404
+        assert app.extensions["servekit"] is sk
+    finally:
+        thread.close()
+        sk.close()
+
+
+def test_management_routes_when_enabled(tmp_path, base):
+    versioned_model(7).save(tmp_path / "other" / "7")
+    app = Flask("managed")
+    sk = ServeKit(app, enable_model_management=True, **FAST)
+    thread = AppThread(app)
+    try:
+        added = requests.post(
+            thread.url + "/v1/models/other:add", json={"base_path": str(tmp_path / "other")}, timeout=30
+        )
+        assert added.status_code == 200, added.text
+        sk.core.wait_until_available("other", 7)
+        assert requests.post(thread.url + "/v1/models/other:predict", json=ONE_ROW, timeout=30).json() == {
+            "predictions": [[7.0]]
+        }
+        assert requests.post(thread.url + "/v1/models/other:remove", timeout=30).status_code == 200
+    finally:
+        thread.close()
+        sk.close()
+
+
+def test_serving_an_existing_core_leaves_it_open(base):
+    with servekit.ServingCore(model_name="m", model_base_path=base, **FAST) as core:
+        core.wait_until_available("m", 1)
+        app = Flask("given")
+        sk = ServeKit(app, core=core, max_request_values=2)
+        thread = AppThread(app)
+        try:
+            assert requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30).status_code == 429
+            assert sk.core is core
+        finally:
+            thread.close()
+            sk.close()
+        assert float(core.predict("m", np.ones((1, 3), np.float32))[0, 0]) == 1.0  # still open
+    with pytest.raises(TypeError, match="model_name"):
+        ServeKit(Flask("both"), core=core, model_name="m")
+
+
+def test_bad_rest_options_are_refused(base):
+    with pytest.raises(ValueError, match="max_request_values"):
+        ServeKit(Flask("bad"), model_name="m", model_base_path=base, max_request_values=0)
+    with pytest.raises(ValueError, match="url_prefix"):
+        ServeKit(Flask("bad"), url_prefix="api", model_name="m", model_base_path=base)
+
+
+def publish_and_retire(base: Path, versions: range, wait) -> None:
+    """Publishes each version whole, waits for it, then deletes the one before it."""
+    for version in versions:
+        versioned_model(version).save(base / str(version))
+        wait(version)
+        shutil.rmtree(base / str(version - 1))
+
+
+def hammer(url: str, stop: threading.Event, clients: int = 4):
+    """Clients that predict without pause until `stop`: (failures, answers per client, join)."""
+    failures, answers = [], []
+
+    def client():
+        seen = []
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    r = session.post(url + "/v1/models/m:predict", json=ONE_ROW, timeout=30)
+                    if r.status_code != 200:
+                        failures.append((r.status_code, r.text))
+                    else:
+                        seen.append(r.json()["predictions"][0][0])
+                except Exception as error:  # noqa: BLE001 - any failure is the finding
+                    failures.append(repr(error))
+        answers.append(seen)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+
+    def join():
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+    return failures, answers, join
+
+
+def test_versions_swap_under_load_with_zero_failures(served, base):
+    thread, sk = served
+    stop = threading.Event()
+    failures, answers, join = hammer(thread.url, stop)
+    try:
+        time.sleep(0.2)
+        publish_and_retire(base, range(2, 7), lambda v: sk.core.wait_until_available("m", v, timeout=20))
+        time.sleep(0.2)
+    finally:
+        join()
+    assert failures == []
+    for seen in answers:
+        assert seen, "a client made no request"
+        assert seen == sorted(seen), "a client saw an older version after a newer one"
+    assert answers[0][-1] == 6.0
+    assert requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30).json() == {
+        "predictions": [[6.0]]
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited: {process.stderr.read()}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no answer from {url} within {timeout} s")
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["workers-start-cores", "preload-then-fork"])
+def test_example_app_under_gunicorn_swaps_versions_with_zero_failures(base, preload):
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, MODEL_BASE_PATH=str(base), MODEL_NAME="m", POLL_SECONDS="0.05")
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}"]
+    command += ["--preload"] if preload else []
+    process = subprocess.Popen(
+        [*command, "--chdir", str(EXAMPLES), "flask_app:app"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_http(url + "/v1/models/m", process)
+        assert requests.post(url + "/predict", json={"x": [[1, 2, 3]]}, timeout=30).json() == {"predictions": [[1.0]]}
+        stop = threading.Event()
+        failures, answers, join = hammer(url, stop)
+
+        def served_everywhere(version: int) -> None:
+            # Two workers, each with its own core: wait until every answer is the new version.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                answers = {
+                    requests.post(url + "/predict", json={"x": [[1, 2, 3]]}, timeout=30).json()["predictions"][0][0]
+                    for _ in range(8)
+                }
+                if answers == {float(version)}:
+                    return
+                time.sleep(0.02)
+            raise AssertionError(f"version {version} is not served by every worker")
+
+        try:
+            publish_and_retire(base, range(2, 5), served_everywhere)
+        finally:
+            join()
+        assert failures == []
+        assert all(seen for seen in answers)
+        label = requests.post(url + "/admin/labels/stable", json={"version": 4}, timeout=30)
+        assert label.status_code == 200, label.text
+        bad = requests.post(url + "/predict", json={"x": [[1, 2]]}, timeout=30)
+        assert bad.status_code == 400 and "error" in bad.json()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def test_the_core_shuts_down_at_exit(base):
+    """A script that builds the app, answers once and exits: no hang, exit code 0."""
+    script = f"""
+import numpy as np
+from flask import Flask
+from servekit.flask import ServeKit
+app = Flask("exit")
+sk = ServeKit(app, model_name="m", model_base_path={str(base)!r})
+sk.core.wait_until_available("m", 1)
+with app.test_client() as client:
+    r = client.post("/v1/models/m:predict", json={{"instances": [[1, 2, 3]]}})
+    assert r.status_code == 200 and r.get_json() == {{"predictions": [[1.0]]}}, r.data
+print("served")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "served"
