@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import flask
 import numpy as np
 import pytest
 import requests
@@ -58,10 +59,10 @@ def base(tmp_path):
     return tmp_path / "m"
 
 
-@pytest.fixture
-def served(base):
+@pytest.fixture(params=[False, True], ids=["wsgi-layer", "flask-views"])
+def served(base, request):
     app = Flask("test")
-    sk = ServeKit(app, model_name="m", model_base_path=base, **FAST)
+    sk = ServeKit(app, model_name="m", model_base_path=base, flask_hooks=request.param, **FAST)
     sk.core.wait_until_available("m", 1)
     thread = AppThread(app)
     yield thread, sk
@@ -104,6 +105,58 @@ def test_routes_answer_as_servekit_server_does(served, base):
     assert answer.json() == {"predictions": [[1.0]]}
     error = requests.post(thread.url + "/v1/models/m:predict", data="{", timeout=30)
     assert error.status_code == 400 and "error" in error.json()
+    # A chunked body (no Content-Length), and the query string passed on.
+    chunked = requests.post(
+        thread.url + "/v1/models/m:predict", data=iter([b'{"instances": ', b"[[1, 2, 3]]}"]), timeout=30
+    )
+    assert chunked.json() == {"predictions": [[1.0]]}
+    assert requests.put(thread.url + "/v1/models/m:predict", data="{}", timeout=30).status_code == 405
+
+
+def test_bodies_over_the_limit_are_refused_unread(base):
+    for flask_hooks in (False, True):
+        app = Flask("limited")
+        sk = ServeKit(app, model_name="m", model_base_path=base, max_request_bytes=64, flask_hooks=flask_hooks)
+        sk.core.wait_until_available("m", 1)
+        thread = AppThread(app)
+        try:
+            big = json.dumps({"instances": [[1.0, 2.0, 3.0]] * 10})
+            refused = requests.post(thread.url + "/v1/models/m:predict", data=big, timeout=30)
+            assert refused.status_code == 413 and "64 bytes" in refused.json()["error"]
+            chunked = requests.post(thread.url + "/v1/models/m:predict", data=iter([big.encode()]), timeout=30)
+            assert chunked.status_code == 413
+            small = requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30)
+            assert small.json() == {"predictions": [[1.0]]}
+        finally:
+            thread.close()
+            sk.close()
+    with pytest.raises(ValueError, match="max_request_bytes"):
+        ServeKit(max_request_bytes=0)
+
+
+@pytest.mark.parametrize("flask_hooks", [False, True])
+def test_flask_hooks_see_the_routes_only_when_asked(base, flask_hooks):
+    app = Flask("hooked")
+    seen = []
+
+    @app.before_request
+    def check_key():
+        seen.append(flask.request.path)
+        if flask.request.headers.get("X-Key") != "secret":
+            return {"error": "no key"}, 401
+        return None
+
+    sk = ServeKit(app, model_name="m", model_base_path=base, flask_hooks=flask_hooks)
+    sk.core.wait_until_available("m", 1)
+    with app.test_client() as client:
+        without_key = client.post("/v1/models/m:predict", json=ONE_ROW)
+        with_key = client.post("/v1/models/m:predict", json=ONE_ROW, headers={"X-Key": "secret"})
+    sk.close()
+    assert with_key.status_code == 200 and with_key.get_json() == {"predictions": [[1.0]]}
+    if flask_hooks:
+        assert without_key.status_code == 401 and seen == ["/v1/models/m:predict"] * 2
+    else:
+        assert without_key.status_code == 200 and seen == []
 
 
 def test_the_app_keeps_its_own_routes_and_a_url_prefix(base):
