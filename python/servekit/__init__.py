@@ -91,3 +91,10 @@ __all__ = [
     "layers",
     "load",
 ]
+
+# The native exceptions live in servekit._core; tracebacks and reprs should name
+# where users import them from (servekit.UnavailableError).
+for _name in __all__:
+    if _name.endswith("Error"):
+        globals()[_name].__module__ = __name__
+del _name

@@ -159,6 +159,11 @@ class LoadedModel:
         more = f", other signatures={others}" if others else ""
         return f"LoadedModel({self._source!r}, inputs=[{inputs}], outputs=[{outputs}]{more})"
 
+    def _repr_html_(self) -> str:
+        from servekit._display import signatures_html
+
+        return signatures_html(self._source, self.signatures, self.signature.name)
+
     def predict(self, x, *, signature_name: str | None = None):
         """Runs the model.
 

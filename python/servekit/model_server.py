@@ -68,6 +68,7 @@ class ModelServer:
         self._host = options.get("host") or DEFAULT_HOST
         self._native: _core.ModelServer | None = None
         self._core: ServingCore | None = None
+        self._stopped = False
 
     def start(self) -> ModelServer:
         """Loads the models (waiting for their loads to settle), opens the REST
@@ -84,6 +85,7 @@ class ModelServer:
         if self._native is None:
             return True
         drained = self._native.stop()
+        self._stopped = True
         return drained
 
     @property
@@ -126,6 +128,27 @@ class ModelServer:
         if self._native is None:
             raise RuntimeError("the server is not started; call start() or use it in a with block")
         return self._native
+
+    def _endpoints(self) -> str:
+        if self._native is None:
+            return "not started"
+        rest = self.url if self.rest_port else "REST off"
+        grpc = f"gRPC {self.grpc_target}" if self.grpc_port else "gRPC off"
+        return f"{rest}, {grpc}"
+
+    def __repr__(self) -> str:
+        from servekit._display import core_text
+
+        if self._native is None or self._stopped:
+            return f"<ModelServer {'stopped' if self._stopped else 'not started'}>"
+        return f"<ModelServer {self._endpoints()}; {core_text(self._core)}>"
+
+    def _repr_html_(self) -> str:
+        from servekit._display import core_html
+
+        if self._native is None or self._stopped:
+            return f"<b>ModelServer</b>: {'stopped' if self._stopped else 'not started'}"
+        return core_html(f"ModelServer {self._endpoints()}", self._core)
 
     def __enter__(self) -> ModelServer:
         if self._native is None:

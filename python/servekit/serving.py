@@ -286,6 +286,16 @@ class ServingCore:
         self._config_watcher = None  # before the core it drives
         self._native = None
 
+    def __repr__(self) -> str:
+        from servekit._display import core_text
+
+        return f"<ServingCore {core_text(self)}>"
+
+    def _repr_html_(self) -> str:
+        from servekit._display import core_html
+
+        return core_html("ServingCore", self)
+
     def __enter__(self) -> ServingCore:
         return self
 
