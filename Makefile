@@ -3,7 +3,9 @@
 #   make test    build servekit with its tests and run every test (C++ and Python)
 PYTHON ?= python3
 BUILD_DIR := build/skbuild
-PIP_INSTALL := $(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation
+# -v so that the build's progress can be shown; build_with_progress.py prints a
+# summary line every 10% and keeps the full output in build/pip-install.log.
+PIP_INSTALL := $(PYTHON) scripts/build_with_progress.py $(PYTHON) -m pip install -v --disable-pip-version-check --no-build-isolation
 
 .PHONY: serve test install install-tests setup setup-dev bench fuzz lint
 

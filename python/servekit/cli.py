@@ -120,6 +120,12 @@ def main(argv: list[str] | None = None, on_started=None) -> int:
     else:
         source = dict(model_name=args.model_name or "default", model_base_path=args.model_base_path)
     options = {option["name"]: getattr(args, option["name"]) for option in _core.server_options() if option["flag"]}
+    what = args.model_config_file or args.model_base_path
+    print(
+        f"servekit-server: loading the models of {what}; serving starts once their versions have loaded",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server = ModelServer(**source, **options, prometheus_path=prometheus_path)
         server._flag_names = True  # errors name --flags, not keywords
@@ -181,8 +187,8 @@ def _stop_within(server: ModelServer, drain_timeout_seconds: float, log) -> bool
 
 def _log_version_events(server: ModelServer, seen: float, log) -> float:
     """Prints the version transitions newer than `seen` that an operator wants
-    to know of (now serving, unloaded, failed with its reason); returns the
-    newest event time."""
+    to know of (loading, now serving, unloaded, failed with its reason);
+    returns the newest event time."""
     for event in server.core.events():
         if event.time <= seen:
             continue
@@ -190,7 +196,7 @@ def _log_version_events(server: ModelServer, seen: float, log) -> float:
         where = f"servekit-server: model {event.model!r} version {event.version}"
         if event.error_code != "OK":
             print(f"{where} did not load: {event.error_message}", file=log, flush=True)
-        elif event.state in ("AVAILABLE", "END"):
+        elif event.state in ("LOADING", "AVAILABLE", "END"):
             print(f"{where}: {event.state}", file=log, flush=True)
     return seen
 
