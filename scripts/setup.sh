@@ -32,8 +32,11 @@ PIP_PACKAGES=(numpy "scikit-build-core>=0.10" "pybind11>=2.12" scikit-learn)  # 
 # openvino and tf2onnx: bench/savedmodel_bench.py only (OpenVINO reading the SavedModels;
 # Keras's ONNX export calls tf2onnx). Checked with `pip install --dry-run`: neither changes
 # the installed numpy, protobuf, tensorflow, keras, onnx or onnxruntime.
+# nbclient, nbformat, ipykernel and matplotlib run notebooks/ in the tests (their
+# plots); skl2onnx is notebook 2's second exporter (also checked with --dry-run).
 PIP_DEV_PACKAGES=(pytest onnx onnxruntime requests flask gunicorn tensorflow-serving-api grpcio-health-checking grpcio-reflection
-                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6" tf-keras openvino tf2onnx)
+                  fastapi uvicorn uvloop httptools orjson "ruff==0.17.6" tf-keras openvino tf2onnx
+                  nbclient nbformat ipykernel matplotlib skl2onnx)
 
 apt_list=("${APT_PACKAGES[@]}")
 pip_list=("${PIP_PACKAGES[@]}")
