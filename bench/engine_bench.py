@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+import plots
 import servekit
 from bench_models import MODELS, dense_layer
 
@@ -82,6 +83,8 @@ def bench_model(name, build, batches, workdir: Path, seconds: float) -> list[dic
                 "ort_p99": np.percentile(theirs_us, 99),
                 "ort_tput": batch * len(theirs_us) / (theirs_us.sum() / 1e6),
                 "max_rel_diff": max_rel,
+                "sk_samples": ours_us,
+                "ort_samples": theirs_us,
             }
         )
         print(f"  {name} batch {batch}: done", flush=True)
@@ -104,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
     parser.add_argument("--only", help="comma-separated model names")
+    parser.add_argument("--plot-dir", type=Path, default=plots.DEFAULT_DIR, help="where the PNG plots go")
     args = parser.parse_args()
     seconds = 0.5 if args.quick else 2.0
     selected = set(args.only.split(",")) if args.only else None
@@ -133,6 +137,16 @@ def main() -> None:
     print("\n| large Dense layer | servekit GFLOP/s | OpenBLAS sgemm (numpy, 1 thread) GFLOP/s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| {dense['shape']} | {dense['sk']:.1f} | {dense['blas']:.1f} | {dense['sk'] / dense['blas']:.2f} |")
+
+    # Each model's smallest and largest batch: latency CDFs, servekit against onnxruntime.
+    panels = {}
+    for name in dict.fromkeys(r["model"] for r in rows):
+        batches = [r for r in rows if r["model"] == name]
+        for r in {id(b): b for b in (batches[0], batches[-1])}.values():
+            panels[f"{name}, batch {r['batch']}"] = {"servekit": r["sk_samples"], "onnxruntime": r["ort_samples"]}
+    plots.latency_cdfs(
+        panels, "predict() latency from Python, 1 intra-op thread each", args.plot_dir / "engine_latency_cdf.png"
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from bench_harness import (  # noqa: E402
     wrk,
 )
 from bench_models import keras_cnn, mnist_mlp  # noqa: E402
+from plots import DEFAULT_DIR, throughput_by_connections  # noqa: E402
 
 GRPC_LOAD = Path(__file__).resolve().parent.parent / "build" / "skbuild" / "grpc_load"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
@@ -245,6 +246,7 @@ def main() -> None:
     )
     parser.add_argument("--grpc-load", type=Path, default=GRPC_LOAD, help="path of the built grpc_load")
     parser.add_argument("--models", default="mlp,cnn", help="mlp (MNIST MLP, batch 1), cnn (Keras CNN, batch 32)")
+    parser.add_argument("--plot-dir", type=Path, default=DEFAULT_DIR, help="where the PNG plot goes")
     args = parser.parse_args()
     connection_counts = [int(c) for c in args.connections.split(",")]
     if shutil.which("wrk") is None:
@@ -330,6 +332,18 @@ def main() -> None:
                 f"| {name} | {batch} | {connections} | {best['rps']:,.0f} | {client} | {rest['rps']:,.0f} "
                 f"| {best['rps'] / max(rest['rps'], 1e-9):.2f} | {best['server_us']:,.0f} | {rest['server_us']:,.0f} |"
             )
+    series: dict[str, list[tuple[int, float]]] = {}
+    for name, batch, client, connections, r in rows:
+        label = (
+            f"{name} (batch {batch}), {'REST (wrk)' if client == 'rest' else 'gRPC (' + CLIENT_LABELS[client] + ')'}"
+        )
+        series.setdefault(label, []).append((connections, r["rps"]))
+    throughput_by_connections(
+        series,
+        "gRPC and REST predict on one servekit-server against connections",
+        args.plot_dir / "grpc_rest_throughput.png",
+    )
+
     if multiplexed:
         print("\ngRPC, one connection with 16 calls in flight (h2load -c1 -m16; REST/HTTP 1.1 cannot multiplex)\n")
         print("| model | batch | req/s | p50 ms | p99 ms | server CPU µs/req | failed |")

@@ -58,6 +58,7 @@ from bench_harness import (  # noqa: E402
     wrk,
 )
 from bench_models import mnist_mlp  # noqa: E402
+from plots import DEFAULT_DIR, throughput_by_connections  # noqa: E402
 
 MODEL = "mlp"
 PREDICT_PATH = f"/v1/models/{MODEL}:predict"
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="servekit's --rest_api_num_threads")
     parser.add_argument("--connections", default="1,16,64", help="connection counts (comma-separated)")
     parser.add_argument("--baseline-site", default=None, help="also run the servekit rows of the build installed here")
+    parser.add_argument("--plot-dir", type=Path, default=DEFAULT_DIR, help="where the PNG plot goes")
     parser.add_argument(
         "--only",
         default="servekit,fastapi-ort,flask-ort,flask-servekit,gunicorn-ort,gunicorn-servekit",
@@ -282,6 +284,17 @@ def main() -> None:
 
     def rps(label: str, connections: int) -> float | None:
         return next((r["rps"] for name, c, r in rows if name == label and c == connections), None)
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for label, connections, r in rows:
+        series.setdefault(label, []).append((connections, r["rps"]))
+    # Only the rows measured at more than one connection count make lines.
+    series = {label: points for label, points in series.items() if len(points) > 1}
+    throughput_by_connections(
+        series,
+        "REST predict (MNIST MLP, batch 1) against connections, wrk on the same 2 cores",
+        args.plot_dir / "rest_throughput.png",
+    )
 
     print("\nIssue 11's targets, at 16 connections, this run:")
     print(ratio_line("servekit predict / servekit GET floor", rps(SERVEKIT, 16), rps(FLOOR, 16), 0.60, ""))
