@@ -202,6 +202,24 @@ def test_management_routes_when_enabled(tmp_path, base):
         sk.close()
 
 
+def test_a_model_server_config_serves_several_models(tmp_path, base):
+    versioned_model(5).save(tmp_path / "other" / "5")
+    config = f"""
+    model_config_list {{
+      config {{ name: "m" base_path: "{base}" }}
+      config {{ name: "other" base_path: "{tmp_path / "other"}" version_labels {{ key: "stable" value: 5 }} }}
+    }}"""
+    app = Flask("configured")
+    sk = ServeKit(app, config=config)
+    sk.core.wait_until_available("other", 5)
+    with app.test_client() as client:
+        assert client.post("/v1/models/m:predict", json=ONE_ROW).get_json() == {"predictions": [[1.0]]}
+        stable = client.post("/v1/models/other/labels/stable:predict", json=ONE_ROW)
+        assert stable.get_json() == {"predictions": [[5.0]]}
+        assert {m["name"] for m in client.get("/v1/models").get_json()["models"]} == {"m", "other"}
+    sk.close()
+
+
 def test_serving_an_existing_core_leaves_it_open(base):
     with servekit.ServingCore(model_name="m", model_base_path=base, **FAST) as core:
         core.wait_until_available("m", 1)
