@@ -157,3 +157,14 @@ def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: P
         # "connect 0, read 0, write 0, timeout 0": wrk prints the line only when one is not 0.
         "socket_errors": sum(map(int, re.findall(r"\d+", socket_errors.group(1)))) if socket_errors else 0,
     }
+
+
+def print_wrk_table(rows) -> None:
+    """The table of wrk runs: rows of (server label, connections, wrk() result)."""
+    print("\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, connections, r in rows:
+        print(
+            f"| {label} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+            f"| {r['server_us']:,.0f} | {r['bad']} | {r['socket_errors']} |"
+        )

@@ -48,6 +48,7 @@ from bench_harness import (  # noqa: E402
     free_port,
     measured,
     print_header,
+    print_wrk_table,
     servekit_command,
     server_process,
     wait_until_up,
@@ -180,13 +181,7 @@ def main() -> None:
                     rows.append((key, connections, result))
                     print(f"  done: {LABELS[key]} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
 
-    print("\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for key, connections, r in rows:
-        print(
-            f"| {LABELS[key]} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['server_us']:,.0f} | {r['bad']} | {r['socket_errors']} |"
-        )
+    print_wrk_table([(LABELS[key], connections, r) for key, connections, r in rows])
 
     def rps(key: str, connections: int) -> float | None:
         return next((r["rps"] for k, c, r in rows if k == key and c == connections), None)

@@ -52,6 +52,7 @@ from bench_harness import (  # noqa: E402
     free_port,
     measured,
     print_header,
+    print_wrk_table,
     servekit_command,
     server_process,
     wait_until_up,
@@ -274,13 +275,7 @@ def main() -> None:
                     rows.append((label, connections, result))
                     print(f"  done: {label} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
 
-    print("\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, connections, r in rows:
-        print(
-            f"| {label} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['server_us']:,.0f} | {r['bad']} | {r['socket_errors']} |"
-        )
+    print_wrk_table(rows)
 
     def rps(label: str, connections: int) -> float | None:
         return next((r["rps"] for name, c, r in rows if name == label and c == connections), None)
