@@ -32,9 +32,8 @@ class RestHandler {
     HttpResponse response;
     {
       py::gil_scoped_release release;  // `body` stays referenced by the caller's frame
-      in_flight_.fetch_add(1);
+      InFlight counted(in_flight_);
       api_.Handle(HttpRequest{method, target, absl::string_view(data, size)}, &response);
-      in_flight_.fetch_sub(1);
     }
     return py::make_tuple(response.status, response.content_type,
                           py::bytes(response.body.data(), response.body.size()));
@@ -43,6 +42,16 @@ class RestHandler {
   void SetDraining() { api_.SetDraining(); }
 
  private:
+  // Counts one request for the metrics for as long as it runs, however it ends.
+  class InFlight {
+   public:
+    explicit InFlight(std::atomic<int64_t>& count) : count_(count) { count_.fetch_add(1); }
+    ~InFlight() { count_.fetch_sub(1); }
+
+   private:
+    std::atomic<int64_t>& count_;
+  };
+
   std::atomic<int64_t> in_flight_{0};
   RestApi api_;
 };
@@ -64,7 +73,7 @@ void RegisterRestHandler(py::module_& m) {
              ThrowIfError(ValidateRestApiOptions(options));
              return std::make_unique<RestHandler>(core, std::move(options));
            }),
-           py::arg("core"), py::kw_only(),
+           py::arg("core").none(false), py::kw_only(),
            py::arg("enable_model_management") = defaults.enable_model_management,
            py::arg("max_request_values") = defaults.max_request_elements,
            py::arg("max_response_bytes") = static_cast<int64_t>(defaults.max_response_bytes),

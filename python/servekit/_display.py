@@ -34,35 +34,34 @@ def signatures_html(source: str, signatures: Mapping[str, Signature], default: s
         )
         for name, signature in sorted(signatures.items())
     ]
-    return _table(f"LoadedModel {escape(source)}", ("signature", "inputs", "outputs"), rows)
+    return _table(f"LoadedModel {escape(str(source))}", ("signature", "inputs", "outputs"), rows)
 
 
-def version_lines(core) -> list[tuple[str, list]]:
-    """[(model name, [VersionStatus...])] for every model the core serves; [] when closed."""
-    if core._native is None:
-        return []
-    lines = []
-    for name in core.models:
+def _snapshot(core) -> tuple[list[tuple[str, list]], dict[str, dict[int, list[str]]]] | None:
+    """([(model, [VersionStatus...])], {model: {version: [labels]}}), or None when the
+    core is closed. One read of the native core, which a concurrent close() may drop."""
+    from servekit.serving import VersionStatus
+
+    native = core._native
+    if native is None:
+        return None
+    lines, labels = [], {}
+    for config in native.models():
         try:
-            lines.append((name, core.status(name)))
+            versions = [VersionStatus(*entry) for entry in native.status(config.name)]
         except Exception:  # noqa: BLE001 - removed between the two calls: shown without versions
-            lines.append((name, []))
-    return lines
-
-
-def _labels(core) -> dict[str, dict[int, list[str]]]:
-    """{model: {version: [labels]}} from the core's current model configs."""
-    labels: dict[str, dict[int, list[str]]] = {}
-    for config in core._native.models() if core._native is not None else []:
+            versions = []
+        lines.append((config.name, versions))
         for label, version in sorted(config.version_labels.items()):
             labels.setdefault(config.name, {}).setdefault(version, []).append(label)
-    return labels
+    return lines, labels
 
 
 def core_text(core) -> str:
-    lines = version_lines(core)
-    if core._native is None:
+    snapshot = _snapshot(core)
+    if snapshot is None:
         return "closed"
+    lines, _ = snapshot
     if not lines:
         return "no models"
     parts = []
@@ -73,11 +72,12 @@ def core_text(core) -> str:
 
 
 def core_html(title: str, core) -> str:
-    if core._native is None:
+    snapshot = _snapshot(core)
+    if snapshot is None:
         return f"<b>{escape(title)}</b>: closed"
-    labels = _labels(core)
+    lines, labels = snapshot
     rows = []
-    for name, versions in version_lines(core):
+    for name, versions in lines:
         if not versions:
             rows.append((escape(name), "", "no versions yet", "", ""))
         for v in versions:

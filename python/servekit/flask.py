@@ -46,6 +46,7 @@ import ctypes
 import json
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -102,6 +103,7 @@ class ServeKit:
         self._handler: _core.RestHandler | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._closed = False
         if app is not None:
             self.init_app(app)
 
@@ -120,6 +122,15 @@ class ServeKit:
         prefix = self._url_prefix.rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ValueError(f"url_prefix must start with '/', got {self._url_prefix!r}")
+        if "<" in prefix:
+            raise ValueError(f"url_prefix is a fixed path, without Flask variables; got {self._url_prefix!r}")
+        if self._rest_options.get("enable_model_management") and not self._flask_hooks:
+            warnings.warn(
+                "servekit.flask: enable_model_management=True without flask_hooks=True: the management routes "
+                "(:add, :remove, /v1/config:reload) bypass the app's before_request hooks, so an authentication "
+                "hook does not guard them",
+                stacklevel=2,
+            )
         with self._lock:
             if self._handler is None:
                 self._start()
@@ -145,6 +156,8 @@ class ServeKit:
             self._core = self._given_core
         else:
             self._core = ServingCore(**self._core_arguments)
+        if self._core._native is None:
+            raise ValueError("ServeKit(core=...) was given a closed ServingCore")
         self._handler = _core.RestHandler(self._core._native, **self._rest_options)
         self._pid = os.getpid()
         _instances.add(self)
@@ -155,17 +168,24 @@ class ServeKit:
     def core(self) -> ServingCore:
         """The ServingCore behind the routes, for the app's own routes."""
         self._check_process()
-        if self._core is None:
-            raise RuntimeError("ServeKit has no core yet: call init_app(app, ...) first")
-        return self._core
+        core = self._core
+        if core is None:
+            raise RuntimeError(self._why_not_serving())
+        return core
 
     def handle(self, method: str, target: str, body: bytes = b"") -> tuple[int, str, bytes]:
         """One REST request through the native handler: (status, content type, body).
         ``target`` is the path and query after the URL prefix, e.g. "/v1/models/m:predict"."""
         self._check_process()
-        if self._handler is None:
-            raise RuntimeError("ServeKit has no core yet: call init_app(app, ...) first")
-        return self._handler.handle(method, target, body)
+        handler = self._handler  # once: a concurrent close() may clear it
+        if handler is None:
+            raise RuntimeError(self._why_not_serving())
+        return handler.handle(method, target, body)
+
+    def _why_not_serving(self) -> str:
+        if self._closed:
+            return "servekit.flask: this ServeKit is closed"
+        return "servekit.flask: ServeKit has no core yet: call init_app(app, ...) first"
 
     def _check_process(self) -> None:
         if self._pid == os.getpid():
@@ -174,14 +194,18 @@ class ServeKit:
             if self._pid != os.getpid():
                 self._restart_after_fork()
 
-    def _restart_after_fork(self) -> None:
-        # The parent's native threads (version polling, loading) were not
-        # copied by fork: its core cannot serve here, and destroying it would
-        # wait for threads that do not exist. It is left alone for good.
+    def _forget_after_fork(self) -> None:
+        """In a forked child, at once: the parent's native threads (version
+        polling, loading) were not copied, so its core cannot serve here, and
+        destroying it (even at this process's exit) would wait for threads that
+        do not exist. It is left alone for good; the first use starts another."""
         for inherited in (self._core, self._handler):
             if inherited is not None:
                 ctypes.pythonapi.Py_IncRef(ctypes.py_object(inherited))
         self._core, self._handler = None, None
+        self._lock = threading.Lock()  # another thread may have held the parent's at fork
+
+    def _restart_after_fork(self) -> None:
         if self._given_core is not None:
             raise RuntimeError(
                 "servekit.flask: this process was forked after its ServingCore started (gunicorn --preload?), "
@@ -197,8 +221,9 @@ class ServeKit:
         models once their requests in flight have finished. Idempotent; also
         run at interpreter exit."""
         with self._lock:
+            self._closed = True
             if self._pid != os.getpid():
-                return  # an inherited core: see _restart_after_fork
+                return  # an inherited core: see _forget_after_fork
             if self._handler is not None:
                 self._handler.set_draining()
             core, self._core, self._handler = self._core, None, None
@@ -219,24 +244,46 @@ class _RestRoutes:
         self._owner = owner
         self._prefix = prefix
 
-    def _answer(self, method: str, target: str, content_length: int | None, read) -> tuple[int, str, bytes]:
+    def _answer(self, method: str, target: str | bytes, content_length: int | None, read) -> tuple[int, str, bytes]:
+        """`read(n)`: at most n bytes of the body; called only once the length is within the limit."""
         sk = self._owner()
         if sk is None:
             return _error(404, "servekit.flask: this app's ServeKit is gone")
-        if content_length is not None and content_length > sk._max_request_bytes:
-            return _error(413, f"request body is larger than the limit of {sk._max_request_bytes} bytes")
-        body = read()
-        if len(body) > sk._max_request_bytes:  # a body without a length (chunked)
-            return _error(413, f"request body is larger than the limit of {sk._max_request_bytes} bytes")
-        return sk.handle(method, target, body)
+        limit = sk._max_request_bytes
+        too_large = f"request body is larger than the limit of {limit} bytes"
+        if content_length is not None and content_length > limit:
+            return _error(413, too_large)
+        body = read(limit + 1)
+        if len(body) > limit:  # a body without a length (chunked)
+            return _error(413, too_large)
+        try:
+            return sk.handle(method, target, body)
+        except RuntimeError as error:  # closed, or forked with a core it cannot rebuild
+            return _error(503, str(error))
+
+    def _target(self, environ) -> str | bytes:
+        """The path and query after the prefix as the client sent them: still
+        percent-encoded, as servekit-server's router reads them. From the raw
+        request line (gunicorn and werkzeug give it), else the decoded path as
+        the bytes the client sent."""
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw and "://" in raw.split("?", 1)[0]:  # absolute form: http://host/path
+            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+        root = environ.get("SCRIPT_NAME", "") + self._prefix
+        if raw and raw.startswith(root):
+            return raw[len(root) :]
+        target = environ.get("PATH_INFO", "")[len(self._prefix) :].encode("latin-1")  # WSGI's byte-preserving str
+        query = environ.get("QUERY_STRING")
+        return target + b"?" + query.encode("latin-1") if query else target
 
     def view(self, **_route_parts):
         request = flask.request
-        target = request.path[len(self._prefix) :]
-        if request.query_string:
-            target += "?" + request.query_string.decode("latin-1")
+        known = request.content_length is not None
         status, content_type, body = self._answer(
-            request.method, target, request.content_length, lambda: request.get_data(cache=False)
+            request.method,
+            self._target(request.environ),
+            request.content_length,
+            (lambda n: request.get_data(cache=False)) if known else request.stream.read,
         )
         return flask.Response(body, status=status, content_type=content_type)
 
@@ -254,22 +301,23 @@ class _RestRoutes:
             method = environ.get("REQUEST_METHOD", "GET")
             if method not in ("GET", "POST") or not self.takes(path):
                 return wsgi_app(environ, start_response)
-            target = path[len(self._prefix) :]
-            query = environ.get("QUERY_STRING")
-            if query:
-                target += "?" + query
             length = environ.get("CONTENT_LENGTH")
             stream = environ["wsgi.input"]
             if length:
-                content_length = int(length) if length.isdigit() else None
-                read = (lambda: stream.read(content_length)) if content_length is not None else (lambda: b"")
+                if not (length.isascii() and length.isdigit() and len(length) <= 18):
+                    answer = _error(400, f"bad Content-Length {length[:40]!r}")
+                else:
+                    content_length = int(length)
+                    answer = self._answer(
+                        method, self._target(environ), content_length, lambda n: stream.read(content_length)
+                    )
             else:
                 # No length: a chunked body where the server says the stream ends (werkzeug,
                 # gunicorn), else none (reading could wait for bytes that never come).
-                content_length = None
                 terminated = environ.get("wsgi.input_terminated", False)
-                read = (lambda: stream.read(self._owner()._max_request_bytes + 1)) if terminated else (lambda: b"")
-            status, content_type, body = self._answer(method, target, content_length, read)
+                read = stream.read if terminated else (lambda n: b"")
+                answer = self._answer(method, self._target(environ), None, read)
+            status, content_type, body = answer
             start_response(
                 f"{status} {_REASONS.get(status, '')}",
                 [("Content-Type", content_type), ("Content-Length", str(len(body)))],
@@ -291,3 +339,12 @@ _instances: weakref.WeakSet[ServeKit] = weakref.WeakSet()
 def _close_all() -> None:
     for sk in list(_instances):
         sk.close()
+
+
+def _forget_inherited_cores() -> None:
+    for sk in list(_instances):
+        if sk._pid != os.getpid():
+            sk._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_cores)

@@ -93,6 +93,9 @@ def test_routes_answer_as_servekit_server_does(served, base):
         ("GET", "/v1/models/m:predict", None),  # wrong method
         ("GET", "/v2/health/ready", None),
         ("GET", "/v2/health/live", None),
+        ("GET", "/v1/models/caf%C3%A9", None),  # percent-encoded, as sent
+        ("POST", "/v1/models/m%3Apredict", json.dumps(ONE_ROW)),
+        ("GET", "/v1/models/m?x=%2F", None),
     ]
     with servekit.ModelServer(model_name="m", model_base_path=base, rest_api_port=0) as server:
         server.core.wait_until_available("m", 1)
@@ -185,7 +188,8 @@ def test_the_app_keeps_its_own_routes_and_a_url_prefix(base):
 def test_management_routes_when_enabled(tmp_path, base):
     versioned_model(7).save(tmp_path / "other" / "7")
     app = Flask("managed")
-    sk = ServeKit(app, enable_model_management=True, **FAST)
+    with pytest.warns(UserWarning, match="before_request"):
+        sk = ServeKit(app, enable_model_management=True, **FAST)
     thread = AppThread(app)
     try:
         added = requests.post(
@@ -242,6 +246,14 @@ def test_bad_rest_options_are_refused(base):
         ServeKit(Flask("bad"), model_name="m", model_base_path=base, max_request_values=0)
     with pytest.raises(ValueError, match="url_prefix"):
         ServeKit(Flask("bad"), url_prefix="api", model_name="m", model_base_path=base)
+    with pytest.raises(ValueError, match="Flask variables"):
+        ServeKit(Flask("bad"), url_prefix="/<tenant>", model_name="m", model_base_path=base)
+    closed = servekit.ServingCore()
+    closed.close()
+    with pytest.raises(ValueError, match="closed"):
+        ServeKit(Flask("bad"), core=closed)
+    with pytest.raises(TypeError):
+        servekit._core.RestHandler(None)
 
 
 def publish_and_retire(base: Path, versions: range, wait) -> None:
@@ -391,3 +403,80 @@ print("served")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "served"
+
+
+class CountingStream:
+    """A request body of `size` bytes that counts what is read of it."""
+
+    def __init__(self, size: int):
+        self.left = size
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        self.read_bytes += n
+        return b" " * n
+
+
+def wsgi_call(app: Flask, path: str, stream, headers: dict) -> tuple[str, bytes]:
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, method="POST").get_environ()
+    environ["wsgi.input"] = stream
+    environ.pop("CONTENT_LENGTH", None)
+    for key, value in headers.items():  # as a server passes them, unchecked
+        environ["CONTENT_LENGTH" if key == "Content-Length" else f"HTTP_{key.upper().replace('-', '_')}"] = value
+    environ["wsgi.input_terminated"] = "Content-Length" not in headers
+    status = []
+    body = b"".join(app(environ, lambda s, h, *_: status.append(s)))
+    return status[0], body
+
+
+@pytest.mark.parametrize("flask_hooks", [False, True])
+def test_a_chunked_body_over_the_limit_is_not_read_whole(base, flask_hooks):
+    app = Flask("chunked")
+    sk = ServeKit(app, model_name="m", model_base_path=base, max_request_bytes=1000, flask_hooks=flask_hooks)
+    stream = CountingStream(50_000_000)
+    status, body = wsgi_call(app, "/v1/models/m:predict", stream, {"Transfer-Encoding": "chunked"})
+    sk.close()
+    assert status.startswith("413") and b"1000 bytes" in body
+    assert stream.read_bytes <= 1001
+
+
+def test_a_bad_content_length_is_refused(base):
+    app = Flask("lengths")
+    sk = ServeKit(app, model_name="m", model_base_path=base)
+    for length in ("\u00b2", "1" * 5000, "-1", "12abc"):
+        status, body = wsgi_call(app, "/v1/models/m:predict", CountingStream(10), {"Content-Length": length})
+        assert status.startswith("400") and b"Content-Length" in body, length
+    sk.close()
+
+
+def test_after_close_requests_get_503_with_the_reason(base):
+    app = Flask("closed")
+    sk = ServeKit(app, model_name="m", model_base_path=base)
+    sk.close()
+    with app.test_client() as client:
+        answer = client.get("/v1/models/m")
+    assert answer.status_code == 503 and "closed" in answer.get_json()["error"]
+
+
+def test_a_forked_worker_that_never_served_exits_promptly(base):
+    """The inherited core is set aside at fork, not at first use: a worker that
+    exits without a request must not wait for the parent's threads."""
+    script = f"""
+import os, sys
+from flask import Flask
+from servekit.flask import ServeKit
+sk = ServeKit(Flask("fork"), model_name="m", model_base_path={str(base)!r})
+sk.core.wait_until_available("m", 1)
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # a worker that never served
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child 0"

@@ -17,10 +17,11 @@ namespace {
 // The inliner's stack: ~4 KiB per level in an AddressSanitizer build, far
 // less in a release build; reserved, touched only as deep as a graph goes.
 constexpr size_t kInliningStackBytes = size_t{256} << 20;
-// How deep a walk may go on the caller's own stack (1 MiB at ~4 KiB a level,
-// well within any load thread's). Most models are shallower and skip the
-// cost of a thread; a deeper one is walked again on a stack of its own.
-constexpr int kCallerStackDepth = 256;
+// How deep a walk may go on the caller's own stack: 512 KiB at ~4 KiB a level
+// (ASan), far less in a release build, within even a small thread's stack.
+// Most models are shallower and skip the cost of a thread; a deeper one is
+// walked again on a stack of its own.
+constexpr int kCallerStackDepth = 128;
 
 // Far above any real model (a large transformer inlines to tens of thousands).
 constexpr size_t kMaxInlinedOps = size_t{1} << 18;
