@@ -190,7 +190,8 @@ def test_a_version_that_cannot_load_says_why(tmp_path):
     base = tmp_path / "broken"
     (base / "1" / "variables").mkdir(parents=True)
     (base / "1" / "saved_model.pb").write_bytes(b"\x0a\x05garbage")
-    server = ServerProcess("--model_name=broken", f"--model_base_path={base}")
+    # No retries: TF Serving's defaults (5 retries, 60 s apart) held this test for 5 minutes.
+    server = ServerProcess("--model_name=broken", f"--model_base_path={base}", "--max_num_load_retries=0")
     try:
         status = requests.get(f"{server.url}/v1/models/broken", timeout=30).json()
         (version,) = status["model_version_status"]
