@@ -30,12 +30,12 @@ StatusOr<std::vector<Tensor>> EvaluateNode(const Node& node, const Graph& graph)
     output_ptrs.push_back(&outputs[i]);
     output_shapes.push_back(&outputs[i].shape());
   }
-  const size_t scratch_bytes = kernel->ScratchBytes(input_shapes, output_shapes);
+  static const IntraOpPool kInline(1);
+  const size_t scratch_bytes = kernel->ScratchBytes(input_shapes, output_shapes, 1);
   std::unique_ptr<void, decltype(&std::free)> scratch(
       scratch_bytes ? std::aligned_alloc(kTensorAlignment, (scratch_bytes + 63) / 64 * 64)
                     : nullptr,
       std::free);
-  static const IntraOpPool kInline(1);
   KernelContext ctx{inputs, output_ptrs, scratch.get(), &kInline};
   RETURN_IF_ERROR(kernel->Compute(ctx));
   return outputs;

@@ -62,18 +62,22 @@ struct KernelContext {
   absl::Span<const Tensor* const> inputs;  // nullptr for omitted or load-time inputs
   absl::Span<Tensor* const> outputs;       // allocated, shaped
   void* scratch = nullptr;                 // ScratchBytes() bytes, 64-byte aligned
-  const IntraOpPool* pool = nullptr;       // never null
+  // never null; has the num_threads that ScratchBytes was told
+  const IntraOpPool* pool = nullptr;
 };
 
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
   virtual Status Compute(const KernelContext& ctx) const = 0;
-  // Temporary memory Compute needs for these input and output shapes.
+  // Temporary memory Compute needs for these input and output shapes when its
+  // pool has `num_threads` threads (threads working side by side may each need
+  // their own buffers).
   virtual size_t ScratchBytes(absl::Span<const Shape* const> input_shapes,
-                              absl::Span<const Shape* const> output_shapes) const {
+                              absl::Span<const Shape* const> output_shapes, int num_threads) const {
     (void)input_shapes;
     (void)output_shapes;
+    (void)num_threads;
     return 0;
   }
 };

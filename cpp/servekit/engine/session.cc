@@ -8,6 +8,7 @@
 
 #include "servekit/engine/memory_planner.h"
 #include "servekit/engine/op_registry.h"
+#include "servekit/util/working_memory.h"
 
 namespace servekit {
 
@@ -202,7 +203,8 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
       ctx.step_outputs[s].push_back(&ctx.tensors[id]);
       out_shapes.push_back(&ctx.tensors[id].shape());
     }
-    const size_t scratch = steps_[s].kernel->ScratchBytes(in_shapes, out_shapes);
+    const size_t scratch =
+        steps_[s].kernel->ScratchBytes(in_shapes, out_shapes, pool_->num_threads());
     if (scratch > 0) {
       RETURN_IF_ERROR(
           add_request(scratch, static_cast<int>(s), static_cast<int>(s), -static_cast<int>(s) - 1));
@@ -213,9 +215,7 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
   if (plan.arena_bytes > max_bytes - std::min(output_bytes, max_bytes))
     return TooLarge(batch, max_bytes);
   if (plan.arena_bytes > ctx.arena_capacity) {
-    char* arena = static_cast<char*>(std::aligned_alloc(
-        kTensorAlignment,
-        (plan.arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment));
+    char* arena = static_cast<char*>(AllocateWorkingMemory(plan.arena_bytes));
     if (arena == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrCat("cannot allocate ", plan.arena_bytes, " bytes of working memory"));

@@ -585,7 +585,7 @@ class EinsumKernel : public OpKernel {
   explicit EinsumKernel(Labels labels) : labels_(std::move(labels)) {}
 
   size_t ScratchBytes(absl::Span<const Shape* const> input_shapes,
-                      absl::Span<const Shape* const> output_shapes) const override {
+                      absl::Span<const Shape* const> output_shapes, int) const override {
     auto plan = MakePlan(labels_, input_shapes, *output_shapes[0]);
     return plan.ok() ? static_cast<size_t>(plan->scratch_floats) * sizeof(float) : 0;
   }
