@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libprotobuf-dev protobuf-compiler   # ONNX model files
   libabsl-dev                         # Status, containers
   libopenblas-dev                     # sgemm peer for bench/ (and the GEMM if it wins)
+  libdnnl-dev                         # oneDNN 2.6: the convolutions (kernels/onednn/)
   libboost1.81-dev                    # Boost.Beast/Asio: the REST server
   rapidjson-dev                       # JSON requests and responses
   libsimdjson-dev                     # the REST predict fast path (one numeric tensor)

@@ -3,6 +3,7 @@
 // padding, groups and depthwise convolutions (with a depth multiplier).
 #include <string>
 
+#include "servekit/engine/activation.h"
 #include "test_util.h"
 
 namespace servekit {
@@ -350,11 +351,28 @@ std::vector<ConvCase> Cases() {
 
 class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 
-TEST_P(ConvTest, MatchesReference) {
-  const ConvCase& c = GetParam();
+// Runs `c` with the algorithm forced; false when this build has no such algorithm.
+bool ForcedAlgorithmAvailable(const std::string& algorithm) {
+  if (algorithm != "onednn") return true;
+  const Tensor w = RandomTensor({1, 1, 1, 1}, 1);
+  Attributes attrs;
+  attrs.Set("_conv_algorithm", algorithm);
+  auto out = RunOp1("Conv", {BatchFeed(RandomTensor({1, 1, 2, 2}, 1)), Const(w)}, attrs);
+  return out.status().code() != absl::StatusCode::kUnimplemented;
+}
+
+// Every case through each algorithm, forced (oneDNN refuses to fall back when
+// forced, so these prove its path), and through the default choice.
+class ConvAlgorithmTest : public ::testing::TestWithParam<std::tuple<ConvCase, std::string>> {};
+
+TEST_P(ConvAlgorithmTest, MatchesReference) {
+  const auto& [c, algorithm] = GetParam();
+  if (!ForcedAlgorithmAvailable(algorithm)) GTEST_SKIP() << "built without " << algorithm;
+  Attributes attrs = ConvAttrs(c);
+  if (!algorithm.empty()) attrs.Set("_conv_algorithm", algorithm);
   const Tensor w = RandomTensor({c.filters, c.channels / c.group, c.kernel_h, c.kernel_w}, 2);
   const Tensor b = RandomTensor({c.filters}, 3);
-  for (int64_t batch : {1, 2, 0}) {
+  for (int64_t batch : {1, 2, 0, 5}) {
     const Tensor x =
         RandomTensor({batch, c.channels, c.height, c.width}, 1 + static_cast<uint32_t>(batch));
     for (bool with_bias : {true, false}) {
@@ -362,7 +380,7 @@ TEST_P(ConvTest, MatchesReference) {
       const std::vector<double> expected = RefConv(c, x, w, with_bias ? &b : nullptr, &shape);
       std::vector<test::OpInput> inputs = {BatchFeed(x), Const(w)};
       if (with_bias) inputs.push_back(Const(b));
-      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Conv", inputs, ConvAttrs(c)));
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Conv", inputs, attrs));
       EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum))
           << c.name << ", batch " << batch << (with_bias ? ", bias" : ", no bias");
     }
@@ -382,13 +400,26 @@ TEST_P(ConvTest, RuntimeWeights) {
   EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum)) << c.name;
 }
 
+std::string TestName(const std::string& text) {
+  std::string name;
+  for (char ch : text) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return name;
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, ConvTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<ConvCase>& info) {
-                           std::string name;
-                           for (char ch : info.param.name)
-                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-                           return name;
+                           return TestName(info.param.name);
                          });
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConvAlgorithmTest,
+    ::testing::Combine(::testing::ValuesIn(Cases()),
+                       ::testing::Values(std::string(), "im2col", "onednn")),
+    [](const ::testing::TestParamInfo<std::tuple<ConvCase, std::string>>& info) {
+      const std::string& algorithm = std::get<1>(info.param);
+      return TestName(std::get<0>(info.param).name) + "_" +
+             (algorithm.empty() ? "default" : algorithm);
+    });
 
 TEST(ConvTest, BatchSizesOnOneSessionWithThreads) {
   const ConvCase c{.name = "",
@@ -476,6 +507,83 @@ TEST(ConvTest, ManyImagesPerGemm) {
   }
 }
 
+TEST(ConvTest, OneDnnSplitsBatchesAcrossThreadsAndEvictsPlans) {
+  // Enough work per image that two threads split a batch (kernels/onednn:
+  // parts of unequal size, each with its own plan), and more distinct batch
+  // sizes than the plan cache keeps, so plans are evicted and rebuilt.
+  if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";
+  const ConvCase c{.name = "",
+                   .channels = 16,
+                   .height = 16,
+                   .width = 16,
+                   .filters = 24,
+                   .kernel_h = 3,
+                   .kernel_w = 3,
+                   .pads = {1, 1, 1, 1}};
+  const Tensor w = RandomTensor({24, 16, 3, 3}, 30), b = RandomTensor({24}, 31);
+  for (int threads : {2, 1}) {
+    test::GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 16, 16, 16}));
+    Attributes attrs = ConvAttrs(c);
+    attrs.Set("_conv_algorithm", std::string("onednn"));
+    g.Output(g.Op("Conv", {x, g.Constant("w", w), g.Constant("b", b)}, attrs));
+    SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options(true, threads)));
+    std::vector<int64_t> batches = {9, 8, 1, 0, 3};
+    for (int64_t i = 10; i < 45; ++i) batches.push_back(i % 2 ? i : 45 - i);
+    batches.push_back(9);  // evicted by now: built again
+    for (int64_t batch : batches) {
+      const Tensor in = RandomTensor({batch, 16, 16, 16}, 40 + static_cast<uint32_t>(batch));
+      Shape shape;
+      const std::vector<double> expected = RefConv(c, in, w, &b, &shape);
+      SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({in}));
+      ASSERT_TRUE(TensorNear(out[0], shape, expected, kRtol, kAtolSum))
+          << "batch " << batch << ", " << threads << " threads";
+    }
+  }
+}
+
+TEST(ConvTest, FusedActivationsMatchOnEveryAlgorithm) {
+  // oneDNN computes some activations as post-ops and leaves others (Gelu, Erf,
+  // Clip with min > max) to the kernel; every one must match im2col's epilogue.
+  const ConvCase c{.name = "",
+                   .channels = 8,
+                   .height = 6,
+                   .width = 7,
+                   .filters = 8,
+                   .kernel_h = 3,
+                   .kernel_w = 3,
+                   .pads = {1, 1, 1, 1}};
+  const Tensor w = RandomTensor({8, 8, 3, 3}, 50), b = RandomTensor({8}, 51);
+  const Tensor x = RandomTensor({3, 8, 6, 7}, 52);
+  using K = Activation::Kind;
+  const std::vector<Activation> activations = {
+      {K::kRelu, 0, 0},        {K::kLeakyRelu, 0.1f, 0}, {K::kSigmoid, 0, 0}, {K::kTanh, 0, 0},
+      {K::kClip, -0.5f, 0.7f}, {K::kClip, 0.5f, -0.5f},  {K::kGelu, 0, 0},    {K::kErf, 0, 0}};
+  for (const Activation& activation : activations) {
+    std::vector<Tensor> outputs;
+    for (std::string algorithm : {"im2col", "onednn"}) {
+      if (!ForcedAlgorithmAvailable(algorithm)) continue;
+      Attributes attrs = ConvAttrs(c);
+      activation.StoreAsFused(attrs);
+      attrs.Set("_conv_algorithm", algorithm);
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                              RunOp1("Conv", {BatchFeed(x), Const(w), Const(b)}, attrs));
+      outputs.push_back(std::move(out));
+    }
+    if (outputs.size() < 2) GTEST_SKIP() << "built without oneDNN";
+    EXPECT_TRUE(TensorNear(outputs[1], outputs[0].shape(), test::AsDoubles(outputs[0]), 1e-5, 1e-5))
+        << "activation kind " << static_cast<int>(activation.kind);
+  }
+}
+
+TEST(ConvTest, ForcedOneDnnNeedsConstantWeights) {
+  if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";
+  const Tensor x = RandomTensor({1, 4, 5, 5}, 1), w = RandomTensor({2, 4, 3, 3}, 2);
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Conv", {BatchFeed(x), Feed(w)}, Attrs({{"_conv_algorithm", Str("onednn")}})).status(),
+      {"needs constant weights"}));
+}
+
 TEST(ConvTest, Errors) {
   const Tensor x = RandomTensor({1, 4, 5, 5}, 1);
   auto conv = [&](const Tensor& w, Attributes a, const Tensor* bias = nullptr) {
@@ -506,6 +614,9 @@ TEST(ConvTest, Errors) {
       RunOp1("Conv", {BatchFeed(RandomTensor({1, 4, 5}, 1)), Const(RandomTensor({2, 4, 3}, 2))})
           .status(),
       {"only 2-D convolution"}));
+  EXPECT_TRUE(
+      IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"_conv_algorithm", Str("fft")}})),
+                {"_conv_algorithm must be"}));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Matrix-product kernels (kernels/gemm.cc): Gemm with transA/transB, alpha,
 // beta and every bias shape; MatMul with batches, broadcasting and 1-D operands.
+#include "servekit/engine/activation.h"
 #include "test_util.h"
 
 namespace servekit {
@@ -18,6 +19,7 @@ using test::kRtol;
 using test::Omitted;
 using test::RandomTensor;
 using test::RunOp1;
+using test::Str;
 using test::TensorNear;
 
 // --- Gemm --------------------------------------------------------------------------------
@@ -294,6 +296,113 @@ TEST(MatMulTest, BatchSizesOnOneSession) {
     EXPECT_TRUE(TensorNear(out[0], s1, e1, kRtol, kAtolSum)) << "batch " << batch;
     EXPECT_TRUE(TensorNear(out[1], s2, e2, kRtol, kAtolSum)) << "batch " << batch;
   }
+}
+
+// --- oneDNN (kernels/onednn/onednn_matmul.h) -------------------------------------------
+
+// Whether this build has the oneDNN kernels (forcing them fails otherwise).
+bool OneDnnBuilt() {
+  auto out = RunOp1("Gemm", {Feed(RandomTensor({1, 2}, 1)), Const(RandomTensor({2, 2}, 2))},
+                    Attrs({{"_gemm_algorithm", Str("onednn")}}));
+  return out.status().code() != absl::StatusCode::kUnimplemented;
+}
+
+TEST(OneDnnGemmTest, EveryFormOneDnnTakesMatchesTheReference) {
+  // Forced: oneDNN refuses to fall back, so these prove its path. Batch sizes
+  // 0, 1 and more; with two threads the larger batches split into parts.
+  if (!OneDnnBuilt()) GTEST_SKIP() << "built without oneDNN";
+  const int64_t K = 37, N = 29;
+  uint32_t seed = 500;
+  for (bool trans_b : {false, true}) {
+    for (auto [alpha, beta] : {std::pair{1.0f, 1.0f}, {0.5f, 2.0f}, {-1.5f, 0.0f}}) {
+      for (const Shape& bias_shape : {Shape{N}, Shape{1, N}, Shape{}}) {
+        const Tensor b = RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, ++seed);
+        const Tensor c = RandomTensor(bias_shape.empty() ? Shape{N} : bias_shape, ++seed);
+        const bool with_bias = !bias_shape.empty();
+        const Attributes attrs = Attrs({{"transB", Int(trans_b)},
+                                        {"alpha", Float(alpha)},
+                                        {"beta", Float(beta)},
+                                        {"_gemm_algorithm", Str("onednn")}});
+        for (int threads : {1, 2}) {
+          test::GraphBuilder g;
+          const int x = g.Input("x", test::BatchShape({1, K}));
+          std::vector<int> inputs = {x, g.Constant("b", b)};
+          if (with_bias) inputs.push_back(g.Constant("c", c));
+          g.Output(g.Op("Gemm", inputs, attrs));
+          SK_ASSERT_OK_AND_ASSIGN(auto session,
+                                  BuildSession(g.Build(), test::Options(true, threads)));
+          for (int64_t batch : {1, 0, 700, 3, 701}) {
+            const Tensor a = RandomTensor({batch, K}, ++seed);
+            int64_t m, n;
+            const std::vector<double> expected =
+                RefGemm(a, b, with_bias ? &c : nullptr, false, trans_b, alpha, beta, &m, &n);
+            SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({a}));
+            EXPECT_TRUE(TensorNear(out[0], {batch, N}, expected, kRtol, kAtolSum))
+                << Describe({false, trans_b, alpha, beta}, bias_shape) << ", batch " << batch
+                << ", " << threads << " threads";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(OneDnnGemmTest, MatMulOfAnyRankAgainstConstantWeights) {
+  if (!OneDnnBuilt()) GTEST_SKIP() << "built without oneDNN";
+  const Tensor w = RandomTensor({6, 5}, 600);
+  for (const Shape& a_shape : {Shape{4, 6}, Shape{2, 3, 6}, Shape{2, 1, 3, 6}, Shape{0, 3, 6}}) {
+    const Tensor a = RandomTensor(a_shape, 601);
+    Shape shape;
+    const std::vector<double> expected = RefMatMul(a, w, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MatMul", {BatchFeed(a), Const(w)},
+                                               Attrs({{"_gemm_algorithm", Str("onednn")}})));
+    EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum)) << ShapeToString(a_shape);
+  }
+}
+
+TEST(OneDnnGemmTest, ActivationsAndManyBatchSizes) {
+  // Post-ops oneDNN fuses and the ones the kernel applies must match Sgemm's
+  // epilogue; more batch sizes than the plan cache keeps are evicted and rebuilt.
+  if (!OneDnnBuilt()) GTEST_SKIP() << "built without oneDNN";
+  using K = Activation::Kind;
+  const Tensor b = RandomTensor({12, 9}, 700), c = RandomTensor({9}, 701);
+  for (const Activation& activation :
+       {Activation{K::kRelu, 0, 0}, Activation{K::kLeakyRelu, 0.2f, 0},
+        Activation{K::kSigmoid, 0, 0}, Activation{K::kTanh, 0, 0},
+        Activation{K::kClip, -0.3f, 0.4f}, Activation{K::kClip, 0.3f, -0.3f},
+        Activation{K::kGelu, 0, 0}, Activation{K::kErf, 0, 0}}) {
+    std::vector<std::unique_ptr<Session>> sessions;
+    for (const char* algorithm : {"sgemm", "onednn"}) {
+      Attributes attrs = Attrs({{"_gemm_algorithm", Str(algorithm)}});
+      activation.StoreAsFused(attrs);
+      test::GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape({1, 12}));
+      g.Output(g.Op("Gemm", {x, g.Constant("b", b), g.Constant("c", c)}, attrs));
+      SK_ASSERT_OK_AND_ASSIGN(auto session, BuildSession(g.Build(), test::Options()));
+      sessions.push_back(std::move(session));
+    }
+    for (int64_t batch = 1; batch <= 40; ++batch) {
+      const Tensor a = RandomTensor({batch, 12}, 800 + static_cast<uint32_t>(batch));
+      SK_ASSERT_OK_AND_ASSIGN(auto want, sessions[0]->Run({a}));
+      SK_ASSERT_OK_AND_ASSIGN(auto got, sessions[1]->Run({a}));
+      ASSERT_TRUE(TensorNear(got[0], want[0].shape(), test::AsDoubles(want[0]), 1e-5, 1e-5))
+          << "activation kind " << static_cast<int>(activation.kind) << ", batch " << batch;
+    }
+  }
+}
+
+TEST(OneDnnGemmTest, ForcingOneDnnWhereItCannotRunIsAnError) {
+  if (!OneDnnBuilt()) GTEST_SKIP() << "built without oneDNN";
+  const Tensor a = RandomTensor({3, 4}, 1), b = RandomTensor({4, 5}, 2);
+  const Attributes forced = Attrs({{"_gemm_algorithm", Str("onednn")}});
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Gemm", {Feed(a), Feed(b)}, forced).status(), {"needs a constant 2-D B"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gemm", {Feed(a), Const(b), Const(RandomTensor({3, 5}, 3))}, forced).status(),
+      {"needs a constant 2-D B"}));
+  EXPECT_TRUE(IsInvalid(
+      RunOp1("Gemm", {Feed(a), Const(b)}, Attrs({{"_gemm_algorithm", Str("mkl")}})).status(),
+      {"_gemm_algorithm must be"}));
 }
 
 TEST(MatMulTest, Errors) {

@@ -5,6 +5,11 @@
 // A 1x1 stride-1 unpadded conv skips im2col (the input already is the matrix).
 // Depthwise convs (one input channel per group) use a direct loop: im2col would
 // turn them into many tiny GEMMs.
+//
+// When built with oneDNN, convolutions with constant weights run there instead
+// (kernels/onednn/onednn_conv.h says why); the internal attribute
+// `_conv_algorithm` ("im2col" or "onednn") overrides the choice, for tests and
+// benchmarks.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
@@ -13,6 +18,10 @@
 #include "servekit/kernels/gemm.h"
 #include "servekit/kernels/kernel_util.h"
 #include "servekit/kernels/window.h"
+
+#ifdef SERVEKIT_WITH_ONEDNN
+#include "servekit/kernels/onednn/onednn_conv.h"
+#endif
 
 namespace servekit {
 namespace {
@@ -98,8 +107,19 @@ class ConvKernel : public OpKernel {
   ConvKernel(Window2D window, int64_t group, Activation activation)
       : w_(window), group_(group), activation_(activation) {}
 
-  size_t ScratchBytes(absl::Span<const Shape* const> in,
-                      absl::Span<const Shape* const>) const override {
+#ifdef SERVEKIT_WITH_ONEDNN
+  void UseOneDnn(std::unique_ptr<OneDnnConv> conv) { onednn_ = std::move(conv); }
+  bool UsesOneDnn() const { return onednn_ != nullptr; }
+#endif
+
+  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const>,
+                      int num_threads) const override {
+#ifdef SERVEKIT_WITH_ONEDNN
+    if (onednn_ != nullptr) {
+      std::optional<size_t> bytes = onednn_->ScratchBytes((*in[0])[0], num_threads);
+      if (bytes.has_value()) return *bytes;
+    }
+#endif
     if (w_.IsPointwise() || UseDirect(*in[0], *in[1])) return 0;
     const Shape& weights = *in[1];
     const int64_t patch = weights[1] * weights[2] * weights[3];
@@ -119,6 +139,18 @@ class ConvKernel : public OpKernel {
     const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
     const int64_t filters = y.dim(1);
     const int64_t out_size = w_.out_h * w_.out_w;
+#ifdef SERVEKIT_WITH_ONEDNN
+    // Taken exactly when ScratchBytes sized the scratch for it.
+    if (onednn_ != nullptr && onednn_->ScratchBytes(batch, ctx.pool->num_threads()).has_value()) {
+      RETURN_IF_ERROR(onednn_->Run(x.data<float>(), batch, weights.data<float>(),
+                                   bias != nullptr ? bias->data<float>() : nullptr, y.data<float>(),
+                                   ctx.scratch, *ctx.pool));
+      if (!onednn_->fuses_activation()) {
+        ApplyActivation(activation_, y.data<float>(), y.num_elements());
+      }
+      return absl::OkStatus();
+    }
+#endif
     if (UseDirect(x.shape(), weights.shape())) {
       DirectConv(x, weights, y);
     } else if (group_ == 1 && !w_.IsPointwise()) {
@@ -265,6 +297,9 @@ class ConvKernel : public OpKernel {
   Window2D w_;
   int64_t group_;
   Activation activation_;
+#ifdef SERVEKIT_WITH_ONEDNN
+  std::unique_ptr<OneDnnConv> onednn_;  // null: im2col or the direct loop
+#endif
 };
 
 StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& graph) {
@@ -274,14 +309,43 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
                                                     w[2].value(), w[3].value(), false));
   ASSIGN_OR_RETURN(int64_t group, node.attributes.GetInt("group", 1));
   ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
-  return std::unique_ptr<OpKernel>(new ConvKernel(window, group, activation));
+  ASSIGN_OR_RETURN(std::string algorithm, node.attributes.GetString("_conv_algorithm", ""));
+  if (algorithm != "" && algorithm != "im2col" && algorithm != "onednn") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("_conv_algorithm must be \"im2col\" or \"onednn\", not \"", algorithm, "\""));
+  }
+  auto kernel = std::make_unique<ConvKernel>(window, group, activation);
+#ifdef SERVEKIT_WITH_ONEDNN
+  // oneDNN packs the weights once, so they must be constant.
+  const bool constant_weights = graph.values[node.inputs[1]].constant.has_value();
+  if (algorithm != "im2col" && constant_weights) {
+    ConvGeometry geometry{.channels = x[1].value(),
+                          .height = x[2].value(),
+                          .width = x[3].value(),
+                          .filters = w[0].value(),
+                          .group = group,
+                          .has_bias = HasInput(node, 2),
+                          .window = window};
+    kernel->UseOneDnn(OneDnnConv::Create(geometry, activation));
+  }
+  if (algorithm == "onednn" && !kernel->UsesOneDnn()) {
+    return absl::InvalidArgumentError(constant_weights
+                                          ? "oneDNN has no convolution for this node"
+                                          : "_conv_algorithm \"onednn\" needs constant weights");
+  }
+#else
+  if (algorithm == "onednn") {
+    return absl::UnimplementedError("servekit was built without oneDNN (SERVEKIT_WITH_ONEDNN)");
+  }
+#endif
+  return std::unique_ptr<OpKernel>(std::move(kernel));
 }
 
 void RegisterConvOps(OpRegistry& registry) {
   OpSchema conv =
       OpSchema::Make("Conv", 2, 3,
                      {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
-                      "_activation", "_activation_alpha", "_activation_beta"},
+                      "_activation", "_activation_alpha", "_activation_beta", "_conv_algorithm"},
                      InferConv, CreateConv);
   registry.Register(conv);
 }

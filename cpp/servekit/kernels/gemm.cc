@@ -1,5 +1,12 @@
 // Matrix products: Gemm (with a fused bias and activation) and MatMul (numpy
-// semantics, batched with broadcasting).
+// semantics, batched with broadcasting), through Sgemm (gemm.h).
+//
+// When built with oneDNN, products with a constant weight matrix (Dense
+// layers: Gemm with constant B and a constant [N] bias or none, MatMul of any
+// rank-2+ A with a constant 2-D B) run there instead, with B packed once
+// (kernels/onednn/onednn_matmul.h says why). The internal attribute
+// `_gemm_algorithm` ("sgemm" or "onednn") overrides the choice, for tests and
+// benchmarks.
 #include "servekit/kernels/gemm.h"
 
 #include <algorithm>
@@ -8,8 +15,101 @@
 #include "servekit/kernels/activation.h"
 #include "servekit/kernels/kernel_util.h"
 
+#ifdef SERVEKIT_WITH_ONEDNN
+#include "servekit/kernels/onednn/onednn_matmul.h"
+#endif
+
 namespace servekit {
 namespace {
+
+// `_gemm_algorithm`: "" (servekit chooses), "sgemm" or "onednn".
+StatusOr<std::string> ReadGemmAlgorithm(const Node& node) {
+  ASSIGN_OR_RETURN(std::string algorithm, node.attributes.GetString("_gemm_algorithm", ""));
+  if (algorithm != "" && algorithm != "sgemm" && algorithm != "onednn") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("_gemm_algorithm must be \"sgemm\" or \"onednn\", not \"", algorithm, "\""));
+  }
+  return algorithm;
+}
+
+#ifdef SERVEKIT_WITH_ONEDNN
+// A product of A's last axis with a constant matrix, run by oneDNN; `fallback`
+// (the Sgemm kernel of the same node) runs the batch sizes oneDNN has no plan for.
+class OneDnnDenseKernel : public OpKernel {
+ public:
+  OneDnnDenseKernel(std::unique_ptr<OneDnnMatMul> matmul, std::unique_ptr<OpKernel> fallback,
+                    Activation activation, int64_t k)
+      : matmul_(std::move(matmul)),
+        fallback_(std::move(fallback)),
+        activation_(activation),
+        k_(k) {}
+
+  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const> out,
+                      int num_threads) const override {
+    std::optional<size_t> bytes = OneDnnScratch(NumElements(*in[0]) / k_, num_threads);
+    return bytes.has_value() ? *bytes : fallback_->ScratchBytes(in, out, num_threads);
+  }
+
+  Status Compute(const KernelContext& ctx) const override {
+    const Tensor& a = *ctx.inputs[0];
+    const int64_t rows = a.num_elements() / k_;
+    // Taken exactly when ScratchBytes sized the scratch for it.
+    if (!OneDnnScratch(rows, ctx.pool->num_threads()).has_value()) return fallback_->Compute(ctx);
+    const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    RETURN_IF_ERROR(matmul_->Run(a.data<float>(), rows, ctx.inputs[1]->data<float>(),
+                                 bias != nullptr ? bias->data<float>() : nullptr, y.data<float>(),
+                                 ctx.scratch, *ctx.pool));
+    if (!matmul_->fuses_activation())
+      ApplyActivation(activation_, y.data<float>(), y.num_elements());
+    return absl::OkStatus();
+  }
+
+ private:
+  // oneDNN's scratch for `rows`, or nullopt when the fallback runs them. One
+  // row goes to Eigen's GEMV (through Sgemm): measured faster at every size
+  // from 128x10 to 4096x4096 (a memory-bound product; oneDNN's call costs more).
+  std::optional<size_t> OneDnnScratch(int64_t rows, int num_threads) const {
+    if (rows == 1) return std::nullopt;
+    return matmul_->ScratchBytes(rows, num_threads);
+  }
+
+  std::unique_ptr<OneDnnMatMul> matmul_;
+  std::unique_ptr<OpKernel> fallback_;
+  Activation activation_;
+  int64_t k_;
+};
+#endif
+
+// Wraps `sgemm_kernel` with oneDNN when `geometry` (nullopt: not a product
+// with constant weights) allows it and `algorithm` does not forbid it.
+StatusOr<std::unique_ptr<OpKernel>> ChooseGemmKernel(std::unique_ptr<OpKernel> sgemm_kernel,
+                                                     const std::string& algorithm,
+                                                     const Activation& activation,
+                                                     std::optional<MatMulGeometry> geometry) {
+#ifdef SERVEKIT_WITH_ONEDNN
+  if (algorithm != "sgemm" && geometry.has_value()) {
+    std::unique_ptr<OneDnnMatMul> matmul = OneDnnMatMul::Create(*geometry, activation);
+    if (matmul != nullptr) {
+      return std::unique_ptr<OpKernel>(new OneDnnDenseKernel(
+          std::move(matmul), std::move(sgemm_kernel), activation, geometry->k));
+    }
+  }
+  if (algorithm == "onednn") {
+    return absl::InvalidArgumentError(
+        geometry.has_value() ? "oneDNN has no matrix product for this node"
+                             : "_gemm_algorithm \"onednn\" needs a constant 2-D B (and for Gemm, "
+                               "no transA and a constant bias of N elements or none)");
+  }
+#else
+  (void)activation;
+  (void)geometry;
+  if (algorithm == "onednn") {
+    return absl::UnimplementedError("servekit was built without oneDNN (SERVEKIT_WITH_ONEDNN)");
+  }
+#endif
+  return sgemm_kernel;
+}
 
 // --- Gemm -----------------------------------------------------------------------------
 
@@ -99,14 +199,39 @@ class GemmKernel : public OpKernel {
   Activation activation_;
 };
 
-StatusOr<std::unique_ptr<OpKernel>> CreateGemm(const Node& node, const Graph&) {
+StatusOr<std::unique_ptr<OpKernel>> CreateGemm(const Node& node, const Graph& graph) {
   ASSIGN_OR_RETURN(int64_t trans_a, node.attributes.GetInt("transA", 0));
   ASSIGN_OR_RETURN(int64_t trans_b, node.attributes.GetInt("transB", 0));
   ASSIGN_OR_RETURN(float alpha, node.attributes.GetFloat("alpha", 1.0f));
   ASSIGN_OR_RETURN(float beta, node.attributes.GetFloat("beta", 1.0f));
   ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
-  return std::unique_ptr<OpKernel>(
+  ASSIGN_OR_RETURN(std::string algorithm, ReadGemmAlgorithm(node));
+  auto sgemm_kernel = std::unique_ptr<OpKernel>(
       new GemmKernel(trans_a != 0, trans_b != 0, alpha, beta, activation));
+  // oneDNN's form: constant B, A not transposed, bias absent (or ignored) or a
+  // constant of N elements.
+  std::optional<MatMulGeometry> geometry;
+  const Value& b = graph.values[node.inputs[1]];
+  if (!trans_a && b.constant.has_value()) {
+    const int64_t k = trans_b ? b.constant->dim(1) : b.constant->dim(0);
+    const int64_t n = trans_b ? b.constant->dim(0) : b.constant->dim(1);
+    const bool uses_bias = HasInput(node, 2) && beta != 0.0f;
+    bool bias_ok = !uses_bias;
+    if (uses_bias) {
+      const Value& c = graph.values[node.inputs[2]];
+      bias_ok = c.constant.has_value() &&
+                (c.constant->shape() == Shape{n} || c.constant->shape() == Shape{1, n});
+    }
+    if (bias_ok) {
+      geometry = MatMulGeometry{.k = k,
+                                .n = n,
+                                .trans_b = trans_b != 0,
+                                .alpha = alpha,
+                                .has_bias = uses_bias,
+                                .beta = beta};
+    }
+  }
+  return ChooseGemmKernel(std::move(sgemm_kernel), algorithm, activation, geometry);
 }
 
 // --- MatMul ---------------------------------------------------------------------------
@@ -156,8 +281,22 @@ Status InferMatMul(InferenceContext& ctx) {
   return absl::OkStatus();
 }
 
-StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&) {
+std::unique_ptr<OpKernel> SgemmMatMulKernel(const Activation& activation);
+
+StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph& graph) {
   ASSIGN_OR_RETURN(Activation activation, Activation::ReadFused(node.attributes));
+  ASSIGN_OR_RETURN(std::string algorithm, ReadGemmAlgorithm(node));
+  // oneDNN's form: a constant 2-D B, A of rank 2 or more (its rows all multiply B).
+  std::optional<MatMulGeometry> geometry;
+  const Value& b = graph.values[node.inputs[1]];
+  if (b.constant.has_value() && b.constant->rank() == 2 &&
+      graph.values[node.inputs[0]].shape.size() >= 2) {
+    geometry = MatMulGeometry{.k = b.constant->dim(0), .n = b.constant->dim(1)};
+  }
+  return ChooseGemmKernel(SgemmMatMulKernel(activation), algorithm, activation, geometry);
+}
+
+std::unique_ptr<OpKernel> SgemmMatMulKernel(const Activation& activation) {
   return MakeKernel([activation](const KernelContext& ctx) -> Status {
     const Tensor& a = *ctx.inputs[0];
     const Tensor& b = *ctx.inputs[1];
@@ -214,13 +353,13 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph&)
 }
 
 void RegisterGemmOps(OpRegistry& registry) {
+  registry.Register(OpSchema::Make("Gemm", 2, 3,
+                                   {"alpha", "beta", "transA", "transB", "_activation",
+                                    "_activation_alpha", "_activation_beta", "_gemm_algorithm"},
+                                   InferGemm, CreateGemm));
   registry.Register(OpSchema::Make(
-      "Gemm", 2, 3,
-      {"alpha", "beta", "transA", "transB", "_activation", "_activation_alpha", "_activation_beta"},
-      InferGemm, CreateGemm));
-  registry.Register(OpSchema::Make("MatMul", 2, 2,
-                                   {"_activation", "_activation_alpha", "_activation_beta"},
-                                   InferMatMul, CreateMatMul));
+      "MatMul", 2, 2, {"_activation", "_activation_alpha", "_activation_beta", "_gemm_algorithm"},
+      InferMatMul, CreateMatMul));
 }
 
 // Adds the schemas above to OpRegistry::Global() when the program starts.

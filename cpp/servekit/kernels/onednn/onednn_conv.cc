@@ -1,0 +1,222 @@
+#include "servekit/kernels/onednn/onednn_conv.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "servekit/kernels/onednn/onednn_util.h"
+
+namespace servekit {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using namespace onednn;  // NOLINT: this file is oneDNN glue
+
+// Everything one call for one batch size runs.
+struct ConvPlan {
+  memory::desc src_user, dst_user, src_conv, dst_conv, bias;
+  dnnl::convolution_forward conv;
+  std::optional<dnnl::reorder> to_conv_src, to_user_dst;  // absent: the layouts match
+  memory::desc conv_scratchpad, src_scratchpad, dst_scratchpad;
+  std::shared_ptr<PackedWeights> weights;
+  // Scratch: [src in oneDNN's layout | dst in oneDNN's layout | oneDNN's scratchpad].
+  size_t src_bytes = 0, dst_bytes = 0, scratchpad_bytes = 0;
+  enum Binding { kSrcUser, kDstUser, kSrcConv, kDstConv, kBias, kConvPad, kSrcPad, kDstPad };
+  mutable std::unique_ptr<BindingsPool> bindings;  // in Binding order
+
+  size_t Bytes() const { return src_bytes + dst_bytes + scratchpad_bytes; }
+};
+
+}  // namespace
+
+struct OneDnnConv::Impl {
+  ConvGeometry g;
+  dnnl::primitive_attr attr;          // post-ops, user-managed scratchpad
+  dnnl::primitive_attr reorder_attr;  // user-managed scratchpad
+  memory::desc user_weights;          // OIHW, or GOIHW with groups
+  memory::dims strides, dilations, pad_l, pad_r;
+  Tag src_tag = Tag::any;
+  mutable PackedWeightsSet packed;
+  PlanCache<ConvPlan> plans;
+
+  int64_t FlopsPerImage() const {
+    return 2 * g.filters * g.window.out_h * g.window.out_w * (g.channels / g.group) *
+           g.window.kernel_h * g.window.kernel_w;
+  }
+  StatusOr<std::shared_ptr<const ConvPlan>> PlanFor(int64_t batch) const {
+    return plans.Get(batch, [this](int64_t rows) { return Build(rows); });
+  }
+  StatusOr<std::shared_ptr<ConvPlan>> Build(int64_t batch) const;
+  Status RunPart(const ConvPlan& plan, const float* x, const float* weights, const float* bias,
+                 float* y, char* scratch) const;
+};
+
+StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch) const {
+  try {
+    OneThreadPerCall();
+    const dnnl::engine& engine = CpuEngine();
+    auto plan = std::make_shared<ConvPlan>();
+    const auto f32 = memory::data_type::f32;
+    const memory::dims src_dims = {batch, g.channels, g.height, g.width};
+    const memory::dims dst_dims = {batch, g.filters, g.window.out_h, g.window.out_w};
+    plan->src_user = memory::desc(src_dims, f32, Tag::nchw);
+    plan->dst_user = memory::desc(dst_dims, f32, Tag::nchw);
+    if (g.has_bias) plan->bias = memory::desc({g.filters}, f32, Tag::x);
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        memory::desc(src_dims, f32, src_tag), memory::desc(user_weights.dims(), f32, Tag::any),
+        plan->bias, memory::desc(dst_dims, f32, Tag::any), strides, dilations, pad_l, pad_r);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+    plan->conv = dnnl::convolution_forward(pd);
+    plan->conv_scratchpad = pd.scratchpad_desc();
+    plan->src_conv = pd.src_desc();
+    plan->dst_conv = pd.dst_desc();
+    size_t scratchpad = plan->conv_scratchpad.get_size();
+    if (plan->src_conv != plan->src_user) {
+      dnnl::reorder::primitive_desc rd(engine, plan->src_user, engine, plan->src_conv,
+                                       reorder_attr);
+      plan->to_conv_src = dnnl::reorder(rd);
+      plan->src_scratchpad = rd.scratchpad_desc();
+      scratchpad = std::max(scratchpad, plan->src_scratchpad.get_size());
+      plan->src_bytes = RoundUpScratch(plan->src_conv.get_size());
+    }
+    if (plan->dst_conv != plan->dst_user) {
+      dnnl::reorder::primitive_desc rd(engine, plan->dst_conv, engine, plan->dst_user,
+                                       reorder_attr);
+      plan->to_user_dst = dnnl::reorder(rd);
+      plan->dst_scratchpad = rd.scratchpad_desc();
+      scratchpad = std::max(scratchpad, plan->dst_scratchpad.get_size());
+      plan->dst_bytes = RoundUpScratch(plan->dst_conv.get_size());
+    }
+    plan->scratchpad_bytes = RoundUpScratch(scratchpad);
+    plan->weights = packed.ForLayout(pd.weights_desc());
+    plan->bindings = std::make_unique<BindingsPool>(std::vector<memory::desc>{
+        plan->src_user, plan->dst_user, plan->src_conv, plan->dst_conv, plan->bias,
+        plan->conv_scratchpad, plan->src_scratchpad, plan->dst_scratchpad});
+    return plan;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, absl::StrCat("has no convolution for batch ", batch));
+  }
+}
+
+Status OneDnnConv::Impl::RunPart(const ConvPlan& plan, const float* x, const float* weights,
+                                 const float* bias, float* y, char* scratch) const {
+  try {
+    OneThreadPerCall();
+    ASSIGN_OR_RETURN(memory packed_weights, plan.weights->Get(user_weights, weights));
+    BindingsPool::Lease call = plan.bindings->Acquire();
+    using P = ConvPlan;
+    char* pad = scratch + plan.src_bytes + plan.dst_bytes;
+    // Each primitive's scratchpad, when it has one (they run one after another
+    // and share the region).
+    auto scratchpad = [&](P::Binding binding, const memory::desc& desc) {
+      return desc.get_size() > 0 ? &call->Bind(binding, pad) : nullptr;
+    };
+    const memory& src_user = call->Bind(P::kSrcUser, x);
+    const memory& dst_user = call->Bind(P::kDstUser, y);
+    const memory& src = plan.to_conv_src ? call->Bind(P::kSrcConv, scratch) : src_user;
+    const memory& dst =
+        plan.to_user_dst ? call->Bind(P::kDstConv, scratch + plan.src_bytes) : dst_user;
+    if (plan.to_conv_src) {
+      Execute(*plan.to_conv_src,
+              {{DNNL_ARG_FROM, &src_user},
+               {DNNL_ARG_TO, &src},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(P::kSrcPad, plan.src_scratchpad)}});
+    }
+    Execute(plan.conv, {{DNNL_ARG_SRC, &src},
+                        {DNNL_ARG_WEIGHTS, &packed_weights},
+                        {DNNL_ARG_BIAS, g.has_bias ? &call->Bind(P::kBias, bias) : nullptr},
+                        {DNNL_ARG_DST, &dst},
+                        {DNNL_ARG_SCRATCHPAD, scratchpad(P::kConvPad, plan.conv_scratchpad)}});
+    if (plan.to_user_dst) {
+      Execute(*plan.to_user_dst,
+              {{DNNL_ARG_FROM, &dst},
+               {DNNL_ARG_TO, &dst_user},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(P::kDstPad, plan.dst_scratchpad)}});
+    }
+    return absl::OkStatus();
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, "convolution failed");
+  }
+}
+
+OneDnnConv::OneDnnConv(std::unique_ptr<Impl> impl, bool fuses_activation)
+    : impl_(std::move(impl)), fuses_activation_(fuses_activation) {}
+
+OneDnnConv::~OneDnnConv() = default;
+
+std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
+                                               const Activation& activation) {
+  const Window2D& w = geometry.window;
+  if (geometry.group < 1 || geometry.channels % geometry.group != 0 ||
+      geometry.filters % geometry.group != 0 || w.out_h < 1 || w.out_w < 1) {
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->g = geometry;
+  const auto f32 = memory::data_type::f32;
+  const int64_t group = geometry.group;
+  if (group == 1) {
+    impl->user_weights =
+        memory::desc({geometry.filters, geometry.channels, w.kernel_h, w.kernel_w}, f32, Tag::oihw);
+  } else {
+    impl->user_weights = memory::desc(
+        {group, geometry.filters / group, geometry.channels / group, w.kernel_h, w.kernel_w}, f32,
+        Tag::goihw);
+  }
+  impl->strides = {w.stride_h, w.stride_w};
+  impl->dilations = {w.dilation_h - 1, w.dilation_w - 1};  // oneDNN counts the gaps
+  impl->pad_l = {w.pad_top, w.pad_left};
+  impl->pad_r = {w.pad_bottom, w.pad_right};
+  // One or a few input channels: reading NCHW directly beats reordering it
+  // (measured on a 1-channel 28x28 input: 4.2 µs against 6.0 µs plus the reorder).
+  impl->src_tag = geometry.channels / group <= 4 && group == 1 ? Tag::nchw : Tag::any;
+  dnnl::post_ops ops;
+  const bool fuses = AppendActivation(activation, ops);
+  try {
+    impl->attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    impl->attr.set_post_ops(ops);
+    impl->reorder_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  auto conv = std::unique_ptr<OneDnnConv>(new OneDnnConv(std::move(impl), fuses));
+  // oneDNN must have a convolution for these dims; checked with one image.
+  if (!conv->impl_->PlanFor(1).ok()) return nullptr;
+  return conv;
+}
+
+std::optional<size_t> OneDnnConv::ScratchBytes(int64_t batch, int num_threads) const {
+  size_t total = 0;
+  for (int64_t part : SplitRows(batch, num_threads, impl_->FlopsPerImage())) {
+    auto plan = impl_->PlanFor(part);
+    if (!plan.ok()) return std::nullopt;
+    total += (*plan)->Bytes();
+  }
+  return total;
+}
+
+Status OneDnnConv::Run(const float* x, int64_t batch, const float* weights, const float* bias,
+                       float* y, void* scratch, const IntraOpPool& pool) const {
+  const ConvGeometry& g = impl_->g;
+  const std::vector<int64_t> parts = SplitRows(batch, pool.num_threads(), impl_->FlopsPerImage());
+  std::vector<std::shared_ptr<const ConvPlan>> plans;
+  std::vector<size_t> part_scratch;
+  for (int64_t part : parts) {
+    ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(part));
+    part_scratch.push_back(plan->Bytes());
+    plans.push_back(std::move(plan));
+  }
+  const int64_t in_image = g.channels * g.height * g.width;
+  const int64_t out_image = g.filters * g.window.out_h * g.window.out_w;
+  return RunParts(parts, part_scratch, scratch, pool,
+                  [&](size_t i, int64_t first, int64_t, char* part_scratch_address) {
+                    return impl_->RunPart(*plans[i], x + first * in_image, weights, bias,
+                                          y + first * out_image, part_scratch_address);
+                  });
+}
+
+}  // namespace servekit

@@ -1,0 +1,151 @@
+#include "servekit/kernels/onednn/onednn_matmul.h"
+
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "servekit/kernels/onednn/onednn_util.h"
+
+namespace servekit {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using namespace onednn;  // NOLINT: this file is oneDNN glue
+
+struct MatMulPlan {
+  dnnl::matmul matmul;
+  memory::desc src, dst, bias, scratchpad;
+  std::shared_ptr<PackedWeights> weights;
+  size_t scratchpad_bytes = 0;
+  enum Binding { kSrc, kDst, kBias, kScratchpad };
+  mutable std::unique_ptr<BindingsPool> bindings;  // in Binding order
+};
+
+}  // namespace
+
+struct OneDnnMatMul::Impl {
+  MatMulGeometry g;
+  dnnl::primitive_attr attr;  // post-ops, user-managed scratchpad
+  memory::desc user_weights;  // K x N, strided when B is stored transposed
+  mutable PackedWeightsSet packed;
+  PlanCache<MatMulPlan> plans;
+  // beta * bias, made by the first call when beta != 1.
+  mutable std::once_flag bias_once;
+  mutable std::vector<float> scaled_bias;
+
+  StatusOr<std::shared_ptr<const MatMulPlan>> PlanFor(int64_t rows) const {
+    return plans.Get(rows, [this](int64_t r) { return Build(r); });
+  }
+  StatusOr<std::shared_ptr<MatMulPlan>> Build(int64_t rows) const;
+  Status RunPart(const MatMulPlan& plan, const float* a, const float* b, const float* bias,
+                 float* y, char* scratch) const;
+};
+
+StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) const {
+  try {
+    OneThreadPerCall();
+    auto plan = std::make_shared<MatMulPlan>();
+    const auto f32 = memory::data_type::f32;
+    plan->src = memory::desc({rows, g.k}, f32, Tag::ab);
+    plan->dst = memory::desc({rows, g.n}, f32, Tag::ab);
+    if (g.has_bias) plan->bias = memory::desc({1, g.n}, f32, Tag::ab);
+    dnnl::matmul::desc desc(plan->src, memory::desc({g.k, g.n}, f32, Tag::any), plan->bias,
+                            plan->dst);
+    dnnl::matmul::primitive_desc pd(desc, attr, CpuEngine());
+    plan->matmul = dnnl::matmul(pd);
+    plan->scratchpad = pd.scratchpad_desc();
+    plan->scratchpad_bytes = RoundUpScratch(plan->scratchpad.get_size());
+    plan->weights = packed.ForLayout(pd.weights_desc());
+    plan->bindings = std::make_unique<BindingsPool>(
+        std::vector<memory::desc>{plan->src, plan->dst, plan->bias, plan->scratchpad});
+    return plan;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, absl::StrCat("has no matrix product for ", rows, " rows"));
+  }
+}
+
+Status OneDnnMatMul::Impl::RunPart(const MatMulPlan& plan, const float* a, const float* b,
+                                   const float* bias, float* y, char* scratch) const {
+  try {
+    OneThreadPerCall();
+    ASSIGN_OR_RETURN(memory weights, plan.weights->Get(user_weights, b, g.alpha));
+    BindingsPool::Lease call = plan.bindings->Acquire();
+    using P = MatMulPlan;
+    Execute(plan.matmul,
+            {{DNNL_ARG_SRC, &call->Bind(P::kSrc, a)},
+             {DNNL_ARG_WEIGHTS, &weights},
+             {DNNL_ARG_BIAS, g.has_bias ? &call->Bind(P::kBias, bias) : nullptr},
+             {DNNL_ARG_DST, &call->Bind(P::kDst, y)},
+             {DNNL_ARG_SCRATCHPAD,
+              plan.scratchpad_bytes > 0 ? &call->Bind(P::kScratchpad, scratch) : nullptr}});
+    return absl::OkStatus();
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, "matrix product failed");
+  }
+}
+
+OneDnnMatMul::OneDnnMatMul(std::unique_ptr<Impl> impl, bool fuses_activation)
+    : impl_(std::move(impl)), fuses_activation_(fuses_activation) {}
+
+OneDnnMatMul::~OneDnnMatMul() = default;
+
+std::unique_ptr<OneDnnMatMul> OneDnnMatMul::Create(const MatMulGeometry& geometry,
+                                                   const Activation& activation) {
+  if (geometry.k < 1 || geometry.n < 1) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  impl->g = geometry;
+  const auto f32 = memory::data_type::f32;
+  impl->user_weights =
+      geometry.trans_b ? memory::desc({geometry.k, geometry.n}, f32, memory::dims{1, geometry.k})
+                       : memory::desc({geometry.k, geometry.n}, f32, Tag::ab);
+  dnnl::post_ops ops;
+  const bool fuses = AppendActivation(activation, ops);
+  try {
+    impl->attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    impl->attr.set_post_ops(ops);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  auto matmul = std::unique_ptr<OneDnnMatMul>(new OneDnnMatMul(std::move(impl), fuses));
+  if (!matmul->impl_->PlanFor(1).ok()) return nullptr;
+  return matmul;
+}
+
+std::optional<size_t> OneDnnMatMul::ScratchBytes(int64_t rows, int num_threads) const {
+  size_t total = 0;
+  for (int64_t part : SplitRows(rows, num_threads, 2 * impl_->g.k * impl_->g.n)) {
+    auto plan = impl_->PlanFor(part);
+    if (!plan.ok()) return std::nullopt;
+    total += (*plan)->scratchpad_bytes;
+  }
+  return total;
+}
+
+Status OneDnnMatMul::Run(const float* a, int64_t rows, const float* b, const float* bias, float* y,
+                         void* scratch, const IntraOpPool& pool) const {
+  const MatMulGeometry& g = impl_->g;
+  if (g.has_bias && g.beta != 1.0f) {
+    std::call_once(impl_->bias_once, [&] {
+      impl_->scaled_bias.resize(g.n);
+      for (int64_t j = 0; j < g.n; ++j) impl_->scaled_bias[j] = g.beta * bias[j];
+    });
+    bias = impl_->scaled_bias.data();
+  }
+  const std::vector<int64_t> parts = SplitRows(rows, pool.num_threads(), 2 * g.k * g.n);
+  std::vector<std::shared_ptr<const MatMulPlan>> plans;
+  std::vector<size_t> part_scratch;
+  for (int64_t part : parts) {
+    ASSIGN_OR_RETURN(std::shared_ptr<const MatMulPlan> plan, impl_->PlanFor(part));
+    part_scratch.push_back(plan->scratchpad_bytes);
+    plans.push_back(std::move(plan));
+  }
+  return RunParts(parts, part_scratch, scratch, pool,
+                  [&](size_t i, int64_t first, int64_t, char* part_scratch_address) {
+                    return impl_->RunPart(*plans[i], a + first * g.k, b, bias, y + first * g.n,
+                                          part_scratch_address);
+                  });
+}
+
+}  // namespace servekit

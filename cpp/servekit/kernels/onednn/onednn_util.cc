@@ -1,0 +1,168 @@
+#include "servekit/kernels/onednn/onednn_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+// libgomp's (oneDNN's threading runtime in Debian's build). Declared here rather
+// than through <omp.h>, which clang builds of servekit do not have.
+extern "C" void omp_set_num_threads(int num_threads);
+
+namespace servekit::onednn {
+
+namespace {
+// A part smaller than this is not worth a thread hand-off.
+constexpr int64_t kMinFlopsPerPart = int64_t{4} << 20;
+}  // namespace
+
+const dnnl::engine& CpuEngine() {
+  // Never destroyed: kernels may be released during static destruction.
+  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(CpuEngine());
+  return stream;
+}
+
+void OneThreadPerCall() { omp_set_num_threads(1); }
+
+Status FromDnnl(const dnnl::error& e, absl::string_view what) {
+  return absl::InternalError(absl::StrCat("oneDNN ", what, ": ", e.what()));
+}
+
+bool AppendActivation(const Activation& a, dnnl::post_ops& ops) {
+  using K = Activation::Kind;
+  using dnnl::algorithm;
+  switch (a.kind) {
+    case K::kNone:
+      return true;
+    case K::kRelu:
+      ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+      return true;
+    case K::kLeakyRelu:
+      ops.append_eltwise(1.0f, algorithm::eltwise_relu, a.alpha, 0.0f);
+      return true;
+    case K::kSigmoid:
+      ops.append_eltwise(1.0f, algorithm::eltwise_logistic, 0.0f, 0.0f);
+      return true;
+    case K::kTanh:
+      ops.append_eltwise(1.0f, algorithm::eltwise_tanh, 0.0f, 0.0f);
+      return true;
+    case K::kClip:
+      // ONNX's Clip with min > max yields max everywhere; oneDNN's clip does not.
+      if (a.alpha > a.beta) return false;
+      ops.append_eltwise(1.0f, algorithm::eltwise_clip, a.alpha, a.beta);
+      return true;
+    default:
+      return false;  // Gelu, Erf: the kernel applies them
+  }
+}
+
+size_t RoundUpScratch(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+StatusOr<dnnl::memory> PackedWeights::Get(const dnnl::memory::desc& user, const float* data,
+                                          float scale) {
+  std::call_once(once_, [&] {
+    try {
+      OneThreadPerCall();
+      packed_ = dnnl::memory(desc_, CpuEngine());
+      dnnl::memory source(user, CpuEngine(), const_cast<float*>(data));
+      dnnl::stream& stream = ThreadStream();
+      dnnl::primitive_attr attr;
+      if (scale != 1.0f) attr.set_output_scales(0, {scale});
+      dnnl::reorder(source, packed_, attr).execute(stream, source, packed_);
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      status_ = FromDnnl(e, "could not pack the weights");
+    }
+  });
+  if (!status_.ok()) return status_;
+  return packed_;
+}
+
+std::shared_ptr<PackedWeights> PackedWeightsSet::ForLayout(const dnnl::memory::desc& desc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& p : layouts_) {
+    if (p->desc() == desc) return p;
+  }
+  layouts_.push_back(std::make_shared<PackedWeights>(desc));
+  return layouts_.back();
+}
+
+MemoryBindings::MemoryBindings(const std::vector<dnnl::memory::desc>& descs) {
+  for (const dnnl::memory::desc& desc : descs) {
+    memories_.emplace_back(desc, CpuEngine(), static_cast<void*>(DNNL_MEMORY_NONE));
+  }
+}
+
+const dnnl::memory& MemoryBindings::Bind(size_t i, const void* data) {
+  memories_[i].set_data_handle(const_cast<void*>(data));
+  return memories_[i];
+}
+
+BindingsPool::Lease::~Lease() {
+  std::lock_guard<std::mutex> lock(pool_.mu_);
+  pool_.idle_.push_back(std::move(bindings_));
+}
+
+BindingsPool::Lease BindingsPool::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<MemoryBindings> bindings = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(*this, std::move(bindings));
+    }
+  }
+  return Lease(*this, std::make_unique<MemoryBindings>(descs_));
+}
+
+void Execute(const dnnl::primitive& primitive,
+             std::initializer_list<std::pair<int, const dnnl::memory*>> args) {
+  // The C interface: the C++ one wants an unordered_map, allocated per call.
+  dnnl_exec_arg_t c_args[8];
+  int count = 0;
+  for (const auto& [arg, memory] : args) {
+    if (memory == nullptr) continue;
+    c_args[count++] = {arg, memory->get()};
+  }
+  dnnl::stream& stream = ThreadStream();
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(), count, c_args),
+                          "could not execute a primitive");
+  stream.wait();
+}
+
+std::vector<int64_t> SplitRows(int64_t rows, int num_threads, int64_t flops_per_row) {
+  if (rows <= 0) return {};
+  int64_t parts = std::min<int64_t>(num_threads, rows);
+  parts = std::min(parts, rows * flops_per_row / kMinFlopsPerPart);
+  parts = std::max<int64_t>(parts, 1);
+  std::vector<int64_t> sizes(parts, rows / parts);
+  for (int64_t i = 0; i < rows % parts; ++i) ++sizes[i];
+  return sizes;
+}
+
+Status RunParts(const std::vector<int64_t>& parts, const std::vector<size_t>& part_scratch,
+                void* scratch, const IntraOpPool& pool,
+                const std::function<Status(size_t, int64_t, int64_t, char*)>& run_part) {
+  if (parts.size() == 1) return run_part(0, 0, parts[0], static_cast<char*>(scratch));
+  std::vector<int64_t> first_row = {0};
+  std::vector<size_t> scratch_offset = {0};
+  for (size_t i = 0; i < parts.size(); ++i) {
+    first_row.push_back(first_row.back() + parts[i]);
+    scratch_offset.push_back(scratch_offset.back() + part_scratch[i]);
+  }
+  std::vector<Status> statuses(parts.size());
+  pool.ParallelFor(static_cast<int64_t>(parts.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      statuses[i] =
+          run_part(i, first_row[i], parts[i], static_cast<char*>(scratch) + scratch_offset[i]);
+    }
+  });
+  for (const Status& s : statuses) RETURN_IF_ERROR(s);
+  return absl::OkStatus();
+}
+
+}  // namespace servekit::onednn
