@@ -220,6 +220,23 @@ std::vector<PoolCase> Cases() {
        .kernel_w = 2,
        .stride_h = 2,
        .stride_w = 2});
+  // Rows long enough for the vectorised 2x2 path (8 outputs at a time) and its tail.
+  add({.name = "2x2 stride 2 wide rows",
+       .height = 6,
+       .width = 37,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2});
+  add({.name = "2x2 stride 2 wide rows ceil_mode pads",
+       .height = 7,
+       .width = 35,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pads = {0, 0, 1, 1},
+       .ceil_mode = true});
   add({.name = "2x2 strides 1x2",
        .height = 5,
        .width = 8,

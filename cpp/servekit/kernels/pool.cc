@@ -2,6 +2,9 @@
 // ceil_mode, dilations for MaxPool), GlobalAveragePool and GlobalMaxPool.
 #include <Eigen/Core>
 #include <algorithm>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <limits>
 
 #include "servekit/kernels/kernel_util.h"
@@ -64,6 +67,35 @@ float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_
   return divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
 }
 
+// out[i] = max (or mean) of the 2x2 block at columns 2i, 2i+1 of rows r0, r1,
+// for i in [0, n): the common 2x2 stride-2 pool's interior.
+template <bool kMax>
+void Pool2x2Row(const float* r0, const float* r1, int64_t n, float* out) {
+  int64_t i = 0;
+#ifdef __AVX2__
+  // 8 outputs from 16 columns of each row: combine the rows, then the even and
+  // odd columns (shuffles keep each 128-bit lane's order; the permute fixes it).
+  const __m256 quarter = _mm256_set1_ps(0.25f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 lo = kMax
+                          ? _mm256_max_ps(_mm256_loadu_ps(r0 + 2 * i), _mm256_loadu_ps(r1 + 2 * i))
+                          : _mm256_add_ps(_mm256_loadu_ps(r0 + 2 * i), _mm256_loadu_ps(r1 + 2 * i));
+    const __m256 hi =
+        kMax ? _mm256_max_ps(_mm256_loadu_ps(r0 + 2 * i + 8), _mm256_loadu_ps(r1 + 2 * i + 8))
+             : _mm256_add_ps(_mm256_loadu_ps(r0 + 2 * i + 8), _mm256_loadu_ps(r1 + 2 * i + 8));
+    const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    __m256 v = kMax ? _mm256_max_ps(even, odd) : _mm256_mul_ps(_mm256_add_ps(even, odd), quarter);
+    v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+    _mm256_storeu_ps(out + i, v);
+  }
+#endif
+  for (; i < n; ++i) {
+    const float a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
+    out[i] = kMax ? std::max(std::max(a, b), std::max(c, d)) : (a + b + c + d) * 0.25f;
+  }
+}
+
 // One NCHW plane. Outputs whose window lies inside the image (almost all of
 // them) take a branch-free path; only the border pays for bounds checks.
 template <bool kMax>
@@ -76,16 +108,12 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
     const int64_t h0 = oh * w.stride_h - w.pad_top;
     const bool rows_inside = h0 >= 0 && h0 + extent_h <= height;
     float* out_row = dst + oh * w.out_w;
-    if (kMax && rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 &&
-        w.dilation_h == 1 && w.dilation_w == 1 && w.pad_left == 0) {
-      // The common 2x2 stride-2 max pool: a tight loop over the interior columns.
+    if (rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 && w.dilation_h == 1 &&
+        w.dilation_w == 1 && w.pad_left == 0) {
+      // The common 2x2 stride-2 pool: a vectorised loop over the interior columns.
       const float* r0 = src + h0 * width;
-      const float* r1 = r0 + width;
       const int64_t interior = std::min(w.out_w, width / 2);
-      for (int64_t ow = 0; ow < interior; ++ow) {
-        out_row[ow] =
-            std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
-      }
+      Pool2x2Row<kMax>(r0, r0 + width, interior, out_row);
       for (int64_t ow = interior; ow < w.out_w; ++ow) {
         out_row[ow] = PoolAtBorder<kMax>(w, include_pad, src, height, width, h0, ow * w.stride_w);
       }
