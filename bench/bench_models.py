@@ -85,6 +85,81 @@ def resnet50():
     return servekit.Model(inputs, outputs, name="resnet50")
 
 
+def residual_block():
+    """Two 3x3 convolutions with BatchNormalization and a skip connection, 16x16x16."""
+    inputs = servekit.Input((16, 16, 16), name="features")
+    y = layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+    y = layers.BatchNormalization()(y)
+    y = layers.Activation("relu")(y)
+    y = layers.Conv2D(16, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    outputs = layers.Activation("relu")(layers.Add()([y, inputs]))
+    return servekit.Model(inputs, outputs, name="residual_block")
+
+
+def depthwise_block():
+    """A depthwise-separable block on 12x12x8: depthwise 3x3, pointwise to 16, average pool, classifier."""
+    return servekit.Sequential(
+        [
+            servekit.Input((12, 12, 8)),
+            layers.DepthwiseConv2D(3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.Conv2D(16, 1, use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.AveragePooling2D(2),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="depthwise_block",
+    )
+
+
+def _inverted_residual(x, channels_in: int, channels_out: int, stride: int, expansion: int):
+    y = x
+    if expansion != 1:
+        y = layers.Conv2D(channels_in * expansion, 1, use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        y = layers.Activation("relu6")(y)
+    y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    y = layers.Activation("relu6")(y)
+    y = layers.Conv2D(channels_out, 1, use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride == 1 and channels_in == channels_out:
+        y = layers.Add()([x, y])
+    return y
+
+
+def mobilenet_v2():
+    """MobileNetV2's shape (inverted residual blocks, width 1.0) on 96x96x3, 1000 classes, random weights."""
+    inputs = servekit.Input((96, 96, 3), name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu6")(x)
+    channels = 32
+    # (expansion, output channels, repeats, first stride), as in the paper.
+    for expansion, out, repeats, stride in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]:
+        for i in range(repeats):
+            x = _inverted_residual(x, channels, out, stride if i == 0 else 1, expansion)
+            channels = out
+    x = layers.Conv2D(1280, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu6")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(1000, activation="softmax")(x)
+    return servekit.Model(inputs, outputs, name="mobilenet_v2")
+
+
 def dense_layer(inputs: int, units: int):
     return servekit.Sequential([servekit.Input((inputs,)), layers.Dense(units)], name="dense")
 
@@ -94,5 +169,8 @@ MODELS = {
     "mnist_mlp": (mnist_mlp, [1, 64]),
     "keras_cnn": (keras_cnn, [1, 64]),
     "image_cnn": (image_cnn, [1, 32]),
+    "residual_block": (residual_block, [1, 8]),
+    "depthwise_block": (depthwise_block, [1, 32]),
+    "mobilenet_v2": (mobilenet_v2, [1, 8]),
     "resnet50": (resnet50, [1, 8]),
 }

@@ -1,15 +1,23 @@
-"""Engine benchmark: servekit beside onnxruntime on the same model.onnx, same run.
+"""Engine benchmark: servekit beside onnxruntime and OpenVINO on the same model.onnx, same run.
 
 For each model and batch size it saves the model with servekit's builder,
-loads that one file into both engines (one intra-op thread each: the setting
-that serves concurrent requests best on this 2-core machine), checks that the
-outputs agree, then times predict calls from Python for both. It prints a
-Markdown table: p50/p99 latency, throughput, and the p50 ratio servekit/ORT
-(below 1.0 means servekit is faster). A last table compares a large Dense
-layer's GFLOP/s with OpenBLAS sgemm (numpy's, single-threaded).
+loads that one file into every runtime, checks that the outputs agree, then
+times predict calls from Python, the runtimes interleaved in rounds (this VM
+drifts; interleaving keeps the ratios fair). Runtimes:
 
-    python bench/engine_bench.py            # full run (a few minutes)
+  servekit            servekit.load's default (one intra-op thread)
+  servekit 2T         intra_op_threads=2
+  ORT 1T / ORT        onnxruntime with 1 intra-op thread / its default (all cores)
+  OV 1T / OV          OpenVINO with 1 inference thread / its default, both LATENCY hint
+
+It prints a Markdown table of p50 latencies (µs) and two ratios: servekit
+against the best 1-thread peer, and servekit against the best peer at any
+setting (below 1.0 means servekit is faster). A last table compares a large
+Dense layer's GFLOP/s with OpenBLAS sgemm (numpy's, single-threaded).
+
+    python bench/engine_bench.py            # full run (several minutes)
     python bench/engine_bench.py --quick    # shorter timing windows
+    python bench/engine_bench.py --only keras_cnn,mobilenet_v2
 """
 
 from __future__ import annotations
@@ -18,12 +26,12 @@ import os
 
 # One thread for every BLAS in the process, set before numpy loads its OpenBLAS.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +40,13 @@ import onnxruntime as ort
 import plots
 import servekit
 from bench_models import MODELS, dense_layer
+
+try:
+    import openvino
+except ImportError:  # bench-only dependency (scripts/setup.sh --dev)
+    openvino = None
+
+ROUNDS = 4  # each runtime's timing window is split into this many interleaved rounds
 
 
 def time_calls(fn, seconds: float, min_calls: int = 10) -> np.ndarray:
@@ -47,44 +62,77 @@ def time_calls(fn, seconds: float, min_calls: int = 10) -> np.ndarray:
     return np.asarray(latencies)
 
 
-def ort_session(path: Path) -> ort.InferenceSession:
+def ort_session(path: Path, threads: int | None) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def openvino_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads is not None:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compiled = openvino.Core().compile_model(str(path), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        request.infer({0: x})
+        return request.get_output_tensor(0).data
+
+    return run
+
+
+def runtimes(version_dir: Path) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """name -> predict(x) for every runtime; servekit first."""
+    ours = servekit.load(version_dir)
+    ours_2t = servekit.load(version_dir, intra_op_threads=2)
+    onnx_path = version_dir / "model.onnx"
+    result = {"servekit": ours.predict, "servekit 2T": ours_2t.predict}
+    for label, threads in (("ORT 1T", 1), ("ORT", None)):
+        session = ort_session(onnx_path, threads)
+        name = session.get_inputs()[0].name
+        result[label] = lambda x, session=session, name=name: session.run(None, {name: x})[0]
+    if openvino is not None:
+        result["OV 1T"] = openvino_runner(onnx_path, 1)
+        result["OV"] = openvino_runner(onnx_path, None)
+    return result
 
 
 def bench_model(name, build, batches, workdir: Path, seconds: float) -> list[dict]:
     model = build()
     version_dir = workdir / name / "1"
     model.save(version_dir)
-    ours = servekit.load(version_dir)
-    theirs = ort_session(version_dir / "model.onnx")
-    input_spec = ours.signature.inputs[0]
+    run = runtimes(version_dir)
+    input_spec = servekit.load(version_dir).signature.inputs[0]
     rows = []
     for batch in batches:
         x = np.random.default_rng(0).standard_normal((batch, *input_spec.shape[1:])).astype(np.float32)
-        feed = {input_spec.name: x}
-        expected = theirs.run(None, feed)[0]
-        got = ours.predict(x)
-        max_rel = float(np.max(np.abs(got - expected) / (np.abs(expected) + 1e-6)))
-        ours_us = time_calls(lambda x=x: ours.predict(x), seconds)
-        theirs_us = time_calls(lambda feed=feed: theirs.run(None, feed), seconds)
+        expected = run["ORT 1T"](x)
+        max_rel = max(
+            float(np.max(np.abs(np.asarray(fn(x)) - expected) / (np.abs(expected) + 1e-6)))
+            for label, fn in run.items()
+            if label.startswith("servekit")
+        )
+        samples = {label: [] for label in run}
+        for _ in range(ROUNDS):
+            for label, fn in run.items():
+                samples[label].append(time_calls(lambda fn=fn, x=x: fn(x), seconds / ROUNDS, 3))
+        p50 = {label: float(np.percentile(np.concatenate(s), 50)) for label, s in samples.items()}
+        one_thread_peers = [p50[k] for k in ("ORT 1T", "OV 1T") if k in p50]
+        any_peers = [v for k, v in p50.items() if not k.startswith("servekit")]
         rows.append(
             {
                 "model": name,
                 "batch": batch,
-                "sk_p50": np.percentile(ours_us, 50),
-                "sk_p99": np.percentile(ours_us, 99),
-                "sk_tput": batch * len(ours_us) / (ours_us.sum() / 1e6),
-                "ort_p50": np.percentile(theirs_us, 50),
-                "ort_p99": np.percentile(theirs_us, 99),
-                "ort_tput": batch * len(theirs_us) / (theirs_us.sum() / 1e6),
+                "p50": p50,
+                "ratio_1t": p50["servekit"] / min(one_thread_peers),
+                "ratio_any": min(p50["servekit"], p50["servekit 2T"]) / min(any_peers),
                 "max_rel_diff": max_rel,
-                "sk_samples": ours_us,
-                "ort_samples": theirs_us,
+                "samples": {k: np.concatenate(v) for k, v in samples.items()},
             }
         )
         print(f"  {name} batch {batch}: done", flush=True)
@@ -118,32 +166,37 @@ def main() -> None:
                 rows += bench_model(name, build, batches, Path(tmp), seconds)
         dense = bench_dense(Path(tmp), seconds)
 
+    labels = list(rows[0]["p50"]) if rows else []
     print(
         f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"servekit GEMM backend: {servekit._core.gemm_backend()}; onnxruntime {ort.__version__}; "
-        "1 intra-op thread each; latency of predict() from Python\n"
+        f"OpenVINO {openvino.get_version() if openvino else 'not installed'}; "
+        "p50 latency of predict() from Python, µs; runtimes interleaved in one run\n"
     )
     print(
-        "| model | batch | servekit p50 µs | p99 µs | items/s | ORT p50 µs | p99 µs | items/s "
-        "| p50 ratio (sk/ORT) | max rel diff |"
+        "| model | batch | "
+        + " | ".join(labels)
+        + " | servekit / best 1-thread peer | best servekit / best peer | max rel diff |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|" + "---:|" * (len(labels) + 3))
     for r in rows:
+        cells = " | ".join(f"{r['p50'][label]:.1f}" for label in labels)
         print(
-            f"| {r['model']} | {r['batch']} | {r['sk_p50']:.1f} | {r['sk_p99']:.1f} | {r['sk_tput']:.0f} "
-            f"| {r['ort_p50']:.1f} | {r['ort_p99']:.1f} | {r['ort_tput']:.0f} "
-            f"| {r['sk_p50'] / r['ort_p50']:.2f} | {r['max_rel_diff']:.1e} |"
+            f"| {r['model']} | {r['batch']} | {cells} | {r['ratio_1t']:.2f} | {r['ratio_any']:.2f} "
+            f"| {r['max_rel_diff']:.1e} |"
         )
     print("\n| large Dense layer | servekit GFLOP/s | OpenBLAS sgemm (numpy, 1 thread) GFLOP/s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| {dense['shape']} | {dense['sk']:.1f} | {dense['blas']:.1f} | {dense['sk'] / dense['blas']:.2f} |")
 
-    # Each model's smallest and largest batch: latency CDFs, servekit against onnxruntime.
+    # Each model's smallest and largest batch: latency CDFs, servekit against the 1-thread peers.
     panels = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         batches = [r for r in rows if r["model"] == name]
         for r in {id(b): b for b in (batches[0], batches[-1])}.values():
-            panels[f"{name}, batch {r['batch']}"] = {"servekit": r["sk_samples"], "onnxruntime": r["ort_samples"]}
+            panels[f"{name}, batch {r['batch']}"] = {
+                k: v for k, v in r["samples"].items() if k in ("servekit", "ORT 1T", "OV 1T")
+            }
     plots.latency_cdfs(
         panels, "predict() latency from Python, 1 intra-op thread each", args.plot_dir / "engine_latency_cdf.png"
     )
