@@ -400,6 +400,31 @@ TEST_P(ConvTest, RuntimeWeights) {
   EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum)) << c.name;
 }
 
+TEST_P(ConvAlgorithmTest, NHWCMatchesReference) {
+  // `_layout` NHWC (the channels-last pass's rewrite): oneDNN computes in it,
+  // im2col runs between NCHW copies.
+  const auto& [c, algorithm] = GetParam();
+  if (!ForcedAlgorithmAvailable(algorithm)) GTEST_SKIP() << "built without " << algorithm;
+  Attributes attrs = ConvAttrs(c);
+  attrs.Set("_layout", std::string("NHWC"));
+  if (!algorithm.empty()) attrs.Set("_conv_algorithm", algorithm);
+  const Tensor w = RandomTensor({c.filters, c.channels / c.group, c.kernel_h, c.kernel_w}, 12);
+  const Tensor b = RandomTensor({c.filters}, 13);
+  for (int64_t batch : {1, 3, 0}) {
+    const Tensor x =
+        RandomTensor({batch, c.channels, c.height, c.width}, 14 + static_cast<uint32_t>(batch));
+    Shape shape;
+    const std::vector<double> expected = RefConv(c, x, w, &b, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, x.PermuteAxes({0, 2, 3, 1}));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                            RunOp1("Conv", {BatchFeed(x_nhwc), Const(w), Const(b)}, attrs));
+    ASSERT_EQ(out.shape(), (Shape{shape[0], shape[2], shape[3], shape[1]}));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
+    EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
+        << c.name << ", batch " << batch;
+  }
+}
+
 std::string TestName(const std::string& text) {
   std::string name;
   for (char ch : text) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
@@ -617,6 +642,11 @@ TEST(ConvTest, Errors) {
   EXPECT_TRUE(
       IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"_conv_algorithm", Str("fft")}})),
                 {"_conv_algorithm must be"}));
+  EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"_layout", Str("NCWH")}})),
+                        {"_layout must be \"NCHW\" or \"NHWC\""}));
+  // NHWC reads the channels from the last axis: [1, 4, 5, 5] has 5 of them.
+  EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"_layout", Str("NHWC")}})),
+                        {"the input has 5"}));
 }
 
 }  // namespace

@@ -331,6 +331,32 @@ TEST_P(PoolTest, AveragePool) {
   }
 }
 
+// The same cases with `_layout` NHWC (the channels-last pass's rewrite): the
+// NHWC kernels against the NCHW reference, through transposes.
+TEST_P(PoolTest, NHWCMaxAndAveragePool) {
+  const PoolCase& c = GetParam();
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    for (int64_t include_pad : {0, 1}) {
+      const bool max = std::string(op) == "MaxPool";
+      if (max && include_pad) continue;
+      for (int64_t batch : {2, 0}) {
+        const Tensor x =
+            test::DistinctTensor({batch, 5, c.height, c.width}, 9 + static_cast<uint32_t>(batch));
+        Shape shape;
+        const std::vector<double> expected = RefPool(c, x, max, include_pad, &shape);
+        Attributes a = PoolAttrs(c);
+        if (!max) a.Set("count_include_pad", include_pad);
+        a.Set("_layout", std::string("NHWC"));
+        SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, x.PermuteAxes({0, 2, 3, 1}));
+        SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op, {BatchFeed(x_nhwc)}, a));
+        SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
+        EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
+            << op << " " << c.name << ", count_include_pad " << include_pad << ", batch " << batch;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, PoolTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<PoolCase>& info) {
                            std::string name;
@@ -457,6 +483,24 @@ TEST(GlobalPoolTest, Ranks3To5AndBatchSizes) {
     SK_ASSERT_OK_AND_ASSIGN(Tensor max, RunOp1("GlobalMaxPool", {BatchFeed(x)}));
     EXPECT_TRUE(TensorNear(max, out_shape, RefGlobal(x, true))) << ShapeToString(shape);
   }
+}
+
+TEST(GlobalPoolTest, NHWC) {
+  for (const Shape& shape : {Shape{2, 4, 5, 6}, Shape{0, 3, 4, 4}, Shape{3, 2, 1, 1}}) {
+    const Tensor x = RandomTensor(shape, 10);  // NCHW; fed as NHWC
+    SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, x.PermuteAxes({0, 2, 3, 1}));
+    const Shape out_shape = {shape[0], 1, 1, shape[1]};
+    const Attributes nhwc = test::Attrs({{"_layout", test::Str("NHWC")}});
+    SK_ASSERT_OK_AND_ASSIGN(Tensor avg, RunOp1("GlobalAveragePool", {BatchFeed(x_nhwc)}, nhwc));
+    EXPECT_TRUE(TensorNear(avg, out_shape, RefGlobal(x, false), kRtol, kAtolSum))
+        << ShapeToString(shape);
+    SK_ASSERT_OK_AND_ASSIGN(Tensor max, RunOp1("GlobalMaxPool", {BatchFeed(x_nhwc)}, nhwc));
+    EXPECT_TRUE(TensorNear(max, out_shape, RefGlobal(x, true))) << ShapeToString(shape);
+  }
+  EXPECT_TRUE(IsInvalid(RunOp1("GlobalAveragePool", {Feed(RandomTensor({2, 3, 4}, 1))},
+                               test::Attrs({{"_layout", test::Str("NHWC")}}))
+                            .status(),
+                        {"an NHWC input must have rank 4"}));
 }
 
 TEST(GlobalPoolTest, Errors) {

@@ -98,6 +98,9 @@ struct OpSchema {
   std::vector<int> load_time_inputs;    // read by `infer`/`create`, never at run time
   InferFn infer = nullptr;
   CreateKernelFn create = nullptr;
+  // For image ops that accept `_layout` (engine/image_layout.h): whether the
+  // kernel is faster in NHWC, so the channels-last pass should rewrite the node.
+  bool prefers_channels_last = false;
 
   bool IsLoadTimeInput(int i) const;
 

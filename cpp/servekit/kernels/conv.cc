@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "servekit/engine/image_layout.h"
 #include "servekit/kernels/activation.h"
 #include "servekit/kernels/gemm.h"
 #include "servekit/kernels/kernel_util.h"
@@ -30,7 +31,9 @@ Status InferConv(InferenceContext& ctx) {
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     if (ctx.has_input(i)) RETURN_IF_ERROR(ctx.ExpectDType(i, {DType::kFloat32}));
   }
-  const SymShape& x = ctx.input(0).shape;
+  auto layout = ReadImageLayout(ctx.attributes());
+  if (!layout.ok()) return ctx.Error(layout.status().message());
+  const SymShape x = ToNCHW(ctx.input(0).shape, *layout);  // the checks read NCHW
   const SymShape& w = ctx.input(1).shape;
   if (x.size() != 4) {
     return ctx.Error(
@@ -59,9 +62,35 @@ Status InferConv(InferenceContext& ctx) {
                                 w[3].value(), /*allow_ceil_mode=*/false);
   if (!window.ok()) return ctx.Error(window.status().message());
   ctx.SetOutput(0, DType::kFloat32,
-                {x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h), Dim::Fixed(window->out_w)});
+                FromNCHW(SymShape{x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h),
+                                  Dim::Fixed(window->out_w)},
+                         *layout));
   return absl::OkStatus();
 }
+
+// NHWC <-> NCHW copies of a batch of images.
+void NHWCToNCHW(const float* src, const Shape& nchw, float* dst) {
+  const int64_t channels = nchw[1], pixels = nchw[2] * nchw[3];
+  for (int64_t n = 0; n < nchw[0]; ++n) {
+    const float* image = src + n * pixels * channels;
+    float* planes = dst + n * pixels * channels;
+    for (int64_t p = 0; p < pixels; ++p) {
+      for (int64_t c = 0; c < channels; ++c) planes[c * pixels + p] = image[p * channels + c];
+    }
+  }
+}
+void NCHWToNHWC(const float* src, const Shape& nchw, float* dst) {
+  const int64_t channels = nchw[1], pixels = nchw[2] * nchw[3];
+  for (int64_t n = 0; n < nchw[0]; ++n) {
+    const float* planes = src + n * pixels * channels;
+    float* image = dst + n * pixels * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t p = 0; p < pixels; ++p) image[p * channels + c] = planes[c * pixels + p];
+    }
+  }
+}
+
+size_t AlignedBytes(int64_t floats) { return (sizeof(float) * floats + 63) / 64 * 64; }
 
 // Fills the columns of col [channels * kh * kw, out_h * out_w] (rows `row_stride`
 // floats apart) from one image's channels.
@@ -104,15 +133,15 @@ void Im2Col(const float* image, int64_t channels, int64_t height, int64_t width,
 
 class ConvKernel : public OpKernel {
  public:
-  ConvKernel(Window2D window, int64_t group, Activation activation)
-      : w_(window), group_(group), activation_(activation) {}
+  ConvKernel(Window2D window, int64_t group, Activation activation, ImageLayout layout)
+      : w_(window), group_(group), activation_(activation), layout_(layout) {}
 
 #ifdef SERVEKIT_WITH_ONEDNN
   void UseOneDnn(std::unique_ptr<OneDnnConv> conv) { onednn_ = std::move(conv); }
   bool UsesOneDnn() const { return onednn_ != nullptr; }
 #endif
 
-  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const>,
+  size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const> out,
                       int num_threads) const override {
 #ifdef SERVEKIT_WITH_ONEDNN
     if (onednn_ != nullptr) {
@@ -120,15 +149,11 @@ class ConvKernel : public OpKernel {
       if (bytes.has_value()) return *bytes;
     }
 #endif
-    if (w_.IsPointwise() || UseDirect(*in[0], *in[1])) return 0;
-    const Shape& weights = *in[1];
-    const int64_t patch = weights[1] * weights[2] * weights[3];
-    const int64_t images = ImagesPerGemm((*in[0])[0], patch);
-    // im2col columns for `images` images, plus the GEMM result when it must be
-    // scattered back to NCHW.
-    const int64_t col = patch * images * w_.out_h * w_.out_w;
-    const int64_t result = images > 1 ? weights[0] * images * w_.out_h * w_.out_w : 0;
-    return sizeof(float) * (col + result);
+    const Shape x = ToNCHW(*in[0], layout_);
+    const size_t nchw_scratch = NCHWScratchBytes(x, *in[1]);
+    if (layout_ == ImageLayout::kNCHW) return nchw_scratch;
+    // NHWC without oneDNN: NCHW copies of the input and output around the NCHW path.
+    return AlignedBytes(NumElements(x)) + AlignedBytes(NumElements(*out[0])) + nchw_scratch;
   }
 
   Status Compute(const KernelContext& ctx) const override {
@@ -136,11 +161,9 @@ class ConvKernel : public OpKernel {
     const Tensor& weights = *ctx.inputs[1];
     const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     Tensor& y = *ctx.outputs[0];
-    const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
-    const int64_t filters = y.dim(1);
-    const int64_t out_size = w_.out_h * w_.out_w;
 #ifdef SERVEKIT_WITH_ONEDNN
     // Taken exactly when ScratchBytes sized the scratch for it.
+    const int64_t batch = x.dim(0);
     if (onednn_ != nullptr && onednn_->ScratchBytes(batch, ctx.pool->num_threads()).has_value()) {
       RETURN_IF_ERROR(onednn_->Run(x.data<float>(), batch, weights.data<float>(),
                                    bias != nullptr ? bias->data<float>() : nullptr, y.data<float>(),
@@ -151,15 +174,50 @@ class ConvKernel : public OpKernel {
       return absl::OkStatus();
     }
 #endif
+    if (layout_ == ImageLayout::kNCHW) {
+      ComputeNCHW(x, weights, bias, y, static_cast<float*>(ctx.scratch), *ctx.pool);
+      return absl::OkStatus();
+    }
+    const Shape x_shape = ToNCHW(x.shape(), layout_), y_shape = ToNCHW(y.shape(), layout_);
+    char* scratch = static_cast<char*>(ctx.scratch);
+    Tensor x_nchw = Tensor::View(DType::kFloat32, x_shape, scratch);
+    scratch += AlignedBytes(x.num_elements());
+    Tensor y_nchw = Tensor::View(DType::kFloat32, y_shape, scratch);
+    scratch += AlignedBytes(y.num_elements());
+    NHWCToNCHW(x.data<float>(), x_shape, x_nchw.data<float>());
+    ComputeNCHW(x_nchw, weights, bias, y_nchw, reinterpret_cast<float*>(scratch), *ctx.pool);
+    NCHWToNHWC(y_nchw.data<float>(), y_shape, y.data<float>());
+    return absl::OkStatus();
+  }
+
+ private:
+  // Scratch of the NCHW path (ComputeNCHW) for input x and these weights.
+  size_t NCHWScratchBytes(const Shape& x, const Shape& weights) const {
+    if (w_.IsPointwise() || UseDirect(x, weights)) return 0;
+    const int64_t patch = weights[1] * weights[2] * weights[3];
+    const int64_t images = ImagesPerGemm(x[0], patch);
+    // im2col columns for `images` images, plus the GEMM result when it must be
+    // scattered back to NCHW.
+    const int64_t col = patch * images * w_.out_h * w_.out_w;
+    const int64_t result = images > 1 ? weights[0] * images * w_.out_h * w_.out_w : 0;
+    return sizeof(float) * (col + result);
+  }
+
+  // The convolution over NCHW tensors, bias and activation included.
+  void ComputeNCHW(const Tensor& x, const Tensor& weights, const Tensor* bias, Tensor& y,
+                   float* scratch, const IntraOpPool& pool) const {
+    const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
+    const int64_t filters = y.dim(1);
+    const int64_t out_size = w_.out_h * w_.out_w;
     if (UseDirect(x.shape(), weights.shape())) {
       DirectConv(x, weights, y);
     } else if (group_ == 1 && !w_.IsPointwise()) {
-      BatchedIm2ColGemm(x, weights, y, static_cast<float*>(ctx.scratch), *ctx.pool);
+      BatchedIm2ColGemm(x, weights, y, scratch, pool);
     } else {
       const int64_t group_channels = channels / group_;
       const int64_t group_filters = filters / group_;
       const int64_t patch = group_channels * w_.kernel_h * w_.kernel_w;
-      float* col = static_cast<float*>(ctx.scratch);
+      float* col = scratch;
       for (int64_t n = 0; n < batch; ++n) {
         for (int64_t g = 0; g < group_; ++g) {
           const float* image =
@@ -171,7 +229,7 @@ class ConvKernel : public OpKernel {
           }
           GemmShape s{group_filters, out_size, patch};
           Sgemm(s, 1.0f, weights.data<float>() + g * group_filters * patch, matrix, 0.0f,
-                y.data<float>() + (n * filters + g * group_filters) * out_size, *ctx.pool);
+                y.data<float>() + (n * filters + g * group_filters) * out_size, pool);
         }
       }
     }
@@ -185,10 +243,7 @@ class ConvKernel : public OpKernel {
       }
       ApplyActivation(activation_, plane, out_size);
     }
-    return absl::OkStatus();
   }
-
- private:
   // Small images make skinny GEMMs (N = out_h * out_w columns), which BLAS runs
   // far below peak; several images side by side make one wide GEMM. Bounded so
   // the im2col buffer stays around a few MB.
@@ -297,13 +352,15 @@ class ConvKernel : public OpKernel {
   Window2D w_;
   int64_t group_;
   Activation activation_;
+  ImageLayout layout_;
 #ifdef SERVEKIT_WITH_ONEDNN
   std::unique_ptr<OneDnnConv> onednn_;  // null: im2col or the direct loop
 #endif
 };
 
 StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& graph) {
-  const SymShape& x = graph.values[node.inputs[0]].shape;
+  ASSIGN_OR_RETURN(ImageLayout layout, ReadImageLayout(node.attributes));
+  const SymShape x = ToNCHW(graph.values[node.inputs[0]].shape, layout);
   const SymShape& w = graph.values[node.inputs[1]].shape;
   ASSIGN_OR_RETURN(Window2D window, ResolveWindow2D(node.attributes, x[2].value(), x[3].value(),
                                                     w[2].value(), w[3].value(), false));
@@ -314,7 +371,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
     return absl::InvalidArgumentError(
         absl::StrCat("_conv_algorithm must be \"im2col\" or \"onednn\", not \"", algorithm, "\""));
   }
-  auto kernel = std::make_unique<ConvKernel>(window, group, activation);
+  auto kernel = std::make_unique<ConvKernel>(window, group, activation, layout);
 #ifdef SERVEKIT_WITH_ONEDNN
   // oneDNN packs the weights once, so they must be constant.
   const bool constant_weights = graph.values[node.inputs[1]].constant.has_value();
@@ -325,6 +382,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
                           .filters = w[0].value(),
                           .group = group,
                           .has_bias = HasInput(node, 2),
+                          .channels_last = layout == ImageLayout::kNHWC,
                           .window = window};
     kernel->UseOneDnn(OneDnnConv::Create(geometry, activation));
   }
@@ -342,11 +400,15 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
 }
 
 void RegisterConvOps(OpRegistry& registry) {
-  OpSchema conv =
-      OpSchema::Make("Conv", 2, 3,
-                     {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
-                      "_activation", "_activation_alpha", "_activation_beta", "_conv_algorithm"},
-                     InferConv, CreateConv);
+  OpSchema conv = OpSchema::Make(
+      "Conv", 2, 3,
+      {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", "_activation",
+       "_activation_alpha", "_activation_beta", "_conv_algorithm", kImageLayoutAttribute},
+      InferConv, CreateConv);
+#ifdef SERVEKIT_WITH_ONEDNN
+  // oneDNN computes in NHWC without reorders (NCHW costs one each way per call).
+  conv.prefers_channels_last = true;
+#endif
   registry.Register(conv);
 }
 

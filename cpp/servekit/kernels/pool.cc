@@ -1,5 +1,7 @@
-// Pooling over NCHW planes: MaxPool, AveragePool (2-D windows, pads, auto_pad,
-// ceil_mode, dilations for MaxPool), GlobalAveragePool and GlobalMaxPool.
+// Pooling: MaxPool, AveragePool (2-D windows, pads, auto_pad, ceil_mode,
+// dilations for MaxPool), GlobalAveragePool and GlobalMaxPool, over NCHW
+// planes or, for nodes the channels-last pass rewrote (`_layout` = "NHWC",
+// engine/image_layout.h), over NHWC images, vectorised across channels.
 #include <Eigen/Core>
 #include <algorithm>
 #ifdef __AVX2__
@@ -7,6 +9,7 @@
 #endif
 #include <limits>
 
+#include "servekit/engine/image_layout.h"
 #include "servekit/kernels/kernel_util.h"
 #include "servekit/kernels/window.h"
 
@@ -16,7 +19,9 @@ namespace {
 template <bool kMax>
 Status InferPool(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
-  const SymShape& x = ctx.input(0).shape;
+  auto layout = ReadImageLayout(ctx.attributes());
+  if (!layout.ok()) return ctx.Error(layout.status().message());
+  const SymShape x = ToNCHW(ctx.input(0).shape, *layout);
   if (x.size() != 4) {
     return ctx.Error(
         absl::StrCat("only 2-D pooling (rank-4 NCHW input) is supported; input has shape ",
@@ -34,7 +39,9 @@ Status InferPool(InferenceContext& ctx) {
   auto w =
       ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), 0, 0, /*allow_ceil_mode=*/true);
   if (!w.ok()) return ctx.Error(w.status().message());
-  ctx.SetOutput(0, DType::kFloat32, {x[0], x[1], Dim::Fixed(w->out_h), Dim::Fixed(w->out_w)});
+  ctx.SetOutput(
+      0, DType::kFloat32,
+      FromNCHW(SymShape{x[0], x[1], Dim::Fixed(w->out_h), Dim::Fixed(w->out_w)}, *layout));
   return absl::OkStatus();
 }
 
@@ -139,12 +146,65 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
   }
 }
 
+// One NHWC image: each output pixel reduces its window's pixels, a channel
+// vector at a time. Border windows skip the taps outside the image; the
+// average's divisor follows PoolAtBorder.
+template <bool kMax>
+void PoolImageNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                   int64_t width, int64_t channels, float* dst) {
+  for (int64_t oh = 0; oh < w.out_h; ++oh) {
+    const int64_t h0 = oh * w.stride_h - w.pad_top;
+    for (int64_t ow = 0; ow < w.out_w; ++ow) {
+      const int64_t w0 = ow * w.stride_w - w.pad_left;
+      float* out = dst + (oh * w.out_w + ow) * channels;
+      std::fill_n(out, channels, kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
+      int64_t count = 0;
+      for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+        const int64_t ih = h0 + ki * w.dilation_h;
+        if (ih < 0 || ih >= height) continue;
+        for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
+          const int64_t iw = w0 + kj * w.dilation_w;
+          if (iw < 0 || iw >= width) continue;
+          const float* pixel = src + (ih * width + iw) * channels;
+          for (int64_t c = 0; c < channels; ++c) {
+            out[c] = kMax ? std::max(out[c], pixel[c]) : out[c] + pixel[c];
+          }
+          ++count;
+        }
+      }
+      if (kMax) continue;
+      int64_t divisor = count;
+      if (include_pad) {
+        const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
+        const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
+        divisor = (h_end - h0) * (w_end - w0);
+      }
+      const float scale = divisor > 0 ? 1.0f / static_cast<float>(divisor) : 0.0f;
+      for (int64_t c = 0; c < channels; ++c) out[c] *= scale;
+    }
+  }
+}
+
 template <bool kMax>
 StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& graph) {
-  const SymShape& x = graph.values[node.inputs[0]].shape;
+  ASSIGN_OR_RETURN(ImageLayout layout, ReadImageLayout(node.attributes));
+  const SymShape x = ToNCHW(graph.values[node.inputs[0]].shape, layout);
   ASSIGN_OR_RETURN(Window2D w,
                    ResolveWindow2D(node.attributes, x[2].value(), x[3].value(), 0, 0, true));
   ASSIGN_OR_RETURN(int64_t include_pad, node.attributes.GetInt("count_include_pad", 0));
+  if (layout == ImageLayout::kNHWC) {
+    return MakeKernel([w, include_pad](const KernelContext& ctx) -> Status {
+      const Tensor& in = *ctx.inputs[0];
+      Tensor& out = *ctx.outputs[0];
+      const int64_t height = in.dim(1), width = in.dim(2), channels = in.dim(3);
+      for (int64_t n = 0; n < in.dim(0); ++n) {
+        PoolImageNHWC<kMax>(w, include_pad != 0, in.data<float>() + n * height * width * channels,
+                            height, width, channels,
+                            out.data<float>() + n * w.out_h * w.out_w * channels);
+      }
+      return absl::OkStatus();
+    });
+  }
   return MakeKernel([w, include_pad](const KernelContext& ctx) -> Status {
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
@@ -159,19 +219,51 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& gr
 
 Status InferGlobalPool(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
+  auto layout = ReadImageLayout(ctx.attributes());
+  if (!layout.ok()) return ctx.Error(layout.status().message());
   const SymShape& x = ctx.input(0).shape;
   if (x.size() < 3) return ctx.Error("input must have rank >= 3 (N, C, spatial...)");
-  SymShape out = x;
+  if (*layout == ImageLayout::kNHWC && x.size() != 4) {
+    return ctx.Error("an NHWC input must have rank 4");
+  }
+  SymShape out = ToNCHW(x, *layout);
   for (size_t d = 2; d < out.size(); ++d) {
-    if (!x[d].is_fixed()) return ctx.Error("spatial dims must be fixed");
+    if (!out[d].is_fixed()) return ctx.Error("spatial dims must be fixed");
     out[d] = Dim::Fixed(1);
   }
-  ctx.SetOutput(0, DType::kFloat32, out);
+  ctx.SetOutput(0, DType::kFloat32, FromNCHW(out, *layout));
   return absl::OkStatus();
 }
 
 template <bool kMax>
-StatusOr<std::unique_ptr<OpKernel>> CreateGlobalPool(const Node&, const Graph&) {
+StatusOr<std::unique_ptr<OpKernel>> CreateGlobalPool(const Node& node, const Graph&) {
+  ASSIGN_OR_RETURN(ImageLayout layout, ReadImageLayout(node.attributes));
+  if (layout == ImageLayout::kNHWC) {
+    // [N, H, W, C] -> [N, 1, 1, C]: channel vectors reduced over the pixels.
+    return MakeKernel([](const KernelContext& ctx) -> Status {
+      const Tensor& in = *ctx.inputs[0];
+      const int64_t pixels = in.dim(1) * in.dim(2), channels = in.dim(3);
+      for (int64_t n = 0; n < in.dim(0); ++n) {
+        const float* image = in.data<float>() + n * pixels * channels;
+        float* out = ctx.outputs[0]->data<float>() + n * channels;
+        if (kMax && pixels > 0) {
+          std::copy_n(image, channels, out);  // the first pixel
+        } else {
+          std::fill_n(out, channels, 0.0f);
+        }
+        for (int64_t p = 0; p < pixels; ++p) {
+          for (int64_t c = 0; c < channels; ++c) {
+            out[c] =
+                kMax ? std::max(out[c], image[p * channels + c]) : out[c] + image[p * channels + c];
+          }
+        }
+        if (!kMax && pixels > 0) {
+          for (int64_t c = 0; c < channels; ++c) out[c] /= static_cast<float>(pixels);
+        }
+      }
+      return absl::OkStatus();
+    });
+  }
   return MakeKernel([](const KernelContext& ctx) -> Status {
     const Tensor& in = *ctx.inputs[0];
     const int64_t planes = in.dim(0) * in.dim(1);
@@ -194,16 +286,18 @@ OpSchema Pool(const char* op_type, std::vector<std::string> attributes, InferFn 
 }
 
 void RegisterPoolOps(OpRegistry& registry) {
-  registry.Register(Pool(
-      "MaxPool",
-      {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"},
-      InferPool<true>, CreatePool<true>));
+  registry.Register(Pool("MaxPool",
+                         {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                          "storage_order", "strides", kImageLayoutAttribute},
+                         InferPool<true>, CreatePool<true>));
   registry.Register(Pool("AveragePool",
                          {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
-                          "pads", "strides"},
+                          "pads", "strides", kImageLayoutAttribute},
                          InferPool<false>, CreatePool<false>));
-  registry.Register(Pool("GlobalAveragePool", {}, InferGlobalPool, CreateGlobalPool<false>));
-  registry.Register(Pool("GlobalMaxPool", {}, InferGlobalPool, CreateGlobalPool<true>));
+  registry.Register(
+      Pool("GlobalAveragePool", {kImageLayoutAttribute}, InferGlobalPool, CreateGlobalPool<false>));
+  registry.Register(
+      Pool("GlobalMaxPool", {kImageLayoutAttribute}, InferGlobalPool, CreateGlobalPool<true>));
 }
 
 // Adds the schemas above to OpRegistry::Global() when the program starts.

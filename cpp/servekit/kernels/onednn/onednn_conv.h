@@ -4,8 +4,9 @@
 // Why: oneDNN's convolutions read activations in blocked or channels-last
 // layouts and weights packed for their JIT micro-kernels. Measured on this
 // project's machine they beat im2col + OpenBLAS 2-2.5x on 3x3 convolutions with
-// 16-64 channels, even though this class converts NCHW to their layout and back
-// on every call (the graph's tensors stay NCHW; see bench/engine_bench.py).
+// 16-64 channels, even when this class converts NCHW to their layout and back
+// on every call. With NHWC tensors (engine/passes/channels_last.cc) there is
+// nothing to convert on AVX-512, where oneDNN's convolutions compute in NHWC.
 //
 // Weights are packed once per weight layout, on the first call that needs it.
 // A oneDNN primitive exists for one batch size, so they are built per batch
@@ -31,6 +32,7 @@ struct ConvGeometry {
   int64_t channels = 0, height = 0, width = 0;  // of one input image
   int64_t filters = 0, group = 1;
   bool has_bias = false;
+  bool channels_last = false;  // x and y are NHWC (otherwise NCHW)
   Window2D window;
 };
 

@@ -54,6 +54,11 @@ StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) co
     dnnl::matmul::desc desc(plan->src, memory::desc({g.k, g.n}, f32, Tag::any), plan->bias,
                             plan->dst);
     dnnl::matmul::primitive_desc pd(desc, attr, CpuEngine());
+    // oneDNN's reference code is far slower than Sgemm.
+    if (absl::string_view(pd.impl_info_str()).substr(0, 3) == "ref") {
+      return absl::UnimplementedError(
+          absl::StrCat("oneDNN has only its reference matmul (", pd.impl_info_str(), ")"));
+    }
     plan->matmul = dnnl::matmul(pd);
     plan->scratchpad = pd.scratchpad_desc();
     plan->scratchpad_bytes = RoundUpScratch(plan->scratchpad.get_size());
