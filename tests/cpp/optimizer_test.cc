@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "servekit/engine/op_registry.h"
 #include "servekit/engine/passes/passes.h"
 #include "servekit/engine/shape_inference.h"
 #include "test_util.h"
@@ -667,10 +668,22 @@ Graph SmallCnn() {
   return g.Build();
 }
 
+// Whether this build's Conv kernel computes in NHWC (the channels-last pass
+// then rewrites convolution chains; engine/passes/channels_last.cc).
+bool ConvPrefersChannelsLast() { return OpRegistry::Global().Find("Conv")->prefers_channels_last; }
+
 TEST(OptimizeGraphTest, SmallCnnIsFusedAndNumericallyUnchanged) {
   const Graph graph = SmallCnn();
-  EXPECT_EQ(OptimizedSteps(graph), (Steps{"Conv", "MaxPool", "Conv", "GlobalAveragePool", "Flatten",
-                                          "Gemm", "Gemm", "Softmax"}));
+  if (ConvPrefersChannelsLast()) {
+    // One reorder into NHWC before the first convolution and one out after the
+    // global pool (Flatten needs NCHW).
+    EXPECT_EQ(OptimizedSteps(graph),
+              (Steps{"Transpose", "Conv", "MaxPool", "Conv", "GlobalAveragePool", "Transpose",
+                     "Flatten", "Gemm", "Gemm", "Softmax"}));
+  } else {
+    EXPECT_EQ(OptimizedSteps(graph), (Steps{"Conv", "MaxPool", "Conv", "GlobalAveragePool",
+                                            "Flatten", "Gemm", "Gemm", "Softmax"}));
+  }
   EXPECT_TRUE(SameOutputsOptimized(graph, {1, 2, 5, 0, 1}));
 }
 
@@ -726,8 +739,15 @@ TEST(SinkTransposesTest, PairsBetweenImageOpsCancel) {
   const int pool = g.Op("MaxPool", {TransposeOp(g, relu, kToNchw)},
                         Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
   g.Output(TransposeOp(g, pool, kToNhwc));
+  const Graph sunk = InferAndRun(g.graph(), SinkTransposes);
+  EXPECT_EQ(std::count_if(sunk.nodes.begin(), sunk.nodes.end(),
+                          [](const Node& n) { return n.op_type == "Transpose"; }),
+            2);
+  // With channels-last kernels the whole pipeline runs the model in NHWC, its
+  // input's layout: no Transpose at all.
   const Steps steps = OptimizedSteps(g.graph());
-  EXPECT_EQ(CountOps(steps, "Transpose"), 2) << testing::PrintToString(steps);
+  EXPECT_EQ(CountOps(steps, "Transpose"), ConvPrefersChannelsLast() ? 0 : 2)
+      << testing::PrintToString(steps);
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
@@ -780,8 +800,13 @@ TEST(SinkTransposesTest, ResidualAddReusesTheInputsTranspose) {
       g.Op("Conv", {TransposeOp(g, sum, kToNchw), g.Constant("w2", RandomTensor({2, 3, 3, 3}, 2))},
            Conv3x3());
   g.Output(TransposeOp(g, conv2, kToNhwc));
+  const Graph sunk = InferAndRun(g.graph(), SinkTransposes);
+  EXPECT_EQ(std::count_if(sunk.nodes.begin(), sunk.nodes.end(),
+                          [](const Node& n) { return n.op_type == "Transpose"; }),
+            2);
   const Steps steps = OptimizedSteps(g.graph());
-  EXPECT_EQ(CountOps(steps, "Transpose"), 2) << testing::PrintToString(steps);
+  EXPECT_EQ(CountOps(steps, "Transpose"), ConvPrefersChannelsLast() ? 0 : 2)
+      << testing::PrintToString(steps);
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
@@ -795,6 +820,68 @@ TEST(SinkTransposesTest, StopsAtOpsThatNeedTheLayout) {
   const Steps steps = OptimizedSteps(g.graph());
   EXPECT_EQ(CountOps(steps, "Transpose"), 1) << testing::PrintToString(steps);
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// --- UseChannelsLast ----------------------------------------------------------------------
+
+int CountLayout(const Graph& graph, const std::string& op_type) {
+  int count = 0;
+  for (const Node& n : graph.nodes) {
+    if (n.op_type == op_type && n.attributes.Has("_layout")) ++count;
+  }
+  return count;
+}
+
+// An NCHW residual network: the convolutions, their pools and the adds between
+// them run in NHWC, with one reorder at each edge.
+TEST(UseChannelsLastTest, ChainsRunInNHWCWithReordersAtTheEdges) {
+  if (!ConvPrefersChannelsLast()) GTEST_SKIP() << "this build's Conv prefers NCHW";
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4, 9, 9}));
+  int h = g.Op("Relu", {g.Op("Conv",
+                             {x, g.Constant("w1", RandomTensor({6, 4, 3, 3}, 1)),
+                              g.Constant("b1", RandomTensor({6}, 2))},
+                             Conv3x3())});
+  h = g.Op("MaxPool", {h}, Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}));
+  const int branch = g.Op("Conv", {h, g.Constant("w2", RandomTensor({6, 6, 3, 3}, 3))}, Conv3x3());
+  h = g.Op("Relu", {g.Op("Add", {h, branch})});
+  h = g.Op("AveragePool", {h},
+           Attrs({{"kernel_shape", Ints({3, 3})},
+                  {"pads", Ints({1, 1, 1, 1})},
+                  {"count_include_pad", Int(1)}}));
+  h = g.Op("Conv", {h, g.Constant("w3", RandomTensor({6, 1, 3, 3}, 4))}, Conv3x3(6));
+  g.Output(g.Op("GlobalAveragePool", {h}));
+  Graph graph = g.Build();
+  SK_ASSERT_OK(InferGraph(graph));
+  SK_ASSERT_OK(OptimizeGraph(graph));
+  EXPECT_EQ(CountLayout(graph, "Conv"), 3);
+  EXPECT_EQ(CountLayout(graph, "MaxPool"), 1);
+  EXPECT_EQ(CountLayout(graph, "AveragePool"), 0);  // reads an Add's output: left NCHW
+  int transposes = 0;
+  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
+  EXPECT_LE(transposes, 4);
+  EXPECT_TRUE(SameOutputsOptimized(g.graph(), {1, 3, 0, 2}));
+}
+
+// A lone convolution between NCHW neighbours gains nothing from NHWC (the
+// Transposes would replace oneDNN's own reorders): the pass leaves it.
+TEST(UseChannelsLastTest, LoneConvolutionStaysNCHW) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
+  g.Output(g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))}, Conv3x3()));
+  const Graph graph = InferAndRun(g.graph(), UseChannelsLast);
+  EXPECT_EQ(CountLayout(graph, "Conv"), 0);
+  EXPECT_EQ(graph.nodes.size(), 1u);
+}
+
+// Convolutions whose weights arrive at run time keep NCHW.
+TEST(UseChannelsLastTest, RuntimeWeightsStayNCHW) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 6, 6}));
+  const int w = g.Input("w", {Dim::Fixed(3), Dim::Fixed(3), Dim::Fixed(3), Dim::Fixed(3)});
+  g.Output(g.Op("Conv", {g.Op("Conv", {x, w}, Conv3x3()), w}, Conv3x3()));
+  const Graph graph = InferAndRun(g.graph(), UseChannelsLast);
+  EXPECT_EQ(CountLayout(graph, "Conv"), 0);
 }
 
 }  // namespace

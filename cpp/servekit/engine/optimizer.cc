@@ -12,6 +12,8 @@ Status OptimizeGraph(Graph& graph) {
   RETURN_IF_ERROR(FoldBatchNormalization(graph));
   RETURN_IF_ERROR(FuseMatMulAdd(graph));
   RETURN_IF_ERROR(FuseActivations(graph));
+  // Last: the folds and fusions above match NCHW nodes.
+  RETURN_IF_ERROR(UseChannelsLast(graph));
   RETURN_IF_ERROR(RemoveDeadNodes(graph));
   return absl::OkStatus();
 }

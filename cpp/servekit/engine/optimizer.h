@@ -4,7 +4,8 @@
 // (names, types) and the nodes' topological order. In order: drop Identity and
 // inference-time Dropout; fold BatchNormalization into the Conv or Gemm before
 // it; turn MatMul + bias Add into Gemm; fuse activations into Conv/Gemm/MatMul;
-// remove nodes and constants nothing needs at run time.
+// run chains of convolutions and pools in NHWC where their kernels prefer it
+// (passes/channels_last.cc); remove nodes and constants nothing needs at run time.
 #pragma once
 
 #include "servekit/engine/graph.h"

@@ -12,6 +12,7 @@ Status SinkTransposes(Graph& graph);
 Status FoldBatchNormalization(Graph& graph);
 Status FuseMatMulAdd(Graph& graph);
 Status FuseActivations(Graph& graph);
+Status UseChannelsLast(Graph& graph);
 Status RemoveDeadNodes(Graph& graph);
 
 // Helpers shared by the passes.
