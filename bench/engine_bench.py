@@ -9,6 +9,7 @@ drifts; interleaving keeps the ratios fair). Runtimes:
   servekit 2T         intra_op_threads=2
   ORT 1T / ORT        onnxruntime with 1 intra-op thread / its default (all cores)
   OV 1T / OV          OpenVINO with 1 inference thread / its default, both LATENCY hint
+                      and float32 (its default on CPUs with bfloat16 units is bfloat16)
 
 It prints a Markdown table of p50 latencies (µs) and two ratios: servekit
 against the best 1-thread peer, and servekit against the best peer at any
@@ -73,7 +74,9 @@ def ort_session(path: Path, threads: int | None) -> ort.InferenceSession:
 
 
 def openvino_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    config = {"PERFORMANCE_HINT": "LATENCY"}
+    # float32 like the others: on CPUs with AMX or AVX512-BF16 OpenVINO's default
+    # precision is bfloat16, which changes results (~3e-3 relative on keras_cnn).
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     if threads is not None:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = openvino.Core().compile_model(str(path), "CPU", config)
@@ -170,7 +173,8 @@ def main() -> None:
     print(
         f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"servekit GEMM backend: {servekit._core.gemm_backend()}; onnxruntime {ort.__version__}; "
-        f"OpenVINO {openvino.get_version() if openvino else 'not installed'}; "
+        f"OpenVINO {openvino.get_version() if openvino else 'not installed'} (float32; its default "
+        f"precision here: {openvino.Core().get_property('CPU', 'INFERENCE_PRECISION_HINT') if openvino else '-'}); "
         "p50 latency of predict() from Python, µs; runtimes interleaved in one run\n"
     )
     print(
