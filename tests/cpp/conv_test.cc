@@ -533,9 +533,10 @@ TEST(ConvTest, ManyImagesPerGemm) {
 }
 
 TEST(ConvTest, OneDnnSplitsBatchesAcrossThreadsAndEvictsPlans) {
-  // Enough work per image that two threads split a batch (kernels/onednn:
-  // parts of unequal size, each with its own plan), and more distinct batch
-  // sizes than the plan cache keeps, so plans are evicted and rebuilt.
+  // With two threads, batches of 19 images and more (32 MFLOP and up) are
+  // split into parts of unequal size, each with its own plan; smaller ones
+  // (4 MFLOP and up) run as one oneDNN call on an OpenMP team of two. More
+  // distinct batch sizes than the plan cache keeps: plans are evicted and rebuilt.
   if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";
   const ConvCase c{.name = "",
                    .channels = 16,

@@ -146,17 +146,23 @@ TEST(GemmTest, TransposedAWithBatchInItsSecondDim) {
 }
 
 TEST(GemmTest, LargerMatricesAndThreads) {
-  // Big enough for Eigen's blocked GEMM and for ParallelFor to split rows.
-  const int64_t M = 300, K = 64, N = 70;
+  // Big enough for Eigen's blocked GEMM and for ParallelFor to split rows
+  // (Sgemm splits at 32 MFLOP per thread: this is 94 MFLOP).
+  const int64_t M = 1500, K = 240, N = 130;
   const Tensor a = RandomTensor({M, K}, 8), b = RandomTensor({N, K}, 9), c = RandomTensor({N}, 10);
   int64_t m, n;
   const std::vector<double> expected = RefGemm(a, b, &c, false, true, 0.75, 1.25, &m, &n);
-  const Attributes attrs =
-      Attrs({{"transB", Int(1)}, {"alpha", Float(0.75f)}, {"beta", Float(1.25f)}});
-  for (int threads : {1, 2}) {
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {BatchFeed(a), Const(b), Const(c)}, attrs,
-                                               test::Options(true, threads)));
-    EXPECT_TRUE(TensorNear(out, {M, N}, expected, kRtol, kAtolSum)) << threads << " threads";
+  // Sgemm forced, and the default (oneDNN where built with it; its parts are
+  // split the same way).
+  for (const char* algorithm : {"sgemm", ""}) {
+    Attributes attrs = Attrs({{"transB", Int(1)}, {"alpha", Float(0.75f)}, {"beta", Float(1.25f)}});
+    if (*algorithm) attrs.Set("_gemm_algorithm", std::string(algorithm));
+    for (int threads : {1, 2}) {
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {BatchFeed(a), Const(b), Const(c)}, attrs,
+                                                 test::Options(true, threads)));
+      EXPECT_TRUE(TensorNear(out, {M, N}, expected, kRtol, kAtolSum))
+          << threads << " threads, algorithm '" << algorithm << "'";
+    }
   }
 }
 

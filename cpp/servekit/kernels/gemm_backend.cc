@@ -75,9 +75,11 @@ void OpenBlasGemmRows(const GemmShape& s, float alpha, const float* a, const flo
 void Sgemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c,
            const IntraOpPool& pool) {
   if (s.m == 0 || s.n == 0) return;
-  // Split rows only when each thread gets enough work to beat the hand-off.
+  // Split rows only when each thread gets enough work to beat the hand-off
+  // (tens of µs to wake a pool thread on this project's VM: 32 MFLOP is ~0.3 ms).
   const int64_t flops_per_row = 2 * s.n * s.k;
-  const int64_t min_rows = std::max<int64_t>(1, (1 << 20) / std::max<int64_t>(flops_per_row, 1));
+  const int64_t min_rows =
+      std::max<int64_t>(1, (int64_t{32} << 20) / std::max<int64_t>(flops_per_row, 1));
 #ifdef SERVEKIT_WITH_OPENBLAS
   const bool vector_product = s.m == 1 || s.n == 1 || s.k == 0;
   if (!vector_product) {

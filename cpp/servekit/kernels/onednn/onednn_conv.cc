@@ -24,6 +24,7 @@ struct ConvPlan {
   std::shared_ptr<PackedWeights> weights;
   // Scratch: [src in oneDNN's layout | dst in oneDNN's layout | oneDNN's scratchpad].
   size_t src_bytes = 0, dst_bytes = 0, scratchpad_bytes = 0;
+  int threads = 1;  // OpenMP threads it was built for and runs with
   enum Binding { kSrcUser, kDstUser, kSrcConv, kDstConv, kBias, kConvPad, kSrcPad, kDstPad };
   mutable std::unique_ptr<BindingsPool> bindings;  // in Binding order
 
@@ -46,17 +47,28 @@ struct OneDnnConv::Impl {
     return 2 * g.filters * g.window.out_h * g.window.out_w * (g.channels / g.group) *
            g.window.kernel_h * g.window.kernel_w;
   }
-  StatusOr<std::shared_ptr<const ConvPlan>> PlanFor(int64_t batch) const {
-    return plans.Get(batch, [this](int64_t rows) { return Build(rows); });
+  // A plan for `batch` images run by `threads` OpenMP threads.
+  StatusOr<std::shared_ptr<const ConvPlan>> PlanFor(int64_t batch, int threads = 1) const {
+    return plans.Get(batch * kMaxTeam + threads,
+                     [this, batch, threads](int64_t) { return Build(batch, threads); });
   }
-  StatusOr<std::shared_ptr<ConvPlan>> Build(int64_t batch) const;
+  StatusOr<std::shared_ptr<ConvPlan>> Build(int64_t batch, int threads) const;
+  // OpenMP threads for a batch the pool does not split: the pool's threads
+  // when the convolution is large enough to share, otherwise one.
+  int TeamFor(int64_t batch, size_t parts, int pool_threads) const {
+    if (parts != 1 || pool_threads < 2 || !TeamsAllowed()) return 1;
+    if (batch * FlopsPerImage() < kMinFlopsForTeam) return 1;
+    return std::min(pool_threads, kMaxTeam - 1);
+  }
+  static constexpr int kMaxTeam = 64;
+  static constexpr int64_t kMinFlopsForTeam = int64_t{4} << 20;
   Status RunPart(const ConvPlan& plan, const float* x, const float* weights, const float* bias,
                  float* y, char* scratch) const;
 };
 
-StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch) const {
+StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int threads) const {
   try {
-    OneThreadPerCall();
+    ThreadsPerCall(threads);  // oneDNN sizes its work split when it builds
     const dnnl::engine& engine = CpuEngine();
     auto plan = std::make_shared<ConvPlan>();
     const auto f32 = memory::data_type::f32;
@@ -98,6 +110,7 @@ StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch) const
       plan->dst_bytes = RoundUpScratch(plan->dst_conv.get_size());
     }
     plan->scratchpad_bytes = RoundUpScratch(scratchpad);
+    plan->threads = threads;
     plan->weights = packed.ForLayout(pd.weights_desc());
     plan->bindings = std::make_unique<BindingsPool>(std::vector<memory::desc>{
         plan->src_user, plan->dst_user, plan->src_conv, plan->dst_conv, plan->bias,
@@ -111,7 +124,7 @@ StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch) const
 Status OneDnnConv::Impl::RunPart(const ConvPlan& plan, const float* x, const float* weights,
                                  const float* bias, float* y, char* scratch) const {
   try {
-    OneThreadPerCall();
+    ThreadsPerCall(plan.threads);
     ASSIGN_OR_RETURN(memory packed_weights, plan.weights->Get(user_weights, weights));
     BindingsPool::Lease call = plan.bindings->Acquire();
     using P = ConvPlan;
@@ -198,8 +211,10 @@ std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
 
 std::optional<size_t> OneDnnConv::ScratchBytes(int64_t batch, int num_threads) const {
   size_t total = 0;
-  for (int64_t part : SplitRows(batch, num_threads, impl_->FlopsPerImage())) {
-    auto plan = impl_->PlanFor(part);
+  const std::vector<int64_t> parts = SplitRows(batch, num_threads, impl_->FlopsPerImage());
+  const int team = impl_->TeamFor(batch, parts.size(), num_threads);
+  for (int64_t part : parts) {
+    auto plan = impl_->PlanFor(part, team);
     if (!plan.ok()) return std::nullopt;
     total += (*plan)->Bytes();
   }
@@ -212,8 +227,9 @@ Status OneDnnConv::Run(const float* x, int64_t batch, const float* weights, cons
   const std::vector<int64_t> parts = SplitRows(batch, pool.num_threads(), impl_->FlopsPerImage());
   std::vector<std::shared_ptr<const ConvPlan>> plans;
   std::vector<size_t> part_scratch;
+  const int team = impl_->TeamFor(batch, parts.size(), pool.num_threads());
   for (int64_t part : parts) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(part));
+    ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(part, team));
     part_scratch.push_back(plan->Bytes());
     plans.push_back(std::move(plan));
   }

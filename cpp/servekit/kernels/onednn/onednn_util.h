@@ -32,6 +32,13 @@ dnnl::stream& ThreadStream();
 // otherwise each request thread would start an OpenMP team of one thread per
 // core. Call before building or running a primitive.
 void OneThreadPerCall();
+// The exception: one call given `threads` OpenMP threads (a batch too small to
+// split across the pool, but a convolution large enough to share).
+void ThreadsPerCall(int threads);
+// Whether calls may use more than one OpenMP thread: not in a process forked
+// after OpenMP started its threads (GNU OpenMP's threads do not survive fork,
+// and a child asking for them again hangs), where every call gets one.
+bool TeamsAllowed();
 
 Status FromDnnl(const dnnl::error& e, absl::string_view what);
 
