@@ -140,8 +140,8 @@ class LoadedModel:
         self.signature = self._signature(signature_name)
 
     @classmethod
-    def _from_onnx_bytes(cls, data: bytes, intra_op_threads: int = 1) -> LoadedModel:
-        native = _core.load_model_bytes(data, intra_op_threads=intra_op_threads)
+    def _from_onnx_bytes(cls, data: bytes, intra_op_threads: int | None = None) -> LoadedModel:
+        native = _core.load_model_bytes(data, intra_op_threads=_threads(intra_op_threads))
         return cls([(DEFAULT_SIGNATURE, PREDICT_METHOD, native)], "<bytes>")
 
     def _signature(self, name: str) -> Signature:
@@ -181,14 +181,27 @@ class LoadedModel:
     __call__ = predict
 
 
-def load(path: str | os.PathLike, *, intra_op_threads: int = 1, signature_name: str | None = None) -> LoadedModel:
+def _threads(intra_op_threads: int | None) -> int:
+    """None: every core this process may run on."""
+    if intra_op_threads is None:
+        return max(1, len(os.sched_getaffinity(0)))
+    return intra_op_threads
+
+
+def load(
+    path: str | os.PathLike, *, intra_op_threads: int | None = None, signature_name: str | None = None
+) -> LoadedModel:
     """Loads a model version: a directory holding model.onnx or a TensorFlow
     SavedModel (saved_model.pb + variables/), or a bare .onnx file.
 
-    ``intra_op_threads`` is how many threads one request may use inside a
-    kernel; 1 (the default) serves concurrent requests best on few cores.
-    ``signature_name`` sets the signature ``predict`` runs by default.
+    ``intra_op_threads`` is how many threads one call may use. By default,
+    every core this process may run on; a call uses them only where the work is
+    large enough to gain (a convolution of 4 MFLOP and up shares its work, a
+    batch of 32 MFLOP and up is split), so small models stay on one thread. Pass
+    1 when many threads call ``predict`` at once (a server): the calls then
+    share the cores instead. ``signature_name`` sets the signature ``predict``
+    runs by default.
     """
     path = os.fspath(path)
-    natives = _core.load_version(path, intra_op_threads=intra_op_threads)
+    natives = _core.load_version(path, intra_op_threads=_threads(intra_op_threads))
     return LoadedModel(natives, path, signature_name)
