@@ -53,6 +53,9 @@ struct OneDnnConv::Impl {
                      [this, batch, threads](int64_t) { return Build(batch, threads); });
   }
   StatusOr<std::shared_ptr<ConvPlan>> Build(int64_t batch, int threads) const;
+  // oneDNN's choice of convolution for `batch` images; fails when it has only
+  // its reference code. Cheap next to Build, which also generates code.
+  StatusOr<dnnl::convolution_forward::primitive_desc> Describe(int64_t batch) const;
   // OpenMP threads for a batch the pool does not split: the pool's threads
   // when the convolution is large enough to share, otherwise one.
   int TeamFor(int64_t batch, size_t parts, int pool_threads) const {
@@ -66,28 +69,41 @@ struct OneDnnConv::Impl {
                  float* y, char* scratch) const;
 };
 
-StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int threads) const {
+StatusOr<dnnl::convolution_forward::primitive_desc> OneDnnConv::Impl::Describe(
+    int64_t batch) const {
   try {
-    ThreadsPerCall(threads);  // oneDNN sizes its work split when it builds
-    const dnnl::engine& engine = CpuEngine();
-    auto plan = std::make_shared<ConvPlan>();
     const auto f32 = memory::data_type::f32;
     const memory::dims src_dims = {batch, g.channels, g.height, g.width};
     const memory::dims dst_dims = {batch, g.filters, g.window.out_h, g.window.out_w};
-    const Tag user_tag = g.channels_last ? Tag::nhwc : Tag::nchw;
-    plan->src_user = memory::desc(src_dims, f32, user_tag);
-    plan->dst_user = memory::desc(dst_dims, f32, user_tag);
-    if (g.has_bias) plan->bias = memory::desc({g.filters}, f32, Tag::x);
+    const memory::desc bias = g.has_bias ? memory::desc({g.filters}, f32, Tag::x) : memory::desc();
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
         memory::desc(src_dims, f32, src_tag), memory::desc(user_weights.dims(), f32, Tag::any),
-        plan->bias, memory::desc(dst_dims, f32, Tag::any), strides, dilations, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+        bias, memory::desc(dst_dims, f32, Tag::any), strides, dilations, pad_l, pad_r);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
     // oneDNN's reference code is far slower than servekit's own path.
     if (absl::string_view(pd.impl_info_str()).substr(0, 3) == "ref") {
       return absl::UnimplementedError(
           absl::StrCat("oneDNN has only its reference convolution (", pd.impl_info_str(), ")"));
     }
+    return pd;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, absl::StrCat("has no convolution for batch ", batch));
+  }
+}
+
+StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int threads) const {
+  ThreadsPerCall(threads);  // oneDNN sizes its work split when it builds
+  ASSIGN_OR_RETURN(dnnl::convolution_forward::primitive_desc pd, Describe(batch));
+  try {
+    const dnnl::engine& engine = CpuEngine();
+    auto plan = std::make_shared<ConvPlan>();
+    const auto f32 = memory::data_type::f32;
+    const Tag user_tag = g.channels_last ? Tag::nhwc : Tag::nchw;
+    plan->src_user = memory::desc({batch, g.channels, g.height, g.width}, f32, user_tag);
+    plan->dst_user =
+        memory::desc({batch, g.filters, g.window.out_h, g.window.out_w}, f32, user_tag);
+    plan->bias = pd.bias_desc();
     plan->conv = dnnl::convolution_forward(pd);
     plan->conv_scratchpad = pd.scratchpad_desc();
     plan->src_conv = pd.src_desc();
@@ -205,7 +221,8 @@ std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
   }
   auto conv = std::unique_ptr<OneDnnConv>(new OneDnnConv(std::move(impl), fuses));
   // oneDNN must have a convolution for these dims; checked with one image.
-  if (!conv->impl_->PlanFor(1).ok()) return nullptr;
+  // The code is generated on first use: loading stays fast.
+  if (!conv->impl_->Describe(1).ok()) return nullptr;
   return conv;
 }
 

@@ -39,26 +39,40 @@ struct OneDnnMatMul::Impl {
     return plans.Get(rows, [this](int64_t r) { return Build(r); });
   }
   StatusOr<std::shared_ptr<MatMulPlan>> Build(int64_t rows) const;
+  // oneDNN's choice of product for `rows` rows; fails when it has only its
+  // reference code. Cheap next to Build, which also generates code.
+  StatusOr<dnnl::matmul::primitive_desc> Describe(int64_t rows) const;
   Status RunPart(const MatMulPlan& plan, const float* a, const float* b, const float* bias,
                  float* y, char* scratch) const;
 };
 
-StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) const {
+StatusOr<dnnl::matmul::primitive_desc> OneDnnMatMul::Impl::Describe(int64_t rows) const {
   try {
-    OneThreadPerCall();
-    auto plan = std::make_shared<MatMulPlan>();
     const auto f32 = memory::data_type::f32;
-    plan->src = memory::desc({rows, g.k}, f32, Tag::ab);
-    plan->dst = memory::desc({rows, g.n}, f32, Tag::ab);
-    if (g.has_bias) plan->bias = memory::desc({1, g.n}, f32, Tag::ab);
-    dnnl::matmul::desc desc(plan->src, memory::desc({g.k, g.n}, f32, Tag::any), plan->bias,
-                            plan->dst);
+    dnnl::matmul::desc desc(memory::desc({rows, g.k}, f32, Tag::ab),
+                            memory::desc({g.k, g.n}, f32, Tag::any),
+                            g.has_bias ? memory::desc({1, g.n}, f32, Tag::ab) : memory::desc(),
+                            memory::desc({rows, g.n}, f32, Tag::ab));
     dnnl::matmul::primitive_desc pd(desc, attr, CpuEngine());
     // oneDNN's reference code is far slower than Sgemm.
     if (absl::string_view(pd.impl_info_str()).substr(0, 3) == "ref") {
       return absl::UnimplementedError(
           absl::StrCat("oneDNN has only its reference matmul (", pd.impl_info_str(), ")"));
     }
+    return pd;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e, absl::StrCat("has no matrix product for ", rows, " rows"));
+  }
+}
+
+StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) const {
+  OneThreadPerCall();
+  ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, Describe(rows));
+  try {
+    auto plan = std::make_shared<MatMulPlan>();
+    plan->src = pd.src_desc();
+    plan->dst = pd.dst_desc();
+    plan->bias = pd.bias_desc();
     plan->matmul = dnnl::matmul(pd);
     plan->scratchpad = pd.scratchpad_desc();
     plan->scratchpad_bytes = RoundUpScratch(plan->scratchpad.get_size());
@@ -114,7 +128,8 @@ std::unique_ptr<OneDnnMatMul> OneDnnMatMul::Create(const MatMulGeometry& geometr
     return nullptr;
   }
   auto matmul = std::unique_ptr<OneDnnMatMul>(new OneDnnMatMul(std::move(impl), fuses));
-  if (!matmul->impl_->PlanFor(1).ok()) return nullptr;
+  // Checked with one row; the code is generated on first use.
+  if (!matmul->impl_->Describe(1).ok()) return nullptr;
   return matmul;
 }
 
