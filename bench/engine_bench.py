@@ -14,8 +14,10 @@ drifts; interleaving keeps the ratios fair). Runtimes:
 It prints a Markdown table of p50 latencies (µs) and two ratios: servekit
 against the best peer with every side held to one thread, and servekit
 against the best peer with every side at its defaults (below 1.0 means
-servekit is faster). A last table compares a large
-Dense layer's GFLOP/s with OpenBLAS sgemm (numpy's, single-threaded).
+servekit is faster). A second table compares a large Dense layer's GFLOP/s
+with OpenBLAS sgemm (numpy's, single-threaded); a third, each model's memory
+(resident after loading it and running the largest batch, one thread, fresh
+processes) with onnxruntime's (--no-memory skips it).
 
     python bench/engine_bench.py            # full run (several minutes)
     python bench/engine_bench.py --quick    # shorter timing windows
@@ -31,6 +33,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -154,11 +158,67 @@ def bench_dense(workdir: Path, seconds: float, batch=256, units=4096) -> dict:
     return {"shape": f"{batch}x{units} · {units}x{units}", "sk": flop / ours_us / 1e3, "blas": flop / numpy_us / 1e3}
 
 
+# Memory of one runtime: a fresh process loads the model and runs the largest
+# batch 5 times; the growth of its resident set over what the imports took
+# (both keep their working memory between calls, so this is their footprint
+# while serving; ru_maxrss cannot tell: the imports' own peak hides small models).
+_MEMORY_PROBE = """
+import os, sys
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
+runtime, path, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+shape = [int(d) for d in sys.argv[4].split(",")]
+import servekit, onnxruntime as ort
+x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+base = resident_kib()
+if runtime == "servekit":
+    model = servekit.load(path, intra_op_threads=1)
+    run = model.predict
+else:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(os.path.join(path, "model.onnx"), options, providers=["CPUExecutionProvider"])
+    run = lambda x: session.run(None, {session.get_inputs()[0].name: x})
+for _ in range(5):
+    run(x)
+print(resident_kib() - base)
+"""
+
+
+def memory_mib(runtime: str, version_dir: Path, batch: int, shape) -> float:
+    """Resident-set growth (MiB) of `runtime` loading and running the model, in a fresh process."""
+    dims = ",".join(str(d) for d in shape)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, runtime, str(version_dir), str(batch), dims],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def memory_table(selected: set[str] | None, workdir: Path) -> None:
+    print("\n| model | batch | servekit MiB | ORT MiB | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (build, batches) in MODELS.items():
+        if selected is not None and name not in selected:
+            continue
+        version_dir = workdir / f"{name}_memory" / "1"
+        build().save(version_dir)
+        shape = servekit.load(version_dir, intra_op_threads=1).signature.inputs[0].shape[1:]
+        ours, theirs = (memory_mib(r, version_dir, batches[-1], shape) for r in ("servekit", "onnxruntime"))
+        print(f"| {name} | {batches[-1]} | {ours:.1f} | {theirs:.1f} | {ours / max(theirs, 0.1):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
     parser.add_argument("--only", help="comma-separated model names")
     parser.add_argument("--plot-dir", type=Path, default=plots.DEFAULT_DIR, help="where the PNG plots go")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory table")
     args = parser.parse_args()
     seconds = 0.5 if args.quick else 2.0
     selected = set(args.only.split(",")) if args.only else None
@@ -192,6 +252,10 @@ def main() -> None:
     print("\n| large Dense layer | servekit GFLOP/s | OpenBLAS sgemm (numpy, 1 thread) GFLOP/s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| {dense['shape']} | {dense['sk']:.1f} | {dense['blas']:.1f} | {dense['sk'] / dense['blas']:.2f} |")
+
+    if not args.no_memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            memory_table(selected, Path(tmp))
 
     # Each model's smallest and largest batch: latency CDFs, servekit against the 1-thread peers.
     panels = {}
