@@ -71,25 +71,30 @@ struct OneDnnConv::Impl {
 
 StatusOr<dnnl::convolution_forward::primitive_desc> OneDnnConv::Impl::Describe(
     int64_t batch) const {
-  try {
-    const auto f32 = memory::data_type::f32;
-    const memory::dims src_dims = {batch, g.channels, g.height, g.width};
-    const memory::dims dst_dims = {batch, g.filters, g.window.out_h, g.window.out_w};
-    const memory::desc bias = g.has_bias ? memory::desc({g.filters}, f32, Tag::x) : memory::desc();
-    dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc(src_dims, f32, src_tag), memory::desc(user_weights.dims(), f32, Tag::any),
-        bias, memory::desc(dst_dims, f32, Tag::any), strides, dilations, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
-    // oneDNN's reference code is far slower than servekit's own path.
-    if (absl::string_view(pd.impl_info_str()).substr(0, 3) == "ref") {
-      return absl::UnimplementedError(
+  const auto f32 = memory::data_type::f32;
+  const memory::dims src_dims = {batch, g.channels, g.height, g.width};
+  const memory::dims dst_dims = {batch, g.filters, g.window.out_h, g.window.out_w};
+  const memory::desc bias = g.has_bias ? memory::desc({g.filters}, f32, Tag::x) : memory::desc();
+  // The preferred input layout first, then oneDNN's choice: on AVX2 machines
+  // oneDNN 2.6 has no fast convolution reading NHWC with few channels.
+  Status failure;
+  for (Tag tag : {src_tag, Tag::any}) {
+    try {
+      dnnl::convolution_forward::desc desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+          memory::desc(src_dims, f32, tag), memory::desc(user_weights.dims(), f32, Tag::any), bias,
+          memory::desc(dst_dims, f32, Tag::any), strides, dilations, pad_l, pad_r);
+      dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
+      // oneDNN's reference code is far slower than servekit's own path.
+      if (absl::string_view(pd.impl_info_str()).substr(0, 3) != "ref") return pd;
+      failure = absl::UnimplementedError(
           absl::StrCat("oneDNN has only its reference convolution (", pd.impl_info_str(), ")"));
+    } catch (const dnnl::error& e) {
+      failure = FromDnnl(e, absl::StrCat("has no convolution for batch ", batch));
     }
-    return pd;
-  } catch (const dnnl::error& e) {
-    return FromDnnl(e, absl::StrCat("has no convolution for batch ", batch));
+    if (tag == Tag::any) break;
   }
+  return failure;
 }
 
 StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int threads) const {
