@@ -68,24 +68,14 @@ Status InferConv(InferenceContext& ctx) {
   return absl::OkStatus();
 }
 
-// NHWC <-> NCHW copies of a batch of images.
-void NHWCToNCHW(const float* src, const Shape& nchw, float* dst) {
-  const int64_t channels = nchw[1], pixels = nchw[2] * nchw[3];
-  for (int64_t n = 0; n < nchw[0]; ++n) {
-    const float* image = src + n * pixels * channels;
-    float* planes = dst + n * pixels * channels;
-    for (int64_t p = 0; p < pixels; ++p) {
-      for (int64_t c = 0; c < channels; ++c) planes[c * pixels + p] = image[p * channels + c];
-    }
-  }
-}
-void NCHWToNHWC(const float* src, const Shape& nchw, float* dst) {
-  const int64_t channels = nchw[1], pixels = nchw[2] * nchw[3];
-  for (int64_t n = 0; n < nchw[0]; ++n) {
-    const float* planes = src + n * pixels * channels;
-    float* image = dst + n * pixels * channels;
-    for (int64_t c = 0; c < channels; ++c) {
-      for (int64_t p = 0; p < pixels; ++p) image[p * channels + c] = planes[c * pixels + p];
+// Each of `batch` row-major [rows, cols] matrices, transposed: with rows =
+// pixels and cols = channels, NHWC images to NCHW; the other way round, back.
+void TransposeImages(const float* src, int64_t batch, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* in = src + n * rows * cols;
+    float* out = dst + n * rows * cols;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
     }
   }
 }
@@ -184,9 +174,11 @@ class ConvKernel : public OpKernel {
     scratch += AlignedBytes(x.num_elements());
     Tensor y_nchw = Tensor::View(DType::kFloat32, y_shape, scratch);
     scratch += AlignedBytes(y.num_elements());
-    NHWCToNCHW(x.data<float>(), x_shape, x_nchw.data<float>());
+    TransposeImages(x.data<float>(), x_shape[0], x_shape[2] * x_shape[3], x_shape[1],
+                    x_nchw.data<float>());
     ComputeNCHW(x_nchw, weights, bias, y_nchw, reinterpret_cast<float*>(scratch), *ctx.pool);
-    NCHWToNHWC(y_nchw.data<float>(), y_shape, y.data<float>());
+    TransposeImages(y_nchw.data<float>(), y_shape[0], y_shape[1], y_shape[2] * y_shape[3],
+                    y.data<float>());
     return absl::OkStatus();
   }
 

@@ -45,6 +45,17 @@ Status InferPool(InferenceContext& ctx) {
   return absl::OkStatus();
 }
 
+// An average window's divisor: the taps it covered, or with count_include_pad
+// also the explicit pads it covers (not the ceil_mode overhang past them), as
+// onnxruntime does.
+int64_t AverageDivisor(const Window2D& w, bool include_pad, int64_t count, int64_t h0, int64_t w0,
+                       int64_t height, int64_t width) {
+  if (!include_pad) return count;
+  const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
+  const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
+  return (h_end - h0) * (w_end - w0);
+}
+
 // One output of a window that may cross the padding: checks every tap.
 template <bool kMax>
 float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height,
@@ -63,14 +74,7 @@ float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_
     }
   }
   if (kMax) return acc;
-  // With count_include_pad the divisor counts explicit pads (not the ceil_mode
-  // overhang past them), as onnxruntime does.
-  int64_t divisor = count;
-  if (include_pad) {
-    const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
-    const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
-    divisor = (h_end - h0) * (w_end - w0);
-  }
+  const int64_t divisor = AverageDivisor(w, include_pad, count, h0, w0, height, width);
   return divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
 }
 
@@ -147,8 +151,7 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
 }
 
 // One NHWC image: each output pixel reduces its window's pixels, a channel
-// vector at a time. Border windows skip the taps outside the image; the
-// average's divisor follows PoolAtBorder.
+// vector at a time. Border windows skip the taps outside the image.
 template <bool kMax>
 void PoolImageNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
                    int64_t width, int64_t channels, float* dst) {
@@ -173,12 +176,7 @@ void PoolImageNHWC(const Window2D& w, bool include_pad, const float* src, int64_
         }
       }
       if (kMax) continue;
-      int64_t divisor = count;
-      if (include_pad) {
-        const int64_t h_end = std::min(h0 + w.kernel_h, height + w.pad_bottom);
-        const int64_t w_end = std::min(w0 + w.kernel_w, width + w.pad_right);
-        divisor = (h_end - h0) * (w_end - w0);
-      }
+      const int64_t divisor = AverageDivisor(w, include_pad, count, h0, w0, height, width);
       const float scale = divisor > 0 ? 1.0f / static_cast<float>(divisor) : 0.0f;
       for (int64_t c = 0; c < channels; ++c) out[c] *= scale;
     }
