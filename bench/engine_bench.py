@@ -149,7 +149,7 @@ def bench_model(name, build, batches, workdir: Path, seconds: float) -> list[dic
 def bench_dense(workdir: Path, seconds: float, batch=256, units=4096) -> dict:
     model = dense_layer(units, units)
     model.save(workdir / "dense" / "1")
-    ours = servekit.load(workdir / "dense" / "1")
+    ours = servekit.load(workdir / "dense" / "1", intra_op_threads=1)  # beside 1-thread OpenBLAS
     x = np.random.default_rng(1).standard_normal((batch, units)).astype(np.float32)
     w = np.random.default_rng(2).standard_normal((units, units)).astype(np.float32)
     flop = 2.0 * batch * units * units
