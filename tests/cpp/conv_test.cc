@@ -532,11 +532,11 @@ TEST(ConvTest, ManyImagesPerGemm) {
   }
 }
 
-TEST(ConvTest, OneDnnSplitsBatchesAcrossThreadsAndEvictsPlans) {
-  // With two threads, batches of 19 images and more (32 MFLOP and up) are
-  // split into parts of unequal size, each with its own plan; smaller ones
-  // (4 MFLOP and up) run as one oneDNN call on an OpenMP team of two. More
-  // distinct batch sizes than the plan cache keeps: plans are evicted and rebuilt.
+TEST(ConvTest, OneDnnThreadTeamsAndPlanEviction) {
+  // With two threads, batches of 3 images and more (4 MFLOP and up) run on an
+  // OpenMP team of two, smaller ones on one thread, each with its own plan.
+  // More distinct batch sizes than the plan cache keeps: plans are evicted and
+  // rebuilt.
   if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";
   const ConvCase c{.name = "",
                    .channels = 16,

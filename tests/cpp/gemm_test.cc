@@ -152,8 +152,8 @@ TEST(GemmTest, LargerMatricesAndThreads) {
   const Tensor a = RandomTensor({M, K}, 8), b = RandomTensor({N, K}, 9), c = RandomTensor({N}, 10);
   int64_t m, n;
   const std::vector<double> expected = RefGemm(a, b, &c, false, true, 0.75, 1.25, &m, &n);
-  // Sgemm forced, and the default (oneDNN where built with it; its parts are
-  // split the same way).
+  // Sgemm forced, and the default (oneDNN where built with it, on an OpenMP
+  // team of two).
   for (const char* algorithm : {"sgemm", ""}) {
     Attributes attrs = Attrs({{"transB", Int(1)}, {"alpha", Float(0.75f)}, {"beta", Float(1.25f)}});
     if (*algorithm) attrs.Set("_gemm_algorithm", std::string(algorithm));
@@ -315,7 +315,7 @@ bool OneDnnBuilt() {
 
 TEST(OneDnnGemmTest, EveryFormOneDnnTakesMatchesTheReference) {
   // Forced: oneDNN refuses to fall back, so these prove its path. Batch sizes
-  // 0, 1 and more; with two threads the larger batches split into parts.
+  // 0, 1 and more; with two threads the larger batches run on an OpenMP team.
   if (!OneDnnBuilt()) GTEST_SKIP() << "built without oneDNN";
   const int64_t K = 37, N = 29;
   uint32_t seed = 500;

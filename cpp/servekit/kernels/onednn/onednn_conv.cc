@@ -47,25 +47,18 @@ struct OneDnnConv::Impl {
     return 2 * g.filters * g.window.out_h * g.window.out_w * (g.channels / g.group) *
            g.window.kernel_h * g.window.kernel_w;
   }
-  // A plan for `batch` images run by `threads` OpenMP threads.
-  StatusOr<std::shared_ptr<const ConvPlan>> PlanFor(int64_t batch, int threads = 1) const {
-    return plans.Get(batch * kMaxTeam + threads,
+  // The plan for `batch` images on a pool of `pool_threads`.
+  StatusOr<std::shared_ptr<const ConvPlan>> PlanFor(int64_t batch, int pool_threads) const {
+    const int threads = TeamSize(batch * FlopsPerImage(), pool_threads);
+    return plans.Get(PlanKey(batch, threads),
                      [this, batch, threads](int64_t) { return Build(batch, threads); });
   }
+  // Built for `threads` OpenMP threads.
   StatusOr<std::shared_ptr<ConvPlan>> Build(int64_t batch, int threads) const;
   // oneDNN's choice of convolution for `batch` images; fails when it has only
   // its reference code. Cheap next to Build, which also generates code.
   StatusOr<dnnl::convolution_forward::primitive_desc> Describe(int64_t batch) const;
-  // OpenMP threads for a batch the pool does not split: the pool's threads
-  // when the convolution is large enough to share, otherwise one.
-  int TeamFor(int64_t batch, size_t parts, int pool_threads) const {
-    if (parts != 1 || pool_threads < 2 || !TeamsAllowed()) return 1;
-    if (batch * FlopsPerImage() < kMinFlopsForTeam) return 1;
-    return std::min(pool_threads, kMaxTeam - 1);
-  }
-  static constexpr int kMaxTeam = 64;
-  static constexpr int64_t kMinFlopsForTeam = int64_t{4} << 20;
-  Status RunPart(const ConvPlan& plan, const float* x, const float* weights, const float* bias,
+  Status RunPlan(const ConvPlan& plan, const float* x, const float* weights, const float* bias,
                  float* y, char* scratch) const;
 };
 
@@ -142,7 +135,7 @@ StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int t
   }
 }
 
-Status OneDnnConv::Impl::RunPart(const ConvPlan& plan, const float* x, const float* weights,
+Status OneDnnConv::Impl::RunPlan(const ConvPlan& plan, const float* x, const float* weights,
                                  const float* bias, float* y, char* scratch) const {
   try {
     ThreadsPerCall(plan.threads);
@@ -232,36 +225,17 @@ std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
 }
 
 std::optional<size_t> OneDnnConv::ScratchBytes(int64_t batch, int num_threads) const {
-  size_t total = 0;
-  const std::vector<int64_t> parts = SplitRows(batch, num_threads, impl_->FlopsPerImage());
-  const int team = impl_->TeamFor(batch, parts.size(), num_threads);
-  for (int64_t part : parts) {
-    auto plan = impl_->PlanFor(part, team);
-    if (!plan.ok()) return std::nullopt;
-    total += (*plan)->Bytes();
-  }
-  return total;
+  if (batch <= 0) return size_t{0};
+  auto plan = impl_->PlanFor(batch, num_threads);
+  if (!plan.ok()) return std::nullopt;
+  return (*plan)->Bytes();
 }
 
 Status OneDnnConv::Run(const float* x, int64_t batch, const float* weights, const float* bias,
                        float* y, void* scratch, const IntraOpPool& pool) const {
-  const ConvGeometry& g = impl_->g;
-  const std::vector<int64_t> parts = SplitRows(batch, pool.num_threads(), impl_->FlopsPerImage());
-  std::vector<std::shared_ptr<const ConvPlan>> plans;
-  std::vector<size_t> part_scratch;
-  const int team = impl_->TeamFor(batch, parts.size(), pool.num_threads());
-  for (int64_t part : parts) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(part, team));
-    part_scratch.push_back(plan->Bytes());
-    plans.push_back(std::move(plan));
-  }
-  const int64_t in_image = g.channels * g.height * g.width;
-  const int64_t out_image = g.filters * g.window.out_h * g.window.out_w;
-  return RunParts(parts, part_scratch, scratch, pool,
-                  [&](size_t i, int64_t first, int64_t, char* part_scratch_address) {
-                    return impl_->RunPart(*plans[i], x + first * in_image, weights, bias,
-                                          y + first * out_image, part_scratch_address);
-                  });
+  if (batch <= 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(batch, pool.num_threads()));
+  return impl_->RunPlan(*plan, x, weights, bias, y, static_cast<char*>(scratch));
 }
 
 }  // namespace servekit

@@ -10,9 +10,9 @@
 //
 // Weights are packed once per weight layout, on the first call that needs it.
 // A oneDNN primitive exists for one batch size, so they are built per batch
-// size on first use and cached (a bounded number). A batch is split across the
-// pool's threads when it is large enough; every oneDNN call itself runs on one
-// thread (oneDNN's own OpenMP threads would compete with the request threads).
+// size (and thread count) on first use and cached (a bounded number). A call
+// runs on the pool's thread count of OpenMP threads when it is large enough to
+// share, otherwise on the calling thread alone (onednn_util.h: TeamSize).
 //
 // Thread-safe: Run may be called concurrently, each call with its own scratch.
 #pragma once

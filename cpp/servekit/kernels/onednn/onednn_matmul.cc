@@ -19,6 +19,7 @@ struct MatMulPlan {
   memory::desc src, dst, bias, scratchpad;
   std::shared_ptr<PackedWeights> weights;
   size_t scratchpad_bytes = 0;
+  int threads = 1;  // OpenMP threads it was built for and runs with
   enum Binding { kSrc, kDst, kBias, kScratchpad };
   mutable std::unique_ptr<BindingsPool> bindings;  // in Binding order
 };
@@ -35,14 +36,18 @@ struct OneDnnMatMul::Impl {
   mutable std::once_flag bias_once;
   mutable std::vector<float> scaled_bias;
 
-  StatusOr<std::shared_ptr<const MatMulPlan>> PlanFor(int64_t rows) const {
-    return plans.Get(rows, [this](int64_t r) { return Build(r); });
+  // The plan for `rows` rows on a pool of `pool_threads`.
+  StatusOr<std::shared_ptr<const MatMulPlan>> PlanFor(int64_t rows, int pool_threads) const {
+    const int threads = TeamSize(2 * rows * g.k * g.n, pool_threads);
+    return plans.Get(PlanKey(rows, threads),
+                     [this, rows, threads](int64_t) { return Build(rows, threads); });
   }
-  StatusOr<std::shared_ptr<MatMulPlan>> Build(int64_t rows) const;
+  // Built for `threads` OpenMP threads.
+  StatusOr<std::shared_ptr<MatMulPlan>> Build(int64_t rows, int threads) const;
   // oneDNN's choice of product for `rows` rows; fails when it has only its
   // reference code. Cheap next to Build, which also generates code.
   StatusOr<dnnl::matmul::primitive_desc> Describe(int64_t rows) const;
-  Status RunPart(const MatMulPlan& plan, const float* a, const float* b, const float* bias,
+  Status RunPlan(const MatMulPlan& plan, const float* a, const float* b, const float* bias,
                  float* y, char* scratch) const;
 };
 
@@ -65,8 +70,8 @@ StatusOr<dnnl::matmul::primitive_desc> OneDnnMatMul::Impl::Describe(int64_t rows
   }
 }
 
-StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) const {
-  OneThreadPerCall();
+StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows, int threads) const {
+  ThreadsPerCall(threads);  // oneDNN sizes its work split when it builds
   ASSIGN_OR_RETURN(dnnl::matmul::primitive_desc pd, Describe(rows));
   try {
     auto plan = std::make_shared<MatMulPlan>();
@@ -76,6 +81,7 @@ StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) co
     plan->matmul = dnnl::matmul(pd);
     plan->scratchpad = pd.scratchpad_desc();
     plan->scratchpad_bytes = RoundUpScratch(plan->scratchpad.get_size());
+    plan->threads = threads;
     plan->weights = packed.ForLayout(pd.weights_desc());
     plan->bindings = std::make_unique<BindingsPool>(
         std::vector<memory::desc>{plan->src, plan->dst, plan->bias, plan->scratchpad});
@@ -85,10 +91,10 @@ StatusOr<std::shared_ptr<MatMulPlan>> OneDnnMatMul::Impl::Build(int64_t rows) co
   }
 }
 
-Status OneDnnMatMul::Impl::RunPart(const MatMulPlan& plan, const float* a, const float* b,
+Status OneDnnMatMul::Impl::RunPlan(const MatMulPlan& plan, const float* a, const float* b,
                                    const float* bias, float* y, char* scratch) const {
   try {
-    OneThreadPerCall();
+    ThreadsPerCall(plan.threads);
     ASSIGN_OR_RETURN(memory weights, plan.weights->Get(user_weights, b, g.alpha));
     BindingsPool::Lease call = plan.bindings->Acquire();
     using P = MatMulPlan;
@@ -134,17 +140,15 @@ std::unique_ptr<OneDnnMatMul> OneDnnMatMul::Create(const MatMulGeometry& geometr
 }
 
 std::optional<size_t> OneDnnMatMul::ScratchBytes(int64_t rows, int num_threads) const {
-  size_t total = 0;
-  for (int64_t part : SplitRows(rows, num_threads, 2 * impl_->g.k * impl_->g.n)) {
-    auto plan = impl_->PlanFor(part);
-    if (!plan.ok()) return std::nullopt;
-    total += (*plan)->scratchpad_bytes;
-  }
-  return total;
+  if (rows <= 0) return size_t{0};
+  auto plan = impl_->PlanFor(rows, num_threads);
+  if (!plan.ok()) return std::nullopt;
+  return (*plan)->scratchpad_bytes;
 }
 
 Status OneDnnMatMul::Run(const float* a, int64_t rows, const float* b, const float* bias, float* y,
                          void* scratch, const IntraOpPool& pool) const {
+  if (rows <= 0) return absl::OkStatus();
   const MatMulGeometry& g = impl_->g;
   if (g.has_bias && g.beta != 1.0f) {
     std::call_once(impl_->bias_once, [&] {
@@ -153,19 +157,9 @@ Status OneDnnMatMul::Run(const float* a, int64_t rows, const float* b, const flo
     });
     bias = impl_->scaled_bias.data();
   }
-  const std::vector<int64_t> parts = SplitRows(rows, pool.num_threads(), 2 * g.k * g.n);
-  std::vector<std::shared_ptr<const MatMulPlan>> plans;
-  std::vector<size_t> part_scratch;
-  for (int64_t part : parts) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const MatMulPlan> plan, impl_->PlanFor(part));
-    part_scratch.push_back(plan->scratchpad_bytes);
-    plans.push_back(std::move(plan));
-  }
-  return RunParts(parts, part_scratch, scratch, pool,
-                  [&](size_t i, int64_t first, int64_t, char* part_scratch_address) {
-                    return impl_->RunPart(*plans[i], a + first * g.k, b, bias, y + first * g.n,
-                                          part_scratch_address);
-                  });
+  ASSIGN_OR_RETURN(std::shared_ptr<const MatMulPlan> plan,
+                   impl_->PlanFor(rows, pool.num_threads()));
+  return impl_->RunPlan(*plan, a, b, bias, y, static_cast<char*>(scratch));
 }
 
 }  // namespace servekit

@@ -10,7 +10,7 @@
 // has left the caches between calls, the gap is wider (bench/engine_bench.py).
 //
 // Primitives are built per row count on first use and cached (a bounded
-// number); a batch is split across the pool's threads when it is large enough.
+// number); a large enough call runs on an OpenMP team of the pool's threads.
 // Thread-safe: Run may be called concurrently, each call with its own scratch.
 #pragma once
 

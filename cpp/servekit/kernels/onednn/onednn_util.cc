@@ -14,10 +14,10 @@ extern "C" void omp_set_num_threads(int num_threads);
 namespace servekit::onednn {
 
 namespace {
-// A part smaller than this is not worth a thread hand-off: waking a pool
-// thread costs tens of µs on this project's VM (mnist_mlp at batch 64 ran
-// slower on two threads with 4 MFLOP parts; 32 MFLOP is ~0.3 ms of work).
-constexpr int64_t kMinFlopsPerPart = int64_t{32} << 20;
+// A call smaller than this stays on one thread: the hand-off costs more.
+constexpr int64_t kMinFlopsForTeam = int64_t{4} << 20;
+// Teams beyond this many threads are not used (PlanKey's range).
+constexpr int kMaxTeam = 64;
 }  // namespace
 
 const dnnl::engine& CpuEngine() {
@@ -159,35 +159,11 @@ void Execute(const dnnl::primitive& primitive,
   stream.wait();
 }
 
-std::vector<int64_t> SplitRows(int64_t rows, int num_threads, int64_t flops_per_row) {
-  if (rows <= 0) return {};
-  int64_t parts = std::min<int64_t>(num_threads, rows);
-  parts = std::min(parts, rows * flops_per_row / kMinFlopsPerPart);
-  parts = std::max<int64_t>(parts, 1);
-  std::vector<int64_t> sizes(parts, rows / parts);
-  for (int64_t i = 0; i < rows % parts; ++i) ++sizes[i];
-  return sizes;
+int TeamSize(int64_t flops, int pool_threads) {
+  if (pool_threads < 2 || flops < kMinFlopsForTeam || !TeamsAllowed()) return 1;
+  return std::min(pool_threads, kMaxTeam);
 }
 
-Status RunParts(const std::vector<int64_t>& parts, const std::vector<size_t>& part_scratch,
-                void* scratch, const IntraOpPool& pool,
-                const std::function<Status(size_t, int64_t, int64_t, char*)>& run_part) {
-  if (parts.size() == 1) return run_part(0, 0, parts[0], static_cast<char*>(scratch));
-  std::vector<int64_t> first_row = {0};
-  std::vector<size_t> scratch_offset = {0};
-  for (size_t i = 0; i < parts.size(); ++i) {
-    first_row.push_back(first_row.back() + parts[i]);
-    scratch_offset.push_back(scratch_offset.back() + part_scratch[i]);
-  }
-  std::vector<Status> statuses(parts.size());
-  pool.ParallelFor(static_cast<int64_t>(parts.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      statuses[i] =
-          run_part(i, first_row[i], parts[i], static_cast<char*>(scratch) + scratch_offset[i]);
-    }
-  });
-  for (const Status& s : statuses) RETURN_IF_ERROR(s);
-  return absl::OkStatus();
-}
+int64_t PlanKey(int64_t rows, int threads) { return rows * (kMaxTeam + 1) + threads; }
 
 }  // namespace servekit::onednn
