@@ -196,7 +196,7 @@ def load(
 
     ``intra_op_threads`` is how many threads one call may use. By default,
     every core this process may run on; a call uses them only where the work is
-    large enough to gain (a convolution or a Dense layer of 4 MFLOP and up
+    large enough to gain (a convolution or a Dense layer of 1 MFLOP and up
     shares its work), so small models stay on one thread. Pass
     1 when many threads call ``predict`` at once (a server): the calls then
     share the cores instead. ``signature_name`` sets the signature ``predict``

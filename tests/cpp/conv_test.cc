@@ -533,10 +533,9 @@ TEST(ConvTest, ManyImagesPerGemm) {
 }
 
 TEST(ConvTest, OneDnnThreadTeamsAndPlanEviction) {
-  // With two threads, batches of 3 images and more (4 MFLOP and up) run on an
-  // OpenMP team of two, smaller ones on one thread, each with its own plan.
-  // More distinct batch sizes than the plan cache keeps: plans are evicted and
-  // rebuilt.
+  // With two threads every batch (1.8 MFLOP per image) runs on an OpenMP team
+  // of two, with one thread on one: each its own plan. More distinct batch
+  // sizes than the plan cache keeps: plans are evicted and rebuilt.
   if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";
   const ConvCase c{.name = "",
                    .channels = 16,

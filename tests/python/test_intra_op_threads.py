@@ -1,9 +1,9 @@
 """One call on several threads (servekit.load's default: every core).
 
-A convolution of 4 MFLOP and up at batch 1 runs on an OpenMP team of the pool's
-threads; a batch of 32 MFLOP and up is split across the pool. Both must give
-onnxruntime's results, and a process forked after the team started must still
-run models (GNU OpenMP's threads do not survive fork: the child uses one).
+A convolution or Dense layer of 1 MFLOP and up runs on an OpenMP team of the
+pool's threads. Every thread count must give onnxruntime's results, and a
+process forked after a team started must still run models (GNU OpenMP's
+threads do not survive fork: the child uses one).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def cnn_dir(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("batch", [1, 3, 9])  # the team; the team; split in two parts
+@pytest.mark.parametrize("batch", [1, 3, 9])
 @pytest.mark.parametrize("threads", [None, 1, 2, 3])
 def test_every_thread_count_matches_onnxruntime(cnn_dir, batch, threads):
     x = np.random.default_rng(batch).standard_normal((batch, 32, 32, 16)).astype(np.float32)

@@ -14,8 +14,9 @@ extern "C" void omp_set_num_threads(int num_threads);
 namespace servekit::onednn {
 
 namespace {
-// A call smaller than this stays on one thread: the hand-off costs more.
-constexpr int64_t kMinFlopsForTeam = int64_t{4} << 20;
+// A call smaller than this stays on one thread: the hand-off costs more
+// (onednn_util.h: TeamSize).
+constexpr int64_t kMinFlopsForTeam = int64_t{1} << 20;
 // Teams beyond this many threads are not used (PlanKey's range).
 constexpr int kMaxTeam = 64;
 }  // namespace

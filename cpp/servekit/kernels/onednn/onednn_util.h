@@ -161,11 +161,11 @@ class PlanCache {
 };
 
 // How many OpenMP threads one call of `flops` gets on a pool of `pool_threads`:
-// all of them when the work is large enough to share (4 MFLOP: libgomp's
-// spinning threads take work in a few µs), unless TeamsAllowed() says no.
-// Measured against splitting the batch over servekit's own pool instead:
-// Keras CNN batch 64 on 2 threads 1725 µs against 2862 µs; ResNet-50 batch 8
-// 244 ms against 271 ms.
+// all of them when the work is large enough to share (1 MFLOP: libgomp's
+// spinning threads take work in a few µs; 4 MFLOP left MobileNetV2 at batch 1
+// 12% slower on 2 threads), unless TeamsAllowed() says no. Measured against
+// splitting the batch over servekit's own pool instead: Keras CNN batch 64 on
+// 2 threads 1725 µs against 2862 µs; ResNet-50 batch 8 244 ms against 271 ms.
 int TeamSize(int64_t flops, int pool_threads);
 
 // Plans are cached per (rows, threads): a key for PlanCache.
