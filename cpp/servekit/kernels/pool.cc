@@ -56,11 +56,13 @@ int64_t AverageDivisor(const Window2D& w, bool include_pad, int64_t count, int64
   return (h_end - h0) * (w_end - w0);
 }
 
-// One output of a window that may cross the padding: checks every tap.
+// One output pixel of the window at (h0, w0), which may cross the padding:
+// taps outside the image are skipped. Pixels hold `channels` interleaved
+// values (NHWC; 1 for an NCHW plane), reduced a channel vector at a time.
 template <bool kMax>
-float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height,
-                   int64_t width, int64_t h0, int64_t w0) {
-  float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+void PoolWindow(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                int64_t width, int64_t channels, int64_t h0, int64_t w0, float* out) {
+  std::fill_n(out, channels, kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
   int64_t count = 0;
   for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
     const int64_t ih = h0 + ki * w.dilation_h;
@@ -68,14 +70,27 @@ float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_
     for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
       const int64_t iw = w0 + kj * w.dilation_w;
       if (iw < 0 || iw >= width) continue;
-      const float v = src[ih * width + iw];
-      acc = kMax ? std::max(acc, v) : acc + v;
+      const float* pixel = src + (ih * width + iw) * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        out[c] = kMax ? std::max(out[c], pixel[c]) : out[c] + pixel[c];
+      }
       ++count;
     }
   }
-  if (kMax) return acc;
+  if (kMax) return;
   const int64_t divisor = AverageDivisor(w, include_pad, count, h0, w0, height, width);
-  return divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+  for (int64_t c = 0; c < channels; ++c) {
+    out[c] = divisor > 0 ? out[c] / static_cast<float>(divisor) : 0.0f;
+  }
+}
+
+// One output of an NCHW plane's window that may cross the padding.
+template <bool kMax>
+float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                   int64_t width, int64_t h0, int64_t w0) {
+  float out;
+  PoolWindow<kMax>(w, include_pad, src, height, width, 1, h0, w0, &out);
+  return out;
 }
 
 // out[i] = max (or mean) of the 2x2 block at columns 2i, 2i+1 of rows r0, r1,
@@ -150,35 +165,14 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
   }
 }
 
-// One NHWC image: each output pixel reduces its window's pixels, a channel
-// vector at a time. Border windows skip the taps outside the image.
+// One NHWC image: each output pixel reduces its window's pixels.
 template <bool kMax>
 void PoolImageNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
                    int64_t width, int64_t channels, float* dst) {
   for (int64_t oh = 0; oh < w.out_h; ++oh) {
-    const int64_t h0 = oh * w.stride_h - w.pad_top;
     for (int64_t ow = 0; ow < w.out_w; ++ow) {
-      const int64_t w0 = ow * w.stride_w - w.pad_left;
-      float* out = dst + (oh * w.out_w + ow) * channels;
-      std::fill_n(out, channels, kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
-      int64_t count = 0;
-      for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
-        const int64_t ih = h0 + ki * w.dilation_h;
-        if (ih < 0 || ih >= height) continue;
-        for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
-          const int64_t iw = w0 + kj * w.dilation_w;
-          if (iw < 0 || iw >= width) continue;
-          const float* pixel = src + (ih * width + iw) * channels;
-          for (int64_t c = 0; c < channels; ++c) {
-            out[c] = kMax ? std::max(out[c], pixel[c]) : out[c] + pixel[c];
-          }
-          ++count;
-        }
-      }
-      if (kMax) continue;
-      const int64_t divisor = AverageDivisor(w, include_pad, count, h0, w0, height, width);
-      const float scale = divisor > 0 ? 1.0f / static_cast<float>(divisor) : 0.0f;
-      for (int64_t c = 0; c < channels; ++c) out[c] *= scale;
+      PoolWindow<kMax>(w, include_pad, src, height, width, channels, oh * w.stride_h - w.pad_top,
+                       ow * w.stride_w - w.pad_left, dst + (oh * w.out_w + ow) * channels);
     }
   }
 }
