@@ -203,6 +203,22 @@ TEST(SoftmaxTest, OneDimensionalAndLargeValues) {
   EXPECT_TRUE(TensorNear(log, {5}, RefSoftmax(in, 0, true)));
 }
 
+TEST(SoftmaxTest, SplitAcrossTwoThreads) {
+  // Enough elements for two parallel chunks, along the last axis (contiguous
+  // rows) and along a middle one (strided).
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    for (int axis : {-1, 1}) {
+      const Tensor in = test::RandomTensor({600, 64, 16}, 23, -4.0f, 4.0f);
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out,
+                              RunOp1(op, {BatchFeed(in)}, test::Attrs({{"axis", test::Int(axis)}}),
+                                     test::Options(true, 2)));
+      EXPECT_TRUE(
+          TensorNear(out, in.shape(), RefSoftmax(in, axis, std::string(op) == "LogSoftmax")))
+          << op << " axis " << axis;
+    }
+  }
+}
+
 TEST(SoftmaxTest, BatchSizesOnOneSession) {
   test::GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 4, 3}));

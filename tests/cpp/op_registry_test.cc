@@ -42,6 +42,7 @@ TEST(OpRegistryTest, EveryFamilyRegistersItsOpsOnce) {
                                              "Greater",
                                              "GreaterOrEqual",
                                              "Identity",
+                                             "LayerNormalization",
                                              "LeakyRelu",
                                              "Less",
                                              "LessOrEqual",

@@ -108,6 +108,24 @@ Status InferSoftmax(InferenceContext& ctx) {
   return InferSameAsInput(ctx);
 }
 
+// Softmax (or LogSoftmax) of one contiguous run or strided column `xs` into `ys`.
+template <bool kLog, typename In, typename Out>
+void SoftmaxOf(const In& xs, Out& ys) {
+  const float max = xs.size() ? xs.maxCoeff() : 0.0f;
+  ys = (xs - max).exp();
+  const float sum = ys.sum();
+  if (kLog) {
+    ys = xs - max - std::log(sum);
+  } else {
+    ys *= 1.0f / sum;
+  }
+}
+
+// Elements per parallel chunk (~150 µs of work): below this, waking a pool
+// thread (~50 µs on the VM measured) costs more than it saves; a transformer's
+// attention at batch 8 (131k elements, 85 µs) ran 1.7x slower split in two.
+constexpr int64_t kSoftmaxMinChunkElements = 1 << 18;
+
 template <bool kLog>
 StatusOr<std::unique_ptr<OpKernel>> CreateSoftmaxKernel(const Node& node, const Graph&) {
   ASSIGN_OR_RETURN(int64_t axis, node.attributes.GetInt("axis", -1));
@@ -119,23 +137,27 @@ StatusOr<std::unique_ptr<OpKernel>> CreateSoftmaxKernel(const Node& node, const 
     const int64_t inner = NumElements(Shape(in.shape().begin() + a + 1, in.shape().end()));
     const float* x = in.data<float>();
     float* y = ctx.outputs[0]->data<float>();
-    using Strided = Eigen::Map<const Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
-    using StridedOut = Eigen::Map<Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const int64_t base = o * extent * inner + i;
-        Strided xs(x + base, extent, Eigen::InnerStride<>(inner));
-        StridedOut ys(y + base, extent, Eigen::InnerStride<>(inner));
-        const float max = extent ? xs.maxCoeff() : 0.0f;
-        ys = (xs - max).exp();
-        const float sum = ys.sum();
-        if (kLog) {
-          ys = xs - max - std::log(sum);
-        } else {
-          ys /= sum;
+    const int64_t min_chunk =
+        std::max<int64_t>(1, kSoftmaxMinChunkElements / std::max<int64_t>(1, extent * inner));
+    ctx.pool->ParallelFor(outer, min_chunk, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        if (inner == 1) {
+          // The usual case (the last axis): contiguous rows, so Eigen vectorises exp.
+          Eigen::Map<const Eigen::ArrayXf> xs(x + o * extent, extent);
+          Eigen::Map<Eigen::ArrayXf> ys(y + o * extent, extent);
+          SoftmaxOf<kLog>(xs, ys);
+          continue;
+        }
+        using Strided = Eigen::Map<const Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
+        using StridedOut = Eigen::Map<Eigen::ArrayXf, 0, Eigen::InnerStride<>>;
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t base = o * extent * inner + i;
+          Strided xs(x + base, extent, Eigen::InnerStride<>(inner));
+          StridedOut ys(y + base, extent, Eigen::InnerStride<>(inner));
+          SoftmaxOf<kLog>(xs, ys);
         }
       }
-    }
+    });
     return absl::OkStatus();
   });
 }
