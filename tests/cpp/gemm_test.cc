@@ -411,6 +411,30 @@ TEST(OneDnnGemmTest, ForcingOneDnnWhereItCannotRunIsAnError) {
       {"_gemm_algorithm must be"}));
 }
 
+TEST(MatMulTest, FusedBiasOnEveryPath) {
+  // The optimiser's MatMul(A, W, bias): Sgemm's and oneDNN's paths, one-row
+  // products (Eigen's GEMV) and an empty K, against A x W + bias.
+  const std::vector<const char*> algorithms = OneDnnBuilt()
+                                                  ? std::vector<const char*>{"sgemm", "onednn"}
+                                                  : std::vector<const char*>{"sgemm"};
+  for (const char* algorithm : algorithms) {
+    for (const Shape& a_shape :
+         {Shape{2, 5, 6}, Shape{3, 1, 6}, Shape{1, 2, 1, 6}, Shape{2, 3, 0}}) {
+      const int64_t k = a_shape.back();
+      if (k == 0 && std::string(algorithm) == "onednn") continue;  // oneDNN refuses K = 0
+      const Tensor a = RandomTensor(a_shape, 610), w = RandomTensor({k, 4}, 611),
+                   bias = RandomTensor({4}, 612);
+      Shape shape;
+      std::vector<double> expected = RefMatMul(a, w, &shape);
+      for (size_t i = 0; i < expected.size(); ++i) expected[i] += bias.data<float>()[i % 4];
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MatMul", {BatchFeed(a), Const(w), Const(bias)},
+                                                 Attrs({{"_gemm_algorithm", Str(algorithm)}})));
+      EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum))
+          << algorithm << ", A " << ShapeToString(a_shape);
+    }
+  }
+}
+
 TEST(MatMulTest, Errors) {
   EXPECT_TRUE(IsInvalid(
       RunOp1("MatMul", {Feed(RandomTensor({3, 4}, 1)), Feed(RandomTensor({5, 6}, 2))}).status(),
@@ -422,6 +446,15 @@ TEST(MatMulTest, Errors) {
   EXPECT_TRUE(
       IsInvalid(RunOp1("MatMul", {Feed(test::Scalar(1.0f)), Feed(RandomTensor({3}, 2))}).status(),
                 {"rank >= 1"}));
+  // The third input is servekit's fused bias: constant weights and N constant floats.
+  const Tensor a = RandomTensor({2, 3}, 1), w = RandomTensor({3, 4}, 2);
+  for (const std::vector<test::OpInput>& inputs :
+       {std::vector<test::OpInput>{Feed(a), Feed(w), Const(RandomTensor({4}, 3))},
+        std::vector<test::OpInput>{Feed(a), Const(w), Feed(RandomTensor({4}, 3))},
+        std::vector<test::OpInput>{Feed(a), Const(w), Const(RandomTensor({5}, 3))},
+        std::vector<test::OpInput>{Feed(a), Const(w), Const(RandomTensor({1, 4}, 3))}}) {
+    EXPECT_TRUE(IsInvalid(RunOp1("MatMul", inputs).status(), {"a third input (a fused bias)"}));
+  }
 }
 
 }  // namespace

@@ -126,6 +126,30 @@ TEST(RemoveIdentityTest, BetweenTwoOps) {
   EXPECT_EQ(FindNode(after, "Identity"), nullptr);
 }
 
+TEST(RemoveIdentityTest, TransposeThatKeepsEveryAxis) {
+  // TensorFlow's Tensordot writes perm [0, 1, 2] before a Dense layer on 3-D inputs.
+  for (bool on_input : {false, true}) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 4}));
+    const int in = on_input ? x : g.Op("Relu", {x});
+    g.Output(g.Op("Sigmoid", {g.Op("Transpose", {in}, Attrs({{"perm", test::Ints({0, 1, 2})}}))}));
+    const Steps expected = on_input ? Steps{"Sigmoid"} : Steps{"Relu", "Sigmoid"};
+    EXPECT_EQ(OptimizedSteps(g.graph()), expected);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+  // Any other perm, or none (reversed axes), stays.
+  for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 2, 1}, std::vector<int64_t>{}}) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 4}));
+    Attributes attrs;
+    if (!perm.empty()) attrs = Attrs({{"perm", test::Ints(perm)}});
+    g.Output(g.Op("Sigmoid", {g.Op("Transpose", {g.Op("Relu", {x})}, attrs)}));
+    const Steps steps = OptimizedSteps(g.graph());  // the transpose may sink past Sigmoid
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Transpose"), 1) << perm.size();
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+}
+
 TEST(RemoveIdentityTest, ChainOnAGraphInput) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 4}));
@@ -398,6 +422,26 @@ TEST(FuseMatMulAddTest, PassRewritesIntoGemm) {
   EXPECT_EQ(after.nodes[0].outputs, (std::vector<int>{y}));
 }
 
+TEST(FuseMatMulAddTest, RankThreeAndFourIntoMatMulWithBias) {
+  // A transformer's Dense layers: [batch, tokens, features] x W + b.
+  for (const Shape& bias_shape : {Shape{4}, Shape{1, 4}, Shape{1, 1, 4}}) {
+    for (const Shape& x_shape : {Shape{1, 5, 3}, Shape{1, 2, 5, 3}}) {
+      if (bias_shape.size() > x_shape.size()) continue;
+      GraphBuilder g;
+      const int x = g.Input("x", test::BatchShape(x_shape));
+      const int mm = g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 40))});
+      g.Output(g.Op("Add", {g.Constant("b", RandomTensor(bias_shape, 41)), mm}));
+      const std::string what =
+          absl::StrCat("x ", ShapeToString(x_shape), ", bias ", ShapeToString(bias_shape));
+      const Graph after = InferAndRun(g.graph(), FuseMatMulAdd);
+      ASSERT_EQ(after.nodes.size(), 1u) << what;
+      EXPECT_EQ(after.nodes[0].op_type, "MatMul") << what;
+      EXPECT_EQ(after.nodes[0].inputs.size(), 3u) << what;
+      EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
+    }
+  }
+}
+
 TEST(FuseMatMulAddTest, ThenActivation) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 6}));
@@ -413,12 +457,19 @@ TEST(FuseMatMulAddTest, CasesThatMustNotFuse) {
     Graph graph;
   };
   std::vector<Case> cases;
-  {  // 3-D activations: MatMul is batched, Gemm is 2-D only.
+  {  // a bias of higher rank than the product broadcasts its output up
     GraphBuilder g;
     const int x = g.Input("x", test::BatchShape({1, 2, 3}));
     g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 20))}),
-                          g.Constant("b", RandomTensor({4}, 21))}));
-    cases.push_back({"3-D input", g.Build()});
+                          g.Constant("b", RandomTensor({1, 1, 1, 4}, 21))}));
+    cases.push_back({"rank-raising bias", g.Build()});
+  }
+  {  // a [N, 1] addend varies along rows, not columns
+    GraphBuilder g;
+    const int x = g.Input("x", FixedShape({4, 3}));
+    g.Output(g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({3, 4}, 20))}),
+                          g.Constant("b", RandomTensor({4, 1}, 21))}));
+    cases.push_back({"[M, 1] addend", g.Build()});
   }
   {  // bias not constant
     GraphBuilder g;
@@ -454,6 +505,361 @@ TEST(FuseMatMulAddTest, CasesThatMustNotFuse) {
     EXPECT_NE(std::find(steps.begin(), steps.end(), "MatMul"), steps.end()) << c.name;
     EXPECT_NE(std::find(steps.begin(), steps.end(), "Add"), steps.end()) << c.name;
     EXPECT_TRUE(SameOutputsOptimized(c.graph)) << c.name;
+  }
+}
+
+// --- FuseErfGelu --------------------------------------------------------------------------
+
+// How the argument of erf and the 1 +/- erf(...) are spelled.
+enum class ErfForm {
+  kDivSqrt2,       // 1 + erf(x / sqrt 2)
+  kMulSqrtHalf,    // 1 + erf(x * 1/sqrt 2)
+  kErfcOfNegX,     // 1 - erf(neg(x) * 1/sqrt 2): TensorFlow's erfc(-x / sqrt 2)
+  kErfcNegScale,   // 1 - erf(x * -1/sqrt 2)
+  kErfcDivOfNegX,  // 1 - erf(neg(x) / sqrt 2)
+};
+constexpr ErfForm kErfForms[] = {ErfForm::kDivSqrt2, ErfForm::kMulSqrtHalf, ErfForm::kErfcOfNegX,
+                                 ErfForm::kErfcNegScale, ErfForm::kErfcDivOfNegX};
+
+// 0.5 * x * (1 + erf(x / sqrt(2))) spelled out as exporters do, in `order`:
+// 0: (x * (1 + erf)) * 0.5, 1: x * ((1 + erf) * 0.5), 2: (x * 0.5) * (1 + erf).
+// `swap` puts each commutative node's operands the other way round.
+int SpelledOutGelu(GraphBuilder& g, int x, int order, bool swap, ErfForm form, float half = 0.5f) {
+  auto bin = [&](const char* op, int a, int b) {
+    const bool commutes = std::string(op) == "Add" || std::string(op) == "Mul";
+    return g.Op(op, swap && commutes ? std::vector<int>{b, a} : std::vector<int>{a, b});
+  };
+  static int counter = 0;
+  auto scalar = [&](float v) {
+    return g.Constant(absl::StrCat("c", counter++), test::Floats({}, {v}));
+  };
+  int one_plus = -1;
+  switch (form) {
+    case ErfForm::kDivSqrt2:
+      one_plus = bin("Add", g.Op("Erf", {bin("Div", x, scalar(1.41421356f))}), scalar(1.0f));
+      break;
+    case ErfForm::kMulSqrtHalf:
+      one_plus = bin("Add", g.Op("Erf", {bin("Mul", x, scalar(0.70710678f))}), scalar(1.0f));
+      break;
+    case ErfForm::kErfcOfNegX:
+      one_plus = bin("Sub", scalar(1.0f),
+                     g.Op("Erf", {bin("Mul", g.Op("Neg", {x}), scalar(0.70710678f))}));
+      break;
+    case ErfForm::kErfcNegScale:
+      one_plus = bin("Sub", scalar(1.0f), g.Op("Erf", {bin("Mul", x, scalar(-0.70710678f))}));
+      break;
+    case ErfForm::kErfcDivOfNegX:
+      one_plus = bin("Sub", scalar(1.0f),
+                     g.Op("Erf", {bin("Div", g.Op("Neg", {x}), scalar(1.41421356f))}));
+      break;
+  }
+  switch (order) {
+    case 0:
+      return bin("Mul", bin("Mul", x, one_plus), scalar(half));
+    case 1:
+      return bin("Mul", x, bin("Mul", one_plus, scalar(half)));
+    default:
+      return bin("Mul", bin("Mul", x, scalar(half)), one_plus);
+  }
+}
+
+TEST(FuseErfGeluTest, EveryOrderBecomesOneGelu) {
+  for (int order = 0; order < 3; ++order) {
+    for (bool swap : {false, true}) {
+      for (ErfForm form : kErfForms) {
+        GraphBuilder g;
+        const int x = g.Input("x", test::BatchShape({1, 7}));
+        g.Output(SpelledOutGelu(g, x, order, swap, form));
+        const std::string what = absl::StrCat("order ", order, swap ? ", swapped" : "", ", form ",
+                                              static_cast<int>(form));
+        const Graph after = InferAndRun(g.graph(), FuseErfGelu);
+        ASSERT_EQ(after.nodes.size(), 1u) << what;
+        EXPECT_EQ(after.nodes[0].op_type, "Gelu") << what;
+        EXPECT_EQ(after.nodes[0].inputs, (std::vector<int>{x})) << what;
+        EXPECT_TRUE(SameOutputsOptimized(g.graph())) << what;
+      }
+    }
+  }
+}
+
+TEST(FuseErfGeluTest, ThenIntoTheDenseLayerBefore) {
+  // A transformer's feed-forward layer: MatMul + bias, GELU, on [batch, tokens, features].
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 4, 6}));
+  const int dense = g.Op("Add", {g.Op("MatMul", {x, g.Constant("w", RandomTensor({6, 8}, 50))}),
+                                 g.Constant("b", RandomTensor({8}, 51))});
+  g.Output(SpelledOutGelu(g, dense, 0, false, ErfForm::kErfcOfNegX));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"MatMul"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(FuseErfGeluTest, LookalikesStay) {
+  struct Case {
+    std::string name;
+    Graph graph;
+  };
+  std::vector<Case> cases;
+  {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5}));
+    g.Output(SpelledOutGelu(g, x, 0, false, ErfForm::kDivSqrt2, /*half=*/0.6f));
+    cases.push_back({"0.6 instead of 0.5", g.Build()});
+  }
+  {  // the erf is read elsewhere too
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5}));
+    const int erf =
+        g.Op("Erf", {g.Op("Div", {x, g.Constant("s", test::Floats({}, {1.41421356f}))})});
+    const int one_plus = g.Op("Add", {erf, g.Constant("one", test::Floats({}, {1.0f}))});
+    g.Output(g.Op("Mul", {g.Op("Mul", {x, one_plus}), g.Constant("h", test::Floats({}, {0.5f}))}));
+    g.Output(erf);
+    cases.push_back({"shared erf", g.Build()});
+  }
+  {  // erf of x, but the product with another tensor
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5}));
+    const int y = g.Input("y", test::BatchShape({1, 5}));
+    const int erf =
+        g.Op("Erf", {g.Op("Div", {x, g.Constant("s", test::Floats({}, {1.41421356f}))})});
+    const int one_plus = g.Op("Add", {erf, g.Constant("one", test::Floats({}, {1.0f}))});
+    g.Output(g.Op("Mul", {g.Op("Mul", {y, one_plus}), g.Constant("h", test::Floats({}, {0.5f}))}));
+    cases.push_back({"y * (1 + erf(x / sqrt 2))", g.Build()});
+  }
+  {  // 1 - erf(x / sqrt 2) is erfc of +x: not GELU
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5}));
+    const int erf =
+        g.Op("Erf", {g.Op("Div", {x, g.Constant("s", test::Floats({}, {1.41421356f}))})});
+    const int one_minus = g.Op("Sub", {g.Constant("one", test::Floats({}, {1.0f})), erf});
+    g.Output(g.Op("Mul", {g.Op("Mul", {x, one_minus}), g.Constant("h", test::Floats({}, {0.5f}))}));
+    cases.push_back({"1 - erf(x / sqrt 2)", g.Build()});
+  }
+  {  // sqrt(2) / x is not x / sqrt(2)
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5}));
+    const int erf =
+        g.Op("Erf", {g.Op("Div", {g.Constant("s", test::Floats({}, {1.41421356f})), x})});
+    const int one_plus = g.Op("Add", {erf, g.Constant("one", test::Floats({}, {1.0f}))});
+    g.Output(g.Op("Mul", {g.Op("Mul", {x, one_plus}), g.Constant("h", test::Floats({}, {0.5f}))}));
+    cases.push_back({"sqrt(2) / x", g.Build()});
+  }
+  for (Case& c : cases) {
+    const Steps steps = OptimizedSteps(c.graph);
+    EXPECT_EQ(std::find(steps.begin(), steps.end(), "Gelu"), steps.end()) << c.name;
+    EXPECT_NE(std::find(steps.begin(), steps.end(), "Erf"), steps.end()) << c.name;
+    EXPECT_TRUE(SameOutputsOptimized(c.graph)) << c.name;
+  }
+}
+
+// --- FuseLayerNormalization ---------------------------------------------------------------
+
+struct LayerNormSpelling {
+  bool tensorflow = false;  // x * s + (beta - mean * s), else (x - mean) / std * gamma + beta
+  bool reciprocal = false;  // ONNX form: d * Reciprocal(Sqrt(.)) instead of d / Sqrt(.)
+  bool pow = false;         // Pow(d, 2) instead of d * d
+  bool gamma = true, beta = true;
+  int shift = 0;               // TensorFlow form: 0 Neg(mean) * s + beta, 1 beta - mean * s
+  int axes = 1;                // how many trailing axes are normalised
+  bool axes_as_input = false;  // ReduceMean's axes as input 1 (opset 18), else an attribute
+};
+
+// A layer norm over the last `axes` axes of x [N, 3, 8], spelled as `how` says.
+int SpelledOutLayerNorm(GraphBuilder& g, int x, const LayerNormSpelling& how, uint32_t seed) {
+  static int counter = 0;
+  auto name = [&](const char* base) { return absl::StrCat(base, counter++); };
+  const std::vector<int64_t> axes =
+      how.axes == 1 ? std::vector<int64_t>{-1} : std::vector<int64_t>{1, 2};
+  auto mean_of = [&](int v) {
+    if (how.axes_as_input) {
+      return g.Op(
+          "ReduceMean",
+          {v, g.Constant(name("axes"), test::Int64s({static_cast<int64_t>(axes.size())}, axes))});
+    }
+    return g.Op("ReduceMean", {v}, Attrs({{"axes", test::Ints(axes)}}));
+  };
+  const Shape param_shape = how.axes == 1 ? Shape{8} : Shape{3, 8};
+  const int gamma = g.Constant(name("gamma"), RandomTensor(param_shape, seed, 0.5f, 1.5f));
+  const int beta = g.Constant(name("beta"), RandomTensor(param_shape, seed + 1));
+  const int eps = g.Constant(name("eps"), test::Floats({}, {1e-3f}));
+  const int mean = mean_of(x);
+  const int d = g.Op("Sub", {x, mean});
+  const int squared = how.pow ? g.Op("Pow", {d, g.Constant(name("two"), test::Floats({}, {2.0f}))})
+                              : g.Op("Mul", {d, d});
+  const int std_dev = g.Op("Sqrt", {g.Op("Add", {mean_of(squared), eps})});
+  if (!how.tensorflow) {
+    int y = how.reciprocal ? g.Op("Mul", {d, g.Op("Reciprocal", {std_dev})})
+                           : g.Op("Div", {d, std_dev});
+    if (how.gamma) y = g.Op("Mul", {y, gamma});
+    if (how.beta) y = g.Op("Add", {beta, y});
+    return y;
+  }
+  int s = g.Op("Reciprocal", {std_dev});
+  if (how.gamma) s = g.Op("Mul", {gamma, s});
+  int shift;
+  if (how.shift == 1 && how.beta) {
+    shift = g.Op("Sub", {beta, g.Op("Mul", {mean, s})});
+  } else {
+    shift = g.Op("Mul", {g.Op("Neg", {mean}), s});
+    if (how.beta) shift = g.Op("Add", {shift, beta});
+  }
+  return g.Op("Add", {g.Op("Mul", {x, s}), shift});
+}
+
+std::vector<LayerNormSpelling> LayerNormSpellings() {
+  std::vector<LayerNormSpelling> all;
+  for (bool tensorflow : {false, true}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      for (bool gamma : {true, false}) {
+        for (bool beta : {true, false}) {
+          LayerNormSpelling s;
+          s.tensorflow = tensorflow;
+          s.reciprocal = variant & 1;
+          s.shift = variant & 1;
+          s.pow = variant & 2;
+          s.axes = variant == 3 ? 2 : 1;
+          s.axes_as_input = variant == 2;
+          s.gamma = gamma;
+          s.beta = beta;
+          all.push_back(s);
+        }
+      }
+    }
+  }
+  return all;
+}
+
+std::string Describe(const LayerNormSpelling& s) {
+  return absl::StrCat(s.tensorflow ? "TensorFlow form" : "ONNX form",
+                      s.reciprocal ? ", reciprocal" : "", s.pow ? ", Pow" : "",
+                      s.gamma ? ", gamma" : "", s.beta ? ", beta" : "", ", shift ", s.shift,
+                      ", axes ", s.axes, s.axes_as_input ? " (input)" : "");
+}
+
+TEST(FuseLayerNormTest, EverySpellingBecomesOneNode) {
+  uint32_t seed = 60;
+  for (const LayerNormSpelling& how : LayerNormSpellings()) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 8}));
+    g.Output(g.Op("Tanh", {SpelledOutLayerNorm(g, x, how, seed += 2)}));
+    EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"LayerNormalization", "Tanh"})) << Describe(how);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << Describe(how);
+  }
+}
+
+TEST(FuseLayerNormTest, LookalikesStayApart) {
+  struct Case {
+    std::string name;
+    Graph graph;
+    Steps steps;  // after optimisation
+  };
+  std::vector<Case> cases;
+  {  // the statistics are read elsewhere too
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 8}));
+    const int y = SpelledOutLayerNorm(g, x, LayerNormSpelling(), 80);
+    g.Output(y);
+    g.Output(
+        g.Op("ReduceMean", {x}, Attrs({{"axes", test::Ints({-1})}})));  // a separate mean: fine
+    cases.push_back(
+        {"control: a separate mean", g.Build(), Steps{"ReduceMean", "LayerNormalization"}});
+  }
+  {  // a middle axis is not a layer norm's
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 8}));
+    const int mean = g.Op("ReduceMean", {x}, Attrs({{"axes", test::Ints({1})}}));
+    const int d = g.Op("Sub", {x, mean});
+    const int var = g.Op("ReduceMean", {g.Op("Mul", {d, d})}, Attrs({{"axes", test::Ints({1})}}));
+    g.Output(g.Op(
+        "Div",
+        {d, g.Op("Sqrt", {g.Op("Add", {var, g.Constant("eps", test::Floats({}, {1e-3f}))})})}));
+    cases.push_back({"middle axis", g.Build(),
+                     Steps{"ReduceMean", "Sub", "Mul", "ReduceMean", "Add", "Sqrt", "Div"}});
+  }
+  {  // the deviation is also a graph output
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 8}));
+    const int mean = g.Op("ReduceMean", {x}, Attrs({{"axes", test::Ints({-1})}}));
+    const int d = g.Op("Sub", {x, mean});
+    const int var = g.Op("ReduceMean", {g.Op("Mul", {d, d})}, Attrs({{"axes", test::Ints({-1})}}));
+    g.Output(g.Op(
+        "Div",
+        {d, g.Op("Sqrt", {g.Op("Add", {var, g.Constant("eps", test::Floats({}, {1e-3f}))})})}));
+    g.Output(d);
+    cases.push_back({"shared deviation", g.Build(),
+                     Steps{"ReduceMean", "Sub", "Mul", "ReduceMean", "Add", "Sqrt", "Div"}});
+  }
+  {  // variance of another tensor
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 3, 8}));
+    const int z = g.Input("z", test::BatchShape({1, 3, 8}));
+    const int mean = g.Op("ReduceMean", {x}, Attrs({{"axes", test::Ints({-1})}}));
+    const int d = g.Op("Sub", {x, mean});
+    const int dz = g.Op("Sub", {z, mean});
+    const int var =
+        g.Op("ReduceMean", {g.Op("Mul", {dz, dz})}, Attrs({{"axes", test::Ints({-1})}}));
+    g.Output(g.Op(
+        "Div",
+        {d, g.Op("Sqrt", {g.Op("Add", {var, g.Constant("eps", test::Floats({}, {1e-3f}))})})}));
+    cases.push_back({"variance of z", g.Build(),
+                     Steps{"ReduceMean", "Sub", "Sub", "Mul", "ReduceMean", "Add", "Sqrt", "Div"}});
+  }
+  {  // a gamma that varies along rows stays outside
+    GraphBuilder g;
+    const int x = g.Input("x", FixedShape({2, 3, 8}));
+    const int mean = g.Op("ReduceMean", {x}, Attrs({{"axes", test::Ints({-1})}}));
+    const int d = g.Op("Sub", {x, mean});
+    const int var = g.Op("ReduceMean", {g.Op("Mul", {d, d})}, Attrs({{"axes", test::Ints({-1})}}));
+    const int n =
+        g.Op("Div",
+             {d, g.Op("Sqrt", {g.Op("Add", {var, g.Constant("eps", test::Floats({}, {1e-3f}))})})});
+    g.Output(g.Op("Mul", {n, g.Constant("gamma", RandomTensor({3, 8}, 81))}));
+    cases.push_back({"gamma per row", g.Build(), Steps{"LayerNormalization", "Mul"}});
+  }
+  for (const Case& c : cases) {
+    EXPECT_EQ(OptimizedSteps(c.graph), c.steps) << c.name;
+    EXPECT_TRUE(SameOutputsOptimized(c.graph)) << c.name;
+  }
+}
+
+// --- UnflattenMatMul ---------------------------------------------------------------------
+
+// TensorFlow's Tensordot: x [N, 5, 6] -> [N*5, 6] -> MatMul W [6, 4] -> [N, 5, 4].
+int Tensordot(GraphBuilder& g, int x, int w) {
+  const int flat = g.Op("Reshape", {x, g.Constant("flat_shape", test::Int64s({2}, {-1, 6}))});
+  const int product = g.Op("MatMul", {flat, w});
+  return g.Op("Reshape", {product, g.Constant("out_shape", test::Int64s({3}, {-1, 5, 4}))});
+}
+
+TEST(UnflattenMatMulTest, TensordotThenBiasAndGeluFoldIntoOneMatMul) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 5, 6}));
+  const int dense = Tensordot(g, x, g.Constant("w", RandomTensor({6, 4}, 90)));
+  g.Output(g.Op("Gelu", {g.Op("Add", {dense, g.Constant("b", RandomTensor({4}, 91))})}));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"MatMul"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+TEST(UnflattenMatMulTest, OtherReshapesStay) {
+  {  // the output is not x's leading dims: [N, 5, 6] -> [N*5, 6] -> [N*5, 4] -> [N*20]
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5, 6}));
+    const int flat = g.Op("Reshape", {x, g.Constant("flat_shape", test::Int64s({2}, {-1, 6}))});
+    const int product = g.Op("MatMul", {flat, g.Constant("w", RandomTensor({6, 4}, 92))});
+    g.Output(g.Op("Reshape", {product, g.Constant("out_shape", test::Int64s({1}, {-1}))}));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Reshape"), 2);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+  {  // the flattened rows are read elsewhere too
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 5, 6}));
+    const int flat = g.Op("Reshape", {x, g.Constant("flat_shape", test::Int64s({2}, {-1, 6}))});
+    const int product = g.Op("MatMul", {flat, g.Constant("w", RandomTensor({6, 4}, 93))});
+    g.Output(g.Op("Reshape", {product, g.Constant("out_shape", test::Int64s({3}, {-1, 5, 4}))}));
+    g.Output(g.Op("Relu", {flat}));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Reshape"), 2);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
   }
 }
 

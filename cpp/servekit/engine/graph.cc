@@ -33,6 +33,7 @@ int Graph::AddConstant(const std::string& name, Tensor tensor) {
 std::vector<int> Graph::CountUses() const {
   std::vector<int> uses(values.size(), 0);
   for (const Node& node : nodes) {
+    if (node.op_type.empty()) continue;  // removed by a pass, not yet compacted
     for (int id : node.inputs) {
       if (id >= 0) ++uses[id];
     }

@@ -1,5 +1,7 @@
 // Matrix products: Gemm (with a fused bias and activation) and MatMul (numpy
-// semantics, batched with broadcasting), through Sgemm (gemm.h).
+// semantics, batched with broadcasting), through Sgemm (gemm.h). MatMul may
+// carry a third input, a bias of N elements that the optimiser fused into a
+// product with constant 2-D weights (FuseMatMulAdd), and a fused activation.
 //
 // When built with oneDNN, products with a constant weight matrix (Dense
 // layers: Gemm with constant B and a constant [N] bias or none, MatMul of any
@@ -274,6 +276,17 @@ Status InferMatMul(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(1, {DType::kFloat32}));
   auto dims = ResolveMatMul(ctx.input(0).shape, ctx.input(1).shape);
   if (!dims.ok()) return ctx.Error(dims.status().message());
+  if (ctx.has_input(2)) {
+    // servekit's fused bias (FuseMatMulAdd): ONNX's MatMul has two inputs.
+    const Value& b = ctx.input(1);
+    const Value& bias = ctx.input(2);
+    if (!b.constant || b.shape.size() != 2 || !bias.constant || bias.dtype != DType::kFloat32 ||
+        bias.shape != SymShape{dims->n}) {
+      return ctx.Error(
+          "a third input (a fused bias) needs a constant 2-D B and a constant float32 bias of N "
+          "elements");
+    }
+  }
   SymShape out = dims->batch;
   if (!dims->a_vector) out.push_back(dims->m);
   if (!dims->b_vector) out.push_back(dims->n);
@@ -289,9 +302,11 @@ StatusOr<std::unique_ptr<OpKernel>> CreateMatMul(const Node& node, const Graph& 
   // oneDNN's form: a constant 2-D B, A of rank 2 or more (its rows all multiply B).
   std::optional<MatMulGeometry> geometry;
   const Value& b = graph.values[node.inputs[1]];
+  const bool has_bias = HasInput(node, 2);
   if (b.constant.has_value() && b.constant->rank() == 2 &&
       graph.values[node.inputs[0]].shape.size() >= 2) {
-    geometry = MatMulGeometry{.k = b.constant->dim(0), .n = b.constant->dim(1)};
+    geometry =
+        MatMulGeometry{.k = b.constant->dim(0), .n = b.constant->dim(1), .has_bias = has_bias};
   }
   return ChooseGemmKernel(SgemmMatMulKernel(activation), algorithm, activation, geometry);
 }
@@ -300,6 +315,7 @@ std::unique_ptr<OpKernel> SgemmMatMulKernel(const Activation& activation) {
   return MakeKernel([activation](const KernelContext& ctx) -> Status {
     const Tensor& a = *ctx.inputs[0];
     const Tensor& b = *ctx.inputs[1];
+    const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;  // only with 2-D B
     Tensor& y = *ctx.outputs[0];
     auto dims = ResolveMatMul(FixedShape(a.shape()), FixedShape(b.shape()));
     if (!dims.ok()) return dims.status();
@@ -310,11 +326,28 @@ std::unique_ptr<OpKernel> SgemmMatMulKernel(const Activation& activation) {
     if (k == 0) {
       // Every product is an empty sum: one fill, not a GEMM per broadcast
       // batch (a 104-byte model asked for 22 million of them per request).
-      std::fill(y.data<float>(), y.data<float>() + y.num_elements(), 0.0f);
+      const int64_t rows = y.num_elements() / std::max<int64_t>(n, 1);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = y.data<float>() + r * n;
+        if (bias != nullptr) {
+          std::copy_n(bias->data<float>(), n, row);
+        } else {
+          std::fill_n(row, n, 0.0f);
+        }
+      }
     } else if (b.rank() <= 2 && a.rank() >= 2) {
-      // B shared by every batch (2-D weights): one GEMM over all rows of A.
-      GemmShape s{batches * m, n, k};
-      Sgemm(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, y.data<float>(), *ctx.pool);
+      // B shared by every batch (2-D weights): one GEMM over all rows of A,
+      // accumulating onto the fused bias when there is one.
+      const int64_t rows = batches * m;
+      float beta = 0.0f;
+      if (bias != nullptr) {
+        for (int64_t r = 0; r < rows; ++r) {
+          std::copy_n(bias->data<float>(), n, y.data<float>() + r * n);
+        }
+        beta = 1.0f;
+      }
+      GemmShape s{rows, n, k};
+      Sgemm(s, 1.0f, a.data<float>(), b.data<float>(), beta, y.data<float>(), *ctx.pool);
     } else {
       // Batch offsets with broadcasting: strides over each operand's batch dims.
       auto batch_strides = [&](const Tensor& t, int64_t matrix_size) {
@@ -358,7 +391,7 @@ void RegisterGemmOps(OpRegistry& registry) {
                                     "_activation_alpha", "_activation_beta", "_gemm_algorithm"},
                                    InferGemm, CreateGemm));
   registry.Register(OpSchema::Make(
-      "MatMul", 2, 2, {"_activation", "_activation_alpha", "_activation_beta", "_gemm_algorithm"},
+      "MatMul", 2, 3, {"_activation", "_activation_alpha", "_activation_beta", "_gemm_algorithm"},
       InferMatMul, CreateMatMul));
 }
 

@@ -1,5 +1,7 @@
-// MatMul(A, W) + b with a 2-D A, constant W [K, N] and constant b of N elements
-// is one Gemm, whose kernel adds the bias in its output pass.
+// MatMul(A, W) + b with constant W [K, N] and a constant b of N elements (any
+// leading dims of 1) becomes one node whose kernel adds the bias in its output
+// pass: a Gemm when A is 2-D, else a MatMul with the bias as a third input (a
+// transformer's Dense layers on [batch, tokens, features]).
 #include "servekit/engine/passes/passes.h"
 
 namespace servekit {
@@ -20,15 +22,19 @@ Status FuseMatMulAdd(Graph& graph) {
       const Value& a = graph.values[matmul.inputs[0]];
       const Value& w = graph.values[matmul.inputs[1]];
       const Value& b = graph.values[bias];
-      if (a.shape.size() != 2 || !w.constant || w.shape.size() != 2 || !b.constant) continue;
+      if (a.shape.size() < 2 || !w.constant || w.shape.size() != 2 || !b.constant ||
+          b.dtype != DType::kFloat32) {
+        continue;
+      }
       const int64_t n = w.shape[1].value();
-      if (b.constant->num_elements() != n || b.shape.size() > 2 ||
-          (b.shape.size() == 2 && b.shape[0] != Dim::Fixed(1))) {
+      // b must not broadcast the output to a higher rank or across rows.
+      if (b.constant->num_elements() != n || b.shape.size() > a.shape.size() ||
+          (!b.shape.empty() && b.shape.back() != Dim::Fixed(n))) {
         continue;
       }
       const std::vector<int> old_inputs = matmul.inputs;
       const std::string old_op = matmul.op_type;
-      matmul.op_type = "Gemm";
+      if (a.shape.size() == 2) matmul.op_type = "Gemm";
       matmul.inputs = {
           old_inputs[0], old_inputs[1],
           graph.AddConstant(absl::StrCat(matmul.name, "_bias"), b.constant->Reshaped({n}))};

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 
 #include "servekit/engine/passes/passes.h"
 
@@ -29,6 +30,36 @@ void CompactNodes(Graph& graph) {
   graph.nodes.erase(std::remove_if(graph.nodes.begin(), graph.nodes.end(),
                                    [](const Node& n) { return n.op_type.empty(); }),
                     graph.nodes.end());
+}
+
+int GraphView::Producer(int v, const std::string& op_type) const {
+  if (v < 0) return -1;
+  const int p = producers_[v];
+  return p >= 0 && graph_.nodes[p].op_type == op_type ? p : -1;
+}
+
+bool GraphView::IsScalar(int v, double target) const {
+  if (v < 0) return false;
+  const Value& value = graph_.values[v];
+  if (!value.constant || value.dtype != DType::kFloat32 || value.constant->num_elements() != 1)
+    return false;
+  return std::abs(*value.constant->data<float>() - target) <= 1e-5 * std::abs(target);
+}
+
+bool GraphView::ReadOnlyWithin(const std::vector<int>& nodes, int result_node) const {
+  std::vector<int> reads(graph_.values.size(), 0);
+  for (int n : nodes) {
+    for (int v : graph_.nodes[n].inputs) {
+      if (v >= 0) ++reads[v];
+    }
+  }
+  for (int n : nodes) {
+    if (n == result_node) continue;
+    for (int v : graph_.nodes[n].outputs) {
+      if (uses_[v] != reads[v]) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace passes
