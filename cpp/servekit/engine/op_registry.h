@@ -101,6 +101,10 @@ struct OpSchema {
   // For image ops that accept `_layout` (engine/image_layout.h): whether the
   // kernel is faster in NHWC, so the channels-last pass should rewrite the node.
   bool prefers_channels_last = false;
+  // Output 0 is input 0's elements unchanged under another shape (Reshape,
+  // Flatten, ...): when both live in a Session's arena, the output shares the
+  // input's buffer and the step does not run.
+  bool output_is_input_view = false;
 
   bool IsLoadTimeInput(int i) const;
 

@@ -50,6 +50,23 @@ struct ExecutionContext {
 
 Session::~Session() = default;
 
+namespace {
+
+// Whether value `id` is computed into the arena: not a graph input or output,
+// not a constant.
+bool InArena(const Graph& graph, int id) {
+  if (id < 0 || graph.values[id].constant.has_value()) return false;
+  for (int v : graph.inputs) {
+    if (v == id) return false;
+  }
+  for (int v : graph.outputs) {
+    if (v == id) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Session>> Session::Create(Graph graph, const SessionOptions& options) {
   std::unique_ptr<Session> session(new Session());
   session->pool_ = std::make_unique<IntraOpPool>(options.intra_op_threads);
@@ -72,6 +89,8 @@ StatusOr<std::unique_ptr<Session>> Session::Create(Graph graph, const SessionOpt
       step.inputs.push_back(schema->IsLoadTimeInput(static_cast<int>(i)) ? -1 : node.inputs[i]);
     }
     step.outputs = node.outputs;
+    step.is_view = schema->output_is_input_view && node.outputs.size() == 1 &&
+                   InArena(graph, node.inputs[0]) && InArena(graph, node.outputs[0]);
     session->steps_.push_back(std::move(step));
   }
   for (int id : graph.inputs) {
@@ -159,6 +178,16 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
       if (id >= 0) last[id] = static_cast<int>(s);
     }
   }
+  // A view step's output shares the buffer of its input's root (the first value
+  // of a chain of views), which must then live until the last view is read.
+  std::vector<int> view_root(num_values, -1);
+  for (const Step& step : steps_) {
+    if (!step.is_view) continue;
+    const int in = step.inputs[0], out = step.outputs[0];
+    const int root = view_root[in] >= 0 ? view_root[in] : in;
+    view_root[out] = root;
+    last[root] = std::max(last[root], last[out]);
+  }
   std::vector<BufferRequest> requests;
   std::vector<int> request_value;  // value id, or -(step+1) for a step's scratch
   auto add_request = [&](size_t bytes, int first_step, int last_step, int owner) -> Status {
@@ -171,7 +200,8 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
     if (external[id] || first[id] < 0) continue;
     const Value& v = graph_.values[id];
     ASSIGN_OR_RETURN(size_t bytes, BytesForBatch(v, batch, max_bytes));
-    RETURN_IF_ERROR(add_request(bytes, first[id], last[id], static_cast<int>(id)));
+    if (view_root[id] < 0)
+      RETURN_IF_ERROR(add_request(bytes, first[id], last[id], static_cast<int>(id)));
     ctx.tensors[id].Rebind(v.dtype, Evaluate(v.shape, batch), nullptr);
   }
   // Graph inputs and outputs get their shapes per request; scratch needs them now.
@@ -232,6 +262,11 @@ Status Session::Plan(ExecutionContext& ctx, int64_t batch) const {
     } else {
       ctx.step_scratch[-owner - 1] = address;
     }
+  }
+  for (size_t id = 0; id < num_values; ++id) {
+    if (view_root[id] < 0) continue;
+    Tensor& t = ctx.tensors[id];
+    t.Rebind(t.dtype(), t.shape(), ctx.tensors[view_root[id]].raw_data());
   }
   ctx.batch = batch;
   return absl::OkStatus();
@@ -300,7 +335,7 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
     Tensor& slot = ctx->tensors[id];
     if (graph_.values[id].constant.has_value() || (!slot.is_owner() && slot.raw_data() != nullptr))
       continue;
-    StatusOr<Tensor> out = Tensor::Allocate(graph_.values[id].dtype, ctx->output_shapes[k]);
+    StatusOr<Tensor> out = Tensor::AllocateRecycled(graph_.values[id].dtype, ctx->output_shapes[k]);
     if (!out.ok()) {
       status = out.status();
     } else {
@@ -314,7 +349,7 @@ StatusOr<std::vector<Tensor>> Session::RunImpl(absl::Span<const Tensor> inputs,
     // empty GEMMs per request, and bigger dims make a request never end.
     const bool empty = std::all_of(ctx->step_outputs[s].begin(), ctx->step_outputs[s].end(),
                                    [](const Tensor* t) { return t->num_elements() == 0; });
-    if (empty && !ctx->step_outputs[s].empty()) continue;
+    if ((empty && !ctx->step_outputs[s].empty()) || steps_[s].is_view) continue;
     KernelContext kc{ctx->step_inputs[s], ctx->step_outputs[s], ctx->step_scratch[s], pool_.get()};
     const auto start =
         step_micros ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();

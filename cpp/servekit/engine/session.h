@@ -75,6 +75,9 @@ class Session {
     std::unique_ptr<OpKernel> kernel;
     std::vector<int> inputs;  // value ids; -1 where the kernel gets nullptr
     std::vector<int> outputs;
+    // Output 0 shares input 0's arena buffer (OpSchema::output_is_input_view):
+    // the step is skipped.
+    bool is_view = false;
   };
 
   Session() = default;

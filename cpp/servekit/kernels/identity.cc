@@ -36,10 +36,13 @@ StatusOr<std::unique_ptr<OpKernel>> CreateDropout(const Node&, const Graph&) {
 }
 
 void RegisterIdentityOps(OpRegistry& registry) {
-  registry.Register(OpSchema::Make("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel));
+  OpSchema identity = OpSchema::Make("Identity", 1, 1, {}, InferSameAsInput, CreateCopyKernel);
+  identity.output_is_input_view = true;
+  registry.Register(identity);
   OpSchema dropout = OpSchema::Make("Dropout", 1, 3, {"seed"}, InferDropout, CreateDropout);
   dropout.max_outputs = 2;
   dropout.load_time_inputs = {1, 2};
+  dropout.output_is_input_view = true;  // without the mask output
   registry.Register(dropout);
 }
 

@@ -378,16 +378,21 @@ StatusOr<std::unique_ptr<OpKernel>> CreateGather(const Node& node, const Graph& 
 }
 
 void RegisterShapeOps(OpRegistry& registry) {
-  registry.Register(OpSchema::Make("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel));
+  OpSchema flatten = OpSchema::Make("Flatten", 1, 1, {"axis"}, InferFlatten, CreateCopyKernel);
+  flatten.output_is_input_view = true;
+  registry.Register(flatten);
   OpSchema reshape = OpSchema::Make("Reshape", 2, 2, {"allowzero"}, InferReshape, CreateCopyKernel);
   reshape.load_time_inputs = {1};
+  reshape.output_is_input_view = true;
   registry.Register(reshape);
   OpSchema squeeze = OpSchema::Make("Squeeze", 1, 2, {"axes"}, InferSqueeze, CreateCopyKernel);
   squeeze.load_time_inputs = {1};
+  squeeze.output_is_input_view = true;
   registry.Register(squeeze);
   OpSchema unsqueeze =
       OpSchema::Make("Unsqueeze", 1, 2, {"axes"}, InferUnsqueeze, CreateCopyKernel);
   unsqueeze.load_time_inputs = {1};
+  unsqueeze.output_is_input_view = true;
   registry.Register(unsqueeze);
   registry.Register(OpSchema::Make("Transpose", 1, 1, {"perm"}, InferTranspose, CreateTranspose));
   registry.Register(OpSchema::Make("Concat", 1, 1 << 16, {"axis"}, InferConcat, CreateConcat));

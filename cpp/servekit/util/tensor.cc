@@ -1,11 +1,13 @@
 #include "servekit/util/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
 
 #include "absl/strings/str_join.h"
+#include "servekit/util/recycled_buffers.h"
 
 namespace servekit {
 
@@ -35,13 +37,27 @@ std::string ShapeToString(const Shape& shape) {
 }
 
 StatusOr<Tensor> Tensor::Allocate(DType dtype, Shape shape) {
+  return AllocateFrom(dtype, std::move(shape), /*recycled=*/false);
+}
+
+StatusOr<Tensor> Tensor::AllocateRecycled(DType dtype, Shape shape) {
+  return AllocateFrom(dtype, std::move(shape), /*recycled=*/true);
+}
+
+StatusOr<Tensor> Tensor::AllocateFrom(DType dtype, Shape shape, bool recycled) {
   ASSIGN_OR_RETURN(int64_t elements,
                    CheckedNumElements(shape, std::numeric_limits<int64_t>::max() / 16));
-  size_t bytes = static_cast<size_t>(elements) * DTypeSize(dtype);
-  // Round up: aligned_alloc wants a multiple of the alignment; never ask for 0.
-  size_t padded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-  if (padded == 0) padded = kTensorAlignment;
-  void* data = std::aligned_alloc(kTensorAlignment, padded);
+  const size_t bytes = static_cast<size_t>(elements) * DTypeSize(dtype);
+  size_t capacity = 0;
+  void* data = nullptr;
+  if (recycled) {
+    data = AcquireBuffer(bytes, &capacity);
+  } else {
+    // Round up: aligned_alloc wants a multiple of the alignment; never ask for 0.
+    capacity =
+        std::max<size_t>(1, (bytes + kTensorAlignment - 1) / kTensorAlignment) * kTensorAlignment;
+    data = std::aligned_alloc(kTensorAlignment, capacity);
+  }
   if (data == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "cannot allocate ", bytes, " bytes for a tensor of shape ", ShapeToString(shape)));
@@ -50,7 +66,11 @@ StatusOr<Tensor> Tensor::Allocate(DType dtype, Shape shape) {
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.data_ = data;
-  t.buffer_ = std::shared_ptr<void>(data, std::free);
+  if (recycled) {
+    t.buffer_ = std::shared_ptr<void>(data, [capacity](void* p) { ReleaseBuffer(p, capacity); });
+  } else {
+    t.buffer_ = std::shared_ptr<void>(data, std::free);
+  }
   return t;
 }
 

@@ -34,6 +34,9 @@ class Tensor {
 
   // A new owned, uninitialised buffer; ResourceExhausted if it cannot be allocated.
   static StatusOr<Tensor> Allocate(DType dtype, Shape shape);
+  // The same for a request's short-lived tensors (a Session's outputs): large
+  // buffers are recycled between requests (util/recycled_buffers.h says why).
+  static StatusOr<Tensor> AllocateRecycled(DType dtype, Shape shape);
   // A view of `data`, which must outlive every use of the view.
   static Tensor View(DType dtype, Shape shape, void* data);
 
@@ -67,6 +70,7 @@ class Tensor {
   StatusOr<Tensor> PermuteAxes(const std::vector<int64_t>& perm) const;
 
  private:
+  static StatusOr<Tensor> AllocateFrom(DType dtype, Shape shape, bool recycled);
   DType dtype_ = DType::kUndefined;
   Shape shape_;
   void* data_ = nullptr;
