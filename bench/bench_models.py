@@ -1,6 +1,14 @@
-"""The benchmark models, built with servekit's Keras-like API (seeded weights)."""
+"""The benchmark models, built with servekit's Keras-like API (seeded weights),
+and a transformer encoder written as ONNX nodes directly (the builder has no
+attention layers), the way torch.onnx exports one."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 import servekit
 from servekit import layers
@@ -160,6 +168,80 @@ def mobilenet_v2():
     return servekit.Model(inputs, outputs, name="mobilenet_v2")
 
 
+class OnnxModel:
+    """An ONNX graph that saves like a servekit model: `save(dir)` writes dir/model.onnx."""
+
+    def __init__(self, proto: onnx.ModelProto):
+        self.proto = proto
+
+    def save(self, version_dir: Path) -> None:
+        version_dir = Path(version_dir)
+        version_dir.mkdir(parents=True, exist_ok=True)
+        onnx.save(self.proto, version_dir / "model.onnx")
+
+
+def transformer_encoder(tokens: int = 64, width: int = 128, heads: int = 4, hidden: int = 512, depth: int = 2):
+    """A BERT-style encoder (2 layers, width 128, 4 heads, feed-forward 512) over 64
+    token embeddings, as torch.onnx writes it at opset 17: MatMul + Add for every
+    projection, Reshape/Transpose into heads, Softmax, erf GELU spelled out in five
+    nodes, LayerNormalization after each residual Add. Random weights."""
+    rng = np.random.default_rng(7)
+    nodes, weights = [], []
+
+    def constant(name, array):
+        weights.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(op_type, inputs, name, **attributes):
+        nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attributes))
+        return name
+
+    head_width = width // heads
+    split_heads = constant("split_heads", np.array([0, tokens, heads, head_width], np.int64))
+    merge_heads = constant("merge_heads", np.array([0, tokens, width], np.int64))
+    scale = constant("scale", np.float32(1 / np.sqrt(head_width)))
+    sqrt2, one, half = (constant(n, np.float32(v)) for n, v in (("sqrt2", np.sqrt(2)), ("one", 1), ("half", 0.5)))
+    x = "x"
+    for layer in range(depth):
+        p = f"layer{layer}_"
+
+        def dense(inputs, n_in, n_out, name, p=p):
+            w = constant(p + name + "_w", rng.normal(0, n_in**-0.5, (n_in, n_out)).astype(np.float32))
+            b = constant(p + name + "_b", rng.normal(0, 0.1, n_out).astype(np.float32))
+            return op("Add", [op("MatMul", [inputs, w], p + name + "_matmul"), b], p + name)
+
+        def layer_norm(inputs, name, p=p):
+            gamma = constant(p + name + "_gamma", (1 + rng.normal(0, 0.1, width)).astype(np.float32))
+            beta = constant(p + name + "_beta", rng.normal(0, 0.1, width).astype(np.float32))
+            return op("LayerNormalization", [inputs, gamma, beta], p + name, axis=-1, epsilon=1e-12)
+
+        def to_heads(t, name, perm, p=p):
+            return op("Transpose", [op("Reshape", [t, split_heads], p + name + "_split")], p + name + "_t", perm=perm)
+
+        q = to_heads(dense(x, width, width, "query"), "query", [0, 2, 1, 3])
+        k = to_heads(dense(x, width, width, "key"), "key", [0, 2, 3, 1])
+        v = to_heads(dense(x, width, width, "value"), "value", [0, 2, 1, 3])
+        scores = op("Mul", [op("MatMul", [q, k], p + "scores"), scale], p + "scaled_scores")
+        attention = op("Softmax", [scores], p + "attention", axis=-1)
+        context = op("Transpose", [op("MatMul", [attention, v], p + "context")], p + "context_t", perm=[0, 2, 1, 3])
+        context = op("Reshape", [context, merge_heads], p + "context_merged")
+        x = layer_norm(op("Add", [x, dense(context, width, width, "output")], p + "residual1"), "norm1")
+        h = dense(x, width, hidden, "intermediate")
+        erf = op("Erf", [op("Div", [h, sqrt2], p + "gelu_div")], p + "gelu_erf")
+        gelu = op("Mul", [op("Mul", [h, op("Add", [erf, one], p + "gelu_add")], p + "gelu_mul"), half], p + "gelu")
+        x = layer_norm(op("Add", [x, dense(gelu, hidden, width, "ffn_output")], p + "residual2"), "norm2")
+    graph = helper.make_graph(
+        nodes,
+        "transformer_encoder",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", tokens, width])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", tokens, width])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return OnnxModel(model)
+
+
 def dense_layer(inputs: int, units: int):
     return servekit.Sequential([servekit.Input((inputs,)), layers.Dense(units)], name="dense")
 
@@ -173,4 +255,5 @@ MODELS = {
     "depthwise_block": (depthwise_block, [1, 32]),
     "mobilenet_v2": (mobilenet_v2, [1, 8]),
     "resnet50": (resnet50, [1, 8]),
+    "transformer_encoder": (transformer_encoder, [1, 8]),
 }

@@ -151,7 +151,89 @@ def residual_projection(raw=True):
     return model, lambda n: {"x": random((n, 4, 9, 8), seed=400 + n)}
 
 
-MODELS = {"cnn": cnn, "mlp": mlp, "residual": residual, "residual_projection": residual_projection}
+def transformer(raw=True, tokens=6, width=16, heads=2, hidden=32):
+    """One BERT encoder layer as torch.onnx writes it at opset 17: MatMul + Add
+    projections on [N, tokens, width], Reshape (with 0 = keep) and Transpose into
+    heads, Softmax, erf GELU spelled out in five nodes, LayerNormalization."""
+    head = width // heads
+    weights = {}
+
+    def w(name, shape, seed, scale=0.3):
+        weights[name] = random(shape, seed) * scale
+        return name
+
+    def dense(x, name, n_in, n_out, seed):
+        return [
+            helper.make_node("MatMul", [x, w(name + "_w", (n_in, n_out), seed)], [name + "_mm"]),
+            helper.make_node("Add", [name + "_mm", w(name + "_b", (n_out,), seed + 1)], [name]),
+        ]
+
+    def heads_of(x, name, perm):
+        return [
+            helper.make_node("Reshape", [x, "split_shape"], [name + "_split"]),
+            helper.make_node("Transpose", [name + "_split"], [name + "_heads"], perm=perm),
+        ]
+
+    nodes = [
+        *dense("x", "q", width, width, 10),
+        *dense("x", "k", width, width, 12),
+        *dense("x", "v", width, width, 14),
+        *heads_of("q", "q", [0, 2, 1, 3]),
+        *heads_of("k", "k", [0, 2, 3, 1]),
+        *heads_of("v", "v", [0, 2, 1, 3]),
+        helper.make_node("MatMul", ["q_heads", "k_heads"], ["scores"]),
+        helper.make_node("Div", ["scores", "sqrt_head"], ["scaled"]),
+        helper.make_node("Softmax", ["scaled"], ["probs"], axis=-1),
+        helper.make_node("MatMul", ["probs", "v_heads"], ["context"]),
+        helper.make_node("Transpose", ["context"], ["context_t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["context_t", "merge_shape"], ["merged"]),
+        *dense("merged", "o", width, width, 16),
+        helper.make_node("Add", ["x", "o"], ["residual1"]),
+        helper.make_node(
+            "LayerNormalization",
+            ["residual1", w("ln1_g", (width,), 18), w("ln1_b", (width,), 19)],
+            ["ln1"],
+            axis=-1,
+            epsilon=1e-5,
+        ),
+        *dense("ln1", "ff1", width, hidden, 20),
+        helper.make_node("Div", ["ff1", "sqrt2"], ["gelu_div"]),
+        helper.make_node("Erf", ["gelu_div"], ["gelu_erf"]),
+        helper.make_node("Add", ["gelu_erf", "one"], ["gelu_add"]),
+        helper.make_node("Mul", ["ff1", "gelu_add"], ["gelu_mul"]),
+        helper.make_node("Mul", ["gelu_mul", "half"], ["gelu"]),
+        *dense("gelu", "ff2", hidden, width, 22),
+        helper.make_node("Add", ["ln1", "ff2"], ["residual2"]),
+        helper.make_node(
+            "LayerNormalization",
+            ["residual2", w("ln2_g", (width,), 24), w("ln2_b", (width,), 25)],
+            ["y"],
+            axis=-1,
+            epsilon=1e-5,
+        ),
+    ]
+    inits = [initializer(name, value, raw=raw) for name, value in weights.items()]
+    inits += [
+        initializer("split_shape", np.array([0, tokens, heads, head], np.int64), raw=raw),
+        initializer("merge_shape", np.array([0, tokens, width], np.int64), raw=raw),
+        initializer("sqrt_head", np.array(np.sqrt(head), np.float32), raw=raw),
+        initializer("sqrt2", np.array(np.sqrt(2), np.float32), raw=raw),
+        initializer("one", np.array(1, np.float32), raw=raw),
+        initializer("half", np.array(0.5, np.float32), raw=raw),
+    ]
+    model = make_model(
+        nodes, [value_info("x", ["N", tokens, width])], [value_info("y", ["N", tokens, width])], inits, opset=17
+    )
+    return model, lambda n: {"x": random((n, tokens, width), seed=500 + n)}
+
+
+MODELS = {
+    "cnn": cnn,
+    "mlp": mlp,
+    "residual": residual,
+    "residual_projection": residual_projection,
+    "transformer": transformer,
+}
 
 
 def _external_copy(model, path, **kwargs):
@@ -186,6 +268,19 @@ def test_model_file(tmp_path, name, raw):
     assert loaded.signature.input_names == [model.graph.input[0].name]
     assert loaded.signature.inputs[0].shape[0] is None
     _compare(loaded, model, make_feeds)
+
+
+def test_transformer_runs_fused(tmp_path):
+    """The encoder layer's GELU runs as one fused step (no Erf, Div or Mul of it
+    left), its Dense layers carry their biases, and its Reshapes share buffers."""
+    model, make_feeds = transformer()
+    path = save(model, tmp_path)
+    steps = [name for name, _ in servekit._core.load_model(path, 1).profile([make_feeds(2)["x"]], 1)]
+    ops = [step.rsplit("(", 1)[1].rstrip(")") for step in steps]
+    assert "Erf" not in ops and ops.count("Mul") == 0, steps
+    assert ops.count("Add") == 2, steps  # the residuals; every bias is fused
+    assert ops.count("LayerNormalization") == 2
+    _compare(servekit.load(path), model, make_feeds, batches=(1, 7, 0))
 
 
 def test_signature_of_cnn(tmp_path):
