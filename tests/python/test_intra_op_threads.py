@@ -1,9 +1,11 @@
-"""One call on several threads (servekit.load's default: every core).
+"""One call on several threads (servekit.load(..., intra_op_threads=N or None)).
 
 A convolution or Dense layer of 1 MFLOP and up runs on an OpenMP team of the
-pool's threads. Every thread count must give onnxruntime's results, and a
-process forked after a team started must still run models (GNU OpenMP's
-threads do not survive fork: the child uses one).
+pool's threads, and so do servekit's own parallel loops (the pools here from
+batch 9). Every thread count must give onnxruntime's results, and a process
+forked after a team started must still run models (GNU OpenMP's threads do not
+survive fork: the child's oneDNN calls use one thread, its own loops an Eigen
+pool started in the child).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def test_a_process_forked_after_the_team_started_still_runs(cnn_dir):
     script = textwrap.dedent(
         f"""
         import os, numpy as np, servekit
-        x = np.ones((1, 32, 32, 16), np.float32)
+        x = np.random.default_rng(0).standard_normal((16, 32, 32, 16)).astype(np.float32)
         model = servekit.load({str(cnn_dir)!r}, intra_op_threads=2)
         before = model.predict(x)
         pid = os.fork()

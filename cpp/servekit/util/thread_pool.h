@@ -1,13 +1,17 @@
 // IntraOpPool: splits one kernel's work across threads.
 //
 // With one thread (the default: one request per core serves concurrency best on
-// few cores) ParallelFor runs inline with no synchronisation. Thread-safe: several
-// sessions' requests may call ParallelFor at once; each call waits for its own chunks.
+// few cores) ParallelFor runs inline with no synchronisation. With more, the
+// chunks run on an OpenMP team, the threads oneDNN's calls run on
+// (util/openmp_team.h says why), or on an Eigen thread pool in builds without
+// OpenMP. Thread-safe: several sessions' requests may call ParallelFor at once;
+// each call waits for its own chunks.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 namespace Eigen {
 class ThreadPoolInterface;
@@ -31,7 +35,9 @@ class IntraOpPool {
 
  private:
   int num_threads_;
-  std::unique_ptr<Eigen::ThreadPoolInterface> pool_;  // null with one thread
+  // Without OpenMP teams: started on first use.
+  mutable std::once_flag eigen_pool_started_;
+  mutable std::unique_ptr<Eigen::ThreadPoolInterface> eigen_pool_;
 };
 
 }  // namespace servekit

@@ -1,15 +1,9 @@
 #include "servekit/kernels/onednn/onednn_util.h"
 
-#include <pthread.h>
-
 #include <algorithm>
-#include <atomic>
 
 #include "absl/strings/str_cat.h"
-
-// libgomp's (oneDNN's threading runtime in Debian's build). Declared here rather
-// than through <omp.h>, which clang builds of servekit do not have.
-extern "C" void omp_set_num_threads(int num_threads);
+#include "servekit/util/openmp_team.h"
 
 namespace servekit::onednn {
 
@@ -32,27 +26,11 @@ dnnl::stream& ThreadStream() {
   return stream;
 }
 
-namespace {
-std::atomic<bool> teams_started{false};
-std::atomic<bool> forked_after_teams{false};
+void OneThreadPerCall() { SetOpenMpThreads(1); }
 
-void MarkForkedChild() {
-  if (teams_started.load()) forked_after_teams.store(true);
-}
-}  // namespace
+void ThreadsPerCall(int threads) { SetOpenMpThreads(threads); }
 
-void OneThreadPerCall() { omp_set_num_threads(1); }
-
-void ThreadsPerCall(int threads) {
-  if (threads > 1 && !teams_started.exchange(true)) {
-    // Registered once, before the first team exists.
-    static const int registered = pthread_atfork(nullptr, nullptr, MarkForkedChild);
-    (void)registered;
-  }
-  omp_set_num_threads(threads);
-}
-
-bool TeamsAllowed() { return !forked_after_teams.load(); }
+bool TeamsAllowed() { return OpenMpTeamsAvailable(); }
 
 Status FromDnnl(const dnnl::error& e, absl::string_view what) {
   return absl::InternalError(absl::StrCat("oneDNN ", what, ": ", e.what()));
