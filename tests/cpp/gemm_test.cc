@@ -166,6 +166,28 @@ TEST(GemmTest, LargerMatricesAndThreads) {
   }
 }
 
+TEST(GemmTest, OneRowTimesALargeMatrixOnTwoThreads) {
+  // From 2^20 weights a one-row product splits B's columns across threads;
+  // both B layouts, a bias, alpha and beta.
+  const int64_t K = 2100, N = 700;
+  const Tensor a = RandomTensor({1, K}, 11), c = RandomTensor({N}, 12);
+  for (int trans_b : {0, 1}) {
+    const Tensor b = RandomTensor(trans_b ? Shape{N, K} : Shape{K, N}, 13);
+    int64_t m, n;
+    const std::vector<double> expected = RefGemm(a, b, &c, false, trans_b, 0.5, 2.0, &m, &n);
+    for (int threads : {1, 2}) {
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("Gemm", {BatchFeed(a), Const(b), Const(c)},
+                                                 Attrs({{"transB", Int(trans_b)},
+                                                        {"alpha", Float(0.5f)},
+                                                        {"beta", Float(2.0f)},
+                                                        {"_gemm_algorithm", test::Str("sgemm")}}),
+                                                 test::Options(true, threads)));
+      EXPECT_TRUE(TensorNear(out, {1, N}, expected, kRtol, kAtolSum))
+          << "transB " << trans_b << ", " << threads << " threads";
+    }
+  }
+}
+
 TEST(GemmTest, VectorShapes) {
   // M = 1 (GEMV), N = 1, K = 1.
   for (const auto& [M, K, N] :

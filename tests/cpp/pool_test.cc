@@ -365,6 +365,28 @@ INSTANTIATE_TEST_SUITE_P(Cases, PoolTest, ::testing::ValuesIn(Cases()),
                            return name;
                          });
 
+TEST(PoolThreadsTest, LargeBatchesSplitAcrossTwoThreads) {
+  // Enough window taps for two parallel chunks, in both layouts; a chunk
+  // boundary falls inside an image in NHWC (rows of output pixels).
+  PoolCase c{"3x3/2 pad 1", 14, 14, 3, 3, 2, 2};
+  c.pads = {1, 1, 1, 1};
+  const Tensor x = RandomTensor({67, 32, 14, 14}, 30);
+  for (const char* op : {"MaxPool", "AveragePool"}) {
+    const bool max = std::string(op) == "MaxPool";
+    Shape shape;
+    const std::vector<double> expected = RefPool(c, x, max, false, &shape);
+    for (bool nhwc : {false, true}) {
+      Attributes a = PoolAttrs(c);
+      if (nhwc) a.Set("_layout", std::string("NHWC"));
+      SK_ASSERT_OK_AND_ASSIGN(Tensor in, nhwc ? x.PermuteAxes({0, 2, 3, 1}) : x);
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op, {BatchFeed(in)}, a, test::Options(true, 2)));
+      SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, nhwc ? out.PermuteAxes({0, 3, 1, 2}) : out);
+      EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
+          << op << (nhwc ? " NHWC" : " NCHW");
+    }
+  }
+}
+
 TEST(MaxPoolTest, Dilations) {
   for (const PoolCase& c : {PoolCase{.name = "dilation 2",
                            .height = 7,

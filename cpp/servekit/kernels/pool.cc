@@ -165,16 +165,24 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
   }
 }
 
-// One NHWC image: each output pixel reduces its window's pixels.
+// Output rows [oh_begin, oh_end) of one NHWC image: each output pixel reduces
+// its window's pixels.
 template <bool kMax>
-void PoolImageNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
-                   int64_t width, int64_t channels, float* dst) {
-  for (int64_t oh = 0; oh < w.out_h; ++oh) {
+void PoolRowsNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                  int64_t width, int64_t channels, float* dst, int64_t oh_begin, int64_t oh_end) {
+  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
     for (int64_t ow = 0; ow < w.out_w; ++ow) {
       PoolWindow<kMax>(w, include_pad, src, height, width, channels, oh * w.stride_h - w.pad_top,
                        ow * w.stride_w - w.pad_left, dst + (oh * w.out_w + ow) * channels);
     }
   }
+}
+
+// Units of work (rows or planes of `taps` window taps each) per parallel
+// chunk: ~2^17 taps, ~40 µs. The Keras CNN's first MaxPool at batch 64 (1.4M
+// taps) took 165 µs on two threads against 270 µs on one.
+int64_t MinChunk(int64_t taps) {
+  return std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(taps, 1));
 }
 
 template <bool kMax>
@@ -189,11 +197,18 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& gr
       const Tensor& in = *ctx.inputs[0];
       Tensor& out = *ctx.outputs[0];
       const int64_t height = in.dim(1), width = in.dim(2), channels = in.dim(3);
-      for (int64_t n = 0; n < in.dim(0); ++n) {
-        PoolImageNHWC<kMax>(w, include_pad != 0, in.data<float>() + n * height * width * channels,
-                            height, width, channels,
-                            out.data<float>() + n * w.out_h * w.out_w * channels);
-      }
+      // Rows of output pixels, across the batch.
+      const int64_t taps_per_row = w.out_w * channels * w.kernel_h * w.kernel_w;
+      ctx.pool->ParallelFor(in.dim(0) * w.out_h, MinChunk(taps_per_row), [&](int64_t b, int64_t e) {
+        for (int64_t row = b; row < e;) {
+          const int64_t n = row / w.out_h, oh = row % w.out_h;
+          const int64_t oh_end = std::min(w.out_h, oh + (e - row));
+          PoolRowsNHWC<kMax>(w, include_pad != 0, in.data<float>() + n * height * width * channels,
+                             height, width, channels,
+                             out.data<float>() + n * w.out_h * w.out_w * channels, oh, oh_end);
+          row += oh_end - oh;
+        }
+      });
       return absl::OkStatus();
     });
   }
@@ -201,10 +216,13 @@ StatusOr<std::unique_ptr<OpKernel>> CreatePool(const Node& node, const Graph& gr
     const Tensor& in = *ctx.inputs[0];
     Tensor& out = *ctx.outputs[0];
     const int64_t planes = in.dim(0) * in.dim(1), height = in.dim(2), width = in.dim(3);
-    for (int64_t p = 0; p < planes; ++p) {
-      PoolPlane<kMax>(w, include_pad != 0, in.data<float>() + p * height * width, height, width,
-                      out.data<float>() + p * w.out_h * w.out_w);
-    }
+    const int64_t taps_per_plane = w.out_h * w.out_w * w.kernel_h * w.kernel_w;
+    ctx.pool->ParallelFor(planes, MinChunk(taps_per_plane), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        PoolPlane<kMax>(w, include_pad != 0, in.data<float>() + p * height * width, height, width,
+                        out.data<float>() + p * w.out_h * w.out_w);
+      }
+    });
     return absl::OkStatus();
   });
 }
