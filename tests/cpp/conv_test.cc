@@ -425,6 +425,63 @@ TEST_P(ConvAlgorithmTest, NHWCMatchesReference) {
   }
 }
 
+TEST_P(ConvAlgorithmTest, FusedResidualThenActivation) {
+  // The optimiser's fourth input: y = activation(conv(x) + bias + residual), in
+  // both layouts, with an activation oneDNN fuses (Relu, LeakyRelu) and one it
+  // leaves to the kernel (Gelu), with and without a bias.
+  const auto& [c, algorithm] = GetParam();
+  if (!ForcedAlgorithmAvailable(algorithm)) GTEST_SKIP() << "built without " << algorithm;
+  const Tensor w = RandomTensor({c.filters, c.channels / c.group, c.kernel_h, c.kernel_w}, 20);
+  const Tensor b = RandomTensor({c.filters}, 21);
+  using K = Activation::Kind;
+  for (const Activation& activation :
+       {Activation{K::kRelu, 0, 0}, Activation{K::kLeakyRelu, 0.2f, 0}, Activation{K::kGelu, 0, 0},
+        Activation{}}) {
+    for (bool nhwc : {false, true}) {
+      for (int64_t batch : {2, 1, 0}) {
+        const Tensor x =
+            RandomTensor({batch, c.channels, c.height, c.width}, 22 + static_cast<uint32_t>(batch));
+        const bool with_bias = batch != 1;
+        Shape shape;
+        std::vector<double> expected = RefConv(c, x, w, with_bias ? &b : nullptr, &shape);
+        const Tensor r = RandomTensor(shape, 23);
+        const std::vector<double> residual = test::AsDoubles(r);
+        for (size_t i = 0; i < expected.size(); ++i) {
+          const double v = expected[i] + residual[i];
+          switch (activation.kind) {
+            case K::kRelu:
+              expected[i] = std::max(v, 0.0);
+              break;
+            case K::kLeakyRelu:
+              expected[i] = v >= 0 ? v : 0.2 * v;
+              break;
+            case K::kGelu:
+              expected[i] = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+              break;
+            default:
+              expected[i] = v;
+          }
+        }
+        Attributes attrs = ConvAttrs(c);
+        if (!algorithm.empty()) attrs.Set("_conv_algorithm", algorithm);
+        if (nhwc) attrs.Set("_layout", std::string("NHWC"));
+        activation.StoreAsFused(attrs);
+        SK_ASSERT_OK_AND_ASSIGN(Tensor x_in, nhwc ? x.PermuteAxes({0, 2, 3, 1}) : x);
+        SK_ASSERT_OK_AND_ASSIGN(Tensor r_in, nhwc ? r.PermuteAxes({0, 2, 3, 1}) : r);
+        SK_ASSERT_OK_AND_ASSIGN(
+            Tensor out, RunOp1("Conv",
+                               {BatchFeed(x_in), Const(w), with_bias ? Const(b) : test::Omitted(),
+                                BatchFeed(r_in)},
+                               attrs));
+        SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, nhwc ? out.PermuteAxes({0, 3, 1, 2}) : out);
+        EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
+            << c.name << ", batch " << batch << (nhwc ? ", NHWC" : ", NCHW") << ", activation "
+            << static_cast<int>(activation.kind);
+      }
+    }
+  }
+}
+
 std::string TestName(const std::string& text) {
   std::string name;
   for (char ch : text) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
@@ -632,6 +689,11 @@ TEST(ConvTest, Errors) {
                         {"node 'op' (Conv)", "pads must"}));
   EXPECT_TRUE(IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), Attrs({{"auto_pad", Str("SAME")}})),
                         {"auto_pad 'SAME' is not valid"}));
+  EXPECT_TRUE(
+      IsInvalid(RunOp1("Conv", {BatchFeed(x), Const(RandomTensor({2, 4, 3, 3}, 2)), test::Omitted(),
+                                BatchFeed(RandomTensor({1, 2, 3, 4}, 3))})
+                    .status(),
+                {"a fourth input (a fused residual) must have the output's shape [N, 2, 3, 3]"}));
   const Tensor bad_bias = RandomTensor({3}, 3);
   EXPECT_TRUE(
       IsInvalid(conv(RandomTensor({2, 4, 3, 3}, 2), {}, &bad_bias), {"bias must have shape [2]"}));

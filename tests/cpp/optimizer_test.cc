@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_join.h"
 #include "servekit/engine/op_registry.h"
 #include "servekit/engine/passes/passes.h"
 #include "servekit/engine/shape_inference.h"
@@ -859,6 +860,74 @@ TEST(UnflattenMatMulTest, OtherReshapesStay) {
     g.Output(g.Op("Relu", {flat}));
     const Steps steps = OptimizedSteps(g.graph());
     EXPECT_EQ(std::count(steps.begin(), steps.end(), "Reshape"), 2);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+}
+
+// --- FuseConvResidual --------------------------------------------------------------------
+
+// x -> Conv -> Relu -> Conv -> Add(skip) -> Relu, skip = `skip_from_input` ? x : the first
+// Relu's output; 8 channels, so both convolutions keep the shape.
+Graph ResidualBlock(bool skip_from_input, bool relu_after) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 8, 6, 6}));
+  auto conv = [&](int in, uint32_t seed) {
+    return g.Op(
+        "Conv",
+        {in, g.Constant(absl::StrCat("w", seed), RandomTensor({8, 8, 3, 3}, seed, -0.3f, 0.3f)),
+         g.Constant(absl::StrCat("b", seed), RandomTensor({8}, seed + 1))},
+        Conv3x3());
+  };
+  const int h = g.Op("Relu", {conv(x, 100)});
+  int y = g.Op("Add", {conv(h, 102), skip_from_input ? x : h});
+  if (relu_after) y = g.Op("Relu", {y});
+  g.Output(y);
+  return g.Build();
+}
+
+TEST(FuseConvResidualTest, TheSkipAddAndItsReluRunInTheConv) {
+  for (bool skip_from_input : {false, true}) {
+    for (bool relu_after : {true, false}) {
+      const Graph graph = ResidualBlock(skip_from_input, relu_after);
+      const Steps steps = OptimizedSteps(graph);
+      const std::string what = absl::StrCat(skip_from_input ? "skip from x" : "skip from h",
+                                            relu_after ? ", Relu after" : "");
+      EXPECT_EQ(std::count(steps.begin(), steps.end(), "Add"), 0)
+          << what << ": " << absl::StrJoin(steps, " ");
+      EXPECT_EQ(std::count(steps.begin(), steps.end(), "Relu"), 0) << what;
+      EXPECT_EQ(std::count(steps.begin(), steps.end(), "Conv"), 2) << what;
+      EXPECT_TRUE(SameOutputsOptimized(graph)) << what;
+    }
+  }
+}
+
+TEST(FuseConvResidualTest, AddsThatAreNoSkipConnectionStay) {
+  {  // a broadcast addend
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 8, 6, 6}));
+    const int c = g.Op("Conv", {x, g.Constant("w", RandomTensor({8, 8, 3, 3}, 110))}, Conv3x3());
+    g.Output(g.Op("Add", {c, g.Input("r", FixedShape({1, 8, 1, 1}))}));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Add"), 1);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+  {  // the conv's output is read elsewhere too
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 8, 6, 6}));
+    const int c = g.Op("Conv", {x, g.Constant("w", RandomTensor({8, 8, 3, 3}, 111))}, Conv3x3());
+    g.Output(g.Op("Add", {c, x}));
+    g.Output(g.Op("Sigmoid", {c}));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Add"), 1);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+  }
+  {  // the residual is computed after the conv: the conv cannot read it
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 8, 6, 6}));
+    const int c = g.Op("Conv", {x, g.Constant("w", RandomTensor({8, 8, 3, 3}, 112))}, Conv3x3());
+    g.Output(g.Op("Add", {c, g.Op("Tanh", {x})}));
+    const Steps steps = OptimizedSteps(g.graph());
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), "Add"), 1);
     EXPECT_TRUE(SameOutputsOptimized(g.graph()));
   }
 }

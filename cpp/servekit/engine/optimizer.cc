@@ -16,8 +16,14 @@ Status OptimizeGraph(Graph& graph) {
   // Before FuseActivations, which folds the Gelu it makes into the layer before.
   RETURN_IF_ERROR(FuseErfGelu(graph));
   RETURN_IF_ERROR(FuseActivations(graph));
-  // Last: the folds and fusions above match NCHW nodes.
+  // After the folds and fusions above, which match NCHW nodes.
   RETURN_IF_ERROR(UseChannelsLast(graph));
+  // After it, on the layout the convolutions run in (once the Transposes it
+  // left unread are gone: they count as readers); then the activations after
+  // the fused Adds.
+  RETURN_IF_ERROR(RemoveDeadNodes(graph));
+  RETURN_IF_ERROR(FuseConvResidual(graph));
+  RETURN_IF_ERROR(FuseActivations(graph));
   RETURN_IF_ERROR(RemoveDeadNodes(graph));
   return absl::OkStatus();
 }

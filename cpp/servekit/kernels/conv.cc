@@ -1,5 +1,8 @@
 // Conv (2-D, NCHW): groups (depthwise included), strides, dilations, pads and
-// auto_pad, with the bias and an activation fused into the output pass.
+// auto_pad, with the bias, a residual and an activation fused into the output
+// pass. The residual is a fourth input the optimiser adds (FuseConvResidual:
+// ONNX's Conv has three): a tensor of the output's shape added before the
+// activation, a residual block's skip connection.
 //
 // General case: im2col into scratch memory, then one Sgemm per image and group.
 // A 1x1 stride-1 unpadded conv skips im2col (the input already is the matrix).
@@ -61,10 +64,15 @@ Status InferConv(InferenceContext& ctx) {
   auto window = ResolveWindow2D(ctx.attributes(), x[2].value(), x[3].value(), w[2].value(),
                                 w[3].value(), /*allow_ceil_mode=*/false);
   if (!window.ok()) return ctx.Error(window.status().message());
-  ctx.SetOutput(0, DType::kFloat32,
-                FromNCHW(SymShape{x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h),
-                                  Dim::Fixed(window->out_w)},
-                         *layout));
+  const SymShape y = FromNCHW(
+      SymShape{x[0], Dim::Fixed(filters), Dim::Fixed(window->out_h), Dim::Fixed(window->out_w)},
+      *layout);
+  if (ctx.has_input(3) && ctx.input(3).shape != y) {
+    return ctx.Error(absl::StrCat("a fourth input (a fused residual) must have the output's shape ",
+                                  SymShapeToString(y), "; got ",
+                                  SymShapeToString(ctx.input(3).shape)));
+  }
+  ctx.SetOutput(0, DType::kFloat32, y);
   return absl::OkStatus();
 }
 
@@ -150,22 +158,21 @@ class ConvKernel : public OpKernel {
     const Tensor& x = *ctx.inputs[0];
     const Tensor& weights = *ctx.inputs[1];
     const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    const Tensor* residual = ctx.inputs.size() > 3 ? ctx.inputs[3] : nullptr;
     Tensor& y = *ctx.outputs[0];
 #ifdef SERVEKIT_WITH_ONEDNN
     // Taken exactly when ScratchBytes sized the scratch for it.
     const int64_t batch = x.dim(0);
     if (onednn_ != nullptr && onednn_->ScratchBytes(batch, ctx.pool->num_threads()).has_value()) {
-      RETURN_IF_ERROR(onednn_->Run(x.data<float>(), batch, weights.data<float>(),
-                                   bias != nullptr ? bias->data<float>() : nullptr, y.data<float>(),
-                                   ctx.scratch, *ctx.pool));
-      if (!onednn_->fuses_activation()) {
-        ApplyActivation(activation_, y.data<float>(), y.num_elements());
-      }
-      return absl::OkStatus();
+      return onednn_->Run(x.data<float>(), batch, weights.data<float>(),
+                          bias != nullptr ? bias->data<float>() : nullptr,
+                          residual != nullptr ? residual->data<float>() : nullptr, y.data<float>(),
+                          ctx.scratch, *ctx.pool);
     }
 #endif
     if (layout_ == ImageLayout::kNCHW) {
-      ComputeNCHW(x, weights, bias, y, static_cast<float*>(ctx.scratch), *ctx.pool);
+      ComputeNCHW(x, weights, bias, residual, activation_, y, static_cast<float*>(ctx.scratch),
+                  *ctx.pool);
       return absl::OkStatus();
     }
     const Shape x_shape = ToNCHW(x.shape(), layout_), y_shape = ToNCHW(y.shape(), layout_);
@@ -176,9 +183,16 @@ class ConvKernel : public OpKernel {
     scratch += AlignedBytes(y.num_elements());
     TransposeImages(x.data<float>(), x_shape[0], x_shape[2] * x_shape[3], x_shape[1],
                     x_nchw.data<float>());
-    ComputeNCHW(x_nchw, weights, bias, y_nchw, reinterpret_cast<float*>(scratch), *ctx.pool);
+    ComputeNCHW(x_nchw, weights, bias, nullptr, Activation{}, y_nchw,
+                reinterpret_cast<float*>(scratch), *ctx.pool);
     TransposeImages(y_nchw.data<float>(), y_shape[0], y_shape[1], y_shape[2] * y_shape[3],
                     y.data<float>());
+    // The epilogue's rest in NHWC, where the residual is.
+    if (residual != nullptr) {
+      Eigen::Map<Eigen::ArrayXf>(y.data<float>(), y.num_elements()) +=
+          Eigen::Map<const Eigen::ArrayXf>(residual->data<float>(), y.num_elements());
+    }
+    ApplyActivation(activation_, y.data<float>(), y.num_elements());
     return absl::OkStatus();
   }
 
@@ -195,9 +209,11 @@ class ConvKernel : public OpKernel {
     return sizeof(float) * (col + result);
   }
 
-  // The convolution over NCHW tensors, bias and activation included.
-  void ComputeNCHW(const Tensor& x, const Tensor& weights, const Tensor* bias, Tensor& y,
-                   float* scratch, const IntraOpPool& pool) const {
+  // The convolution over NCHW tensors, then bias, residual (may be null) and
+  // `activation`.
+  void ComputeNCHW(const Tensor& x, const Tensor& weights, const Tensor* bias,
+                   const Tensor* residual, const Activation& activation, Tensor& y, float* scratch,
+                   const IntraOpPool& pool) const {
     const int64_t batch = x.dim(0), channels = x.dim(1), height = x.dim(2), width = x.dim(3);
     const int64_t filters = y.dim(1);
     const int64_t out_size = w_.out_h * w_.out_w;
@@ -225,7 +241,7 @@ class ConvKernel : public OpKernel {
         }
       }
     }
-    // Epilogue: bias and activation, one channel plane at a time (cache-hot).
+    // Epilogue: bias, residual and activation, one channel plane at a time (cache-hot).
     float* out = y.data<float>();
     for (int64_t i = 0; i < batch * filters; ++i) {
       float* plane = out + i * out_size;
@@ -233,7 +249,11 @@ class ConvKernel : public OpKernel {
         const float b = bias->data<float>()[i % filters];
         for (int64_t j = 0; j < out_size; ++j) plane[j] += b;
       }
-      ApplyActivation(activation_, plane, out_size);
+      if (residual != nullptr) {
+        const float* r = residual->data<float>() + i * out_size;
+        for (int64_t j = 0; j < out_size; ++j) plane[j] += r[j];
+      }
+      ApplyActivation(activation, plane, out_size);
     }
   }
   // Small images make skinny GEMMs (N = out_h * out_w columns), which BLAS runs
@@ -374,6 +394,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
                           .filters = w[0].value(),
                           .group = group,
                           .has_bias = HasInput(node, 2),
+                          .has_residual = HasInput(node, 3),
                           .channels_last = layout == ImageLayout::kNHWC,
                           .window = window};
     kernel->UseOneDnn(OneDnnConv::Create(geometry, activation));
@@ -393,7 +414,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
 
 void RegisterConvOps(OpRegistry& registry) {
   OpSchema conv = OpSchema::Make(
-      "Conv", 2, 3,
+      "Conv", 2, 4,
       {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", "_activation",
        "_activation_alpha", "_activation_beta", "_conv_algorithm", kImageLayoutAttribute},
       InferConv, CreateConv);

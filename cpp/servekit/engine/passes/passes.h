@@ -19,6 +19,7 @@ Status FuseErfGelu(Graph& graph);
 Status FuseLayerNormalization(Graph& graph);
 Status FuseActivations(Graph& graph);
 Status UseChannelsLast(Graph& graph);
+Status FuseConvResidual(Graph& graph);
 Status RemoveDeadNodes(Graph& graph);
 
 // Helpers shared by the passes.

@@ -32,6 +32,9 @@ struct ConvGeometry {
   int64_t channels = 0, height = 0, width = 0;  // of one input image
   int64_t filters = 0, group = 1;
   bool has_bias = false;
+  // y += residual (y's shape and layout) before the activation: a residual
+  // block's skip connection, fused by the optimiser (FuseConvResidual).
+  bool has_residual = false;
   bool channels_last = false;  // x and y are NHWC (otherwise NCHW)
   Window2D window;
 };
@@ -43,25 +46,23 @@ class OneDnnConv {
                                             const Activation& activation);
   ~OneDnnConv();
 
-  // Whether `activation` runs inside oneDNN; when not, the caller applies it.
-  bool fuses_activation() const { return fuses_activation_; }
-
   // Scratch bytes Run needs for `batch` images on a pool of `num_threads`, or
   // nullopt when oneDNN cannot run that batch (the caller falls back).
   std::optional<size_t> ScratchBytes(int64_t batch, int num_threads) const;
 
-  // y[batch, filters, out_h, out_w] = conv(x[batch, channels, height, width],
-  // weights) + bias (bias may be null only when !has_bias). Always passes the
-  // same weights (the node's constant). Fails when ScratchBytes would be nullopt.
-  Status Run(const float* x, int64_t batch, const float* weights, const float* bias, float* y,
-             void* scratch, const IntraOpPool& pool) const;
+  // y[batch, filters, out_h, out_w] = activation(conv(x[batch, channels,
+  // height, width], weights) + bias + residual); bias and residual may be null
+  // only when the geometry has none. Whatever oneDNN cannot fuse for this
+  // batch size is applied afterwards. Always passes the same weights (the
+  // node's constant). Fails when ScratchBytes would be nullopt.
+  Status Run(const float* x, int64_t batch, const float* weights, const float* bias,
+             const float* residual, float* y, void* scratch, const IntraOpPool& pool) const;
 
  private:
   struct Impl;
-  OneDnnConv(std::unique_ptr<Impl> impl, bool fuses_activation);
+  explicit OneDnnConv(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
-  bool fuses_activation_;
 };
 
 }  // namespace servekit
