@@ -6,6 +6,10 @@
 #include "servekit/engine/activation.h"
 #include "test_util.h"
 
+#ifdef SERVEKIT_WITH_ONEDNN
+#include "servekit/kernels/onednn/onednn_conv.h"
+#endif
+
 namespace servekit {
 namespace {
 
@@ -657,6 +661,61 @@ TEST(ConvTest, FusedActivationsMatchOnEveryAlgorithm) {
         << "activation kind " << static_cast<int>(activation.kind);
   }
 }
+
+TEST(ConvTest, PackedWeightsAreNotHeldTwice) {
+  // oneDNN packs the weights when the session is built: the session drops the
+  // node's copy and keeps only the bias. On im2col it keeps both. A batch size
+  // oneDNN cannot run would take im2col on weights unpacked from oneDNN's copy.
+  const Tensor w = RandomTensor({16, 8, 3, 3}, 60), b = RandomTensor({16}, 61);
+  const Tensor x = RandomTensor({2, 8, 6, 6}, 62);
+  const ConvCase c{.name = "",
+                   .channels = 8,
+                   .height = 6,
+                   .width = 6,
+                   .filters = 16,
+                   .kernel_h = 3,
+                   .kernel_w = 3,
+                   .pads = {1, 1, 1, 1}};
+  Shape shape;
+  const std::vector<double> expected = RefConv(c, x, w, &b, &shape);
+  for (const char* algorithm : {"im2col", "onednn"}) {
+    if (!ForcedAlgorithmAvailable(algorithm)) continue;
+    Attributes attrs = ConvAttrs(c);
+    attrs.Set("_conv_algorithm", std::string(algorithm));
+    SK_ASSERT_OK_AND_ASSIGN(auto session,
+                            test::BuildOp("Conv", {BatchFeed(x), Const(w), Const(b)}, attrs));
+    const size_t held =
+        std::string(algorithm) == "onednn" ? b.num_bytes() : w.num_bytes() + b.num_bytes();
+    EXPECT_EQ(session->ConstantBytes(), held) << algorithm;
+    SK_ASSERT_OK_AND_ASSIGN(auto out, session->Run({x}));
+    EXPECT_TRUE(TensorNear(out[0], shape, expected, kRtol, kAtolSum)) << algorithm;
+  }
+}
+
+#ifdef SERVEKIT_WITH_ONEDNN
+TEST(OneDnnConvTest, OriginalWeightsComeBackFromThePackedCopy) {
+  // What the kernel's own path runs on when oneDNN has no convolution for a
+  // batch size: the OIHW weights, unpacked exactly.
+  for (int64_t group : {1, 4}) {
+    const Tensor w = RandomTensor({16, 8 / group, 3, 3}, 63);
+    Window2D window;
+    window.kernel_h = window.kernel_w = 3;
+    window.out_h = window.out_w = 4;
+    const ConvGeometry g{.channels = 8,
+                         .height = 6,
+                         .width = 6,
+                         .filters = 16,
+                         .group = group,
+                         .channels_last = true,
+                         .window = window};
+    std::unique_ptr<OneDnnConv> conv = OneDnnConv::Create(g, Activation{}, w.data<float>());
+    ASSERT_NE(conv, nullptr) << "group " << group;
+    SK_ASSERT_OK_AND_ASSIGN(const float* original, conv->OriginalWeights());
+    EXPECT_EQ(std::vector<float>(original, original + w.num_elements()), test::Values<float>(w))
+        << "group " << group;
+  }
+}
+#endif
 
 TEST(ConvTest, ForcedOneDnnNeedsConstantWeights) {
   if (!ForcedAlgorithmAvailable("onednn")) GTEST_SKIP() << "built without oneDNN";

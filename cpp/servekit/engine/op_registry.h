@@ -73,6 +73,14 @@ class OpKernel {
   // Temporary memory Compute needs for these input and output shapes when its
   // pool has `num_threads` threads (threads working side by side may each need
   // their own buffers).
+  // Whether Compute reads input i. A kernel that copied a constant input into
+  // its own form when it was created (weights packed for oneDNN) says no: the
+  // Session then passes nullptr for it and releases the constant when no other
+  // step reads it, so that the model is not held twice.
+  virtual bool ReadsInputAtRunTime(int i) const {
+    (void)i;
+    return true;
+  }
   virtual size_t ScratchBytes(absl::Span<const Shape* const> input_shapes,
                               absl::Span<const Shape* const> output_shapes, int num_threads) const {
     (void)input_shapes;

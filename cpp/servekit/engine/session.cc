@@ -86,12 +86,27 @@ StatusOr<std::unique_ptr<Session>> Session::Create(Graph graph, const SessionOpt
     step.op_type = node.op_type;
     ASSIGN_OR_RETURN(step.kernel, schema->create(node, graph));
     for (size_t i = 0; i < node.inputs.size(); ++i) {
-      step.inputs.push_back(schema->IsLoadTimeInput(static_cast<int>(i)) ? -1 : node.inputs[i]);
+      const int index = static_cast<int>(i);
+      const bool read = !schema->IsLoadTimeInput(index) && step.kernel->ReadsInputAtRunTime(index);
+      step.inputs.push_back(read ? node.inputs[i] : -1);
     }
     step.outputs = node.outputs;
     step.is_view = schema->output_is_input_view && node.outputs.size() == 1 &&
                    InArena(graph, node.inputs[0]) && InArena(graph, node.outputs[0]);
     session->steps_.push_back(std::move(step));
+  }
+  // Constants no step reads at run time (read when the kernels were created,
+  // or packed into a kernel's own layout) are released: the kernels hold what
+  // they need, and weights kept here too would hold the model twice.
+  std::vector<bool> read(graph.values.size(), false);
+  for (const Step& step : session->steps_) {
+    for (int id : step.inputs) {
+      if (id >= 0) read[id] = true;
+    }
+  }
+  for (int id : graph.outputs) read[id] = true;
+  for (size_t id = 0; id < graph.values.size(); ++id) {
+    if (!read[id]) graph.values[id].constant.reset();
   }
   for (int id : graph.inputs) {
     const Value& v = graph.values[id];
@@ -292,6 +307,14 @@ void Session::Release(std::unique_ptr<ExecutionContext> ctx) const {
   }
   std::lock_guard<std::mutex> lock(contexts_mutex_);
   free_contexts_.push_back(std::move(ctx));
+}
+
+size_t Session::ConstantBytes() const {
+  size_t bytes = 0;
+  for (const Value& v : graph_.values) {
+    if (v.constant.has_value()) bytes += v.constant->num_bytes();
+  }
+  return bytes;
 }
 
 std::vector<std::string> Session::StepDescriptions() const {

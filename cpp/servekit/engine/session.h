@@ -65,6 +65,9 @@ class Session {
                                             std::vector<double>& step_micros) const;
   // "node 'conv1' (Conv)" for each step, in order.
   std::vector<std::string> StepDescriptions() const;
+  // Bytes of the model's constants the session holds for its steps to read
+  // (weights a kernel packed into its own form are not among them).
+  size_t ConstantBytes() const;
 
  private:
   StatusOr<std::vector<Tensor>> RunImpl(absl::Span<const Tensor> inputs,

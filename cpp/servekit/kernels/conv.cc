@@ -131,12 +131,19 @@ void Im2Col(const float* image, int64_t channels, int64_t height, int64_t width,
 
 class ConvKernel : public OpKernel {
  public:
-  ConvKernel(Window2D window, int64_t group, Activation activation, ImageLayout layout)
-      : w_(window), group_(group), activation_(activation), layout_(layout) {}
+  ConvKernel(Window2D window, int64_t group, Activation activation, ImageLayout layout,
+             Shape weight_shape)
+      : w_(window),
+        group_(group),
+        activation_(activation),
+        layout_(layout),
+        weight_shape_(std::move(weight_shape)) {}
 
 #ifdef SERVEKIT_WITH_ONEDNN
   void UseOneDnn(std::unique_ptr<OneDnnConv> conv) { onednn_ = std::move(conv); }
   bool UsesOneDnn() const { return onednn_ != nullptr; }
+  // oneDNN packed the weights when it was set up: the node's constant is not read.
+  bool ReadsInputAtRunTime(int i) const override { return i != 1 || onednn_ == nullptr; }
 #endif
 
   size_t ScratchBytes(absl::Span<const Shape* const> in, absl::Span<const Shape* const> out,
@@ -148,7 +155,7 @@ class ConvKernel : public OpKernel {
     }
 #endif
     const Shape x = ToNCHW(*in[0], layout_);
-    const size_t nchw_scratch = NCHWScratchBytes(x, *in[1]);
+    const size_t nchw_scratch = NCHWScratchBytes(x, weight_shape_);
     if (layout_ == ImageLayout::kNCHW) return nchw_scratch;
     // NHWC without oneDNN: NCHW copies of the input and output around the NCHW path.
     return AlignedBytes(NumElements(x)) + AlignedBytes(NumElements(*out[0])) + nchw_scratch;
@@ -156,18 +163,24 @@ class ConvKernel : public OpKernel {
 
   Status Compute(const KernelContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
-    const Tensor& weights = *ctx.inputs[1];
     const Tensor* bias = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     const Tensor* residual = ctx.inputs.size() > 3 ? ctx.inputs[3] : nullptr;
     Tensor& y = *ctx.outputs[0];
+    Tensor weights;
+    if (ctx.inputs[1] != nullptr) weights = *ctx.inputs[1];
 #ifdef SERVEKIT_WITH_ONEDNN
-    // Taken exactly when ScratchBytes sized the scratch for it.
-    const int64_t batch = x.dim(0);
-    if (onednn_ != nullptr && onednn_->ScratchBytes(batch, ctx.pool->num_threads()).has_value()) {
-      return onednn_->Run(x.data<float>(), batch, weights.data<float>(),
-                          bias != nullptr ? bias->data<float>() : nullptr,
-                          residual != nullptr ? residual->data<float>() : nullptr, y.data<float>(),
-                          ctx.scratch, *ctx.pool);
+    if (onednn_ != nullptr) {
+      // Taken exactly when ScratchBytes sized the scratch for it.
+      const int64_t batch = x.dim(0);
+      if (onednn_->ScratchBytes(batch, ctx.pool->num_threads()).has_value()) {
+        return onednn_->Run(x.data<float>(), batch, bias != nullptr ? bias->data<float>() : nullptr,
+                            residual != nullptr ? residual->data<float>() : nullptr,
+                            y.data<float>(), ctx.scratch, *ctx.pool);
+      }
+      // A batch size oneDNN has no convolution for: servekit's own path, on
+      // the weights unpacked from oneDNN's copy.
+      ASSIGN_OR_RETURN(const float* original, onednn_->OriginalWeights());
+      weights = Tensor::View(DType::kFloat32, weight_shape_, const_cast<float*>(original));
     }
 #endif
     if (layout_ == ImageLayout::kNCHW) {
@@ -365,6 +378,7 @@ class ConvKernel : public OpKernel {
   int64_t group_;
   Activation activation_;
   ImageLayout layout_;
+  Shape weight_shape_;
 #ifdef SERVEKIT_WITH_ONEDNN
   std::unique_ptr<OneDnnConv> onednn_;  // null: im2col or the direct loop
 #endif
@@ -383,7 +397,7 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
     return absl::InvalidArgumentError(
         absl::StrCat("_conv_algorithm must be \"im2col\" or \"onednn\", not \"", algorithm, "\""));
   }
-  auto kernel = std::make_unique<ConvKernel>(window, group, activation, layout);
+  auto kernel = std::make_unique<ConvKernel>(window, group, activation, layout, Evaluate(w, 0));
 #ifdef SERVEKIT_WITH_ONEDNN
   // oneDNN packs the weights once, so they must be constant.
   const bool constant_weights = graph.values[node.inputs[1]].constant.has_value();
@@ -397,7 +411,8 @@ StatusOr<std::unique_ptr<OpKernel>> CreateConv(const Node& node, const Graph& gr
                           .has_residual = HasInput(node, 3),
                           .channels_last = layout == ImageLayout::kNHWC,
                           .window = window};
-    kernel->UseOneDnn(OneDnnConv::Create(geometry, activation));
+    kernel->UseOneDnn(OneDnnConv::Create(geometry, activation,
+                                         graph.values[node.inputs[1]].constant->data<float>()));
   }
   if (algorithm == "onednn" && !kernel->UsesOneDnn()) {
     return absl::InvalidArgumentError(constant_weights

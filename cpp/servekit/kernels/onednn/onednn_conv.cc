@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -61,6 +62,11 @@ struct OneDnnConv::Impl {
   memory::dims strides, dilations, pad_l, pad_r;
   Tag src_tag = Tag::any;
   mutable PackedWeightsSet packed;
+  // The weights as packed when created: every other layout is made from them.
+  memory source_weights;
+  mutable std::once_flag unpack_once;
+  mutable std::vector<float> original_weights;  // OriginalWeights(), once asked for
+  mutable Status unpack_status;
   PlanCache<ConvPlan> plans;
 
   int64_t FlopsPerImage() const {
@@ -85,8 +91,8 @@ struct OneDnnConv::Impl {
     return memory::desc({batch, g.filters, g.window.out_h, g.window.out_w}, memory::data_type::f32,
                         g.channels_last ? Tag::nhwc : Tag::nchw);
   }
-  Status RunPlan(const ConvPlan& plan, const float* x, const float* weights, const float* bias,
-                 const float* residual, float* y, char* scratch) const;
+  Status RunPlan(const ConvPlan& plan, const float* x, const float* bias, const float* residual,
+                 float* y, char* scratch) const;
 };
 
 StatusOr<ConvChoice> OneDnnConv::Impl::Describe(int64_t batch) const {
@@ -200,12 +206,14 @@ StatusOr<std::shared_ptr<ConvPlan>> OneDnnConv::Impl::Build(int64_t batch, int t
   }
 }
 
-Status OneDnnConv::Impl::RunPlan(const ConvPlan& plan, const float* x, const float* weights,
-                                 const float* bias, const float* residual, float* y,
-                                 char* scratch) const {
+Status OneDnnConv::Impl::RunPlan(const ConvPlan& plan, const float* x, const float* bias,
+                                 const float* residual, float* y, char* scratch) const {
   try {
     ThreadsPerCall(plan.threads);
-    ASSIGN_OR_RETURN(memory packed_weights, plan.weights->Get(user_weights, weights));
+    ASSIGN_OR_RETURN(
+        memory packed_weights,
+        plan.weights->Get(source_weights.get_desc(),
+                          static_cast<const float*>(source_weights.get_data_handle())));
     BindingsPool::Lease call = plan.bindings->Acquire();
     using P = ConvPlan;
     char* pad = scratch + plan.src_bytes + plan.dst_bytes;
@@ -249,7 +257,7 @@ OneDnnConv::OneDnnConv(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OneDnnConv::~OneDnnConv() = default;
 
 std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
-                                               const Activation& activation) {
+                                               const Activation& activation, const float* weights) {
   const Window2D& w = geometry.window;
   if (geometry.group < 1 || geometry.channels % geometry.group != 0 ||
       geometry.filters % geometry.group != 0 || w.out_h < 1 || w.out_w < 1) {
@@ -281,11 +289,33 @@ std::unique_ptr<OneDnnConv> OneDnnConv::Create(const ConvGeometry& geometry,
   } catch (const dnnl::error&) {
     return nullptr;
   }
-  auto conv = std::unique_ptr<OneDnnConv>(new OneDnnConv(std::move(impl)));
-  // oneDNN must have a convolution for these dims; checked with one image.
-  // The code is generated on first use: loading stays fast.
-  if (!conv->impl_->Describe(1).ok()) return nullptr;
-  return conv;
+  // oneDNN must have a convolution for these dims; checked with one image,
+  // whose weight layout the weights are packed into now. The code is
+  // generated on first use: loading stays fast.
+  auto choice = impl->Describe(1);
+  if (!choice.ok()) return nullptr;
+  auto packed = impl->packed.ForLayout(choice->pd.weights_desc())->Get(impl->user_weights, weights);
+  if (!packed.ok()) return nullptr;
+  impl->source_weights = *packed;
+  return std::unique_ptr<OneDnnConv>(new OneDnnConv(std::move(impl)));
+}
+
+StatusOr<const float*> OneDnnConv::OriginalWeights() const {
+  const Impl& impl = *impl_;
+  std::call_once(impl.unpack_once, [&impl] {
+    try {
+      OneThreadPerCall();
+      impl.original_weights.resize(impl.user_weights.get_size() / sizeof(float));
+      memory source = impl.source_weights;
+      memory original(impl.user_weights, CpuEngine(), impl.original_weights.data());
+      dnnl::reorder(source, original).execute(ThreadStream(), source, original);
+      ThreadStream().wait();
+    } catch (const dnnl::error& e) {
+      impl.unpack_status = FromDnnl(e, "could not unpack convolution weights");
+    }
+  });
+  if (!impl.unpack_status.ok()) return impl.unpack_status;
+  return impl.original_weights.data();
 }
 
 std::optional<size_t> OneDnnConv::ScratchBytes(int64_t batch, int num_threads) const {
@@ -295,13 +325,11 @@ std::optional<size_t> OneDnnConv::ScratchBytes(int64_t batch, int num_threads) c
   return (*plan)->Bytes();
 }
 
-Status OneDnnConv::Run(const float* x, int64_t batch, const float* weights, const float* bias,
-                       const float* residual, float* y, void* scratch,
-                       const IntraOpPool& pool) const {
+Status OneDnnConv::Run(const float* x, int64_t batch, const float* bias, const float* residual,
+                       float* y, void* scratch, const IntraOpPool& pool) const {
   if (batch <= 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::shared_ptr<const ConvPlan> plan, impl_->PlanFor(batch, pool.num_threads()));
-  RETURN_IF_ERROR(
-      impl_->RunPlan(*plan, x, weights, bias, residual, y, static_cast<char*>(scratch)));
+  RETURN_IF_ERROR(impl_->RunPlan(*plan, x, bias, residual, y, static_cast<char*>(scratch)));
   // The epilogue's steps oneDNN did not run, in order.
   const Impl& impl = *impl_;
   const int64_t elements = batch * impl.g.filters * impl.g.window.out_h * impl.g.window.out_w;

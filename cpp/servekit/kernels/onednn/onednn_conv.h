@@ -8,7 +8,9 @@
 // on every call. With NHWC tensors (engine/passes/channels_last.cc) there is
 // nothing to convert on AVX-512, where oneDNN's convolutions compute in NHWC.
 //
-// Weights are packed once per weight layout, on the first call that needs it.
+// Weights are packed when the convolution is created, into the layout oneDNN
+// picks for one image; the caller may then drop its copy. A batch size whose
+// convolution wants another layout gets it from that packed copy, once.
 // A oneDNN primitive exists for one batch size, so they are built per batch
 // size (and thread count) on first use and cached (a bounded number). A call
 // runs on the pool's thread count of OpenMP threads when it is large enough to
@@ -42,8 +44,9 @@ struct ConvGeometry {
 class OneDnnConv {
  public:
   // Null when oneDNN cannot run this convolution (the caller keeps its own).
+  // `weights` (OIHW) are read only during the call.
   static std::unique_ptr<OneDnnConv> Create(const ConvGeometry& geometry,
-                                            const Activation& activation);
+                                            const Activation& activation, const float* weights);
   ~OneDnnConv();
 
   // Scratch bytes Run needs for `batch` images on a pool of `num_threads`, or
@@ -53,10 +56,13 @@ class OneDnnConv {
   // y[batch, filters, out_h, out_w] = activation(conv(x[batch, channels,
   // height, width], weights) + bias + residual); bias and residual may be null
   // only when the geometry has none. Whatever oneDNN cannot fuse for this
-  // batch size is applied afterwards. Always passes the same weights (the
-  // node's constant). Fails when ScratchBytes would be nullopt.
-  Status Run(const float* x, int64_t batch, const float* weights, const float* bias,
-             const float* residual, float* y, void* scratch, const IntraOpPool& pool) const;
+  // batch size is applied afterwards. Fails when ScratchBytes would be nullopt.
+  Status Run(const float* x, int64_t batch, const float* bias, const float* residual, float* y,
+             void* scratch, const IntraOpPool& pool) const;
+
+  // The weights in their original layout (OIHW), unpacked on the first call:
+  // for the caller's own path, on batch sizes oneDNN has no convolution for.
+  StatusOr<const float*> OriginalWeights() const;
 
  private:
   struct Impl;
