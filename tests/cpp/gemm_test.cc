@@ -433,6 +433,24 @@ TEST(OneDnnGemmTest, ForcingOneDnnWhereItCannotRunIsAnError) {
       {"_gemm_algorithm must be"}));
 }
 
+TEST(MatMulTest, BatchedProductsSplitAcrossTwoThreads) {
+  // Attention-sized products (64x32 by 32x64), 20 of them: enough work to split
+  // the batch indices across two threads; B shared across the leading batch
+  // dim (broadcast) and not.
+  const Tensor a = RandomTensor({4, 5, 64, 32}, 620);
+  for (const Shape& b_shape : {Shape{4, 5, 32, 64}, Shape{5, 32, 64}}) {
+    const Tensor b = RandomTensor(b_shape, 621);
+    Shape shape;
+    const std::vector<double> expected = RefMatMul(a, b, &shape);
+    for (int threads : {1, 2}) {
+      SK_ASSERT_OK_AND_ASSIGN(
+          Tensor out, RunOp1("MatMul", {Feed(a), Feed(b)}, {}, test::Options(true, threads)));
+      EXPECT_TRUE(TensorNear(out, shape, expected, kRtol, kAtolSum))
+          << "B " << ShapeToString(b_shape) << ", " << threads << " threads";
+    }
+  }
+}
+
 TEST(MatMulTest, FusedBiasOnEveryPath) {
   // The optimiser's MatMul(A, W, bias): Sgemm's and oneDNN's paths, one-row
   // products (Eigen's GEMV) and an empty K, against A x W + bias.
