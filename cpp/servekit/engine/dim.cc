@@ -77,6 +77,17 @@ bool IsFixed(const SymShape& shape) {
   return std::all_of(shape.begin(), shape.end(), [](const Dim& d) { return d.is_fixed(); });
 }
 
+bool BroadcastsAlongTrailingAxes(const SymShape& param, const SymShape& x, int axis) {
+  if (param.size() > x.size()) return false;
+  const size_t offset = x.size() - param.size();
+  for (size_t i = 0; i < param.size(); ++i) {
+    const bool one = param[i] == Dim::Fixed(1);
+    const bool leading = static_cast<int>(offset + i) < axis;
+    if (leading ? !one : !(one || param[i] == x[offset + i])) return false;
+  }
+  return true;
+}
+
 Shape Evaluate(const SymShape& shape, int64_t batch) {
   Shape out;
   out.reserve(shape.size());

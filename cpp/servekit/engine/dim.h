@@ -63,6 +63,9 @@ StatusOr<Dim> SymProduct(const SymShape& shape, int begin, int end);
 
 // ONNX multidirectional (numpy) broadcasting of two shapes.
 StatusOr<SymShape> BroadcastShapes(const SymShape& a, const SymShape& b);
+// Whether `param`, right-aligned to `x`, varies only along x's axes from `axis`
+// on: each of its dims there is x's or 1, and 1 before (a layer norm's scale).
+bool BroadcastsAlongTrailingAxes(const SymShape& param, const SymShape& x, int axis);
 
 // Normalises an axis in [-rank, rank) to [0, rank); error otherwise (so a scalar
 // has no axis at all).

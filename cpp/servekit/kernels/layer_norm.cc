@@ -24,21 +24,6 @@ StatusOr<int> Axis(const Attributes& attributes, int rank) {
   return NormalizeAxis(axis, rank);
 }
 
-// Whether `param` (right-aligned to `x`) varies only along x's dims from `axis`
-// on, each of its dims being x's or 1.
-bool BroadcastsOverRows(const SymShape& param, const SymShape& x, int axis) {
-  if (param.size() > x.size()) return false;
-  const size_t offset = x.size() - param.size();
-  for (size_t i = 0; i < param.size(); ++i) {
-    const Dim& d = param[i];
-    const bool is_one = d.is_fixed() && d.value() == 1;
-    if (static_cast<int>(offset + i) < axis ? !is_one : !(is_one || d == x[offset + i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 Status InferLayerNorm(InferenceContext& ctx) {
   RETURN_IF_ERROR(ctx.ExpectDType(0, {DType::kFloat32}));
   const SymShape& x = ctx.input(0).shape;
@@ -53,7 +38,7 @@ Status InferLayerNorm(InferenceContext& ctx) {
       return ctx.Error(absl::StrCat("'", p.name, "' must be float32; got ", DTypeName(p.dtype)));
     }
     if (!p.constant) return ctx.Error(absl::StrCat("'", p.name, "' must be a constant"));
-    if (!BroadcastsOverRows(p.shape, x, *axis)) {
+    if (!BroadcastsAlongTrailingAxes(p.shape, x, *axis)) {
       return ctx.Error(absl::StrCat("'", p.name, "' of shape ", SymShapeToString(p.shape),
                                     " does not broadcast to the normalised dims of ",
                                     SymShapeToString(x), " from axis ", *axis));

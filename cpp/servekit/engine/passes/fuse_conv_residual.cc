@@ -4,26 +4,28 @@
 // of a separate sweep over memory, and the activation after the Add then fuses
 // into the Conv too (FuseActivations runs again after this pass). Runs after
 // UseChannelsLast: by then a chain's Adds read the NHWC convolutions directly.
+#include <optional>
+
 #include "servekit/engine/passes/passes.h"
 
 namespace servekit {
 
 Status FuseConvResidual(Graph& graph) {
+  // Rebuilt after each rewrite (producers and use counts change).
+  std::optional<passes::GraphView> view(std::in_place, graph);
   for (size_t x = 0; x < graph.nodes.size(); ++x) {
     if (graph.nodes[x].op_type != "Add" || graph.nodes[x].inputs.size() != 2) continue;
-    const passes::GraphView view(graph);
     const Node& add = graph.nodes[x];
     const SymShape& y = graph.values[add.outputs[0]].shape;
     for (int side = 0; side < 2; ++side) {
       const int conv_out = add.inputs[side], residual = add.inputs[1 - side];
-      const int conv = view.Producer(conv_out, "Conv");
-      if (conv < 0 || residual == conv_out || view.uses(conv_out) != 1) continue;
+      const int conv = view->Producer(conv_out, "Conv");
+      if (conv < 0 || residual == conv_out || view->uses(conv_out) != 1) continue;
       const Node& c = graph.nodes[conv];
       // The residual must exist before the Conv runs, and not broadcast.
-      const std::vector<int> producers = graph.Producers();
-      if (c.attributes.Has("_activation") || c.inputs.size() > 3 || producers[residual] > conv ||
-          graph.values[residual].shape != y || graph.values[conv_out].shape != y ||
-          graph.values[residual].dtype != DType::kFloat32) {
+      if (c.attributes.Has("_activation") || c.inputs.size() > 3 ||
+          view->Producer(residual) > conv || graph.values[residual].shape != y ||
+          graph.values[conv_out].shape != y || graph.values[residual].dtype != DType::kFloat32) {
         continue;
       }
       const std::vector<int> old_inputs = c.inputs;
@@ -37,6 +39,7 @@ Status FuseConvResidual(Graph& graph) {
             side == 0 ? std::vector<int>{conv_out, residual} : std::vector<int>{residual, conv_out};
         continue;
       }
+      view.emplace(graph);
       break;
     }
   }

@@ -316,14 +316,9 @@ class LayerNormMatcher {
       if (!x.shape[d].is_fixed()) return false;
     }
     for (int param : {m.gamma, m.beta}) {
-      if (param < 0) continue;
-      const SymShape& p = view_.graph().values[param].shape;
-      if (p.size() > x.shape.size()) return false;
-      const size_t offset = x.shape.size() - p.size();
-      for (size_t i = 0; i < p.size(); ++i) {
-        const bool one = p[i] == Dim::Fixed(1);
-        const bool leading = static_cast<int>(offset + i) < s.axis;
-        if (leading ? !one : !(one || p[i] == x.shape[offset + i])) return false;
+      if (param >= 0 &&
+          !BroadcastsAlongTrailingAxes(view_.graph().values[param].shape, x.shape, s.axis)) {
+        return false;
       }
     }
     return view_.ReadOnlyWithin(m.nodes, result_node);

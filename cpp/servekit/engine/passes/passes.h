@@ -44,6 +44,8 @@ class GraphView {
   const Node& node(int n) const { return graph_.nodes[n]; }
   // Readers of value v (a graph output counts as one).
   int uses(int v) const { return v < 0 ? 0 : uses_[v]; }
+  // The live node writing value v, or -1 (an input or a constant).
+  int Producer(int v) const { return v < 0 ? -1 : producers_[v]; }
   // The node writing value v if it is a live `op_type` node, else -1.
   int Producer(int v, const std::string& op_type) const;
   // Whether value v is a float32 constant of one element within 1e-5

@@ -4,25 +4,27 @@
 // after it sit right behind the MatMul, where FuseMatMulAdd and
 // FuseActivations can fold them in.
 #include <algorithm>
+#include <optional>
 
 #include "servekit/engine/passes/passes.h"
 
 namespace servekit {
 
 Status UnflattenMatMul(Graph& graph) {
+  // Rebuilt after each rewrite (producers and use counts change).
+  std::optional<passes::GraphView> view(std::in_place, graph);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     Node& unflatten = graph.nodes[i];
     if (unflatten.op_type != "Reshape") continue;
-    const passes::GraphView view(graph);
     const int product = unflatten.inputs[0];
-    const int matmul = view.Producer(product, "MatMul");
-    if (matmul < 0 || view.uses(product) != 1 || view.node(matmul).inputs.size() != 2) continue;
-    const int flat = view.node(matmul).inputs[0];
-    const int flatten = view.Producer(flat, "Reshape");
-    if (flatten < 0 || view.uses(flat) != 1) continue;
-    const int x = view.node(flatten).inputs[0];
+    const int matmul = view->Producer(product, "MatMul");
+    if (matmul < 0 || view->uses(product) != 1 || view->node(matmul).inputs.size() != 2) continue;
+    const int flat = view->node(matmul).inputs[0];
+    const int flatten = view->Producer(flat, "Reshape");
+    if (flatten < 0 || view->uses(flat) != 1) continue;
+    const int x = view->node(flatten).inputs[0];
     const SymShape& x_shape = graph.values[x].shape;
-    const SymShape& w_shape = graph.values[view.node(matmul).inputs[1]].shape;
+    const SymShape& w_shape = graph.values[view->node(matmul).inputs[1]].shape;
     const SymShape& flat_shape = graph.values[flat].shape;
     const SymShape& y_shape = graph.values[unflatten.outputs[0]].shape;
     // x [..., K] flattened to [rows, K], times W [K, N], back to [..., N].
@@ -37,6 +39,7 @@ Status UnflattenMatMul(Graph& graph) {
     product_node.outputs = unflatten.outputs;
     graph.nodes[flatten].op_type.clear();
     unflatten.op_type.clear();
+    view.emplace(graph);
   }
   passes::CompactNodes(graph);
   return absl::OkStatus();
