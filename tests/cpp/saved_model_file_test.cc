@@ -14,6 +14,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "savedmodel_test_util.h"
 #include "servekit/proto/tf/saved_model.pb.h"
 #include "test_util.h"
@@ -24,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
+using google::protobuf::util::MessageDifferencer;
 using test::IsError;
 using test::IsInvalid;
 using test::ReadBytes;
@@ -70,19 +72,53 @@ TEST(SavedModelFileTest, SelectsTheServeMetaGraph) {
     EXPECT_TRUE(IsSavedModelDirectory(dir));
     auto meta_graph = ReadSavedModelMetaGraph(dir);
     ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-    EXPECT_EQ(meta_graph->meta_info_def().tags().size(), 1);
-    EXPECT_EQ(meta_graph->meta_info_def().tags(0), "serve");
-    ASSERT_TRUE(meta_graph->signature_def().contains("serving_default"));
-    EXPECT_GT(meta_graph->graph_def().node_size(), 0);
-    EXPECT_GT(meta_graph->graph_def().library().function_size(), 0);
-    EXPECT_GT(meta_graph->object_graph_def().nodes_size(), 0);
+    EXPECT_EQ(meta_graph->def.meta_info_def().tags().size(), 1);
+    EXPECT_EQ(meta_graph->def.meta_info_def().tags(0), "serve");
+    ASSERT_TRUE(meta_graph->def.signature_def().contains("serving_default"));
+    EXPECT_GT(meta_graph->def.graph_def().node_size(), 0);
+    EXPECT_GT(meta_graph->functions.size(), 0u);
+    EXPECT_EQ(meta_graph->def.graph_def().library().function_size(), 0);
+    EXPECT_GT(meta_graph->def.object_graph_def().nodes_size(), 0);
+  }
+}
+
+TEST(SavedModelFileTest, TheWireSplitReadsWhatAWholeParseReads) {
+  // The meta graph is parsed without its library and op list, and each
+  // function on its own when asked for: together exactly what protobuf reads
+  // from the whole file.
+  for (const char* name : kFixtures) {
+    SCOPED_TRACE(name);
+    const fs::path dir = SavedModelFixture(name);
+    tensorflow::SavedModel whole;
+    ASSERT_TRUE(whole.ParseFromString(ReadBytes(dir / kSavedModelFilename)));
+    auto split = ReadSavedModelMetaGraph(dir.string());
+    ASSERT_TRUE(split.ok()) << split.status();
+    tensorflow::MetaGraphDef expected = whole.meta_graphs(0);
+    const tensorflow::FunctionDefLibrary library = expected.graph_def().library();
+    ASSERT_GT(library.function_size(), 0);
+    EXPECT_GT(expected.meta_info_def().stripped_op_list().op_size(), 0);
+    expected.mutable_graph_def()->clear_library();
+    expected.mutable_meta_info_def()->clear_stripped_op_list();
+    EXPECT_TRUE(MessageDifferencer::Equals(expected, split->def));
+    EXPECT_EQ(split->functions.size(), static_cast<size_t>(library.function_size()));
+    for (const tensorflow::FunctionDef& f : library.function()) {
+      auto parsed = split->functions.Find(f.signature().name());
+      ASSERT_TRUE(parsed.ok()) << parsed.status();
+      ASSERT_NE(*parsed, nullptr) << f.signature().name();
+      EXPECT_TRUE(MessageDifferencer::Equals(f, **parsed)) << f.signature().name();
+      auto again = split->functions.Find(f.signature().name());
+      EXPECT_EQ(*again, *parsed);  // parsed once
+    }
+    auto missing = split->functions.Find("no_such_function");
+    ASSERT_TRUE(missing.ok());
+    EXPECT_EQ(*missing, nullptr);
   }
 }
 
 TEST(SavedModelFileTest, ReadsWhatTheLoaderWillNeed) {
   auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("tiny_module").string());
   ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-  const tensorflow::SignatureDef& signature = meta_graph->signature_def().at("serving_default");
+  const tensorflow::SignatureDef& signature = meta_graph->def.signature_def().at("serving_default");
   ASSERT_TRUE(signature.inputs().contains("x"));
   const tensorflow::TensorInfo& x = signature.inputs().at("x");
   EXPECT_EQ(x.name(), "serving_default_x:0");
@@ -94,7 +130,7 @@ TEST(SavedModelFileTest, ReadsWhatTheLoaderWillNeed) {
   EXPECT_EQ(signature.method_name(), "tensorflow/serving/predict");
   // The root object has the module's variables as children, and a concrete
   // function binds captured inputs to them.
-  const auto& objects = meta_graph->object_graph_def();
+  const auto& objects = meta_graph->def.object_graph_def();
   std::vector<std::string> children;
   for (const auto& child : objects.nodes(0).children()) children.push_back(child.local_name());
   EXPECT_NE(std::find(children.begin(), children.end(), "w"), children.end());
@@ -168,7 +204,7 @@ TEST(SavedModelFileTest, NoServeTagListsTheTagSets) {
   options.tags = {"serve", "gpu"};
   auto meta_graph = ParseSavedModelMetaGraph(bytes, options);
   ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-  EXPECT_EQ(meta_graph->meta_info_def().tags_size(), 2);
+  EXPECT_EQ(meta_graph->def.meta_info_def().tags_size(), 2);
 }
 
 }  // namespace

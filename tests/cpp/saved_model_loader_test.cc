@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "savedmodel_test_util.h"
 #include "servekit/formats/model_loader.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
@@ -350,6 +351,66 @@ TEST_F(HostileSavedModelTest, UnknownDeclaredDimsAcceptAnyCheckpointValue) {
   auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
   ASSERT_TRUE(y.ok()) << y.status();
   ExpectNear(*y, TinyModuleOutput("tiny_module"));
+}
+
+// A FunctionDef whose node_def field (3) holds bytes that are no NodeDef:
+// its name still reads from the wire, its body does not parse.
+void CorruptBody(tensorflow::FunctionDef* f) {
+  f->GetReflection()->MutableUnknownFields(f)->AddLengthDelimited(3, std::string("\xff\xff", 2));
+}
+
+TEST_F(HostileSavedModelTest, ACorruptFunctionNoSignatureReachesIsNeverRead) {
+  // Library functions are parsed when a signature reaches them: one that no
+  // signature calls (like the save and restore functions) is not checked.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* unused =
+      MetaGraph(saved_model).mutable_graph_def()->mutable_library()->add_function();
+  unused->mutable_signature()->set_name("never_called");
+  CorruptBody(unused);
+  WriteProto(dir, saved_model);
+  auto model = Load(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> x(kRows.begin(), kRows.end());
+  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+  ASSERT_TRUE(y.ok()) << y.status();
+  ExpectNear(*y, TinyModuleOutput("tiny_module"));
+}
+
+TEST_F(HostileSavedModelTest, ACorruptFunctionASignatureCallsIsAnErrorNamingIt) {
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  const std::string name = f->signature().name();
+  CorruptBody(f);
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(),
+                        {"signature 'serving_default'", absl::StrCat("function '", name, "'"),
+                         "not a valid FunctionDef"}));
+}
+
+TEST_F(HostileSavedModelTest, OfTwoFunctionsWithOneNameTheLaterIsCalled) {
+  // As when protobuf parses the library into a map by name. The later copy
+  // of __call__ negates tanh's input instead.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  tensorflow::FunctionDef later = *f;
+  BodyNode(&later, "Tanh")->set_op("Neg");
+  *MetaGraph(saved_model).mutable_graph_def()->mutable_library()->add_function() = later;
+  WriteProto(dir, saved_model);
+  auto model = Load(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> x(kRows.begin(), kRows.end());
+  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+  ASSERT_TRUE(y.ok()) << y.status();
+  auto vars = ExpectedVariables("tiny_module");
+  std::vector<double> expected =
+      Affine(kRows, 3, vars["w/.ATTRIBUTES/VARIABLE_VALUE"], vars["b/.ATTRIBUTES/VARIABLE_VALUE"]);
+  for (double& v : expected) v = -v;
+  ExpectNear(*y, expected);
 }
 
 TEST_F(HostileSavedModelTest, FunctionThatCallsItself) {

@@ -1,26 +1,81 @@
 // Fuzzes the reading of saved_model.pb (formats/savedmodel/saved_model_file.h):
-// the input is the file's bytes, parsed as a SavedModel with the .proto files
-// written in this repo, and the meta graph tagged {serve} picked out. What
-// follows the meta graph (inlining, translation, shape inference) has its own
-// target, saved_model_translate_fuzzer, seeded with slimmed files.
+// the input is the file's bytes, split on the wire and parsed as a SavedModel
+// with the .proto files written in this repo, and the meta graph tagged
+// {serve} picked out. What follows the meta graph (inlining, translation,
+// shape inference) has its own target, saved_model_translate_fuzzer, seeded
+// with slimmed files.
+//
+// Besides not crashing, the split must agree with protobuf (it traps when
+// not): whenever protobuf parses the whole file, the reader finds a {serve}
+// meta graph exactly when protobuf's has one, equal field for field once the
+// function library and the stripped op list are set aside, and each library
+// function it parses on demand equals protobuf's of that name (the last one).
 #include <cstddef>
 #include <cstdint>
+#include <map>
 
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
+#include "servekit/proto/tf/saved_model.pb.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   google::protobuf::SetLogHandler(nullptr);
   return 0;
 }
 
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+const tensorflow::MetaGraphDef* ServeMetaGraph(const tensorflow::SavedModel& saved_model) {
+  for (const tensorflow::MetaGraphDef& meta_graph : saved_model.meta_graphs()) {
+    const auto& tags = meta_graph.meta_info_def().tags();
+    if (tags.empty()) continue;
+    bool all_serve = true;
+    for (const std::string& tag : tags) all_serve = all_serve && tag == servekit::kServeTag;
+    if (all_serve) return &meta_graph;
+  }
+  return nullptr;
+}
+
+void CheckAgainstWholeParse(absl::string_view bytes,
+                            const servekit::StatusOr<servekit::SavedModelMetaGraph>& split) {
+  tensorflow::SavedModel whole;
+  if (bytes.empty() || !whole.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;
+  const tensorflow::MetaGraphDef* serve = ServeMetaGraph(whole);
+  if (serve == nullptr) {
+    if (split.ok()) __builtin_trap();  // a meta graph protobuf does not see
+    return;
+  }
+  if (!split.ok()) __builtin_trap();  // refused what protobuf reads
+  tensorflow::MetaGraphDef expected = *serve;
+  expected.mutable_graph_def()->clear_library();
+  if (expected.has_meta_info_def()) expected.mutable_meta_info_def()->clear_stripped_op_list();
+  if (serve->has_graph_def() != split->def.has_graph_def()) __builtin_trap();
+  if (!serve->has_graph_def()) expected.clear_graph_def();
+  if (!MessageDifferencer::Equals(expected, split->def)) __builtin_trap();
+  std::map<std::string, const tensorflow::FunctionDef*> functions;
+  for (const tensorflow::FunctionDef& f : serve->graph_def().library().function())
+    functions[f.signature().name()] = &f;
+  if (functions.size() != split->functions.size()) __builtin_trap();
+  for (const auto& [name, f] : functions) {
+    servekit::StatusOr<const tensorflow::FunctionDef*> parsed = split->functions.Find(name);
+    if (!parsed.ok() || *parsed == nullptr || !MessageDifferencer::Equals(*f, **parsed))
+      __builtin_trap();
+  }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  servekit::StatusOr<tensorflow::MetaGraphDef> meta_graph =
+  servekit::StatusOr<servekit::SavedModelMetaGraph> meta_graph =
       servekit::ParseSavedModelMetaGraph(bytes);
+  CheckAgainstWholeParse(bytes, meta_graph);
   if (!meta_graph.ok()) return 0;
   // Walk what the loader reads first: the signatures and their tensors.
-  for (const auto& [name, signature] : meta_graph->signature_def()) {
+  for (const auto& [name, signature] : meta_graph->def.signature_def()) {
     for (const auto& [alias, info] : signature.inputs()) (void)info.tensor_shape().dim_size();
   }
   return 0;

@@ -147,12 +147,11 @@ class Inliner {
  public:
   // `max_depth` below kMaxInliningDepth is a budget for the caller's stack:
   // going past it fails the walk with exceeded_depth_budget() set.
-  Inliner(const tensorflow::MetaGraphDef& meta_graph, int max_depth) : max_depth_(max_depth) {
-    for (const FunctionDef& f : meta_graph.graph_def().library().function())
-      functions_[f.signature().name()] = &f;
+  Inliner(const SavedModelMetaGraph& meta_graph, int max_depth)
+      : max_depth_(max_depth), functions_(meta_graph.functions) {
     auto top = std::make_unique<Scope>();
     auto nodes = std::make_shared<absl::flat_hash_map<std::string, const NodeDef*>>();
-    for (const NodeDef& node : meta_graph.graph_def().node()) (*nodes)[node.name()] = &node;
+    for (const NodeDef& node : meta_graph.def.graph_def().node()) (*nodes)[node.name()] = &node;
     top->nodes = std::move(nodes);
     scopes_.push_back(std::move(top));
   }
@@ -307,12 +306,13 @@ class Inliner {
       return Error(scope, call.name(), "calls no function (attribute 'f')");
     }
     const std::string& name = f_attr->second.func().name();
-    auto function = functions_.find(name);
-    if (function == functions_.end()) {
+    StatusOr<const FunctionDef*> function = functions_.Find(name);
+    if (!function.ok()) return Error(scope, call.name(), std::string(function.status().message()));
+    if (*function == nullptr) {
       return Error(scope, call.name(),
                    absl::StrCat("calls function '", name, "', which the library lacks"));
     }
-    const FunctionDef& f = *function->second;
+    const FunctionDef& f = **function;
     if (scopes_[scope]->active_functions.count(name) > 0) {
       return Error(scope, call.name(), absl::StrCat("function '", name, "' calls itself"));
     }
@@ -358,7 +358,7 @@ class Inliner {
 
   const int max_depth_;
   bool exceeded_depth_budget_ = false;
-  absl::flat_hash_map<std::string, const FunctionDef*> functions_;
+  const FunctionLibrary& functions_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   absl::flat_hash_map<const FunctionDef*,
                       std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>>>
@@ -451,7 +451,7 @@ static Status ResolveSignature(const tensorflow::SignatureDef& signature, Inline
 
 // The walk on the calling thread's stack, at most `max_depth` deep;
 // `*exceeded_depth_budget` tells a budget that ran out from other errors.
-static StatusOr<TfFlatGraph> InlineOnThisStack(const tensorflow::MetaGraphDef& meta_graph,
+static StatusOr<TfFlatGraph> InlineOnThisStack(const SavedModelMetaGraph& meta_graph,
                                                const tensorflow::SignatureDef& signature,
                                                int max_depth, bool* exceeded_depth_budget) {
   Inliner inliner(meta_graph, max_depth);
@@ -461,7 +461,7 @@ static StatusOr<TfFlatGraph> InlineOnThisStack(const tensorflow::MetaGraphDef& m
   return std::move(inliner.flat());
 }
 
-StatusOr<TfFlatGraph> InlineSignature(const tensorflow::MetaGraphDef& meta_graph,
+StatusOr<TfFlatGraph> InlineSignature(const SavedModelMetaGraph& meta_graph,
                                       const tensorflow::SignatureDef& signature) {
   // The walk recurses once per op on the longest path (kMaxInliningDepth at
   // most). A shallow graph is walked here; a deeper one again on a stack of

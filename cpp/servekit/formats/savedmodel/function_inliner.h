@@ -16,13 +16,15 @@
 // calls itself, nesting deeper than kMaxInliningDepth, an op whose outputs
 // this reader does not know (it cannot resolve "node:out_arg:index").
 //
-// The result points into `meta_graph`, which must outlive it.
+// The result points into `meta_graph` (and into the functions its library
+// parses on the way), which must outlive it.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/util/status.h"
 
@@ -50,7 +52,7 @@ struct TfFlatGraph {
   std::vector<std::pair<std::string, TfOutput>> outputs;
 };
 
-StatusOr<TfFlatGraph> InlineSignature(const tensorflow::MetaGraphDef& meta_graph,
+StatusOr<TfFlatGraph> InlineSignature(const SavedModelMetaGraph& meta_graph,
                                       const tensorflow::SignatureDef& signature);
 
 // True when `a` and `b` compute the same: node for node the same ops from the

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/proto/tf/saved_model.pb.h"
+#include "servekit/util/protobuf_wire.h"
 #include "servekit/util/read_file.h"
 
 namespace servekit {
@@ -24,6 +26,67 @@ std::vector<std::string> SortedTags(const tensorflow::MetaGraphDef& meta_graph) 
 }
 
 // "{serve, gpu}"; "{}" for an untagged meta graph.
+// Field numbers on the path from SavedModel to the parts left unparsed.
+constexpr uint32_t kMetaGraphsField = 2;       // SavedModel.meta_graphs
+constexpr uint32_t kMetaInfoDefField = 1;      // MetaGraphDef.meta_info_def
+constexpr uint32_t kStrippedOpListField = 2;   // MetaInfoDef.stripped_op_list
+constexpr uint32_t kGraphDefField = 2;         // MetaGraphDef.graph_def
+constexpr uint32_t kLibraryField = 2;          // GraphDef.library
+constexpr uint32_t kLibraryFunctionField = 1;  // FunctionDefLibrary.function
+
+// A serialized meta graph split in two: the rest of it, and its library's
+// serialized functions.
+struct SplitMetaGraph {
+  std::string rest;
+  std::vector<absl::string_view> functions;
+};
+
+// `message` with every occurrence of length-delimited field `number` left
+// out; the payloads left out go to `removed`. False when `message` is not
+// well-formed.
+bool WithoutField(absl::string_view message, uint32_t number, std::string* kept,
+                  std::vector<absl::string_view>* removed) {
+  return ForEachWireField(message, [&](const WireField& field) {
+    if (field.number == number && field.type == WireType::kLengthDelimited) {
+      if (removed != nullptr) removed->push_back(field.payload);
+    } else {
+      kept->append(field.encoded.data(), field.encoded.size());
+    }
+  });
+}
+
+// Message fields may occur several times (protobuf merges them), so every
+// occurrence of meta_info_def, graph_def and library is visited. Fields with
+// another wire type than a message's are unknown fields to protobuf and are
+// kept as they are.
+bool Split(absl::string_view meta_graph, SplitMetaGraph* split) {
+  bool parts_well_formed = true;
+  const bool well_formed = ForEachWireField(meta_graph, [&](const WireField& field) {
+    const bool message = field.type == WireType::kLengthDelimited;
+    if (message && field.number == kMetaInfoDefField) {
+      std::string kept;
+      parts_well_formed &= WithoutField(field.payload, kStrippedOpListField, &kept, nullptr);
+      AppendLengthDelimitedField(field.number, kept, &split->rest);
+    } else if (message && field.number == kGraphDefField) {
+      std::string kept;
+      std::vector<absl::string_view> libraries;
+      parts_well_formed &= WithoutField(field.payload, kLibraryField, &kept, &libraries);
+      for (absl::string_view library : libraries) {
+        parts_well_formed &= ForEachWireField(library, [&](const WireField& entry) {
+          if (entry.number == kLibraryFunctionField && entry.type == WireType::kLengthDelimited) {
+            split->functions.push_back(entry.payload);
+          }
+          // gradient (2) and registered_gradients (3): training only
+        });
+      }
+      AppendLengthDelimitedField(field.number, kept, &split->rest);
+    } else {
+      split->rest.append(field.encoded.data(), field.encoded.size());
+    }
+  });
+  return well_formed && parts_well_formed;
+}
+
 std::string TagSetString(const std::vector<std::string>& tags) {
   return absl::StrCat("{", absl::StrJoin(tags, ", "), "}");
 }
@@ -35,20 +98,20 @@ bool IsSavedModelDirectory(const std::string& dir) {
   return fs::is_regular_file(fs::path(dir) / kSavedModelFilename, error);
 }
 
-StatusOr<tensorflow::MetaGraphDef> ParseSavedModelMetaGraph(absl::string_view bytes,
-                                                            const SavedModelOptions& options) {
+StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
+                                                       const SavedModelOptions& options) {
   if (bytes.empty()) return absl::InvalidArgumentError("saved_model.pb is empty");
   const size_t limit = std::min<size_t>(options.max_file_bytes, std::numeric_limits<int>::max());
   if (bytes.size() > limit) {
     return absl::InvalidArgumentError(
         absl::StrCat("saved_model.pb has ", bytes.size(), " bytes, over the limit of ", limit));
   }
-  tensorflow::SavedModel saved_model;
-  if (!saved_model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(
-        "saved_model.pb is not a valid SavedModel protobuf (truncated or corrupt)");
-  }
-  if (saved_model.meta_graphs_size() == 0) {
+  const Status corrupt = absl::InvalidArgumentError(
+      "saved_model.pb is not a valid SavedModel protobuf (truncated or corrupt)");
+  std::vector<absl::string_view> meta_graphs;
+  std::string ignored;
+  if (!WithoutField(bytes, kMetaGraphsField, &ignored, &meta_graphs)) return corrupt;
+  if (meta_graphs.empty()) {
     return absl::InvalidArgumentError(
         "saved_model.pb holds no meta graph (truncated, or not a SavedModel)");
   }
@@ -56,19 +119,30 @@ StatusOr<tensorflow::MetaGraphDef> ParseSavedModelMetaGraph(absl::string_view by
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
   std::vector<std::string> available;
-  for (tensorflow::MetaGraphDef& meta_graph : *saved_model.mutable_meta_graphs()) {
-    const std::vector<std::string> tags = SortedTags(meta_graph);
-    if (tags == wanted) return std::move(meta_graph);
+  std::optional<SavedModelMetaGraph> chosen;
+  for (absl::string_view serialized : meta_graphs) {
+    SplitMetaGraph split;
+    tensorflow::MetaGraphDef def;
+    if (!Split(serialized, &split) || !def.ParseFromString(split.rest)) return corrupt;
+    const std::vector<std::string> tags = SortedTags(def);
+    if (tags == wanted && !chosen) {  // the first of that tag set, as before
+      chosen.emplace();
+      chosen->def = std::move(def);
+      for (absl::string_view function : split.functions) {
+        if (!chosen->functions.AddSerialized(function)) return corrupt;
+      }
+    }
     available.push_back(TagSetString(tags));
   }
+  if (chosen) return *std::move(chosen);
   return absl::InvalidArgumentError(
       absl::StrCat("saved_model.pb has no meta graph tagged ", TagSetString(wanted),
                    "; its tag sets are ", absl::StrJoin(available, ", "),
                    " (servekit serves the meta graph tagged {serve}, as TensorFlow Serving does)"));
 }
 
-StatusOr<tensorflow::MetaGraphDef> ReadSavedModelMetaGraph(const std::string& dir,
-                                                           const SavedModelOptions& options) {
+StatusOr<SavedModelMetaGraph> ReadSavedModelMetaGraph(const std::string& dir,
+                                                      const SavedModelOptions& options) {
   const fs::path path = fs::path(dir) / kSavedModelFilename;
   std::error_code error;
   if (!fs::exists(path, error)) {

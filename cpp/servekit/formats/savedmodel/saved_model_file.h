@@ -8,12 +8,21 @@
 // SavedModel protobuf (truncated or garbage), or without a meta graph of the
 // tags asked for (the message lists the tag sets the file has). Every message
 // names the file. Thread-safe: pure functions.
+//
+// The file is split on the wire before protobuf parses it: the meta graph is
+// parsed without its function library, whose functions are kept serialized
+// and parsed only when a signature reaches them (function_library.h), and
+// without MetaInfoDef.stripped_op_list (TensorFlow's OpDefs of the ops used,
+// which servekit does not read). Bytes that are not well-formed protobuf
+// fields are refused as a full parse would refuse them; a function that no
+// signature reaches is not checked beyond its name.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "servekit/formats/savedmodel/function_library.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/util/status.h"
 
@@ -30,16 +39,24 @@ struct SavedModelOptions {
   size_t max_file_bytes = (size_t{2} << 30) - 1;
 };
 
+// The meta graph to serve: `def` without its library functions (its
+// graph_def().library() is empty) and without meta_info_def's
+// stripped_op_list; the functions by name in `functions`.
+struct SavedModelMetaGraph {
+  tensorflow::MetaGraphDef def;
+  FunctionLibrary functions;
+};
+
 // True when `dir` holds a saved_model.pb (the model loader's format test).
 bool IsSavedModelDirectory(const std::string& dir);
 
 // The meta graph tagged options.tags from `<dir>/saved_model.pb`.
-StatusOr<tensorflow::MetaGraphDef> ReadSavedModelMetaGraph(
+StatusOr<SavedModelMetaGraph> ReadSavedModelMetaGraph(
     const std::string& dir, const SavedModelOptions& options = SavedModelOptions());
 
 // The same from the file's bytes (for the fuzzer and the tests); errors do
 // not name a file.
-StatusOr<tensorflow::MetaGraphDef> ParseSavedModelMetaGraph(
+StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(
     absl::string_view bytes, const SavedModelOptions& options = SavedModelOptions());
 
 }  // namespace servekit

@@ -1,0 +1,48 @@
+// FunctionLibrary: a SavedModel's library functions by name, each kept as its
+// serialized FunctionDef and parsed the first time it is asked for.
+//
+// Why lazily: about half of a Keras export's saved_model.pb is functions that
+// serving never calls (the checkpoint save and restore functions, training
+// graphs); parsing and freeing only what a signature reaches takes that share
+// off a small model's load. A function that is never asked for is never
+// checked either: its bytes only have to be a well-formed field.
+//
+// Names are read from each FunctionDef's signature (OpDef.name) on the wire.
+// Two functions with one name: the later one wins, as when protobuf parses
+// the whole library into a map. Find is const for the inliner's sake but
+// parses into a cache: not thread-safe (one load uses its library from one
+// thread); the returned pointers stay valid as long as the library.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "servekit/proto/tf/function.pb.h"
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+class FunctionLibrary {
+ public:
+  // Adds one serialized FunctionDef (copied). False, adding nothing, when
+  // its name cannot be read (the bytes are not a well-formed FunctionDef
+  // signature).
+  bool AddSerialized(absl::string_view function_def);
+
+  // The function named `name`, parsed; nullptr when there is none.
+  // InvalidArgument (naming the function) when its bytes do not parse.
+  StatusOr<const tensorflow::FunctionDef*> Find(const std::string& name) const;
+
+  size_t size() const { return functions_.size(); }
+
+ private:
+  struct Entry {
+    std::string serialized;
+    std::unique_ptr<tensorflow::FunctionDef> parsed;  // null until asked for
+  };
+  mutable absl::flat_hash_map<std::string, Entry> functions_;
+};
+
+}  // namespace servekit
