@@ -72,13 +72,13 @@ TEST(SavedModelFileTest, SelectsTheServeMetaGraph) {
     EXPECT_TRUE(IsSavedModelDirectory(dir));
     auto meta_graph = ReadSavedModelMetaGraph(dir);
     ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-    EXPECT_EQ(meta_graph->def.meta_info_def().tags().size(), 1);
-    EXPECT_EQ(meta_graph->def.meta_info_def().tags(0), "serve");
-    ASSERT_TRUE(meta_graph->def.signature_def().contains("serving_default"));
-    EXPECT_GT(meta_graph->def.graph_def().node_size(), 0);
+    EXPECT_EQ(meta_graph->def->meta_info_def().tags().size(), 1);
+    EXPECT_EQ(meta_graph->def->meta_info_def().tags(0), "serve");
+    ASSERT_TRUE(meta_graph->def->signature_def().contains("serving_default"));
+    EXPECT_GT(meta_graph->def->graph_def().node_size(), 0);
     EXPECT_GT(meta_graph->functions.size(), 0u);
-    EXPECT_EQ(meta_graph->def.graph_def().library().function_size(), 0);
-    EXPECT_GT(meta_graph->def.object_graph_def().nodes_size(), 0);
+    EXPECT_EQ(meta_graph->def->graph_def().library().function_size(), 0);
+    EXPECT_GT(meta_graph->def->object_graph_def().nodes_size(), 0);
   }
 }
 
@@ -99,7 +99,7 @@ TEST(SavedModelFileTest, TheWireSplitReadsWhatAWholeParseReads) {
     EXPECT_GT(expected.meta_info_def().stripped_op_list().op_size(), 0);
     expected.mutable_graph_def()->clear_library();
     expected.mutable_meta_info_def()->clear_stripped_op_list();
-    EXPECT_TRUE(MessageDifferencer::Equals(expected, split->def));
+    EXPECT_TRUE(MessageDifferencer::Equals(expected, *split->def));
     EXPECT_EQ(split->functions.size(), static_cast<size_t>(library.function_size()));
     for (const tensorflow::FunctionDef& f : library.function()) {
       auto parsed = split->functions.Find(f.signature().name());
@@ -118,7 +118,8 @@ TEST(SavedModelFileTest, TheWireSplitReadsWhatAWholeParseReads) {
 TEST(SavedModelFileTest, ReadsWhatTheLoaderWillNeed) {
   auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("tiny_module").string());
   ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-  const tensorflow::SignatureDef& signature = meta_graph->def.signature_def().at("serving_default");
+  const tensorflow::SignatureDef& signature =
+      meta_graph->def->signature_def().at("serving_default");
   ASSERT_TRUE(signature.inputs().contains("x"));
   const tensorflow::TensorInfo& x = signature.inputs().at("x");
   EXPECT_EQ(x.name(), "serving_default_x:0");
@@ -130,7 +131,7 @@ TEST(SavedModelFileTest, ReadsWhatTheLoaderWillNeed) {
   EXPECT_EQ(signature.method_name(), "tensorflow/serving/predict");
   // The root object has the module's variables as children, and a concrete
   // function binds captured inputs to them.
-  const auto& objects = meta_graph->def.object_graph_def();
+  const auto& objects = meta_graph->def->object_graph_def();
   std::vector<std::string> children;
   for (const auto& child : objects.nodes(0).children()) children.push_back(child.local_name());
   EXPECT_NE(std::find(children.begin(), children.end(), "w"), children.end());
@@ -204,7 +205,7 @@ TEST(SavedModelFileTest, NoServeTagListsTheTagSets) {
   options.tags = {"serve", "gpu"};
   auto meta_graph = ParseSavedModelMetaGraph(bytes, options);
   ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
-  EXPECT_EQ(meta_graph->def.meta_info_def().tags_size(), 2);
+  EXPECT_EQ(meta_graph->def->meta_info_def().tags_size(), 2);
 }
 
 }  // namespace

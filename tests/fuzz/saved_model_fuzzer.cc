@@ -52,9 +52,9 @@ void CheckAgainstWholeParse(absl::string_view bytes,
   tensorflow::MetaGraphDef expected = *serve;
   expected.mutable_graph_def()->clear_library();
   if (expected.has_meta_info_def()) expected.mutable_meta_info_def()->clear_stripped_op_list();
-  if (serve->has_graph_def() != split->def.has_graph_def()) __builtin_trap();
+  if (serve->has_graph_def() != split->def->has_graph_def()) __builtin_trap();
   if (!serve->has_graph_def()) expected.clear_graph_def();
-  if (!MessageDifferencer::Equals(expected, split->def)) __builtin_trap();
+  if (!MessageDifferencer::Equals(expected, *split->def)) __builtin_trap();
   std::map<std::string, const tensorflow::FunctionDef*> functions;
   for (const tensorflow::FunctionDef& f : serve->graph_def().library().function())
     functions[f.signature().name()] = &f;
@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckAgainstWholeParse(bytes, meta_graph);
   if (!meta_graph.ok()) return 0;
   // Walk what the loader reads first: the signatures and their tensors.
-  for (const auto& [name, signature] : meta_graph->def.signature_def()) {
+  for (const auto& [name, signature] : meta_graph->def->signature_def()) {
     for (const auto& [alias, info] : signature.inputs()) (void)info.tensor_shape().dim_size();
   }
   return 0;

@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!meta_graph.ok()) return 0;
 
   std::map<std::string, const tensorflow::NodeDef*> top_level;
-  for (const tensorflow::NodeDef& node : meta_graph->def.graph_def().node()) {
+  for (const tensorflow::NodeDef& node : meta_graph->def->graph_def().node()) {
     top_level.emplace(node.name(), &node);
   }
   const servekit::VariableReader read_variable = [&](const std::string& name) {
@@ -100,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // RSS limit.
   options.session.max_request_bytes = size_t{256} << 20;
 
-  for (const auto& [name, signature] : meta_graph->def.signature_def()) {
+  for (const auto& [name, signature] : meta_graph->def->signature_def()) {
     if (absl::StartsWith(name, "__")) continue;  // as the loader: not served
     servekit::StatusOr<servekit::TfFlatGraph> flat =
         servekit::InlineSignature(*meta_graph, signature);

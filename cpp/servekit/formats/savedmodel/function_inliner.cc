@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -131,16 +132,20 @@ bool IsPassThrough(const std::string& op) {
 // A graph (the top-level one or a function body) as it is called once: its
 // nodes by name, its arguments bound to the caller's tensors, what has been
 // resolved in it so far.
+// Names are views into the meta graph's and its functions' strings, which
+// outlive the walk: a load inlines thousands of nodes, and copying each name
+// into every map was most of the walk's time.
+using NodeIndex = absl::flat_hash_map<absl::string_view, const NodeDef*>;
 struct Scope {
   const FunctionDef* function = nullptr;  // null: the top-level graph
   std::string prefix;                     // of its flat nodes' names
   // Its nodes by name: shared by every call of the same function.
-  std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>> nodes;
-  absl::flat_hash_map<std::string, TfOutput> args;
-  absl::flat_hash_map<std::string, int> emitted;  // node name -> flat node
-  absl::flat_hash_map<std::string, int> calls;    // call node name -> callee scope
-  int depth = 0;                                  // of calls above it
-  std::set<std::string> active_functions;         // on the call path, itself included
+  std::shared_ptr<const NodeIndex> nodes;
+  absl::flat_hash_map<absl::string_view, TfOutput> args;
+  absl::flat_hash_map<absl::string_view, int> emitted;  // node name -> flat node
+  absl::flat_hash_map<absl::string_view, int> calls;    // call node name -> callee scope
+  int depth = 0;                                        // of calls above it
+  std::set<absl::string_view> active_functions;         // on the call path, itself included
 };
 
 class Inliner {
@@ -150,8 +155,8 @@ class Inliner {
   Inliner(const SavedModelMetaGraph& meta_graph, int max_depth)
       : max_depth_(max_depth), functions_(meta_graph.functions) {
     auto top = std::make_unique<Scope>();
-    auto nodes = std::make_shared<absl::flat_hash_map<std::string, const NodeDef*>>();
-    for (const NodeDef& node : meta_graph.def.graph_def().node()) (*nodes)[node.name()] = &node;
+    auto nodes = std::make_shared<NodeIndex>();
+    for (const NodeDef& node : meta_graph.def->graph_def().node()) (*nodes)[node.name()] = &node;
     top->nodes = std::move(nodes);
     scopes_.push_back(std::move(top));
   }
@@ -188,12 +193,12 @@ class Inliner {
                                                      "' in ", Where(*scopes_[scope])));
     }
     Scope& s = *scopes_[scope];
-    std::vector<std::string> parts = absl::StrSplit(ref, ':');
+    const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(ref, ':');
     if (s.function != nullptr && parts.size() == 1) {
       auto arg = s.args.find(parts[0]);
       if (arg != s.args.end()) return arg->second;
     }
-    const std::string& node_name = parts[0];
+    const absl::string_view node_name = parts[0];
     auto found = s.nodes->find(node_name);
     if (found == s.nodes->end()) {
       return absl::InvalidArgumentError(
@@ -204,25 +209,27 @@ class Inliner {
     int position = 0;
     if (s.function == nullptr) {
       if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &position))) {
-        return Error(scope, node_name, absl::StrCat("bad tensor reference '", ref, "'"));
+        return Error(scope, std::string(node_name),
+                     absl::StrCat("bad tensor reference '", ref, "'"));
       }
     } else if (parts.size() >= 2) {
       int index = 0;
       if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index)) ||
           index < 0 || index > kMaxOutputIndex) {
-        return Error(scope, node_name, absl::StrCat("bad tensor reference '", ref, "'"));
+        return Error(scope, std::string(node_name),
+                     absl::StrCat("bad tensor reference '", ref, "'"));
       }
       const int arg = OutputArgPosition(node.op(), parts[1]);
       if (arg < 0) return UnknownOp(scope, node);
       position = arg + index;
     }
-    if (position < 0) return Error(scope, node_name, "negative output index");
+    if (position < 0) return Error(scope, node.name(), "negative output index");
     if (IsCall(node.op())) return ResolveCallOutput(scope, node, position, depth);
     if (IsPassThrough(node.op())) {
       const std::vector<const std::string*> inputs = DataInputs(node);
       const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
       if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
-        return Error(scope, node_name, absl::StrCat("has no output ", position));
+        return Error(scope, node.name(), absl::StrCat("has no output ", position));
       }
       return Resolve(scope, *inputs[from], depth + 1);
     }
@@ -269,7 +276,7 @@ class Inliner {
     }
     Scope& s = *scopes_[scope];  // scopes_ may have grown; re-read
     flat.name = s.prefix + node.name();
-    flat.function = s.function == nullptr ? "" : s.function->signature().name();
+    if (s.function != nullptr) flat.function = s.function->signature().name();
     flat.def = &node;
     flat_.nodes.push_back(std::move(flat));
     const int id = static_cast<int>(flat_.nodes.size()) - 1;
@@ -336,10 +343,9 @@ class Inliner {
     callee->depth = scopes_[scope]->depth + 1;
     callee->active_functions = scopes_[scope]->active_functions;
     callee->active_functions.insert(name);
-    std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>>& nodes =
-        function_nodes_[&f];
+    std::shared_ptr<const NodeIndex>& nodes = function_nodes_[&f];
     if (nodes == nullptr) {
-      auto index = std::make_shared<absl::flat_hash_map<std::string, const NodeDef*>>();
+      auto index = std::make_shared<NodeIndex>();
       for (const NodeDef& node : f.node_def()) (*index)[node.name()] = &node;
       nodes = std::move(index);
     }
@@ -360,15 +366,13 @@ class Inliner {
   bool exceeded_depth_budget_ = false;
   const FunctionLibrary& functions_;
   std::vector<std::unique_ptr<Scope>> scopes_;
-  absl::flat_hash_map<const FunctionDef*,
-                      std::shared_ptr<const absl::flat_hash_map<std::string, const NodeDef*>>>
-      function_nodes_;
+  absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
   TfFlatGraph flat_;
 };
 
 }  // namespace
 
-int OutputArgPosition(const std::string& op, const std::string& arg) {
+int OutputArgPosition(const std::string& op, absl::string_view arg) {
   auto found = OutputArgs().find(op);
   if (found == OutputArgs().end()) return -1;
   for (size_t i = 0; i < found->second.size(); ++i) {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/util/status.h"
@@ -64,6 +65,6 @@ bool SameComputation(const TfFlatGraph& a, const TfFlatGraph& b);
 
 // The position of output argument `arg` among the outputs of `op`, for the
 // ops whose outputs this reader knows, or -1.
-int OutputArgPosition(const std::string& op, const std::string& arg);
+int OutputArgPosition(const std::string& op, absl::string_view arg);
 
 }  // namespace servekit

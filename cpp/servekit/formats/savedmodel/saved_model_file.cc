@@ -122,12 +122,14 @@ StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
   std::optional<SavedModelMetaGraph> chosen;
   for (absl::string_view serialized : meta_graphs) {
     SplitMetaGraph split;
-    tensorflow::MetaGraphDef def;
-    if (!Split(serialized, &split) || !def.ParseFromString(split.rest)) return corrupt;
-    const std::vector<std::string> tags = SortedTags(def);
+    std::unique_ptr<google::protobuf::Arena> arena = NewParseArena();
+    auto* def = google::protobuf::Arena::CreateMessage<tensorflow::MetaGraphDef>(arena.get());
+    if (!Split(serialized, &split) || !def->ParseFromString(split.rest)) return corrupt;
+    const std::vector<std::string> tags = SortedTags(*def);
     if (tags == wanted && !chosen) {  // the first of that tag set, as before
       chosen.emplace();
-      chosen->def = std::move(def);
+      chosen->arena = std::move(arena);
+      chosen->def = def;
       for (absl::string_view function : split.functions) {
         if (!chosen->functions.AddSerialized(function)) return corrupt;
       }

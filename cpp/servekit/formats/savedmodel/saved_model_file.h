@@ -18,6 +18,7 @@
 // signature reaches is not checked beyond its name.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,8 @@ struct SavedModelOptions {
 // graph_def().library() is empty) and without meta_info_def's
 // stripped_op_list; the functions by name in `functions`.
 struct SavedModelMetaGraph {
-  tensorflow::MetaGraphDef def;
+  std::unique_ptr<google::protobuf::Arena> arena;  // owns `def`
+  tensorflow::MetaGraphDef* def = nullptr;
   FunctionLibrary functions;
 };
 

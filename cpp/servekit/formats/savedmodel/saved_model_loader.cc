@@ -108,10 +108,10 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
     }
   }
   const std::map<std::string, std::string> keys =
-      VariableCheckpointKeys(meta_graph.def, object_graph ? &*object_graph : nullptr);
+      VariableCheckpointKeys(*meta_graph.def, object_graph ? &*object_graph : nullptr);
   // The top-level graph's nodes by name: what each variable declares.
   std::map<std::string, const tensorflow::NodeDef*> top_level;
-  for (const tensorflow::NodeDef& node : meta_graph.def.graph_def().node()) {
+  for (const tensorflow::NodeDef& node : meta_graph.def->graph_def().node()) {
     top_level.emplace(node.name(), &node);
   }
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
@@ -132,7 +132,7 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
   };
 
   std::vector<std::pair<std::string, const tensorflow::SignatureDef*>> defs;
-  for (const auto& [name, def] : meta_graph.def.signature_def()) {
+  for (const auto& [name, def] : meta_graph.def->signature_def()) {
     if (absl::StartsWith(name, "__")) continue;  // __saved_model_init_op: not served
     defs.emplace_back(name, &def);
   }
