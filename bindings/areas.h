@@ -12,5 +12,7 @@ void RegisterModelServer(
     pybind11::module_& m);  // model_server_bindings.cc: REST server and lifecycle
 void RegisterRestHandler(
     pybind11::module_& m);  // rest_handler_bindings.cc: the REST API as one call (servekit.flask)
+void RegisterHttpFrontend(
+    pybind11::module_& m);  // http_frontend_bindings.cc: native HTTP in front of a Python app
 
 }  // namespace servekit::bindings

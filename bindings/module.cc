@@ -33,4 +33,5 @@ PYBIND11_MODULE(_core, m) {
   servekit::bindings::RegisterServing(m);
   servekit::bindings::RegisterModelServer(m);
   servekit::bindings::RegisterRestHandler(m);
+  servekit::bindings::RegisterHttpFrontend(m);
 }

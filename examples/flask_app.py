@@ -7,6 +7,8 @@ app runs, and TF Serving's REST API comes with it (/v1/models/...).
 
     MODEL_BASE_PATH=models/mnist flask --app examples/flask_app.py run
     MODEL_BASE_PATH=models/mnist gunicorn -w 2 -b 127.0.0.1:8000 --chdir examples flask_app:app
+    # TF Serving's routes on servekit's native HTTP server, /predict through Flask:
+    MODEL_BASE_PATH=models/mnist gunicorn -w 2 -k servekit.gunicorn.Worker --chdir examples flask_app:app
 
     curl -X POST localhost:5000/predict -H 'Content-Type: application/json' -d '{"x": [[0.1, ...]]}'
     curl -X POST localhost:5000/v1/models/mnist:predict -d '{"instances": [[0.1, ...]]}'

@@ -28,6 +28,10 @@ is 1.6x the throughput of going through Flask (bench/flask_bench.py). Flask's
 ``flask_hooks=True`` the routes are ordinary Flask views instead, and the
 app's hooks (authentication, logging) apply to them too.
 
+Under gunicorn, ``-k servekit.gunicorn.Worker`` answers these routes on
+servekit's native HTTP server instead, and passes the app's other requests
+to it through WSGI (servekit.gunicorn).
+
 ``sk.core`` is the app's ServingCore: versions are picked up by polling the
 base path, labels and load_version/unload_version work, requests in flight
 finish on the version they started on. The core is shut down at exit.
@@ -181,6 +185,20 @@ class ServeKit:
         if handler is None:
             raise RuntimeError(self._why_not_serving())
         return handler.handle(method, target, body)
+
+    def _frontend_arguments(self) -> dict[str, Any]:
+        """What servekit.gunicorn's worker gives its native HTTP server
+        (_core.HttpFrontend) to answer this ServeKit's routes itself: the core,
+        the mount prefix, the routes and the REST options."""
+        return {
+            "core": self.core._native,
+            "mount": self._url_prefix.rstrip("/"),
+            "exact_paths": list(_EXACT_PATHS),
+            "path_prefixes": list(_PATH_PREFIXES),
+            "native_routes": not self._flask_hooks,
+            "max_request_bytes": self._max_request_bytes,
+            **self._rest_options,
+        }
 
     def _why_not_serving(self) -> str:
         if self._closed:

@@ -287,3 +287,88 @@ TEST(HttpServerTest, AcceptErrorsBackOffInsteadOfSpinning) {
 
 }  // namespace
 }  // namespace servekit
+
+namespace servekit {
+namespace {
+
+// A loopback TCP socket bound to a free port; listening unless asked not to.
+int BoundSocket(bool listening, int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  *port = ntohs(address.sin_port);
+  if (listening) {
+    EXPECT_EQ(listen(fd, 16), 0);
+  }
+  return fd;
+}
+
+TEST(HttpServerTest, ServesOnAListeningSocketItIsGivenAndLeavesItOpen) {
+  int port = 0;
+  const int fd = BoundSocket(/*listening=*/true, &port);
+  HttpServerOptions options = Options();
+  options.listen_fd = fd;
+  // The handler sees every header and the peer; its extra headers go out as
+  // given, repeated ones too, except those that are the server's to write.
+  auto server = HttpServer::Start(options, [](const HttpRequest& request, HttpResponse* response) {
+    std::string seen;
+    request.extras->ForEachHeader([&](absl::string_view name, absl::string_view value) {
+      absl::StrAppend(&seen, name, "=", value, ";");
+    });
+    response->content_type = "";
+    response->body = absl::StrCat(seen, " from ", request.extras->RemoteAddress());
+    response->headers = {{"Set-Cookie", "a=1"},      {"Set-Cookie", "b=2"},
+                         {"Content-Type", "text/x"}, {"Content-Length", "999"},
+                         {"Connection", "upgrade"},  {"X-Answer", "yes"}};
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->port(), port);
+  Client client(port);
+  ASSERT_TRUE(client.connected());
+  client.Send(
+      "GET /x HTTP/1.1\r\nHost: h\r\nX-Test: one\r\nX-Test: two\r\nConnection: close\r\n\r\n");
+  const std::string answer = client.ReadAll();
+  EXPECT_TRUE(
+      absl::StrContains(answer, "Host=h;X-Test=one;X-Test=two;Connection=close; from 127.0.0.1"))
+      << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "Content-Type: text/x\r\n")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "X-Answer: yes\r\n")) << answer;
+  EXPECT_FALSE(absl::StrContains(answer, "999")) << answer;
+  EXPECT_FALSE(absl::StrContains(answer, "upgrade")) << answer;
+  EXPECT_EQ(Client::CountOf(answer, "Content-Type"), 1) << answer;
+  (*server)->Stop(absl::Seconds(1));
+  // The given socket is still open and listening: a client still connects.
+  Client after(port);
+  EXPECT_TRUE(after.connected());
+  close(fd);
+}
+
+TEST(HttpServerTest, AGivenSocketMustBeAListeningTcpSocket) {
+  int port = 0;
+  const int bound = BoundSocket(/*listening=*/false, &port);
+  const int udp = socket(AF_INET, SOCK_DGRAM, 0);
+  const int unix_socket = socket(AF_UNIX, SOCK_STREAM, 0);
+  for (const auto& [fd, why] :
+       std::vector<std::pair<int, std::string>>{{bound, "not listening"},
+                                                {udp, "not a TCP socket"},
+                                                {unix_socket, "not a TCP socket"},
+                                                {1 << 20, "not a socket"}}) {
+    HttpServerOptions options = Options();
+    options.listen_fd = fd;
+    auto server = HttpServer::Start(options, Echo);
+    ASSERT_FALSE(server.ok()) << why;
+    EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(server.status().message(), why)) << server.status();
+  }
+  close(bound);
+  close(udp);
+  close(unix_socket);
+}
+
+}  // namespace
+}  // namespace servekit

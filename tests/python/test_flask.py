@@ -73,37 +73,34 @@ def served(base, request):
 ONE_ROW = {"instances": [[1.0, 2.0, 3.0]]}
 
 
+# Every kind of TF Serving route, good and bad requests.
+REQUESTS_TO_COMPARE = [
+    ("GET", "/v1/models/m", None),
+    ("GET", "/v1/models/m/versions/1", None),
+    ("GET", "/v1/models/m/metadata", None),
+    ("GET", "/v1/models", None),
+    ("POST", "/v1/models/m:predict", json.dumps(ONE_ROW)),
+    ("POST", "/v1/models/m/versions/1:predict", json.dumps({"inputs": {"x": [[1, 2, 3], [4, 5, 6]]}})),
+    ("POST", "/v1/models/m:predict", '{"instances": [[1, 2]]}'),  # wrong shape
+    ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, "3"]]}'),  # wrong dtype
+    ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, 3]'),  # malformed JSON
+    ("POST", "/v1/models/m:predict", "[" * 100_000),  # deep nesting
+    ("POST", "/v1/models/nope:predict", json.dumps(ONE_ROW)),  # unknown model
+    ("POST", "/v1/models/m/versions/9:predict", json.dumps(ONE_ROW)),  # unknown version
+    ("POST", "/v1/models/m:add", json.dumps({"base_path": "/models/m"})),  # management is off
+    ("GET", "/v1/models/m:predict", None),  # wrong method
+    ("GET", "/v2/health/ready", None),
+    ("GET", "/v2/health/live", None),
+    ("GET", "/v1/models/caf%C3%A9", None),  # percent-encoded, as sent
+    ("POST", "/v1/models/m%3Apredict", json.dumps(ONE_ROW)),
+    ("GET", "/v1/models/m?x=%2F", None),
+]
+
+
 def test_routes_answer_as_servekit_server_does(served, base):
     """Every kind of route, good and bad requests: the same status and body as the model server."""
     thread, _ = served
-    requests_to_compare = [
-        ("GET", "/v1/models/m", None),
-        ("GET", "/v1/models/m/versions/1", None),
-        ("GET", "/v1/models/m/metadata", None),
-        ("GET", "/v1/models", None),
-        ("POST", "/v1/models/m:predict", json.dumps(ONE_ROW)),
-        ("POST", "/v1/models/m/versions/1:predict", json.dumps({"inputs": {"x": [[1, 2, 3], [4, 5, 6]]}})),
-        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2]]}'),  # wrong shape
-        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, "3"]]}'),  # wrong dtype
-        ("POST", "/v1/models/m:predict", '{"instances": [[1, 2, 3]'),  # malformed JSON
-        ("POST", "/v1/models/m:predict", "[" * 100_000),  # deep nesting
-        ("POST", "/v1/models/nope:predict", json.dumps(ONE_ROW)),  # unknown model
-        ("POST", "/v1/models/m/versions/9:predict", json.dumps(ONE_ROW)),  # unknown version
-        ("POST", "/v1/models/m:add", json.dumps({"base_path": str(base)})),  # management is off
-        ("GET", "/v1/models/m:predict", None),  # wrong method
-        ("GET", "/v2/health/ready", None),
-        ("GET", "/v2/health/live", None),
-        ("GET", "/v1/models/caf%C3%A9", None),  # percent-encoded, as sent
-        ("POST", "/v1/models/m%3Apredict", json.dumps(ONE_ROW)),
-        ("GET", "/v1/models/m?x=%2F", None),
-    ]
-    with servekit.ModelServer(model_name="m", model_base_path=base, rest_api_port=0) as server:
-        server.core.wait_until_available("m", 1)
-        for method, path, body in requests_to_compare:
-            ours = requests.request(method, thread.url + path, data=body, timeout=30)
-            theirs = requests.request(method, server.url + path, data=body, timeout=30)
-            assert (ours.status_code, ours.text) == (theirs.status_code, theirs.text), (method, path)
-            assert ours.headers["Content-Type"].startswith(theirs.headers["Content-Type"].split(";")[0])
+    assert_answers_as_servekit_server(thread.url, base)
     answer = requests.post(thread.url + "/v1/models/m:predict", json=ONE_ROW, timeout=30)
     assert answer.json() == {"predictions": [[1.0]]}
     error = requests.post(thread.url + "/v1/models/m:predict", data="{", timeout=30)
@@ -114,6 +111,16 @@ def test_routes_answer_as_servekit_server_does(served, base):
     )
     assert chunked.json() == {"predictions": [[1.0]]}
     assert requests.put(thread.url + "/v1/models/m:predict", data="{}", timeout=30).status_code == 405
+
+
+def assert_answers_as_servekit_server(url: str, base: Path) -> None:
+    with servekit.ModelServer(model_name="m", model_base_path=base, rest_api_port=0) as server:
+        server.core.wait_until_available("m", 1)
+        for method, path, body in REQUESTS_TO_COMPARE:
+            ours = requests.request(method, url + path, data=body, timeout=30)
+            theirs = requests.request(method, server.url + path, data=body, timeout=30)
+            assert (ours.status_code, ours.text) == (theirs.status_code, theirs.text), (method, path)
+            assert ours.headers["Content-Type"].startswith(theirs.headers["Content-Type"].split(";")[0])
 
 
 def test_bodies_over_the_limit_are_refused_unread(base):
@@ -334,13 +341,18 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
     raise AssertionError(f"no answer from {url} within {timeout} s")
 
 
+WORKERS = {"sync": ["--threads", "4"], "servekit": ["-k", "servekit.gunicorn.Worker"]}
+
+
+@pytest.mark.parametrize("worker", list(WORKERS))
 @pytest.mark.parametrize("preload", [False, True], ids=["workers-start-cores", "preload-then-fork"])
-def test_example_app_under_gunicorn_swaps_versions_with_zero_failures(base, preload):
+def test_example_app_under_gunicorn_swaps_versions_with_zero_failures(base, preload, worker):
+    """gunicorn's threaded workers, and servekit's (native HTTP, the app's own routes through WSGI)."""
     pytest.importorskip("gunicorn")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, MODEL_BASE_PATH=str(base), MODEL_NAME="m", POLL_SECONDS="0.05")
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", *WORKERS[worker], "-b", f"127.0.0.1:{port}"]
     command += ["--preload"] if preload else []
     process = subprocess.Popen(
         [*command, "--chdir", str(EXAMPLES), "flask_app:app"],
@@ -480,3 +492,122 @@ print("child", os.waitstatus_to_exitcode(status))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "child 0"
+
+
+# --- servekit.gunicorn.Worker: native HTTP for the mounted routes, WSGI for the rest ---
+
+WORKER_APP = """
+import time
+import flask
+from servekit.flask import ServeKit
+
+app = flask.Flask("worker_test")
+sk = ServeKit(app, url_prefix="/api", model_name="m", model_base_path=BASE, max_request_bytes=200_000,
+              file_system_poll_wait_seconds=0.05)
+
+@app.route("/echo/<path:rest>", methods=["GET", "POST", "HEAD"])
+def echo(rest):
+    response = flask.jsonify(
+        path=flask.request.path, args=flask.request.args.to_dict(), method=flask.request.method,
+        header=flask.request.headers.get("X-Test"), content_type=flask.request.content_type,
+        body=flask.request.get_data(as_text=True), remote=flask.request.remote_addr,
+    )
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    response.headers["X-Answer"] = "yes"
+    return response
+
+@app.get("/slow")
+def slow():
+    time.sleep(1.0)
+    return {"slow": True}
+
+@app.get("/boom")
+def boom():
+    raise RuntimeError("boom")
+"""
+
+
+def start_gunicorn(tmp_path: Path, source: str, bind: str, *extra: str) -> subprocess.Popen:
+    (tmp_path / "worker_app.py").write_text(source)
+    command = [sys.executable, "-m", "gunicorn", "-k", "servekit.gunicorn.Worker", "-b", bind, *extra]
+    return subprocess.Popen(
+        [*command, "--chdir", str(tmp_path), "worker_app:app"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_servekit_worker_answers_routes_natively_and_the_rest_through_the_app(tmp_path, base):
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    source = WORKER_APP.replace("BASE", repr(str(base)))
+    process = start_gunicorn(tmp_path, source, f"127.0.0.1:{port}", "-w", "2", "--graceful-timeout", "20")
+    try:
+        wait_for_http(url + "/api/v1/models/m", process)
+        # The mounted routes: byte for byte what servekit-server answers.
+        assert_answers_as_servekit_server(url + "/api", base)
+        big = json.dumps({"instances": [[1.0, 2.0, 3.0]] * 20_000})
+        refused = requests.post(url + "/api/v1/models/m:predict", data=big, timeout=30)
+        assert refused.status_code == 413 and "200000 bytes" in refused.json()["error"]
+        assert requests.post(url + "/v1/models/m:predict", json=ONE_ROW, timeout=30).status_code == 404  # no prefix
+        assert requests.put(url + "/api/v1/models/m:predict", data="{}", timeout=30).status_code == 405  # Flask's
+        # The app's own routes, through WSGI: path, query, headers, body and the answer's headers.
+        echo = requests.post(
+            url + "/echo/caf%C3%A9?q=1&r=%2F",
+            data=b'{"k": 2}',
+            headers={"X-Test": "hello", "Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert echo.status_code == 200, echo.text
+        assert echo.json() == {
+            "path": "/echo/café",
+            "args": {"q": "1", "r": "/"},
+            "method": "POST",
+            "header": "hello",
+            "content_type": "application/json",
+            "body": '{"k": 2}',
+            "remote": "127.0.0.1",
+        }
+        assert echo.headers["X-Answer"] == "yes"
+        assert echo.cookies.get("a") == "1" and echo.cookies.get("b") == "2"
+        head = requests.head(url + "/echo/x", timeout=30)
+        assert head.status_code == 200 and head.content == b""
+        assert requests.get(url + "/nowhere", timeout=30).status_code == 404
+        assert requests.get(url + "/boom", timeout=30).status_code == 500
+        assert requests.get(url + "/api/v2/health/ready", timeout=30).status_code == 200
+        # SIGTERM drains: a request in flight finishes, then the workers exit cleanly.
+        slow: dict = {}
+        thread = threading.Thread(target=lambda: slow.update(r=requests.get(url + "/slow", timeout=30)))
+        thread.start()
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        thread.join(timeout=30)
+        assert slow["r"].status_code == 200 and slow["r"].json() == {"slow": True}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "RuntimeError: boom" in stderr  # the app's exception, logged
+    assert stderr.count("Traceback") == 1, stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "bind", "message"),
+    [
+        ("import flask\napp = flask.Flask('plain')\n", "127.0.0.1:{port}", "has no servekit.flask.ServeKit"),
+        (WORKER_APP, "unix:{tmp}/gunicorn.sock", "not a TCP socket"),
+    ],
+    ids=["no-servekit", "unix-socket"],
+)
+def test_servekit_worker_refuses_what_it_cannot_serve(tmp_path, base, source, bind, message):
+    pytest.importorskip("gunicorn")
+    bind = bind.format(port=free_port(), tmp=tmp_path)
+    process = start_gunicorn(tmp_path, source.replace("BASE", repr(str(base))), bind, "-w", "1")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert message in stderr, stderr

@@ -1,7 +1,13 @@
 #include "servekit/server/accept_loop.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +53,39 @@ Status AcceptLoop::Listen(const std::string& address, int port, absl::string_vie
                                                port, ": ", error.message()));
   }
   port_ = acceptor_.local_endpoint().port();
+  return absl::OkStatus();
+}
+
+Status AcceptLoop::Adopt(int fd, absl::string_view what) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot serve ", what, " on file descriptor ", fd, ": ", why));
+  };
+  if (fd < 0) return invalid("not a file descriptor");
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+    return invalid(absl::StrCat("not a socket (", std::strerror(errno), ")"));
+  int type = 0, listening = 0;
+  socklen_t size = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size);
+  size = sizeof(int);
+  ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size);
+  if ((address.ss_family != AF_INET && address.ss_family != AF_INET6) || type != SOCK_STREAM)
+    return invalid("not a TCP socket (a Unix socket, for one, is not served)");
+  if (!listening) return invalid("the socket is not listening");
+  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return invalid(std::strerror(errno));
+  boost::system::error_code error;
+  acceptor_.assign(address.ss_family == AF_INET ? tcp::v4() : tcp::v6(), own, error);
+  if (error) {
+    ::close(own);
+    return invalid(error.message());
+  }
+  // Asio waits for readiness itself; the process manager may have left the
+  // socket blocking.
+  acceptor_.non_blocking(true, error);
+  port_ = acceptor_.local_endpoint(error).port();
   return absl::OkStatus();
 }
 

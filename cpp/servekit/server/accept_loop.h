@@ -49,6 +49,10 @@ class AcceptLoop {
   // Binds and listens. InvalidArgument for a bad address or port, Unavailable
   // (naming `what` and the system's reason) when the port cannot be bound.
   Status Listen(const std::string& address, int port, absl::string_view what);
+  // Listens on a duplicate of `fd`, a socket something else has bound and
+  // made listen (a process manager's); `fd` itself stays open and untouched.
+  // InvalidArgument when it is not a listening TCP (IPv4 or IPv6) socket.
+  Status Adopt(int fd, absl::string_view what);
   int port() const { return port_; }
 
   void Start();

@@ -73,6 +73,26 @@ struct HttpServer::Impl {
   std::vector<std::shared_ptr<HttpSession>> LiveSessions();
 };
 
+// HttpRequestExtras over a Beast request and its connection.
+class Extras final : public HttpRequestExtras {
+ public:
+  Extras(const http::request<http::string_body>& request, const tcp::socket& socket)
+      : request_(request), socket_(socket) {}
+  void ForEachHeader(
+      absl::FunctionRef<void(absl::string_view, absl::string_view)> visit) const override {
+    for (const auto& field : request_) visit(View(field.name_string()), View(field.value()));
+  }
+  std::string RemoteAddress() const override {
+    beast::error_code error;
+    const tcp::endpoint peer = socket_.remote_endpoint(error);
+    return error ? std::string() : peer.address().to_string();
+  }
+
+ private:
+  const http::request<http::string_body>& request_;
+  const tcp::socket& socket_;
+};
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, HttpServer::Impl* server)
@@ -154,13 +174,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     http::request<http::string_body>& request = parser_->get();
     ++server_->in_flight;
     HttpResponse response;
+    const Extras extras(request, stream_.socket());
     try {
-      server_->handler(
-          HttpRequest{View(request.method_string()), View(request.target()), request.body()},
-          &response);
+      server_->handler(HttpRequest{View(request.method_string()), View(request.target()),
+                                   request.body(), &extras},
+                       &response);
     } catch (const std::exception& e) {
-      response = HttpResponse{500, "application/json",
-                              ErrorBody(absl::StrCat("internal error: ", e.what()))};
+      response = HttpResponse{
+          500, "application/json", ErrorBody(absl::StrCat("internal error: ", e.what())), {}};
     }
     Send(std::move(response), request.keep_alive() && !server_->draining, /*counted=*/true);
   }
@@ -168,25 +189,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnReadError(beast::error_code ec) {
     const bool started = parser_->got_some() || buffer_.size() > 0;
     if (ec == http::error::body_limit) {
-      return Send({413, "application/json",
+      return Send({413,
+                   "application/json",
                    ErrorBody(absl::StrCat("request body is larger than the limit of ",
-                                          server_->options.max_body_bytes, " bytes"))},
+                                          server_->options.max_body_bytes, " bytes")),
+                   {}},
                   false, false);
     }
     if (ec == http::error::header_limit) {
-      return Send({431, "application/json", ErrorBody("request headers are too large")}, false,
+      return Send({431, "application/json", ErrorBody("request headers are too large"), {}}, false,
                   false);
     }
     if (ec == beast::error::timeout) {
       if (started)
-        return Send({408, "application/json", ErrorBody("timed out reading the request")}, false,
-                    false);
+        return Send({408, "application/json", ErrorBody("timed out reading the request"), {}},
+                    false, false);
       return Close();
     }
     if (ec.category() == http::make_error_code(http::error::bad_target).category() && started &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return Send({400, "application/json",
-                   ErrorBody(absl::StrCat("malformed HTTP request: ", ec.message()))},
+      return Send({400,
+                   "application/json",
+                   ErrorBody(absl::StrCat("malformed HTTP request: ", ec.message())),
+                   {}},
                   false, false);
     }
     Close();  // the client went away (end of stream, reset, cancelled at drain)
@@ -197,7 +222,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response_.version(11);
     response_.result(static_cast<unsigned>(response.status));
     response_.set(http::field::server, "servekit");
-    response_.set(http::field::content_type, response.content_type);
+    if (!response.content_type.empty())
+      response_.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) {
+      const http::field known = http::string_to_field(name);
+      if (known == http::field::content_length || known == http::field::connection ||
+          known == http::field::transfer_encoding || known == http::field::content_type ||
+          known == http::field::server) {
+        if (known == http::field::content_type) response_.set(known, value);
+        continue;
+      }
+      response_.insert(name, value);
+    }
     response_.keep_alive(keep_alive);
     response_.body() = std::move(response.body);
     response_.prepare_payload();
@@ -266,7 +302,11 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions option
   if (options.num_threads < 1)
     return absl::InvalidArgumentError("the HTTP server needs at least one thread");
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
-  RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
+  if (impl->options.listen_fd >= 0) {
+    RETURN_IF_ERROR(impl->accept_loop.Adopt(impl->options.listen_fd, "HTTP"));
+  } else {
+    RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
+  }
   impl->accept_loop.Start();
   impl->pool.Start();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

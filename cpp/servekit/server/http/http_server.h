@@ -15,6 +15,10 @@
 //   flight (and ones already arriving) finish for up to `drain_timeout`, then
 //   closes everything and joins the threads.
 //
+// - `listen_fd` serves on a socket that is already listening (a process
+//   manager's, such as gunicorn's) instead of binding address:port; the
+//   server listens on its own duplicate and leaves the original open.
+//
 // The handler runs on a worker thread, concurrently with other requests, and
 // must be thread-safe. Beast stays inside http_server.cc.
 #pragma once
@@ -24,30 +28,54 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
 
+// What few handlers need (one that passes requests on to another framework),
+// read on demand so that the others pay nothing for it. Valid during the
+// handler's call only.
+class HttpRequestExtras {
+ public:
+  // Every header field in the order received, names as sent.
+  virtual void ForEachHeader(
+      absl::FunctionRef<void(absl::string_view name, absl::string_view value)> visit) const = 0;
+  // The client's IP address, or "" when the connection has none any more.
+  virtual std::string RemoteAddress() const = 0;
+
+ protected:
+  ~HttpRequestExtras() = default;
+};
+
 struct HttpRequest {
   absl::string_view method;  // "GET", "POST", ...
   absl::string_view target;  // path and query, as sent
   absl::string_view body;
+  const HttpRequestExtras* extras = nullptr;  // set by HttpServer
 };
 
 struct HttpResponse {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";  // "": no Content-Type field
   std::string body;
+  // More header fields (Location, Set-Cookie, ...); Content-Length, and
+  // Connection and Transfer-Encoding, are the server's to write and are
+  // skipped here.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse*)>;
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
-  int port = 0;  // 0 picks a free port
+  int port = 0;        // 0 picks a free port
+  int listen_fd = -1;  // >= 0: serve on this listening TCP socket instead (see above)
   int num_threads = 2;
   absl::Duration timeout = absl::Seconds(30);
   absl::Duration idle_timeout = absl::Seconds(120);
@@ -57,8 +85,9 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  // Binds and starts serving; InvalidArgument for a bad address, Unavailable if
-  // the port cannot be bound (with the system's reason).
+  // Binds and starts serving; InvalidArgument for a bad address or a
+  // listen_fd that is not a listening TCP socket, Unavailable if the port
+  // cannot be bound (with the system's reason).
   static StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options,
                                                      HttpHandler handler);
   ~HttpServer();  // Stop(0) if still running
