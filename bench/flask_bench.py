@@ -10,6 +10,8 @@ format) and the same model (MNIST MLP 784-128-10, batch 1, one set of weights):
   (b') gunicorn (2 sync workers) + Flask + onnxruntime
   (c) Flask dev server (threaded) + servekit.flask          TF Serving's routes mounted on the app
   (d) gunicorn (2 sync workers) + servekit.flask
+  (d') gunicorn (2 workers of servekit.gunicorn.Worker)     the same app; each worker serves the mounted
+       + servekit.flask                                     routes on servekit's native HTTP server
   (e) servekit-server                                       the native server
   gunicorn floor                                            2 sync workers, a WSGI app that reads the
                                                             body and answers a constant: no app can
@@ -22,10 +24,11 @@ thread; Keras with TensorFlow's defaults. Each stack's answer is checked
 against servekit's before it is timed. Every server binds 127.0.0.1, every run
 stops after --seconds and every server started is stopped.
 
-At the end, issue 13's targets in this run: (c) >= 5x (a), and (d) >= 3x (b');
+At the end, issue 13's targets in this run: (c) >= 5x (a), and (d) >= 3x (b')
+(with gunicorn's sync worker, and (d') with servekit's);
 and the floor over (b'), the most any app could reach under that gunicorn.
 
-    python bench/flask_bench.py [--seconds 10] [--connections 1,16] [--only a,b,b-gunicorn,c,d,e,floor]
+    python bench/flask_bench.py [--seconds 10] [--connections 1,16] [--only a,b,b-gunicorn,c,d,d-worker,e,floor]
 
 Needs flask and gunicorn (scripts/setup.sh --dev); (a) needs tensorflow.
 """
@@ -105,6 +108,7 @@ LABELS = {
     "b-gunicorn": "(b') gunicorn (2 sync workers) + Flask + onnxruntime",
     "c": "(c) Flask dev server (threaded) + servekit.flask",
     "d": "(d) gunicorn (2 sync workers) + servekit.flask",
+    "d-worker": "(d') gunicorn (2 servekit.gunicorn workers) + servekit.flask",
     "e": "(e) servekit-server",
     "floor": "gunicorn floor (2 sync workers, a constant answer)",
 }
@@ -131,6 +135,7 @@ def commands(work: Path, model_base: Path) -> dict[str, list[str]]:
         "b-gunicorn": [*gunicorn, "flask_ort:app"],
         "c": [py, str(work / "flask_servekit.py"), "{port}"],
         "d": [*gunicorn, "flask_servekit:app"],
+        "d-worker": [*gunicorn[:6], "servekit.gunicorn.Worker", *gunicorn[7:], "flask_servekit:app"],
         "e": servekit_command(flags),
         "floor": [*gunicorn, "gunicorn_floor:app"],
     }
@@ -196,6 +201,15 @@ def main() -> None:
             ratio_line(
                 "(d) gunicorn + servekit.flask / (b') gunicorn + Flask + onnxruntime",
                 rps("d", connections),
+                rps("b-gunicorn", connections),
+                3,
+                "x",
+            )
+        )
+        print(
+            ratio_line(
+                "(d') gunicorn with servekit's worker + servekit.flask / (b')",
+                rps("d-worker", connections),
                 rps("b-gunicorn", connections),
                 3,
                 "x",
