@@ -608,6 +608,11 @@ def test_servekit_worker_refuses_what_it_cannot_serve(tmp_path, base, source, bi
     pytest.importorskip("gunicorn")
     bind = bind.format(port=free_port(), tmp=tmp_path)
     process = start_gunicorn(tmp_path, source.replace("BASE", repr(str(base))), bind, "-w", "1")
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # a worker that failed after booting is restarted, forever
+            process.kill()
+            process.communicate()
     assert process.returncode != 0
     assert message in stderr, stderr
