@@ -42,4 +42,6 @@ export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=lib
 "$PYTHON" -c 'import servekit, servekit._core as c; assert "build/sanitize" in c.__file__, c.__file__'
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/python/test_bad_inputs.py tests/python/test_rest_server.py \
   tests/python/test_server_lifecycle.py
+# servekit.gunicorn's workers run the sanitized extension too (PYTHONPATH and LD_PRELOAD are inherited).
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/python/test_flask.py -k "servekit_worker or servekit-"
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/grpc_client
