@@ -18,15 +18,15 @@ below servekit-server (bench/flask_bench.py).
 What carries over from gunicorn: the bound sockets (TCP only; a Unix socket
 is refused at boot), ``workers``, ``threads`` (the HTTP server's threads per
 worker, at least 1: the app's own requests run on them, so they are also how
-many of those run at once, and a slow Flask route holds one), ``keepalive`` (idle connections close after it), ``worker_connections``
-(open connections per worker; at the cap the longest idle one is closed),
-``graceful_timeout`` (SIGTERM drains: readiness answers 503, no new
-connections, requests in flight get that long), ``timeout`` (the heartbeat),
-``--preload``. Not supported: ``max_requests`` (a warning says so), TLS (put
-a proxy in front). Limits are the ServeKit's: a body over its
-``max_request_bytes`` is answered 413 on every route. With
-``ServeKit(flask_hooks=True)`` the routes go through Flask like the others,
-so that the app's hooks see them.
+many of those run at once, and a slow Flask route holds one), ``keepalive``
+(idle connections close after it), ``worker_connections`` (open connections
+per worker; at the cap the longest idle one is closed), ``graceful_timeout``
+(SIGTERM drains: readiness answers 503, no new connections, requests in
+flight get that long), ``timeout`` (the heartbeat), ``--preload``. Not
+supported: ``max_requests`` (a warning says so), TLS (put a proxy in front).
+Limits are the ServeKit's: a body over its ``max_request_bytes`` is answered
+413 on every route. With ``ServeKit(flask_hooks=True)`` the routes go through
+Flask like the others, so that the app's hooks see them.
 """
 
 from __future__ import annotations
