@@ -113,18 +113,23 @@ class HttpFrontend {
       return;
     }
     py::gil_scoped_acquire gil;
+    // This thread keeps its Python thread state from its first request to its
+    // end: the app's thread-local data (a database session) lives across
+    // requests, as on any threaded server, and no request pays for a new one.
+    thread_local bool kept = false;
+    if (!kept) {
+      gil.inc_ref();
+      kept = true;
+    }
     try {
       CallApp(request, response);
     } catch (py::error_already_set& error) {
-      error.restore();
-      PyErr_Print();  // the worker's stderr: gunicorn's error log
-      *response = HttpResponse{500,
-                               "application/json",
-                               ErrorJson("internal error: the Python app raised an exception"),
-                               {}};
+      // Printed as an unraisable exception (to stderr, gunicorn's error log):
+      // PyErr_Print would exit the process from this thread on a SystemExit.
+      error.discard_as_unraisable("servekit.gunicorn: the app's WSGI call");
+      *response = ErrorResponse(500, "internal error: the Python app raised an exception");
     } catch (const std::exception& error) {
-      *response = HttpResponse{
-          500, "application/json", ErrorJson(absl::StrCat("internal error: ", error.what())), {}};
+      *response = ErrorResponse(500, absl::StrCat("internal error: ", error.what()));
     }
   }
 
@@ -144,6 +149,9 @@ class HttpFrontend {
       throw std::runtime_error("the app's answer is not (status, headers, body)");
     response->status = parts[0].cast<int>();
     response->content_type.clear();
+    // Answers without a body: the app's Content-Length (a GET's, for HEAD) goes out as it is.
+    response->bodiless = request.method == "HEAD" || response->status < 200 ||
+                         response->status == 204 || response->status == 304;
     for (py::handle field : parts[1]) {
       const py::tuple pair = py::reinterpret_borrow<py::object>(field).cast<py::tuple>();
       if (pair.size() != 2) throw std::runtime_error("a response header is not (name, value)");
@@ -152,10 +160,11 @@ class HttpFrontend {
     response->body = parts[2].cast<std::string>();
   }
 
-  static std::string ErrorJson(absl::string_view message) {
-    std::string body;
-    JsonWriter(&body).BeginObject().Key("error").String(message).EndObject();
-    return body;
+  static HttpResponse ErrorResponse(int status, absl::string_view message) {
+    HttpResponse response;
+    response.status = status;
+    JsonWriter(&response.body).BeginObject().Key("error").String(message).EndObject();
+    return response;
   }
 
   RestApi api_;

@@ -43,5 +43,5 @@ export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=lib
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/python/test_bad_inputs.py tests/python/test_rest_server.py \
   tests/python/test_server_lifecycle.py
 # servekit.gunicorn's workers run the sanitized extension too (PYTHONPATH and LD_PRELOAD are inherited).
-"$PYTHON" -m pytest -q -p no:cacheprovider tests/python/test_flask.py -k "servekit_worker or servekit-"
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/python/test_flask.py -k "servekit_worker or native_worker"
 "$PYTHON" -m pytest -q -p no:cacheprovider tests/grpc_client

@@ -22,8 +22,11 @@ many of those run at once, and a slow Flask route holds one), ``keepalive``
 (idle connections close after it), ``worker_connections`` (open connections
 per worker; at the cap the longest idle one is closed), ``graceful_timeout``
 (SIGTERM drains: readiness answers 503, no new connections, requests in
-flight get that long), ``timeout`` (the heartbeat), ``--preload``. Not
-supported: ``max_requests`` (a warning says so), TLS (put a proxy in front).
+flight get that long; SIGQUIT and SIGINT stop at once), ``timeout`` (the
+heartbeat; it comes from the worker's main thread, so a request stuck in a
+Flask route does not get the worker killed), ``--preload``. Not supported:
+``max_requests`` (a warning says so), the access log, TLS (put a proxy in
+front).
 Limits are the ServeKit's: a body over its ``max_request_bytes`` is answered
 413 on every route. With ``ServeKit(flask_hooks=True)`` the routes go through
 Flask like the others, so that the app's hooks see them.
@@ -34,7 +37,9 @@ from __future__ import annotations
 import io
 import os
 import select
+import socket
 import sys
+import threading
 from urllib.parse import unquote_to_bytes
 
 from gunicorn.workers.base import Worker as _BaseWorker
@@ -48,19 +53,26 @@ class Worker(_BaseWorker):
     """gunicorn's worker class for servekit.flask apps (``-k servekit.gunicorn.Worker``)."""
 
     def load_wsgi(self) -> None:
-        """Loads the app, then starts serving it: done here rather than in run()
-        so that an app without a ServeKit, or a socket that cannot be served,
-        fails the worker's boot and stops gunicorn with the reason, instead of
-        a worker that is restarted over and over."""
+        """Loads the app and checks that this worker can serve it: done here, in
+        the boot, so that an app without a ServeKit or a socket that cannot be
+        served stops gunicorn with the reason, instead of a worker that is
+        restarted over and over. Serving starts in run()."""
         super().load_wsgi()
-        arguments = _servekit_of(self.wsgi)._frontend_arguments()
+        self._arguments = _servekit_of(self.wsgi)._frontend_arguments()
+        for sock in self.sockets:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                raise RuntimeError(
+                    f"servekit.gunicorn.Worker serves TCP sockets only; cannot serve {sock} (bind a host:port)"
+                )
         if self.cfg.max_requests > 0:
             self.log.warning("servekit.gunicorn.Worker does not restart after max_requests; the setting is ignored")
         self._frontends = []
+        self._quick_exit = False
+
+    def run(self) -> None:
         try:
             for sock in self.sockets:
-                address = sock.getsockname()
-                host, port = address[:2] if isinstance(address, tuple) else (str(address), 0)
+                host, port = sock.getsockname()[:2]
                 bridge = _WsgiBridge(self.wsgi, self.log, host, port, multiprocess=self.cfg.workers > 1)
                 self._frontends.append(
                     _core.HttpFrontend(
@@ -69,23 +81,32 @@ class Worker(_BaseWorker):
                         num_threads=max(1, self.cfg.threads),
                         idle_timeout=max(float(self.cfg.keepalive), 1.0),
                         max_connections=max(1, self.cfg.worker_connections),
-                        **arguments,
+                        **self._arguments,
                     )
                 )
-        except BaseException:
-            self._stop(0.0)
-            raise
-
-    def run(self) -> None:
-        try:
             self._serve_until_told()
         finally:
-            self._stop(float(self.cfg.graceful_timeout))
+            self._stop(0.0 if self._quick_exit else float(self.cfg.graceful_timeout))
+
+    def handle_quit(self, sig, frame) -> None:
+        """SIGQUIT and SIGINT: stop at once, without the graceful drain."""
+        self._quick_exit = True
+        super().handle_quit(sig, frame)
 
     def _stop(self, drain_seconds: float) -> None:
-        for frontend in self._frontends:
-            if not frontend.stop(drain_seconds):
-                self.log.warning("servekit: requests were still in flight after graceful_timeout")
+        """Stops every socket's server at once, so that all of them stop
+        accepting together and the drain takes drain_seconds, not that per socket."""
+        results: list[bool] = []
+        threads = [
+            threading.Thread(target=lambda f=frontend: results.append(f.stop(drain_seconds)))
+            for frontend in self._frontends
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if not all(results):
+            self.log.warning("servekit: requests were still in flight after graceful_timeout")
         self._frontends = []
 
     def _serve_until_told(self) -> None:
@@ -130,7 +151,7 @@ class _WsgiBridge:
     def __call__(self, method: str, target: str, headers, body: bytes, remote_address: str):
         try:
             return self._call(method, target, headers, body, remote_address)
-        except Exception:
+        except BaseException:  # SystemExit too: this is a server thread, not the app's process
             self._log.exception("Error handling request %s %s", method, target[:200])
             return 500, [("Content-Type", "text/plain")], b"Internal Server Error"
 
@@ -174,8 +195,8 @@ class _WsgiBridge:
         chunks: list[bytes] = []
 
         def start_response(status, response_headers, exc_info=None):
-            if exc_info is not None and started:
-                raise exc_info[1].with_traceback(exc_info[2])
+            # Nothing is sent before the app returns, so a second call (an
+            # error page, with exc_info) replaces the first (PEP 3333).
             started[:] = [status, list(response_headers)]
             return chunks.append
 
@@ -189,9 +210,7 @@ class _WsgiBridge:
             if close is not None:
                 close()
         if not started:
-            raise RuntimeError("the WSGI app returned without calling start_response")
+            raise RuntimeError("the WSGI app never called start_response")
         status, response_headers = started
-        code = int(str(status).split(" ", 1)[0])
-        if method == "HEAD" or code in (204, 304) or 100 <= code < 200:
-            chunks = []
-        return code, response_headers, b"".join(chunks)
+        # HttpFrontend sends no body for HEAD, 1xx, 204 and 304, whatever the app gave.
+        return int(str(status).split(" ", 1)[0]), response_headers, b"".join(chunks)

@@ -348,6 +348,60 @@ TEST(HttpServerTest, ServesOnAListeningSocketItIsGivenAndLeavesItOpen) {
   close(fd);
 }
 
+TEST(HttpServerTest, BodilessAnswersKeepTheirLengthAndTheConnectionStaysInStep) {
+  // HEAD's answer says the length a GET would have had and sends no body; a
+  // 204 has no Content-Length at all. The next request on the same
+  // connection is read and answered, so nothing stray was written.
+  auto server =
+      HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
+        response->content_type = "text/plain";
+        response->body = "this body is not sent";
+        response->bodiless = request.method == "HEAD" || request.target == "/empty";
+        response->status = request.target == "/empty" ? 204 : 200;
+        response->headers = {{"Content-Length", "42"}};
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client client((*server)->port());
+  ASSERT_TRUE(client.connected());
+  client.Send("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  client.Send("GET /empty HTTP/1.1\r\nHost: x\r\n\r\n");
+  client.Send("GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string all = client.ReadAll();
+  const size_t head = all.find("HTTP/1.1 200 OK"), empty = all.find("HTTP/1.1 204"),
+               get = all.find("HTTP/1.1 200 OK", head + 1);
+  ASSERT_TRUE(head < empty && empty < get && get != std::string::npos) << all;
+  EXPECT_TRUE(absl::StrContains(all.substr(head, empty - head), "Content-Length: 42\r\n")) << all;
+  EXPECT_FALSE(absl::StrContains(all.substr(empty, get - empty), "Content-Length")) << all;
+  EXPECT_EQ(Client::CountOf(all, "this body is not sent"), 1) << all;  // the GET's only
+  EXPECT_TRUE(absl::StrContains(all.substr(get), "Content-Length: 21\r\n")) << all;
+}
+
+TEST(HttpServerTest, AnAnswerThatIsNotValidHttpBecomesA500) {
+  // A status outside 100-599, a header that would split the response, a
+  // name that is not a token: a 500 goes out instead, and the server serves on.
+  auto server =
+      HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
+        if (request.target == "/status") response->status = 1000;
+        if (request.target == "/split") response->headers = {{"X-A", "1\r\nSet-Cookie: evil=1"}};
+        if (request.target == "/name") response->headers = {{"Bad Name", "1"}};
+        if (request.target == "/huge") response->headers = {{"X-Big", std::string(100 << 10, 'a')}};
+        response->body = "fine";
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const char* target : {"/status", "/split", "/name", "/huge"}) {
+    Client client((*server)->port());
+    ASSERT_TRUE(client.connected());
+    client.Send(absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    const std::string answer = client.ReadAll();
+    EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 500")) << target << ": " << answer;
+    EXPECT_TRUE(absl::StrContains(answer, "not valid HTTP")) << answer;
+    EXPECT_FALSE(absl::StrContains(answer, "evil")) << answer;
+  }
+  Client client((*server)->port());
+  client.Send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(client.ReadAll(), "HTTP/1.1 200 OK"));
+}
+
 TEST(HttpServerTest, AGivenSocketMustBeAListeningTcpSocket) {
   int port = 0;
   const int bound = BoundSocket(/*listening=*/false, &port);

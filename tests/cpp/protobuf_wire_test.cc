@@ -70,19 +70,30 @@ TEST(ProtobufWireTest, RefusesWhatAParserRefuses) {
       std::string("\x1a\x05xyz", 5),  // length past the end
       std::string("\x2d"
                   "ab",
-                  3),                              // fixed32 cut off
-      std::string("\x00\x01", 2),                  // field number 0
-      std::string("\x0e", 1),                      // wire type 6
-      std::string("\x0f", 1),                      // wire type 7
-      std::string("\x0c", 1),                      // an end-group tag without its start
-      std::string("\x0b\x08\x01", 3),              // a group never ended
-      std::string("\x0b\x14", 2),                  // a group ended by another number's tag
-      std::string("\x80\x80\x80\x80\x80\x01", 6),  // a tag wider than 32 bits
+                  3),                                  // fixed32 cut off
+      std::string("\x00\x01", 2),                      // field number 0
+      std::string("\x0e", 1),                          // wire type 6
+      std::string("\x0f", 1),                          // wire type 7
+      std::string("\x0c", 1),                          // an end-group tag without its start
+      std::string("\x0b\x08\x01", 3),                  // a group never ended
+      std::string("\x0b\x14", 2),                      // a group ended by another number's tag
+      std::string("\x88\x80\x80\x80\x80\x01\x01", 7),  // a tag of 6 bytes
   };
   for (const std::string& bytes : bad) {
     std::vector<Seen> seen;
     EXPECT_FALSE(Walk(bytes, &seen)) << testing::PrintToString(bytes);
+    tensorflow::OpDef message;  // protobuf refuses each of them too
+    EXPECT_FALSE(message.ParseFromString(bytes)) << testing::PrintToString(bytes);
   }
+  // A 5-byte tag keeps its low 32 bits, as protobuf's parser does: this is
+  // field 1, a varint.
+  std::vector<Seen> wide;
+  ASSERT_TRUE(Walk(std::string("\x88\x80\x80\x80\x10\x07", 6), &wide));
+  ASSERT_EQ(wide.size(), 1u);
+  EXPECT_EQ(wide[0].number, 1u);
+  EXPECT_EQ(wide[0].type, WireType::kVarint);
+  tensorflow::OpDef parsed_by_protobuf;  // field 1 is OpDef.name, a string: a varint is unknown
+  EXPECT_TRUE(parsed_by_protobuf.ParseFromString(std::string("\x88\x80\x80\x80\x10\x07", 6)));
   // Groups nested 100 deep are read; 101 are refused, as protobuf's parser
   // stops at 100 levels.
   auto nested = [](int depth) { return std::string(depth, '\x0b') + std::string(depth, '\x0c'); };

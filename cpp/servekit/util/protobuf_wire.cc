@@ -1,9 +1,10 @@
 #include "servekit/util/protobuf_wire.h"
 
+#include <algorithm>
+
 namespace servekit {
 namespace {
 
-constexpr uint32_t kMaxFieldNumber = (uint32_t{1} << 29) - 1;
 // Groups nest; protobuf's parser stops at 100 levels of nesting, and so does this.
 constexpr int kMaxGroupDepth = 100;
 
@@ -31,10 +32,15 @@ bool Skip(absl::string_view* in, uint64_t bytes) {
 // *end_group to its field number and reads nothing more.
 bool ReadField(absl::string_view* in, int group_depth, WireField* field, uint32_t* end_group) {
   const absl::string_view start = *in;
-  uint64_t tag = 0;
-  if (!ReadVarint(in, &tag) || tag > UINT32_MAX) return false;
+  // A tag is read as protobuf reads one: at most 5 bytes, bits past the 32nd
+  // dropped.
+  uint64_t wide_tag = 0;
+  absl::string_view tag_bytes = in->substr(0, 5);
+  if (!ReadVarint(&tag_bytes, &wide_tag)) return false;
+  in->remove_prefix(std::min<size_t>(in->size(), 5) - tag_bytes.size());
+  const uint32_t tag = static_cast<uint32_t>(wide_tag);
   const uint64_t number = tag >> 3;
-  if (number == 0 || number > kMaxFieldNumber) return false;
+  if (number == 0) return false;
   field->number = static_cast<uint32_t>(number);
   field->payload = absl::string_view();
   switch (tag & 7) {

@@ -5,8 +5,9 @@
 // exactly what a protobuf parser accepts at that level: varint, fixed64,
 // length-delimited and fixed32 fields and (deprecated, but legal for unknown
 // fields) groups; it returns false for anything else: a truncated field, a
-// varint of more than 10 bytes, field number 0 or above 2^29-1, wire types 6
-// and 7, an end-group tag without its start. It does not look inside
+// tag of more than 5 bytes or a varint of more than 10, field number 0, wire
+// types 6 and 7, an end-group tag without its start. Like protobuf, it keeps
+// a tag's low 32 bits. It does not look inside
 // length-delimited payloads. Thread-safe: pure functions.
 #pragma once
 

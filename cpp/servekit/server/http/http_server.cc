@@ -14,6 +14,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "servekit/server/accept_loop.h"
 #include "servekit/server/io_context_pool.h"
 #include "servekit/util/json_writer.h"
@@ -34,6 +36,46 @@ std::string ErrorBody(absl::string_view message) {
   std::string body;
   JsonWriter(&body).BeginObject().Key("error").String(message).EndObject();
   return body;
+}
+
+// A JSON error answer: {"error": message}.
+HttpResponse ErrorResponse(int status, absl::string_view message) {
+  HttpResponse response;
+  response.status = status;
+  response.body = ErrorBody(message);
+  return response;
+}
+
+// Why `response` cannot be written as HTTP (a status outside 100-599, a header
+// name that is not a token, a value with CR, LF or NUL that would split or end
+// the header, more header bytes than a client accepts), or "".
+std::string InvalidResponse(const HttpResponse& response) {
+  if (response.status < 100 || response.status > 599)
+    return absl::StrCat("status ", response.status, " is not an HTTP status");
+  auto is_token = [](absl::string_view name) {
+    if (name.empty()) return false;
+    for (const char c : name) {
+      const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                      absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+      if (!ok) return false;
+    }
+    return true;
+  };
+  size_t bytes = response.content_type.size();
+  std::vector<std::pair<absl::string_view, absl::string_view>> fields = {
+      {"Content-Type", response.content_type}};
+  for (const auto& [name, value] : response.headers) fields.emplace_back(name, value);
+  for (const auto& [name, value] : fields) {
+    if (!is_token(name))
+      return absl::StrCat("header name '", absl::CEscape(name), "' is not a token");
+    if (value.find_first_of(absl::string_view("\r\n\0", 3)) != absl::string_view::npos)
+      return absl::StrCat("header '", name, "' has CR, LF or NUL in its value");
+    bytes += name.size() + value.size();
+  }
+  constexpr size_t kMaxHeaderBytes = 48 << 10;
+  if (bytes > kMaxHeaderBytes)
+    return absl::StrCat("its header fields take ", bytes, " bytes, over ", kMaxHeaderBytes);
+  return "";
 }
 
 }  // namespace
@@ -180,8 +222,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                    request.body(), &extras},
                        &response);
     } catch (const std::exception& e) {
-      response = HttpResponse{
-          500, "application/json", ErrorBody(absl::StrCat("internal error: ", e.what())), {}};
+      response = ErrorResponse(500, absl::StrCat("internal error: ", e.what()));
     }
     Send(std::move(response), request.keep_alive() && !server_->draining, /*counted=*/true);
   }
@@ -189,54 +230,58 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnReadError(beast::error_code ec) {
     const bool started = parser_->got_some() || buffer_.size() > 0;
     if (ec == http::error::body_limit) {
-      return Send({413,
-                   "application/json",
-                   ErrorBody(absl::StrCat("request body is larger than the limit of ",
-                                          server_->options.max_body_bytes, " bytes")),
-                   {}},
+      return Send(ErrorResponse(413, absl::StrCat("request body is larger than the limit of ",
+                                                  server_->options.max_body_bytes, " bytes")),
                   false, false);
     }
     if (ec == http::error::header_limit) {
-      return Send({431, "application/json", ErrorBody("request headers are too large"), {}}, false,
-                  false);
+      return Send(ErrorResponse(431, "request headers are too large"), false, false);
     }
     if (ec == beast::error::timeout) {
-      if (started)
-        return Send({408, "application/json", ErrorBody("timed out reading the request"), {}},
-                    false, false);
+      if (started) return Send(ErrorResponse(408, "timed out reading the request"), false, false);
       return Close();
     }
     if (ec.category() == http::make_error_code(http::error::bad_target).category() && started &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return Send({400,
-                   "application/json",
-                   ErrorBody(absl::StrCat("malformed HTTP request: ", ec.message())),
-                   {}},
-                  false, false);
+      return Send(ErrorResponse(400, absl::StrCat("malformed HTTP request: ", ec.message())), false,
+                  false);
     }
     Close();  // the client went away (end of stream, reset, cancelled at drain)
   }
 
   void Send(HttpResponse response, bool keep_alive, bool counted) {
+    if (std::string why = InvalidResponse(response); !why.empty()) {
+      response =
+          ErrorResponse(500, absl::StrCat("internal error: the answer is not valid HTTP: ", why));
+    }
     response_ = {};
     response_.version(11);
     response_.result(static_cast<unsigned>(response.status));
     response_.set(http::field::server, "servekit");
     if (!response.content_type.empty())
       response_.set(http::field::content_type, response.content_type);
+    std::optional<std::string> given_length;
     for (const auto& [name, value] : response.headers) {
       const http::field known = http::string_to_field(name);
-      if (known == http::field::content_length || known == http::field::connection ||
-          known == http::field::transfer_encoding || known == http::field::content_type ||
-          known == http::field::server) {
-        if (known == http::field::content_type) response_.set(known, value);
-        continue;
+      if (known == http::field::content_length) {
+        given_length = value;
+      } else if (known == http::field::content_type) {
+        response_.set(known, value);
+      } else if (known != http::field::connection && known != http::field::transfer_encoding &&
+                 known != http::field::server) {
+        response_.insert(name, value);
       }
-      response_.insert(name, value);
     }
     response_.keep_alive(keep_alive);
-    response_.body() = std::move(response.body);
-    response_.prepare_payload();
+    if (response.bodiless) {
+      const int status = response.status;
+      if (given_length && status != 204 && status >= 200) {
+        response_.set(http::field::content_length, *given_length);
+      }
+    } else {
+      response_.body() = std::move(response.body);
+      response_.prepare_payload();
+    }
     stream_.expires_after(absl::ToChronoNanoseconds(server_->options.timeout));
     http::async_write(
         stream_, response_,

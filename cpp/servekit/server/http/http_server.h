@@ -68,6 +68,10 @@ struct HttpResponse {
   // Connection and Transfer-Encoding, are the server's to write and are
   // skipped here.
   std::vector<std::pair<std::string, std::string>> headers;
+  // An answer that has no body by its nature (to HEAD, 204, 304): nothing is
+  // sent after the header, and Content-Length is the one in `headers` (the
+  // length a GET would have had) instead of the body's; none for 1xx and 204.
+  bool bodiless = false;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse*)>;
