@@ -61,17 +61,21 @@ std::string InvalidResponse(const HttpResponse& response) {
     }
     return true;
   };
-  size_t bytes = response.content_type.size();
-  std::vector<std::pair<absl::string_view, absl::string_view>> fields = {
-      {"Content-Type", response.content_type}};
-  for (const auto& [name, value] : response.headers) fields.emplace_back(name, value);
-  for (const auto& [name, value] : fields) {
-    if (!is_token(name))
-      return absl::StrCat("header name '", absl::CEscape(name), "' is not a token");
-    if (value.find_first_of(absl::string_view("\r\n\0", 3)) != absl::string_view::npos)
-      return absl::StrCat("header '", name, "' has CR, LF or NUL in its value");
+  // No allocation on the way: every answer passes through here.
+  size_t bytes = 0;
+  std::string why;
+  auto check = [&](absl::string_view name, absl::string_view value) {
+    if (!why.empty()) return;
+    if (!is_token(name)) {
+      why = absl::StrCat("header name '", absl::CEscape(name), "' is not a token");
+    } else if (value.find_first_of(absl::string_view("\r\n\0", 3)) != absl::string_view::npos) {
+      why = absl::StrCat("header '", name, "' has CR, LF or NUL in its value");
+    }
     bytes += name.size() + value.size();
-  }
+  };
+  check("Content-Type", response.content_type);
+  for (const auto& [name, value] : response.headers) check(name, value);
+  if (!why.empty()) return why;
   constexpr size_t kMaxHeaderBytes = 48 << 10;
   if (bytes > kMaxHeaderBytes)
     return absl::StrCat("its header fields take ", bytes, " bytes, over ", kMaxHeaderBytes);
