@@ -103,6 +103,16 @@ std::vector<double> TinyModuleOutput(const std::string& fixture) {
   return y;
 }
 
+// Loads `dir` and runs its serving_default on kRows; the answer must be near `expected`.
+void ExpectLoadsAndComputes(const fs::path& dir, const std::vector<double>& expected) {
+  auto model = Load(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> x(kRows.begin(), kRows.end());
+  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
+  ASSERT_TRUE(y.ok()) << y.status();
+  ExpectNear(*y, expected);
+}
+
 TEST(SavedModelLoaderTest, TinyModulesComputeWhatTheirVariablesSay) {
   for (const char* fixture : {"tiny_module", "sharded_module"}) {
     SCOPED_TRACE(fixture);
@@ -345,12 +355,7 @@ TEST_F(HostileSavedModelTest, UnknownDeclaredDimsAcceptAnyCheckpointValue) {
   (*TopLevelNode(saved_model, "b")->mutable_attr())["shape"].mutable_shape()->set_unknown_rank(
       true);
   WriteProto(dir, saved_model);
-  auto model = Load(dir);
-  ASSERT_TRUE(model.ok()) << model.status();
-  std::vector<float> x(kRows.begin(), kRows.end());
-  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
-  ASSERT_TRUE(y.ok()) << y.status();
-  ExpectNear(*y, TinyModuleOutput("tiny_module"));
+  ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
 }
 
 // A FunctionDef whose node_def field (3) holds bytes that are no NodeDef:
@@ -369,12 +374,7 @@ TEST_F(HostileSavedModelTest, ACorruptFunctionNoSignatureReachesIsNeverRead) {
   unused->mutable_signature()->set_name("never_called");
   CorruptBody(unused);
   WriteProto(dir, saved_model);
-  auto model = Load(dir);
-  ASSERT_TRUE(model.ok()) << model.status();
-  std::vector<float> x(kRows.begin(), kRows.end());
-  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
-  ASSERT_TRUE(y.ok()) << y.status();
-  ExpectNear(*y, TinyModuleOutput("tiny_module"));
+  ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
 }
 
 TEST_F(HostileSavedModelTest, ACorruptFunctionASignatureCallsIsAnErrorNamingIt) {
@@ -401,16 +401,11 @@ TEST_F(HostileSavedModelTest, OfTwoFunctionsWithOneNameTheLaterIsCalled) {
   BodyNode(&later, "Tanh")->set_op("Neg");
   *MetaGraph(saved_model).mutable_graph_def()->mutable_library()->add_function() = later;
   WriteProto(dir, saved_model);
-  auto model = Load(dir);
-  ASSERT_TRUE(model.ok()) << model.status();
-  std::vector<float> x(kRows.begin(), kRows.end());
-  auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
-  ASSERT_TRUE(y.ok()) << y.status();
   auto vars = ExpectedVariables("tiny_module");
   std::vector<double> expected =
       Affine(kRows, 3, vars["w/.ATTRIBUTES/VARIABLE_VALUE"], vars["b/.ATTRIBUTES/VARIABLE_VALUE"]);
   for (double& v : expected) v = -v;
-  ExpectNear(*y, expected);
+  ExpectLoadsAndComputes(dir, expected);
 }
 
 TEST_F(HostileSavedModelTest, FunctionThatCallsItself) {
@@ -467,12 +462,7 @@ TEST_F(HostileSavedModelTest, CallsNestedDeepButWithinTheLimitLoad) {
   // a stack of its own), shallower than the limit.
   for (int links : {10, 600}) {
     SCOPED_TRACE(links);
-    auto model = Load(TinyModuleWithCallChain(*this, links));
-    ASSERT_TRUE(model.ok()) << model.status();
-    std::vector<float> x(kRows.begin(), kRows.end());
-    auto y = Run1(**model, "serving_default", test::Floats({3, 2}, x));
-    ASSERT_TRUE(y.ok()) << y.status();
-    ExpectNear(*y, TinyModuleOutput("tiny_module"));
+    ExpectLoadsAndComputes(TinyModuleWithCallChain(*this, links), TinyModuleOutput("tiny_module"));
   }
 }
 

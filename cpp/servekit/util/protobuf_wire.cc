@@ -1,26 +1,12 @@
 #include "servekit/util/protobuf_wire.h"
 
-#include <algorithm>
+#include "servekit/util/varint.h"
 
 namespace servekit {
 namespace {
 
 // Groups nest; protobuf's parser stops at 100 levels of nesting, and so does this.
 constexpr int kMaxGroupDepth = 100;
-
-bool ReadVarint(absl::string_view* in, uint64_t* value) {
-  uint64_t result = 0;
-  for (int i = 0; i < 10 && i < static_cast<int>(in->size()); ++i) {
-    const uint8_t byte = static_cast<uint8_t>((*in)[i]);
-    result |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    if ((byte & 0x80) == 0) {
-      in->remove_prefix(i + 1);
-      *value = result;
-      return true;
-    }
-  }
-  return false;
-}
 
 bool Skip(absl::string_view* in, uint64_t bytes) {
   if (bytes > in->size()) return false;
@@ -35,9 +21,7 @@ bool ReadField(absl::string_view* in, int group_depth, WireField* field, uint32_
   // A tag is read as protobuf reads one: at most 5 bytes, bits past the 32nd
   // dropped.
   uint64_t wide_tag = 0;
-  absl::string_view tag_bytes = in->substr(0, 5);
-  if (!ReadVarint(&tag_bytes, &wide_tag)) return false;
-  in->remove_prefix(std::min<size_t>(in->size(), 5) - tag_bytes.size());
+  if (!ReadVarint(in, 5, &wide_tag)) return false;
   const uint32_t tag = static_cast<uint32_t>(wide_tag);
   const uint64_t number = tag >> 3;
   if (number == 0) return false;
@@ -46,7 +30,7 @@ bool ReadField(absl::string_view* in, int group_depth, WireField* field, uint32_
   switch (tag & 7) {
     case 0: {
       uint64_t ignored = 0;
-      if (!ReadVarint(in, &ignored)) return false;
+      if (!ReadVarint(in, 10, &ignored)) return false;
       field->type = WireType::kVarint;
       break;
     }
@@ -56,7 +40,7 @@ bool ReadField(absl::string_view* in, int group_depth, WireField* field, uint32_
       break;
     case 2: {
       uint64_t length = 0;
-      if (!ReadVarint(in, &length) || length > in->size()) return false;
+      if (!ReadVarint(in, 10, &length) || length > in->size()) return false;
       field->payload = in->substr(0, length);
       in->remove_prefix(length);
       field->type = WireType::kLengthDelimited;

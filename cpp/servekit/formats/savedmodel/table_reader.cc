@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "servekit/util/crc32c.h"
+#include "servekit/util/varint.h"
 
 namespace servekit {
 namespace {
@@ -32,25 +33,9 @@ uint64_t LoadLittle64(const char* p) {
   return v;
 }
 
-// A little-endian base-128 integer of at most `max_bytes` bytes from `*in`,
-// which is advanced past it. False when the input ends first or it is longer.
-bool GetVarint(absl::string_view* in, int max_bytes, uint64_t* value) {
-  uint64_t result = 0;
-  for (int i = 0; i < max_bytes && i < static_cast<int>(in->size()); ++i) {
-    const uint8_t byte = static_cast<uint8_t>((*in)[i]);
-    result |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    if ((byte & 0x80) == 0) {
-      in->remove_prefix(i + 1);
-      *value = result;
-      return true;
-    }
-  }
-  return false;
-}
-
 bool GetVarint32(absl::string_view* in, uint32_t* value) {
   uint64_t v = 0;
-  if (!GetVarint(in, 5, &v) || v > UINT32_MAX) return false;
+  if (!ReadVarint(in, 5, &v) || v > UINT32_MAX) return false;
   *value = static_cast<uint32_t>(v);
   return true;
 }
@@ -61,7 +46,7 @@ struct BlockHandle {
 };
 
 bool GetBlockHandle(absl::string_view* in, BlockHandle* handle) {
-  return GetVarint(in, 10, &handle->offset) && GetVarint(in, 10, &handle->size);
+  return ReadVarint(in, 10, &handle->offset) && ReadVarint(in, 10, &handle->size);
 }
 
 // "at offset 0 (366 bytes)": follows a block's kind ("the data block ...").

@@ -1,0 +1,18 @@
+// Base-128 varints: little-endian groups of 7 bits, the high bit of each byte
+// saying another follows. The integers of protobuf's wire format and of
+// LevelDB's tables (TensorFlow's checkpoint index). Thread-safe: a pure
+// function.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+
+namespace servekit {
+
+// Reads a varint of at most `max_bytes` bytes (10 hold any 64-bit value) from
+// `*in` and advances past it. False, leaving `*in` as it was, when the input
+// ends first or the varint is longer. Bits past the 64th are dropped.
+bool ReadVarint(absl::string_view* in, int max_bytes, uint64_t* value);
+
+}  // namespace servekit
