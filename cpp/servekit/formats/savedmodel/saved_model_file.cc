@@ -25,7 +25,6 @@ std::vector<std::string> SortedTags(const tensorflow::MetaGraphDef& meta_graph) 
   return tags;
 }
 
-// "{serve, gpu}"; "{}" for an untagged meta graph.
 // Field numbers on the path from SavedModel to the parts left unparsed.
 constexpr uint32_t kMetaGraphsField = 2;       // SavedModel.meta_graphs
 constexpr uint32_t kMetaInfoDefField = 1;      // MetaGraphDef.meta_info_def
@@ -42,14 +41,14 @@ struct SplitMetaGraph {
 };
 
 // `message` with every occurrence of length-delimited field `number` left
-// out; the payloads left out go to `removed`. False when `message` is not
-// well-formed.
+// out (into `kept`, unless null); the payloads left out go to `removed`
+// (unless null). False when `message` is not well-formed.
 bool WithoutField(absl::string_view message, uint32_t number, std::string* kept,
                   std::vector<absl::string_view>* removed) {
   return ForEachWireField(message, [&](const WireField& field) {
     if (field.number == number && field.type == WireType::kLengthDelimited) {
       if (removed != nullptr) removed->push_back(field.payload);
-    } else {
+    } else if (kept != nullptr) {
       kept->append(field.encoded.data(), field.encoded.size());
     }
   });
@@ -87,6 +86,7 @@ bool Split(absl::string_view meta_graph, SplitMetaGraph* split) {
   return well_formed && parts_well_formed;
 }
 
+// "{serve, gpu}"; "{}" for an untagged meta graph.
 std::string TagSetString(const std::vector<std::string>& tags) {
   return absl::StrCat("{", absl::StrJoin(tags, ", "), "}");
 }
@@ -109,8 +109,7 @@ StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
   const Status corrupt = absl::InvalidArgumentError(
       "saved_model.pb is not a valid SavedModel protobuf (truncated or corrupt)");
   std::vector<absl::string_view> meta_graphs;
-  std::string ignored;
-  if (!WithoutField(bytes, kMetaGraphsField, &ignored, &meta_graphs)) return corrupt;
+  if (!WithoutField(bytes, kMetaGraphsField, nullptr, &meta_graphs)) return corrupt;
   if (meta_graphs.empty()) {
     return absl::InvalidArgumentError(
         "saved_model.pb holds no meta graph (truncated, or not a SavedModel)");
