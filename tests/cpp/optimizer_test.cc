@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_join.h"
+#include "servekit/engine/image_layout.h"
 #include "servekit/engine/op_registry.h"
 #include "servekit/engine/passes/passes.h"
 #include "servekit/engine/shape_inference.h"
@@ -1199,8 +1200,10 @@ int CountOps(const Steps& steps, const std::string& op) {
   return static_cast<int>(std::count(steps.begin(), steps.end(), op));
 }
 
-// What formats/savedmodel makes of an NHWC Conv2D + BiasAdd + Relu + MaxPool:
-// a Transpose pair around each image op. Only the first and the last stay.
+// What formats/savedmodel makes of an NHWC Conv2D + BiasAdd + Relu + MaxPool
+// when Conv does not prefer channels-last (and what an NCHW export of a
+// TensorFlow model looks like): a Transpose pair around each image op. Only
+// the first and the last stay.
 TEST(SinkTransposesTest, PairsBetweenImageOpsCancel) {
   GraphBuilder g;
   const int x = g.Input("x", test::BatchShape({1, 6, 6, 3}));
@@ -1224,6 +1227,43 @@ TEST(SinkTransposesTest, PairsBetweenImageOpsCancel) {
   EXPECT_EQ(CountOps(steps, "Transpose"), ConvPrefersChannelsLast() ? 0 : 2)
       << testing::PrintToString(steps);
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// What formats/savedmodel makes of a Keras 3 Conv2D block when Conv prefers
+// channels-last: NHWC nodes with no Transposes, the bias (BiasAdd: [C]) and
+// the inference batch norm (Mul and Add of [1,1,1,C] constants) after the
+// Conv. Each is per channel on the last axis, so each folds into the Conv.
+TEST(FoldBatchNormTest, PerChannelConstantsFoldIntoAnNhwcConv) {
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 6, 6, 3}));
+  Attributes nhwc = Conv3x3();
+  nhwc.Set(kImageLayoutAttribute, std::string("NHWC"));
+  const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))}, nhwc);
+  const int biased = g.Op("Add", {conv, g.Constant("b", RandomTensor({4}, 2))});
+  const int scaled = g.Op("Mul", {g.Constant("a", RandomTensor({1, 1, 1, 4}, 3)), biased});
+  const int shifted = g.Op("Add", {scaled, g.Constant("c", RandomTensor({1, 1, 4}, 4))});
+  const int relu = g.Op("Relu", {shifted});
+  Attributes pool = Attrs({{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}});
+  pool.Set(kImageLayoutAttribute, std::string("NHWC"));
+  g.Output(g.Op("MaxPool", {relu}, pool));
+  EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv", "MaxPool"}));
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
+// A constant as long as the channels but not on the last axis ([4, 1]: one
+// value per column) is not a per-channel map of an NHWC Conv, nor is a
+// [4, 1, 1] constant, which would be one of an NCHW Conv.
+TEST(FoldBatchNormTest, ConstantsOnOtherAxesStayAfterAnNhwcConv) {
+  for (const Shape& shape : {Shape{4, 1}, Shape{4, 1, 1}}) {
+    GraphBuilder g;
+    const int x = g.Input("x", test::BatchShape({1, 4, 4, 3}));
+    Attributes nhwc = Conv3x3();
+    nhwc.Set(kImageLayoutAttribute, std::string("NHWC"));
+    const int conv = g.Op("Conv", {x, g.Constant("w", RandomTensor({4, 3, 3, 3}, 1))}, nhwc);
+    g.Output(g.Op("Mul", {conv, g.Constant("k", RandomTensor(shape, 2))}));
+    EXPECT_EQ(OptimizedSteps(g.graph()), (Steps{"Conv", "Mul"})) << ShapeToString(shape);
+    EXPECT_TRUE(SameOutputsOptimized(g.graph())) << ShapeToString(shape);
+  }
 }
 
 // GlobalAveragePooling2D is Mean over axes 1, 2 of NHWC: over 2, 3 of NCHW,

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "servekit/engine/image_layout.h"
 #include "servekit/engine/passes/passes.h"
 
 namespace servekit {
@@ -15,6 +16,11 @@ namespace {
 struct ChannelAffine {
   std::vector<float> a, c;
 };
+
+bool IsChannelsLast(const Node& layer) {
+  return layer.attributes.Has(kImageLayoutAttribute) &&
+         ReadImageLayout(layer.attributes).value_or(ImageLayout::kNCHW) == ImageLayout::kNHWC;
+}
 
 bool IsConstant(const Graph& graph, int id) {
   return id >= 0 && graph.values[id].constant.has_value();
@@ -95,7 +101,8 @@ bool CanAbsorb(const Graph& graph, const Node& layer) {
 }
 
 // For a Mul or Add node after a Conv (`layer`) with a constant of one value
-// per output channel ([C], [C,1,1] or [1,C,1,1]) as its other operand: the
+// per output channel ([C,1,1] or [1,C,1,1] after an NCHW Conv; [C] to
+// [1,1,1,C] after an NHWC one) as its other operand: the
 // per-channel map, and the operand the layer feeds is moved to input 0.
 std::optional<ChannelAffine> ChannelConstantMap(const Graph& graph, Node& node,
                                                 const std::vector<int>& producers) {
@@ -109,9 +116,17 @@ std::optional<ChannelAffine> ChannelConstantMap(const Graph& graph, Node& node,
     if (t.dtype() != DType::kFloat32 || out.size() != 4 || !w.constant) continue;
     const int64_t channels = w.constant->dim(0);
     const Shape& s = t.shape();
-    const bool per_channel =
-        t.num_elements() == channels &&
-        ((s.size() == 3 && s[0] == channels) || (s.size() == 4 && s[0] == 1 && s[1] == channels));
+    // The channel axis is 1 of 4 (NCHW: [C,1,1] or [1,C,1,1]) or the last
+    // (NHWC: [C] up to [1,1,1,C]): broadcast from the right, a constant of
+    // any other shape would scale along another axis.
+    const bool channels_last = IsChannelsLast(graph.nodes[p]);
+    bool per_channel = t.num_elements() == channels;
+    if (channels_last) {
+      per_channel = per_channel && !s.empty() && s.size() <= 4 && s.back() == channels;
+    } else {
+      per_channel = per_channel && ((s.size() == 3 && s[0] == channels) ||
+                                    (s.size() == 4 && s[0] == 1 && s[1] == channels));
+    }
     if (!per_channel || graph.values[from].shape != out) continue;
     ChannelAffine affine;
     for (int64_t ch = 0; ch < channels; ++ch) {
@@ -148,8 +163,10 @@ Status FoldBatchNormalization(Graph& graph) {
     if (!params_constant || p < 0) continue;
     Node& layer = graph.nodes[p];
     // Only layers with constant weights at input 1 absorb the affine map.
+    // BatchNormalization's channel axis is 1: it cannot read an NHWC Conv's
+    // channels (no pass makes that graph, but a fold must not assume it).
     if ((layer.op_type != "Conv" && layer.op_type != "Gemm") || layer.inputs.size() < 2 ||
-        layer.attributes.Has("_activation")) {
+        layer.attributes.Has("_activation") || IsChannelsLast(layer)) {
       continue;
     }
     const bool bias_ok =

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "servekit/engine/image_layout.h"
+#include "servekit/engine/op_registry.h"
 #include "servekit/formats/tf_data_type.h"
 #include "servekit/formats/tf_tensor_proto.h"
 
@@ -22,6 +24,18 @@ constexpr int64_t kMaxConstElements = int64_t{1} << 28;
 
 const std::vector<int64_t> kToNchw = {0, 3, 1, 2};
 const std::vector<int64_t> kToNhwc = {0, 2, 3, 1};
+
+// Whether this build's Conv kernel computes in NHWC (oneDNN) without reorders.
+// TensorFlow's images are NHWC already: its convolutions and pools are then
+// translated as NHWC nodes, and the graph has no layout Transposes at all
+// (UseChannelsLast would otherwise build such a graph from NCHW nodes, and
+// SinkTransposes would first cancel the Transposes around each of them: twice
+// the passes' work at every load). Without it they are NCHW nodes between
+// Transposes, as ONNX's are, which the passes reorder the same way.
+bool ConvPrefersChannelsLast() {
+  const OpSchema* conv = OpRegistry::Global().Find("Conv");
+  return conv != nullptr && conv->prefers_channels_last;
+}
 
 Tensor Int64s(const std::vector<int64_t>& values) {
   Tensor t = *Tensor::Allocate(DType::kInt64, {static_cast<int64_t>(values.size())});
@@ -54,7 +68,10 @@ Tensor ScalarOf(DType dtype, double value) {
 class Translator {
  public:
   Translator(const TfFlatGraph& flat, const VariableReader& read_variable)
-      : flat_(flat), read_variable_(read_variable), values_(flat.nodes.size()) {
+      : flat_(flat),
+        read_variable_(read_variable),
+        values_(flat.nodes.size()),
+        channels_last_(ConvPrefersChannelsLast()) {
     graph_.opset = 18;
   }
 
@@ -666,6 +683,11 @@ class Translator {
       weights = p.Reshaped({s[2] * s[3], 1, s[0], s[1]});
       a.Set("group", s[2]);
     }
+    if (channels_last_) {
+      a.Set(kImageLayoutAttribute, std::string("NHWC"));
+      Set(n, {Add("Conv", {x, Constant(std::move(weights))}, std::move(a))});
+      return absl::OkStatus();
+    }
     const int conv =
         Add("Conv", {Transpose(x, kToNchw), Constant(std::move(weights))}, std::move(a));
     Set(n, {Transpose(conv, kToNhwc)});
@@ -711,6 +733,11 @@ class Translator {
     RETURN_IF_ERROR(SetWindow(def, &a, &kernel));
     // TensorFlow's AvgPool averages over the window's part inside the image.
     const std::string op = def.op() == "MaxPool" ? "MaxPool" : "AveragePool";
+    if (channels_last_) {
+      a.Set(kImageLayoutAttribute, std::string("NHWC"));
+      Set(n, {Add(op, {x}, std::move(a))});
+      return absl::OkStatus();
+    }
     const int pool = Add(op, {Transpose(x, kToNchw)}, std::move(a));
     Set(n, {Transpose(pool, kToNhwc)});
     return absl::OkStatus();
@@ -824,6 +851,7 @@ class Translator {
   const VariableReader& read_variable_;
   Graph graph_;
   std::vector<std::vector<int>> values_;  // per flat node, per output: IR value id
+  const bool channels_last_;              // convolutions and pools as NHWC nodes
   std::vector<bool> needed_;
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value
