@@ -166,6 +166,32 @@ def tf_keras_model(path: Path):
     return tensorflow_outputs(path, {"serving_default": {key: _images((6,))}})
 
 
+def tf_keras_cnn(path: Path):
+    """Keras 2 (tf_keras) image model saved the old way: its BatchNormalization
+    on 4-D input is FusedBatchNormV3 (inference), after a Conv2D with a bias and
+    after one without."""
+    import tf_keras
+
+    layers = tf_keras.layers
+    model = tf_keras.Sequential(
+        [
+            layers.InputLayer(input_shape=(10, 10, 3)),
+            layers.Conv2D(6, 3, padding="same"),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.MaxPooling2D(),
+            layers.Conv2D(4, 3, use_bias=False),
+            layers.BatchNormalization(epsilon=1e-2),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    _randomize(model, RNG_SEED + 7)
+    model.save(str(path), save_format="tf")
+    key = _only_input(path)
+    return tensorflow_outputs(path, {"serving_default": {key: _images((10, 10, 3))}})
+
+
 def tf1_graph(path: Path):
     """A TF1 graph with VariableV2 variables, saved by tf.compat.v1.saved_model."""
     v1 = tf.compat.v1
@@ -215,6 +241,7 @@ WRITERS = {
     "keras3_residual": keras3_residual,
     "tf_module": tf_module,
     "tf_keras": tf_keras_model,
+    "tf_keras_cnn": tf_keras_cnn,
     "tf1_graph": tf1_graph,
     "keras3_transformer": keras3_transformer,
 }

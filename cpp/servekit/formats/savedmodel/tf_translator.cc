@@ -1,6 +1,7 @@
 #include "servekit/formats/savedmodel/tf_translator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -754,13 +755,48 @@ class Translator {
       ASSIGN_OR_RETURN(int v, Input(node, i));
       in.push_back(v);
     }
+    const float epsilon = AttrFloat(def, "epsilon", 0.0001f);
+    // Only y is computed; the batch statistics are training outputs.
+    if (std::optional<std::pair<Tensor, Tensor>> affine = BatchNormAffine(in, epsilon)) {
+      // Constant statistics: y = x * a + c per channel, on NHWC's last axis,
+      // which FoldBatchNormalization folds into a Conv before it.
+      const int scaled = Add("Mul", {in[0], Constant(std::move(affine->first))});
+      Set(n, {Add("Add", {scaled, Constant(std::move(affine->second))})});
+      return absl::OkStatus();
+    }
     Attributes a;
-    a.Set("epsilon", AttrFloat(def, "epsilon", 0.0001f));
+    a.Set("epsilon", epsilon);
     in[0] = Transpose(in[0], kToNchw);
     const int y = Add("BatchNormalization", in, std::move(a));
-    // Only y is computed; the batch statistics are training outputs.
     Set(n, {Transpose(y, kToNhwc)});
     return absl::OkStatus();
+  }
+
+  // For batch norm inputs x, scale, offset, mean, variance whose last four are
+  // float32 constants of one length C: a = scale / sqrt(variance + epsilon)
+  // and c = offset - mean * a, as [C] tensors (computed in float, as the
+  // BatchNormalization kernel and TensorFlow's inference kernel do).
+  std::optional<std::pair<Tensor, Tensor>> BatchNormAffine(const std::vector<int>& in,
+                                                           float epsilon) const {
+    const Tensor* params[4];
+    for (int i = 0; i < 4; ++i) {
+      params[i] = ConstantOf(in[i + 1]);
+      if (params[i] == nullptr || params[i]->dtype() != DType::kFloat32 || params[i]->rank() != 1 ||
+          params[i]->shape() != params[0]->shape()) {
+        return std::nullopt;
+      }
+    }
+    const int64_t channels = params[0]->num_elements();
+    StatusOr<Tensor> a = Tensor::Allocate(DType::kFloat32, {channels});
+    StatusOr<Tensor> c = Tensor::Allocate(DType::kFloat32, {channels});
+    if (!a.ok() || !c.ok()) return std::nullopt;
+    const float *scale = params[0]->data<float>(), *offset = params[1]->data<float>(),
+                *mean = params[2]->data<float>(), *variance = params[3]->data<float>();
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      a->data<float>()[ch] = scale[ch] / std::sqrt(variance[ch] + epsilon);
+      c->data<float>()[ch] = offset[ch] - mean[ch] * a->data<float>()[ch];
+    }
+    return std::make_pair(*std::move(a), *std::move(c));
   }
 
   Status TranslateReduce(int n, const TfNode& node) {
