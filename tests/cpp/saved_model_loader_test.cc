@@ -452,15 +452,13 @@ TEST_F(HostileSavedModelTest, FunctionsThatCallEachOther) {
 fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links);
 
 TEST_F(HostileSavedModelTest, CallsNestedDeeperThanTheLimit) {
-  const fs::path dir = TinyModuleWithCallChain(*this, kMaxInliningDepth + 10);
-  // On the caller's stack: the inliner walks on its own large one.
+  const fs::path dir = TinyModuleWithCallChain(*this, kMaxCallNesting + 10);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "nest"}));
 }
 
 TEST_F(HostileSavedModelTest, CallsNestedDeepButWithinTheLimitLoad) {
-  // Deeper than the inliner walks on the caller's stack (it starts again on
-  // a stack of its own), shallower than the limit.
-  for (int links : {10, 600}) {
+  // The signature's own calls nest 2 deep above the chain.
+  for (int links : {10, 600, kMaxCallNesting - 2}) {
     SCOPED_TRACE(links);
     ExpectLoadsAndComputes(TinyModuleWithCallChain(*this, links), TinyModuleOutput("tiny_module"));
   }
@@ -525,6 +523,83 @@ fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links) {
   }
   test.WriteProto(dir, saved_model);
   return dir;
+}
+
+// TinyModule with its MatMul's input x passed through `length` Neg ops in its
+// call function (an even number computes what the model did): a deep
+// network's chain of ops, in one function.
+tensorflow::NodeDef* NodeWithOp(tensorflow::FunctionDef* f, const std::string& op) {
+  for (tensorflow::NodeDef& node : *f->mutable_node_def()) {
+    if (node.op() == op) return &node;
+  }
+  ADD_FAILURE() << "no " << op << " node in " << f->signature().name();
+  return nullptr;
+}
+
+fs::path TinyModuleWithOpChain(HostileSavedModelTest& test, int length) {
+  static int copies = 0;
+  const fs::path dir = test.Copy("tiny_module", absl::StrCat("ops_", length, "_", ++copies));
+  tensorflow::SavedModel saved_model = test.ReadProto(dir);
+  tensorflow::FunctionDef* f = test.CallFunction(saved_model);
+  if (f == nullptr) return dir;
+  tensorflow::NodeDef* matmul = NodeWithOp(f, "MatMul");
+  if (matmul == nullptr) return dir;
+  std::string previous = matmul->input(0);
+  for (int i = 0; i < length; ++i) {
+    tensorflow::NodeDef* neg = f->add_node_def();
+    neg->set_name(absl::StrCat("neg_", i));
+    neg->set_op("Neg");
+    neg->add_input(previous);
+    previous = absl::StrCat(neg->name(), ":y:0");
+  }
+  NodeWithOp(f, "MatMul")->set_input(0, previous);  // add_node_def may have moved it
+  test.WriteProto(dir, saved_model);
+  return dir;
+}
+
+TEST_F(HostileSavedModelTest, OpChainsOfAnyLengthLoad) {
+  // The walk keeps its own stack: 20,000 ops deep is only more work.
+  for (int length : {2, 5000, 20000}) {
+    SCOPED_TRACE(length);
+    ExpectLoadsAndComputes(TinyModuleWithOpChain(*this, length), TinyModuleOutput("tiny_module"));
+  }
+}
+
+TEST_F(HostileSavedModelTest, CyclesAreErrors) {
+  // An op that reads its own output, through another op.
+  {
+    const fs::path dir = TinyModuleWithOpChain(*this, 2);
+    tensorflow::SavedModel saved_model = ReadProto(dir);
+    tensorflow::FunctionDef* f = CallFunction(saved_model);
+    ASSERT_NE(f, nullptr);
+    BodyNode(f, "neg_0")->set_input(0, "neg_1:y:0");
+    WriteProto(dir, saved_model);
+    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"node 'neg_", "reads its own output (a cycle)"}));
+  }
+  // Identity ops that pass a tensor around in a circle.
+  {
+    const fs::path dir = TinyModuleWithOpChain(*this, 2);
+    tensorflow::SavedModel saved_model = ReadProto(dir);
+    tensorflow::FunctionDef* f = CallFunction(saved_model);
+    ASSERT_NE(f, nullptr);
+    BodyNode(f, "neg_0")->set_op("Identity");
+    BodyNode(f, "neg_0")->set_input(0, "neg_1:output:0");
+    BodyNode(f, "neg_1")->set_op("Identity");
+    BodyNode(f, "neg_1")->set_input(0, "neg_0:output:0");
+    NodeWithOp(f, "MatMul")->set_input(0, "neg_1:output:0");
+    WriteProto(dir, saved_model);
+    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"in a cycle"}));
+  }
+  // A call whose argument is the call's own output.
+  {
+    const fs::path dir = TinyModuleWithCallChain(*this, 2);
+    tensorflow::SavedModel saved_model = ReadProto(dir);
+    tensorflow::FunctionDef* f = CallFunction(saved_model);
+    ASSERT_NE(f, nullptr);
+    BodyNode(f, "chain")->set_input(0, "chain:output:0");
+    WriteProto(dir, saved_model);
+    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"node 'chain'", "reads its own output (a cycle)"}));
+  }
 }
 
 TEST_F(HostileSavedModelTest, UnknownOp) {

@@ -192,6 +192,26 @@ def tf_keras_cnn(path: Path):
     return tensorflow_outputs(path, {"serving_default": {key: _images((10, 10, 3))}})
 
 
+class _DeepModule(tf.Module):
+    """A chain of 2,400 ops in one function: deeper than any recursive walk of
+    the graph should be trusted with (servekit's inliner once stopped at 2,000)."""
+
+    def __init__(self):
+        self.scale = tf.Variable(1.0001)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)], autograph=False)
+    def steps(self, x):
+        for _ in range(1200):
+            x = x * self.scale + 0.001
+        return {"y": x}
+
+
+def tf_module_deep(path: Path):
+    module = _DeepModule()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.steps})
+    return tensorflow_outputs(path, {"serving_default": {"x": _images((4,))}})
+
+
 def tf1_graph(path: Path):
     """A TF1 graph with VariableV2 variables, saved by tf.compat.v1.saved_model."""
     v1 = tf.compat.v1
@@ -242,6 +262,7 @@ WRITERS = {
     "tf_module": tf_module,
     "tf_keras": tf_keras_model,
     "tf_keras_cnn": tf_keras_cnn,
+    "tf_module_deep": tf_module_deep,
     "tf1_graph": tf1_graph,
     "keras3_transformer": keras3_transformer,
 }

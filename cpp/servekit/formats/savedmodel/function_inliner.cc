@@ -3,26 +3,15 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "servekit/util/large_stack.h"
 
 namespace servekit {
 namespace {
-
-// The inliner's stack: ~4 KiB per level in an AddressSanitizer build, far
-// less in a release build; reserved, touched only as deep as a graph goes.
-constexpr size_t kInliningStackBytes = size_t{256} << 20;
-// How deep a walk may go on the caller's own stack: 512 KiB at ~4 KiB a level
-// (ASan), far less in a release build, within even a small thread's stack.
-// Most models are shallower and skip the cost of a thread; a deeper one is
-// walked again on a stack of its own.
-constexpr int kCallerStackDepth = 128;
 
 // Far above any real model (a large transformer inlines to tens of thousands).
 constexpr size_t kMaxInlinedOps = size_t{1} << 18;
@@ -138,22 +127,27 @@ bool IsPassThrough(const std::string& op) {
 using NodeIndex = absl::flat_hash_map<absl::string_view, const NodeDef*>;
 struct Scope {
   const FunctionDef* function = nullptr;  // null: the top-level graph
+  int parent = -1;                        // the caller's scope; -1: none
+  int call_depth = 0;                     // calls above it
   std::string prefix;                     // of its flat nodes' names
   // Its nodes by name: shared by every call of the same function.
   std::shared_ptr<const NodeIndex> nodes;
   absl::flat_hash_map<absl::string_view, TfOutput> args;
-  absl::flat_hash_map<absl::string_view, int> emitted;  // node name -> flat node
-  absl::flat_hash_map<absl::string_view, int> calls;    // call node name -> callee scope
-  int depth = 0;                                        // of calls above it
-  std::set<absl::string_view> active_functions;         // on the call path, itself included
+  // Node name -> flat node, and call node name -> callee scope; -1 while the
+  // node's inputs (the call's arguments) are being resolved.
+  absl::flat_hash_map<absl::string_view, int> emitted;
+  absl::flat_hash_map<absl::string_view, int> calls;
 };
 
+// The walk keeps its own stack. Following a reference through Identity-like
+// ops, into a callee's returned tensor or out to an argument's bound tensor is
+// a loop; only a node whose inputs are not resolved yet (an op to emit, a call
+// whose arguments to bind) is pushed, on a vector. A graph of any depth (a
+// deep network's chain of thousands of ops) then needs no more native stack
+// than a short one, in a sanitizer build too, and no file can overflow it.
 class Inliner {
  public:
-  // `max_depth` below kMaxInliningDepth is a budget for the caller's stack:
-  // going past it fails the walk with exceeded_depth_budget() set.
-  Inliner(const SavedModelMetaGraph& meta_graph, int max_depth)
-      : max_depth_(max_depth), functions_(meta_graph.functions) {
+  explicit Inliner(const SavedModelMetaGraph& meta_graph) : functions_(meta_graph.functions) {
     auto top = std::make_unique<Scope>();
     auto nodes = std::make_shared<NodeIndex>();
     for (const NodeDef& node : meta_graph.def->graph_def().node()) (*nodes)[node.name()] = &node;
@@ -163,13 +157,34 @@ class Inliner {
 
   // A signature TensorInfo name, "node:index" in the top-level graph.
   StatusOr<TfOutput> ResolveTopLevel(const std::string& tensor_name) {
-    return Resolve(0, tensor_name, 0);
+    return Resolve(0, tensor_name);
   }
 
   TfFlatGraph& flat() { return flat_; }
-  bool exceeded_depth_budget() const { return exceeded_depth_budget_; }
 
  private:
+  // A node whose inputs are being resolved: an op to emit once they are, or a
+  // call whose callee scope is made once its arguments are.
+  struct Pending {
+    int scope = 0;
+    const NodeDef* node = nullptr;
+    const FunctionDef* callee = nullptr;  // null: an op
+    std::vector<const std::string*> inputs;
+    std::vector<TfOutput> resolved;
+    // The reference that reached the node: followed again once it is done
+    // (it then passes through the node).
+    int resume_scope = 0;
+    const std::string* resume_ref = nullptr;
+  };
+
+  // Where following a reference stopped: at an output, or at a node whose
+  // inputs must be resolved first.
+  struct Followed {
+    TfOutput output;
+    const NodeDef* blocked_on = nullptr;
+    int scope = 0;  // blocked_on's
+  };
+
   std::string Where(const Scope& scope) const {
     return scope.function == nullptr
                ? std::string("the top-level graph")
@@ -179,62 +194,6 @@ class Inliner {
   Status Error(int scope, const std::string& node, const std::string& message) const {
     return absl::InvalidArgumentError(
         absl::StrCat("node '", node, "' in ", Where(*scopes_[scope]), ": ", message));
-  }
-
-  // Resolves `ref` (an input string of a node in `scope`) to a flat output.
-  StatusOr<TfOutput> Resolve(int scope, const std::string& ref, int depth) {
-    if (depth > max_depth_ && max_depth_ < kMaxInliningDepth) {
-      exceeded_depth_budget_ = true;
-      return absl::ResourceExhaustedError("deeper than the caller's stack budget");
-    }
-    if (depth > kMaxInliningDepth) {
-      return absl::InvalidArgumentError(absl::StrCat("the graph nests deeper than ",
-                                                     kMaxInliningDepth, " ops or calls at '", ref,
-                                                     "' in ", Where(*scopes_[scope])));
-    }
-    Scope& s = *scopes_[scope];
-    const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(ref, ':');
-    if (s.function != nullptr && parts.size() == 1) {
-      auto arg = s.args.find(parts[0]);
-      if (arg != s.args.end()) return arg->second;
-    }
-    const absl::string_view node_name = parts[0];
-    auto found = s.nodes->find(node_name);
-    if (found == s.nodes->end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", ref, "' in ", Where(s), " names no node or argument"));
-    }
-    const NodeDef& node = *found->second;
-    // The output's position among the node's outputs.
-    int position = 0;
-    if (s.function == nullptr) {
-      if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &position))) {
-        return Error(scope, std::string(node_name),
-                     absl::StrCat("bad tensor reference '", ref, "'"));
-      }
-    } else if (parts.size() >= 2) {
-      int index = 0;
-      if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index)) ||
-          index < 0 || index > kMaxOutputIndex) {
-        return Error(scope, std::string(node_name),
-                     absl::StrCat("bad tensor reference '", ref, "'"));
-      }
-      const int arg = OutputArgPosition(node.op(), parts[1]);
-      if (arg < 0) return UnknownOp(scope, node);
-      position = arg + index;
-    }
-    if (position < 0) return Error(scope, node.name(), "negative output index");
-    if (IsCall(node.op())) return ResolveCallOutput(scope, node, position, depth);
-    if (IsPassThrough(node.op())) {
-      const std::vector<const std::string*> inputs = DataInputs(node);
-      const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
-      if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
-        return Error(scope, node.name(), absl::StrCat("has no output ", position));
-      }
-      return Resolve(scope, *inputs[from], depth + 1);
-    }
-    ASSIGN_OR_RETURN(int flat_node, Emit(scope, node, depth));
-    return TfOutput{flat_node, position};
   }
 
   Status UnknownOp(int scope, const NodeDef& node) const {
@@ -251,15 +210,128 @@ class Inliner {
     return inputs;
   }
 
-  // The flat node for `node` in `scope`, created (after its inputs) once.
-  StatusOr<int> Emit(int scope, const NodeDef& node, int depth) {
-    {
-      Scope& s = *scopes_[scope];
-      auto done = s.emitted.find(node.name());
-      if (done != s.emitted.end()) {
-        if (done->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
-        return done->second;
+  // Resolves `ref` (an input string of a node in `scope`) to a flat output,
+  // emitting what it needs. The strings `ref` and the stack point to are the
+  // graph's (or the caller's), which outlive the walk.
+  StatusOr<TfOutput> Resolve(int scope, const std::string& ref) {
+    std::vector<Pending> stack;
+    int want_scope = scope;
+    const std::string* want = &ref;
+    while (true) {
+      ASSIGN_OR_RETURN(Followed followed, Follow(want_scope, *want));
+      if (followed.blocked_on != nullptr) {
+        ASSIGN_OR_RETURN(Pending pending, Begin(followed.scope, *followed.blocked_on));
+        pending.resume_scope = want_scope;
+        pending.resume_ref = want;
+        stack.push_back(std::move(pending));
+      } else if (stack.empty()) {
+        return followed.output;
+      } else {
+        stack.back().resolved.push_back(followed.output);
       }
+      // Next: the top node's next input; or, when it has them all, the node
+      // is done and the reference that reached it is followed again.
+      Pending& top = stack.back();
+      if (top.resolved.size() < top.inputs.size()) {
+        want_scope = top.scope;
+        want = top.inputs[top.resolved.size()];
+      } else {
+        Finish(top);
+        want_scope = top.resume_scope;
+        want = top.resume_ref;
+        stack.pop_back();
+      }
+    }
+  }
+
+  // Follows `ref` in `scope` through arguments, Identity-like ops and the
+  // outputs of calls already bound, to an emitted node's output or to the
+  // first node on the way whose inputs are not resolved yet.
+  StatusOr<Followed> Follow(int scope, const std::string& start) {
+    const std::string* ref = &start;
+    // Each step passes one Identity or call; more steps than the ops a
+    // signature may inline can only be a cycle of them.
+    for (size_t steps = 0;; ++steps) {
+      if (steps > kMaxInlinedOps) {
+        return Error(scope, *ref, "Identity ops or calls pass a tensor around in a cycle");
+      }
+      const Scope& s = *scopes_[scope];
+      const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(*ref, ':');
+      if (s.function != nullptr && parts.size() == 1) {
+        auto arg = s.args.find(parts[0]);
+        if (arg != s.args.end()) return Followed{arg->second};
+      }
+      const absl::string_view node_name = parts[0];
+      auto found = s.nodes->find(node_name);
+      if (found == s.nodes->end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", *ref, "' in ", Where(s), " names no node or argument"));
+      }
+      const NodeDef& node = *found->second;
+      // The output's position among the node's outputs.
+      int position = 0;
+      if (s.function == nullptr) {
+        if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &position))) {
+          return Error(scope, std::string(node_name),
+                       absl::StrCat("bad tensor reference '", *ref, "'"));
+        }
+      } else if (parts.size() >= 2) {
+        int index = 0;
+        if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index)) ||
+            index < 0 || index > kMaxOutputIndex) {
+          return Error(scope, std::string(node_name),
+                       absl::StrCat("bad tensor reference '", *ref, "'"));
+        }
+        const int arg = OutputArgPosition(node.op(), parts[1]);
+        if (arg < 0) return UnknownOp(scope, node);
+        position = arg + index;
+      }
+      if (position < 0) return Error(scope, node.name(), "negative output index");
+      if (IsCall(node.op())) {
+        auto callee = s.calls.find(node.name());
+        if (callee == s.calls.end()) return Followed{{}, &node, scope};
+        if (callee->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
+        const FunctionDef& f = *scopes_[callee->second]->function;
+        if (position >= f.signature().output_arg_size()) {
+          return Error(
+              scope, node.name(),
+              absl::StrCat("reads output ", position, " of function '", f.signature().name(),
+                           "', which has ", f.signature().output_arg_size()));
+        }
+        const std::string& arg = f.signature().output_arg(position).name();
+        auto ret = f.ret().find(arg);
+        if (ret == f.ret().end()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "function '", f.signature().name(), "' does not return its output '", arg, "'"));
+        }
+        scope = callee->second;
+        ref = &ret->second;
+        continue;
+      }
+      if (IsPassThrough(node.op())) {
+        const std::vector<const std::string*> inputs = DataInputs(node);
+        const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
+        if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
+          return Error(scope, node.name(), absl::StrCat("has no output ", position));
+        }
+        ref = inputs[from];
+        continue;
+      }
+      auto done = s.emitted.find(node.name());
+      if (done == s.emitted.end()) return Followed{{}, &node, scope};
+      if (done->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
+      return Followed{TfOutput{done->second, position}};
+    }
+  }
+
+  // Checks `node` (in `scope`) and marks it in progress: its inputs come next.
+  StatusOr<Pending> Begin(int scope, const NodeDef& node) {
+    Scope& s = *scopes_[scope];
+    Pending pending;
+    pending.scope = scope;
+    pending.node = &node;
+    pending.inputs = DataInputs(node);
+    if (!IsCall(node.op())) {
       if (OutputArgs().count(node.op()) == 0) return UnknownOp(scope, node);
       if (flat_.nodes.size() >= kMaxInlinedOps) {
         // Each call site gets its own copy of the function: a file of a few KB
@@ -267,103 +339,80 @@ class Inliner {
         return Error(scope, node.name(),
                      absl::StrCat("the signature inlines to more than ", kMaxInlinedOps, " ops"));
       }
-      s.emitted[node.name()] = -1;  // in progress
+      s.emitted[node.name()] = -1;
+      return pending;
     }
-    TfNode flat;
-    for (const std::string* input : DataInputs(node)) {
-      ASSIGN_OR_RETURN(TfOutput resolved, Resolve(scope, *input, depth + 1));
-      flat.inputs.push_back(resolved);
-    }
-    Scope& s = *scopes_[scope];  // scopes_ may have grown; re-read
-    flat.name = s.prefix + node.name();
-    if (s.function != nullptr) flat.function = s.function->signature().name();
-    flat.def = &node;
-    flat_.nodes.push_back(std::move(flat));
-    const int id = static_cast<int>(flat_.nodes.size()) - 1;
-    s.emitted[node.name()] = id;
-    return id;
-  }
-
-  // Output `position` of a function call: the callee's returned tensor,
-  // resolved in the callee's scope for this call site.
-  StatusOr<TfOutput> ResolveCallOutput(int scope, const NodeDef& call, int position, int depth) {
-    ASSIGN_OR_RETURN(int callee, CalleeScope(scope, call, depth));
-    const FunctionDef& f = *scopes_[callee]->function;
-    if (position >= f.signature().output_arg_size()) {
-      return Error(scope, call.name(),
-                   absl::StrCat("reads output ", position, " of function '", f.signature().name(),
-                                "', which has ", f.signature().output_arg_size()));
-    }
-    const std::string& arg = f.signature().output_arg(position).name();
-    auto ret = f.ret().find(arg);
-    if (ret == f.ret().end()) {
-      return absl::InvalidArgumentError(absl::StrCat("function '", f.signature().name(),
-                                                     "' does not return its output '", arg, "'"));
-    }
-    return Resolve(callee, ret->second, depth + 1);
-  }
-
-  StatusOr<int> CalleeScope(int scope, const NodeDef& call, int depth) {
-    {
-      auto known = scopes_[scope]->calls.find(call.name());
-      if (known != scopes_[scope]->calls.end()) return known->second;
-    }
-    auto f_attr = call.attr().find("f");
-    if (f_attr == call.attr().end() || !f_attr->second.has_func()) {
-      return Error(scope, call.name(), "calls no function (attribute 'f')");
+    auto f_attr = node.attr().find("f");
+    if (f_attr == node.attr().end() || !f_attr->second.has_func()) {
+      return Error(scope, node.name(), "calls no function (attribute 'f')");
     }
     const std::string& name = f_attr->second.func().name();
     StatusOr<const FunctionDef*> function = functions_.Find(name);
-    if (!function.ok()) return Error(scope, call.name(), std::string(function.status().message()));
+    if (!function.ok()) return Error(scope, node.name(), std::string(function.status().message()));
     if (*function == nullptr) {
-      return Error(scope, call.name(),
+      return Error(scope, node.name(),
                    absl::StrCat("calls function '", name, "', which the library lacks"));
     }
+    // One FunctionDef per name: a function on the call path is a recursion.
+    for (int up = scope; up >= 0; up = scopes_[up]->parent) {
+      if (scopes_[up]->function == *function) {
+        return Error(scope, node.name(), absl::StrCat("function '", name, "' calls itself"));
+      }
+    }
+    if (s.call_depth + 1 > kMaxCallNesting) {
+      return Error(scope, node.name(),
+                   absl::StrCat("function calls nest deeper than ", kMaxCallNesting));
+    }
     const FunctionDef& f = **function;
-    if (scopes_[scope]->active_functions.count(name) > 0) {
-      return Error(scope, call.name(), absl::StrCat("function '", name, "' calls itself"));
-    }
-    if (scopes_[scope]->depth + 1 > kMaxInliningDepth) {
-      return Error(scope, call.name(), "function calls nest too deep");
-    }
-    const std::vector<const std::string*> inputs = DataInputs(call);
-    if (static_cast<int>(inputs.size()) != f.signature().input_arg_size()) {
-      return Error(scope, call.name(),
-                   absl::StrCat("passes ", inputs.size(), " inputs to function '", name,
+    if (static_cast<int>(pending.inputs.size()) != f.signature().input_arg_size()) {
+      return Error(scope, node.name(),
+                   absl::StrCat("passes ", pending.inputs.size(), " inputs to function '", name,
                                 "', which takes ", f.signature().input_arg_size()));
     }
     if (scopes_.size() >= kMaxCallSites) {
-      return Error(scope, call.name(),
+      return Error(scope, node.name(),
                    absl::StrCat("the signature makes more than ", kMaxCallSites,
                                 " function calls (each call site is inlined on its own)"));
     }
+    pending.callee = &f;
+    s.calls[node.name()] = -1;
+    return pending;
+  }
+
+  // Emits the op, or makes the callee's scope with its arguments bound.
+  void Finish(const Pending& done) {
+    Scope& s = *scopes_[done.scope];
+    const NodeDef& node = *done.node;
+    if (done.callee == nullptr) {
+      TfNode flat;
+      flat.name = s.prefix + node.name();
+      if (s.function != nullptr) flat.function = s.function->signature().name();
+      flat.def = &node;
+      flat.inputs = done.resolved;
+      flat_.nodes.push_back(std::move(flat));
+      s.emitted[node.name()] = static_cast<int>(flat_.nodes.size()) - 1;
+      return;
+    }
+    const FunctionDef& f = *done.callee;
     auto callee = std::make_unique<Scope>();
     callee->function = &f;
-    callee->prefix = absl::StrCat(scopes_[scope]->prefix, call.name(), "/");
-    callee->depth = scopes_[scope]->depth + 1;
-    callee->active_functions = scopes_[scope]->active_functions;
-    callee->active_functions.insert(name);
+    callee->parent = done.scope;
+    callee->call_depth = s.call_depth + 1;
+    callee->prefix = absl::StrCat(s.prefix, node.name(), "/");
     std::shared_ptr<const NodeIndex>& nodes = function_nodes_[&f];
     if (nodes == nullptr) {
       auto index = std::make_shared<NodeIndex>();
-      for (const NodeDef& node : f.node_def()) (*index)[node.name()] = &node;
+      for (const NodeDef& body_node : f.node_def()) (*index)[body_node.name()] = &body_node;
       nodes = std::move(index);
     }
     callee->nodes = nodes;
-    // Arguments are resolved now, in the caller's scope: a call's inputs are
-    // few, and a resource argument must reach its variable either way.
     for (int i = 0; i < f.signature().input_arg_size(); ++i) {
-      ASSIGN_OR_RETURN(TfOutput bound, Resolve(scope, *inputs[i], depth + 1));
-      callee->args[f.signature().input_arg(i).name()] = bound;
+      callee->args[f.signature().input_arg(i).name()] = done.resolved[i];
     }
     scopes_.push_back(std::move(callee));
-    const int id = static_cast<int>(scopes_.size()) - 1;
-    scopes_[scope]->calls[call.name()] = id;
-    return id;
+    s.calls[node.name()] = static_cast<int>(scopes_.size()) - 1;
   }
 
-  const int max_depth_;
-  bool exceeded_depth_budget_ = false;
   const FunctionLibrary& functions_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
@@ -453,32 +502,11 @@ static Status ResolveSignature(const tensorflow::SignatureDef& signature, Inline
   return absl::OkStatus();
 }
 
-// The walk on the calling thread's stack, at most `max_depth` deep;
-// `*exceeded_depth_budget` tells a budget that ran out from other errors.
-static StatusOr<TfFlatGraph> InlineOnThisStack(const SavedModelMetaGraph& meta_graph,
-                                               const tensorflow::SignatureDef& signature,
-                                               int max_depth, bool* exceeded_depth_budget) {
-  Inliner inliner(meta_graph, max_depth);
-  const Status resolved = ResolveSignature(signature, inliner);
-  *exceeded_depth_budget = inliner.exceeded_depth_budget();
-  if (!resolved.ok()) return resolved;
-  return std::move(inliner.flat());
-}
-
 StatusOr<TfFlatGraph> InlineSignature(const SavedModelMetaGraph& meta_graph,
                                       const tensorflow::SignatureDef& signature) {
-  // The walk recurses once per op on the longest path (kMaxInliningDepth at
-  // most). A shallow graph is walked here; a deeper one again on a stack of
-  // its own, sized for a sanitizer build's frames too (starting a thread with
-  // such a stack costs ~0.1 ms, a noticeable part of a small model's load).
-  bool too_deep = false;
-  StatusOr<TfFlatGraph> result =
-      InlineOnThisStack(meta_graph, signature, kCallerStackDepth, &too_deep);
-  if (!too_deep) return result;
-  RETURN_IF_ERROR(RunOnLargeStack(kInliningStackBytes, [&] {
-    result = InlineOnThisStack(meta_graph, signature, kMaxInliningDepth, &too_deep);
-  }));
-  return result;
+  Inliner inliner(meta_graph);
+  RETURN_IF_ERROR(ResolveSignature(signature, inliner));
+  return std::move(inliner.flat());
 }
 
 }  // namespace servekit

@@ -11,10 +11,14 @@
 // functions and save/restore functions are never read. Identity, IdentityN
 // and StopGradient are resolved to their inputs; control inputs are dropped.
 //
+// Graphs of any depth are walked (the walk keeps its own stack); function
+// calls nest up to kMaxCallNesting deep.
+//
 // Errors (InvalidArgument) name the node and the function: a reference to a
 // missing node or argument, a call to a missing function, a function that
-// calls itself, nesting deeper than kMaxInliningDepth, an op whose outputs
-// this reader does not know (it cannot resolve "node:out_arg:index").
+// calls itself, calls nested deeper than kMaxCallNesting, an op that reads its
+// own output, an op whose outputs this reader does not know (it cannot
+// resolve "node:out_arg:index").
 //
 // The result points into `meta_graph` (and into the functions its library
 // parses on the way), which must outlive it.
@@ -31,7 +35,9 @@
 
 namespace servekit {
 
-inline constexpr int kMaxInliningDepth = 2000;
+// Far beyond any real export (Keras nests 2-4 deep), and a bound on the
+// recursion check's walk up the call path.
+inline constexpr int kMaxCallNesting = 2000;
 
 // Output `index` of flat node `node`.
 struct TfOutput {
