@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
@@ -171,8 +172,9 @@ class Inliner {
     const FunctionDef* callee = nullptr;  // null: an op
     std::vector<const std::string*> inputs;
     std::vector<TfOutput> resolved;
-    // The reference that reached the node: followed again once it is done
-    // (it then passes through the node).
+    int position = 0;  // of the output the reference that reached it reads
+    // That reference: followed again into a call's callee once the callee
+    // scope is made.
     int resume_scope = 0;
     const std::string* resume_ref = nullptr;
   };
@@ -180,7 +182,7 @@ class Inliner {
   // Where following a reference stopped: at an output, or at a node whose
   // inputs must be resolved first.
   struct Followed {
-    TfOutput output;
+    TfOutput output;  // blocked_on: the output's position among its outputs
     const NodeDef* blocked_on = nullptr;
     int scope = 0;  // blocked_on's
   };
@@ -217,30 +219,42 @@ class Inliner {
     std::vector<Pending> stack;
     int want_scope = scope;
     const std::string* want = &ref;
+    std::optional<TfOutput> got;
     while (true) {
-      ASSIGN_OR_RETURN(Followed followed, Follow(want_scope, *want));
-      if (followed.blocked_on != nullptr) {
-        ASSIGN_OR_RETURN(Pending pending, Begin(followed.scope, *followed.blocked_on));
-        pending.resume_scope = want_scope;
-        pending.resume_ref = want;
-        stack.push_back(std::move(pending));
-      } else if (stack.empty()) {
-        return followed.output;
-      } else {
-        stack.back().resolved.push_back(followed.output);
+      if (!got) {
+        ASSIGN_OR_RETURN(Followed followed, Follow(want_scope, *want));
+        if (followed.blocked_on == nullptr) {
+          got = followed.output;
+        } else {
+          ASSIGN_OR_RETURN(Pending pending, Begin(followed.scope, *followed.blocked_on));
+          pending.position = followed.output.index;
+          pending.resume_scope = want_scope;
+          pending.resume_ref = want;
+          stack.push_back(std::move(pending));
+        }
+      }
+      if (got) {
+        if (stack.empty()) return *got;
+        stack.back().resolved.push_back(*got);
+        got.reset();
       }
       // Next: the top node's next input; or, when it has them all, the node
-      // is done and the reference that reached it is followed again.
+      // is done: an op's output is the answer for the reference that reached
+      // it, and that reference is followed again into a call's callee.
       Pending& top = stack.back();
       if (top.resolved.size() < top.inputs.size()) {
         want_scope = top.scope;
         want = top.inputs[top.resolved.size()];
+        continue;
+      }
+      const int done = Finish(top);
+      if (top.callee == nullptr) {
+        got = TfOutput{done, top.position};
       } else {
-        Finish(top);
         want_scope = top.resume_scope;
         want = top.resume_ref;
-        stack.pop_back();
       }
+      stack.pop_back();
     }
   }
 
@@ -318,7 +332,7 @@ class Inliner {
         continue;
       }
       auto done = s.emitted.find(node.name());
-      if (done == s.emitted.end()) return Followed{{}, &node, scope};
+      if (done == s.emitted.end()) return Followed{TfOutput{-1, position}, &node, scope};
       if (done->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
       return Followed{TfOutput{done->second, position}};
     }
@@ -379,8 +393,9 @@ class Inliner {
     return pending;
   }
 
-  // Emits the op, or makes the callee's scope with its arguments bound.
-  void Finish(const Pending& done) {
+  // Emits the op, or makes the callee's scope with its arguments bound;
+  // returns the flat node or the scope.
+  int Finish(const Pending& done) {
     Scope& s = *scopes_[done.scope];
     const NodeDef& node = *done.node;
     if (done.callee == nullptr) {
@@ -390,8 +405,9 @@ class Inliner {
       flat.def = &node;
       flat.inputs = done.resolved;
       flat_.nodes.push_back(std::move(flat));
-      s.emitted[node.name()] = static_cast<int>(flat_.nodes.size()) - 1;
-      return;
+      const int id = static_cast<int>(flat_.nodes.size()) - 1;
+      s.emitted[node.name()] = id;
+      return id;
     }
     const FunctionDef& f = *done.callee;
     auto callee = std::make_unique<Scope>();
@@ -410,7 +426,9 @@ class Inliner {
       callee->args[f.signature().input_arg(i).name()] = done.resolved[i];
     }
     scopes_.push_back(std::move(callee));
-    s.calls[node.name()] = static_cast<int>(scopes_.size()) - 1;
+    const int id = static_cast<int>(scopes_.size()) - 1;
+    s.calls[node.name()] = id;
+    return id;
   }
 
   const FunctionLibrary& functions_;
