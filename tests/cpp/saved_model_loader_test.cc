@@ -163,6 +163,43 @@ TEST(SavedModelLoaderTest, KerasExportServesBothSignatures) {
       << "the two signatures compute the same, so they share one Session";
 }
 
+TEST(SignatureInlinerTest, KerasSignaturesAreInlinedOnce) {
+  // `serve` and `serving_default` each feed their own Placeholder to their
+  // own wrapper function, which calls the model's __call__ with it: the
+  // second signature's call is the first's, and adds no node.
+  auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("keras_dense").string());
+  ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+  const auto& defs = meta_graph->def->signature_def();
+  SignatureInliner inliner(*meta_graph);
+  auto serve = inliner.Inline(defs.at("serve"));
+  ASSERT_TRUE(serve.ok()) << serve.status();
+  const size_t nodes = inliner.nodes().size();
+  auto serving_default = inliner.Inline(defs.at("serving_default"));
+  ASSERT_TRUE(serving_default.ok()) << serving_default.status();
+  EXPECT_EQ(inliner.nodes().size(), nodes);
+  EXPECT_TRUE(SameTensors(*serve, *serving_default));
+  // Alone, each inlines to as many nodes.
+  auto alone = InlineSignature(*meta_graph, defs.at("serving_default"));
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(alone->nodes.size(), nodes);
+}
+
+TEST(SignatureInlinerTest, AnInputUnderAnotherKeyIsAnotherTensor) {
+  auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("keras_dense").string());
+  ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+  const tensorflow::SignatureDef& serve = meta_graph->def->signature_def().at("serve");
+  tensorflow::SignatureDef renamed;
+  (*renamed.mutable_inputs())["another_key"] = serve.inputs().begin()->second;
+  *renamed.mutable_outputs() = serve.outputs();
+  SignatureInliner inliner(*meta_graph);
+  auto a = inliner.Inline(serve);
+  auto b = inliner.Inline(renamed);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->inputs[0].second, b->inputs[0].second);
+  EXPECT_NE(a->outputs[0].second, b->outputs[0].second);
+  EXPECT_FALSE(SameTensors(*a, *b));
+}
+
 // --- hostile copies of a good fixture ------------------------------------------------------
 
 // A writable copy of a fixture in a temp dir, and its saved_model.pb as a
@@ -600,6 +637,20 @@ TEST_F(HostileSavedModelTest, CyclesAreErrors) {
     WriteProto(dir, saved_model);
     EXPECT_TRUE(IsInvalid(Load(dir).status(), {"node 'chain'", "reads its own output (a cycle)"}));
   }
+}
+
+TEST_F(HostileSavedModelTest, ASignatureThatReadsAPlaceholderItDoesNotFeed) {
+  // `serving_default` feeds its own Placeholder but reads `serve`'s output,
+  // computed from `serve`'s Placeholder. Its input is the same tensor as
+  // `serve`'s (same key, dtype and shape), yet it is not `serve`: the
+  // Placeholder it reads is fed by nothing, which TensorFlow refuses too.
+  const fs::path dir = Copy("keras_dense");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  auto& signatures = *MetaGraph(saved_model).mutable_signature_def();
+  *signatures["serving_default"].mutable_outputs() = signatures["serve"].outputs();
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'",
+                                             "is a placeholder that no signature input feeds"}));
 }
 
 TEST_F(HostileSavedModelTest, UnknownOp) {

@@ -13,6 +13,7 @@
 // the model's input is NHWC already and begins with a Transpose, as Keras and
 // TensorFlow exports do).
 #include <algorithm>
+#include <optional>
 
 #include "servekit/engine/image_layout.h"
 #include "servekit/engine/op_registry.h"
@@ -60,7 +61,10 @@ int CountTransposes(const Graph& graph) {
 }  // namespace
 
 Status UseChannelsLast(Graph& graph) {
-  const Graph original = graph;  // shares the constants' buffers
+  // The graph as it was, to go back to: copied (sharing the constants'
+  // buffers) only once a node is rewritten. Most graphs have nothing to
+  // rewrite (no convolutions, or TensorFlow's, translated channels-last).
+  std::optional<Graph> original;
   const int transposes_before = CountTransposes(graph);
   int rewritten_nodes = 0;
   const OpRegistry& registry = OpRegistry::Global();
@@ -83,6 +87,7 @@ Status UseChannelsLast(Graph& graph) {
       rewrite = x < static_cast<int>(from_rewritten.size()) && from_rewritten[x];
     }
     if (!rewrite) continue;
+    if (!original) original = graph;
     const int x_nhwc = AddNHWCValue(graph, x);
     const int y_nhwc = AddNHWCValue(graph, y);
     Node rewritten = graph.nodes[n];
@@ -105,7 +110,8 @@ Status UseChannelsLast(Graph& graph) {
   // Unrewritten, each of these nodes would reorder its input and output
   // itself; the rewrite pays off only when some of the Transposes it added
   // cancelled (a lone convolution between NCHW neighbours gains nothing).
-  if (CountTransposes(graph) - transposes_before >= 2 * rewritten_nodes) graph = original;
+  if (CountTransposes(graph) - transposes_before >= 2 * rewritten_nodes)
+    graph = *std::move(original);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -114,6 +115,13 @@ bool IsCall(const std::string& op) {
   return op == "StatefulPartitionedCall" || op == "PartitionedCall";
 }
 
+// The attr's value as bytes ("" when absent); protobuf serializes a message
+// without maps deterministically.
+std::string AttrBytes(const NodeDef& node, const std::string& name) {
+  auto found = node.attr().find(name);
+  return found == node.attr().end() ? std::string() : found->second.SerializeAsString();
+}
+
 // Ops that pass their inputs through unchanged.
 bool IsPassThrough(const std::string& op) {
   return op == "Identity" || op == "IdentityN" || op == "StopGradient";
@@ -146,22 +154,41 @@ struct Scope {
 // whose arguments to bind) is pushed, on a vector. A graph of any depth (a
 // deep network's chain of thousands of ops) then needs no more native stack
 // than a short one, in a sanitizer build too, and no file can overflow it.
-class Inliner {
+}  // namespace
+
+// The flat outputs a node reads, hashed for the tables that find an op or a
+// call inlined before.
+template <typename H>
+H AbslHashValue(H h, const TfOutput& output) {
+  return H::combine(std::move(h), output.node, output.index);
+}
+
+class SignatureInliner::Walk {
  public:
-  explicit Inliner(const SavedModelMetaGraph& meta_graph) : functions_(meta_graph.functions) {
+  explicit Walk(const SavedModelMetaGraph& meta_graph)
+      : functions_(meta_graph.functions), top_level_nodes_(std::make_shared<NodeIndex>()) {
+    for (const NodeDef& node : meta_graph.def->graph_def().node()) {
+      (*top_level_nodes_)[node.name()] = &node;
+    }
+  }
+
+  // Starts a signature: a scope of its own for the top-level graph (what a
+  // top-level node resolves to depends on which Placeholders the signature
+  // feeds), and the keys of the Placeholders it feeds by name.
+  void BeginSignature(absl::flat_hash_map<absl::string_view, std::string> fed_placeholders) {
     auto top = std::make_unique<Scope>();
-    auto nodes = std::make_shared<NodeIndex>();
-    for (const NodeDef& node : meta_graph.def->graph_def().node()) (*nodes)[node.name()] = &node;
-    top->nodes = std::move(nodes);
+    top->nodes = top_level_nodes_;
     scopes_.push_back(std::move(top));
+    top_ = static_cast<int>(scopes_.size()) - 1;
+    fed_placeholders_ = std::move(fed_placeholders);
   }
 
   // A signature TensorInfo name, "node:index" in the top-level graph.
   StatusOr<TfOutput> ResolveTopLevel(const std::string& tensor_name) {
-    return Resolve(0, tensor_name);
+    return Resolve(top_, tensor_name);
   }
 
-  TfFlatGraph& flat() { return flat_; }
+  std::vector<TfNode>& nodes() { return nodes_; }
 
  private:
   // A node whose inputs are being resolved: an op to emit once they are, or a
@@ -347,7 +374,7 @@ class Inliner {
     pending.inputs = DataInputs(node);
     if (!IsCall(node.op())) {
       if (OutputArgs().count(node.op()) == 0) return UnknownOp(scope, node);
-      if (flat_.nodes.size() >= kMaxInlinedOps) {
+      if (nodes_.size() >= kMaxInlinedOps) {
         // Each call site gets its own copy of the function: a file of a few KB
         // whose functions each call the next twice asks for 2^depth copies.
         return Error(scope, node.name(),
@@ -393,23 +420,47 @@ class Inliner {
     return pending;
   }
 
-  // Emits the op, or makes the callee's scope with its arguments bound;
-  // returns the flat node or the scope.
+  // Emits the op, or makes the callee's scope with its arguments bound (or
+  // finds the same inlined before); returns the flat node or the scope.
   int Finish(const Pending& done) {
     Scope& s = *scopes_[done.scope];
     const NodeDef& node = *done.node;
     if (done.callee == nullptr) {
+      int* id = nullptr;  // where the table keeps the node, for a top-level one
+      if (s.function == nullptr) {
+        auto fed = fed_placeholders_.find(node.name());
+        if (fed != fed_placeholders_.end() && node.op() == "Placeholder") {
+          id = &fed_inputs_
+                    .try_emplace(
+                        absl::StrCat(fed->second.size(), ":", fed->second, "|",
+                                     AttrBytes(node, "dtype"), "|", AttrBytes(node, "shape")),
+                        -1)
+                    .first->second;
+        } else {
+          id = &top_level_ops_.try_emplace({&node, done.resolved}, -1).first->second;
+        }
+        if (*id >= 0) {
+          s.emitted[node.name()] = *id;
+          return *id;
+        }
+      }
       TfNode flat;
       flat.name = s.prefix + node.name();
       if (s.function != nullptr) flat.function = s.function->signature().name();
       flat.def = &node;
       flat.inputs = done.resolved;
-      flat_.nodes.push_back(std::move(flat));
-      const int id = static_cast<int>(flat_.nodes.size()) - 1;
-      s.emitted[node.name()] = id;
-      return id;
+      nodes_.push_back(std::move(flat));
+      const int emitted = static_cast<int>(nodes_.size()) - 1;
+      if (id != nullptr) *id = emitted;
+      s.emitted[node.name()] = emitted;
+      return emitted;
     }
     const FunctionDef& f = *done.callee;
+    int& known = callees_.try_emplace({&f, done.resolved}, -1).first->second;
+    if (known >= 0) {
+      s.calls[node.name()] = known;
+      return known;
+    }
     auto callee = std::make_unique<Scope>();
     callee->function = &f;
     callee->parent = done.scope;
@@ -428,16 +479,24 @@ class Inliner {
     scopes_.push_back(std::move(callee));
     const int id = static_cast<int>(scopes_.size()) - 1;
     s.calls[node.name()] = id;
+    known = id;
     return id;
   }
 
   const FunctionLibrary& functions_;
+  const std::shared_ptr<NodeIndex> top_level_nodes_;
   std::vector<std::unique_ptr<Scope>> scopes_;
+  int top_ = -1;  // the current signature's top-level scope
+  absl::flat_hash_map<absl::string_view, std::string> fed_placeholders_;
   absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
-  TfFlatGraph flat_;
+  std::vector<TfNode> nodes_;
+  // What was inlined, for the signatures after the first: a fed Placeholder
+  // by key, op, dtype and shape; a top-level op by its NodeDef and inputs; a
+  // call by its function and arguments.
+  absl::flat_hash_map<std::string, int> fed_inputs_;
+  absl::flat_hash_map<std::pair<const NodeDef*, std::vector<TfOutput>>, int> top_level_ops_;
+  absl::flat_hash_map<std::pair<const FunctionDef*, std::vector<TfOutput>>, int> callees_;
 };
-
-}  // namespace
 
 int OutputArgPosition(const std::string& op, absl::string_view arg) {
   auto found = OutputArgs().find(op);
@@ -448,45 +507,20 @@ int OutputArgPosition(const std::string& op, absl::string_view arg) {
   return -1;
 }
 
-namespace {
-
-bool SameOutput(const TfOutput& a, const TfOutput& b) {
-  return a.node == b.node && a.index == b.index;
+bool SameTensors(const TfSignatureTensors& a, const TfSignatureTensors& b) {
+  return a.inputs == b.inputs && a.outputs == b.outputs;
 }
 
-bool SameKeyedOutputs(const std::vector<std::pair<std::string, TfOutput>>& a,
-                      const std::vector<std::pair<std::string, TfOutput>>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-    return x.first == y.first && SameOutput(x.second, y.second);
-  });
-}
+SignatureInliner::SignatureInliner(const SavedModelMetaGraph& meta_graph)
+    : walk_(std::make_unique<Walk>(meta_graph)) {}
 
-// The attr's value as bytes ("" when absent); protobuf serializes a message
-// without maps deterministically.
-std::string AttrBytes(const NodeDef& node, const std::string& name) {
-  auto found = node.attr().find(name);
-  return found == node.attr().end() ? std::string() : found->second.SerializeAsString();
-}
+SignatureInliner::~SignatureInliner() = default;
 
-bool SameNode(const TfNode& a, const TfNode& b) {
-  if (!std::equal(a.inputs.begin(), a.inputs.end(), b.inputs.begin(), b.inputs.end(), SameOutput)) {
-    return false;
-  }
-  if (a.def == b.def) return true;
-  return a.def->op() == "Placeholder" && b.def->op() == "Placeholder" &&
-         AttrBytes(*a.def, "dtype") == AttrBytes(*b.def, "dtype") &&
-         AttrBytes(*a.def, "shape") == AttrBytes(*b.def, "shape");
-}
+const std::vector<TfNode>& SignatureInliner::nodes() const { return walk_->nodes(); }
 
-}  // namespace
+std::vector<TfNode> SignatureInliner::TakeNodes() && { return std::move(walk_->nodes()); }
 
-bool SameComputation(const TfFlatGraph& a, const TfFlatGraph& b) {
-  return SameKeyedOutputs(a.inputs, b.inputs) && SameKeyedOutputs(a.outputs, b.outputs) &&
-         std::equal(a.nodes.begin(), a.nodes.end(), b.nodes.begin(), b.nodes.end(), SameNode);
-}
-
-// Resolves the signature's inputs and outputs, sorted by key, into `inliner`.
-static Status ResolveSignature(const tensorflow::SignatureDef& signature, Inliner& inliner) {
+StatusOr<TfSignatureTensors> SignatureInliner::Inline(const tensorflow::SignatureDef& signature) {
   auto sorted = [](const auto& map) {
     std::vector<std::pair<std::string, const tensorflow::TensorInfo*>> entries;
     for (const auto& [key, info] : map) entries.emplace_back(key, &info);
@@ -494,37 +528,51 @@ static Status ResolveSignature(const tensorflow::SignatureDef& signature, Inline
               [](const auto& a, const auto& b) { return a.first < b.first; });
     return entries;
   };
-  for (const auto& [key, info] : sorted(signature.inputs())) {
+  const auto inputs = sorted(signature.inputs());
+  const auto outputs = sorted(signature.outputs());
+  // The Placeholders the signature feeds ("name:0" or "name"), by name; one
+  // fed under two keys keeps the first.
+  absl::flat_hash_map<absl::string_view, std::string> fed;
+  for (const auto& [key, info] : inputs) {
+    absl::string_view name = info->name();
+    if (absl::EndsWith(name, ":0")) name.remove_suffix(2);
+    if (!name.empty() && name.find(':') == absl::string_view::npos) fed.try_emplace(name, key);
+  }
+  walk_->BeginSignature(std::move(fed));
+  TfSignatureTensors tensors;
+  for (const auto& [key, info] : inputs) {
     if (info->name().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("signature input '", key,
                        "' is not a dense tensor (sparse and composite "
                        "inputs are not supported)"));
     }
-    ASSIGN_OR_RETURN(TfOutput tensor, inliner.ResolveTopLevel(info->name()));
-    inliner.flat().inputs.emplace_back(key, tensor);
+    ASSIGN_OR_RETURN(TfOutput tensor, walk_->ResolveTopLevel(info->name()));
+    tensors.inputs.emplace_back(key, tensor);
   }
-  for (const auto& [key, info] : sorted(signature.outputs())) {
+  for (const auto& [key, info] : outputs) {
     if (info->name().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("signature output '", key,
                        "' is not a dense tensor (sparse and composite "
                        "outputs are not supported)"));
     }
-    ASSIGN_OR_RETURN(TfOutput tensor, inliner.ResolveTopLevel(info->name()));
-    inliner.flat().outputs.emplace_back(key, tensor);
+    ASSIGN_OR_RETURN(TfOutput tensor, walk_->ResolveTopLevel(info->name()));
+    tensors.outputs.emplace_back(key, tensor);
   }
-  if (inliner.flat().outputs.empty()) {
-    return absl::InvalidArgumentError("the signature has no outputs");
-  }
-  return absl::OkStatus();
+  if (tensors.outputs.empty()) return absl::InvalidArgumentError("the signature has no outputs");
+  return tensors;
 }
 
 StatusOr<TfFlatGraph> InlineSignature(const SavedModelMetaGraph& meta_graph,
                                       const tensorflow::SignatureDef& signature) {
-  Inliner inliner(meta_graph);
-  RETURN_IF_ERROR(ResolveSignature(signature, inliner));
-  return std::move(inliner.flat());
+  SignatureInliner inliner(meta_graph);
+  ASSIGN_OR_RETURN(TfSignatureTensors tensors, inliner.Inline(signature));
+  TfFlatGraph flat;
+  flat.nodes = std::move(inliner).TakeNodes();
+  flat.inputs = std::move(tensors.inputs);
+  flat.outputs = std::move(tensors.outputs);
+  return flat;
 }
 
 }  // namespace servekit

@@ -1,11 +1,12 @@
-// InlineSignature: one SavedModel signature as a flat list of TensorFlow ops,
-// its function calls inlined.
+// SignatureInliner, InlineSignature: SavedModel signatures as a flat list of
+// TensorFlow ops, their function calls inlined.
 //
 // A TF2 SavedModel's top-level graph only calls library functions
 // (StatefulPartitionedCall / PartitionedCall, nested to any depth), passing
 // variables as resource arguments. Starting from the signature's outputs and
 // walking back, this resolves every tensor a signature needs to the op that
-// computes it, copying each function body once per call site, and binding
+// computes it, copying each function body once per call site (once per
+// function and arguments: the same call from two signatures is one), and binding
 // resource arguments to the top-level VarHandleOp (TF2) or VariableV2 (TF1)
 // nodes they come from. Only what the outputs need is visited: training-only
 // functions and save/restore functions are never read. Identity, IdentityN
@@ -24,6 +25,7 @@
 // parses on the way), which must outlive it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +46,10 @@ struct TfOutput {
   int node = -1;
   int index = 0;
 };
+inline bool operator==(const TfOutput& a, const TfOutput& b) {
+  return a.node == b.node && a.index == b.index;
+}
+inline bool operator!=(const TfOutput& a, const TfOutput& b) { return !(a == b); }
 
 struct TfNode {
   std::string name;      // unique: call-site path + node name
@@ -52,6 +58,46 @@ struct TfNode {
   std::vector<TfOutput> inputs;  // data inputs, in order
 };
 
+// A signature's input and output keys, sorted by key, and the flat tensors
+// they name.
+struct TfSignatureTensors {
+  std::vector<std::pair<std::string, TfOutput>> inputs;
+  std::vector<std::pair<std::string, TfOutput>> outputs;
+};
+
+// Inlines the signatures of one meta graph, one after the other, into one
+// list of flat nodes in which each computation appears once:
+// - a top-level Placeholder that a signature feeds is that signature's input
+//   (the same flat node for every signature with an input of that key, op,
+//   dtype and shape: Keras's `serve` and `serving_default` each have their
+//   own Placeholder);
+// - an op with the same NodeDef and inputs as one already inlined, and a
+//   call of a function with the same arguments as an earlier call, are not
+//   inlined again.
+// Ops are pure (those this reader resolves are), so two signatures whose
+// tensors are the same flat outputs compute the same, and can share one
+// Session. The nodes point into `meta_graph` (and into the functions its
+// library parses on the way), which must outlive them. After an error, the
+// inliner is not used again.
+class SignatureInliner {
+ public:
+  explicit SignatureInliner(const SavedModelMetaGraph& meta_graph);
+  ~SignatureInliner();
+  SignatureInliner(const SignatureInliner&) = delete;
+  SignatureInliner& operator=(const SignatureInliner&) = delete;
+
+  StatusOr<TfSignatureTensors> Inline(const tensorflow::SignatureDef& signature);
+
+  // Every signature's nodes so far, each after the nodes it reads.
+  const std::vector<TfNode>& nodes() const;
+  std::vector<TfNode> TakeNodes() &&;
+
+ private:
+  class Walk;
+  std::unique_ptr<Walk> walk_;
+};
+
+// One signature alone, its nodes with its tensors.
 struct TfFlatGraph {
   std::vector<TfNode> nodes;  // every node after the nodes it reads
   // Signature input and output keys, sorted by key, and the tensors they name.
@@ -62,12 +108,9 @@ struct TfFlatGraph {
 StatusOr<TfFlatGraph> InlineSignature(const SavedModelMetaGraph& meta_graph,
                                       const tensorflow::SignatureDef& signature);
 
-// True when `a` and `b` compute the same: node for node the same ops from the
-// same NodeDefs, wired alike, with the same input and output keys. Only their
-// Placeholders may be different nodes (Keras's `serve` and `serving_default`
-// each have their own), if their dtypes and shapes agree. Two signatures
-// whose flat graphs are the same can share one Session.
-bool SameComputation(const TfFlatGraph& a, const TfFlatGraph& b);
+// The same keys naming the same flat outputs: for two signatures of one
+// SignatureInliner, the same computation.
+bool SameTensors(const TfSignatureTensors& a, const TfSignatureTensors& b);
 
 // The position of output argument `arg` among the outputs of `op`, for the
 // ops whose outputs this reader knows, or -1.

@@ -141,36 +141,39 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
 
   // Sessions built so far, with what they compute: a signature that computes
   // the same as an earlier one (Keras 3's `serve` and `serving_default`)
-  // shares its Session, and loads without a second translation.
+  // shares its Session. The inliner finds that out as it goes (the second
+  // signature's function calls are the first's), so the second is neither
+  // inlined again nor translated.
   struct Built {
-    TfFlatGraph flat;
+    TfSignatureTensors tensors;
     std::string declared;
     std::shared_ptr<const Session> session;
   };
   std::vector<Built> built;
   std::vector<LoadedSignature> signatures;
+  SignatureInliner inliner(meta_graph);
   for (const auto& [name, def] : defs) {
     auto fail = [&, name = name](const Status& status) {
       return absl::Status(status.code(),
                           absl::StrCat("signature '", name, "': ", status.message()));
     };
-    StatusOr<TfFlatGraph> flat = InlineSignature(meta_graph, *def);
-    if (!flat.ok()) return fail(flat.status());
+    StatusOr<TfSignatureTensors> tensors = inliner.Inline(*def);
+    if (!tensors.ok()) return fail(tensors.status());
     std::string declared = DeclaredTensors(*def);
     std::shared_ptr<const Session> session;
     for (const Built& earlier : built) {
-      if (earlier.declared == declared && SameComputation(earlier.flat, *flat)) {
+      if (earlier.declared == declared && SameTensors(earlier.tensors, *tensors)) {
         session = earlier.session;
         break;
       }
     }
     if (session == nullptr) {
-      StatusOr<Graph> graph = TranslateSignature(*flat, *def, read_variable);
+      StatusOr<Graph> graph = TranslateSignature(inliner.nodes(), *tensors, *def, read_variable);
       if (!graph.ok()) return fail(graph.status());
       StatusOr<std::unique_ptr<Session>> made = BuildSession(*std::move(graph), options);
       if (!made.ok()) return fail(made.status());
       session = std::shared_ptr<const Session>(*std::move(made));
-      built.push_back({*std::move(flat), std::move(declared), session});
+      built.push_back({*std::move(tensors), std::move(declared), session});
     }
     std::string method = def->method_name().empty() ? kPredictMethodName : def->method_name();
     signatures.push_back({name, std::move(method), std::move(session)});

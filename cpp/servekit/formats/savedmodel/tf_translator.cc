@@ -68,23 +68,25 @@ Tensor ScalarOf(DType dtype, double value) {
 
 class Translator {
  public:
-  Translator(const TfFlatGraph& flat, const VariableReader& read_variable)
-      : flat_(flat),
+  Translator(const std::vector<TfNode>& nodes, const TfSignatureTensors& tensors,
+             const VariableReader& read_variable)
+      : nodes_(nodes),
+        tensors_(tensors),
         read_variable_(read_variable),
-        values_(flat.nodes.size()),
+        values_(nodes.size()),
         channels_last_(ConvPrefersChannelsLast()) {
     graph_.opset = 18;
   }
 
   StatusOr<Graph> Run(const tensorflow::SignatureDef& signature) {
-    for (const auto& [key, output] : flat_.inputs) {
+    for (const auto& [key, output] : tensors_.inputs) {
       RETURN_IF_ERROR(AddInput(key, signature.inputs().at(key), output));
     }
-    for (size_t n = 0; n < flat_.nodes.size(); ++n) {
+    for (size_t n = 0; n < nodes_.size(); ++n) {
       if (!Needed(static_cast<int>(n))) continue;
       Status status = Translate(static_cast<int>(n));
       if (!status.ok()) {
-        const TfNode& node = flat_.nodes[n];
+        const TfNode& node = nodes_[n];
         return absl::Status(
             status.code(),
             absl::StrCat("TensorFlow op '", node.def->op(), "' (node '", node.def->name(), "' in ",
@@ -93,7 +95,7 @@ class Translator {
                          "): ", status.message()));
       }
     }
-    for (const auto& [key, output] : flat_.outputs) {
+    for (const auto& [key, output] : tensors_.outputs) {
       ASSIGN_OR_RETURN(int value, Value(output));
       // The output gets the signature's key as its name.
       const int named = Add("Identity", {value}, {}, key);
@@ -106,15 +108,15 @@ class Translator {
   // --- what the signature needs --------------------------------------------------------
   bool Needed(int node) {
     if (needed_.empty()) {
-      needed_.assign(flat_.nodes.size(), false);
+      needed_.assign(nodes_.size(), false);
       std::vector<int> stack;
-      for (const auto& [key, output] : flat_.outputs) stack.push_back(output.node);
+      for (const auto& [key, output] : tensors_.outputs) stack.push_back(output.node);
       while (!stack.empty()) {
         const int n = stack.back();
         stack.pop_back();
         if (n < 0 || needed_[n]) continue;
         needed_[n] = true;
-        for (const TfOutput& input : flat_.nodes[n].inputs) stack.push_back(input.node);
+        for (const TfOutput& input : nodes_[n].inputs) stack.push_back(input.node);
       }
     }
     return needed_[node];
@@ -126,7 +128,7 @@ class Translator {
     if (output.index < 0 || output.index >= static_cast<int>(outs.size()) ||
         outs[output.index] < 0) {
       return absl::InvalidArgumentError(absl::StrCat("output ", output.index, " of node '",
-                                                     flat_.nodes[output.node].name,
+                                                     nodes_[output.node].name,
                                                      "' is read but servekit does not compute it"));
     }
     return outs[output.index];
@@ -302,7 +304,7 @@ class Translator {
     graph_.values[value].shape = shape;
     graph_.values[value].typed = true;
     graph_.inputs.push_back(value);
-    const TfNode& node = flat_.nodes[output.node];
+    const TfNode& node = nodes_[output.node];
     if (node.def->op() != "Placeholder" && node.def->op() != "PlaceholderWithDefault") {
       return absl::UnimplementedError(absl::StrCat("signature input '", key,
                                                    "' is computed by op '", node.def->op(),
@@ -314,7 +316,7 @@ class Translator {
 
   // --- one TensorFlow op ---------------------------------------------------------------------
   Status Translate(int n) {
-    const TfNode& node = flat_.nodes[n];
+    const TfNode& node = nodes_[n];
     const NodeDef& def = *node.def;
     const std::string& op = def.op();
     current_ = node.name;
@@ -354,7 +356,7 @@ class Translator {
     }
     if (op == "ReadVariableOp") {
       if (node.inputs.empty()) return absl::InvalidArgumentError("reads no variable");
-      const TfNode& handle = flat_.nodes[node.inputs[0].node];
+      const TfNode& handle = nodes_[node.inputs[0].node];
       if (handle.def->op() == "VarHandleOp" && !handle.function.empty()) {
         // Variables live in the top-level graph; one a function creates has no
         // checkpoint entry of its own (its local name could collide with one).
@@ -883,7 +885,8 @@ class Translator {
   }
 
   using Value_ = servekit::Value;
-  const TfFlatGraph& flat_;
+  const std::vector<TfNode>& nodes_;  // every signature's: only what the outputs need is read
+  const TfSignatureTensors& tensors_;
   const VariableReader& read_variable_;
   Graph graph_;
   std::vector<std::vector<int>> values_;  // per flat node, per output: IR value id
@@ -897,11 +900,19 @@ class Translator {
 
 }  // namespace
 
+StatusOr<Graph> TranslateSignature(const std::vector<TfNode>& nodes,
+                                   const TfSignatureTensors& tensors,
+                                   const tensorflow::SignatureDef& signature,
+                                   const VariableReader& read_variable) {
+  Translator translator(nodes, tensors, read_variable);
+  return translator.Run(signature);
+}
+
 StatusOr<Graph> TranslateSignature(const TfFlatGraph& flat,
                                    const tensorflow::SignatureDef& signature,
                                    const VariableReader& read_variable) {
-  Translator translator(flat, read_variable);
-  return translator.Run(signature);
+  const TfSignatureTensors tensors{flat.inputs, flat.outputs};
+  return TranslateSignature(flat.nodes, tensors, signature, read_variable);
 }
 
 }  // namespace servekit

@@ -2,12 +2,15 @@
 // (function_inliner.h) as servekit's IR, ready for InferGraph.
 //
 // Each TensorFlow op becomes the IR ops (ONNX semantics) that compute the
-// same thing. TensorFlow's image ops are NHWC and the IR's are NCHW: each
-// Conv2D, pool or batch norm is wrapped in a Transpose pair here, and the
-// optimiser's transpose pass (engine/passes) cancels the pairs between
-// layers, so a network runs NCHW from its first image op to its last with
-// reorders only at the edges. Attributes that the file omitted because they
-// equal their defaults (stripped_default_attrs) get TensorFlow's defaults.
+// same thing. TensorFlow's image ops are NHWC: where the Conv kernel computes
+// in NHWC (oneDNN), convolutions and pools become NHWC nodes (the `_layout`
+// attribute) and a network runs with no Transpose at all; otherwise each is
+// an NCHW node in a Transpose pair, and the optimiser's transpose pass
+// (engine/passes) cancels the pairs between layers. A batch norm with
+// constant statistics is a per-channel Mul and Add, which the optimiser folds
+// into the convolution before it. Attributes that the file omitted because
+// they equal their defaults (stripped_default_attrs) get TensorFlow's
+// defaults.
 //
 // The graph's inputs and outputs are the signature's keys, sorted; input
 // types come from the signature (a -1 first dimension is the batch; other
@@ -21,6 +24,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "servekit/engine/graph.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
@@ -30,6 +34,13 @@
 namespace servekit {
 
 using VariableReader = std::function<StatusOr<Tensor>(const std::string& variable_node)>;
+
+// `nodes` may hold other signatures' nodes too (SignatureInliner): only those
+// the signature's outputs need are translated.
+StatusOr<Graph> TranslateSignature(const std::vector<TfNode>& nodes,
+                                   const TfSignatureTensors& tensors,
+                                   const tensorflow::SignatureDef& signature,
+                                   const VariableReader& read_variable);
 
 StatusOr<Graph> TranslateSignature(const TfFlatGraph& flat,
                                    const tensorflow::SignatureDef& signature,
