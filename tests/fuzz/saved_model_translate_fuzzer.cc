@@ -1,7 +1,7 @@
 // Fuzzes what the SavedModel loader (formats/savedmodel/saved_model_loader.h)
 // does with a saved_model.pb after parsing it: the input is the file's bytes,
 // parsed with ParseSavedModelMetaGraph; every signature the loader would serve
-// is inlined (function_inliner.h), translated to the IR (tf_translator.h),
+// is inlined (function_inliner.h, one SignatureInliner for them), translated to the IR (tf_translator.h),
 // inferred, optimised and made a Session (BuildSession, whose first step is
 // InferGraph), and a Session is run once on zero inputs when they are small.
 //
@@ -100,13 +100,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // RSS limit.
   options.session.max_request_bytes = size_t{256} << 20;
 
+  // One inliner for the signatures, as the loader has (it shares what they
+  // share); after an error, a new one for the next signatures (the loader
+  // would stop there).
+  std::optional<servekit::SignatureInliner> inliner;
   for (const auto& [name, signature] : meta_graph->def->signature_def()) {
     if (absl::StartsWith(name, "__")) continue;  // as the loader: not served
-    servekit::StatusOr<servekit::TfFlatGraph> flat =
-        servekit::InlineSignature(*meta_graph, signature);
-    if (!flat.ok()) continue;
+    if (!inliner) inliner.emplace(*meta_graph);
+    servekit::StatusOr<servekit::TfSignatureTensors> tensors = inliner->Inline(signature);
+    if (!tensors.ok()) {
+      inliner.reset();
+      continue;
+    }
     servekit::StatusOr<servekit::Graph> graph =
-        servekit::TranslateSignature(*flat, signature, read_variable);
+        servekit::TranslateSignature(inliner->nodes(), *tensors, signature, read_variable);
     if (!graph.ok()) continue;
     servekit::StatusOr<std::unique_ptr<servekit::Session>> session =
         servekit::BuildSession(*std::move(graph), options);

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -110,9 +111,9 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
   const std::map<std::string, std::string> keys =
       VariableCheckpointKeys(*meta_graph.def, object_graph ? &*object_graph : nullptr);
   // The top-level graph's nodes by name: what each variable declares.
-  std::map<std::string, const tensorflow::NodeDef*> top_level;
+  absl::flat_hash_map<absl::string_view, const tensorflow::NodeDef*> top_level;
   for (const tensorflow::NodeDef& node : meta_graph.def->graph_def().node()) {
-    top_level.emplace(node.name(), &node);
+    top_level.emplace(node.name(), &node);  // the first of a name, as before
   }
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
     auto key = keys.find(node);
