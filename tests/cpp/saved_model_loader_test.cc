@@ -21,6 +21,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "savedmodel_test_util.h"
+#include "servekit/engine/op_registry.h"
 #include "servekit/formats/model_loader.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
@@ -602,6 +603,36 @@ TEST_F(HostileSavedModelTest, OpChainsOfAnyLengthLoad) {
   }
 }
 
+TEST_F(HostileSavedModelTest, ALongIdentityChainIsWalkedOnceForAllItsReaders) {
+  // x passes through 20,000 Identity ops, then 4,000 ops each read the
+  // chain's end (alternately adding and subtracting it: x exactly, at the
+  // end). Walked once per reader, the chain would cost 80 million steps.
+  const fs::path dir = Copy("tiny_module", "identity_chain");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  std::string end = NodeWithOp(f, "MatMul")->input(0);
+  for (int i = 0; i < 20000; ++i) {
+    tensorflow::NodeDef* identity = f->add_node_def();
+    identity->set_name(absl::StrCat("identity_", i));
+    identity->set_op("Identity");
+    identity->add_input(end);
+    end = absl::StrCat(identity->name(), ":output:0");
+  }
+  std::string sum = end;
+  for (int i = 0; i < 4000; ++i) {
+    tensorflow::NodeDef* op = f->add_node_def();
+    op->set_name(absl::StrCat("reader_", i));
+    op->set_op(i % 2 == 0 ? "AddV2" : "Sub");
+    op->add_input(sum);
+    op->add_input(end);
+    sum = absl::StrCat(op->name(), ":z:0");
+  }
+  NodeWithOp(f, "MatMul")->set_input(0, sum);
+  WriteProto(dir, saved_model);
+  ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
+}
+
 TEST_F(HostileSavedModelTest, CyclesAreErrors) {
   // An op that reads its own output, through another op.
   {
@@ -625,7 +656,8 @@ TEST_F(HostileSavedModelTest, CyclesAreErrors) {
     BodyNode(f, "neg_1")->set_input(0, "neg_0:output:0");
     NodeWithOp(f, "MatMul")->set_input(0, "neg_1:output:0");
     WriteProto(dir, saved_model);
-    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"in a cycle"}));
+    EXPECT_TRUE(
+        IsInvalid(Load(dir).status(), {"node 'neg_", "passes its own output on (a cycle)"}));
   }
   // A call whose argument is the call's own output.
   {
@@ -651,6 +683,136 @@ TEST_F(HostileSavedModelTest, ASignatureThatReadsAPlaceholderItDoesNotFeed) {
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'",
                                              "is a placeholder that no signature input feeds"}));
+}
+
+// A float32 Const node in `f`, named `name`, of `shape` and `values`.
+void AddFloatConst(tensorflow::FunctionDef* f, const std::string& name,
+                   std::initializer_list<int64_t> shape, const std::vector<float>& values) {
+  tensorflow::NodeDef* node = f->add_node_def();
+  node->set_name(name);
+  node->set_op("Const");
+  (*node->mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
+  tensorflow::TensorProto* value = (*node->mutable_attr())["value"].mutable_tensor();
+  value->set_dtype(tensorflow::DT_FLOAT);
+  for (int64_t d : shape) value->mutable_tensor_shape()->add_dim()->set_size(d);
+  for (float v : values) value->add_float_val(v);
+}
+
+void AddInt32Const(tensorflow::FunctionDef* f, const std::string& name,
+                   const std::vector<int32_t>& values) {
+  tensorflow::NodeDef* node = f->add_node_def();
+  node->set_name(name);
+  node->set_op("Const");
+  (*node->mutable_attr())["dtype"].set_type(tensorflow::DT_INT32);
+  tensorflow::TensorProto* value = (*node->mutable_attr())["value"].mutable_tensor();
+  value->set_dtype(tensorflow::DT_INT32);
+  value->mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(values.size()));
+  for (int32_t v : values) value->add_int_val(v);
+}
+
+tensorflow::NodeDef* AddOp(tensorflow::FunctionDef* f, const std::string& name,
+                           const std::string& op, std::initializer_list<std::string> inputs) {
+  tensorflow::NodeDef* node = f->add_node_def();
+  node->set_name(name);
+  node->set_op(op);
+  for (const std::string& input : inputs) node->add_input(input);
+  (*node->mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
+  return node;
+}
+
+// TinyModule with its MatMul's input x ([rows, 2]) first put through what
+// Keras 2 writes for Conv2D (1x1, 2 filters, bias) + BatchNormalization on
+// [rows, 1, 1, 2] images: Reshape, Conv2D, BiasAdd, FusedBatchNormV3,
+// Reshape back. `statistics` values per statistic (2 match the filters).
+fs::path TinyModuleWithConvBatchNorm(HostileSavedModelTest& test, int statistics) {
+  const fs::path dir = test.Copy("tiny_module", absl::StrCat("conv_bn_", statistics));
+  tensorflow::SavedModel saved_model = test.ReadProto(dir);
+  tensorflow::FunctionDef* f = test.CallFunction(saved_model);
+  if (f == nullptr) return dir;
+  const std::string x = NodeWithOp(f, "MatMul")->input(0);
+  AddInt32Const(f, "image_shape", {-1, 1, 1, 2});
+  AddInt32Const(f, "row_shape", {-1, 2});
+  AddFloatConst(f, "filter", {1, 1, 2, 2}, {0.5f, -1.0f, 2.0f, 0.25f});  // [h, w, in, out]
+  AddFloatConst(f, "bias", {2}, {0.125f, -0.5f});
+  auto values = [statistics](float first, float step) {
+    std::vector<float> v;
+    for (int i = 0; i < statistics; ++i) v.push_back(first + step * i);
+    return v;
+  };
+  const std::initializer_list<int64_t> length = {statistics};
+  AddFloatConst(f, "scale", length, values(1.5f, -0.75f));
+  AddFloatConst(f, "offset", length, values(-0.25f, 0.5f));
+  AddFloatConst(f, "mean", length, values(0.3f, -0.6f));
+  AddFloatConst(f, "variance", length, values(0.8f, 1.1f));
+  (*AddOp(f, "image", "Reshape", {x, "image_shape:output:0"})->mutable_attr())["Tshape"].set_type(
+      tensorflow::DT_INT32);
+  tensorflow::NodeDef* conv = AddOp(f, "conv", "Conv2D", {"image:output:0", "filter:output:0"});
+  for (int i = 0; i < 4; ++i) (*conv->mutable_attr())["strides"].mutable_list()->add_i(1);
+  (*conv->mutable_attr())["padding"].set_s("VALID");
+  AddOp(f, "biased", "BiasAdd", {"conv:output:0", "bias:output:0"});
+  tensorflow::NodeDef* bn = AddOp(f, "bn", "FusedBatchNormV3",
+                                  {"biased:output:0", "scale:output:0", "offset:output:0",
+                                   "mean:output:0", "variance:output:0"});
+  (*bn->mutable_attr())["U"].set_type(tensorflow::DT_FLOAT);
+  (*bn->mutable_attr())["epsilon"].set_f(0.01f);
+  (*bn->mutable_attr())["is_training"].set_b(false);
+  (*AddOp(f, "rows", "Reshape", {"bn:y:0", "row_shape:output:0"})->mutable_attr())["Tshape"]
+      .set_type(tensorflow::DT_INT32);
+  NodeWithOp(f, "MatMul")->set_input(0, "rows:output:0");
+  test.WriteProto(dir, saved_model);
+  return dir;
+}
+
+TEST_F(HostileSavedModelTest, Keras2ConvAndBatchNormFoldIntoOneConvolution) {
+  const fs::path dir = TinyModuleWithConvBatchNorm(*this, 2);
+  // x -> x @ filter + bias -> (v - mean) / sqrt(variance + 0.01) * scale + offset.
+  std::vector<double> image = Affine(kRows, 3, {0.5, -1.0, 2.0, 0.25}, {0.125, -0.5});
+  const double scale[] = {1.5, 0.75}, offset[] = {-0.25, 0.25}, mean[] = {0.3, -0.3},
+               variance[] = {0.8, 1.9};
+  for (size_t i = 0; i < image.size(); ++i) {
+    const size_t c = i % 2;
+    image[i] = (image[i] - mean[c]) / std::sqrt(variance[c] + 0.01) * scale[c] + offset[c];
+  }
+  auto vars = ExpectedVariables("tiny_module");
+  std::vector<double> expected =
+      Affine(image, 3, vars["w/.ATTRIBUTES/VARIABLE_VALUE"], vars["b/.ATTRIBUTES/VARIABLE_VALUE"]);
+  for (double& v : expected) v = std::tanh(v);
+  ExpectLoadsAndComputes(dir, expected);
+  // One convolution with the bias and the batch norm folded in; in NHWC, the
+  // layout it is written in, when the convolution kernel computes in NHWC.
+  auto model = Load(dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::vector<std::string> steps = (*model)->signatures()[0].session->StepOpTypes();
+  const auto count = [&steps](const std::string& op) {
+    return std::count(steps.begin(), steps.end(), op);
+  };
+  EXPECT_EQ(count("Conv"), 1) << testing::PrintToString(steps);
+  EXPECT_EQ(count("BatchNormalization") + count("Mul") + count("Add"), 0)
+      << testing::PrintToString(steps);
+  if (OpRegistry::Global().Find("Conv")->prefers_channels_last) {
+    EXPECT_EQ(count("Transpose"), 0) << testing::PrintToString(steps);
+  }
+}
+
+TEST_F(HostileSavedModelTest, BatchNormStatisticsOfTheWrongLength) {
+  // Three statistics for two channels: BatchNormalization refuses them (a
+  // per-channel Mul would broadcast them into three channels).
+  EXPECT_TRUE(
+      IsInvalid(Load(TinyModuleWithConvBatchNorm(*this, 3)).status(),
+                {"bn/BatchNormalization", "must be float32 of shape [2]; got float32 [3]"}));
+}
+
+TEST_F(HostileSavedModelTest, TwoInputKeysThatFeedOnePlaceholder) {
+  // Which key's tensor would it compute from? Refused, naming both.
+  const fs::path dir = Copy("keras_dense");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  auto& inputs =
+      *(*MetaGraph(saved_model).mutable_signature_def())["serving_default"].mutable_inputs();
+  ASSERT_EQ(inputs.size(), 1u);
+  inputs["zz_again"] = inputs.begin()->second;
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "'keras_tensor'",
+                                             "'zz_again'", "feed the same Placeholder"}));
 }
 
 TEST_F(HostileSavedModelTest, UnknownOp) {

@@ -1,8 +1,8 @@
 // Fuzzes what the SavedModel loader (formats/savedmodel/saved_model_loader.h)
 // does with a saved_model.pb after parsing it: the input is the file's bytes,
 // parsed with ParseSavedModelMetaGraph; every signature the loader would serve
-// is inlined (function_inliner.h, one SignatureInliner for them), translated to the IR (tf_translator.h),
-// inferred, optimised and made a Session (BuildSession, whose first step is
+// is inlined (function_inliner.h, one SignatureInliner for them), translated to the IR
+// (tf_translator.h), inferred, optimised and made a Session (BuildSession, whose first step is
 // InferGraph), and a Session is run once on zero inputs when they are small.
 //
 // Variables come from the graph, not from a bundle (tensor_bundle_fuzzer has

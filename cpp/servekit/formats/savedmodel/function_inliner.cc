@@ -20,6 +20,9 @@ constexpr size_t kMaxInlinedOps = size_t{1} << 18;
 // Call sites inlined: each gets its own copy of the function, so a few KB of
 // functions that each call the next twice ask for 2^depth of them.
 constexpr size_t kMaxCallSites = size_t{1} << 15;
+// The same for all the signatures of a model together.
+constexpr size_t kMaxModelOps = 4 * kMaxInlinedOps;
+constexpr size_t kMaxModelCallSites = 4 * kMaxCallSites;
 // The highest `index` in "node:out_arg:index" (a list output's length).
 constexpr int kMaxOutputIndex = 1 << 20;
 
@@ -146,6 +149,10 @@ struct Scope {
   // node's inputs (the call's arguments) are being resolved.
   absl::flat_hash_map<absl::string_view, int> emitted;
   absl::flat_hash_map<absl::string_view, int> calls;
+  // (Identity-like node, output) -> the tensor it passes on; node -2 while
+  // its input is being resolved. Remembered so that a chain of them is
+  // walked once, not once per reader.
+  absl::flat_hash_map<std::pair<absl::string_view, int>, TfOutput> passed;
 };
 
 // The walk keeps its own stack. Following a reference through Identity-like
@@ -181,6 +188,8 @@ class SignatureInliner::Walk {
     scopes_.push_back(std::move(top));
     top_ = static_cast<int>(scopes_.size()) - 1;
     fed_placeholders_ = std::move(fed_placeholders);
+    first_node_ = nodes_.size();
+    first_scope_ = scopes_.size();
   }
 
   // A signature TensorInfo name, "node:index" in the top-level graph.
@@ -193,16 +202,19 @@ class SignatureInliner::Walk {
  private:
   // A node whose inputs are being resolved: an op to emit once they are, or a
   // call whose callee scope is made once its arguments are.
+  // A node whose inputs are being resolved: an op to emit once they are, a
+  // call whose callee scope is made once its arguments are, or an
+  // Identity-like op whose output is its input, once that is resolved.
   struct Pending {
     int scope = 0;
     const NodeDef* node = nullptr;
-    const FunctionDef* callee = nullptr;  // null: an op
+    const FunctionDef* callee = nullptr;  // a call's
+    bool passes_through = false;
     std::vector<const std::string*> inputs;
     std::vector<TfOutput> resolved;
     int position = 0;  // of the output the reference that reached it reads
-    // That reference: followed again into a call's callee once the callee
-    // scope is made.
-    int resume_scope = 0;
+    // That reference (to a call's output): followed again, into the callee,
+    // once the callee scope is made.
     const std::string* resume_ref = nullptr;
   };
 
@@ -211,7 +223,9 @@ class SignatureInliner::Walk {
   struct Followed {
     TfOutput output;  // blocked_on: the output's position among its outputs
     const NodeDef* blocked_on = nullptr;
-    int scope = 0;  // blocked_on's
+    int scope = 0;                        // blocked_on's
+    const std::string* ref = nullptr;     // the reference that reached it
+    const std::string* passes = nullptr;  // an Identity-like op's input it passes on
   };
 
   std::string Where(const Scope& scope) const {
@@ -253,10 +267,7 @@ class SignatureInliner::Walk {
         if (followed.blocked_on == nullptr) {
           got = followed.output;
         } else {
-          ASSIGN_OR_RETURN(Pending pending, Begin(followed.scope, *followed.blocked_on));
-          pending.position = followed.output.index;
-          pending.resume_scope = want_scope;
-          pending.resume_ref = want;
+          ASSIGN_OR_RETURN(Pending pending, Begin(followed));
           stack.push_back(std::move(pending));
         }
       }
@@ -266,8 +277,9 @@ class SignatureInliner::Walk {
         got.reset();
       }
       // Next: the top node's next input; or, when it has them all, the node
-      // is done: an op's output is the answer for the reference that reached
-      // it, and that reference is followed again into a call's callee.
+      // is done: an op's output (or what an Identity passes on) is the answer
+      // for the reference that reached it, and a reference to a call's output
+      // is followed again, into the callee.
       Pending& top = stack.back();
       if (top.resolved.size() < top.inputs.size()) {
         want_scope = top.scope;
@@ -275,26 +287,28 @@ class SignatureInliner::Walk {
         continue;
       }
       const int done = Finish(top);
-      if (top.callee == nullptr) {
+      if (top.passes_through) {
+        got = top.resolved[0];
+      } else if (top.callee == nullptr) {
         got = TfOutput{done, top.position};
       } else {
-        want_scope = top.resume_scope;
+        want_scope = top.scope;
         want = top.resume_ref;
       }
       stack.pop_back();
     }
   }
 
-  // Follows `ref` in `scope` through arguments, Identity-like ops and the
-  // outputs of calls already bound, to an emitted node's output or to the
+  // Follows `ref` in `scope` through arguments, Identity-like ops already
+  // resolved and the outputs of calls already bound, to an output, or to the
   // first node on the way whose inputs are not resolved yet.
   StatusOr<Followed> Follow(int scope, const std::string& start) {
     const std::string* ref = &start;
-    // Each step passes one Identity or call; more steps than the ops a
-    // signature may inline can only be a cycle of them.
-    for (size_t steps = 0;; ++steps) {
-      if (steps > kMaxInlinedOps) {
-        return Error(scope, *ref, "Identity ops or calls pass a tensor around in a cycle");
+    // Each step goes into a callee, one call deeper.
+    for (int steps = 0;; ++steps) {
+      if (steps > kMaxCallNesting + 1) {
+        return absl::InternalError(absl::StrCat("following '", start, "' went ", steps,
+                                                " calls deep, past the nesting limit"));
       }
       const Scope& s = *scopes_[scope];
       const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(*ref, ':');
@@ -330,7 +344,7 @@ class SignatureInliner::Walk {
       if (position < 0) return Error(scope, node.name(), "negative output index");
       if (IsCall(node.op())) {
         auto callee = s.calls.find(node.name());
-        if (callee == s.calls.end()) return Followed{{}, &node, scope};
+        if (callee == s.calls.end()) return Followed{TfOutput{-1, position}, &node, scope, ref};
         if (callee->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
         const FunctionDef& f = *scopes_[callee->second]->function;
         if (position >= f.signature().output_arg_size()) {
@@ -350,35 +364,58 @@ class SignatureInliner::Walk {
         continue;
       }
       if (IsPassThrough(node.op())) {
+        auto passed = s.passed.find(std::make_pair(absl::string_view(node.name()), position));
+        if (passed != s.passed.end()) {
+          if (passed->second.node == -2) {
+            return Error(scope, node.name(), "passes its own output on (a cycle)");
+          }
+          return Followed{passed->second};
+        }
         const std::vector<const std::string*> inputs = DataInputs(node);
         const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
         if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
           return Error(scope, node.name(), absl::StrCat("has no output ", position));
         }
-        ref = inputs[from];
-        continue;
+        return Followed{TfOutput{-1, position}, &node, scope, ref, inputs[from]};
       }
       auto done = s.emitted.find(node.name());
-      if (done == s.emitted.end()) return Followed{TfOutput{-1, position}, &node, scope};
+      if (done == s.emitted.end()) return Followed{TfOutput{-1, position}, &node, scope, ref};
       if (done->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
       return Followed{TfOutput{done->second, position}};
     }
   }
 
-  // Checks `node` (in `scope`) and marks it in progress: its inputs come next.
-  StatusOr<Pending> Begin(int scope, const NodeDef& node) {
+  // Checks the node Follow stopped at and marks it in progress: its inputs
+  // come next.
+  StatusOr<Pending> Begin(const Followed& at) {
+    const int scope = at.scope;
+    const NodeDef& node = *at.blocked_on;
     Scope& s = *scopes_[scope];
     Pending pending;
     pending.scope = scope;
     pending.node = &node;
+    pending.position = at.output.index;
+    pending.resume_ref = at.ref;
+    if (at.passes != nullptr) {
+      pending.passes_through = true;
+      pending.inputs = {at.passes};
+      s.passed[std::make_pair(absl::string_view(node.name()), at.output.index)] = TfOutput{-2, 0};
+      return pending;
+    }
     pending.inputs = DataInputs(node);
     if (!IsCall(node.op())) {
       if (OutputArgs().count(node.op()) == 0) return UnknownOp(scope, node);
-      if (nodes_.size() >= kMaxInlinedOps) {
-        // Each call site gets its own copy of the function: a file of a few KB
-        // whose functions each call the next twice asks for 2^depth copies.
+      // Each call with other arguments gets its own copy of the function: a
+      // file of a few KB whose functions each call the next twice asks for
+      // 2^depth copies.
+      if (nodes_.size() - first_node_ >= kMaxInlinedOps) {
         return Error(scope, node.name(),
                      absl::StrCat("the signature inlines to more than ", kMaxInlinedOps, " ops"));
+      }
+      if (nodes_.size() >= kMaxModelOps) {
+        return Error(
+            scope, node.name(),
+            absl::StrCat("the model's signatures inline to more than ", kMaxModelOps, " ops"));
       }
       s.emitted[node.name()] = -1;
       return pending;
@@ -410,10 +447,12 @@ class SignatureInliner::Walk {
                    absl::StrCat("passes ", pending.inputs.size(), " inputs to function '", name,
                                 "', which takes ", f.signature().input_arg_size()));
     }
-    if (scopes_.size() >= kMaxCallSites) {
+    if (scopes_.size() - first_scope_ >= kMaxCallSites || scopes_.size() >= kMaxModelCallSites) {
       return Error(scope, node.name(),
                    absl::StrCat("the signature makes more than ", kMaxCallSites,
-                                " function calls (each call site is inlined on its own)"));
+                                " function calls (each call with other arguments is inlined on "
+                                "its own), or the model's signatures more than ",
+                                kMaxModelCallSites));
     }
     pending.callee = &f;
     s.calls[node.name()] = -1;
@@ -425,6 +464,10 @@ class SignatureInliner::Walk {
   int Finish(const Pending& done) {
     Scope& s = *scopes_[done.scope];
     const NodeDef& node = *done.node;
+    if (done.passes_through) {
+      s.passed[std::make_pair(absl::string_view(node.name()), done.position)] = done.resolved[0];
+      return -1;
+    }
     if (done.callee == nullptr) {
       int* id = nullptr;  // where the table keeps the node, for a top-level one
       if (s.function == nullptr) {
@@ -487,6 +530,10 @@ class SignatureInliner::Walk {
   const std::shared_ptr<NodeIndex> top_level_nodes_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   int top_ = -1;  // the current signature's top-level scope
+  // Where the current signature's nodes and scopes begin: the limits are per
+  // signature (and, four times over, per model).
+  size_t first_node_ = 0;
+  size_t first_scope_ = 0;
   absl::flat_hash_map<absl::string_view, std::string> fed_placeholders_;
   absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
   std::vector<TfNode> nodes_;
@@ -520,7 +567,22 @@ const std::vector<TfNode>& SignatureInliner::nodes() const { return walk_->nodes
 
 std::vector<TfNode> SignatureInliner::TakeNodes() && { return std::move(walk_->nodes()); }
 
+static StatusOr<TfSignatureTensors> InlineSignatureTensors(
+    const tensorflow::SignatureDef& signature, SignatureInliner::Walk& walk);
+
 StatusOr<TfSignatureTensors> SignatureInliner::Inline(const tensorflow::SignatureDef& signature) {
+  if (failed_) {
+    return absl::FailedPreconditionError(
+        "an earlier signature failed to inline: the inliner's state is not whole");
+  }
+  StatusOr<TfSignatureTensors> tensors = InlineSignatureTensors(signature, *walk_);
+  failed_ = !tensors.ok();
+  return tensors;
+}
+
+// Resolves the signature's inputs and outputs, sorted by key, in `walk`.
+static StatusOr<TfSignatureTensors> InlineSignatureTensors(
+    const tensorflow::SignatureDef& signature, SignatureInliner::Walk& walk) {
   auto sorted = [](const auto& map) {
     std::vector<std::pair<std::string, const tensorflow::TensorInfo*>> entries;
     for (const auto& [key, info] : map) entries.emplace_back(key, &info);
@@ -538,7 +600,7 @@ StatusOr<TfSignatureTensors> SignatureInliner::Inline(const tensorflow::Signatur
     if (absl::EndsWith(name, ":0")) name.remove_suffix(2);
     if (!name.empty() && name.find(':') == absl::string_view::npos) fed.try_emplace(name, key);
   }
-  walk_->BeginSignature(std::move(fed));
+  walk.BeginSignature(std::move(fed));
   TfSignatureTensors tensors;
   for (const auto& [key, info] : inputs) {
     if (info->name().empty()) {
@@ -547,7 +609,7 @@ StatusOr<TfSignatureTensors> SignatureInliner::Inline(const tensorflow::Signatur
                        "' is not a dense tensor (sparse and composite "
                        "inputs are not supported)"));
     }
-    ASSIGN_OR_RETURN(TfOutput tensor, walk_->ResolveTopLevel(info->name()));
+    ASSIGN_OR_RETURN(TfOutput tensor, walk.ResolveTopLevel(info->name()));
     tensors.inputs.emplace_back(key, tensor);
   }
   for (const auto& [key, info] : outputs) {
@@ -557,7 +619,7 @@ StatusOr<TfSignatureTensors> SignatureInliner::Inline(const tensorflow::Signatur
                        "' is not a dense tensor (sparse and composite "
                        "outputs are not supported)"));
     }
-    ASSIGN_OR_RETURN(TfOutput tensor, walk_->ResolveTopLevel(info->name()));
+    ASSIGN_OR_RETURN(TfOutput tensor, walk.ResolveTopLevel(info->name()));
     tensors.outputs.emplace_back(key, tensor);
   }
   if (tensors.outputs.empty()) return absl::InvalidArgumentError("the signature has no outputs");

@@ -52,7 +52,7 @@ inline bool operator==(const TfOutput& a, const TfOutput& b) {
 inline bool operator!=(const TfOutput& a, const TfOutput& b) { return !(a == b); }
 
 struct TfNode {
-  std::string name;      // unique: call-site path + node name
+  std::string name;      // call-site path + node name (a merged node keeps its first)
   std::string function;  // the function it came from; "" for the top-level graph
   const tensorflow::NodeDef* def = nullptr;
   std::vector<TfOutput> inputs;  // data inputs, in order
@@ -71,14 +71,14 @@ struct TfSignatureTensors {
 //   (the same flat node for every signature with an input of that key, op,
 //   dtype and shape: Keras's `serve` and `serving_default` each have their
 //   own Placeholder);
-// - an op with the same NodeDef and inputs as one already inlined, and a
-//   call of a function with the same arguments as an earlier call, are not
-//   inlined again.
+// - a top-level op with the same NodeDef and inputs as one already inlined,
+//   and a call of a function with the same arguments as an earlier call
+//   (whose body is then inlined once), are not inlined again.
 // Ops are pure (those this reader resolves are), so two signatures whose
 // tensors are the same flat outputs compute the same, and can share one
 // Session. The nodes point into `meta_graph` (and into the functions its
-// library parses on the way), which must outlive them. After an error, the
-// inliner is not used again.
+// library parses on the way), which must outlive them. After an error, Inline
+// refuses (FailedPrecondition): a walk cut short leaves nodes half-resolved.
 class SignatureInliner {
  public:
   explicit SignatureInliner(const SavedModelMetaGraph& meta_graph);
@@ -92,9 +92,11 @@ class SignatureInliner {
   const std::vector<TfNode>& nodes() const;
   std::vector<TfNode> TakeNodes() &&;
 
+  class Walk;  // the walk's state, in function_inliner.cc
+
  private:
-  class Walk;
   std::unique_ptr<Walk> walk_;
+  bool failed_ = false;  // Inline refuses to go on after an error
 };
 
 // One signature alone, its nodes with its tensors.

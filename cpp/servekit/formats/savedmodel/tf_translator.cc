@@ -6,6 +6,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -206,8 +207,73 @@ class Translator {
     node.inputs = std::move(inputs);
     node.attributes = std::move(attributes);
     node.outputs.push_back(graph_.AddValue(node.name));
+    const int output = node.outputs[0];
     graph_.nodes.push_back(std::move(node));
-    return graph_.nodes.back().outputs[0];
+    if (static_cast<size_t>(output) >= producers_.size()) producers_.resize(output + 1, -1);
+    producers_[output] = static_cast<int>(graph_.nodes.size()) - 1;
+    return output;
+  }
+
+  // The channels of an NHWC `value` when the graph says how many: the output
+  // channels of the convolution it comes from, through per-channel or scalar
+  // Adds and Muls, activations and pools (TensorFlow's Conv2D, BiasAdd, Relu,
+  // MaxPool before a batch norm). nullopt when it cannot tell.
+  std::optional<int64_t> KnownChannels(int value) const {
+    std::vector<int64_t> constant_lengths;  // of the Adds' and Muls' constants on the way
+    for (int step = 0; step < 16; ++step) {
+      const int p = value < static_cast<int>(producers_.size()) ? producers_[value] : -1;
+      if (p < 0) return std::nullopt;
+      const Node& node = graph_.nodes[p];
+      const std::string& op = node.op_type;
+      std::optional<int64_t> channels;
+      if (op == "Conv" && node.inputs.size() >= 2) {
+        const Tensor* weights = ConstantOf(node.inputs[1]);
+        if (weights == nullptr || weights->rank() != 4) return std::nullopt;
+        channels = weights->dim(0);
+        if (node.attributes.Has(kImageLayoutAttribute)) {
+          if (ReadImageLayout(node.attributes).value_or(ImageLayout::kNCHW) != ImageLayout::kNHWC)
+            return std::nullopt;
+        } else {
+          return std::nullopt;  // NCHW: only through the Transpose below
+        }
+      } else if (op == "Transpose" &&
+                 node.attributes.GetInts("perm", {}).value_or(std::vector<int64_t>{}) == kToNhwc) {
+        const int from = node.inputs[0];
+        const int q = from < static_cast<int>(producers_.size()) ? producers_[from] : -1;
+        if (q < 0 || graph_.nodes[q].op_type != "Conv" || graph_.nodes[q].inputs.size() < 2)
+          return std::nullopt;
+        const Tensor* weights = ConstantOf(graph_.nodes[q].inputs[1]);
+        if (weights == nullptr || weights->rank() != 4) return std::nullopt;
+        channels = weights->dim(0);
+      }
+      if (channels) {
+        for (int64_t length : constant_lengths) {
+          if (length != 1 && length != *channels) return std::nullopt;
+        }
+        return channels;
+      }
+      static const std::set<std::string> kSameChannels = {
+          "Relu",      "Relu6",    "Sigmoid",  "Tanh",    "Elu",        "Selu",
+          "LeakyRelu", "Softplus", "Identity", "MaxPool", "AveragePool"};
+      if (kSameChannels.count(op) > 0 && !node.inputs.empty()) {
+        value = node.inputs[0];
+        continue;
+      }
+      if ((op == "Add" || op == "Mul" || op == "Sub") && node.inputs.size() == 2) {
+        const Tensor* k = ConstantOf(node.inputs[1]);
+        int other = node.inputs[0];
+        if (k == nullptr) {
+          k = ConstantOf(node.inputs[0]);
+          other = node.inputs[1];
+        }
+        if (k == nullptr || k->rank() > 1) return std::nullopt;
+        constant_lengths.push_back(k->num_elements());
+        value = other;
+        continue;
+      }
+      return std::nullopt;
+    }
+    return std::nullopt;
   }
   int Constant(Tensor t) {
     return graph_.AddConstant(absl::StrCat(current_, "/const_", graph_.values.size()),
@@ -309,6 +375,11 @@ class Translator {
       return absl::UnimplementedError(absl::StrCat("signature input '", key,
                                                    "' is computed by op '", node.def->op(),
                                                    "', not fed to a Placeholder"));
+    }
+    if (auto earlier = input_of_node_.find(output.node); earlier != input_of_node_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("signature inputs '",
+                                                     graph_.values[earlier->second].name, "' and '",
+                                                     key, "' feed the same Placeholder"));
     }
     input_of_node_[output.node] = value;
     return absl::OkStatus();
@@ -759,9 +830,12 @@ class Translator {
     }
     const float epsilon = AttrFloat(def, "epsilon", 0.0001f);
     // Only y is computed; the batch statistics are training outputs.
-    if (std::optional<std::pair<Tensor, Tensor>> affine = BatchNormAffine(in, epsilon)) {
+    std::optional<std::pair<Tensor, Tensor>> affine = BatchNormAffine(in, epsilon);
+    if (affine && KnownChannels(in[0]) == affine->first.num_elements()) {
       // Constant statistics: y = x * a + c per channel, on NHWC's last axis,
-      // which FoldBatchNormalization folds into a Conv before it.
+      // which FoldBatchNormalization folds into the Conv x comes from. Only
+      // when x has that many channels: a [C] constant would broadcast where
+      // BatchNormalization refuses parameters of the wrong length.
       const int scaled = Add("Mul", {in[0], Constant(std::move(affine->first))});
       Set(n, {Add("Add", {scaled, Constant(std::move(affine->second))})});
       return absl::OkStatus();
@@ -891,6 +965,7 @@ class Translator {
   Graph graph_;
   std::vector<std::vector<int>> values_;  // per flat node, per output: IR value id
   const bool channels_last_;              // convolutions and pools as NHWC nodes
+  std::vector<int> producers_;            // IR value -> the node that computes it, or -1
   std::vector<bool> needed_;
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value

@@ -4,11 +4,14 @@
 // Each TensorFlow op becomes the IR ops (ONNX semantics) that compute the
 // same thing. TensorFlow's image ops are NHWC: where the Conv kernel computes
 // in NHWC (oneDNN), convolutions and pools become NHWC nodes (the `_layout`
-// attribute) and a network runs with no Transpose at all; otherwise each is
+// attribute) and a network of them runs with no Transpose; otherwise each is
 // an NCHW node in a Transpose pair, and the optimiser's transpose pass
 // (engine/passes) cancels the pairs between layers. A batch norm with
-// constant statistics is a per-channel Mul and Add, which the optimiser folds
-// into the convolution before it. Attributes that the file omitted because
+// constant statistics after a convolution (through its bias, activations,
+// pools) is a per-channel Mul and Add, which the optimiser folds into the
+// convolution when they follow it directly; any other batch norm is an NCHW
+// BatchNormalization in a Transpose pair, which checks its parameters'
+// length. Attributes that the file omitted because
 // they equal their defaults (stripped_default_attrs) get TensorFlow's
 // defaults.
 //
