@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -633,42 +634,41 @@ TEST_F(HostileSavedModelTest, ALongIdentityChainIsWalkedOnceForAllItsReaders) {
   ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
 }
 
+// Loads `dir` once `edit` has changed its call function.
+Status LoadWithCallFunctionEdited(HostileSavedModelTest& test, const fs::path& dir,
+                                  const std::function<void(tensorflow::FunctionDef*)>& edit) {
+  tensorflow::SavedModel saved_model = test.ReadProto(dir);
+  tensorflow::FunctionDef* f = test.CallFunction(saved_model);
+  if (f == nullptr) return absl::InternalError("no call function");
+  edit(f);
+  test.WriteProto(dir, saved_model);
+  return Load(dir).status();
+}
+
 TEST_F(HostileSavedModelTest, CyclesAreErrors) {
   // An op that reads its own output, through another op.
-  {
-    const fs::path dir = TinyModuleWithOpChain(*this, 2);
-    tensorflow::SavedModel saved_model = ReadProto(dir);
-    tensorflow::FunctionDef* f = CallFunction(saved_model);
-    ASSERT_NE(f, nullptr);
-    BodyNode(f, "neg_0")->set_input(0, "neg_1:y:0");
-    WriteProto(dir, saved_model);
-    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"node 'neg_", "reads its own output (a cycle)"}));
-  }
+  EXPECT_TRUE(IsInvalid(
+      LoadWithCallFunctionEdited(
+          *this, TinyModuleWithOpChain(*this, 2),
+          [](tensorflow::FunctionDef* f) { BodyNode(f, "neg_0")->set_input(0, "neg_1:y:0"); }),
+      {"node 'neg_", "reads its own output (a cycle)"}));
   // Identity ops that pass a tensor around in a circle.
-  {
-    const fs::path dir = TinyModuleWithOpChain(*this, 2);
-    tensorflow::SavedModel saved_model = ReadProto(dir);
-    tensorflow::FunctionDef* f = CallFunction(saved_model);
-    ASSERT_NE(f, nullptr);
-    BodyNode(f, "neg_0")->set_op("Identity");
-    BodyNode(f, "neg_0")->set_input(0, "neg_1:output:0");
-    BodyNode(f, "neg_1")->set_op("Identity");
-    BodyNode(f, "neg_1")->set_input(0, "neg_0:output:0");
-    NodeWithOp(f, "MatMul")->set_input(0, "neg_1:output:0");
-    WriteProto(dir, saved_model);
-    EXPECT_TRUE(
-        IsInvalid(Load(dir).status(), {"node 'neg_", "passes its own output on (a cycle)"}));
-  }
+  EXPECT_TRUE(IsInvalid(
+      LoadWithCallFunctionEdited(*this, TinyModuleWithOpChain(*this, 2),
+                                 [](tensorflow::FunctionDef* f) {
+                                   BodyNode(f, "neg_0")->set_op("Identity");
+                                   BodyNode(f, "neg_0")->set_input(0, "neg_1:output:0");
+                                   BodyNode(f, "neg_1")->set_op("Identity");
+                                   BodyNode(f, "neg_1")->set_input(0, "neg_0:output:0");
+                                   NodeWithOp(f, "MatMul")->set_input(0, "neg_1:output:0");
+                                 }),
+      {"node 'neg_", "passes its own output on (a cycle)"}));
   // A call whose argument is the call's own output.
-  {
-    const fs::path dir = TinyModuleWithCallChain(*this, 2);
-    tensorflow::SavedModel saved_model = ReadProto(dir);
-    tensorflow::FunctionDef* f = CallFunction(saved_model);
-    ASSERT_NE(f, nullptr);
-    BodyNode(f, "chain")->set_input(0, "chain:output:0");
-    WriteProto(dir, saved_model);
-    EXPECT_TRUE(IsInvalid(Load(dir).status(), {"node 'chain'", "reads its own output (a cycle)"}));
-  }
+  EXPECT_TRUE(IsInvalid(
+      LoadWithCallFunctionEdited(
+          *this, TinyModuleWithCallChain(*this, 2),
+          [](tensorflow::FunctionDef* f) { BodyNode(f, "chain")->set_input(0, "chain:output:0"); }),
+      {"node 'chain'", "reads its own output (a cycle)"}));
 }
 
 TEST_F(HostileSavedModelTest, ASignatureThatReadsAPlaceholderItDoesNotFeed) {
