@@ -685,28 +685,31 @@ TEST_F(HostileSavedModelTest, ASignatureThatReadsAPlaceholderItDoesNotFeed) {
                                              "is a placeholder that no signature input feeds"}));
 }
 
-// A float32 Const node in `f`, named `name`, of `shape` and `values`.
-void AddFloatConst(tensorflow::FunctionDef* f, const std::string& name,
-                   std::initializer_list<int64_t> shape, const std::vector<float>& values) {
+// A Const node in `f`, named `name`, of `dtype` and `shape`: its value, for
+// the caller to fill in.
+tensorflow::TensorProto* AddConst(tensorflow::FunctionDef* f, const std::string& name,
+                                  tensorflow::DataType dtype,
+                                  std::initializer_list<int64_t> shape) {
   tensorflow::NodeDef* node = f->add_node_def();
   node->set_name(name);
   node->set_op("Const");
-  (*node->mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
+  (*node->mutable_attr())["dtype"].set_type(dtype);
   tensorflow::TensorProto* value = (*node->mutable_attr())["value"].mutable_tensor();
-  value->set_dtype(tensorflow::DT_FLOAT);
+  value->set_dtype(dtype);
   for (int64_t d : shape) value->mutable_tensor_shape()->add_dim()->set_size(d);
+  return value;
+}
+
+void AddFloatConst(tensorflow::FunctionDef* f, const std::string& name,
+                   std::initializer_list<int64_t> shape, const std::vector<float>& values) {
+  tensorflow::TensorProto* value = AddConst(f, name, tensorflow::DT_FLOAT, shape);
   for (float v : values) value->add_float_val(v);
 }
 
 void AddInt32Const(tensorflow::FunctionDef* f, const std::string& name,
                    const std::vector<int32_t>& values) {
-  tensorflow::NodeDef* node = f->add_node_def();
-  node->set_name(name);
-  node->set_op("Const");
-  (*node->mutable_attr())["dtype"].set_type(tensorflow::DT_INT32);
-  tensorflow::TensorProto* value = (*node->mutable_attr())["value"].mutable_tensor();
-  value->set_dtype(tensorflow::DT_INT32);
-  value->mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(values.size()));
+  tensorflow::TensorProto* value =
+      AddConst(f, name, tensorflow::DT_INT32, {static_cast<int64_t>(values.size())});
   for (int32_t v : values) value->add_int_val(v);
 }
 
