@@ -2,6 +2,7 @@
 #include "servekit/engine/memory_planner.h"
 
 #include <algorithm>
+#include <numeric>
 #include <random>
 
 #include "servekit/util/tensor.h"
@@ -160,6 +161,77 @@ TEST(MemoryPlannerTest, RandomRequestsGiveValidPlans) {
     for (const auto& r : requests) total += Aligned(r.bytes);
     EXPECT_GE(plan.arena_bytes, PeakLiveBytes(requests));
     EXPECT_LE(plan.arena_bytes, total);
+  }
+}
+
+// The planner as it was first written: for each request (largest first),
+// every placed one is looked at, in offset order. Quadratic, and simple
+// enough to be the reference for the indexed one.
+MemoryPlan QuadraticBestFit(const std::vector<BufferRequest>& requests) {
+  MemoryPlan plan;
+  plan.offsets.assign(requests.size(), 0);
+  std::vector<size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
+  std::vector<size_t> placed;  // by offset
+  for (size_t r : order) {
+    const size_t size = Aligned(requests[r].bytes);
+    if (size == 0) continue;
+    size_t best_offset = 0, best_gap = static_cast<size_t>(-1), cursor = 0;
+    for (size_t p : placed) {
+      if (requests[p].first_step > requests[r].last_step ||
+          requests[r].first_step > requests[p].last_step) {
+        continue;
+      }
+      const size_t begin = plan.offsets[p];
+      if (begin >= cursor + size && begin - cursor < best_gap) {
+        best_gap = begin - cursor;
+        best_offset = cursor;
+      }
+      cursor = std::max(cursor, begin + Aligned(requests[p].bytes));
+    }
+    if (best_gap == static_cast<size_t>(-1)) best_offset = cursor;
+    plan.offsets[r] = best_offset;
+    plan.arena_bytes = std::max(plan.arena_bytes, best_offset + size);
+    placed.insert(
+        std::upper_bound(placed.begin(), placed.end(), r,
+                         [&](size_t a, size_t b) { return plan.offsets[a] < plan.offsets[b]; }),
+        r);
+  }
+  return plan;
+}
+
+TEST(MemoryPlannerTest, SameOffsetsAsLookingAtEveryPlacedBuffer) {
+  std::mt19937 rng(4321);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int count = 1 + static_cast<int>(rng() % 400);
+    const int steps = 1 + static_cast<int>(rng() % 200);
+    std::vector<BufferRequest> requests;
+    for (int i = 0; i < count; ++i) {
+      const int first = static_cast<int>(rng() % steps);
+      // Mostly short lifetimes, some spanning much of the graph.
+      const int length = static_cast<int>(rng() % 10 == 0 ? rng() % steps : rng() % 4);
+      // Repeated sizes, so that ties in size and offset occur.
+      const size_t bytes = (rng() % 10 == 0) ? 0 : 64 * (1 + rng() % 12);
+      requests.push_back({bytes, first, first + length});
+    }
+    const MemoryPlan expected = QuadraticBestFit(requests);
+    const MemoryPlan plan = PlanMemory(requests);
+    ASSERT_EQ(plan.offsets, expected.offsets) << "trial " << trial;
+    ASSERT_EQ(plan.arena_bytes, expected.arena_bytes) << "trial " << trial;
+  }
+}
+
+TEST(MemoryPlannerTest, AChainOfAHundredThousandBuffersReusesTwo) {
+  // Each step reads the last one's output: a deep network's chain. Planning
+  // looks only at the buffers alive beside each one.
+  std::vector<BufferRequest> requests;
+  for (int i = 0; i < 100000; ++i) requests.push_back({1000, i, i + 1});
+  const MemoryPlan plan = PlanMemory(requests);
+  EXPECT_EQ(plan.arena_bytes, 2 * Aligned(1000));
+  for (size_t i = 0; i + 1 < requests.size(); ++i) {
+    ASSERT_NE(plan.offsets[i], plan.offsets[i + 1]) << i;
   }
 }
 
