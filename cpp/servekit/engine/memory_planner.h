@@ -2,8 +2,10 @@
 // same time never overlap and the arena stays small.
 //
 // Lifetimes are in step indices, inclusive. Greedy best-fit by decreasing size,
-// which is close to optimal for the chain-like graphs of inference models and
-// runs in microseconds for a few hundred buffers. Offsets are 64-byte aligned.
+// which is close to optimal for the chain-like graphs of inference models. Each
+// buffer is placed beside only the buffers alive with it (found through an
+// index of lifetimes), so a chain of 100,000 buffers plans in milliseconds.
+// Offsets are 64-byte aligned.
 #pragma once
 
 #include <cstddef>
