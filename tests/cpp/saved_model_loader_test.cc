@@ -186,6 +186,18 @@ TEST(SignatureInlinerTest, KerasSignaturesAreInlinedOnce) {
   EXPECT_EQ(alone->nodes.size(), nodes);
 }
 
+TEST(SignatureInlinerTest, AfterAnErrorItRefusesToGoOn) {
+  auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("keras_dense").string());
+  ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
+  const tensorflow::SignatureDef& serve = meta_graph->def->signature_def().at("serve");
+  tensorflow::SignatureDef broken = serve;
+  broken.mutable_inputs()->begin()->second.set_name("no_such_node:0");
+  SignatureInliner inliner(*meta_graph);
+  EXPECT_TRUE(IsInvalid(inliner.Inline(broken).status(), {"'no_such_node:0'", "names no node"}));
+  EXPECT_TRUE(IsError(inliner.Inline(serve).status(), absl::StatusCode::kFailedPrecondition,
+                      {"an earlier signature failed"}));
+}
+
 TEST(SignatureInlinerTest, AnInputUnderAnotherKeyIsAnotherTensor) {
   auto meta_graph = ReadSavedModelMetaGraph(SavedModelFixture("keras_dense").string());
   ASSERT_TRUE(meta_graph.ok()) << meta_graph.status();
@@ -607,7 +619,8 @@ TEST_F(HostileSavedModelTest, OpChainsOfAnyLengthLoad) {
 TEST_F(HostileSavedModelTest, ALongIdentityChainIsWalkedOnceForAllItsReaders) {
   // x passes through 20,000 Identity ops, then 4,000 ops each read the
   // chain's end (alternately adding and subtracting it: x exactly, at the
-  // end). Walked once per reader, the chain would cost 80 million steps.
+  // end). Walked once per reader, the chain would cost 80 million steps, far
+  // over the walk's budget of steps (2^21): the load would fail.
   const fs::path dir = Copy("tiny_module", "identity_chain");
   tensorflow::SavedModel saved_model = ReadProto(dir);
   tensorflow::FunctionDef* f = CallFunction(saved_model);
@@ -798,11 +811,51 @@ TEST_F(HostileSavedModelTest, Keras2ConvAndBatchNormFoldIntoOneConvolution) {
 }
 
 TEST_F(HostileSavedModelTest, BatchNormStatisticsOfTheWrongLength) {
-  // Three statistics for two channels: BatchNormalization refuses them (a
-  // per-channel Mul would broadcast them into three channels).
-  EXPECT_TRUE(
-      IsInvalid(Load(TinyModuleWithConvBatchNorm(*this, 3)).status(),
-                {"bn/BatchNormalization", "must be float32 of shape [2]; got float32 [3]"}));
+  // Statistics for other than two channels: BatchNormalization refuses them.
+  // As a per-channel Mul and Add, three would have broadcast the two channels
+  // into three, and one would have been applied to both.
+  for (int statistics : {1, 3}) {
+    SCOPED_TRACE(statistics);
+    EXPECT_TRUE(IsInvalid(Load(TinyModuleWithConvBatchNorm(*this, statistics)).status(),
+                          {"bn/BatchNormalization", "must be float32 of shape [2]; got float32",
+                           absl::StrCat("[", statistics, "]")}));
+  }
+}
+
+TEST_F(HostileSavedModelTest, CallsThatBranchPastTheCallLimit) {
+  // Each of 17 functions calls the next twice, with x and with -x: 2^17
+  // calls, each with other arguments, from a file of a few KB.
+  const fs::path dir = Copy("tiny_module", "branching");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  tensorflow::FunctionDef* f = CallFunction(saved_model);
+  ASSERT_NE(f, nullptr);
+  const std::string x = NodeWithOp(f, "MatMul")->input(0);
+  tensorflow::NodeDef* tree = AddOp(f, "tree", "PartitionedCall", {x});
+  (*tree->mutable_attr())["f"].mutable_func()->set_name("branch_0");
+  NodeWithOp(f, "MatMul")->set_input(0, "tree:output:0");
+  auto* library = MetaGraph(saved_model).mutable_graph_def()->mutable_library();
+  for (int i = 0; i < 17; ++i) {
+    tensorflow::FunctionDef* branch = library->add_function();
+    branch->mutable_signature()->set_name(absl::StrCat("branch_", i));
+    branch->mutable_signature()->add_input_arg()->set_name("in");
+    branch->mutable_signature()->add_output_arg()->set_name("out");
+    if (i == 16) {
+      AddOp(branch, "leaf", "Identity", {"in"});
+      (*branch->mutable_ret())["out"] = "leaf:output:0";
+      continue;
+    }
+    AddOp(branch, "negated", "Neg", {"in"});
+    for (const std::string name : {"left", "right"}) {
+      tensorflow::NodeDef* call =
+          AddOp(branch, name, "PartitionedCall", {name == "left" ? "in" : "negated:y:0"});
+      (*call->mutable_attr())["f"].mutable_func()->set_name(absl::StrCat("branch_", i + 1));
+    }
+    AddOp(branch, "sum", "AddV2", {"left:output:0", "right:output:0"});
+    (*branch->mutable_ret())["out"] = "sum:z:0";
+  }
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(),
+                        {"signature 'serving_default'", "more than 32768 function calls"}));
 }
 
 TEST_F(HostileSavedModelTest, TwoInputKeysThatFeedOnePlaceholder) {

@@ -76,7 +76,8 @@ class LifetimeIndex {
   struct Range {
     size_t node, begin, end;
   };
-  static constexpr int kNone = std::numeric_limits<int>::min();  // no placed request below
+  // No placed request below; below any step (steps are >= 0).
+  static constexpr int kNone = std::numeric_limits<int>::min();
   const std::vector<BufferRequest>& requests_;
   std::vector<size_t> by_first_;  // request indices by first step
   std::vector<int> first_steps_;  // in that order
@@ -104,6 +105,9 @@ MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests) {
     // Gaps between placed buffers whose lifetimes overlap this one, in offset
     // order; take the smallest gap that fits (best fit), else the end.
     placed.Overlapping(requests[r], &overlapping);
+    // By offset; the order among equal offsets changes nothing: after the
+    // first buffer at an offset, the cursor is past it, so no later one at
+    // that offset opens a gap, and the cursor ends at their largest end.
     std::sort(overlapping.begin(), overlapping.end(),
               [&](size_t a, size_t b) { return plan.offsets[a] < plan.offsets[b]; });
     size_t best_offset = 0;

@@ -15,7 +15,7 @@ namespace servekit {
 
 struct BufferRequest {
   size_t bytes = 0;
-  int first_step = 0;
+  int first_step = 0;  // >= 0
   int last_step = 0;
 };
 

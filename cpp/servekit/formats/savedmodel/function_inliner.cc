@@ -23,6 +23,10 @@ constexpr size_t kMaxCallSites = size_t{1} << 15;
 // The same for all the signatures of a model together.
 constexpr size_t kMaxModelOps = 4 * kMaxInlinedOps;
 constexpr size_t kMaxModelCallSites = 4 * kMaxCallSites;
+// Steps of the walk (nodes begun, calls followed into), whatever they add:
+// several times what the largest graph the limits above allow takes.
+constexpr size_t kMaxWalkSteps = size_t{1} << 21;
+constexpr size_t kMaxModelWalkSteps = 4 * kMaxWalkSteps;
 // The highest `index` in "node:out_arg:index" (a list output's length).
 constexpr int kMaxOutputIndex = 1 << 20;
 
@@ -183,6 +187,14 @@ class SignatureInliner::Walk {
   // top-level node resolves to depends on which Placeholders the signature
   // feeds), and the keys of the Placeholders it feeds by name.
   void BeginSignature(absl::flat_hash_map<absl::string_view, std::string> fed_placeholders) {
+    if (top_ >= 0) {
+      // The last signature's view of the top-level graph is not read again
+      // (the recursion check reads only `function` and `parent`).
+      Scope& last = *scopes_[top_];
+      last.emitted = {};
+      last.calls = {};
+      last.passed = {};
+    }
     auto top = std::make_unique<Scope>();
     top->nodes = top_level_nodes_;
     scopes_.push_back(std::move(top));
@@ -190,6 +202,7 @@ class SignatureInliner::Walk {
     fed_placeholders_ = std::move(fed_placeholders);
     first_node_ = nodes_.size();
     first_scope_ = scopes_.size();
+    signature_steps_ = 0;
   }
 
   // A signature TensorInfo name, "node:index" in the top-level graph.
@@ -200,8 +213,6 @@ class SignatureInliner::Walk {
   std::vector<TfNode>& nodes() { return nodes_; }
 
  private:
-  // A node whose inputs are being resolved: an op to emit once they are, or a
-  // call whose callee scope is made once its arguments are.
   // A node whose inputs are being resolved: an op to emit once they are, a
   // call whose callee scope is made once its arguments are, or an
   // Identity-like op whose output is its input, once that is resolved.
@@ -304,12 +315,17 @@ class SignatureInliner::Walk {
   // first node on the way whose inputs are not resolved yet.
   StatusOr<Followed> Follow(int scope, const std::string& start) {
     const std::string* ref = &start;
-    // Each step goes into a callee, one call deeper.
+    // Each step goes into a callee. A valid file's calls nest at most
+    // kMaxCallNesting deep; a callee scope shared by calls from different
+    // depths (the same function and arguments) can hide a deeper nesting or
+    // two functions that call each other, which this bound then stops.
     for (int steps = 0;; ++steps) {
       if (steps > kMaxCallNesting + 1) {
-        return absl::InternalError(absl::StrCat("following '", start, "' went ", steps,
-                                                " calls deep, past the nesting limit"));
+        return Error(scope, *ref,
+                     absl::StrCat("function calls nest deeper than ", kMaxCallNesting,
+                                  " or call each other in a cycle"));
       }
+      RETURN_IF_ERROR(Step(scope, *ref));
       const Scope& s = *scopes_[scope];
       const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(*ref, ':');
       if (s.function != nullptr && parts.size() == 1) {
@@ -385,11 +401,32 @@ class SignatureInliner::Walk {
     }
   }
 
+  // Counts one step of the walk (a node begun, a call followed into) against
+  // the budgets: what the op and call limits do not count (Identity ops, ops
+  // and calls found inlined before, each signature's own walk of the
+  // top-level graph) is bounded too.
+  Status Step(int scope, const std::string& where) {
+    ++signature_steps_;
+    ++model_steps_;
+    if (signature_steps_ > kMaxWalkSteps) {
+      return Error(scope, where,
+                   absl::StrCat("inlining the signature takes more than ", kMaxWalkSteps,
+                                " steps (ops, Identity ops and calls)"));
+    }
+    if (model_steps_ > kMaxModelWalkSteps) {
+      return Error(scope, where,
+                   absl::StrCat("inlining the model's signatures takes more than ",
+                                kMaxModelWalkSteps, " steps"));
+    }
+    return absl::OkStatus();
+  }
+
   // Checks the node Follow stopped at and marks it in progress: its inputs
   // come next.
   StatusOr<Pending> Begin(const Followed& at) {
     const int scope = at.scope;
     const NodeDef& node = *at.blocked_on;
+    RETURN_IF_ERROR(Step(scope, node.name()));
     Scope& s = *scopes_[scope];
     Pending pending;
     pending.scope = scope;
@@ -447,12 +484,16 @@ class SignatureInliner::Walk {
                    absl::StrCat("passes ", pending.inputs.size(), " inputs to function '", name,
                                 "', which takes ", f.signature().input_arg_size()));
     }
-    if (scopes_.size() - first_scope_ >= kMaxCallSites || scopes_.size() >= kMaxModelCallSites) {
+    if (scopes_.size() - first_scope_ >= kMaxCallSites) {
       return Error(scope, node.name(),
                    absl::StrCat("the signature makes more than ", kMaxCallSites,
                                 " function calls (each call with other arguments is inlined on "
-                                "its own), or the model's signatures more than ",
-                                kMaxModelCallSites));
+                                "its own)"));
+    }
+    if (scopes_.size() >= kMaxModelCallSites) {
+      return Error(scope, node.name(),
+                   absl::StrCat("the model's signatures make more than ", kMaxModelCallSites,
+                                " function calls"));
     }
     pending.callee = &f;
     s.calls[node.name()] = -1;
@@ -534,6 +575,8 @@ class SignatureInliner::Walk {
   // signature (and, four times over, per model).
   size_t first_node_ = 0;
   size_t first_scope_ = 0;
+  size_t signature_steps_ = 0;
+  size_t model_steps_ = 0;
   absl::flat_hash_map<absl::string_view, std::string> fed_placeholders_;
   absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
   std::vector<TfNode> nodes_;

@@ -175,11 +175,10 @@ class Translator {
       return out;
     }
     if (depth > 8) return std::nullopt;
-    const Node* producer = nullptr;
-    for (const Node& node : graph_.nodes) {
-      if (!node.outputs.empty() && node.outputs[0] == value) producer = &node;
-    }
-    if (producer == nullptr || producer->inputs.empty()) return std::nullopt;
+    const int p = value < static_cast<int>(producers_.size()) ? producers_[value] : -1;
+    if (p < 0) return std::nullopt;
+    const Node* producer = &graph_.nodes[p];
+    if (producer->inputs.empty()) return std::nullopt;
     const std::string& op = producer->op_type;
     if (op == "Cast" || op == "Identity" || op == "Unsqueeze" || op == "Squeeze") {
       return FoldInts(producer->inputs[0], depth + 1);  // the same integers, another shape
@@ -240,7 +239,10 @@ class Translator {
                  node.attributes.GetInts("perm", {}).value_or(std::vector<int64_t>{}) == kToNhwc) {
         const int from = node.inputs[0];
         const int q = from < static_cast<int>(producers_.size()) ? producers_[from] : -1;
-        if (q < 0 || graph_.nodes[q].op_type != "Conv" || graph_.nodes[q].inputs.size() < 2)
+        // An NCHW Conv's output made NHWC; after an NHWC one (a TensorFlow
+        // Transpose of it) the last axis is not the channels.
+        if (q < 0 || graph_.nodes[q].op_type != "Conv" || graph_.nodes[q].inputs.size() < 2 ||
+            graph_.nodes[q].attributes.Has(kImageLayoutAttribute))
           return std::nullopt;
         const Tensor* weights = ConstantOf(graph_.nodes[q].inputs[1]);
         if (weights == nullptr || weights->rank() != 4) return std::nullopt;
