@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "servekit/util/tensor.h"
@@ -164,42 +165,55 @@ TEST(MemoryPlannerTest, RandomRequestsGiveValidPlans) {
   }
 }
 
-// The planner as it was first written: for each request (largest first),
-// every placed one is looked at, in offset order. Quadratic, and simple
-// enough to be the reference for the indexed one.
-MemoryPlan QuadraticBestFit(const std::vector<BufferRequest>& requests) {
+// Best fit by decreasing size, written another way than the planner: for each
+// request, in the planner's order, the memory that placed buffers alive with it
+// occupy is merged into blocks; it goes into the smallest hole between blocks
+// (or before the first) that holds it, the lowest of equal ones, else above
+// the last block. Quadratic: the reference for the planner's index.
+MemoryPlan ReferenceBestFit(const std::vector<BufferRequest>& requests) {
   MemoryPlan plan;
   plan.offsets.assign(requests.size(), 0);
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
-  std::vector<size_t> placed;  // by offset
-  for (size_t r : order) {
+  std::vector<bool> placed(requests.size(), false);
+  for (size_t r : PlacementOrder(requests)) {
     const size_t size = Aligned(requests[r].bytes);
     if (size == 0) continue;
-    size_t best_offset = 0, best_gap = static_cast<size_t>(-1), cursor = 0;
-    for (size_t p : placed) {
-      if (requests[p].first_step > requests[r].last_step ||
-          requests[r].first_step > requests[p].last_step) {
-        continue;
+    std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of buffers alive with r
+    for (size_t p = 0; p < requests.size(); ++p) {
+      const bool together = requests[p].first_step <= requests[r].last_step &&
+                            requests[r].first_step <= requests[p].last_step;
+      if (placed[p] && together) {
+        busy.emplace_back(plan.offsets[p], plan.offsets[p] + Aligned(requests[p].bytes));
       }
-      const size_t begin = plan.offsets[p];
-      if (begin >= cursor + size && begin - cursor < best_gap) {
-        best_gap = begin - cursor;
-        best_offset = cursor;
-      }
-      cursor = std::max(cursor, begin + Aligned(requests[p].bytes));
     }
-    if (best_gap == static_cast<size_t>(-1)) best_offset = cursor;
-    plan.offsets[r] = best_offset;
-    plan.arena_bytes = std::max(plan.arena_bytes, best_offset + size);
-    placed.insert(
-        std::upper_bound(placed.begin(), placed.end(), r,
-                         [&](size_t a, size_t b) { return plan.offsets[a] < plan.offsets[b]; }),
-        r);
+    std::sort(busy.begin(), busy.end());
+    std::vector<std::pair<size_t, size_t>> blocks;  // busy, merged where they touch or overlap
+    for (const auto& [begin, end] : busy) {
+      if (!blocks.empty() && begin <= blocks.back().second) {
+        blocks.back().second = std::max(blocks.back().second, end);
+      } else {
+        blocks.emplace_back(begin, end);
+      }
+    }
+    std::optional<size_t> hole_start;
+    size_t hole_size = 0, previous_end = 0;
+    for (const auto& [begin, end] : blocks) {
+      const size_t hole = begin - previous_end;
+      if (hole >= size && (!hole_start || hole < hole_size)) {
+        hole_start = previous_end;
+        hole_size = hole;
+      }
+      previous_end = end;
+    }
+    plan.offsets[r] = hole_start.value_or(previous_end);
+    plan.arena_bytes = std::max(plan.arena_bytes, plan.offsets[r] + size);
+    placed[r] = true;
   }
   return plan;
+}
+
+TEST(MemoryPlannerTest, PlacesTheLargestFirstAndTiesInRequestOrder) {
+  const std::vector<BufferRequest> requests = {{10, 0, 1}, {30, 0, 1}, {30, 2, 3}, {5, 0, 0}};
+  EXPECT_EQ(PlacementOrder(requests), (std::vector<size_t>{1, 2, 0, 3}));
 }
 
 TEST(MemoryPlannerTest, SameOffsetsAsLookingAtEveryPlacedBuffer) {
@@ -216,7 +230,7 @@ TEST(MemoryPlannerTest, SameOffsetsAsLookingAtEveryPlacedBuffer) {
       const size_t bytes = (rng() % 10 == 0) ? 0 : 64 * (1 + rng() % 12);
       requests.push_back({bytes, first, first + length});
     }
-    const MemoryPlan expected = QuadraticBestFit(requests);
+    const MemoryPlan expected = ReferenceBestFit(requests);
     const MemoryPlan plan = PlanMemory(requests);
     ASSERT_EQ(plan.offsets, expected.offsets) << "trial " << trial;
     ASSERT_EQ(plan.arena_bytes, expected.arena_bytes) << "trial " << trial;

@@ -89,17 +89,20 @@ class LifetimeIndex {
 
 }  // namespace
 
-MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests) {
-  MemoryPlan plan;
-  plan.offsets.assign(requests.size(), 0);
+std::vector<size_t> PlacementOrder(const std::vector<BufferRequest>& requests) {
   std::vector<size_t> order(requests.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
+  return order;
+}
 
+MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests) {
+  MemoryPlan plan;
+  plan.offsets.assign(requests.size(), 0);
   LifetimeIndex placed(requests);
   std::vector<size_t> overlapping;
-  for (size_t r : order) {
+  for (size_t r : PlacementOrder(requests)) {
     const size_t size = AlignUp(requests[r].bytes);
     if (size == 0) continue;
     // Gaps between placed buffers whose lifetimes overlap this one, in offset

@@ -26,4 +26,7 @@ struct MemoryPlan {
 
 MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests);
 
+// The order PlanMemory places requests in: largest first, ties in request order.
+std::vector<size_t> PlacementOrder(const std::vector<BufferRequest>& requests);
+
 }  // namespace servekit
