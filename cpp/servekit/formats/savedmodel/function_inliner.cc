@@ -159,12 +159,6 @@ struct Scope {
   absl::flat_hash_map<std::pair<absl::string_view, int>, TfOutput> passed;
 };
 
-// The walk keeps its own stack. Following a reference through Identity-like
-// ops, into a callee's returned tensor or out to an argument's bound tensor is
-// a loop; only a node whose inputs are not resolved yet (an op to emit, a call
-// whose arguments to bind) is pushed, on a vector. A graph of any depth (a
-// deep network's chain of thousands of ops) then needs no more native stack
-// than a short one, in a sanitizer build too, and no file can overflow it.
 }  // namespace
 
 // The flat outputs a node reads, hashed for the tables that find an op or a
@@ -174,6 +168,13 @@ H AbslHashValue(H h, const TfOutput& output) {
   return H::combine(std::move(h), output.node, output.index);
 }
 
+// The walk keeps its own stack. Following a reference into a callee's
+// returned tensor, out to an argument's bound tensor or through an Identity
+// already resolved is a loop; only a node whose inputs are not resolved yet
+// (an op to emit, a call whose arguments to bind, an Identity whose input to
+// resolve once) is pushed, on a vector. A graph of any depth (a
+// deep network's chain of thousands of ops) then needs no more native stack
+// than a short one, in a sanitizer build too, and no file can overflow it.
 class SignatureInliner::Walk {
  public:
   explicit Walk(const SavedModelMetaGraph& meta_graph)
