@@ -33,6 +33,8 @@ namespace servekit {
 namespace {
 
 namespace fs = std::filesystem;
+using test::EditAttr;
+using test::GetAttr;
 using test::IsError;
 using test::IsInvalid;
 using test::ReadBytes;
@@ -280,14 +282,16 @@ class HostileSavedModelTest : public ::testing::Test {
     tensorflow::NodeDef node;
     node.set_name(name);
     node.set_op("Const");
-    (*node.mutable_attr())["dtype"].set_type(dtype);
-    tensorflow::TensorProto* tensor = (*node.mutable_attr())["value"].mutable_tensor();
-    tensor->set_dtype(dtype);
-    *tensor->mutable_tensor_shape() = Dims(shape);
-    for (double v : values) {
-      if (dtype == tensorflow::DT_FLOAT) tensor->add_float_val(static_cast<float>(v));
-      if (dtype == tensorflow::DT_INT32) tensor->add_int_val(static_cast<int32_t>(v));
-    }
+    EditAttr(&node, "dtype", [&](tensorflow::AttrValue* a) { a->set_type(dtype); });
+    EditAttr(&node, "value", [&](tensorflow::AttrValue* a) {
+      tensorflow::TensorProto* tensor = a->mutable_tensor();
+      tensor->set_dtype(dtype);
+      *tensor->mutable_tensor_shape() = Dims(shape);
+      for (double v : values) {
+        if (dtype == tensorflow::DT_FLOAT) tensor->add_float_val(static_cast<float>(v));
+        if (dtype == tensorflow::DT_INT32) tensor->add_int_val(static_cast<int32_t>(v));
+      }
+    });
     return node;
   }
 
@@ -372,7 +376,9 @@ TEST_F(HostileSavedModelTest, TruncatedDataShard) {
 TEST_F(HostileSavedModelTest, VariableShapeDiffersFromTheGraph) {
   const fs::path dir = Copy("tiny_module");
   tensorflow::SavedModel saved_model = ReadProto(dir);
-  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({3, 2});
+  EditAttr(TopLevelNode(saved_model, "w"), "shape", [&](tensorflow::AttrValue* a) {
+    *a->mutable_shape() = Dims({3, 2});
+  });
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "variable 'w'",
                                              "checkpoint key 'w/.ATTRIBUTES/VARIABLE_VALUE'",
@@ -380,11 +386,15 @@ TEST_F(HostileSavedModelTest, VariableShapeDiffersFromTheGraph) {
                                              "the graph's VarHandleOp declares DT_FLOAT [3, 2]"}));
 
   // A rank that differs, and a declared size that no file could back.
-  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({6});
+  EditAttr(TopLevelNode(saved_model, "w"), "shape",
+           [&](tensorflow::AttrValue* a) { *a->mutable_shape() = Dims({6}); });
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"variable 'w'", "[2, 3]", "declares DT_FLOAT [6]"}));
-  *(*TopLevelNode(saved_model, "b")->mutable_attr())["shape"].mutable_shape() = Dims({kHuge});
-  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({2, 3});
+  EditAttr(TopLevelNode(saved_model, "b"), "shape",
+           [&](tensorflow::AttrValue* a) { *a->mutable_shape() = Dims({kHuge}); });
+  EditAttr(TopLevelNode(saved_model, "w"), "shape", [&](tensorflow::AttrValue* a) {
+    *a->mutable_shape() = Dims({2, 3});
+  });
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"variable 'b'", "[3]", "[1099511627776]"}));
 }
@@ -392,7 +402,8 @@ TEST_F(HostileSavedModelTest, VariableShapeDiffersFromTheGraph) {
 TEST_F(HostileSavedModelTest, VariableDtypeDiffersFromTheGraph) {
   const fs::path dir = Copy("tiny_module");
   tensorflow::SavedModel saved_model = ReadProto(dir);
-  (*TopLevelNode(saved_model, "b")->mutable_attr())["dtype"].set_type(tensorflow::DT_DOUBLE);
+  EditAttr(TopLevelNode(saved_model, "b"), "dtype",
+           [&](tensorflow::AttrValue* a) { a->set_type(tensorflow::DT_DOUBLE); });
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(),
                         {"variable 'b'", "holds DT_FLOAT [3]", "declares DT_DOUBLE [3]"}));
@@ -402,9 +413,11 @@ TEST_F(HostileSavedModelTest, UnknownDeclaredDimsAcceptAnyCheckpointValue) {
   // -1 dims and an unknown rank declare nothing, as in TensorFlow.
   const fs::path dir = Copy("tiny_module");
   tensorflow::SavedModel saved_model = ReadProto(dir);
-  *(*TopLevelNode(saved_model, "w")->mutable_attr())["shape"].mutable_shape() = Dims({-1, 3});
-  (*TopLevelNode(saved_model, "b")->mutable_attr())["shape"].mutable_shape()->set_unknown_rank(
-      true);
+  EditAttr(TopLevelNode(saved_model, "w"), "shape", [&](tensorflow::AttrValue* a) {
+    *a->mutable_shape() = Dims({-1, 3});
+  });
+  EditAttr(TopLevelNode(saved_model, "b"), "shape",
+           [](tensorflow::AttrValue* a) { a->mutable_shape()->set_unknown_rank(true); });
   WriteProto(dir, saved_model);
   ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
 }
@@ -470,7 +483,7 @@ TEST_F(HostileSavedModelTest, FunctionThatCallsItself) {
   recurse->set_name("recurse");
   recurse->set_op("StatefulPartitionedCall");
   for (const auto& arg : f->signature().input_arg()) recurse->add_input(arg.name());
-  (*recurse->mutable_attr())["f"].mutable_func()->set_name(name);
+  EditAttr(recurse, "f", [&](tensorflow::AttrValue* a) { a->mutable_func()->set_name(name); });
   BodyNode(f, "add")->set_input(0, "recurse:output:0");
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(), {"signature 'serving_default'", "node 'recurse'",
@@ -482,7 +495,7 @@ TEST_F(HostileSavedModelTest, FunctionsThatCallEachOther) {
   const fs::path dir = Copy("tiny_module");
   tensorflow::SavedModel saved_model = ReadProto(dir);
   const std::string wrapper =
-      TopLevelNode(saved_model, "StatefulPartitionedCall")->attr().at("f").func().name();
+      GetAttr(*TopLevelNode(saved_model, "StatefulPartitionedCall"), "f").func().name();
   tensorflow::FunctionDef* f = CallFunction(saved_model);
   ASSERT_NE(f, nullptr);
   ASSERT_NE(f->signature().name(), wrapper);
@@ -490,7 +503,7 @@ TEST_F(HostileSavedModelTest, FunctionsThatCallEachOther) {
   call->set_name("back");
   call->set_op("PartitionedCall");
   for (const auto& arg : f->signature().input_arg()) call->add_input(arg.name());
-  (*call->mutable_attr())["f"].mutable_func()->set_name(wrapper);
+  EditAttr(call, "f", [&](tensorflow::AttrValue* a) { a->mutable_func()->set_name(wrapper); });
   BodyNode(f, "add")->set_input(0, "back:output:0");
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(),
@@ -554,7 +567,7 @@ fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links) {
   call->set_name("chain");
   call->set_op("PartitionedCall");
   call->add_input(x);
-  (*call->mutable_attr())["f"].mutable_func()->set_name("chain_0");
+  EditAttr(call, "f", [&](tensorflow::AttrValue* a) { a->mutable_func()->set_name("chain_0"); });
   auto* library = test.MetaGraph(saved_model).mutable_graph_def()->mutable_library();
   for (int i = 0; i < links; ++i) {
     tensorflow::FunctionDef* link = library->add_function();
@@ -565,7 +578,9 @@ fs::path TinyModuleWithCallChain(HostileSavedModelTest& test, int links) {
     next->set_name("next");
     if (i + 1 < links) {
       next->set_op("PartitionedCall");
-      (*next->mutable_attr())["f"].mutable_func()->set_name(absl::StrCat("chain_", i + 1));
+      EditAttr(next, "f", [&](tensorflow::AttrValue* a) {
+        a->mutable_func()->set_name(absl::StrCat("chain_", i + 1));
+      });
     } else {
       next->set_op("Identity");
     }
@@ -698,32 +713,36 @@ TEST_F(HostileSavedModelTest, ASignatureThatReadsAPlaceholderItDoesNotFeed) {
                                              "is a placeholder that no signature input feeds"}));
 }
 
-// A Const node in `f`, named `name`, of `dtype` and `shape`: its value, for
-// the caller to fill in.
-tensorflow::TensorProto* AddConst(tensorflow::FunctionDef* f, const std::string& name,
-                                  tensorflow::DataType dtype,
-                                  std::initializer_list<int64_t> shape) {
+// A Const node in `f`, named `name`, of `dtype` and `shape`, whose value
+// `fill` fills in.
+template <typename Fill>
+void AddConst(tensorflow::FunctionDef* f, const std::string& name, tensorflow::DataType dtype,
+              std::initializer_list<int64_t> shape, Fill fill) {
   tensorflow::NodeDef* node = f->add_node_def();
   node->set_name(name);
   node->set_op("Const");
-  (*node->mutable_attr())["dtype"].set_type(dtype);
-  tensorflow::TensorProto* value = (*node->mutable_attr())["value"].mutable_tensor();
-  value->set_dtype(dtype);
-  for (int64_t d : shape) value->mutable_tensor_shape()->add_dim()->set_size(d);
-  return value;
+  EditAttr(node, "dtype", [&](tensorflow::AttrValue* a) { a->set_type(dtype); });
+  EditAttr(node, "value", [&](tensorflow::AttrValue* a) {
+    tensorflow::TensorProto* value = a->mutable_tensor();
+    value->set_dtype(dtype);
+    for (int64_t d : shape) value->mutable_tensor_shape()->add_dim()->set_size(d);
+    fill(value);
+  });
 }
 
 void AddFloatConst(tensorflow::FunctionDef* f, const std::string& name,
                    std::initializer_list<int64_t> shape, const std::vector<float>& values) {
-  tensorflow::TensorProto* value = AddConst(f, name, tensorflow::DT_FLOAT, shape);
-  for (float v : values) value->add_float_val(v);
+  AddConst(f, name, tensorflow::DT_FLOAT, shape, [&](tensorflow::TensorProto* value) {
+    for (float v : values) value->add_float_val(v);
+  });
 }
 
 void AddInt32Const(tensorflow::FunctionDef* f, const std::string& name,
                    const std::vector<int32_t>& values) {
-  tensorflow::TensorProto* value =
-      AddConst(f, name, tensorflow::DT_INT32, {static_cast<int64_t>(values.size())});
-  for (int32_t v : values) value->add_int_val(v);
+  AddConst(f, name, tensorflow::DT_INT32, {static_cast<int64_t>(values.size())},
+           [&](tensorflow::TensorProto* value) {
+             for (int32_t v : values) value->add_int_val(v);
+           });
 }
 
 tensorflow::NodeDef* AddOp(tensorflow::FunctionDef* f, const std::string& name,
@@ -732,7 +751,7 @@ tensorflow::NodeDef* AddOp(tensorflow::FunctionDef* f, const std::string& name,
   node->set_name(name);
   node->set_op(op);
   for (const std::string& input : inputs) node->add_input(input);
-  (*node->mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
+  EditAttr(node, "T", [&](tensorflow::AttrValue* a) { a->set_type(tensorflow::DT_FLOAT); });
   return node;
 }
 
@@ -760,20 +779,21 @@ fs::path TinyModuleWithConvBatchNorm(HostileSavedModelTest& test, int statistics
   AddFloatConst(f, "offset", length, values(-0.25f, 0.5f));
   AddFloatConst(f, "mean", length, values(0.3f, -0.6f));
   AddFloatConst(f, "variance", length, values(0.8f, 1.1f));
-  (*AddOp(f, "image", "Reshape", {x, "image_shape:output:0"})->mutable_attr())["Tshape"].set_type(
-      tensorflow::DT_INT32);
+  EditAttr(AddOp(f, "image", "Reshape", {x, "image_shape:output:0"}), "Tshape",
+           [](tensorflow::AttrValue* a) { a->set_type(tensorflow::DT_INT32); });
   tensorflow::NodeDef* conv = AddOp(f, "conv", "Conv2D", {"image:output:0", "filter:output:0"});
-  for (int i = 0; i < 4; ++i) (*conv->mutable_attr())["strides"].mutable_list()->add_i(1);
-  (*conv->mutable_attr())["padding"].set_s("VALID");
+  for (int i = 0; i < 4; ++i)
+    EditAttr(conv, "strides", [&](tensorflow::AttrValue* a) { a->mutable_list()->add_i(1); });
+  EditAttr(conv, "padding", [&](tensorflow::AttrValue* a) { a->set_s("VALID"); });
   AddOp(f, "biased", "BiasAdd", {"conv:output:0", "bias:output:0"});
   tensorflow::NodeDef* bn = AddOp(f, "bn", "FusedBatchNormV3",
                                   {"biased:output:0", "scale:output:0", "offset:output:0",
                                    "mean:output:0", "variance:output:0"});
-  (*bn->mutable_attr())["U"].set_type(tensorflow::DT_FLOAT);
-  (*bn->mutable_attr())["epsilon"].set_f(0.01f);
-  (*bn->mutable_attr())["is_training"].set_b(false);
-  (*AddOp(f, "rows", "Reshape", {"bn:y:0", "row_shape:output:0"})->mutable_attr())["Tshape"]
-      .set_type(tensorflow::DT_INT32);
+  EditAttr(bn, "U", [&](tensorflow::AttrValue* a) { a->set_type(tensorflow::DT_FLOAT); });
+  EditAttr(bn, "epsilon", [&](tensorflow::AttrValue* a) { a->set_f(0.01f); });
+  EditAttr(bn, "is_training", [&](tensorflow::AttrValue* a) { a->set_b(false); });
+  EditAttr(AddOp(f, "rows", "Reshape", {"bn:y:0", "row_shape:output:0"}), "Tshape",
+           [](tensorflow::AttrValue* a) { a->set_type(tensorflow::DT_INT32); });
   NodeWithOp(f, "MatMul")->set_input(0, "rows:output:0");
   test.WriteProto(dir, saved_model);
   return dir;
@@ -831,7 +851,7 @@ TEST_F(HostileSavedModelTest, CallsThatBranchPastTheCallLimit) {
   ASSERT_NE(f, nullptr);
   const std::string x = NodeWithOp(f, "MatMul")->input(0);
   tensorflow::NodeDef* tree = AddOp(f, "tree", "PartitionedCall", {x});
-  (*tree->mutable_attr())["f"].mutable_func()->set_name("branch_0");
+  EditAttr(tree, "f", [&](tensorflow::AttrValue* a) { a->mutable_func()->set_name("branch_0"); });
   NodeWithOp(f, "MatMul")->set_input(0, "tree:output:0");
   auto* library = MetaGraph(saved_model).mutable_graph_def()->mutable_library();
   for (int i = 0; i < 17; ++i) {
@@ -848,7 +868,9 @@ TEST_F(HostileSavedModelTest, CallsThatBranchPastTheCallLimit) {
     for (const std::string name : {"left", "right"}) {
       tensorflow::NodeDef* call =
           AddOp(branch, name, "PartitionedCall", {name == "left" ? "in" : "negated:y:0"});
-      (*call->mutable_attr())["f"].mutable_func()->set_name(absl::StrCat("branch_", i + 1));
+      EditAttr(call, "f", [&](tensorflow::AttrValue* a) {
+        a->mutable_func()->set_name(absl::StrCat("branch_", i + 1));
+      });
     }
     AddOp(branch, "sum", "AddV2", {"left:output:0", "right:output:0"});
     (*branch->mutable_ret())["out"] = "sum:z:0";

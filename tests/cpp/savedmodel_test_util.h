@@ -16,6 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "servekit/formats/savedmodel/node_attrs.h"
+#include "servekit/proto/tf/attr_value.pb.h"
+#include "servekit/proto/tf/node_def.pb.h"
 #include "servekit/util/crc32c.h"
 
 namespace servekit {
@@ -31,6 +34,26 @@ inline std::string ReadBytes(const std::filesystem::path& path) {
   std::stringstream bytes;
   bytes << in.rdbuf();
   return bytes.str();
+}
+
+// The attribute `name` of `node` edited in place, as (*node->mutable_attr())[name] was before
+// node_def.proto kept attributes serialized (node_attrs.h): `edit` gets the
+// current value (a default one when the node has none).
+template <typename Edit>
+void EditAttr(tensorflow::NodeDef* node, const std::string& name, Edit edit) {
+  tensorflow::AttrValue value;
+  const StatusOr<bool> found = FindNodeAttr(*node, name, &value);
+  ASSERT_TRUE(found.ok()) << found.status();
+  edit(&value);
+  SetNodeAttr(node, name, value);
+}
+
+// The attribute `name` of `node` (a default value when it has none).
+inline tensorflow::AttrValue GetAttr(const tensorflow::NodeDef& node, const std::string& name) {
+  tensorflow::AttrValue value;
+  const StatusOr<bool> found = FindNodeAttr(node, name, &value);
+  EXPECT_TRUE(found.ok() && *found) << name;
+  return value;
 }
 
 inline void WriteBytes(const std::filesystem::path& path, const std::string& bytes) {

@@ -23,6 +23,7 @@
 #include "servekit/engine/dim.h"
 #include "servekit/formats/model_loader.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
+#include "servekit/formats/savedmodel/node_attrs.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/formats/savedmodel/tf_translator.h"
 #include "servekit/formats/tf_data_type.h"
@@ -59,17 +60,18 @@ servekit::StatusOr<servekit::Tensor> ReadDeclared(
     const std::map<std::string, const tensorflow::NodeDef*>& top_level, const std::string& name) {
   auto node = top_level.find(name);
   if (node == top_level.end()) return absl::NotFoundError("no such top-level node");
-  const auto& attrs = node->second->attr();
-  auto dtype_attr = attrs.find("dtype");
-  auto shape_attr = attrs.find("shape");
-  if (dtype_attr == attrs.end() || shape_attr == attrs.end() ||
-      shape_attr->second.shape().unknown_rank() || shape_attr->second.shape().dim_size() > 8) {
+  servekit::NodeAttrs attrs;
+  RETURN_IF_ERROR(attrs.Read(*node->second));
+  const tensorflow::AttrValue* dtype_attr = attrs.Find("dtype");
+  const tensorflow::AttrValue* shape_attr = attrs.Find("shape");
+  if (dtype_attr == nullptr || shape_attr == nullptr || shape_attr->shape().unknown_rank() ||
+      shape_attr->shape().dim_size() > 8) {
     return absl::InvalidArgumentError("no usable declaration");
   }
-  const std::optional<servekit::DType> dtype = servekit::FromTfDataType(dtype_attr->second.type());
+  const std::optional<servekit::DType> dtype = servekit::FromTfDataType(dtype_attr->type());
   if (!dtype) return absl::InvalidArgumentError("unsupported dtype");
   servekit::Shape shape;
-  for (const auto& dim : shape_attr->second.shape().dim()) shape.push_back(dim.size());
+  for (const auto& dim : shape_attr->shape().dim()) shape.push_back(dim.size());
   return Zeros(*dtype, shape, kMaxVariableElements);
 }
 

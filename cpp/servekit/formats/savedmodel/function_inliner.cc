@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "servekit/formats/savedmodel/node_attrs.h"
 
 namespace servekit {
 namespace {
@@ -123,10 +124,13 @@ bool IsCall(const std::string& op) {
 }
 
 // The attr's value as bytes ("" when absent); protobuf serializes a message
-// without maps deterministically.
+// without maps deterministically. An attribute that does not parse gives
+// bytes no other node's can equal (the translator then reports it).
 std::string AttrBytes(const NodeDef& node, const std::string& name) {
-  auto found = node.attr().find(name);
-  return found == node.attr().end() ? std::string() : found->second.SerializeAsString();
+  tensorflow::AttrValue value;
+  StatusOr<bool> found = FindNodeAttr(node, name, &value);
+  if (!found.ok()) return absl::StrCat("\xff(malformed) ", node.name());
+  return *found ? value.SerializeAsString() : std::string();
 }
 
 // Ops that pass their inputs through unchanged.
@@ -458,11 +462,13 @@ class SignatureInliner::Walk {
       s.emitted[node.name()] = -1;
       return pending;
     }
-    auto f_attr = node.attr().find("f");
-    if (f_attr == node.attr().end() || !f_attr->second.has_func()) {
+    tensorflow::AttrValue f_attr;
+    StatusOr<bool> has_f = FindNodeAttr(node, "f", &f_attr);
+    if (!has_f.ok()) return Error(scope, node.name(), std::string(has_f.status().message()));
+    if (!*has_f || !f_attr.has_func()) {
       return Error(scope, node.name(), "calls no function (attribute 'f')");
     }
-    const std::string& name = f_attr->second.func().name();
+    const std::string& name = f_attr.func().name();
     StatusOr<const FunctionDef*> function = functions_.Find(name);
     if (!function.ok()) return Error(scope, node.name(), std::string(function.status().message()));
     if (*function == nullptr) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
+#include "servekit/formats/savedmodel/node_attrs.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/formats/savedmodel/tensor_bundle.h"
 #include "servekit/formats/savedmodel/tf_translator.h"
@@ -56,16 +57,18 @@ std::string DeclaredShapeString(const tensorflow::TensorShapeProto* shape) {
 // nothing.
 Status CheckAgainstDeclaration(const tensorflow::NodeDef& node, const std::string& key,
                                const Tensor& value) {
+  NodeAttrs attrs;
+  RETURN_IF_ERROR(attrs.Read(node));
   const tensorflow::TensorShapeProto* declared_shape = nullptr;
-  if (auto shape = node.attr().find("shape");
-      shape != node.attr().end() && shape->second.value_case() == tensorflow::AttrValue::kShape) {
-    declared_shape = &shape->second.shape();
+  if (const tensorflow::AttrValue* shape = attrs.Find("shape");
+      shape != nullptr && shape->value_case() == tensorflow::AttrValue::kShape) {
+    declared_shape = &shape->shape();
   }
   bool same = true;
   std::optional<tensorflow::DataType> declared_dtype;
-  if (auto dtype = node.attr().find("dtype");
-      dtype != node.attr().end() && dtype->second.value_case() == tensorflow::AttrValue::kType) {
-    declared_dtype = dtype->second.type();
+  if (const tensorflow::AttrValue* dtype = attrs.Find("dtype");
+      dtype != nullptr && dtype->value_case() == tensorflow::AttrValue::kType) {
+    declared_dtype = dtype->type();
     const std::optional<DType> declared = FromTfDataType(*declared_dtype);
     same = declared.has_value() && *declared == value.dtype();
   }

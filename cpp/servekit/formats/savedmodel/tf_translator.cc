@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "servekit/engine/image_layout.h"
 #include "servekit/engine/op_registry.h"
+#include "servekit/formats/savedmodel/node_attrs.h"
 #include "servekit/formats/tf_data_type.h"
 #include "servekit/formats/tf_tensor_proto.h"
 
@@ -294,38 +295,34 @@ class Translator {
   }
 
   // --- attributes, with TensorFlow's defaults for the ones the file stripped ---------------
-  static const AttrValue* Attr(const NodeDef& node, const std::string& name) {
-    auto found = node.attr().find(name);
-    return found == node.attr().end() ? nullptr : &found->second;
-  }
-  static std::string AttrString(const NodeDef& node, const std::string& name,
-                                const std::string& fallback) {
-    const AttrValue* a = Attr(node, name);
+  // The node being translated's attribute, read by Translate (node_attrs.h).
+  const AttrValue* Attr(absl::string_view name) const { return attrs_.Find(name); }
+  std::string AttrString(absl::string_view name, const std::string& fallback) const {
+    const AttrValue* a = Attr(name);
     return a != nullptr && a->value_case() == AttrValue::kS ? a->s() : fallback;
   }
-  static int64_t AttrInt(const NodeDef& node, const std::string& name, int64_t fallback) {
-    const AttrValue* a = Attr(node, name);
+  int64_t AttrInt(absl::string_view name, int64_t fallback) const {
+    const AttrValue* a = Attr(name);
     return a != nullptr && a->value_case() == AttrValue::kI ? a->i() : fallback;
   }
-  static float AttrFloat(const NodeDef& node, const std::string& name, float fallback) {
-    const AttrValue* a = Attr(node, name);
+  float AttrFloat(absl::string_view name, float fallback) const {
+    const AttrValue* a = Attr(name);
     return a != nullptr && a->value_case() == AttrValue::kF ? a->f() : fallback;
   }
-  static bool AttrBool(const NodeDef& node, const std::string& name, bool fallback) {
-    const AttrValue* a = Attr(node, name);
+  bool AttrBool(absl::string_view name, bool fallback) const {
+    const AttrValue* a = Attr(name);
     return a != nullptr && a->value_case() == AttrValue::kB ? a->b() : fallback;
   }
-  static std::vector<int64_t> AttrInts(const NodeDef& node, const std::string& name,
-                                       std::vector<int64_t> fallback) {
-    const AttrValue* a = Attr(node, name);
+  std::vector<int64_t> AttrInts(absl::string_view name, std::vector<int64_t> fallback) const {
+    const AttrValue* a = Attr(name);
     if (a == nullptr || a->value_case() != AttrValue::kList) return fallback;
     return std::vector<int64_t>(a->list().i().begin(), a->list().i().end());
   }
   // A type attribute; `fallback` is TensorFlow's default, used when the file
   // stripped it (none: the attribute is required).
-  static StatusOr<DType> AttrType(const NodeDef& node, const std::string& name,
-                                  std::optional<DType> fallback = std::nullopt) {
-    const AttrValue* a = Attr(node, name);
+  StatusOr<DType> AttrType(absl::string_view name,
+                           std::optional<DType> fallback = std::nullopt) const {
+    const AttrValue* a = Attr(name);
     if ((a == nullptr || a->value_case() != AttrValue::kType) && fallback) return *fallback;
     if (a == nullptr || a->value_case() != AttrValue::kType) {
       return absl::InvalidArgumentError(absl::StrCat("has no type attribute '", name, "'"));
@@ -393,6 +390,7 @@ class Translator {
     const NodeDef& def = *node.def;
     const std::string& op = def.op();
     current_ = node.name;
+    RETURN_IF_ERROR(attrs_.Read(def));
 
     if (op == "Placeholder" || op == "PlaceholderWithDefault") {
       auto input = input_of_node_.find(n);
@@ -403,7 +401,7 @@ class Translator {
       return absl::OkStatus();
     }
     if (op == "Const") {
-      const AttrValue* value = Attr(def, "value");
+      const AttrValue* value = Attr("value");
       if (value == nullptr || value->value_case() != AttrValue::kTensor) {
         return absl::InvalidArgumentError("has no tensor value");
       }
@@ -481,7 +479,7 @@ class Translator {
       return absl::OkStatus();
     }
     if (op == "BiasAdd") {
-      if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+      if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
       ASSIGN_OR_RETURN(int x, Input(node, 0));
       ASSIGN_OR_RETURN(int b, Input(node, 1));
       Set(n, {Add("Add", {x, b})});
@@ -504,7 +502,7 @@ class Translator {
     }
     if (op == "Erfc") {  // 1 - erf(x)
       ASSIGN_OR_RETURN(int x, Input(node, 0));
-      ASSIGN_OR_RETURN(DType t, AttrType(def, "T"));
+      ASSIGN_OR_RETURN(DType t, AttrType("T"));
       Set(n, {Add("Sub", {Constant(ScalarOf(t, 1.0)), Add("Erf", {x})})});
       return absl::OkStatus();
     }
@@ -517,7 +515,7 @@ class Translator {
     if (op == "LeakyRelu") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
       Attributes a;
-      a.Set("alpha", AttrFloat(def, "alpha", 0.2f));
+      a.Set("alpha", AttrFloat("alpha", 0.2f));
       Set(n, {Add("LeakyRelu", {x}, std::move(a))});
       return absl::OkStatus();
     }
@@ -535,7 +533,7 @@ class Translator {
     }
     if (op == "Cast") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
-      ASSIGN_OR_RETURN(DType to, AttrType(def, "DstT"));
+      ASSIGN_OR_RETURN(DType to, AttrType("DstT"));
       Attributes a;
       a.Set("to", static_cast<int64_t>(to));
       Set(n, {Add("Cast", {x}, std::move(a))});
@@ -549,7 +547,7 @@ class Translator {
       ASSIGN_OR_RETURN(int a, Input(node, 0));
       ASSIGN_OR_RETURN(int b, Input(node, 1));
       Attributes attributes;
-      attributes.Set("equation", AttrString(def, "equation", ""));
+      attributes.Set("equation", AttrString("equation", ""));
       Set(n, {Add("Einsum", {a, b}, std::move(attributes))});
       return absl::OkStatus();
     }
@@ -569,7 +567,7 @@ class Translator {
       a.Set("axis", axis[0]);
       a.Set("keepdims", int64_t{0});
       int out = Add("ArgMax", {x}, std::move(a));
-      ASSIGN_OR_RETURN(DType type, AttrType(def, "output_type", DType::kInt64));
+      ASSIGN_OR_RETURN(DType type, AttrType("output_type", DType::kInt64));
       if (type != DType::kInt64) out = CastTo(out, type);
       Set(n, {out});
       return absl::OkStatus();
@@ -583,14 +581,14 @@ class Translator {
     if (op == "Shape") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
       int out = Add("Shape", {x});
-      const AttrValue* type = Attr(def, "out_type");
+      const AttrValue* type = Attr("out_type");
       if (type == nullptr || type->type() == tensorflow::DT_INT32) out = CastTo(out, DType::kInt32);
       Set(n, {out});
       return absl::OkStatus();
     }
     if (op == "Squeeze") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
-      const std::vector<int64_t> axes = AttrInts(def, "squeeze_dims", {});
+      const std::vector<int64_t> axes = AttrInts("squeeze_dims", {});
       // No squeeze_dims: every dimension of size 1 goes, as in ONNX without axes.
       Set(n, {axes.empty() ? Add("Squeeze", {x}) : Add("Squeeze", {x, Ints(axes)})});
       return absl::OkStatus();
@@ -625,7 +623,7 @@ class Translator {
       return absl::OkStatus();
     }
     if (op == "Pack") {
-      const int64_t axis = AttrInt(def, "axis", 0);
+      const int64_t axis = AttrInt("axis", 0);
       std::vector<int> parts;
       for (size_t i = 0; i < node.inputs.size(); ++i) {
         ASSIGN_OR_RETURN(int part, Input(node, static_cast<int>(i)));
@@ -642,7 +640,7 @@ class Translator {
       ASSIGN_OR_RETURN(int indices, Input(node, 1));
       ASSIGN_OR_RETURN(std::vector<int64_t> axis, ConstInts(node, 2));
       if (axis.size() != 1) return absl::InvalidArgumentError("needs one axis");
-      if (AttrInt(def, "batch_dims", 0) != 0) return Unsupported("batch_dims other than 0");
+      if (AttrInt("batch_dims", 0) != 0) return Unsupported("batch_dims other than 0");
       Attributes a;
       a.Set("axis", axis[0]);
       Set(n, {Add("Gather", {x, indices}, std::move(a))});
@@ -704,8 +702,8 @@ class Translator {
   Status TranslateMatMul(int n, const TfNode& node) {
     const NodeDef& def = *node.def;
     const bool batched = def.op() != "MatMul";
-    const bool ta = batched ? AttrBool(def, "adj_x", false) : AttrBool(def, "transpose_a", false);
-    const bool tb = batched ? AttrBool(def, "adj_y", false) : AttrBool(def, "transpose_b", false);
+    const bool ta = batched ? AttrBool("adj_x", false) : AttrBool("transpose_a", false);
+    const bool tb = batched ? AttrBool("adj_y", false) : AttrBool("transpose_b", false);
     ASSIGN_OR_RETURN(int a, Input(node, 0));
     ASSIGN_OR_RETURN(int b, Input(node, 1));
     if (!batched) {
@@ -734,7 +732,7 @@ class Translator {
   // Conv2D and DepthwiseConv2dNative: NHWC in and out, NCHW inside.
   Status TranslateConv(int n, const TfNode& node) {
     const NodeDef& def = *node.def;
-    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     ASSIGN_OR_RETURN(int w, Input(node, 1));
     const Tensor* filter = ConstantOf(w);
@@ -742,8 +740,8 @@ class Translator {
       return Unsupported("a filter that is not a constant float32 [h, w, in, out] tensor");
     }
     Attributes a;
-    RETURN_IF_ERROR(SetWindow(def, &a, /*kernel=*/nullptr));
-    const std::vector<int64_t> dilations = AttrInts(def, "dilations", {1, 1, 1, 1});
+    RETURN_IF_ERROR(SetWindow(&a, /*kernel=*/nullptr));
+    const std::vector<int64_t> dilations = AttrInts("dilations", {1, 1, 1, 1});
     if (dilations.size() != 4 || dilations[0] != 1 || dilations[3] != 1) {
       return absl::InvalidArgumentError("dilations must be [1, h, w, 1]");
     }
@@ -770,28 +768,28 @@ class Translator {
     return absl::OkStatus();
   }
 
-  // Strides, padding (and for pools ksize) of an NHWC window op.
-  Status SetWindow(const NodeDef& def, Attributes* a, std::vector<int64_t>* kernel) {
-    const std::vector<int64_t> strides = AttrInts(def, "strides", {});
+  // Strides, padding (and for pools ksize) of the current node, an NHWC window op.
+  Status SetWindow(Attributes* a, std::vector<int64_t>* kernel) {
+    const std::vector<int64_t> strides = AttrInts("strides", {});
     if (strides.size() != 4 || strides[0] != 1 || strides[3] != 1) {
       return absl::InvalidArgumentError("strides must be [1, h, w, 1]");
     }
     a->Set("strides", std::vector<int64_t>{strides[1], strides[2]});
     if (kernel != nullptr) {
-      const std::vector<int64_t> ksize = AttrInts(def, "ksize", {});
+      const std::vector<int64_t> ksize = AttrInts("ksize", {});
       if (ksize.size() != 4 || ksize[0] != 1 || ksize[3] != 1) {
         return absl::InvalidArgumentError("ksize must be [1, h, w, 1]");
       }
       *kernel = {ksize[1], ksize[2]};
       a->Set("kernel_shape", *kernel);
     }
-    const std::string padding = AttrString(def, "padding", "");
+    const std::string padding = AttrString("padding", "");
     if (padding == "SAME") {
       a->Set("auto_pad", std::string("SAME_UPPER"));  // TensorFlow puts the odd pad last too
     } else if (padding == "VALID") {
       a->Set("auto_pad", std::string("VALID"));
     } else if (padding == "EXPLICIT") {
-      const std::vector<int64_t> p = AttrInts(def, "explicit_paddings", {});
+      const std::vector<int64_t> p = AttrInts("explicit_paddings", {});
       if (p.size() != 8) return absl::InvalidArgumentError("explicit_paddings needs 8 values");
       a->Set("pads", std::vector<int64_t>{p[2], p[4], p[3], p[5]});
     } else {
@@ -802,11 +800,11 @@ class Translator {
 
   Status TranslatePool(int n, const TfNode& node) {
     const NodeDef& def = *node.def;
-    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     Attributes a;
     std::vector<int64_t> kernel;
-    RETURN_IF_ERROR(SetWindow(def, &a, &kernel));
+    RETURN_IF_ERROR(SetWindow(&a, &kernel));
     // TensorFlow's AvgPool averages over the window's part inside the image.
     const std::string op = def.op() == "MaxPool" ? "MaxPool" : "AveragePool";
     if (channels_last_) {
@@ -820,17 +818,16 @@ class Translator {
   }
 
   Status TranslateBatchNorm(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
-    if (AttrBool(def, "is_training", true)) {
+    if (AttrBool("is_training", true)) {
       return Unsupported("batch norm in training mode (is_training=true)");
     }
-    if (AttrString(def, "data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
+    if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
     std::vector<int> in;
     for (int i = 0; i < 5; ++i) {
       ASSIGN_OR_RETURN(int v, Input(node, i));
       in.push_back(v);
     }
-    const float epsilon = AttrFloat(def, "epsilon", 0.0001f);
+    const float epsilon = AttrFloat("epsilon", 0.0001f);
     // Only y is computed; the batch statistics are training outputs.
     std::optional<std::pair<Tensor, Tensor>> affine = BatchNormAffine(in, epsilon);
     if (affine && KnownChannels(in[0]) == affine->first.num_elements()) {
@@ -887,7 +884,7 @@ class Translator {
                                                                {"Min", "ReduceMin"},
                                                                {"Prod", "ReduceProd"}};
     Attributes a;
-    a.Set("keepdims", int64_t{AttrBool(def, "keep_dims", false) ? 1 : 0});
+    a.Set("keepdims", int64_t{AttrBool("keep_dims", false) ? 1 : 0});
     if (axes.empty()) {  // TensorFlow: reduce nothing
       Set(n, {Add("Identity", {x})});
       return absl::OkStatus();
@@ -900,7 +897,6 @@ class Translator {
   // cuts, then Squeeze for shrink_axis_mask. Ellipsis and new-axis masks are
   // expanded against the begin vector's length.
   Status TranslateStridedSlice(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     ASSIGN_OR_RETURN(std::vector<int64_t> begin, ConstInts(node, 1));
     ASSIGN_OR_RETURN(std::vector<int64_t> end, ConstInts(node, 2));
@@ -908,11 +904,11 @@ class Translator {
     if (begin.size() != end.size() || begin.size() != strides.size()) {
       return absl::InvalidArgumentError("begin, end and strides differ in length");
     }
-    const int64_t begin_mask = AttrInt(def, "begin_mask", 0);
-    const int64_t end_mask = AttrInt(def, "end_mask", 0);
-    const int64_t ellipsis_mask = AttrInt(def, "ellipsis_mask", 0);
-    const int64_t new_axis_mask = AttrInt(def, "new_axis_mask", 0);
-    const int64_t shrink_mask = AttrInt(def, "shrink_axis_mask", 0);
+    const int64_t begin_mask = AttrInt("begin_mask", 0);
+    const int64_t end_mask = AttrInt("end_mask", 0);
+    const int64_t ellipsis_mask = AttrInt("ellipsis_mask", 0);
+    const int64_t new_axis_mask = AttrInt("new_axis_mask", 0);
+    const int64_t shrink_mask = AttrInt("shrink_axis_mask", 0);
     if (ellipsis_mask != 0 || new_axis_mask != 0) {
       return Unsupported("StridedSlice with ellipsis_mask or new_axis_mask");
     }
@@ -972,6 +968,7 @@ class Translator {
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value
   std::string current_;                   // the node being translated, for names
+  NodeAttrs attrs_;                       // its attributes
   int64_t const_elements_ = 0;            // in all Const nodes so far
 };
 

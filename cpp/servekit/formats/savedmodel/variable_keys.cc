@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "servekit/formats/savedmodel/node_attrs.h"
 
 namespace servekit {
 namespace {
@@ -81,9 +82,12 @@ std::map<std::string, std::string> VariableCheckpointKeys(
   const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
   for (const tensorflow::NodeDef& node : graph.node()) {
     if (node.op() != "StatefulPartitionedCall" && node.op() != "PartitionedCall") continue;
-    auto f = node.attr().find("f");
-    if (f == node.attr().end() || !f->second.has_func()) continue;
-    auto concrete = saved.concrete_functions().find(f->second.func().name());
+    // A malformed attribute is left for the inliner to report.
+    tensorflow::AttrValue f;
+    if (StatusOr<bool> has = FindNodeAttr(node, "f", &f); !has.ok() || !*has || !f.has_func()) {
+      continue;
+    }
+    auto concrete = saved.concrete_functions().find(f.func().name());
     if (concrete == saved.concrete_functions().end()) continue;
     const auto& bound = concrete->second.bound_inputs();
     const std::vector<std::string> inputs = InputNodeNames(node);
@@ -106,9 +110,11 @@ std::map<std::string, std::string> VariableCheckpointKeys(
   }
   for (const auto& [name, node] : variables) {
     if (keys.count(name) > 0) continue;
-    auto shared = node->attr().find("shared_name");
-    if (shared == node->attr().end()) continue;
-    auto key = by_full_name.find(shared->second.s());
+    tensorflow::AttrValue shared;
+    if (StatusOr<bool> has = FindNodeAttr(*node, "shared_name", &shared); !has.ok() || !*has) {
+      continue;
+    }
+    auto key = by_full_name.find(shared.s());
     if (key != by_full_name.end()) keys[name] = key->second;
   }
   return keys;

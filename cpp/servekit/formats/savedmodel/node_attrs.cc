@@ -1,0 +1,114 @@
+#include "servekit/formats/savedmodel/node_attrs.h"
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "servekit/util/protobuf_wire.h"
+
+namespace servekit {
+namespace {
+
+// Fields of a map entry (protobuf's encoding of map<K, V>).
+constexpr uint32_t kKeyField = 1;
+constexpr uint32_t kValueField = 2;
+
+struct Entry {
+  absl::string_view key;
+  absl::InlinedVector<absl::string_view, 1> values;  // payloads of every field 2, in order
+};
+
+// One serialized entry's key and value payloads; false when the bytes are not
+// well-formed fields. Fields of another number or wire type are skipped, as
+// protobuf keeps them as unknown fields of the entry.
+bool ReadEntry(absl::string_view bytes, Entry* entry) {
+  entry->key = absl::string_view();
+  entry->values.clear();
+  return ForEachWireField(bytes, [entry](const WireField& field) {
+    if (field.type != WireType::kLengthDelimited) return;
+    if (field.number == kKeyField) entry->key = field.payload;
+    if (field.number == kValueField) entry->values.push_back(field.payload);
+  });
+}
+
+Status Malformed(const tensorflow::NodeDef& node, absl::string_view key) {
+  return absl::InvalidArgumentError(absl::StrCat("node '", node.name(), "' has an attribute",
+                                                 key.empty() ? "" : absl::StrCat(" '", key, "'"),
+                                                 " that is not well-formed (corrupt)"));
+}
+
+// The entry's value; repeated occurrences of a message field merge, which is
+// what parsing their concatenation does.
+Status ParseValue(const tensorflow::NodeDef& node, const Entry& entry,
+                  tensorflow::AttrValue* value) {
+  bool parsed;
+  if (entry.values.size() == 1) {
+    parsed =
+        value->ParseFromArray(entry.values[0].data(), static_cast<int>(entry.values[0].size()));
+  } else {
+    std::string joined;
+    for (absl::string_view part : entry.values) joined.append(part.data(), part.size());
+    parsed = value->ParseFromString(joined);
+  }
+  return parsed ? absl::OkStatus() : Malformed(node, entry.key);
+}
+
+}  // namespace
+
+StatusOr<bool> FindNodeAttr(const tensorflow::NodeDef& node, absl::string_view name,
+                            tensorflow::AttrValue* value) {
+  Entry entry, found;
+  bool has = false;
+  for (const std::string& bytes : node.attr()) {
+    if (!ReadEntry(bytes, &entry)) return Malformed(node, "");
+    if (entry.key == name) {
+      found = entry;
+      has = true;
+    }
+  }
+  if (!has) return false;
+  RETURN_IF_ERROR(ParseValue(node, found, value));
+  return true;
+}
+
+void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
+                 const tensorflow::AttrValue& value) {
+  auto* attrs = node->mutable_attr();
+  Entry entry;
+  for (int i = attrs->size() - 1; i >= 0; --i) {
+    if (ReadEntry(attrs->Get(i), &entry) && entry.key == name) attrs->DeleteSubrange(i, 1);
+  }
+  std::string* added = attrs->Add();
+  AppendLengthDelimitedField(kKeyField, name, added);
+  AppendLengthDelimitedField(kValueField, value.SerializeAsString(), added);
+}
+
+Status NodeAttrs::Read(const tensorflow::NodeDef& node) {
+  size_ = 0;
+  Entry entry;
+  for (const std::string& bytes : node.attr()) {
+    if (!ReadEntry(bytes, &entry)) return Malformed(node, "");
+    if (absl::StartsWith(entry.key, "_")) continue;
+    // Of two entries with one key the later wins, as in a parsed map.
+    size_t slot = 0;
+    while (slot < size_ && attrs_[slot].first != entry.key) ++slot;
+    if (slot == size_) {
+      if (size_ == attrs_.size()) attrs_.emplace_back();
+      ++size_;
+    }
+    attrs_[slot].first = entry.key;
+    if (Status parsed = ParseValue(node, entry, &attrs_[slot].second); !parsed.ok()) {
+      size_ = 0;
+      return parsed;
+    }
+  }
+  return absl::OkStatus();
+}
+
+const tensorflow::AttrValue* NodeAttrs::Find(absl::string_view name) const {
+  for (size_t i = 0; i < size_; ++i) {
+    if (attrs_[i].first == name) return &attrs_[i].second;
+  }
+  return nullptr;
+}
+
+}  // namespace servekit
