@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "servekit/util/protobuf_wire.h"
 #include "test_util.h"
@@ -51,37 +52,112 @@ TEST(NodeAttrsTest, FindsAnAttributeAndLeavesTheValueAloneWhenAbsent) {
   EXPECT_EQ(value.type(), tensorflow::DT_FLOAT);
 }
 
-TEST(NodeAttrsTest, TheLaterOfTwoEntriesWithOneKeyWins) {
-  const tensorflow::NodeDef node =
-      Node({Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString()),
-            Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString()),
-            Entry("T", TypeValue(tensorflow::DT_INT32).SerializeAsString())});
+tensorflow::AttrValue IntList(std::initializer_list<int64_t> values) {
   tensorflow::AttrValue value;
-  ASSERT_TRUE(FindNodeAttr(node, "T", &value).ok());
-  EXPECT_EQ(value.type(), tensorflow::DT_INT32);
+  for (int64_t v : values) value.mutable_list()->add_i(v);
+  return value;
+}
+
+std::vector<int64_t> Ints(const tensorflow::AttrValue& value) {
+  return std::vector<int64_t>(value.list().i().begin(), value.list().i().end());
+}
+
+TEST(NodeAttrsTest, TheLaterOfTwoEntriesWithOneKeyReplacesTheEarlier) {
+  // List values: merging the two entries would give [1, 2].
+  const tensorflow::NodeDef node =
+      Node({Entry("k", IntList({1}).SerializeAsString()),
+            Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString()),
+            Entry("k", IntList({2}).SerializeAsString())});
+  tensorflow::AttrValue value;
+  ASSERT_TRUE(FindNodeAttr(node, "k", &value).ok());
+  EXPECT_EQ(Ints(value), std::vector<int64_t>{2});
   NodeAttrs attrs;
   ASSERT_TRUE(attrs.Read(node).ok());
-  ASSERT_NE(attrs.Find("T"), nullptr);
-  EXPECT_EQ(attrs.Find("T")->type(), tensorflow::DT_INT32);
+  ASSERT_NE(attrs.Find("k"), nullptr);
+  EXPECT_EQ(Ints(*attrs.Find("k")), std::vector<int64_t>{2});
   EXPECT_EQ(attrs.Find("U")->type(), tensorflow::DT_BOOL);
 }
 
-TEST(NodeAttrsTest, RepeatedValueFieldsMergeAndUnknownFieldsAreSkipped) {
-  tensorflow::AttrValue first, second;
-  first.mutable_list()->add_i(1);
-  second.mutable_list()->add_i(2);
+TEST(NodeAttrsTest, WithinAnEntryTheLastKeyWinsAndValuesMerge) {
   std::string entry;
-  AppendLengthDelimitedField(2, first.SerializeAsString(), &entry);
+  AppendLengthDelimitedField(1, "first", &entry);
+  AppendLengthDelimitedField(2, IntList({1}).SerializeAsString(), &entry);
   AppendLengthDelimitedField(7, "ignored", &entry);
-  entry.append("\x18\x05");  // field 3, a varint
   AppendLengthDelimitedField(1, "strides", &entry);
-  AppendLengthDelimitedField(2, second.SerializeAsString(), &entry);
+  AppendLengthDelimitedField(2, IntList({2}).SerializeAsString(), &entry);
   const tensorflow::NodeDef node = Node({entry});
   tensorflow::AttrValue value;
+  StatusOr<bool> found = FindNodeAttr(node, "first", &value);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(*found);
   ASSERT_TRUE(FindNodeAttr(node, "strides", &value).ok());
-  ASSERT_EQ(value.list().i_size(), 2);
-  EXPECT_EQ(value.list().i(0), 1);
-  EXPECT_EQ(value.list().i(1), 2);
+  EXPECT_EQ(Ints(value), (std::vector<int64_t>{1, 2}));
+  NodeAttrs attrs;
+  ASSERT_TRUE(attrs.Read(node).ok());
+  EXPECT_EQ(attrs.Find("first"), nullptr);
+  ASSERT_NE(attrs.Find("strides"), nullptr);
+  EXPECT_EQ(Ints(*attrs.Find("strides")), (std::vector<int64_t>{1, 2}));
+}
+
+TEST(NodeAttrsTest, FieldsOfAnotherWireTypeAreSkipped) {
+  // Field 1 as a varint is not the key; field 2 as a varint is not the value.
+  std::string entry = "\x08\x05";  // field 1, varint 5
+  AppendLengthDelimitedField(2, TypeValue(tensorflow::DT_FLOAT).SerializeAsString(), &entry);
+  entry += "\x10\x07";  // field 2, varint 7
+  const tensorflow::NodeDef node = Node({entry});
+  NodeAttrs attrs;
+  ASSERT_TRUE(attrs.Read(node).ok());
+  ASSERT_NE(attrs.Find(""), nullptr);  // the key is missing: ""
+  EXPECT_EQ(attrs.Find("")->type(), tensorflow::DT_FLOAT);
+}
+
+// What protobuf itself writes for a map<string, AttrValue> (NameAttrList's
+// attr, TensorFlow's own encoding of such maps) reads back entry by entry.
+TEST(NodeAttrsTest, ReadsProtobufsOwnMapEncoding) {
+  tensorflow::NameAttrList list;
+  (*list.mutable_attr())["T"] = TypeValue(tensorflow::DT_FLOAT);
+  (*list.mutable_attr())["strides"] = IntList({1, 2, 2, 1});
+  (*list.mutable_attr())["padding"].set_s("SAME");
+  (*list.mutable_attr())["_output_shapes"].mutable_list()->add_shape()->add_dim()->set_size(3);
+  tensorflow::NodeDef node;
+  node.set_name("n");
+  ASSERT_TRUE(ForEachWireField(list.SerializeAsString(), [&node](const WireField& field) {
+    if (field.number == 2) node.add_attr(std::string(field.payload));  // NameAttrList.attr
+  }));
+  ASSERT_EQ(node.attr_size(), 4);
+  NodeAttrs attrs;
+  ASSERT_TRUE(attrs.Read(node).ok());
+  for (const auto& [key, expected] : list.attr()) {
+    tensorflow::AttrValue value;
+    StatusOr<bool> found = FindNodeAttr(node, key, &value);
+    ASSERT_TRUE(found.ok() && *found) << key;
+    EXPECT_EQ(value.SerializeAsString(), expected.SerializeAsString()) << key;
+    if (key[0] == '_') {
+      EXPECT_EQ(attrs.Find(key), nullptr);
+    } else {
+      ASSERT_NE(attrs.Find(key), nullptr) << key;
+      EXPECT_EQ(attrs.Find(key)->SerializeAsString(), expected.SerializeAsString()) << key;
+    }
+  }
+}
+
+TEST(NodeAttrsTest, ManyKeysReadInLinearTime) {
+  // A hostile node with 200,000 distinct keys (about 2 MB): found by scanning
+  // every earlier key, that is 2 * 10^10 comparisons, far past ctest's timeout.
+  tensorflow::NodeDef node;
+  node.set_name("n");
+  const std::string value = IntList({7}).SerializeAsString();
+  for (int i = 0; i < 200000; ++i) node.add_attr(Entry("k" + std::to_string(i), value));
+  node.add_attr(Entry("k5", IntList({8}).SerializeAsString()));
+  NodeAttrs attrs;
+  ASSERT_TRUE(attrs.Read(node).ok());
+  EXPECT_EQ(Ints(*attrs.Find("k199999")), std::vector<int64_t>{7});
+  EXPECT_EQ(Ints(*attrs.Find("k5")), std::vector<int64_t>{8});
+  EXPECT_EQ(attrs.Find("k200000"), nullptr);
+  // Reused for a small node: the index of the large one is gone.
+  ASSERT_TRUE(attrs.Read(Node({Entry("k1", value)})).ok());
+  EXPECT_EQ(attrs.Find("k5"), nullptr);
+  EXPECT_NE(attrs.Find("k1"), nullptr);
 }
 
 TEST(NodeAttrsTest, MalformedBytesAreAnErrorNamingTheNodeAndAttribute) {
@@ -97,6 +173,15 @@ TEST(NodeAttrsTest, MalformedBytesAreAnErrorNamingTheNodeAndAttribute) {
   EXPECT_TRUE(IsInvalid(FindNodeAttr(bad_value, "strides", &value).status(), {"'strides'"}));
   EXPECT_TRUE(IsInvalid(attrs.Read(bad_value), {"'strides'"}));
   EXPECT_EQ(attrs.Find("strides"), nullptr);
+  // An error leaves nothing found, also what was read before it.
+  const tensorflow::NodeDef good_then_bad =
+      Node({Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString()),
+            std::string("\x0a\x09T", 3)});
+  EXPECT_FALSE(attrs.Read(good_then_bad).ok());
+  EXPECT_EQ(attrs.Find("T"), nullptr);
+  // A key that is not UTF-8 is escaped in the message.
+  const tensorflow::NodeDef bad_key = Node({Entry("\xff", std::string("\x0a\x05\x08", 3))});
+  EXPECT_TRUE(IsInvalid(attrs.Read(bad_key), {"'\\xff'"}));
 }
 
 TEST(NodeAttrsTest, NodeAttrsLeavesUnderscoreAnnotationsUnread) {

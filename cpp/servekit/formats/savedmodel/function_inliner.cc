@@ -462,13 +462,18 @@ class SignatureInliner::Walk {
       s.emitted[node.name()] = -1;
       return pending;
     }
-    tensorflow::AttrValue f_attr;
-    StatusOr<bool> has_f = FindNodeAttr(node, "f", &f_attr);
-    if (!has_f.ok()) return Error(scope, node.name(), std::string(has_f.status().message()));
-    if (!*has_f || !f_attr.has_func()) {
-      return Error(scope, node.name(), "calls no function (attribute 'f')");
+    // Read once per call node, however many times the walk meets it.
+    auto [callee, first_time] = callee_names_.try_emplace(&node);
+    if (first_time) {
+      tensorflow::AttrValue f_attr;
+      StatusOr<bool> has_f = FindNodeAttr(node, "f", &f_attr);
+      if (!has_f.ok()) return Error(scope, node.name(), std::string(has_f.status().message()));
+      if (!*has_f || !f_attr.has_func()) {
+        return Error(scope, node.name(), "calls no function (attribute 'f')");
+      }
+      callee->second = f_attr.func().name();
     }
-    const std::string& name = f_attr.func().name();
+    const std::string& name = callee->second;
     StatusOr<const FunctionDef*> function = functions_.Find(name);
     if (!function.ok()) return Error(scope, node.name(), std::string(function.status().message()));
     if (*function == nullptr) {
@@ -575,6 +580,7 @@ class SignatureInliner::Walk {
   }
 
   const FunctionLibrary& functions_;
+  absl::flat_hash_map<const NodeDef*, std::string> callee_names_;  // call node -> its "f"
   const std::shared_ptr<NodeIndex> top_level_nodes_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   int top_ = -1;  // the current signature's top-level scope

@@ -1,6 +1,7 @@
 #include "servekit/formats/savedmodel/node_attrs.h"
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "servekit/util/protobuf_wire.h"
@@ -30,10 +31,13 @@ bool ReadEntry(absl::string_view bytes, Entry* entry) {
   });
 }
 
+// The key is escaped: unlike protobuf's map keys, entries' keys are not
+// checked to be UTF-8, and error messages must be.
 Status Malformed(const tensorflow::NodeDef& node, absl::string_view key) {
-  return absl::InvalidArgumentError(absl::StrCat("node '", node.name(), "' has an attribute",
-                                                 key.empty() ? "" : absl::StrCat(" '", key, "'"),
-                                                 " that is not well-formed (corrupt)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("node '", node.name(), "' has an attribute",
+                   key.empty() ? "" : absl::StrCat(" '", absl::CHexEscape(key), "'"),
+                   " that is not well-formed (corrupt)"));
 }
 
 // The entry's value; repeated occurrences of a message field merge, which is
@@ -84,31 +88,49 @@ void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
 
 Status NodeAttrs::Read(const tensorflow::NodeDef& node) {
   size_ = 0;
+  by_key_.clear();
   Entry entry;
   for (const std::string& bytes : node.attr()) {
-    if (!ReadEntry(bytes, &entry)) return Malformed(node, "");
+    if (!ReadEntry(bytes, &entry)) {
+      size_ = 0;
+      return Malformed(node, "");
+    }
     if (absl::StartsWith(entry.key, "_")) continue;
     // Of two entries with one key the later wins, as in a parsed map.
-    size_t slot = 0;
-    while (slot < size_ && attrs_[slot].first != entry.key) ++slot;
+    size_t slot = Slot(entry.key);
     if (slot == size_) {
       if (size_ == attrs_.size()) attrs_.emplace_back();
+      attrs_[size_].first = entry.key;
+      if (!by_key_.empty() || size_ + 1 > kScannedKeys) {
+        if (by_key_.empty()) {
+          for (size_t i = 0; i < size_; ++i) by_key_.emplace(attrs_[i].first, i);
+        }
+        by_key_.emplace(entry.key, size_);
+      }
       ++size_;
     }
-    attrs_[slot].first = entry.key;
     if (Status parsed = ParseValue(node, entry, &attrs_[slot].second); !parsed.ok()) {
       size_ = 0;
+      by_key_.clear();
       return parsed;
     }
   }
   return absl::OkStatus();
 }
 
-const tensorflow::AttrValue* NodeAttrs::Find(absl::string_view name) const {
-  for (size_t i = 0; i < size_; ++i) {
-    if (attrs_[i].first == name) return &attrs_[i].second;
+size_t NodeAttrs::Slot(absl::string_view name) const {
+  if (!by_key_.empty()) {
+    auto found = by_key_.find(name);
+    return found == by_key_.end() ? size_ : found->second;
   }
-  return nullptr;
+  size_t slot = 0;
+  while (slot < size_ && attrs_[slot].first != name) ++slot;
+  return slot;
+}
+
+const tensorflow::AttrValue* NodeAttrs::Find(absl::string_view name) const {
+  const size_t slot = Slot(name);
+  return slot < size_ ? &attrs_[slot].second : nullptr;
 }
 
 }  // namespace servekit

@@ -7,6 +7,7 @@
 // `_class`, `shared_name`, `debug_name`, ...); parsing every one of them
 // into an AttrValue was about 40% of parsing a Keras model's saved_model.pb.
 //
+// Reading is linear in the entries, however many there are.
 // An entry is read as protobuf reads a map entry: its key is field 1, its
 // value field 2 (a repeated key replaces, a repeated value merges), other
 // fields are skipped, and of two entries with one key the later wins.
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "servekit/proto/tf/attr_value.pb.h"
 #include "servekit/proto/tf/node_def.pb.h"
@@ -49,8 +51,16 @@ class NodeAttrs {
   const tensorflow::AttrValue* Find(absl::string_view name) const;
 
  private:
+  // Up to this many keys are found by scanning; beyond, through by_key_ (a
+  // hostile node may have a million).
+  static constexpr size_t kScannedKeys = 16;
+
+  // The slot of `name` in attrs_, or size_.
+  size_t Slot(absl::string_view name) const;
+
   std::vector<std::pair<absl::string_view, tensorflow::AttrValue>> attrs_;
   size_t size_ = 0;  // attrs_ holds at least this many; the rest are kept for reuse
+  absl::flat_hash_map<absl::string_view, size_t> by_key_;  // empty while size_ <= kScannedKeys
 };
 
 }  // namespace servekit

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/engine/image_layout.h"
@@ -296,7 +298,7 @@ class Translator {
 
   // --- attributes, with TensorFlow's defaults for the ones the file stripped ---------------
   // The node being translated's attribute, read by Translate (node_attrs.h).
-  const AttrValue* Attr(absl::string_view name) const { return attrs_.Find(name); }
+  const AttrValue* Attr(absl::string_view name) const { return attrs_->Find(name); }
   std::string AttrString(absl::string_view name, const std::string& fallback) const {
     const AttrValue* a = Attr(name);
     return a != nullptr && a->value_case() == AttrValue::kS ? a->s() : fallback;
@@ -390,7 +392,14 @@ class Translator {
     const NodeDef& def = *node.def;
     const std::string& op = def.op();
     current_ = node.name;
-    RETURN_IF_ERROR(attrs_.Read(def));
+    // Read once per TensorFlow node, however many copies of it the inliner made.
+    std::unique_ptr<NodeAttrs>& attrs = attrs_of_node_[&def];
+    if (attrs == nullptr) {
+      auto read = std::make_unique<NodeAttrs>();
+      RETURN_IF_ERROR(read->Read(def));
+      attrs = std::move(read);
+    }
+    attrs_ = attrs.get();
 
     if (op == "Placeholder" || op == "PlaceholderWithDefault") {
       auto input = input_of_node_.find(n);
@@ -968,8 +977,9 @@ class Translator {
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value
   std::string current_;                   // the node being translated, for names
-  NodeAttrs attrs_;                       // its attributes
-  int64_t const_elements_ = 0;            // in all Const nodes so far
+  const NodeAttrs* attrs_ = nullptr;      // its attributes
+  absl::flat_hash_map<const NodeDef*, std::unique_ptr<NodeAttrs>> attrs_of_node_;
+  int64_t const_elements_ = 0;  // in all Const nodes so far
 };
 
 }  // namespace

@@ -82,7 +82,7 @@ std::map<std::string, std::string> VariableCheckpointKeys(
   const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
   for (const tensorflow::NodeDef& node : graph.node()) {
     if (node.op() != "StatefulPartitionedCall" && node.op() != "PartitionedCall") continue;
-    // A malformed attribute is left for the inliner to report.
+    // A malformed attribute is reported where a signature reaches the node.
     tensorflow::AttrValue f;
     if (StatusOr<bool> has = FindNodeAttr(node, "f", &f); !has.ok() || !*has || !f.has_func()) {
       continue;
