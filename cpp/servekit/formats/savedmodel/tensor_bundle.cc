@@ -72,10 +72,17 @@ Status CheckEntryExtent(const std::string& key, const BundleEntryProto& entry, i
   return absl::OkStatus();
 }
 
-// The byte size of a file, or why it cannot be had.
-StatusOr<int64_t> FileSize(const std::string& path) {
+// A data file opened for reading, with its size, or why it cannot be had.
+// O_NONBLOCK: opening a FIFO put in a file's place must not wait for a writer
+// (it is then refused as not a regular file).
+struct DataFile {
+  UniqueFd fd;
+  int64_t size = 0;
+};
+StatusOr<DataFile> OpenDataFile(const std::string& path) {
+  DataFile file{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)), 0};
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
+  if (!file.fd.valid() || ::fstat(file.fd.get(), &info) != 0) {
     const int error = errno;
     const std::string message = absl::StrCat("cannot read '", path, "': ", std::strerror(error));
     return error == ENOENT ? absl::NotFoundError(message) : absl::DataLossError(message);
@@ -83,7 +90,8 @@ StatusOr<int64_t> FileSize(const std::string& path) {
   if (!S_ISREG(info.st_mode)) {
     return absl::DataLossError(absl::StrCat("'", path, "' is not a regular file"));
   }
-  return static_cast<int64_t>(info.st_size);
+  file.size = static_cast<int64_t>(info.st_size);
+  return file;
 }
 
 Status CheckBools(const std::string& key, const uint8_t* data, int64_t count) {
@@ -282,21 +290,24 @@ StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const Bundl
     return Status(index.status().code(), absl::StrCat(index_path, ": ", index.status().message()));
   }
   // Each data file an entry points into must exist and hold the entry's
-  // extent; sizes are looked up once per file.
+  // extent; each is opened once, and the first kHeldDataFiles stay open for
+  // Read (opening a file per tensor read was a tenth of a small model's load).
   const int num_shards = index->header.num_shards();
   std::map<int, int64_t> shard_sizes;
+  std::map<int, UniqueFd> held;
   for (const auto& [key, entry] : index->entries) {
     if (entry.slices_size() > 0) continue;
     auto known = shard_sizes.find(entry.shard_id());
     if (known == shard_sizes.end()) {
       const std::string path = BundleDataFilename(prefix, entry.shard_id(), num_shards);
-      auto size = FileSize(path);
-      if (!size.ok()) {
-        return Status(size.status().code(),
+      StatusOr<DataFile> file = OpenDataFile(path);
+      if (!file.ok()) {
+        return Status(file.status().code(),
                       absl::StrCat("the data file of tensor ", Quote(key),
-                                   " is missing or unreadable: ", size.status().message()));
+                                   " is missing or unreadable: ", file.status().message()));
       }
-      known = shard_sizes.emplace(entry.shard_id(), *size).first;
+      known = shard_sizes.emplace(entry.shard_id(), file->size).first;
+      if (held.size() < kHeldDataFiles) held.emplace(entry.shard_id(), std::move(file->fd));
     }
     if (entry.offset() + entry.size() > known->second) {
       return absl::DataLossError(
@@ -306,7 +317,7 @@ StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const Bundl
                        known->second, " bytes"));
     }
   }
-  return TensorBundle(prefix, options, *std::move(index));
+  return TensorBundle(prefix, options, *std::move(index), std::move(held));
 }
 
 std::vector<std::string> TensorBundle::Keys() const {
@@ -324,10 +335,17 @@ const BundleEntryProto* TensorBundle::Find(const std::string& key) const {
 Status TensorBundle::ReadExtent(const std::string& key, const BundleEntryProto& entry,
                                 void* out) const {
   const std::string path = BundleDataFilename(prefix_, entry.shard_id(), num_shards());
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::DataLossError(
-        absl::StrCat("tensor ", Quote(key), ": cannot open '", path, "': ", std::strerror(errno)));
+  UniqueFd opened;
+  int fd;
+  if (auto file = data_files_.find(entry.shard_id()); file != data_files_.end()) {
+    fd = file->second.get();
+  } else {
+    opened = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!opened.valid()) {
+      return absl::DataLossError(absl::StrCat("tensor ", Quote(key), ": cannot open '", path,
+                                              "': ", std::strerror(errno)));
+    }
+    fd = opened.get();
   }
   char* dst = static_cast<char*>(out);
   int64_t done = 0;
@@ -345,7 +363,6 @@ Status TensorBundle::ReadExtent(const std::string& key, const BundleEntryProto& 
     }
     done += n;
   }
-  ::close(fd);
   return status;
 }
 

@@ -10,7 +10,9 @@
 //
 // Open reads and checks the whole index at once (it is small: one entry per
 // tensor) and that each data file an entry points into exists and is long
-// enough for it. Tensors are read lazily, one pread each, when Read is called:
+// enough for it; it keeps the data files open (up to 64 of them), so Read
+// reads a file as it was when opened, even if it is replaced since.
+// Tensors are read lazily, one pread each, when Read is called:
 // a checkpoint holds more than serving needs (optimizer slots, counters, the
 // object graph, under Keras 3 every variable twice), and the loader reads only
 // the variables the served signatures use. Read checks the dtype, the shape
@@ -19,7 +21,7 @@
 // and the file, never a crash or an allocation the files do not back.
 //
 // Thread safety: a TensorBundle is immutable after Open; its const methods may
-// run concurrently (Read opens the data file itself each time).
+// run concurrently (pread on a shared descriptor). Movable, not copyable.
 #pragma once
 
 #include <map>
@@ -33,6 +35,7 @@
 #include "servekit/proto/tf/trackable_object_graph.pb.h"
 #include "servekit/util/status.h"
 #include "servekit/util/tensor.h"
+#include "servekit/util/unique_fd.h"
 
 namespace servekit {
 
@@ -86,8 +89,16 @@ class TensorBundle {
   StatusOr<tensorflow::TrackableObjectGraph> ReadObjectGraph() const;
 
  private:
-  TensorBundle(std::string prefix, BundleOptions options, BundleIndex index)
-      : prefix_(std::move(prefix)), options_(options), index_(std::move(index)) {}
+  // The data files Open keeps open (at most this many; Read opens any other
+  // one itself, each time).
+  static constexpr size_t kHeldDataFiles = 64;
+
+  TensorBundle(std::string prefix, BundleOptions options, BundleIndex index,
+               std::map<int, UniqueFd> data_files)
+      : prefix_(std::move(prefix)),
+        options_(options),
+        index_(std::move(index)),
+        data_files_(std::move(data_files)) {}
   // The bytes of `entry`'s extent, read from its data file.
   Status ReadExtent(const std::string& key, const tensorflow::BundleEntryProto& entry,
                     void* out) const;
@@ -95,6 +106,7 @@ class TensorBundle {
   std::string prefix_;
   BundleOptions options_;
   BundleIndex index_;
+  std::map<int, UniqueFd> data_files_;  // shard -> its open data file
 };
 
 // The data file of `shard` among `num_shards`: "<prefix>.data-00001-of-00004".
