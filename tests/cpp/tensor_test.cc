@@ -1,8 +1,13 @@
 // Tensor and element-count helpers (util/tensor.h).
 #include "servekit/util/tensor.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
 
 #include "test_util.h"
 
@@ -118,6 +123,46 @@ TEST(TensorTest, PermuteAxesMovesEveryElement) {
   auto scalar = Tensor::Allocate(DType::kFloat32, {})->PermuteAxes({});
   ASSERT_TRUE(scalar.ok());
   EXPECT_EQ(scalar->num_elements(), 1);
+}
+
+// Every rank up to 5, every element size, random shapes (some with a zero or
+// a one) and permutations: each element lands where the index arithmetic of
+// the definition puts it.
+TEST(TensorTest, PermuteAxesAgreesWithTheDefinition) {
+  std::mt19937 rng(7);
+  for (DType dtype : {DType::kUInt8, DType::kFloat32, DType::kInt64, DType::kBool}) {
+    const size_t element = DTypeSize(dtype);
+    for (int rank = 0; rank <= 5; ++rank) {
+      for (int trial = 0; trial < 20; ++trial) {
+        Shape shape(rank);
+        for (int64_t& d : shape) d = static_cast<int64_t>(rng() % 5);  // 0..4
+        std::vector<int64_t> perm(rank);
+        std::iota(perm.begin(), perm.end(), 0);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        SK_ASSERT_OK_AND_ASSIGN(Tensor t, Tensor::Allocate(dtype, shape));
+        auto* bytes = static_cast<uint8_t*>(t.raw_data());
+        for (size_t i = 0; i < t.num_bytes(); ++i) bytes[i] = static_cast<uint8_t>(rng());
+        if (dtype == DType::kBool) {
+          for (size_t i = 0; i < t.num_bytes(); ++i) bytes[i] &= 1;
+        }
+        SK_ASSERT_OK_AND_ASSIGN(Tensor p, t.PermuteAxes(perm));
+        ASSERT_EQ(p.num_elements(), t.num_elements());
+        std::vector<int64_t> index(rank, 0);  // in t
+        for (int64_t n = 0; n < t.num_elements(); ++n) {
+          int64_t to = 0;  // p[index[perm[0]], ..., index[perm[rank - 1]]]
+          for (int i = 0; i < rank; ++i) to = to * p.shape()[i] + index[perm[i]];
+          ASSERT_EQ(std::memcmp(static_cast<const uint8_t*>(p.raw_data()) + to * element,
+                                bytes + n * element, element),
+                    0)
+              << "rank " << rank << " element " << n;
+          for (int i = rank - 1; i >= 0; --i) {
+            if (++index[i] < shape[i]) break;
+            index[i] = 0;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

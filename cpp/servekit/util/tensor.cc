@@ -6,6 +6,7 @@
 #include <limits>
 #include <new>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/util/recycled_buffers.h"
 
@@ -95,25 +96,75 @@ Tensor Tensor::Reshaped(Shape shape) const {
   return t;
 }
 
+namespace {
+
+// Copies `from` into `to` in the permuted order: `shape` is the result's,
+// `strides[i]` the source stride (in elements) of result axis i. The innermost
+// result axis is a strided loop; the outer ones advance one offset.
+template <typename T>
+void CopyPermuted(const T* from, T* to, const Shape& shape, const std::vector<int64_t>& strides) {
+  const int r = static_cast<int>(shape.size());
+  if (r == 0) {
+    *to = *from;
+    return;
+  }
+  const int64_t inner = shape[r - 1];
+  const int64_t inner_stride = strides[r - 1];
+  std::vector<int64_t> index(r - 1, 0);
+  int64_t offset = 0;
+  while (true) {
+    const T* src = from + offset;
+    for (int64_t j = 0; j < inner; ++j) to[j] = src[j * inner_stride];
+    to += inner;
+    int i = r - 2;
+    for (; i >= 0; --i) {
+      offset += strides[i];
+      if (++index[i] < shape[i]) break;
+      offset -= strides[i] * shape[i];
+      index[i] = 0;
+    }
+    if (i < 0) return;
+  }
+}
+
+// An element of `size` bytes, copied as one value.
+template <size_t size>
+struct Element {
+  char bytes[size];
+};
+
+}  // namespace
+
 StatusOr<Tensor> Tensor::PermuteAxes(const std::vector<int64_t>& perm) const {
   const int r = rank();
   Shape permuted(r);
   for (int i = 0; i < r; ++i) permuted[i] = shape_[perm[i]];
   ASSIGN_OR_RETURN(Tensor out, Allocate(dtype_, permuted));
-  const size_t element = DTypeSize(dtype_);
+  if (out.num_elements() == 0) return out;
   std::vector<int64_t> strides(r, 1);  // of this tensor
   for (int i = r - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape_[i + 1];
-  std::vector<int64_t> index(r, 0);  // in the result
-  const auto* from = static_cast<const char*>(data_);
-  auto* to = static_cast<char*>(out.raw_data());
-  for (int64_t n = 0; n < out.num_elements(); ++n) {
-    int64_t offset = 0;
-    for (int i = 0; i < r; ++i) offset += index[i] * strides[perm[i]];
-    std::memcpy(to + n * element, from + offset * element, element);
-    for (int i = r - 1; i >= 0; --i) {
-      if (++index[i] < permuted[i]) break;
-      index[i] = 0;
-    }
+  std::vector<int64_t> permuted_strides(r);  // of result axis i, in this tensor
+  for (int i = 0; i < r; ++i) permuted_strides[i] = strides[perm[i]];
+  switch (DTypeSize(dtype_)) {
+    case 1:
+      CopyPermuted(static_cast<const Element<1>*>(data_), static_cast<Element<1>*>(out.raw_data()),
+                   permuted, permuted_strides);
+      break;
+    case 2:
+      CopyPermuted(static_cast<const Element<2>*>(data_), static_cast<Element<2>*>(out.raw_data()),
+                   permuted, permuted_strides);
+      break;
+    case 4:
+      CopyPermuted(static_cast<const Element<4>*>(data_), static_cast<Element<4>*>(out.raw_data()),
+                   permuted, permuted_strides);
+      break;
+    case 8:
+      CopyPermuted(static_cast<const Element<8>*>(data_), static_cast<Element<8>*>(out.raw_data()),
+                   permuted, permuted_strides);
+      break;
+    default:
+      return absl::InternalError(
+          absl::StrCat("PermuteAxes: no copy for elements of ", DTypeSize(dtype_), " bytes"));
   }
   return out;
 }
