@@ -57,18 +57,17 @@ std::string DeclaredShapeString(const tensorflow::TensorShapeProto* shape) {
 // nothing.
 Status CheckAgainstDeclaration(const tensorflow::NodeDef& node, const std::string& key,
                                const Tensor& value) {
-  NodeAttrs attrs;
-  RETURN_IF_ERROR(attrs.Read(node));
+  tensorflow::AttrValue shape, dtype;
+  ASSIGN_OR_RETURN(const bool has_shape, FindNodeAttr(node, "shape", &shape));
+  ASSIGN_OR_RETURN(const bool has_dtype, FindNodeAttr(node, "dtype", &dtype));
   const tensorflow::TensorShapeProto* declared_shape = nullptr;
-  if (const tensorflow::AttrValue* shape = attrs.Find("shape");
-      shape != nullptr && shape->value_case() == tensorflow::AttrValue::kShape) {
-    declared_shape = &shape->shape();
+  if (has_shape && shape.value_case() == tensorflow::AttrValue::kShape) {
+    declared_shape = &shape.shape();
   }
   bool same = true;
   std::optional<tensorflow::DataType> declared_dtype;
-  if (const tensorflow::AttrValue* dtype = attrs.Find("dtype");
-      dtype != nullptr && dtype->value_case() == tensorflow::AttrValue::kType) {
-    declared_dtype = dtype->type();
+  if (has_dtype && dtype.value_case() == tensorflow::AttrValue::kType) {
+    declared_dtype = dtype.type();
     const std::optional<DType> declared = FromTfDataType(*declared_dtype);
     same = declared.has_value() && *declared == value.dtype();
   }
@@ -111,16 +110,15 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
       return read.status();
     }
   }
-  const std::map<std::string, std::string> keys =
-      VariableCheckpointKeys(*meta_graph.def, object_graph ? &*object_graph : nullptr);
+  const VariableCheckpointKeys keys(*meta_graph.def, object_graph ? &*object_graph : nullptr);
   // The top-level graph's nodes by name: what each variable declares.
   absl::flat_hash_map<absl::string_view, const tensorflow::NodeDef*> top_level;
   for (const tensorflow::NodeDef& node : meta_graph.def->graph_def().node()) {
     top_level.emplace(node.name(), &node);  // the first of a name, as before
   }
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
-    auto key = keys.find(node);
-    if (key == keys.end()) {
+    const std::string* key = keys.Find(node);
+    if (key == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("variable '", node, "' has no value in the checkpoint (no key maps to it)"));
     }
@@ -128,9 +126,9 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
       return absl::InvalidArgumentError(absl::StrCat(
           "variable '", node, "' is read but the SavedModel has no variables/variables.index"));
     }
-    ASSIGN_OR_RETURN(Tensor value, bundle->Read(key->second));
+    ASSIGN_OR_RETURN(Tensor value, bundle->Read(*key));
     if (auto declared = top_level.find(node); declared != top_level.end()) {
-      RETURN_IF_ERROR(CheckAgainstDeclaration(*declared->second, key->second, value));
+      RETURN_IF_ERROR(CheckAgainstDeclaration(*declared->second, *key, value));
     }
     return value;
   };

@@ -54,70 +54,77 @@ absl::flat_hash_map<int, std::string> SavedVariableKeys(
 }
 
 // The data inputs of `node`, as top-level node names ("x:0" -> "x").
-std::vector<std::string> InputNodeNames(const tensorflow::NodeDef& node) {
-  std::vector<std::string> names;
+std::vector<absl::string_view> InputNodeNames(const tensorflow::NodeDef& node) {
+  std::vector<absl::string_view> names;
   for (const std::string& input : node.input()) {
     if (input.empty() || input[0] == '^') continue;
-    names.push_back(input.substr(0, input.find(':')));
+    names.push_back(absl::string_view(input).substr(0, input.find(':')));
   }
   return names;
 }
 
 }  // namespace
 
-std::map<std::string, std::string> VariableCheckpointKeys(
-    const tensorflow::MetaGraphDef& meta_graph,
-    const tensorflow::TrackableObjectGraph* object_graph) {
-  std::map<std::string, std::string> keys;
+VariableCheckpointKeys::VariableCheckpointKeys(const tensorflow::MetaGraphDef& meta_graph,
+                                               const tensorflow::TrackableObjectGraph* object_graph)
+    : object_graph_(object_graph) {
   const tensorflow::GraphDef& graph = meta_graph.graph_def();
-  absl::flat_hash_map<std::string, const tensorflow::NodeDef*> variables;
+  std::vector<const tensorflow::NodeDef*> calls;
   for (const tensorflow::NodeDef& node : graph.node()) {
-    if (node.op() == "VariableV2" || node.op() == "Variable") keys[node.name()] = node.name();
-    if (node.op() == "VarHandleOp") variables[node.name()] = &node;
+    const std::string& op = node.op();
+    if (op == "VariableV2" || op == "Variable") keys_.emplace(node.name(), node.name());
+    if (op == "VarHandleOp") handles_.emplace(node.name(), &node);
+    if (op == "StatefulPartitionedCall" || op == "PartitionedCall") calls.push_back(&node);
   }
-  if (object_graph == nullptr || variables.empty()) return keys;
+  if (object_graph == nullptr || handles_.empty()) return;
 
   // The object-graph route: calls' captured inputs -> saved objects -> keys.
   const tensorflow::SavedObjectGraph& saved = meta_graph.object_graph_def();
   const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
-  for (const tensorflow::NodeDef& node : graph.node()) {
-    if (node.op() != "StatefulPartitionedCall" && node.op() != "PartitionedCall") continue;
+  for (const tensorflow::NodeDef* node : calls) {
     // A malformed attribute is reported where a signature reaches the node.
     tensorflow::AttrValue f;
-    if (StatusOr<bool> has = FindNodeAttr(node, "f", &f); !has.ok() || !*has || !f.has_func()) {
+    if (StatusOr<bool> has = FindNodeAttr(*node, "f", &f); !has.ok() || !*has || !f.has_func()) {
       continue;
     }
     auto concrete = saved.concrete_functions().find(f.func().name());
     if (concrete == saved.concrete_functions().end()) continue;
     const auto& bound = concrete->second.bound_inputs();
-    const std::vector<std::string> inputs = InputNodeNames(node);
+    const std::vector<absl::string_view> inputs = InputNodeNames(*node);
     if (bound.size() > static_cast<int>(inputs.size())) continue;
     const size_t first = inputs.size() - bound.size();
     for (int i = 0; i < bound.size(); ++i) {
-      const std::string& input = inputs[first + i];
+      const absl::string_view input = inputs[first + i];
       auto key = saved_keys.find(bound[i]);
-      if (variables.count(input) > 0 && key != saved_keys.end()) keys[input] = key->second;
+      if (key != saved_keys.end() && handles_.contains(input))
+        keys_[std::string(input)] = key->second;
     }
   }
+}
 
-  // The fallback: shared_name == full_name.
-  absl::flat_hash_map<std::string, std::string> by_full_name;
-  for (const auto& trackable : object_graph->nodes()) {
-    for (const auto& attribute : trackable.attributes()) {
-      if (attribute.name() == kVariableValue && !attribute.full_name().empty())
-        by_full_name[attribute.full_name()] = attribute.checkpoint_key();
+const std::string* VariableCheckpointKeys::Find(absl::string_view node) const {
+  if (auto key = keys_.find(node); key != keys_.end()) return &key->second;
+  // The fallback: shared_name == full_name. The full names are indexed the
+  // first time a variable needs them (a Keras export's signatures read only
+  // routed variables).
+  auto handle = handles_.find(node);
+  if (object_graph_ == nullptr || handle == handles_.end()) return nullptr;
+  if (!by_full_name_) {
+    by_full_name_.emplace();
+    for (const auto& trackable : object_graph_->nodes()) {
+      for (const auto& attribute : trackable.attributes()) {
+        if (attribute.name() == kVariableValue && !attribute.full_name().empty())
+          by_full_name_->emplace(attribute.full_name(), attribute.checkpoint_key());
+      }
     }
   }
-  for (const auto& [name, node] : variables) {
-    if (keys.count(name) > 0) continue;
-    tensorflow::AttrValue shared;
-    if (StatusOr<bool> has = FindNodeAttr(*node, "shared_name", &shared); !has.ok() || !*has) {
-      continue;
-    }
-    auto key = by_full_name.find(shared.s());
-    if (key != by_full_name.end()) keys[name] = key->second;
+  tensorflow::AttrValue shared;
+  if (StatusOr<bool> has = FindNodeAttr(*handle->second, "shared_name", &shared);
+      !has.ok() || !*has) {
+    return nullptr;
   }
-  return keys;
+  auto key = by_full_name_->find(shared.s());
+  return key == by_full_name_->end() ? nullptr : &key->second;
 }
 
 }  // namespace servekit

@@ -15,23 +15,39 @@
 //
 // TF1 (VariableV2 nodes, saved by a Saver): the key is the node's name.
 //
-// The map may hold variables no signature reads; a variable a signature reads
-// but the map lacks is the translator's error to report, naming it.
+// A variable a signature reads but that has no key is the translator's error
+// to report, naming it.
 #pragma once
 
-#include <map>
+#include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/proto/tf/trackable_object_graph.pb.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
 
-// Top-level variable node name -> checkpoint key. `object_graph` is the
-// checkpoint's (null for a TF1 checkpoint, which has none).
-std::map<std::string, std::string> VariableCheckpointKeys(
-    const tensorflow::MetaGraphDef& meta_graph,
-    const tensorflow::TrackableObjectGraph* object_graph);
+class VariableCheckpointKeys {
+ public:
+  // `object_graph` is the checkpoint's (null for a TF1 checkpoint, which has
+  // none). Both graphs must outlive this object. The object-graph route is
+  // walked here; the full-name fallback only when a variable needs it.
+  VariableCheckpointKeys(const tensorflow::MetaGraphDef& meta_graph,
+                         const tensorflow::TrackableObjectGraph* object_graph);
+
+  // The checkpoint key of top-level variable node `node`, or nullptr. Not
+  // thread-safe (the fallback's index is made on first use); the pointer
+  // stays valid as long as this object.
+  const std::string* Find(absl::string_view node) const;
+
+ private:
+  const tensorflow::TrackableObjectGraph* object_graph_;
+  absl::flat_hash_map<std::string, std::string> keys_;  // TF1 and routed variables
+  absl::flat_hash_map<absl::string_view, const tensorflow::NodeDef*> handles_;  // VarHandleOps
+  mutable std::optional<absl::flat_hash_map<std::string, std::string>> by_full_name_;
+};
 
 }  // namespace servekit
