@@ -409,6 +409,29 @@ TEST_F(HostileSavedModelTest, VariableDtypeDiffersFromTheGraph) {
                         {"variable 'b'", "holds DT_FLOAT [3]", "declares DT_DOUBLE [3]"}));
 }
 
+TEST_F(HostileSavedModelTest, VariablesTheRouteMissesAreFoundByTheirSharedName) {
+  // Without bound_inputs the object graph ties no captured input to a saved
+  // variable: the keys come from the VarHandleOps' shared_name, which is the
+  // checkpoint's full_name of the variable.
+  const fs::path dir = Copy("tiny_module");
+  tensorflow::SavedModel saved_model = ReadProto(dir);
+  auto& concrete = *MetaGraph(saved_model).mutable_object_graph_def()->mutable_concrete_functions();
+  int cleared = 0;
+  for (auto& [name, function] : concrete) {
+    cleared += function.bound_inputs_size();
+    function.clear_bound_inputs();
+  }
+  ASSERT_GT(cleared, 0);
+  WriteProto(dir, saved_model);
+  ExpectLoadsAndComputes(dir, TinyModuleOutput("tiny_module"));
+
+  // And with no route and no matching full_name, the variable has no key.
+  EditAttr(TopLevelNode(saved_model, "w"), "shared_name",
+           [](tensorflow::AttrValue* a) { a->set_s("not_a_full_name"); });
+  WriteProto(dir, saved_model);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"variable 'w'", "no key maps to it"}));
+}
+
 TEST_F(HostileSavedModelTest, UnknownDeclaredDimsAcceptAnyCheckpointValue) {
   // -1 dims and an unknown rank declare nothing, as in TensorFlow.
   const fs::path dir = Copy("tiny_module");
