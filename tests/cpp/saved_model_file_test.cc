@@ -75,7 +75,8 @@ TEST(SavedModelFileTest, SelectsTheServeMetaGraph) {
     EXPECT_EQ(meta_graph->def->meta_info_def().tags().size(), 1);
     EXPECT_EQ(meta_graph->def->meta_info_def().tags(0), "serve");
     ASSERT_TRUE(meta_graph->def->signature_def().contains("serving_default"));
-    EXPECT_GT(meta_graph->def->graph_def().node_size(), 0);
+    EXPECT_EQ(meta_graph->def->graph_def().node_size(), 0);  // in top_level
+    EXPECT_GT(meta_graph->top_level.nodes().size(), 0u);
     EXPECT_GT(meta_graph->functions.size(), 0u);
     EXPECT_EQ(meta_graph->def->graph_def().library().function_size(), 0);
     EXPECT_GT(meta_graph->def->object_graph_def().nodes_size(), 0);
@@ -83,9 +84,9 @@ TEST(SavedModelFileTest, SelectsTheServeMetaGraph) {
 }
 
 TEST(SavedModelFileTest, TheWireSplitReadsWhatAWholeParseReads) {
-  // The meta graph is parsed without its library and op list, and each
-  // function on its own when asked for: together exactly what protobuf reads
-  // from the whole file.
+  // The meta graph is parsed without its top-level nodes, library and op
+  // list, and each node and function on its own when asked for: together
+  // exactly what protobuf reads from the whole file.
   for (const char* name : kFixtures) {
     SCOPED_TRACE(name);
     const fs::path dir = SavedModelFixture(name);
@@ -97,9 +98,27 @@ TEST(SavedModelFileTest, TheWireSplitReadsWhatAWholeParseReads) {
     const tensorflow::FunctionDefLibrary library = expected.graph_def().library();
     ASSERT_GT(library.function_size(), 0);
     EXPECT_GT(expected.meta_info_def().stripped_op_list().op_size(), 0);
+    const tensorflow::GraphDef graph = expected.graph_def();
+    ASSERT_GT(graph.node_size(), 0);
     expected.mutable_graph_def()->clear_library();
+    expected.mutable_graph_def()->clear_node();
     expected.mutable_meta_info_def()->clear_stripped_op_list();
     EXPECT_TRUE(MessageDifferencer::Equals(expected, *split->def));
+    // Every node, in file order, with its name and op read on the wire.
+    const TopLevelGraph& top_level = split->top_level;
+    ASSERT_EQ(top_level.nodes().size(), static_cast<size_t>(graph.node_size()));
+    for (int i = 0; i < graph.node_size(); ++i) {
+      EXPECT_EQ(top_level.nodes()[i].name, graph.node(i).name());
+      EXPECT_EQ(top_level.nodes()[i].op, graph.node(i).op());
+      auto parsed = top_level.Find(graph.node(i).name());
+      ASSERT_TRUE(parsed.ok()) << parsed.status();
+      ASSERT_NE(*parsed, nullptr) << graph.node(i).name();
+      EXPECT_TRUE(MessageDifferencer::Equals(graph.node(i), **parsed)) << graph.node(i).name();
+      EXPECT_EQ(*top_level.Parse(i), *parsed);  // parsed once
+    }
+    auto no_node = top_level.Find("no_such_node");
+    ASSERT_TRUE(no_node.ok());
+    EXPECT_EQ(*no_node, nullptr);
     EXPECT_EQ(split->functions.size(), static_cast<size_t>(library.function_size()));
     for (const tensorflow::FunctionDef& f : library.function()) {
       auto parsed = split->functions.Find(f.signature().name());

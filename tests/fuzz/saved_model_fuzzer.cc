@@ -51,6 +51,7 @@ void CheckAgainstWholeParse(absl::string_view bytes,
   if (!split.ok()) __builtin_trap();  // refused what protobuf reads
   tensorflow::MetaGraphDef expected = *serve;
   expected.mutable_graph_def()->clear_library();
+  expected.mutable_graph_def()->clear_node();
   if (expected.has_meta_info_def()) expected.mutable_meta_info_def()->clear_stripped_op_list();
   if (serve->has_graph_def() != split->def->has_graph_def()) __builtin_trap();
   if (!serve->has_graph_def()) expected.clear_graph_def();
@@ -59,6 +60,17 @@ void CheckAgainstWholeParse(absl::string_view bytes,
   for (const tensorflow::FunctionDef& f : serve->graph_def().library().function())
     functions[f.signature().name()] = &f;
   if (functions.size() != split->functions.size()) __builtin_trap();
+  // Every top-level node in order, its name and op read on the wire as
+  // protobuf reads them, and each parsed on its own as in the whole parse.
+  const servekit::TopLevelGraph& top_level = split->top_level;
+  const auto& nodes = serve->graph_def().node();
+  if (top_level.nodes().size() != static_cast<size_t>(nodes.size())) __builtin_trap();
+  for (int i = 0; i < nodes.size(); ++i) {
+    if (top_level.nodes()[i].name != nodes[i].name() || top_level.nodes()[i].op != nodes[i].op())
+      __builtin_trap();
+    servekit::StatusOr<const tensorflow::NodeDef*> parsed = top_level.Parse(i);
+    if (!parsed.ok() || !MessageDifferencer::Equals(nodes[i], **parsed)) __builtin_trap();
+  }
   for (const auto& [name, f] : functions) {
     servekit::StatusOr<const tensorflow::FunctionDef*> parsed = split->functions.Find(name);
     if (!parsed.ok() || *parsed == nullptr || !MessageDifferencer::Equals(*f, **parsed))

@@ -12,7 +12,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,12 +55,12 @@ servekit::StatusOr<servekit::Tensor> Zeros(servekit::DType dtype, const servekit
 }
 
 // Zeros of the dtype and shape that the top-level variable node declares.
-servekit::StatusOr<servekit::Tensor> ReadDeclared(
-    const std::map<std::string, const tensorflow::NodeDef*>& top_level, const std::string& name) {
-  auto node = top_level.find(name);
-  if (node == top_level.end()) return absl::NotFoundError("no such top-level node");
+servekit::StatusOr<servekit::Tensor> ReadDeclared(const servekit::TopLevelGraph& top_level,
+                                                  const std::string& name) {
+  ASSIGN_OR_RETURN(const tensorflow::NodeDef* node, top_level.Find(name));
+  if (node == nullptr) return absl::NotFoundError("no such top-level node");
   servekit::NodeAttrs attrs;
-  RETURN_IF_ERROR(attrs.Read(*node->second));
+  RETURN_IF_ERROR(attrs.Read(*node));
   const tensorflow::AttrValue* dtype_attr = attrs.Find("dtype");
   const tensorflow::AttrValue* shape_attr = attrs.Find("shape");
   if (dtype_attr == nullptr || shape_attr == nullptr || shape_attr->shape().unknown_rank() ||
@@ -90,12 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       servekit::ParseSavedModelMetaGraph(bytes);
   if (!meta_graph.ok()) return 0;
 
-  std::map<std::string, const tensorflow::NodeDef*> top_level;
-  for (const tensorflow::NodeDef& node : meta_graph->def->graph_def().node()) {
-    top_level.emplace(node.name(), &node);
-  }
   const servekit::VariableReader read_variable = [&](const std::string& name) {
-    return ReadDeclared(top_level, name);
+    return ReadDeclared(meta_graph->top_level, name);
   };
   servekit::LoadOptions options;
   // As in onnx_reader_fuzzer: the engine's default cap is above the fuzzer's

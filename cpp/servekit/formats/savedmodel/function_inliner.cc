@@ -150,7 +150,8 @@ struct Scope {
   int parent = -1;                        // the caller's scope; -1: none
   int call_depth = 0;                     // calls above it
   std::string prefix;                     // of its flat nodes' names
-  // Its nodes by name: shared by every call of the same function.
+  // A function's nodes by name: shared by every call of the same function
+  // (the top-level graph's are the meta graph's TopLevelGraph).
   std::shared_ptr<const NodeIndex> nodes;
   absl::flat_hash_map<absl::string_view, TfOutput> args;
   // Node name -> flat node, and call node name -> callee scope; -1 while the
@@ -182,11 +183,7 @@ H AbslHashValue(H h, const TfOutput& output) {
 class SignatureInliner::Walk {
  public:
   explicit Walk(const SavedModelMetaGraph& meta_graph)
-      : functions_(meta_graph.functions), top_level_nodes_(std::make_shared<NodeIndex>()) {
-    for (const NodeDef& node : meta_graph.def->graph_def().node()) {
-      (*top_level_nodes_)[node.name()] = &node;
-    }
-  }
+      : functions_(meta_graph.functions), top_level_(meta_graph.top_level) {}
 
   // Starts a signature: a scope of its own for the top-level graph (what a
   // top-level node resolves to depends on which Placeholders the signature
@@ -200,9 +197,7 @@ class SignatureInliner::Walk {
       last.calls = {};
       last.passed = {};
     }
-    auto top = std::make_unique<Scope>();
-    top->nodes = top_level_nodes_;
-    scopes_.push_back(std::move(top));
+    scopes_.push_back(std::make_unique<Scope>());  // its nodes: top_level_
     top_ = static_cast<int>(scopes_.size()) - 1;
     fed_placeholders_ = std::move(fed_placeholders);
     first_node_ = nodes_.size();
@@ -338,12 +333,17 @@ class SignatureInliner::Walk {
         if (arg != s.args.end()) return Followed{arg->second};
       }
       const absl::string_view node_name = parts[0];
-      auto found = s.nodes->find(node_name);
-      if (found == s.nodes->end()) {
+      const NodeDef* found = nullptr;
+      if (s.function == nullptr) {
+        ASSIGN_OR_RETURN(found, top_level_.Find(node_name));  // parsed on first use
+      } else if (auto in_body = s.nodes->find(node_name); in_body != s.nodes->end()) {
+        found = in_body->second;
+      }
+      if (found == nullptr) {
         return absl::InvalidArgumentError(
             absl::StrCat("'", *ref, "' in ", Where(s), " names no node or argument"));
       }
-      const NodeDef& node = *found->second;
+      const NodeDef& node = *found;
       // The output's position among the node's outputs.
       int position = 0;
       if (s.function == nullptr) {
@@ -581,7 +581,7 @@ class SignatureInliner::Walk {
 
   const FunctionLibrary& functions_;
   absl::flat_hash_map<const NodeDef*, std::string> callee_names_;  // call node -> its "f"
-  const std::shared_ptr<NodeIndex> top_level_nodes_;
+  const TopLevelGraph& top_level_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   int top_ = -1;  // the current signature's top-level scope
   // Where the current signature's nodes and scopes begin: the limits are per

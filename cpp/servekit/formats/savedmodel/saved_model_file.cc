@@ -30,13 +30,15 @@ constexpr uint32_t kMetaGraphsField = 2;       // SavedModel.meta_graphs
 constexpr uint32_t kMetaInfoDefField = 1;      // MetaGraphDef.meta_info_def
 constexpr uint32_t kStrippedOpListField = 2;   // MetaInfoDef.stripped_op_list
 constexpr uint32_t kGraphDefField = 2;         // MetaGraphDef.graph_def
+constexpr uint32_t kNodeField = 1;             // GraphDef.node
 constexpr uint32_t kLibraryField = 2;          // GraphDef.library
 constexpr uint32_t kLibraryFunctionField = 1;  // FunctionDefLibrary.function
 
-// A serialized meta graph split in two: the rest of it, and its library's
-// serialized functions.
+// A serialized meta graph split in three: its top-level graph's serialized
+// nodes, its library's serialized functions, and the rest of it.
 struct SplitMetaGraph {
   std::string rest;
+  std::vector<absl::string_view> nodes;
   std::vector<absl::string_view> functions;
 };
 
@@ -69,7 +71,16 @@ bool Split(absl::string_view meta_graph, SplitMetaGraph* split) {
     } else if (message && field.number == kGraphDefField) {
       std::string kept;
       std::vector<absl::string_view> libraries;
-      parts_well_formed &= WithoutField(field.payload, kLibraryField, &kept, &libraries);
+      parts_well_formed &= ForEachWireField(field.payload, [&](const WireField& part) {
+        const bool part_message = part.type == WireType::kLengthDelimited;
+        if (part_message && part.number == kNodeField) {
+          split->nodes.push_back(part.payload);
+        } else if (part_message && part.number == kLibraryField) {
+          libraries.push_back(part.payload);
+        } else {
+          kept.append(part.encoded.data(), part.encoded.size());
+        }
+      });
       for (absl::string_view library : libraries) {
         parts_well_formed &= ForEachWireField(library, [&](const WireField& entry) {
           if (entry.number == kLibraryFunctionField && entry.type == WireType::kLengthDelimited) {
@@ -132,6 +143,7 @@ StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
       for (absl::string_view function : split.functions) {
         if (!chosen->functions.AddSerialized(function)) return corrupt;
       }
+      if (!chosen->top_level.Assign(split.nodes)) return corrupt;
     }
     available.push_back(TagSetString(tags));
   }

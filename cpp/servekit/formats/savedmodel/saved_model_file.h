@@ -10,12 +10,13 @@
 // names the file. Thread-safe: pure functions.
 //
 // The file is split on the wire before protobuf parses it: the meta graph is
-// parsed without its function library, whose functions are kept serialized
-// and parsed only when a signature reaches them (function_library.h), and
-// without MetaInfoDef.stripped_op_list (TensorFlow's OpDefs of the ops used,
-// which servekit does not read). Bytes that are not well-formed protobuf
-// fields are refused as a full parse would refuse them; a function that no
-// signature reaches is not checked beyond its name.
+// parsed without its top-level graph's nodes and its function library, which
+// are kept serialized and parsed only when a signature reaches them
+// (top_level_graph.h, function_library.h), and without
+// MetaInfoDef.stripped_op_list (TensorFlow's OpDefs of the ops used, which
+// servekit does not read). Bytes that are not well-formed protobuf fields are
+// refused as a full parse would refuse them; a node or function that no
+// signature reaches is not checked beyond its name (and a node's op).
 #pragma once
 
 #include <memory>
@@ -24,6 +25,7 @@
 
 #include "absl/strings/string_view.h"
 #include "servekit/formats/savedmodel/function_library.h"
+#include "servekit/formats/savedmodel/top_level_graph.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/util/status.h"
 
@@ -40,12 +42,14 @@ struct SavedModelOptions {
   size_t max_file_bytes = (size_t{2} << 30) - 1;
 };
 
-// The meta graph to serve: `def` without its library functions (its
-// graph_def().library() is empty) and without meta_info_def's
-// stripped_op_list; the functions by name in `functions`.
+// The meta graph to serve: `def` without its top-level nodes and library
+// functions (its graph_def() has no node and an empty library()) and without
+// meta_info_def's stripped_op_list; the nodes in `top_level`, the functions
+// by name in `functions`.
 struct SavedModelMetaGraph {
   std::unique_ptr<google::protobuf::Arena> arena;  // owns `def`
   tensorflow::MetaGraphDef* def = nullptr;
+  TopLevelGraph top_level;
   FunctionLibrary functions;
 };
 

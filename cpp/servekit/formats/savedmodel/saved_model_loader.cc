@@ -110,12 +110,7 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
       return read.status();
     }
   }
-  const VariableCheckpointKeys keys(*meta_graph.def, object_graph ? &*object_graph : nullptr);
-  // The top-level graph's nodes by name: what each variable declares.
-  absl::flat_hash_map<absl::string_view, const tensorflow::NodeDef*> top_level;
-  for (const tensorflow::NodeDef& node : meta_graph.def->graph_def().node()) {
-    top_level.emplace(node.name(), &node);  // the first of a name, as before
-  }
+  const VariableCheckpointKeys keys(meta_graph, object_graph ? &*object_graph : nullptr);
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
     const std::string* key = keys.Find(node);
     if (key == nullptr) {
@@ -127,9 +122,9 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
           "variable '", node, "' is read but the SavedModel has no variables/variables.index"));
     }
     ASSIGN_OR_RETURN(Tensor value, bundle->Read(*key));
-    if (auto declared = top_level.find(node); declared != top_level.end()) {
-      RETURN_IF_ERROR(CheckAgainstDeclaration(*declared->second, *key, value));
-    }
+    // What the variable's node declares (parsed already: the inliner reached it).
+    ASSIGN_OR_RETURN(const tensorflow::NodeDef* declared, meta_graph.top_level.Find(node));
+    if (declared != nullptr) RETURN_IF_ERROR(CheckAgainstDeclaration(*declared, *key, value));
     return value;
   };
 

@@ -65,32 +65,37 @@ std::vector<absl::string_view> InputNodeNames(const tensorflow::NodeDef& node) {
 
 }  // namespace
 
-VariableCheckpointKeys::VariableCheckpointKeys(const tensorflow::MetaGraphDef& meta_graph,
+VariableCheckpointKeys::VariableCheckpointKeys(const SavedModelMetaGraph& meta_graph,
                                                const tensorflow::TrackableObjectGraph* object_graph)
-    : object_graph_(object_graph) {
-  const tensorflow::GraphDef& graph = meta_graph.graph_def();
-  std::vector<const tensorflow::NodeDef*> calls;
-  for (const tensorflow::NodeDef& node : graph.node()) {
-    const std::string& op = node.op();
-    if (op == "VariableV2" || op == "Variable") keys_.emplace(node.name(), node.name());
-    if (op == "VarHandleOp") handles_.emplace(node.name(), &node);
-    if (op == "StatefulPartitionedCall" || op == "PartitionedCall") calls.push_back(&node);
+    : object_graph_(object_graph), top_level_(meta_graph.top_level) {
+  // Ops are read on the wire: only the calls are parsed here.
+  const std::vector<TopLevelGraph::Node>& nodes = top_level_.nodes();
+  std::vector<size_t> calls;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const absl::string_view op = nodes[i].op;
+    if (op == "VariableV2" || op == "Variable") {
+      keys_.emplace(std::string(nodes[i].name), std::string(nodes[i].name));
+    }
+    if (op == "VarHandleOp") handles_[nodes[i].name] = i;  // the later of a name, as Find
+    if (op == "StatefulPartitionedCall" || op == "PartitionedCall") calls.push_back(i);
   }
   if (object_graph == nullptr || handles_.empty()) return;
 
   // The object-graph route: calls' captured inputs -> saved objects -> keys.
-  const tensorflow::SavedObjectGraph& saved = meta_graph.object_graph_def();
+  const tensorflow::SavedObjectGraph& saved = meta_graph.def->object_graph_def();
   const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
-  for (const tensorflow::NodeDef* node : calls) {
-    // A malformed attribute is reported where a signature reaches the node.
+  for (size_t call : calls) {
+    // A malformed node or attribute is reported where a signature reaches it.
+    StatusOr<const tensorflow::NodeDef*> node = top_level_.Parse(call);
+    if (!node.ok()) continue;
     tensorflow::AttrValue f;
-    if (StatusOr<bool> has = FindNodeAttr(*node, "f", &f); !has.ok() || !*has || !f.has_func()) {
+    if (StatusOr<bool> has = FindNodeAttr(**node, "f", &f); !has.ok() || !*has || !f.has_func()) {
       continue;
     }
     auto concrete = saved.concrete_functions().find(f.func().name());
     if (concrete == saved.concrete_functions().end()) continue;
     const auto& bound = concrete->second.bound_inputs();
-    const std::vector<absl::string_view> inputs = InputNodeNames(*node);
+    const std::vector<absl::string_view> inputs = InputNodeNames(**node);
     if (bound.size() > static_cast<int>(inputs.size())) continue;
     const size_t first = inputs.size() - bound.size();
     for (int i = 0; i < bound.size(); ++i) {
@@ -118,8 +123,10 @@ const std::string* VariableCheckpointKeys::Find(absl::string_view node) const {
       }
     }
   }
+  StatusOr<const tensorflow::NodeDef*> handle_node = top_level_.Parse(handle->second);
+  if (!handle_node.ok()) return nullptr;  // reported where the inliner reached it
   tensorflow::AttrValue shared;
-  if (StatusOr<bool> has = FindNodeAttr(*handle->second, "shared_name", &shared);
+  if (StatusOr<bool> has = FindNodeAttr(**handle_node, "shared_name", &shared);
       !has.ok() || !*has) {
     return nullptr;
   }

@@ -24,6 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/proto/tf/trackable_object_graph.pb.h"
 #include "servekit/util/status.h"
@@ -35,7 +36,7 @@ class VariableCheckpointKeys {
   // `object_graph` is the checkpoint's (null for a TF1 checkpoint, which has
   // none). Both graphs must outlive this object. The object-graph route is
   // walked here; the full-name fallback only when a variable needs it.
-  VariableCheckpointKeys(const tensorflow::MetaGraphDef& meta_graph,
+  VariableCheckpointKeys(const SavedModelMetaGraph& meta_graph,
                          const tensorflow::TrackableObjectGraph* object_graph);
 
   // The checkpoint key of top-level variable node `node`, or nullptr. Not
@@ -46,7 +47,8 @@ class VariableCheckpointKeys {
  private:
   const tensorflow::TrackableObjectGraph* object_graph_;
   absl::flat_hash_map<std::string, std::string> keys_;  // TF1 and routed variables
-  absl::flat_hash_map<absl::string_view, const tensorflow::NodeDef*> handles_;  // VarHandleOps
+  const TopLevelGraph& top_level_;
+  absl::flat_hash_map<absl::string_view, size_t> handles_;  // VarHandleOp name -> its node's index
   mutable std::optional<absl::flat_hash_map<std::string, std::string>> by_full_name_;
 };
 

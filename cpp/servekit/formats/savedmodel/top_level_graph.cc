@@ -1,0 +1,70 @@
+#include "servekit/formats/savedmodel/top_level_graph.h"
+
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "servekit/formats/savedmodel/function_library.h"
+#include "servekit/util/protobuf_wire.h"
+
+namespace servekit {
+namespace {
+
+// NodeDef's field numbers.
+constexpr uint32_t kNameField = 1;
+constexpr uint32_t kOpField = 2;
+
+}  // namespace
+
+bool TopLevelGraph::Assign(const std::vector<absl::string_view>& serialized_nodes) {
+  size_t total = 0;
+  for (absl::string_view node : serialized_nodes) total += node.size();
+  auto storage = std::make_unique<char[]>(total);
+  std::vector<Node> nodes;
+  nodes.reserve(serialized_nodes.size());
+  size_t at = 0;
+  for (absl::string_view serialized : serialized_nodes) {
+    if (!serialized.empty()) std::memcpy(storage.get() + at, serialized.data(), serialized.size());
+    Node node;
+    node.serialized = absl::string_view(storage.get() + at, serialized.size());
+    at += serialized.size();
+    const bool well_formed = ForEachWireField(node.serialized, [&node](const WireField& field) {
+      if (field.type != WireType::kLengthDelimited) return;  // protobuf keeps it as unknown
+      if (field.number == kNameField) node.name = field.payload;
+      if (field.number == kOpField) node.op = field.payload;
+    });
+    if (!well_formed) return false;
+    nodes.push_back(node);
+  }
+  storage_ = std::move(storage);
+  nodes_ = std::move(nodes);
+  by_name_.clear();
+  by_name_.reserve(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) by_name_[nodes_[i].name] = i;  // the later wins
+  parsed_.assign(nodes_.size(), nullptr);
+  arena_.reset();
+  return true;
+}
+
+StatusOr<const tensorflow::NodeDef*> TopLevelGraph::Find(absl::string_view name) const {
+  auto found = by_name_.find(name);
+  if (found == by_name_.end()) return nullptr;
+  return Parse(found->second);
+}
+
+StatusOr<const tensorflow::NodeDef*> TopLevelGraph::Parse(size_t i) const {
+  if (parsed_[i] == nullptr) {
+    if (arena_ == nullptr) arena_ = NewParseArena();
+    auto* node = google::protobuf::Arena::CreateMessage<tensorflow::NodeDef>(arena_.get());
+    const absl::string_view bytes = nodes_[i].serialized;
+    if (!node->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("top-level node '", absl::CHexEscape(nodes_[i].name),
+                       "' in saved_model.pb is not a valid NodeDef (corrupt)"));
+    }
+    parsed_[i] = node;
+  }
+  return parsed_[i];
+}
+
+}  // namespace servekit

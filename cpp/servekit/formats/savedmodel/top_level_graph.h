@@ -1,0 +1,61 @@
+// TopLevelGraph: the nodes of a SavedModel's top-level graph (GraphDef.node),
+// each kept serialized and parsed the first time it is asked for.
+//
+// Why lazily: a TF2 export's top-level graph is mostly bookkeeping that
+// serving never reads: for each variable a VarHandleOp, and around it the
+// ReadVariableOp, AssignVariableOp and VarIsInitializedOp nodes of the
+// checkpoint's restore (a Keras CNN: 106 nodes, of which its signatures need
+// about 15). Parsing them all was the largest part of reading
+// saved_model.pb.
+//
+// Each node's name and op are read on the wire when it is added (as protobuf
+// would parse them: the last occurrence of a field wins); a node is checked
+// beyond that only when it is parsed. Of two nodes with one name, Find gives
+// the later. Find and Parse are const but parse into a cache: not
+// thread-safe (one load reads its graph from one thread); the pointers they
+// return stay valid as long as the graph.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/arena.h"
+#include "servekit/proto/tf/node_def.pb.h"
+#include "servekit/util/status.h"
+
+namespace servekit {
+
+class TopLevelGraph {
+ public:
+  struct Node {
+    absl::string_view name;
+    absl::string_view op;
+    absl::string_view serialized;
+  };
+
+  // Takes the serialized NodeDefs, in file order (copied). False, keeping
+  // none, when one of them is not a well-formed sequence of fields.
+  bool Assign(const std::vector<absl::string_view>& serialized_nodes);
+
+  // Every node's name and op, in file order.
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+  // The node named `name`, parsed; nullptr when there is none.
+  StatusOr<const tensorflow::NodeDef*> Find(absl::string_view name) const;
+  // The node nodes()[i], parsed. InvalidArgument (naming it) when its bytes
+  // do not parse.
+  StatusOr<const tensorflow::NodeDef*> Parse(size_t i) const;
+
+ private:
+  // The serialized nodes, one after another (a buffer that stays where it is
+  // when the graph is moved: nodes_ and by_name_ point into it).
+  std::unique_ptr<char[]> storage_;
+  std::vector<Node> nodes_;
+  absl::flat_hash_map<absl::string_view, size_t> by_name_;
+  mutable std::vector<const tensorflow::NodeDef*> parsed_;  // on arena_; null until asked for
+  mutable std::unique_ptr<google::protobuf::Arena> arena_;  // made by the first parse
+};
+
+}  // namespace servekit
