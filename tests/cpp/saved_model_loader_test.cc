@@ -6,6 +6,7 @@
 #include "servekit/formats/savedmodel/saved_model_loader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -407,6 +408,18 @@ TEST_F(HostileSavedModelTest, VariableDtypeDiffersFromTheGraph) {
   WriteProto(dir, saved_model);
   EXPECT_TRUE(IsInvalid(Load(dir).status(),
                         {"variable 'b'", "holds DT_FLOAT [3]", "declares DT_DOUBLE [3]"}));
+}
+
+TEST_F(HostileSavedModelTest, ModelFilesThatAreFifosAreRefusedNotWaitedOn) {
+  // Nothing writes to these FIFOs: opening one for reading would wait forever.
+  const fs::path dir = Copy("tiny_module");
+  fs::remove(dir / "variables" / "variables.index");
+  ASSERT_EQ(::mkfifo((dir / "variables" / "variables.index").c_str(), 0600), 0);
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kDataLoss,
+                      {"variables.index", "not a regular file"}));
+  fs::remove(dir / "saved_model.pb");
+  ASSERT_EQ(::mkfifo((dir / "saved_model.pb").c_str(), 0600), 0);
+  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"saved_model.pb", "not a regular file"}));
 }
 
 TEST_F(HostileSavedModelTest, VariablesTheRouteMissesAreFoundByTheirSharedName) {

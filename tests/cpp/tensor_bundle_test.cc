@@ -6,16 +6,19 @@
 #include "servekit/formats/savedmodel/tensor_bundle.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "savedmodel_test_util.h"
 #include "servekit/util/crc32c.h"
@@ -290,6 +293,68 @@ TEST_F(HostileBundleTest, FlippedByteInData) {
     ++refused;
   }
   EXPECT_EQ(refused, kShards);
+}
+
+TEST_F(HostileBundleTest, DataFileThatIsNotARegularFile) {
+  // A FIFO must be refused, not waited on (nothing writes to it); a
+  // directory refused too.
+  fs::remove(shard_path(2));
+  ASSERT_EQ(::mkfifo(shard_path(2).c_str(), 0600), 0);
+  EXPECT_TRUE(IsError(TensorBundle::Open(prefix()).status(), absl::StatusCode::kDataLoss,
+                      {"variables.data-00002-of-00004", "not a regular file"}));
+  fs::remove(shard_path(2));
+  fs::create_directory(shard_path(2));
+  EXPECT_TRUE(IsError(TensorBundle::Open(prefix()).status(), absl::StatusCode::kDataLoss,
+                      {"variables.data-00002-of-00004", "not a regular file"}));
+}
+
+// Open keeps the first 64 data files open and Read opens the others itself:
+// both read the same, a held file is read as opened even when replaced, one
+// that is not held and turns into a FIFO is refused, and no descriptor
+// outlives the bundle.
+TEST_F(HostileBundleTest, ReadsShardsBeyondTheOnesItKeepsOpen) {
+  constexpr int kMany = 70;
+  auto original = ParseBundleIndex(original_index_, BundleOptions());
+  ASSERT_TRUE(original.ok()) << original.status();
+  const BundleEntryProto b = original->entries.at("b/.ATTRIBUTES/VARIABLE_VALUE");
+  const std::string data = ReadBytes(shard_path(b.shard_id()));
+  RewriteIndex([&](BundleHeaderProto* header, std::map<std::string, BundleEntryProto>* entries) {
+    header->set_num_shards(kMany);
+    entries->clear();
+    for (int i = 0; i < kMany; ++i) {
+      BundleEntryProto entry = b;
+      entry.set_shard_id(i);
+      (*entries)[absl::StrCat("b", i)] = entry;
+    }
+  });
+  for (int i = 0; i < kMany; ++i) WriteBytes(BundleDataFilename(prefix(), i, kMany), data);
+  auto open_descriptors = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator());
+  };
+  const auto before = open_descriptors();
+  {
+    auto bundle = TensorBundle::Open(prefix());
+    ASSERT_TRUE(bundle.ok()) << bundle.status();
+    EXPECT_EQ(open_descriptors() - before, 64);
+    auto first = bundle->Read("b0");
+    ASSERT_TRUE(first.ok()) << first.status();
+    for (int i : {1, 63, 64, 69}) {
+      auto read = bundle->Read(absl::StrCat("b", i));
+      ASSERT_TRUE(read.ok()) << i << ": " << read.status();
+      EXPECT_EQ(Values(*read), Values(*first)) << i;
+    }
+    EXPECT_EQ(open_descriptors() - before, 64);  // Read closed what it opened
+    fs::remove(BundleDataFilename(prefix(), 5, kMany));
+    EXPECT_TRUE(bundle->Read("b5").ok());  // held: read as opened
+    const fs::path last = BundleDataFilename(prefix(), 69, kMany);
+    fs::remove(last);
+    ASSERT_EQ(::mkfifo(last.c_str(), 0600), 0);
+    EXPECT_TRUE(IsError(bundle->Read("b69").status(), absl::StatusCode::kDataLoss,
+                        {"'b69'", "not a regular file"}));
+    TensorBundle moved = *std::move(bundle);
+    EXPECT_TRUE(moved.Read("b1").ok());
+  }
+  EXPECT_EQ(open_descriptors(), before);
 }
 
 TEST_F(HostileBundleTest, EntryBeyondItsShard) {

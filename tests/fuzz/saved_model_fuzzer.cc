@@ -8,11 +8,15 @@
 // Besides not crashing, the split must agree with protobuf (it traps when
 // not): whenever protobuf parses the whole file, the reader finds a {serve}
 // meta graph exactly when protobuf's has one, equal field for field once the
-// function library and the stripped op list are set aside, and each library
-// function it parses on demand equals protobuf's of that name (the last one).
+// top-level nodes, the function library and the stripped op list are set
+// aside; each top-level node's wire name and op and its parse on demand equal
+// protobuf's (a graph with two nodes of one name is refused); and each
+// library function it parses on demand equals protobuf's of that name (the
+// last one).
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -47,6 +51,14 @@ void CheckAgainstWholeParse(absl::string_view bytes,
   if (serve == nullptr) {
     if (split.ok()) __builtin_trap();  // a meta graph protobuf does not see
     return;
+  }
+  // Two top-level nodes of one name: refused, as TensorFlow refuses them.
+  std::set<std::string> names;
+  for (const tensorflow::NodeDef& node : serve->graph_def().node()) {
+    if (!names.insert(node.name()).second) {
+      if (split.ok()) __builtin_trap();
+      return;
+    }
   }
   if (!split.ok()) __builtin_trap();  // refused what protobuf reads
   tensorflow::MetaGraphDef expected = *serve;

@@ -55,8 +55,25 @@ StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes
     ::close(fd);
     return TooLarge(path, static_cast<uint64_t>(info.st_size), max_bytes);
   }
-  if (info.st_size > 0) bytes.reserve(static_cast<size_t>(info.st_size));
-  char buffer[1 << 16];
+  if (info.st_size > 0) {
+    // A file of known size is read straight into the string; what it holds
+    // beyond that (it grew), and a pipe's bytes, come through the buffer below.
+    bytes.resize(static_cast<size_t>(info.st_size));
+    size_t got = 0;
+    while (got < bytes.size()) {
+      const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int error = errno;
+        ::close(fd);
+        return ErrnoStatus(error, "read", path);
+      }
+      got += static_cast<size_t>(n);
+    }
+    bytes.resize(got);
+  }
+  char buffer[1 << 12];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n == 0) break;

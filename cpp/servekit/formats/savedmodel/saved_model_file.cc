@@ -143,7 +143,7 @@ StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
       for (absl::string_view function : split.functions) {
         if (!chosen->functions.AddSerialized(function)) return corrupt;
       }
-      if (!chosen->top_level.Assign(split.nodes)) return corrupt;
+      RETURN_IF_ERROR(chosen->top_level.Assign(split.nodes));
     }
     available.push_back(TagSetString(tags));
   }
@@ -165,6 +165,10 @@ StatusOr<SavedModelMetaGraph> ReadSavedModelMetaGraph(const std::string& dir,
     }
     return absl::NotFoundError(
         absl::StrCat("no SavedModel at '", dir, "': ", path.string(), " does not exist", hint));
+  }
+  // Only a regular file: a FIFO would be waited on, a device opened.
+  if (!fs::is_regular_file(path, error)) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not a regular file"));
   }
   ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path.string(), options.max_file_bytes));
   auto meta_graph = ParseSavedModelMetaGraph(bytes, options);

@@ -16,7 +16,8 @@
 // MetaInfoDef.stripped_op_list (TensorFlow's OpDefs of the ops used, which
 // servekit does not read). Bytes that are not well-formed protobuf fields are
 // refused as a full parse would refuse them; a node or function that no
-// signature reaches is not checked beyond its name (and a node's op).
+// signature reaches is not checked beyond its name (and a node's op), and the
+// nodes and functions of the meta graphs not served are not checked at all.
 #pragma once
 
 #include <memory>

@@ -73,23 +73,31 @@ Status CheckEntryExtent(const std::string& key, const BundleEntryProto& entry, i
 }
 
 // A data file opened for reading, with its size, or why it cannot be had.
-// O_NONBLOCK: opening a FIFO put in a file's place must not wait for a writer
-// (it is then refused as not a regular file).
+// Only a regular file is opened: stat first, so that a device put in a data
+// file's place is never opened (opening one can have effects), and
+// O_NONBLOCK, so that a FIFO swapped in between is not waited on; fstat then
+// checks that what was opened is still a regular file, and the descriptor
+// goes back to blocking reads.
 struct DataFile {
   UniqueFd fd;
   int64_t size = 0;
 };
 StatusOr<DataFile> OpenDataFile(const std::string& path) {
-  DataFile file{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)), 0};
-  struct stat info {};
-  if (!file.fd.valid() || ::fstat(file.fd.get(), &info) != 0) {
-    const int error = errno;
+  auto failed = [&path](int error) {
     const std::string message = absl::StrCat("cannot read '", path, "': ", std::strerror(error));
     return error == ENOENT ? absl::NotFoundError(message) : absl::DataLossError(message);
-  }
-  if (!S_ISREG(info.st_mode)) {
+  };
+  auto not_regular = [&path] {
     return absl::DataLossError(absl::StrCat("'", path, "' is not a regular file"));
-  }
+  };
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return failed(errno);
+  if (!S_ISREG(info.st_mode)) return not_regular();
+  DataFile file{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)), 0};
+  if (!file.fd.valid() || ::fstat(file.fd.get(), &info) != 0) return failed(errno);
+  if (!S_ISREG(info.st_mode)) return not_regular();
+  const int flags = ::fcntl(file.fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return failed(errno);
   file.size = static_cast<int64_t>(info.st_size);
   return file;
 }
@@ -284,6 +292,10 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
 
 StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const BundleOptions& options) {
   const std::string index_path = prefix + ".index";
+  // Only a regular file: a FIFO would be waited on, a device opened.
+  if (struct stat info{}; ::stat(index_path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    return absl::DataLossError(absl::StrCat("'", index_path, "' is not a regular file"));
+  }
   ASSIGN_OR_RETURN(std::string index_bytes, ReadFileToString(index_path, options.max_index_bytes));
   auto index = ParseBundleIndex(index_bytes, options);
   if (!index.ok()) {
@@ -337,14 +349,15 @@ Status TensorBundle::ReadExtent(const std::string& key, const BundleEntryProto& 
   const std::string path = BundleDataFilename(prefix_, entry.shard_id(), num_shards());
   UniqueFd opened;
   int fd;
-  if (auto file = data_files_.find(entry.shard_id()); file != data_files_.end()) {
-    fd = file->second.get();
+  if (auto held = data_files_.find(entry.shard_id()); held != data_files_.end()) {
+    fd = held->second.get();
   } else {
-    opened = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!opened.valid()) {
-      return absl::DataLossError(absl::StrCat("tensor ", Quote(key), ": cannot open '", path,
-                                              "': ", std::strerror(errno)));
+    StatusOr<DataFile> file = OpenDataFile(path);
+    if (!file.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("tensor ", Quote(key), ": ", file.status().message()));
     }
+    opened = std::move(file->fd);
     fd = opened.get();
   }
   char* dst = static_cast<char*>(out);

@@ -10,8 +10,10 @@
 //
 // Open reads and checks the whole index at once (it is small: one entry per
 // tensor) and that each data file an entry points into exists and is long
-// enough for it; it keeps the data files open (up to 64 of them), so Read
-// reads a file as it was when opened, even if it is replaced since.
+// enough for it; it keeps the first 64 data files open, so Read reads them
+// as they were when opened, even if they are replaced since (a bundle of more
+// shards has the others opened again by each Read). Only regular files are
+// opened: a device or FIFO in a data file's place is refused.
 // Tensors are read lazily, one pread each, when Read is called:
 // a checkpoint holds more than serving needs (optimizer slots, counters, the
 // object graph, under Keras 3 every variable twice), and the loader reads only
@@ -21,7 +23,8 @@
 // and the file, never a crash or an allocation the files do not back.
 //
 // Thread safety: a TensorBundle is immutable after Open; its const methods may
-// run concurrently (pread on a shared descriptor). Movable, not copyable.
+// run concurrently (pread on a shared descriptor). Movable, not copyable. It
+// holds up to 64 descriptors while it lives (the loader's lives for one load).
 #pragma once
 
 #include <map>

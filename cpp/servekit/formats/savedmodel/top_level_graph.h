@@ -10,16 +10,18 @@
 //
 // Each node's name and op are read on the wire when it is added (as protobuf
 // would parse them: the last occurrence of a field wins); a node is checked
-// beyond that only when it is parsed. Of two nodes with one name, Find gives
-// the later. Find and Parse are const but parse into a cache: not
-// thread-safe (one load reads its graph from one thread); the pointers they
-// return stay valid as long as the graph.
+// beyond that only when it is parsed. Two nodes with one name are refused, as
+// TensorFlow refuses them. Find and Parse are const but parse into a cache
+// (a node that does not parse is not tried again): not thread-safe (one load
+// reads its graph from one thread); the pointers they return stay valid as
+// long as the graph.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/arena.h"
 #include "servekit/proto/tf/node_def.pb.h"
@@ -35,9 +37,10 @@ class TopLevelGraph {
     absl::string_view serialized;
   };
 
-  // Takes the serialized NodeDefs, in file order (copied). False, keeping
-  // none, when one of them is not a well-formed sequence of fields.
-  bool Assign(const std::vector<absl::string_view>& serialized_nodes);
+  // Takes the serialized NodeDefs, in file order (copied). InvalidArgument,
+  // keeping none, when one of them is not a well-formed sequence of fields or
+  // two of them have one name.
+  Status Assign(const std::vector<absl::string_view>& serialized_nodes);
 
   // Every node's name and op, in file order.
   const std::vector<Node>& nodes() const { return nodes_; }
@@ -53,8 +56,11 @@ class TopLevelGraph {
   // when the graph is moved: nodes_ and by_name_ point into it).
   std::unique_ptr<char[]> storage_;
   std::vector<Node> nodes_;
+  Status Corrupt(size_t i) const;
+
   absl::flat_hash_map<absl::string_view, size_t> by_name_;
   mutable std::vector<const tensorflow::NodeDef*> parsed_;  // on arena_; null until asked for
+  mutable absl::flat_hash_set<size_t> failed_;              // nodes that did not parse
   mutable std::unique_ptr<google::protobuf::Arena> arena_;  // made by the first parse
 };
 

@@ -119,7 +119,7 @@ const std::string* VariableCheckpointKeys::Find(absl::string_view node) const {
     for (const auto& trackable : object_graph_->nodes()) {
       for (const auto& attribute : trackable.attributes()) {
         if (attribute.name() == kVariableValue && !attribute.full_name().empty())
-          by_full_name_->emplace(attribute.full_name(), attribute.checkpoint_key());
+          (*by_full_name_)[attribute.full_name()] = attribute.checkpoint_key();  // the later wins
       }
     }
   }
