@@ -154,8 +154,10 @@ TEST(NodeAttrsTest, ManyKeysReadInLinearTime) {
   EXPECT_EQ(Ints(*attrs.Find("k199999")), std::vector<int64_t>{7});
   EXPECT_EQ(Ints(*attrs.Find("k5")), std::vector<int64_t>{8});
   EXPECT_EQ(attrs.Find("k200000"), nullptr);
-  // Reused for a small node: the index of the large one is gone.
-  ASSERT_TRUE(attrs.Read(Node({Entry("k1", value)})).ok());
+  // Reused for a small node: the index of the large one is gone. (The node
+  // must outlive the attributes read from it: their keys point into it.)
+  const tensorflow::NodeDef small = Node({Entry("k1", value)});
+  ASSERT_TRUE(attrs.Read(small).ok());
   EXPECT_EQ(attrs.Find("k5"), nullptr);
   EXPECT_NE(attrs.Find("k1"), nullptr);
 }
@@ -194,8 +196,9 @@ TEST(NodeAttrsTest, NodeAttrsLeavesUnderscoreAnnotationsUnread) {
   EXPECT_EQ(attrs.Find("_output_shapes"), nullptr);
   ASSERT_NE(attrs.Find("T"), nullptr);
   // Reading another node forgets the first one's attributes.
-  ASSERT_TRUE(
-      attrs.Read(Node({Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString())})).ok());
+  const tensorflow::NodeDef other =
+      Node({Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString())});
+  ASSERT_TRUE(attrs.Read(other).ok());
   EXPECT_EQ(attrs.Find("T"), nullptr);
   EXPECT_EQ(attrs.Find("U")->type(), tensorflow::DT_BOOL);
 }
