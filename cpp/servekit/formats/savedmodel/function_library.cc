@@ -1,5 +1,6 @@
 #include "servekit/formats/savedmodel/function_library.h"
 
+#include <cstring>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -14,15 +15,16 @@ constexpr uint32_t kOpDefNameField = 1;
 
 // The name protobuf would parse from a serialized FunctionDef: the last
 // OpDef.name of the last occurrence that sets one (repeated occurrences of a
-// message field merge, and a later string replaces an earlier one).
-std::optional<std::string> FunctionName(absl::string_view function_def) {
-  std::string name;
+// message field merge, and a later string replaces an earlier one); a view
+// into `function_def`.
+std::optional<absl::string_view> FunctionName(absl::string_view function_def) {
+  absl::string_view name;
   bool signatures_well_formed = true;
   const bool well_formed = ForEachWireField(function_def, [&](const WireField& field) {
     if (field.number != kFunctionSignatureField || field.type != WireType::kLengthDelimited) return;
     signatures_well_formed &= ForEachWireField(field.payload, [&](const WireField& op_field) {
       if (op_field.number == kOpDefNameField && op_field.type == WireType::kLengthDelimited) {
-        name.assign(op_field.payload.data(), op_field.payload.size());
+        name = op_field.payload;
       }
     });
   });
@@ -41,26 +43,39 @@ std::unique_ptr<google::protobuf::Arena> NewParseArena() {
   return std::make_unique<google::protobuf::Arena>(options);
 }
 
-bool FunctionLibrary::AddSerialized(absl::string_view function_def) {
-  std::optional<std::string> name = FunctionName(function_def);
-  if (!name) return false;
-  functions_[*name] = Entry{std::string(function_def), nullptr};
+bool FunctionLibrary::Assign(const std::vector<absl::string_view>& function_defs) {
+  size_t total = 0;
+  for (absl::string_view f : function_defs) total += f.size();
+  auto storage = std::make_unique<char[]>(total);
+  absl::flat_hash_map<absl::string_view, Entry> functions;
+  size_t at = 0;
+  for (absl::string_view f : function_defs) {
+    if (!f.empty()) std::memcpy(storage.get() + at, f.data(), f.size());
+    const absl::string_view copy(storage.get() + at, f.size());
+    at += f.size();
+    std::optional<absl::string_view> name = FunctionName(copy);
+    if (!name) return false;
+    functions[*name] = Entry{copy, nullptr};  // of two with one name, the later
+  }
+  storage_ = std::move(storage);
+  functions_ = std::move(functions);
+  arena_.reset();
   return true;
 }
 
-StatusOr<const tensorflow::FunctionDef*> FunctionLibrary::Find(const std::string& name) const {
+StatusOr<const tensorflow::FunctionDef*> FunctionLibrary::Find(absl::string_view name) const {
   auto found = functions_.find(name);
   if (found == functions_.end()) return nullptr;
   Entry& entry = found->second;
   if (entry.parsed == nullptr) {
     if (arena_ == nullptr) arena_ = NewParseArena();
     auto* parsed = google::protobuf::Arena::CreateMessage<tensorflow::FunctionDef>(arena_.get());
-    if (!parsed->ParseFromString(entry.serialized)) {
+    if (!parsed->ParseFromArray(entry.serialized.data(),
+                                static_cast<int>(entry.serialized.size()))) {
       return absl::InvalidArgumentError(absl::StrCat(
           "function '", name, "' in saved_model.pb is not a valid FunctionDef (corrupt)"));
     }
     entry.parsed = parsed;
-    entry.serialized = std::string();  // parsed once; the bytes are not needed again
   }
   return entry.parsed;
 }

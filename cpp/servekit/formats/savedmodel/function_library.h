@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
@@ -32,24 +33,27 @@ std::unique_ptr<google::protobuf::Arena> NewParseArena();
 
 class FunctionLibrary {
  public:
-  // Adds one serialized FunctionDef (copied). False, adding nothing, when
-  // its name cannot be read (the bytes are not a well-formed FunctionDef
-  // signature).
-  bool AddSerialized(absl::string_view function_def);
+  // Takes the serialized FunctionDefs, in file order (copied into one
+  // buffer). False, keeping none, when a name cannot be read (the bytes are
+  // not a well-formed FunctionDef signature).
+  bool Assign(const std::vector<absl::string_view>& function_defs);
 
   // The function named `name`, parsed; nullptr when there is none.
   // InvalidArgument (naming the function) when its bytes do not parse.
-  StatusOr<const tensorflow::FunctionDef*> Find(const std::string& name) const;
+  StatusOr<const tensorflow::FunctionDef*> Find(absl::string_view name) const;
 
   size_t size() const { return functions_.size(); }
 
  private:
   struct Entry {
-    std::string serialized;
+    absl::string_view serialized;                     // in storage_
     const tensorflow::FunctionDef* parsed = nullptr;  // on arena_; null until asked for
   };
+  // The functions' bytes, one after another: a buffer that stays in place
+  // when the library is moved (the names and entries point into it).
+  std::unique_ptr<char[]> storage_;
   mutable std::unique_ptr<google::protobuf::Arena> arena_;  // made by the first parse
-  mutable absl::flat_hash_map<std::string, Entry> functions_;
+  mutable absl::flat_hash_map<absl::string_view, Entry> functions_;
 };
 
 }  // namespace servekit

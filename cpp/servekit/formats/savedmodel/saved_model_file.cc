@@ -140,9 +140,7 @@ StatusOr<SavedModelMetaGraph> ParseSavedModelMetaGraph(absl::string_view bytes,
       chosen.emplace();
       chosen->arena = std::move(arena);
       chosen->def = def;
-      for (absl::string_view function : split.functions) {
-        if (!chosen->functions.AddSerialized(function)) return corrupt;
-      }
+      if (!chosen->functions.Assign(split.functions)) return corrupt;
       RETURN_IF_ERROR(chosen->top_level.Assign(split.nodes));
     }
     available.push_back(TagSetString(tags));
