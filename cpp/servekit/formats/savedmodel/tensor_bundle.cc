@@ -346,13 +346,16 @@ const BundleEntryProto* TensorBundle::Find(const std::string& key) const {
 
 Status TensorBundle::ReadExtent(const std::string& key, const BundleEntryProto& entry,
                                 void* out) const {
-  const std::string path = BundleDataFilename(prefix_, entry.shard_id(), num_shards());
+  // The file's name only where it is opened or named in an error.
+  auto path = [this, &entry] {
+    return BundleDataFilename(prefix_, entry.shard_id(), num_shards());
+  };
   UniqueFd opened;
   int fd;
   if (auto held = data_files_.find(entry.shard_id()); held != data_files_.end()) {
     fd = held->second.get();
   } else {
-    StatusOr<DataFile> file = OpenDataFile(path);
+    StatusOr<DataFile> file = OpenDataFile(path());
     if (!file.ok()) {
       return absl::DataLossError(
           absl::StrCat("tensor ", Quote(key), ": ", file.status().message()));
@@ -368,10 +371,11 @@ Status TensorBundle::ReadExtent(const std::string& key, const BundleEntryProto& 
                               static_cast<off_t>(entry.offset() + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      const int error = errno;  // before anything else can change it
       // Open checked the size: the file was cut short or replaced since.
       status = absl::DataLossError(absl::StrCat(
-          "tensor ", Quote(key), ": '", path, "' ended or failed at byte ", entry.offset() + done,
-          n < 0 ? absl::StrCat(": ", std::strerror(errno)) : ""));
+          "tensor ", Quote(key), ": '", path(), "' ended or failed at byte ", entry.offset() + done,
+          n < 0 ? absl::StrCat(": ", std::strerror(error)) : ""));
       break;
     }
     done += n;
