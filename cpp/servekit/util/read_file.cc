@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "servekit/util/unique_fd.h"
 
 namespace servekit {
 namespace {
@@ -43,53 +45,45 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
 }
 
 StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", path);
-  std::string bytes;
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
   struct stat info {};
-  if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &info) == 0 && S_ISDIR(info.st_mode)) {
     return ErrnoStatus(EISDIR, "read", path);
   }
   if (info.st_size > 0 && static_cast<uint64_t>(info.st_size) > max_bytes) {
-    ::close(fd);
     return TooLarge(path, static_cast<uint64_t>(info.st_size), max_bytes);
   }
-  if (info.st_size > 0) {
-    // A file of known size is read straight into the string; what it holds
-    // beyond that (it grew), and a pipe's bytes, come through the buffer below.
-    bytes.resize(static_cast<size_t>(info.st_size));
-    size_t got = 0;
-    while (got < bytes.size()) {
-      const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-      if (n == 0) break;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int error = errno;
-        ::close(fd);
-        return ErrnoStatus(error, "read", path);
-      }
-      got += static_cast<size_t>(n);
-    }
-    bytes.resize(got);
-  }
-  char buffer[1 << 12];
+  // Read straight into the string: a file of known size in one go. Whether
+  // more follows (the file grew, or it is a pipe) is asked with one byte
+  // first, so that a file that did not grow gets no more room than its size.
+  auto read_some = [&fd](char* into, size_t size) {
+    ssize_t n;
+    do {
+      n = ::read(fd.get(), into, size);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  };
+  std::string bytes(info.st_size > 0 ? static_cast<size_t>(info.st_size) : 0, '\0');
+  size_t got = 0;
   while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    ssize_t n;
+    if (got < bytes.size()) {
+      n = read_some(bytes.data() + got, bytes.size() - got);
+    } else {
+      char next;
+      n = read_some(&next, 1);
+      if (n == 1) {
+        bytes.resize(std::max<size_t>(4096, 2 * bytes.size()));
+        bytes[got] = next;
+      }
+    }
     if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return ErrnoStatus(error, "read", path);
-    }
-    bytes.append(buffer, static_cast<size_t>(n));
-    if (bytes.size() > max_bytes) {  // the file grew after fstat, or is a pipe
-      ::close(fd);
-      return TooLarge(path, bytes.size(), max_bytes);
-    }
+    if (n < 0) return ErrnoStatus(errno, "read", path);
+    got += static_cast<size_t>(n);
+    if (got > max_bytes) return TooLarge(path, got, max_bytes);  // grew after fstat, or a pipe
   }
-  ::close(fd);
+  bytes.resize(got);
   return bytes;
 }
 

@@ -145,22 +145,21 @@ StatusOr<Tensor> Tensor::PermuteAxes(const std::vector<int64_t>& perm) const {
   for (int i = r - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape_[i + 1];
   std::vector<int64_t> permuted_strides(r);  // of result axis i, in this tensor
   for (int i = 0; i < r; ++i) permuted_strides[i] = strides[perm[i]];
+  // Elements copied as whole values of their size (no dtype has 2 bytes yet).
+  auto copy = [&](auto element) {
+    using E = decltype(element);
+    CopyPermuted(static_cast<const E*>(data_), static_cast<E*>(out.raw_data()), permuted,
+                 permuted_strides);
+  };
   switch (DTypeSize(dtype_)) {
     case 1:
-      CopyPermuted(static_cast<const Element<1>*>(data_), static_cast<Element<1>*>(out.raw_data()),
-                   permuted, permuted_strides);
-      break;
-    case 2:
-      CopyPermuted(static_cast<const Element<2>*>(data_), static_cast<Element<2>*>(out.raw_data()),
-                   permuted, permuted_strides);
+      copy(Element<1>{});
       break;
     case 4:
-      CopyPermuted(static_cast<const Element<4>*>(data_), static_cast<Element<4>*>(out.raw_data()),
-                   permuted, permuted_strides);
+      copy(Element<4>{});
       break;
     case 8:
-      CopyPermuted(static_cast<const Element<8>*>(data_), static_cast<Element<8>*>(out.raw_data()),
-                   permuted, permuted_strides);
+      copy(Element<8>{});
       break;
     default:
       return absl::InternalError(
