@@ -46,16 +46,57 @@ TEST(ReadFileTest, ReadsFilesOfEverySize) {
   }
 }
 
-TEST(ReadFileTest, ReadsAPipeToItsEnd) {
+// `bytes` written into a FIFO by another thread while ReadFileToString reads it.
+StatusOr<std::string> ReadThroughAPipe(const std::string& bytes, size_t max_bytes) {
   TempDir dir;
   const fs::path fifo = dir.path() / "fifo";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const std::string bytes = RandomBytes(100000);
+  EXPECT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   std::thread writer([&] { Write(fifo, bytes); });
-  auto read = ReadFileToString(fifo.string());
+  auto read = ReadFileToString(fifo.string(), max_bytes);
   writer.join();
+  return read;
+}
+
+TEST(ReadFileTest, ReadsAPipeToItsEnd) {
+  const std::string bytes = RandomBytes(100000);
+  auto read = ReadThroughAPipe(bytes, bytes.size());
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, bytes);
+}
+
+TEST(ReadFileTest, APipeOverTheLimitIsRefused) {
+  // 10,001 bytes fit the pipe's buffer: the writer finishes whatever the
+  // reader does.
+  EXPECT_TRUE(IsError(ReadThroughAPipe(RandomBytes(10001), 10000).status(),
+                      absl::StatusCode::kInvalidArgument,
+                      {"10001 bytes or more", "limit of 10000"}));
+}
+
+TEST(ReadFileTest, ReadsFilesThatReportNoSize) {
+  // /proc files report size 0 but have content.
+  auto read = ReadFileToString("/proc/self/status");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_NE(read->find("Name:"), std::string::npos);
+}
+
+TEST(ReadFileTest, RegularFilesOnlyWhenAsked) {
+  TempDir dir;
+  const fs::path path = dir.path() / "f";
+  Write(path, RandomBytes(5000));
+  auto read = ReadRegularFileToString(path.string(), 5000);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->size(), 5000u);
+  // Nothing writes to this FIFO: opening it to read would wait forever.
+  const fs::path fifo = dir.path() / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(IsError(ReadRegularFileToString(fifo.string(), 100).status(),
+                      absl::StatusCode::kFailedPrecondition, {"fifo", "not a regular file"}));
+  EXPECT_TRUE(IsError(ReadRegularFileToString("/dev/null", 100).status(),
+                      absl::StatusCode::kFailedPrecondition, {"not a regular file"}));
+  EXPECT_TRUE(IsError(ReadRegularFileToString(dir.path().string(), 100).status(),
+                      absl::StatusCode::kFailedPrecondition, {"not a regular file"}));
+  EXPECT_TRUE(IsError(ReadRegularFileToString((dir.path() / "missing").string(), 100).status(),
+                      absl::StatusCode::kNotFound, {"missing"}));
 }
 
 TEST(ReadFileTest, LimitsAndErrorsNameThePath) {

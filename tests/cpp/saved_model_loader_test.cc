@@ -415,11 +415,12 @@ TEST_F(HostileSavedModelTest, ModelFilesThatAreFifosAreRefusedNotWaitedOn) {
   const fs::path dir = Copy("tiny_module");
   fs::remove(dir / "variables" / "variables.index");
   ASSERT_EQ(::mkfifo((dir / "variables" / "variables.index").c_str(), 0600), 0);
-  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kDataLoss,
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kFailedPrecondition,
                       {"variables.index", "not a regular file"}));
   fs::remove(dir / "saved_model.pb");
   ASSERT_EQ(::mkfifo((dir / "saved_model.pb").c_str(), 0600), 0);
-  EXPECT_TRUE(IsInvalid(Load(dir).status(), {"saved_model.pb", "not a regular file"}));
+  EXPECT_TRUE(IsError(Load(dir).status(), absl::StatusCode::kFailedPrecondition,
+                      {"saved_model.pb", "not a regular file"}));
 }
 
 TEST_F(HostileSavedModelTest, VariablesTheRouteMissesAreFoundByTheirSharedName) {

@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "savedmodel_test_util.h"
 #include "servekit/util/crc32c.h"
@@ -324,7 +325,7 @@ TEST_F(HostileBundleTest, ReadsShardsBeyondTheOnesItKeepsOpen) {
     for (int i = 0; i < kMany; ++i) {
       BundleEntryProto entry = b;
       entry.set_shard_id(i);
-      (*entries)[absl::StrCat("b", i)] = entry;
+      (*entries)[absl::StrFormat("b%02d", i)] = entry;  // key order is shard order
     }
   });
   for (int i = 0; i < kMany; ++i) WriteBytes(BundleDataFilename(prefix(), i, kMany), data);
@@ -336,23 +337,23 @@ TEST_F(HostileBundleTest, ReadsShardsBeyondTheOnesItKeepsOpen) {
     auto bundle = TensorBundle::Open(prefix());
     ASSERT_TRUE(bundle.ok()) << bundle.status();
     EXPECT_EQ(open_descriptors() - before, 64);
-    auto first = bundle->Read("b0");
+    auto first = bundle->Read("b00");
     ASSERT_TRUE(first.ok()) << first.status();
-    for (int i : {1, 63, 64, 69}) {
-      auto read = bundle->Read(absl::StrCat("b", i));
+    for (int i : {1, 63, 64, 69}) {  // held: 0-63; opened by Read: 64-69
+      auto read = bundle->Read(absl::StrFormat("b%02d", i));
       ASSERT_TRUE(read.ok()) << i << ": " << read.status();
       EXPECT_EQ(Values(*read), Values(*first)) << i;
     }
     EXPECT_EQ(open_descriptors() - before, 64);  // Read closed what it opened
     fs::remove(BundleDataFilename(prefix(), 5, kMany));
-    EXPECT_TRUE(bundle->Read("b5").ok());  // held: read as opened
+    EXPECT_TRUE(bundle->Read("b05").ok());  // held: read as opened
     const fs::path last = BundleDataFilename(prefix(), 69, kMany);
     fs::remove(last);
     ASSERT_EQ(::mkfifo(last.c_str(), 0600), 0);
     EXPECT_TRUE(IsError(bundle->Read("b69").status(), absl::StatusCode::kDataLoss,
                         {"'b69'", "not a regular file"}));
     TensorBundle moved = *std::move(bundle);
-    EXPECT_TRUE(moved.Read("b1").ok());
+    EXPECT_TRUE(moved.Read("b01").ok());
   }
   EXPECT_EQ(open_descriptors(), before);
 }

@@ -44,19 +44,18 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
   return ReadFileToString(path, std::numeric_limits<size_t>::max());
 }
 
-StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
-  struct stat info {};
-  if (::fstat(fd.get(), &info) == 0 && S_ISDIR(info.st_mode)) {
-    return ErrnoStatus(EISDIR, "read", path);
-  }
+namespace {
+
+// Reads `fd` (opened from `path`, whose fstat gave `info`) to its end.
+StatusOr<std::string> ReadOpened(const UniqueFd& fd, const struct stat& info,
+                                 const std::string& path, size_t max_bytes) {
   if (info.st_size > 0 && static_cast<uint64_t>(info.st_size) > max_bytes) {
     return TooLarge(path, static_cast<uint64_t>(info.st_size), max_bytes);
   }
   // Read straight into the string: a file of known size in one go. Whether
   // more follows (the file grew, or it is a pipe) is asked with one byte
-  // first, so that a file that did not grow gets no more room than its size.
+  // first, so that a file that did not grow gets no more room than its size;
+  // the room then doubles, up to max_bytes + 1 (one byte over says too large).
   auto read_some = [&fd](char* into, size_t size) {
     ssize_t n;
     do {
@@ -64,6 +63,7 @@ StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes
     } while (n < 0 && errno == EINTR);
     return n;
   };
+  const size_t most = max_bytes == std::numeric_limits<size_t>::max() ? max_bytes : max_bytes + 1;
   std::string bytes(info.st_size > 0 ? static_cast<size_t>(info.st_size) : 0, '\0');
   size_t got = 0;
   while (true) {
@@ -74,17 +74,57 @@ StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes
       char next;
       n = read_some(&next, 1);
       if (n == 1) {
-        bytes.resize(std::max<size_t>(4096, 2 * bytes.size()));
+        bytes.resize(std::min(most, std::max<size_t>(4096, 2 * bytes.size())));
         bytes[got] = next;
       }
     }
     if (n == 0) break;
-    if (n < 0) return ErrnoStatus(errno, "read", path);
+    if (n < 0) {
+      const int error = errno;
+      return ErrnoStatus(error, "read", path);
+    }
     got += static_cast<size_t>(n);
     if (got > max_bytes) return TooLarge(path, got, max_bytes);  // grew after fstat, or a pipe
   }
   bytes.resize(got);
   return bytes;
+}
+
+}  // namespace
+
+StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    const int error = errno;
+    return ErrnoStatus(error, "open", path);
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    return ErrnoStatus(EISDIR, "read", path);
+  }
+  return ReadOpened(fd, info, path, max_bytes);
+}
+
+StatusOr<std::string> ReadRegularFileToString(const std::string& path, size_t max_bytes) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) {
+    const int error = errno;
+    return ErrnoStatus(error, "open", path);
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) {
+    const int error = errno;
+    return ErrnoStatus(error, "read", path);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("'", path, "' is not a regular file"));
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int error = errno;
+    return ErrnoStatus(error, "read", path);
+  }
+  return ReadOpened(fd, info, path, max_bytes);
 }
 
 }  // namespace servekit

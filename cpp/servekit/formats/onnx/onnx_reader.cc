@@ -219,7 +219,10 @@ StatusOr<Graph> ReadOnnxFile(const std::string& path) {
   if (fs::is_directory(file, error)) file /= "model.onnx";
   if (!fs::exists(file, error))
     return absl::NotFoundError(absl::StrCat("no model file at '", file.string(), "'"));
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(file.string()));
+  // A regular file only (a FIFO would be waited on), and no more than
+  // protobuf can parse (under 2 GiB).
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadRegularFileToString(file.string(), std::numeric_limits<int>::max()));
   auto graph = ReadOnnxModel(bytes, file.parent_path().string());
   if (!graph.ok()) {
     return absl::Status(graph.status().code(),

@@ -46,6 +46,7 @@ class NodeAttrs {
   // Reads `node`'s attributes (the node must outlive this object: keys are
   // views into it). Reuses this object's storage.
   Status Read(const tensorflow::NodeDef& node);
+  Status Read(const tensorflow::NodeDef&& node) = delete;  // its keys would outlive it
 
   // The attribute `name`, or nullptr.
   const tensorflow::AttrValue* Find(absl::string_view name) const;

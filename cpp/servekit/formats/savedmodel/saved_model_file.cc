@@ -164,11 +164,8 @@ StatusOr<SavedModelMetaGraph> ReadSavedModelMetaGraph(const std::string& dir,
     return absl::NotFoundError(
         absl::StrCat("no SavedModel at '", dir, "': ", path.string(), " does not exist", hint));
   }
-  // Only a regular file: a FIFO would be waited on, a device opened.
-  if (!fs::is_regular_file(path, error)) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not a regular file"));
-  }
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path.string(), options.max_file_bytes));
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadRegularFileToString(path.string(), options.max_file_bytes));
   auto meta_graph = ParseSavedModelMetaGraph(bytes, options);
   if (!meta_graph.ok()) {
     return Status(meta_graph.status().code(),

@@ -73,11 +73,11 @@ Status CheckEntryExtent(const std::string& key, const BundleEntryProto& entry, i
 }
 
 // A data file opened for reading, with its size, or why it cannot be had.
-// Only a regular file is opened: stat first, so that a device put in a data
-// file's place is never opened (opening one can have effects), and
-// O_NONBLOCK, so that a FIFO swapped in between is not waited on; fstat then
-// checks that what was opened is still a regular file, and the descriptor
-// goes back to blocking reads.
+// Only a regular file is read: stat first, so that a device already in a data
+// file's place is not opened (opening one can have effects); O_NONBLOCK, so
+// that a FIFO swapped in after the stat is not waited on; fstat then checks
+// what was opened (a device swapped in after the stat is refused once
+// opened), and the descriptor goes back to blocking reads.
 struct DataFile {
   UniqueFd fd;
   int64_t size = 0;
@@ -292,11 +292,8 @@ StatusOr<std::vector<std::string>> DecodeBundleStrings(const std::string& key,
 
 StatusOr<TensorBundle> TensorBundle::Open(const std::string& prefix, const BundleOptions& options) {
   const std::string index_path = prefix + ".index";
-  // Only a regular file: a FIFO would be waited on, a device opened.
-  if (struct stat info{}; ::stat(index_path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
-    return absl::DataLossError(absl::StrCat("'", index_path, "' is not a regular file"));
-  }
-  ASSIGN_OR_RETURN(std::string index_bytes, ReadFileToString(index_path, options.max_index_bytes));
+  ASSIGN_OR_RETURN(std::string index_bytes,
+                   ReadRegularFileToString(index_path, options.max_index_bytes));
   auto index = ParseBundleIndex(index_bytes, options);
   if (!index.ok()) {
     return Status(index.status().code(), absl::StrCat(index_path, ": ", index.status().message()));

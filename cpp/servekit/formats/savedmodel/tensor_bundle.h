@@ -13,7 +13,7 @@
 // enough for it; it keeps the first 64 data files open, so Read reads them
 // as they were when opened, even if they are replaced since (a bundle of more
 // shards has the others opened again by each Read). Only regular files are
-// opened: a device or FIFO in a data file's place is refused.
+// read: a device or FIFO in a data file's place, or the index's, is refused.
 // Tensors are read lazily, one pread each, when Read is called:
 // a checkpoint holds more than serving needs (optimizer slots, counters, the
 // object graph, under Keras 3 every variable twice), and the loader reads only

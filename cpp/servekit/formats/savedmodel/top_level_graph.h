@@ -52,12 +52,12 @@ class TopLevelGraph {
   StatusOr<const tensorflow::NodeDef*> Parse(size_t i) const;
 
  private:
+  Status Corrupt(size_t i) const;  // node i does not parse
+
   // The serialized nodes, one after another (a buffer that stays where it is
   // when the graph is moved: nodes_ and by_name_ point into it).
   std::unique_ptr<char[]> storage_;
   std::vector<Node> nodes_;
-  Status Corrupt(size_t i) const;
-
   absl::flat_hash_map<absl::string_view, size_t> by_name_;
   mutable std::vector<const tensorflow::NodeDef*> parsed_;  // on arena_; null until asked for
   mutable absl::flat_hash_set<size_t> failed_;              // nodes that did not parse

@@ -76,7 +76,7 @@ VariableCheckpointKeys::VariableCheckpointKeys(const SavedModelMetaGraph& meta_g
     if (op == "VariableV2" || op == "Variable") {
       keys_.emplace(std::string(nodes[i].name), std::string(nodes[i].name));
     }
-    if (op == "VarHandleOp") handles_[nodes[i].name] = i;  // the later of a name, as Find
+    if (op == "VarHandleOp") handles_[nodes[i].name] = i;  // names are unique (TopLevelGraph)
     if (op == "StatefulPartitionedCall" || op == "PartitionedCall") calls.push_back(i);
   }
   if (object_graph == nullptr || handles_.empty()) return;
