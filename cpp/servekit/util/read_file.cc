@@ -11,7 +11,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "servekit/util/unique_fd.h"
 
 namespace servekit {
 namespace {
@@ -105,26 +104,37 @@ StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes
   return ReadOpened(fd, info, path, max_bytes);
 }
 
-StatusOr<std::string> ReadRegularFileToString(const std::string& path, size_t max_bytes) {
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd.valid()) {
+StatusOr<RegularFile> OpenRegularFile(const std::string& path) {
+  auto not_regular = [&path] {
+    return absl::FailedPreconditionError(absl::StrCat("'", path, "' is not a regular file"));
+  };
+  RegularFile file;
+  if (::stat(path.c_str(), &file.info) != 0) {
     const int error = errno;
     return ErrnoStatus(error, "open", path);
   }
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) {
+  if (!S_ISREG(file.info.st_mode)) return not_regular();
+  file.fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!file.fd.valid()) {
+    const int error = errno;
+    return ErrnoStatus(error, "open", path);
+  }
+  if (::fstat(file.fd.get(), &file.info) != 0) {
     const int error = errno;
     return ErrnoStatus(error, "read", path);
   }
-  if (!S_ISREG(info.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat("'", path, "' is not a regular file"));
-  }
-  const int flags = ::fcntl(fd.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+  if (!S_ISREG(file.info.st_mode)) return not_regular();
+  const int flags = ::fcntl(file.fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
     const int error = errno;
     return ErrnoStatus(error, "read", path);
   }
-  return ReadOpened(fd, info, path, max_bytes);
+  return file;
+}
+
+StatusOr<std::string> ReadRegularFileToString(const std::string& path, size_t max_bytes) {
+  ASSIGN_OR_RETURN(RegularFile file, OpenRegularFile(path));
+  return ReadOpened(file.fd, file.info, path, max_bytes);
 }
 
 }  // namespace servekit

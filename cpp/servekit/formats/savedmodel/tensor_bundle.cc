@@ -72,34 +72,20 @@ Status CheckEntryExtent(const std::string& key, const BundleEntryProto& entry, i
   return absl::OkStatus();
 }
 
-// A data file opened for reading, with its size, or why it cannot be had.
-// Only a regular file is read: stat first, so that a device already in a data
-// file's place is not opened (opening one can have effects); O_NONBLOCK, so
-// that a FIFO swapped in after the stat is not waited on; fstat then checks
-// what was opened (a device swapped in after the stat is refused once
-// opened), and the descriptor goes back to blocking reads.
+// A data file opened for reading (util/read_file.h: a regular file only, not
+// waited on), with its size; a missing file is NotFound, any other failure
+// DataLoss.
 struct DataFile {
   UniqueFd fd;
   int64_t size = 0;
 };
 StatusOr<DataFile> OpenDataFile(const std::string& path) {
-  auto failed = [&path](int error) {
-    const std::string message = absl::StrCat("cannot read '", path, "': ", std::strerror(error));
-    return error == ENOENT ? absl::NotFoundError(message) : absl::DataLossError(message);
-  };
-  auto not_regular = [&path] {
-    return absl::DataLossError(absl::StrCat("'", path, "' is not a regular file"));
-  };
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return failed(errno);
-  if (!S_ISREG(info.st_mode)) return not_regular();
-  DataFile file{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)), 0};
-  if (!file.fd.valid() || ::fstat(file.fd.get(), &info) != 0) return failed(errno);
-  if (!S_ISREG(info.st_mode)) return not_regular();
-  const int flags = ::fcntl(file.fd.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(file.fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return failed(errno);
-  file.size = static_cast<int64_t>(info.st_size);
-  return file;
+  StatusOr<RegularFile> file = OpenRegularFile(path);
+  if (!file.ok()) {
+    const Status& status = file.status();
+    return absl::IsNotFound(status) ? status : absl::DataLossError(status.message());
+  }
+  return DataFile{std::move(file->fd), static_cast<int64_t>(file->info.st_size)};
 }
 
 Status CheckBools(const std::string& key, const uint8_t* data, int64_t count) {
