@@ -54,7 +54,8 @@ TEST(Crc32cTest, MatchesReferenceOnEveryLengthAndAlignment) {
 // and a continuation from a non-zero CRC.
 TEST(Crc32cTest, InterleavedStreamsMatchReference) {
   std::vector<uint8_t> buffer(3 * 4096 * 3 + 3 * 256 * 2 + 64);
-  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  for (size_t i = 0; i < buffer.size(); ++i)
+    buffer[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
   std::vector<size_t> sizes;
   for (size_t edge : {size_t{3 * 256}, size_t{3 * 4096}, size_t{2 * 3 * 4096},
                       size_t{3 * 4096 + 3 * 256}, size_t{3 * 4096 * 3 + 3 * 256 * 2}}) {

@@ -78,8 +78,7 @@ class ZeroShift {
   std::array<std::array<uint32_t, 256>, 4> table_;
 };
 
-__attribute__((target("sse4.2"))) uint32_t RunSse42(uint32_t state, const uint8_t* p,
-                                                    size_t size) {
+__attribute__((target("sse4.2"))) uint32_t RunSse42(uint32_t state, const uint8_t* p, size_t size) {
   uint64_t state64 = state;
   for (; size >= 8; p += 8, size -= 8) {
     uint64_t word;
