@@ -8,6 +8,9 @@ Every row answers the same POST /v1/models/mlp:predict with the same JSON body
 
   servekit-server predict (REST)          the C++ server, at each connection count
   servekit-server GET /v2/health/live     the same server's HTTP floor: a GET that does nothing
+  servekit-server POST predict body to    the same body sent where nothing reads it (405): the floor
+    /v2/health/live                       for a request of this size, which no JSON or model work
+                                          can go below
   FastAPI + uvicorn + onnxruntime         2 workers, uvloop, httptools, orjson in and out,
                                           an async handler calling InferenceSession.run
   Flask dev server (threaded)             Flask's request.get_json()/jsonify, with the model
