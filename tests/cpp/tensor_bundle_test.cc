@@ -144,8 +144,10 @@ TEST(TensorBundleTest, ReadsAKeras3Export) { ExpectBundleMatchesTensorFlow("kera
 TEST(TensorBundleTest, ObjectGraphNamesTheCheckpointKeys) {
   auto bundle = TensorBundle::Open(Prefix(SavedModelFixture("tiny_module")));
   ASSERT_TRUE(bundle.ok()) << bundle.status();
-  auto graph = bundle->ReadObjectGraph();
-  ASSERT_TRUE(graph.ok()) << graph.status();
+  google::protobuf::Arena arena;
+  auto read = bundle->ReadObjectGraph(&arena);
+  ASSERT_TRUE(read.ok()) << read.status();
+  const tensorflow::TrackableObjectGraph* graph = *read;
   ASSERT_GT(graph->nodes_size(), 1);
   // The root's children include the module's attributes, each of which saves
   // one VARIABLE_VALUE under a key that the bundle holds.
@@ -280,13 +282,15 @@ TEST_F(HostileBundleTest, FlippedByteInData) {
   }
   auto bundle = TensorBundle::Open(prefix());
   ASSERT_TRUE(bundle.ok()) << bundle.status();  // sizes are unchanged
+  google::protobuf::Arena arena;
   int refused = 0;
   for (const std::string& key : bundle->Keys()) {
     if (bundle->Find(key)->offset() != 0) continue;
     if (key == kObjectGraphKey) {
       // The flipped byte is in the first string length: the length or its
       // checksum no longer fits.
-      EXPECT_TRUE(IsError(bundle->ReadObjectGraph().status(), absl::StatusCode::kDataLoss, {key}));
+      EXPECT_TRUE(
+          IsError(bundle->ReadObjectGraph(&arena).status(), absl::StatusCode::kDataLoss, {key}));
     } else {
       EXPECT_TRUE(IsError(bundle->Read(key).status(), absl::StatusCode::kDataLoss,
                           {key, "do not match their checksum"}));

@@ -28,8 +28,10 @@
 
 namespace servekit {
 
-// An arena for messages parsed from a SavedModel (the meta graph, functions).
-std::unique_ptr<google::protobuf::Arena> NewParseArena();
+// An arena for messages parsed from a SavedModel (the meta graph, functions,
+// the checkpoint's object graph). Its blocks start at `first_block_bytes` and
+// double up to 1 MB.
+std::unique_ptr<google::protobuf::Arena> NewParseArena(size_t first_block_bytes = size_t{64} << 10);
 
 class FunctionLibrary {
  public:

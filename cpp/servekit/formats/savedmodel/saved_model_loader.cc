@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/formats/savedmodel/function_inliner.h"
+#include "servekit/formats/savedmodel/function_library.h"
 #include "servekit/formats/savedmodel/node_attrs.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/formats/savedmodel/tensor_bundle.h"
@@ -97,20 +99,24 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
 
   // Variables: a model without any (only constants) has no variables/ directory.
   std::optional<TensorBundle> bundle;
-  std::optional<tensorflow::TrackableObjectGraph> object_graph;
+  // A Keras model's object graph takes a few KB per layer once parsed.
+  const std::unique_ptr<google::protobuf::Arena> object_graph_arena =
+      NewParseArena(size_t{16} << 10);
+  const tensorflow::TrackableObjectGraph* object_graph = nullptr;
   const std::string prefix = (fs::path(dir) / "variables" / "variables").string();
   std::error_code error;
   if (fs::exists(prefix + ".index", error)) {
     ASSIGN_OR_RETURN(TensorBundle opened, TensorBundle::Open(prefix));
     bundle.emplace(std::move(opened));
-    StatusOr<tensorflow::TrackableObjectGraph> read = bundle->ReadObjectGraph();
+    StatusOr<const tensorflow::TrackableObjectGraph*> read =
+        bundle->ReadObjectGraph(object_graph_arena.get());
     if (read.ok()) {
-      object_graph.emplace(*std::move(read));
+      object_graph = *read;
     } else if (!absl::IsNotFound(read.status())) {
       return read.status();
     }
   }
-  const VariableCheckpointKeys keys(meta_graph, object_graph ? &*object_graph : nullptr);
+  const VariableCheckpointKeys keys(meta_graph, object_graph);
   const VariableReader read_variable = [&](const std::string& node) -> StatusOr<Tensor> {
     const std::string* key = keys.Find(node);
     if (key == nullptr) {

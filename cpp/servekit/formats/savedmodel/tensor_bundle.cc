@@ -394,14 +394,15 @@ StatusOr<std::vector<std::string>> TensorBundle::ReadStrings(const std::string& 
   return DecodeBundleStrings(key, *entry, bytes, options_);
 }
 
-StatusOr<tensorflow::TrackableObjectGraph> TensorBundle::ReadObjectGraph() const {
+StatusOr<const tensorflow::TrackableObjectGraph*> TensorBundle::ReadObjectGraph(
+    google::protobuf::Arena* arena) const {
   if (Find(kObjectGraphKey) == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("bundle '", prefix_, "' has no ", kObjectGraphKey, " (a TF1 checkpoint?)"));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> strings, ReadStrings(kObjectGraphKey));
-  tensorflow::TrackableObjectGraph graph;
-  if (strings.size() != 1 || !graph.ParseFromString(strings.front())) {
+  auto* graph = google::protobuf::Arena::CreateMessage<tensorflow::TrackableObjectGraph>(arena);
+  if (strings.size() != 1 || !graph->ParseFromString(strings.front())) {
     return Corrupt(kObjectGraphKey, "is not one serialized TrackableObjectGraph");
   }
   return graph;

@@ -87,9 +87,12 @@ class TensorBundle {
   StatusOr<Tensor> Read(const std::string& key) const;
   // The elements of the DT_STRING tensor under `key`, row-major.
   StatusOr<std::vector<std::string>> ReadStrings(const std::string& key) const;
-  // The object graph under kObjectGraphKey: NotFound when the bundle has none
-  // (a TF1 Saver checkpoint, whose keys are the variables' graph names).
-  StatusOr<tensorflow::TrackableObjectGraph> ReadObjectGraph() const;
+  // The object graph under kObjectGraphKey, parsed on `arena` (which owns
+  // it: one block instead of a heap allocation per object and reference);
+  // NotFound when the bundle has none (a TF1 Saver checkpoint, whose keys are
+  // the variables' graph names).
+  StatusOr<const tensorflow::TrackableObjectGraph*> ReadObjectGraph(
+      google::protobuf::Arena* arena) const;
 
  private:
   // The data files Open keeps open (at most this many; Read opens any other
