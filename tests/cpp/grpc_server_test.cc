@@ -389,6 +389,52 @@ TEST_F(GrpcServerTest, AUnaryCallWhoseRequestNeverEndsGetsDeadlineExceeded) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+// A client writes its PING ACK ahead of calls it has started but not written
+// yet (their HEADERS queued behind megabytes of earlier requests): the drain
+// answers such a call, which arrives after the ACK while another is open,
+// and its final GOAWAY names it.
+TEST_F(GrpcServerTest, ADrainAnswersACallThatArrivesAfterThePingAck) {
+  auto server = StartServer();
+  RawClient client(server->port());
+  // Stream 1: a call whose request is still arriving when the drain begins.
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, "") +
+              CallHeaders(1, "/grpc.health.v1.Health/Check") + PartialMessage(1, 100, 10));
+  ASSERT_TRUE(client.NextOfType(kSettings).has_value());
+  std::thread stop([&] { server->Stop(absl::Seconds(5)); });
+  std::optional<Frame> ping;
+  while (!ping) {
+    std::optional<Frame> frame = client.Next();
+    if (!frame) break;
+    if (frame->type == kPing && !(frame->flags & 0x1)) ping = frame;
+  }
+  HeaderDecoder decoder;
+  std::string late_call_status;
+  std::optional<uint32_t> final_last_stream;
+  if (ping) {
+    client.Send(FrameBytes(kPing, 0x1, ping->payload));
+    // Stream 3, whole, after the ACK; then, once it is answered, stream 1 is
+    // cancelled and the drain can end.
+    client.Send(CallHeaders(3, "/grpc.health.v1.Health/Check") + PartialMessage(3, 0, 0, true));
+    while (std::optional<Frame> frame = client.Next()) {
+      if (frame->type == kHeaders) {
+        const std::string status = decoder.Value(frame->payload, "grpc-status");
+        if (frame->stream == 3 && !status.empty()) {
+          late_call_status = status;
+          const std::string cancel("\0\0\0\x08", 4);  // RST_STREAM, CANCEL
+          client.Send(FrameBytes(/*RST_STREAM*/ 0x3, 0, cancel, /*stream=*/1));
+        }
+      } else if (frame->type == kGoaway && BigEndian32(frame->payload, 0) != 0x7fffffffu) {
+        final_last_stream = BigEndian32(frame->payload, 0);
+      }
+    }
+  }
+  stop.join();
+  ASSERT_TRUE(ping.has_value());
+  EXPECT_EQ(late_call_status, "0");
+  ASSERT_TRUE(final_last_stream.has_value());
+  EXPECT_EQ(*final_last_stream, 3u);
+}
+
 TEST_F(GrpcServerTest, UnfinishedRequestsOfAllCallsShareOneBudget) {
   GrpcServerOptions options;
   options.max_message_bytes =

@@ -237,6 +237,7 @@ GrpcConnection::GrpcConnection(asio::io_context& io, asio::ip::tcp::socket socke
       strand_(asio::make_strand(io)),
       handshake_timer_(strand_),
       watchdog_timer_(strand_),
+      linger_timer_(strand_),
       idle_since_ns_(absl::GetCurrentTimeNanos()),
       methods_(methods),
       options_(options),
@@ -353,10 +354,12 @@ void GrpcConnection::Drain() {
     if (self->closed_ || self->session_ == nullptr || self->draining_) return;
     self->draining_ = true;
     // Two steps, as HTTP/2 suggests: a GOAWAY notice with the highest stream
-    // id (the client stops starting calls) and a PING; once its ACK is back,
-    // every call the client started before the notice has been read, and the
-    // final GOAWAY can name the last of them (OnPingAck). A single GOAWAY
-    // would refuse calls still in our socket buffer.
+    // id (the client stops starting calls) and a PING; the final GOAWAY names
+    // the last call read (MaybeEndDrain), once the PING's ACK is back and
+    // every call read so far is answered. A single GOAWAY would refuse calls
+    // still in our socket buffer; the ACK alone is not enough either: a
+    // client sends it ahead of the calls it started but has not written yet
+    // (their HEADERS queued behind megabytes of earlier requests).
     nghttp2_submit_shutdown_notice(self->session_);
     nghttp2_submit_ping(self->session_, NGHTTP2_FLAG_NONE, nullptr);
     for (auto& [id, stream] : self->streams_) {
@@ -368,7 +371,11 @@ void GrpcConnection::Drain() {
 }
 
 void GrpcConnection::OnPingAck() {
-  if (!draining_ || final_goaway_submitted_) return;
+  if (draining_) ping_acked_ = true;
+}
+
+void GrpcConnection::MaybeEndDrain() {
+  if (!draining_ || !ping_acked_ || final_goaway_submitted_ || !streams_.empty()) return;
   final_goaway_submitted_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
@@ -380,6 +387,7 @@ void GrpcConnection::Close() {
 }
 
 void GrpcConnection::Read() {
+  read_outstanding_ = true;
   socket_.async_read_some(
       asio::buffer(read_buffer_),
       asio::bind_executor(
@@ -388,7 +396,16 @@ void GrpcConnection::Read() {
 }
 
 void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes) {
+  read_outstanding_ = false;
   if (closed_) return;
+  if (lingering_) {  // dropped; the client's end of stream (or an error) ends the wait
+    if (error) {
+      CloseSocket();
+    } else {
+      Read();
+    }
+    return;
+  }
   if (error) {
     CloseSocket();
     return;
@@ -413,6 +430,7 @@ void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes
 
 void GrpcConnection::Flush() {
   if (closed_ || writing_) return;
+  MaybeEndDrain();
   write_buffer_.clear();
   while (write_buffer_.size() < kMaxWriteBatchBytes) {
     const uint8_t* data = nullptr;
@@ -430,8 +448,16 @@ void GrpcConnection::Flush() {
     Read();
   }
   if (write_buffer_.empty()) {
-    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
-      CloseSocket();
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+      // A drain has just answered the last calls; otherwise the connection
+      // was idle or broke the protocol, and its descriptor is freed at once
+      // (a flood of idle connections is closed to let others in).
+      if (draining_) {
+        CloseGracefully();
+      } else {
+        CloseSocket();
+      }
+    }
     return;
   }
   writing_ = true;
@@ -448,11 +474,27 @@ void GrpcConnection::Flush() {
           }));
 }
 
+void GrpcConnection::CloseGracefully() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  // A client closes once it has read the GOAWAY and its answers; one that
+  // does not is not waited for long.
+  constexpr auto kLinger = std::chrono::seconds(2);
+  linger_timer_.expires_after(kLinger);
+  linger_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+    if (!error) self->CloseSocket();
+  });
+  if (!read_outstanding_) Read();
+}
+
 void GrpcConnection::CloseSocket() {
   if (closed_) return;
   closed_ = true;
   handshake_timer_.cancel();
   watchdog_timer_.cancel();
+  linger_timer_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -96,10 +96,18 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void Read();
   void OnRead(const boost::system::error_code& error, size_t bytes);
   // Hands nghttp2's pending frames to the socket; closes when nothing is left
-  // to read or write.
+  // to read or write (CloseGracefully in a drain).
   void Flush();
+  // Everything is sent: half-closes, then reads and drops what the client
+  // still sends until it closes too (or kLinger passes), then CloseSocket.
+  // Closing with unread bytes (a client's WINDOW_UPDATE or PING ACK) makes
+  // the kernel answer RST and drop what it has not sent yet: the end of the
+  // last response, which the client then reports as a removed stream.
+  void CloseGracefully();
   void CloseSocket();
   void OnPingAck();  // the drain's second step
+  // The drain's last step, when its time has come (see Drain).
+  void MaybeEndDrain();
   // One timer for the connection's life: the idle, request and write timeouts.
   void Watchdog();
   void CloseIdle();  // on the strand
@@ -127,6 +135,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer handshake_timer_;
   boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer linger_timer_;
   std::atomic<int64_t> idle_since_ns_;
   bool handshake_done_ = false;
   const GrpcMethodTable* const methods_;
@@ -143,8 +152,11 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   int64_t last_write_progress_ns_ = 0;  // when the socket last took bytes
   bool reading_paused_ = false;         // responses pile up: stop reading requests
   bool writing_ = false;
+  bool read_outstanding_ = false;  // an async read is waiting for its handler
+  bool lingering_ = false;         // CloseGracefully has half-closed the socket
   bool closed_ = false;
   bool draining_ = false;
+  bool ping_acked_ = false;  // the drain's PING came back
   bool final_goaway_submitted_ = false;
 };
 
