@@ -69,6 +69,20 @@ TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
       << "escaped keys read as keys";
 }
 
+// Pretty-printed bodies, and rows that mix short decimals with numbers that
+// need the slower conversions.
+TEST(NumericBodyReaderTest, ReadsPrettyPrintedAndMixedBodiesAsTheGeneralPathDoes) {
+  EXPECT_TRUE(FastAndGeneralAgree(
+      "{\n  \"instances\": [\n    [\n      0.25,\n      -1.5,\n      3\n    ]\n  ]\n}", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree("{\"instances\":[[1,\t2,\r\n3] ,[4,5,6] ] }", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[-0, -0.0, 0.0], [0, 1, -1]]})", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[[0.5, 1, 2], [3, 4, 5]]]})", kImage));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[0.5, 1, 2], [1e2, 3, 4]]})", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"instances": [[0.5, 1, 2], [3, 4, 123456789012345678901234]]})", kVector));
+  EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [0.5, 1, 2, 1E-3]})", kScalars));
+}
+
 TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
   const std::vector<std::string> others = {
       R"({"instances": [{"x": [1, 2, 3]}]})",             // named instances
@@ -92,14 +106,20 @@ TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
       R"({"instances": [[1, NaN, Infinity]]})",                   // tokens simdjson does not read
       R"({"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]})",     // both formats
       R"({"instances": [[1, 2, 3]], "instances": [[1, 2, 3]]})",  // a key twice
-      R"({"instances": [[1, 2, 3]], "colour": 1})",               // unknown key
-      R"({"signature_name": 7, "instances": [[1, 2, 3]]})",       // not a string
-      R"({"signature_name": "a"})",                               // no tensor
-      R"({"instances": [[1, 2, 3]]} x)",                          // trailing text
-      R"({"instances": [[1, 2, 3]])",                             // cut short
-      R"([[1, 2, 3]])",                                           // not an object
-      "",
-      std::string("{\"instances\": [[1, 2, 3]]}\0", 25),  // NUL byte
+      // Bad grammar among short decimals.
+      R"({"instances": [[1, 2 3]]})", R"({"instances": [[1,, 2, 3]]})",
+      R"({"instances": [[1, 2, 3,]]})", R"({"instances": [[-, 2, 3]]})",
+      R"({"instances": [[1., 2, 3]]})", R"({"instances": [[.5, 2, 3]]})",
+      R"({"instances": [[01, 2, 3]]})", R"({"instances": [[1, 2, --3]]})",
+      R"({"instances": [[1, 2, +3]]})", R"({"instances": [[1, 2, 3]x]})",
+      R"({"instances": [[1, 2, 0x3]]})", R"({"instances": [[1, 2, 3\u0020]]})",
+      R"({"instances": [[1, 2, 3]], "colour": 1})",           // unknown key
+      R"({"signature_name": 7, "instances": [[1, 2, 3]]})",   // not a string
+      R"({"signature_name": "a"})",                           // no tensor
+      R"({"instances": [[1, 2, 3]]} x)",                      // trailing text
+      R"({"instances": [[1, 2, 3]])",                         // cut short
+      R"([[1, 2, 3]])",                                       // not an object
+      "", std::string("{\"instances\": [[1, 2, 3]]}\0", 25),  // NUL byte
   };
   for (const std::string& body : others) {
     EXPECT_FALSE(ReadNumericPredictBody(body, kVector, kNoLimit).has_value()) << body;
