@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -90,16 +91,12 @@ __attribute__((target("sse4.2"))) uint32_t RunSse42(uint32_t state, const uint8_
   return state;
 }
 
-__attribute__((target("sse4.2"))) ZeroShift::ZeroShift(size_t bytes) {
+ZeroShift::ZeroShift(size_t bytes) {
   // The image of each single bit, then of each byte value as the sum of its bits'.
+  const std::vector<uint8_t> zeros(bytes, 0);
   std::array<uint32_t, 32> bit_image;
-  for (int bit = 0; bit < 32; ++bit) {
-    uint64_t state = uint64_t{1} << bit;
-    for (size_t i = 0; i < bytes / 8; ++i) state = _mm_crc32_u64(state, 0);
-    uint32_t state32 = static_cast<uint32_t>(state);
-    for (size_t i = 0; i < bytes % 8; ++i) state32 = _mm_crc32_u8(state32, 0);
-    bit_image[bit] = state32;
-  }
+  for (int bit = 0; bit < 32; ++bit)
+    bit_image[bit] = RunSse42(uint32_t{1} << bit, zeros.data(), bytes);
   for (int position = 0; position < 4; ++position) {
     for (uint32_t value = 0; value < 256; ++value) {
       uint32_t image = 0;
