@@ -99,5 +99,54 @@ TEST(ShortDecimalTest, AgreesWithFromCharsOnRandomTokens) {
   EXPECT_GT(read, 1000000) << "most tokens of these shapes are within the exact bounds";
 }
 
+// The one-word reader of short tokens answers exactly as the loop does, on
+// tokens good and bad (random characters of the number grammar, signs,
+// points, exponents, spaces) in a buffer with the 8 bytes after them.
+TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
+  std::mt19937_64 random(20261201);
+  const std::string alphabet = "0123456789000.-.e+ x\n";
+  int taken = 0;
+  for (int trial = 0; trial < 2000000; ++trial) {
+    const size_t length = random() % 12;
+    std::string token;
+    for (size_t i = 0; i < length; ++i) token.push_back(alphabet[random() % alphabet.size()]);
+    if (trial % 2 == 0 && !token.empty()) {  // half of them mostly digits with a point
+      for (char& c : token) c = c == '.' || c == '-' ? c : static_cast<char>('0' + random() % 10);
+    }
+    // Whatever follows the token in the buffer must not change the answer.
+    std::string buffer = token + std::string(8, "9.,]"[random() % 4]);
+    const std::string_view view(buffer.data(), token.size());
+    ShortDecimal loop, word;
+    const bool by_loop = ParseShortDecimal(view, &loop);
+    const bool by_word = ParseShortDecimalPadded(view, &word);
+    ASSERT_EQ(by_loop, by_word) << '"' << token << '"';
+    if (!by_loop) continue;
+    ++taken;
+    EXPECT_EQ(loop.digits, word.digits) << token;
+    EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
+    EXPECT_EQ(loop.negative, word.negative) << token;
+  }
+  EXPECT_GT(taken, 100000);
+  // The shapes at the word's edges.
+  for (const char* token : {"0", "-0", "1", "12345678", "-12345678", "1234567.8", "1.2345678",
+                            "0.000001", "-0.5", "99999999", "0.1234 ", "7\t", "123456789"}) {
+    const std::string buffer = std::string(token) + "xxxxxxxx";
+    ShortDecimal loop, word;
+    ASSERT_TRUE(ParseShortDecimal(token, &loop)) << token;
+    ASSERT_TRUE(ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))
+        << token;
+    EXPECT_EQ(loop.digits, word.digits) << token;
+    EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
+    EXPECT_EQ(loop.negative, word.negative) << token;
+  }
+  for (const char* token : {"00", "01.5", "1.", ".5", "-", "1.2.3", "1-2", "12345678.", "1e5"}) {
+    const std::string buffer = std::string(token) + "00000000";
+    ShortDecimal word;
+    EXPECT_FALSE(
+        ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))
+        << token;
+  }
+}
+
 }  // namespace
 }  // namespace servekit

@@ -63,26 +63,39 @@ TokenShape ShapeOf(std::string_view token) {
   return shape;
 }
 
+// A number's value as two doubles whose quotient is it (the divisions are
+// made together, after the body is read: see Quotients).
+struct Quotient {
+  double numerator;
+  double divisor;
+};
+
 // The number's value as the general path reads it (json_document.cc: integer
 // tokens that fit 64 bits as integers, then as double; others correctly
-// rounded), or false to leave the fast path. simdjson reads every number,
-// which checks its JSON grammar, before std::from_chars (used for the tokens
-// simdjson 3.0.1 cannot be trusted with) sees it: from_chars accepts more.
-bool ReadNumber(od::value value, double* out) {
+// rounded), as a quotient, or false to leave the fast path. simdjson reads
+// every number but short decimals, which checks its JSON grammar, before
+// std::from_chars (used for the tokens simdjson 3.0.1 cannot be trusted
+// with) sees it: from_chars accepts more.
+bool ReadNumber(od::value value, Quotient* out) {
   std::string_view token = value.raw_json_token();
-  // Most tokens are short decimals, read exactly in one pass.
+  // Most tokens are short decimals, read exactly in one pass. The token lies
+  // in the padded copy of the body (ReadNumericPredictBody): the 8 bytes
+  // after it are readable.
   ShortDecimal decimal;
-  if (ParseShortDecimal(token, &decimal)) {
+  if (ParseShortDecimalPadded(token, &decimal)) {
     if (decimal.fraction_digits > 0) {
-      if (ShortDecimalFractionValue(decimal, out)) return true;
+      if (ShortDecimalFractionQuotient(decimal, &out->numerator, &out->divisor)) return true;
     } else {
       // An integer of at most 19 digits fits int64 (or, positive, uint64), read
       // as the general path reads it: as an integer, so "-0" is +0.0.
       const double magnitude = static_cast<double>(decimal.digits);
-      *out = decimal.digits == 0 ? 0.0 : decimal.negative ? -magnitude : magnitude;
+      *out = {decimal.digits == 0 ? 0.0 : decimal.negative ? -magnitude : magnitude, 1.0};
       return true;
     }
   }
+  // Otherwise the value itself, over 1 (x / 1 is x).
+  out->divisor = 1.0;
+  double* const result = &out->numerator;
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
                             token.back() == '\r')) {
     token.remove_suffix(1);
@@ -92,12 +105,12 @@ bool ReadNumber(od::value value, double* out) {
   if (shape.integer) {
     int64_t i;
     if (value.get_int64().get(i) == simdjson::SUCCESS) {
-      *out = static_cast<double>(i);
+      *result = static_cast<double>(i);
       return true;
     }
     uint64_t u;
     if (value.get_uint64().get(u) == simdjson::SUCCESS) {
-      *out = static_cast<double>(u);
+      *result = static_cast<double>(u);
       return true;
     }
   }
@@ -106,12 +119,12 @@ bool ReadNumber(od::value value, double* out) {
   double read;
   if (value.get_double().get(read) != simdjson::SUCCESS) return false;
   if (!shape.integer && token.size() <= kLongestTrustedToken) {
-    *out = read;
+    *result = read;
     return true;
   }
   // Long or huge: as the general path converts (out of range leaves).
   const char* const end = token.data() + token.size();
-  const auto [ptr, ec] = std::from_chars(token.data(), end, *out);
+  const auto [ptr, ec] = std::from_chars(token.data(), end, *result);
   return ec == std::errc() && ptr == end;
 }
 
@@ -119,7 +132,7 @@ bool ReadNumber(od::value value, double* out) {
 // inner one as long as its dimension; numbers only at the innermost level.
 class TensorReader {
  public:
-  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<double>* values)
+  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<Quotient>* values)
       : spec_(spec), max_elements_(max_elements), values_(*values) {}
 
   // The number of rows (entries of the outer list), or -1.
@@ -136,14 +149,10 @@ class TensorReader {
       if (std::move(item).get(entry) != simdjson::SUCCESS) return -1;
       ++count;
       if (innermost) {
-        double d;
-        if (static_cast<int64_t>(values_.size()) >= max_elements_ || !ReadNumber(entry, &d))
+        Quotient q;
+        if (static_cast<int64_t>(values_.size()) >= max_elements_ || !ReadNumber(entry, &q))
           return -1;
-        if (spec_.dtype == DType::kFloat32 && std::isfinite(d) &&
-            !(std::fabs(d) < kFloat32Overflow)) {
-          return -1;
-        }
-        values_.push_back(d);
+        values_.push_back(q);
       } else if (ReadList(entry, depth + 1) < 0) {
         return -1;
       }
@@ -154,7 +163,7 @@ class TensorReader {
 
   const TensorSpec& spec_;
   const int64_t max_elements_;
-  std::vector<double>& values_;
+  std::vector<Quotient>& values_;
 };
 
 // The inputs this path takes: one float input [N, d1, ...] with fixed inner dims.
@@ -173,8 +182,26 @@ bool Takes(absl::Span<const TensorSpec> inputs) {
 struct Scratch {
   od::parser parser;
   std::string text;  // the body and simdjson's padding
-  std::vector<double> values;
+  std::vector<Quotient> values;
 };
+
+// The quotients' values into `out`, in a loop of independent divisions that
+// the compiler makes vector ones (one number's division no longer waits for
+// the last). Float32: false for a finite value the general path refuses
+// (at or beyond kFloat32Overflow in magnitude).
+bool Quotients(const std::vector<Quotient>& values, double* out) {
+  for (size_t i = 0; i < values.size(); ++i) out[i] = values[i].numerator / values[i].divisor;
+  return true;
+}
+bool Quotients(const std::vector<Quotient>& values, float* out) {
+  bool refused = false;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double value = values[i].numerator / values[i].divisor;
+    refused |= std::isfinite(value) & !(std::fabs(value) < kFloat32Overflow);
+    out[i] = static_cast<float>(value);
+  }
+  return !refused;
+}
 
 }  // namespace
 
@@ -231,16 +258,13 @@ std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
   shape.push_back(rows);
   for (size_t d = 1; d < spec.shape.size(); ++d) shape.push_back(spec.shape[d].value());
   StatusOr<Tensor> tensor = Tensor::Allocate(spec.dtype, std::move(shape));
-  const std::vector<double>& values = scratch->values;
+  const std::vector<Quotient>& values = scratch->values;
   if (!tensor.ok() || tensor->num_elements() != static_cast<int64_t>(values.size())) {
     return std::nullopt;
   }
-  if (spec.dtype == DType::kFloat32) {
-    float* out = tensor->data<float>();
-    for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
-  } else {
-    std::memcpy(tensor->data<double>(), values.data(), values.size() * sizeof(double));
-  }
+  const bool taken = spec.dtype == DType::kFloat32 ? Quotients(values, tensor->data<float>())
+                                                   : Quotients(values, tensor->data<double>());
+  if (!taken) return std::nullopt;
   request.inputs.push_back(*std::move(tensor));
   return request;
 }
