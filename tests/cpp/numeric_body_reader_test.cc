@@ -98,6 +98,7 @@ TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
       R"({"instances": [[1, 2, "3"]]})",                  // not a number
       R"({"instances": [[1, 2, 1e999]]})",                // beyond a double
       R"({"instances": [[1, 2, 1e39]]})",                 // beyond a float32
+      R"({"instances": [[0.5, 2, 3.5e38]]})",             // beyond a float32, among short ones
       R"({"instances": [[1, 2, 0000000002001871731]]})",  // leading zeros (found by the fuzzer)
       R"({"instances": [[1, 2, 0000000000000000000000001.5]]})",  // leading zeros, long token
       R"({"instances": [[1, 2, 0e309]]})",     // RapidJSON refuses it (found by the fuzzer)

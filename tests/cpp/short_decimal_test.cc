@@ -104,7 +104,8 @@ TEST(ShortDecimalTest, AgreesWithFromCharsOnRandomTokens) {
 // points, exponents, spaces) in a buffer with the 8 bytes after them.
 TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
   std::mt19937_64 random(20261201);
-  const std::string alphabet = "0123456789000.-.e+ x\n";
+  // Bytes with the high bit set too: 0xae is '.' | 0x80, 0xb0 is '0' | 0x80.
+  const std::string alphabet = "0123456789000.-.e+ x\n\xae\xb0\x80";
   int taken = 0;
   for (int trial = 0; trial < 2000000; ++trial) {
     const size_t length = random() % 12;

@@ -87,8 +87,9 @@ class TensorBundle {
   StatusOr<Tensor> Read(const std::string& key) const;
   // The elements of the DT_STRING tensor under `key`, row-major.
   StatusOr<std::vector<std::string>> ReadStrings(const std::string& key) const;
-  // The object graph under kObjectGraphKey, parsed on `arena` (which owns
-  // it: one block instead of a heap allocation per object and reference);
+  // The object graph under kObjectGraphKey, parsed on `arena` (not null; it
+  // owns the graph: one block instead of a heap allocation per object and
+  // reference);
   // NotFound when the bundle has none (a TF1 Saver checkpoint, whose keys are
   // the variables' graph names).
   StatusOr<const tensorflow::TrackableObjectGraph*> ReadObjectGraph(
