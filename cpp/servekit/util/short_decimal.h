@@ -71,6 +71,7 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
 // mispredicted branch or two per number); a longer one, by ParseShortDecimal.
 // Gives exactly what ParseShortDecimal gives.
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the word below is read little-endian");
   const char* p = token.data();
   const char* end = p + token.size();
   while (end != p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r')) {

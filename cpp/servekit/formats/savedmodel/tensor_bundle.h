@@ -89,9 +89,8 @@ class TensorBundle {
   StatusOr<std::vector<std::string>> ReadStrings(const std::string& key) const;
   // The object graph under kObjectGraphKey, parsed on `arena` (not null; it
   // owns the graph: one block instead of a heap allocation per object and
-  // reference);
-  // NotFound when the bundle has none (a TF1 Saver checkpoint, whose keys are
-  // the variables' graph names).
+  // reference); NotFound when the bundle has none (a TF1 Saver checkpoint,
+  // whose keys are the variables' graph names).
   StatusOr<const tensorflow::TrackableObjectGraph*> ReadObjectGraph(
       google::protobuf::Arena* arena) const;
 

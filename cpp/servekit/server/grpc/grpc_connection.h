@@ -101,8 +101,8 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   // Everything is sent: half-closes, then reads and drops what the client
   // still sends until it closes too (or kLinger passes), then CloseSocket.
   // Closing with unread bytes (a client's WINDOW_UPDATE or PING ACK) makes
-  // the kernel answer RST and drop what it has not sent yet: the end of the
-  // last response, which the client then reports as a removed stream.
+  // the kernel answer RST, which can drop what it has not sent yet: the end
+  // of the last response.
   void CloseGracefully();
   void CloseSocket();
   void OnPingAck();  // the drain's second step

@@ -73,9 +73,9 @@ struct Quotient {
 // The number's value as the general path reads it (json_document.cc: integer
 // tokens that fit 64 bits as integers, then as double; others correctly
 // rounded), as a quotient, or false to leave the fast path. simdjson reads
-// every number but short decimals, which checks its JSON grammar, before
-// std::from_chars (used for the tokens simdjson 3.0.1 cannot be trusted
-// with) sees it: from_chars accepts more.
+// every number that is not a short decimal, which checks its JSON grammar,
+// before std::from_chars (used for the tokens simdjson 3.0.1 cannot be
+// trusted with) sees it: from_chars accepts more.
 bool ReadNumber(od::value value, Quotient* out) {
   std::string_view token = value.raw_json_token();
   // Most tokens are short decimals, read exactly in one pass. The token lies
