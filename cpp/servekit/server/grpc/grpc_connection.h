@@ -76,9 +76,10 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
 
   // Each of these is thread-safe: it posts to the strand.
   void Start();
-  // Graceful: GOAWAY (calls already started go on, new ones are refused),
-  // streaming calls end with UNAVAILABLE, the socket closes when the last
-  // call is answered.
+  // Graceful: a GOAWAY notice and a PING, then the final GOAWAY once the
+  // PING is back and every call read is answered (calls already started go
+  // on, new ones are refused); streaming calls end with UNAVAILABLE; the
+  // socket closes when the last call is answered.
   void Drain();
   void Close();
   // Closes the connection (GOAWAY) if it has no open call.
