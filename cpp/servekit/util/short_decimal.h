@@ -23,15 +23,22 @@ struct ShortDecimal {
   bool negative = false;
 };
 
+// `token` without the JSON whitespace at its end, which belongs to a token as
+// some tokenizers (simdjson's raw_json_token) cut it.
+inline std::string_view TrimTrailingJsonSpace(std::string_view token) {
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
+                            token.back() == '\r')) {
+    token.remove_suffix(1);
+  }
+  return token;
+}
+
 // Splits `token` into digits, point position and sign, checking JSON's number
 // grammar; false for anything outside this header's contract.
 inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
+  token = TrimTrailingJsonSpace(token);
   const char* p = token.data();
   const char* end = p + token.size();
-  // Trailing whitespace belongs to the token as some tokenizers cut it.
-  while (end != p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r')) {
-    --end;
-  }
   ShortDecimal d;
   if (p != end && *p == '-') {
     d.negative = true;
@@ -72,11 +79,9 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
 // Gives exactly what ParseShortDecimal gives.
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the word below is read little-endian");
+  token = TrimTrailingJsonSpace(token);
   const char* p = token.data();
   const char* end = p + token.size();
-  while (end != p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r')) {
-    --end;
-  }
   const bool negative = p != end && *p == '-';
   p += negative;
   const size_t n = static_cast<size_t>(end - p);

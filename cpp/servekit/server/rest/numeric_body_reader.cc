@@ -96,10 +96,7 @@ bool ReadNumber(od::value value, Quotient* out) {
   // Otherwise the value itself, over 1 (x / 1 is x).
   out->divisor = 1.0;
   double* const result = &out->numerator;
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' ||
-                            token.back() == '\r')) {
-    token.remove_suffix(1);
-  }
+  token = TrimTrailingJsonSpace(token);
   const TokenShape shape = ShapeOf(token);
   if (token.size() > kLongestToken || shape.exponent_digits > 2) return false;
   if (shape.integer) {
