@@ -2,7 +2,7 @@
 
 namespace servekit {
 
-bool ReadVarint(absl::string_view* in, int max_bytes, uint64_t* value) {
+bool ReadLongVarint(absl::string_view* in, int max_bytes, uint64_t* value) {
   uint64_t result = 0;
   for (int i = 0; i < max_bytes && i < static_cast<int>(in->size()); ++i) {
     const uint8_t byte = static_cast<uint8_t>((*in)[i]);

@@ -13,6 +13,20 @@ namespace servekit {
 // Reads a varint of at most `max_bytes` bytes (10 hold any 64-bit value) from
 // `*in` and advances past it. False, leaving `*in` as it was, when the input
 // ends first or the varint is longer. Bits past the 64th are dropped.
-bool ReadVarint(absl::string_view* in, int max_bytes, uint64_t* value);
+bool ReadLongVarint(absl::string_view* in, int max_bytes, uint64_t* value);
+
+// The same, with the one-byte case inline: most tags and lengths in a
+// SavedModel are below 128, and the wire scanners read several per field.
+inline bool ReadVarint(absl::string_view* in, int max_bytes, uint64_t* value) {
+  if (!in->empty() && max_bytes > 0) {
+    const uint8_t first = static_cast<uint8_t>(in->front());
+    if (first < 0x80) {
+      in->remove_prefix(1);
+      *value = first;
+      return true;
+    }
+  }
+  return ReadLongVarint(in, max_bytes, value);
+}
 
 }  // namespace servekit
