@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "savedmodel_test_util.h"
 #include "servekit/util/protobuf_wire.h"
 #include "test_util.h"
 
@@ -39,8 +40,8 @@ tensorflow::NodeDef Node(std::initializer_list<std::string> entries) {
 }
 
 TEST(NodeAttrsTest, FindsAnAttributeAndLeavesTheValueAloneWhenAbsent) {
-  const tensorflow::NodeDef node =
-      Node({Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString())});
+  const test::NodeReadBack node(
+      Node({Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString())}));
   tensorflow::AttrValue value = TypeValue(tensorflow::DT_INT64);
   StatusOr<bool> found = FindNodeAttr(node, "dtype", &value);
   ASSERT_TRUE(found.ok());
@@ -64,10 +65,10 @@ std::vector<int64_t> Ints(const tensorflow::AttrValue& value) {
 
 TEST(NodeAttrsTest, TheLaterOfTwoEntriesWithOneKeyReplacesTheEarlier) {
   // List values: merging the two entries would give [1, 2].
-  const tensorflow::NodeDef node =
+  const test::NodeReadBack node(
       Node({Entry("k", IntList({1}).SerializeAsString()),
             Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString()),
-            Entry("k", IntList({2}).SerializeAsString())});
+            Entry("k", IntList({2}).SerializeAsString())}));
   tensorflow::AttrValue value;
   ASSERT_TRUE(FindNodeAttr(node, "k", &value).ok());
   EXPECT_EQ(Ints(value), std::vector<int64_t>{2});
@@ -85,7 +86,7 @@ TEST(NodeAttrsTest, WithinAnEntryTheLastKeyWinsAndValuesMerge) {
   AppendLengthDelimitedField(7, "ignored", &entry);
   AppendLengthDelimitedField(1, "strides", &entry);
   AppendLengthDelimitedField(2, IntList({2}).SerializeAsString(), &entry);
-  const tensorflow::NodeDef node = Node({entry});
+  const test::NodeReadBack node(Node({entry}));
   tensorflow::AttrValue value;
   StatusOr<bool> found = FindNodeAttr(node, "first", &value);
   ASSERT_TRUE(found.ok());
@@ -104,7 +105,7 @@ TEST(NodeAttrsTest, FieldsOfAnotherWireTypeAreSkipped) {
   std::string entry = "\x08\x05";  // field 1, varint 5
   AppendLengthDelimitedField(2, TypeValue(tensorflow::DT_FLOAT).SerializeAsString(), &entry);
   entry += "\x10\x07";  // field 2, varint 7
-  const tensorflow::NodeDef node = Node({entry});
+  const test::NodeReadBack node(Node({entry}));
   NodeAttrs attrs;
   ASSERT_TRUE(attrs.Read(node).ok());
   ASSERT_NE(attrs.Find(""), nullptr);  // the key is missing: ""
@@ -125,11 +126,12 @@ TEST(NodeAttrsTest, ReadsProtobufsOwnMapEncoding) {
     if (field.number == 2) node.add_attr(std::string(field.payload));  // NameAttrList.attr
   }));
   ASSERT_EQ(node.attr_size(), 4);
+  const test::NodeReadBack read(node);
   NodeAttrs attrs;
-  ASSERT_TRUE(attrs.Read(node).ok());
+  ASSERT_TRUE(attrs.Read(read).ok());
   for (const auto& [key, expected] : list.attr()) {
     tensorflow::AttrValue value;
-    StatusOr<bool> found = FindNodeAttr(node, key, &value);
+    StatusOr<bool> found = FindNodeAttr(read, key, &value);
     ASSERT_TRUE(found.ok() && *found) << key;
     EXPECT_EQ(value.SerializeAsString(), expected.SerializeAsString()) << key;
     if (key[0] == '_') {
@@ -149,14 +151,15 @@ TEST(NodeAttrsTest, ManyKeysReadInLinearTime) {
   const std::string value = IntList({7}).SerializeAsString();
   for (int i = 0; i < 200000; ++i) node.add_attr(Entry("k" + std::to_string(i), value));
   node.add_attr(Entry("k5", IntList({8}).SerializeAsString()));
+  const test::NodeReadBack read(node);
   NodeAttrs attrs;
-  ASSERT_TRUE(attrs.Read(node).ok());
+  ASSERT_TRUE(attrs.Read(read).ok());
   EXPECT_EQ(Ints(*attrs.Find("k199999")), std::vector<int64_t>{7});
   EXPECT_EQ(Ints(*attrs.Find("k5")), std::vector<int64_t>{8});
   EXPECT_EQ(attrs.Find("k200000"), nullptr);
   // Reused for a small node: the index of the large one is gone. (The node
   // must outlive the attributes read from it: their keys point into it.)
-  const tensorflow::NodeDef small = Node({Entry("k1", value)});
+  const test::NodeReadBack small(Node({Entry("k1", value)}));
   ASSERT_TRUE(attrs.Read(small).ok());
   EXPECT_EQ(attrs.Find("k5"), nullptr);
   EXPECT_NE(attrs.Find("k1"), nullptr);
@@ -165,39 +168,39 @@ TEST(NodeAttrsTest, ManyKeysReadInLinearTime) {
 TEST(NodeAttrsTest, MalformedBytesAreAnErrorNamingTheNodeAndAttribute) {
   tensorflow::AttrValue value;
   // Not well-formed fields: a length past the end.
-  const tensorflow::NodeDef truncated = Node({std::string("\x0a\x09T", 3)});
+  const test::NodeReadBack truncated(Node({std::string("\x0a\x09T", 3)}));
   EXPECT_TRUE(IsInvalid(FindNodeAttr(truncated, "T", &value).status(), {"node 'n'"}));
   NodeAttrs attrs;
   EXPECT_TRUE(IsInvalid(attrs.Read(truncated), {"node 'n'"}));
   // Well-formed fields, but the value is not an AttrValue (field 1 of
   // AttrValue.list is a message; here it is cut short).
-  const tensorflow::NodeDef bad_value = Node({Entry("strides", std::string("\x0a\x05\x08", 3))});
+  const test::NodeReadBack bad_value(Node({Entry("strides", std::string("\x0a\x05\x08", 3))}));
   EXPECT_TRUE(IsInvalid(FindNodeAttr(bad_value, "strides", &value).status(), {"'strides'"}));
   EXPECT_TRUE(IsInvalid(attrs.Read(bad_value), {"'strides'"}));
   EXPECT_EQ(attrs.Find("strides"), nullptr);
   // An error leaves nothing found, also what was read before it.
-  const tensorflow::NodeDef good_then_bad =
+  const test::NodeReadBack good_then_bad(
       Node({Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString()),
-            std::string("\x0a\x09T", 3)});
+            std::string("\x0a\x09T", 3)}));
   EXPECT_FALSE(attrs.Read(good_then_bad).ok());
   EXPECT_EQ(attrs.Find("T"), nullptr);
   // A key that is not UTF-8 is escaped in the message.
-  const tensorflow::NodeDef bad_key = Node({Entry("\xff", std::string("\x0a\x05\x08", 3))});
+  const test::NodeReadBack bad_key(Node({Entry("\xff", std::string("\x0a\x05\x08", 3))}));
   EXPECT_TRUE(IsInvalid(attrs.Read(bad_key), {"'\\xff'"}));
 }
 
 TEST(NodeAttrsTest, NodeAttrsLeavesUnderscoreAnnotationsUnread) {
   // A malformed "_output_shapes" value does not stop the node from being read.
-  const tensorflow::NodeDef node =
+  const test::NodeReadBack node(
       Node({Entry("_output_shapes", std::string("\x0a\x05\x08", 3)),
-            Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString())});
+            Entry("T", TypeValue(tensorflow::DT_FLOAT).SerializeAsString())}));
   NodeAttrs attrs;
   ASSERT_TRUE(attrs.Read(node).ok());
   EXPECT_EQ(attrs.Find("_output_shapes"), nullptr);
   ASSERT_NE(attrs.Find("T"), nullptr);
   // Reading another node forgets the first one's attributes.
-  const tensorflow::NodeDef other =
-      Node({Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString())});
+  const test::NodeReadBack other(
+      Node({Entry("U", TypeValue(tensorflow::DT_BOOL).SerializeAsString())}));
   ASSERT_TRUE(attrs.Read(other).ok());
   EXPECT_EQ(attrs.Find("T"), nullptr);
   EXPECT_EQ(attrs.Find("U")->type(), tensorflow::DT_BOOL);
@@ -210,7 +213,7 @@ TEST(NodeAttrsTest, SetReplacesAndWritesTensorFlowsEncoding) {
   ASSERT_EQ(node.attr_size(), 2);
   EXPECT_EQ(node.attr(1), Entry("T", TypeValue(tensorflow::DT_INT32).SerializeAsString()));
   tensorflow::AttrValue value;
-  ASSERT_TRUE(FindNodeAttr(node, "T", &value).ok());
+  ASSERT_TRUE(FindNodeAttr(test::NodeReadBack(node), "T", &value).ok());
   EXPECT_EQ(value.type(), tensorflow::DT_INT32);
 }
 

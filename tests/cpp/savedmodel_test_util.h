@@ -16,7 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "node_view_matches.h"
 #include "servekit/formats/savedmodel/node_attrs.h"
+#include "servekit/formats/savedmodel/node_view.h"
 #include "servekit/proto/tf/attr_value.pb.h"
 #include "servekit/proto/tf/node_def.pb.h"
 #include "servekit/util/crc32c.h"
@@ -36,13 +38,31 @@ inline std::string ReadBytes(const std::filesystem::path& path) {
   return bytes.str();
 }
 
+// A NodeDef as the SavedModel reader sees it: serialized, then read in place
+// (node_view.h); it passes wherever a NodeView is taken. Not copyable: the
+// view points into its bytes.
+class NodeReadBack {
+ public:
+  explicit NodeReadBack(const tensorflow::NodeDef& node) : bytes_(node.SerializeAsString()) {
+    EXPECT_TRUE(view_.Read(bytes_)) << "node '" << node.name() << "' does not read back";
+  }
+  NodeReadBack(const NodeReadBack&) = delete;
+  NodeReadBack& operator=(const NodeReadBack&) = delete;
+  operator const NodeView&() const { return view_; }  // NOLINT: it stands in for the node
+  const NodeView& view() const { return view_; }
+
+ private:
+  std::string bytes_;
+  NodeView view_;
+};
+
 // The attribute `name` of `node` edited in place, as (*node->mutable_attr())[name] was before
 // node_def.proto kept attributes serialized (node_attrs.h): `edit` gets the
 // current value (a default one when the node has none).
 template <typename Edit>
 void EditAttr(tensorflow::NodeDef* node, const std::string& name, Edit edit) {
   tensorflow::AttrValue value;
-  const StatusOr<bool> found = FindNodeAttr(*node, name, &value);
+  const StatusOr<bool> found = FindNodeAttr(NodeReadBack(*node), name, &value);
   ASSERT_TRUE(found.ok()) << found.status();
   edit(&value);
   SetNodeAttr(node, name, value);
@@ -51,7 +71,7 @@ void EditAttr(tensorflow::NodeDef* node, const std::string& name, Edit edit) {
 // The attribute `name` of `node` (a default value when it has none).
 inline tensorflow::AttrValue GetAttr(const tensorflow::NodeDef& node, const std::string& name) {
   tensorflow::AttrValue value;
-  const StatusOr<bool> found = FindNodeAttr(node, name, &value);
+  const StatusOr<bool> found = FindNodeAttr(NodeReadBack(node), name, &value);
   EXPECT_TRUE(found.ok() && *found) << name;
   return value;
 }

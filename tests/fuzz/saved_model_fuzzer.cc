@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 
+#include "../cpp/node_view_matches.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
@@ -80,13 +81,25 @@ void CheckAgainstWholeParse(absl::string_view bytes,
   for (int i = 0; i < nodes.size(); ++i) {
     if (top_level.nodes()[i].name != nodes[i].name() || top_level.nodes()[i].op != nodes[i].op())
       __builtin_trap();
-    servekit::StatusOr<const tensorflow::NodeDef*> parsed = top_level.Parse(i);
-    if (!parsed.ok() || !MessageDifferencer::Equals(nodes[i], **parsed)) __builtin_trap();
+    servekit::StatusOr<const servekit::NodeView*> parsed = top_level.Parse(i);
+    if (!parsed.ok() || !servekit::test::SameNode(**parsed, nodes[i])) __builtin_trap();
   }
+  // Every function: its body read in place node by node, the rest parsed.
   for (const auto& [name, f] : functions) {
-    servekit::StatusOr<const tensorflow::FunctionDef*> parsed = split->functions.Find(name);
-    if (!parsed.ok() || *parsed == nullptr || !MessageDifferencer::Equals(*f, **parsed))
-      __builtin_trap();
+    servekit::StatusOr<const servekit::LibraryFunction*> parsed = split->functions.Find(name);
+    if (!parsed.ok() || *parsed == nullptr) __builtin_trap();
+    const servekit::LibraryFunction& read = **parsed;
+    if (read.nodes.size() != static_cast<size_t>(f->node_def_size())) __builtin_trap();
+    for (int i = 0; i < f->node_def_size(); ++i) {
+      if (!servekit::test::SameNode(read.nodes[i], f->node_def(i))) __builtin_trap();
+    }
+    tensorflow::FunctionDef without_body = *f;
+    without_body.clear_node_def();
+    without_body.clear_attr();  // annotations the reader leaves out
+    without_body.clear_arg_attr();
+    without_body.clear_control_ret();
+    without_body.clear_resource_arg_unique_id();
+    if (!MessageDifferencer::Equals(without_body, *read.def)) __builtin_trap();
   }
 }
 

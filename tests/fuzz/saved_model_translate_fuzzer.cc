@@ -57,7 +57,7 @@ servekit::StatusOr<servekit::Tensor> Zeros(servekit::DType dtype, const servekit
 // Zeros of the dtype and shape that the top-level variable node declares.
 servekit::StatusOr<servekit::Tensor> ReadDeclared(const servekit::TopLevelGraph& top_level,
                                                   const std::string& name) {
-  ASSIGN_OR_RETURN(const tensorflow::NodeDef* node, top_level.Find(name));
+  ASSIGN_OR_RETURN(const servekit::NodeView* node, top_level.Find(name));
   if (node == nullptr) return absl::NotFoundError("no such top-level node");
   servekit::NodeAttrs attrs;
   RETURN_IF_ERROR(attrs.Read(*node));

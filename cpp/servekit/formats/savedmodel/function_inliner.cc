@@ -32,14 +32,13 @@ constexpr size_t kMaxModelWalkSteps = 4 * kMaxWalkSteps;
 constexpr int kMaxOutputIndex = 1 << 20;
 
 using tensorflow::FunctionDef;
-using tensorflow::NodeDef;
 
 // Output argument names of the ops this reader resolves, in TensorFlow's
 // OpDef order. Function bodies name outputs "node:arg:index"; an op missing
 // here cannot be resolved (and could not be translated either).
-const std::map<std::string, std::vector<std::string>>& OutputArgs() {
+const std::map<std::string, std::vector<std::string>, std::less<>>& OutputArgs() {
   static const auto* table = [] {
-    auto* t = new std::map<std::string, std::vector<std::string>>;
+    auto* t = new std::map<std::string, std::vector<std::string>, std::less<>>;
     auto add = [t](std::initializer_list<const char*> ops, std::vector<std::string> args) {
       for (const char* op : ops) (*t)[op] = args;
     };
@@ -119,14 +118,14 @@ const std::map<std::string, std::vector<std::string>>& OutputArgs() {
   return *table;
 }
 
-bool IsCall(const std::string& op) {
+bool IsCall(absl::string_view op) {
   return op == "StatefulPartitionedCall" || op == "PartitionedCall";
 }
 
 // The attr's value as bytes ("" when absent); protobuf serializes a message
 // without maps deterministically. An attribute that does not parse gives
 // bytes no other node's can equal (the translator then reports it).
-std::string AttrBytes(const NodeDef& node, const std::string& name) {
+std::string AttrBytes(const NodeView& node, absl::string_view name) {
   tensorflow::AttrValue value;
   StatusOr<bool> found = FindNodeAttr(node, name, &value);
   if (!found.ok()) return absl::StrCat("\xff(malformed) ", node.name());
@@ -134,7 +133,7 @@ std::string AttrBytes(const NodeDef& node, const std::string& name) {
 }
 
 // Ops that pass their inputs through unchanged.
-bool IsPassThrough(const std::string& op) {
+bool IsPassThrough(absl::string_view op) {
   return op == "Identity" || op == "IdentityN" || op == "StopGradient";
 }
 
@@ -144,7 +143,7 @@ bool IsPassThrough(const std::string& op) {
 // Names are views into the meta graph's and its functions' strings, which
 // outlive the walk: a load inlines thousands of nodes, and copying each name
 // into every map was most of the walk's time.
-using NodeIndex = absl::flat_hash_map<absl::string_view, const NodeDef*>;
+using NodeIndex = absl::flat_hash_map<absl::string_view, const NodeView*>;
 struct Scope {
   const FunctionDef* function = nullptr;  // null: the top-level graph
   int parent = -1;                        // the caller's scope; -1: none
@@ -206,7 +205,7 @@ class SignatureInliner::Walk {
   }
 
   // A signature TensorInfo name, "node:index" in the top-level graph.
-  StatusOr<TfOutput> ResolveTopLevel(const std::string& tensor_name) {
+  StatusOr<TfOutput> ResolveTopLevel(absl::string_view tensor_name) {
     return Resolve(top_, tensor_name);
   }
 
@@ -218,25 +217,31 @@ class SignatureInliner::Walk {
   // Identity-like op whose output is its input, once that is resolved.
   struct Pending {
     int scope = 0;
-    const NodeDef* node = nullptr;
-    const FunctionDef* callee = nullptr;  // a call's
+    const NodeView* node = nullptr;
+    const LibraryFunction* callee = nullptr;  // a call's
     bool passes_through = false;
-    std::vector<const std::string*> inputs;
+    std::vector<absl::string_view> inputs;
     std::vector<TfOutput> resolved;
     int position = 0;  // of the output the reference that reached it reads
     // That reference (to a call's output): followed again, into the callee,
     // once the callee scope is made.
-    const std::string* resume_ref = nullptr;
+    absl::string_view resume_ref;
   };
 
   // Where following a reference stopped: at an output, or at a node whose
   // inputs must be resolved first.
   struct Followed {
     TfOutput output;  // blocked_on: the output's position among its outputs
-    const NodeDef* blocked_on = nullptr;
-    int scope = 0;                        // blocked_on's
-    const std::string* ref = nullptr;     // the reference that reached it
-    const std::string* passes = nullptr;  // an Identity-like op's input it passes on
+    const NodeView* blocked_on = nullptr;
+    int scope = 0;          // blocked_on's
+    absl::string_view ref;  // the reference that reached it
+    // An Identity-like op's input it passes on.
+    std::optional<absl::string_view> passes;
+
+    Followed(TfOutput output) : output(output) {}  // NOLINT: an output reached
+    Followed(TfOutput output, const NodeView* blocked_on, int scope, absl::string_view ref,
+             std::optional<absl::string_view> passes = std::nullopt)
+        : output(output), blocked_on(blocked_on), scope(scope), ref(ref), passes(passes) {}
   };
 
   std::string Where(const Scope& scope) const {
@@ -245,21 +250,21 @@ class SignatureInliner::Walk {
                : absl::StrCat("function '", scope.function->signature().name(), "'");
   }
 
-  Status Error(int scope, const std::string& node, const std::string& message) const {
+  Status Error(int scope, absl::string_view node, absl::string_view message) const {
     return absl::InvalidArgumentError(
         absl::StrCat("node '", node, "' in ", Where(*scopes_[scope]), ": ", message));
   }
 
-  Status UnknownOp(int scope, const NodeDef& node) const {
+  Status UnknownOp(int scope, const NodeView& node) const {
     return absl::InvalidArgumentError(absl::StrCat("unsupported TensorFlow op '", node.op(),
                                                    "' (node '", node.name(), "' in ",
                                                    Where(*scopes_[scope]), ")"));
   }
 
-  static std::vector<const std::string*> DataInputs(const NodeDef& node) {
-    std::vector<const std::string*> inputs;
-    for (const std::string& input : node.input()) {
-      if (!input.empty() && input[0] != '^') inputs.push_back(&input);
+  static std::vector<absl::string_view> DataInputs(const NodeView& node) {
+    std::vector<absl::string_view> inputs;
+    for (absl::string_view input : node.inputs()) {
+      if (!input.empty() && input[0] != '^') inputs.push_back(input);
     }
     return inputs;
   }
@@ -267,14 +272,14 @@ class SignatureInliner::Walk {
   // Resolves `ref` (an input string of a node in `scope`) to a flat output,
   // emitting what it needs. The strings `ref` and the stack point to are the
   // graph's (or the caller's), which outlive the walk.
-  StatusOr<TfOutput> Resolve(int scope, const std::string& ref) {
+  StatusOr<TfOutput> Resolve(int scope, absl::string_view ref) {
     std::vector<Pending> stack;
     int want_scope = scope;
-    const std::string* want = &ref;
+    absl::string_view want = ref;
     std::optional<TfOutput> got;
     while (true) {
       if (!got) {
-        ASSIGN_OR_RETURN(Followed followed, Follow(want_scope, *want));
+        ASSIGN_OR_RETURN(Followed followed, Follow(want_scope, want));
         if (followed.blocked_on == nullptr) {
           got = followed.output;
         } else {
@@ -313,27 +318,26 @@ class SignatureInliner::Walk {
   // Follows `ref` in `scope` through arguments, Identity-like ops already
   // resolved and the outputs of calls already bound, to an output, or to the
   // first node on the way whose inputs are not resolved yet.
-  StatusOr<Followed> Follow(int scope, const std::string& start) {
-    const std::string* ref = &start;
+  StatusOr<Followed> Follow(int scope, absl::string_view ref) {
     // Each step goes into a callee. A valid file's calls nest at most
     // kMaxCallNesting deep; a callee scope shared by calls from different
     // depths (the same function and arguments) can hide a deeper nesting or
     // two functions that call each other, which this bound then stops.
     for (int steps = 0;; ++steps) {
       if (steps > kMaxCallNesting + 1) {
-        return Error(scope, *ref,
+        return Error(scope, ref,
                      absl::StrCat("function calls nest deeper than ", kMaxCallNesting,
                                   " or call each other in a cycle"));
       }
-      RETURN_IF_ERROR(Step(scope, *ref));
+      RETURN_IF_ERROR(Step(scope, ref));
       const Scope& s = *scopes_[scope];
-      const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(*ref, ':');
+      const absl::InlinedVector<absl::string_view, 3> parts = absl::StrSplit(ref, ':');
       if (s.function != nullptr && parts.size() == 1) {
         auto arg = s.args.find(parts[0]);
         if (arg != s.args.end()) return Followed{arg->second};
       }
       const absl::string_view node_name = parts[0];
-      const NodeDef* found = nullptr;
+      const NodeView* found = nullptr;
       if (s.function == nullptr) {
         ASSIGN_OR_RETURN(found, top_level_.Find(node_name));  // parsed on first use
       } else if (auto in_body = s.nodes->find(node_name); in_body != s.nodes->end()) {
@@ -341,22 +345,20 @@ class SignatureInliner::Walk {
       }
       if (found == nullptr) {
         return absl::InvalidArgumentError(
-            absl::StrCat("'", *ref, "' in ", Where(s), " names no node or argument"));
+            absl::StrCat("'", ref, "' in ", Where(s), " names no node or argument"));
       }
-      const NodeDef& node = *found;
+      const NodeView& node = *found;
       // The output's position among the node's outputs.
       int position = 0;
       if (s.function == nullptr) {
         if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &position))) {
-          return Error(scope, std::string(node_name),
-                       absl::StrCat("bad tensor reference '", *ref, "'"));
+          return Error(scope, node_name, absl::StrCat("bad tensor reference '", ref, "'"));
         }
       } else if (parts.size() >= 2) {
         int index = 0;
         if (parts.size() > 3 || (parts.size() == 3 && !absl::SimpleAtoi(parts[2], &index)) ||
             index < 0 || index > kMaxOutputIndex) {
-          return Error(scope, std::string(node_name),
-                       absl::StrCat("bad tensor reference '", *ref, "'"));
+          return Error(scope, node_name, absl::StrCat("bad tensor reference '", ref, "'"));
         }
         const int arg = OutputArgPosition(node.op(), parts[1]);
         if (arg < 0) return UnknownOp(scope, node);
@@ -381,7 +383,7 @@ class SignatureInliner::Walk {
               "function '", f.signature().name(), "' does not return its output '", arg, "'"));
         }
         scope = callee->second;
-        ref = &ret->second;
+        ref = ret->second;
         continue;
       }
       if (IsPassThrough(node.op())) {
@@ -392,7 +394,7 @@ class SignatureInliner::Walk {
           }
           return Followed{passed->second};
         }
-        const std::vector<const std::string*> inputs = DataInputs(node);
+        const std::vector<absl::string_view> inputs = DataInputs(node);
         const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
         if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
           return Error(scope, node.name(), absl::StrCat("has no output ", position));
@@ -410,7 +412,7 @@ class SignatureInliner::Walk {
   // the budgets: what the op and call limits do not count (Identity ops, ops
   // and calls found inlined before, each signature's own walk of the
   // top-level graph) is bounded too.
-  Status Step(int scope, const std::string& where) {
+  Status Step(int scope, absl::string_view where) {
     ++signature_steps_;
     ++model_steps_;
     if (signature_steps_ > kMaxWalkSteps) {
@@ -430,7 +432,7 @@ class SignatureInliner::Walk {
   // come next.
   StatusOr<Pending> Begin(const Followed& at) {
     const int scope = at.scope;
-    const NodeDef& node = *at.blocked_on;
+    const NodeView& node = *at.blocked_on;
     RETURN_IF_ERROR(Step(scope, node.name()));
     Scope& s = *scopes_[scope];
     Pending pending;
@@ -438,9 +440,9 @@ class SignatureInliner::Walk {
     pending.node = &node;
     pending.position = at.output.index;
     pending.resume_ref = at.ref;
-    if (at.passes != nullptr) {
+    if (at.passes) {
       pending.passes_through = true;
-      pending.inputs = {at.passes};
+      pending.inputs = {*at.passes};
       s.passed[std::make_pair(absl::string_view(node.name()), at.output.index)] = TfOutput{-2, 0};
       return pending;
     }
@@ -474,7 +476,7 @@ class SignatureInliner::Walk {
       callee->second = f_attr.func().name();
     }
     const std::string& name = callee->second;
-    StatusOr<const FunctionDef*> function = functions_.Find(name);
+    StatusOr<const LibraryFunction*> function = functions_.Find(name);
     if (!function.ok()) return Error(scope, node.name(), std::string(function.status().message()));
     if (*function == nullptr) {
       return Error(scope, node.name(),
@@ -482,7 +484,7 @@ class SignatureInliner::Walk {
     }
     // One FunctionDef per name: a function on the call path is a recursion.
     for (int up = scope; up >= 0; up = scopes_[up]->parent) {
-      if (scopes_[up]->function == *function) {
+      if (scopes_[up]->function == (*function)->def) {
         return Error(scope, node.name(), absl::StrCat("function '", name, "' calls itself"));
       }
     }
@@ -490,7 +492,7 @@ class SignatureInliner::Walk {
       return Error(scope, node.name(),
                    absl::StrCat("function calls nest deeper than ", kMaxCallNesting));
     }
-    const FunctionDef& f = **function;
+    const FunctionDef& f = *(*function)->def;
     if (static_cast<int>(pending.inputs.size()) != f.signature().input_arg_size()) {
       return Error(scope, node.name(),
                    absl::StrCat("passes ", pending.inputs.size(), " inputs to function '", name,
@@ -507,7 +509,7 @@ class SignatureInliner::Walk {
                    absl::StrCat("the model's signatures make more than ", kMaxModelCallSites,
                                 " function calls"));
     }
-    pending.callee = &f;
+    pending.callee = *function;
     s.calls[node.name()] = -1;
     return pending;
   }
@@ -516,7 +518,7 @@ class SignatureInliner::Walk {
   // finds the same inlined before); returns the flat node or the scope.
   int Finish(const Pending& done) {
     Scope& s = *scopes_[done.scope];
-    const NodeDef& node = *done.node;
+    const NodeView& node = *done.node;
     if (done.passes_through) {
       s.passed[std::make_pair(absl::string_view(node.name()), done.position)] = done.resolved[0];
       return -1;
@@ -541,7 +543,7 @@ class SignatureInliner::Walk {
         }
       }
       TfNode flat;
-      flat.name = s.prefix + node.name();
+      flat.name = absl::StrCat(s.prefix, node.name());
       if (s.function != nullptr) flat.function = s.function->signature().name();
       flat.def = &node;
       flat.inputs = done.resolved;
@@ -551,7 +553,7 @@ class SignatureInliner::Walk {
       s.emitted[node.name()] = emitted;
       return emitted;
     }
-    const FunctionDef& f = *done.callee;
+    const FunctionDef& f = *done.callee->def;
     int& known = callees_.try_emplace({&f, done.resolved}, -1).first->second;
     if (known >= 0) {
       s.calls[node.name()] = known;
@@ -565,7 +567,7 @@ class SignatureInliner::Walk {
     std::shared_ptr<const NodeIndex>& nodes = function_nodes_[&f];
     if (nodes == nullptr) {
       auto index = std::make_shared<NodeIndex>();
-      for (const NodeDef& body_node : f.node_def()) (*index)[body_node.name()] = &body_node;
+      for (const NodeView& body_node : done.callee->nodes) (*index)[body_node.name()] = &body_node;
       nodes = std::move(index);
     }
     callee->nodes = nodes;
@@ -580,7 +582,7 @@ class SignatureInliner::Walk {
   }
 
   const FunctionLibrary& functions_;
-  absl::flat_hash_map<const NodeDef*, std::string> callee_names_;  // call node -> its "f"
+  absl::flat_hash_map<const NodeView*, std::string> callee_names_;  // call node -> its "f"
   const TopLevelGraph& top_level_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   int top_ = -1;  // the current signature's top-level scope
@@ -594,14 +596,14 @@ class SignatureInliner::Walk {
   absl::flat_hash_map<const FunctionDef*, std::shared_ptr<const NodeIndex>> function_nodes_;
   std::vector<TfNode> nodes_;
   // What was inlined, for the signatures after the first: a fed Placeholder
-  // by key, op, dtype and shape; a top-level op by its NodeDef and inputs; a
+  // by key, op, dtype and shape; a top-level op by its node and inputs; a
   // call by its function and arguments.
   absl::flat_hash_map<std::string, int> fed_inputs_;
-  absl::flat_hash_map<std::pair<const NodeDef*, std::vector<TfOutput>>, int> top_level_ops_;
+  absl::flat_hash_map<std::pair<const NodeView*, std::vector<TfOutput>>, int> top_level_ops_;
   absl::flat_hash_map<std::pair<const FunctionDef*, std::vector<TfOutput>>, int> callees_;
 };
 
-int OutputArgPosition(const std::string& op, absl::string_view arg) {
+int OutputArgPosition(absl::string_view op, absl::string_view arg) {
   auto found = OutputArgs().find(op);
   if (found == OutputArgs().end()) return -1;
   for (size_t i = 0; i < found->second.size(); ++i) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "servekit/formats/savedmodel/node_view.h"
 #include "servekit/formats/savedmodel/saved_model_file.h"
 #include "servekit/proto/tf/meta_graph.pb.h"
 #include "servekit/util/status.h"
@@ -52,10 +53,10 @@ inline bool operator==(const TfOutput& a, const TfOutput& b) {
 inline bool operator!=(const TfOutput& a, const TfOutput& b) { return !(a == b); }
 
 struct TfNode {
-  std::string name;      // call-site path + node name (a merged node keeps its first)
-  std::string function;  // the function it came from; "" for the top-level graph
-  const tensorflow::NodeDef* def = nullptr;
-  std::vector<TfOutput> inputs;  // data inputs, in order
+  std::string name;               // call-site path + node name (a merged node keeps its first)
+  std::string function;           // the function it came from; "" for the top-level graph
+  const NodeView* def = nullptr;  // into the meta graph's bytes
+  std::vector<TfOutput> inputs;   // data inputs, in order
 };
 
 // A signature's input and output keys, sorted by key, and the flat tensors
@@ -116,6 +117,6 @@ bool SameTensors(const TfSignatureTensors& a, const TfSignatureTensors& b);
 
 // The position of output argument `arg` among the outputs of `op`, for the
 // ops whose outputs this reader knows, or -1.
-int OutputArgPosition(const std::string& op, absl::string_view arg);
+int OutputArgPosition(absl::string_view op, absl::string_view arg);
 
 }  // namespace servekit

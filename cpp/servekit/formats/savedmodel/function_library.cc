@@ -9,9 +9,15 @@
 namespace servekit {
 namespace {
 
-// Field numbers: FunctionDef.signature (an OpDef) and OpDef.name.
+// Field numbers: FunctionDef.signature (an OpDef), FunctionDef.node_def and
+// OpDef.name.
 constexpr uint32_t kFunctionSignatureField = 1;
+constexpr uint32_t kFunctionNodeDefField = 3;
 constexpr uint32_t kOpDefNameField = 1;
+
+// FunctionDef's bytes fields that serving never reads: attr (5), control_ret
+// (6), arg_attr (7), resource_arg_unique_id (8).
+bool IsUnreadAnnotation(uint32_t field) { return field >= 5 && field <= 8; }
 
 // The name protobuf would parse from a serialized FunctionDef: the last
 // OpDef.name of the last occurrence that sets one (repeated occurrences of a
@@ -46,7 +52,8 @@ std::unique_ptr<google::protobuf::Arena> NewParseArena(size_t first_block_bytes)
 bool FunctionLibrary::Assign(const std::vector<absl::string_view>& function_defs) {
   size_t total = 0;
   for (absl::string_view f : function_defs) total += f.size();
-  auto storage = std::make_unique<char[]>(total);
+  // Not zero-filled: every byte is copied over next.
+  std::unique_ptr<char[]> storage(new char[total]);
   absl::flat_hash_map<absl::string_view, Entry> functions;
   size_t at = 0;
   for (absl::string_view f : function_defs) {
@@ -63,21 +70,37 @@ bool FunctionLibrary::Assign(const std::vector<absl::string_view>& function_defs
   return true;
 }
 
-StatusOr<const tensorflow::FunctionDef*> FunctionLibrary::Find(absl::string_view name) const {
+StatusOr<const LibraryFunction*> FunctionLibrary::Find(absl::string_view name) const {
   auto found = functions_.find(name);
   if (found == functions_.end()) return nullptr;
   Entry& entry = found->second;
-  if (entry.parsed == nullptr) {
-    if (arena_ == nullptr) arena_ = NewParseArena();
-    auto* parsed = google::protobuf::Arena::CreateMessage<tensorflow::FunctionDef>(arena_.get());
-    if (!parsed->ParseFromArray(entry.serialized.data(),
-                                static_cast<int>(entry.serialized.size()))) {
+  if (entry.read == nullptr) {
+    // The body's nodes are read in place; the annotations are dropped (bytes
+    // fields: protobuf checks no more than their framing, which the walk
+    // checks); the rest (the signature, ret) goes to protobuf.
+    auto function = std::make_unique<LibraryFunction>();
+    std::string rest;
+    bool nodes_valid = true;
+    const bool well_formed = ForEachWireField(entry.serialized, [&](const WireField& field) {
+      const bool bytes = field.type == WireType::kLengthDelimited;
+      if (bytes && field.number == kFunctionNodeDefField) {
+        nodes_valid &= function->nodes.emplace_back().Read(field.payload);
+      } else if (!bytes || !IsUnreadAnnotation(field.number)) {
+        rest.append(field.encoded.data(), field.encoded.size());
+      }
+    });
+    // Without their bodies and annotations, a model's called functions take a
+    // few KB.
+    if (arena_ == nullptr) arena_ = NewParseArena(size_t{16} << 10);
+    auto* def = google::protobuf::Arena::CreateMessage<tensorflow::FunctionDef>(arena_.get());
+    if (!well_formed || !nodes_valid || !def->ParseFromString(rest)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "function '", name, "' in saved_model.pb is not a valid FunctionDef (corrupt)"));
     }
-    entry.parsed = parsed;
+    function->def = def;
+    entry.read = std::move(function);
   }
-  return entry.parsed;
+  return entry.read.get();
 }
 
 }  // namespace servekit

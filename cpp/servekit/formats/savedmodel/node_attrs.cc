@@ -33,7 +33,7 @@ bool ReadEntry(absl::string_view bytes, Entry* entry) {
 
 // The key is escaped: unlike protobuf's map keys, entries' keys are not
 // checked to be UTF-8, and error messages must be.
-Status Malformed(const tensorflow::NodeDef& node, absl::string_view key) {
+Status Malformed(const NodeView& node, absl::string_view key) {
   return absl::InvalidArgumentError(
       absl::StrCat("node '", node.name(), "' has an attribute",
                    key.empty() ? "" : absl::StrCat(" '", absl::CHexEscape(key), "'"),
@@ -42,8 +42,7 @@ Status Malformed(const tensorflow::NodeDef& node, absl::string_view key) {
 
 // The entry's value; repeated occurrences of a message field merge, which is
 // what parsing their concatenation does.
-Status ParseValue(const tensorflow::NodeDef& node, const Entry& entry,
-                  tensorflow::AttrValue* value) {
+Status ParseValue(const NodeView& node, const Entry& entry, tensorflow::AttrValue* value) {
   bool parsed;
   if (entry.values.size() == 1) {
     parsed =
@@ -58,11 +57,11 @@ Status ParseValue(const tensorflow::NodeDef& node, const Entry& entry,
 
 }  // namespace
 
-StatusOr<bool> FindNodeAttr(const tensorflow::NodeDef& node, absl::string_view name,
+StatusOr<bool> FindNodeAttr(const NodeView& node, absl::string_view name,
                             tensorflow::AttrValue* value) {
   Entry entry, found;
   bool has = false;
-  for (const std::string& bytes : node.attr()) {
+  for (absl::string_view bytes : node.attrs()) {
     if (!ReadEntry(bytes, &entry)) return Malformed(node, "");
     if (entry.key == name) {
       found = entry;
@@ -86,11 +85,11 @@ void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
   AppendLengthDelimitedField(kValueField, value.SerializeAsString(), added);
 }
 
-Status NodeAttrs::Read(const tensorflow::NodeDef& node) {
+Status NodeAttrs::Read(const NodeView& node) {
   size_ = 0;
   by_key_.clear();
   Entry entry;
-  for (const std::string& bytes : node.attr()) {
+  for (absl::string_view bytes : node.attrs()) {
     if (!ReadEntry(bytes, &entry)) {
       size_ = 0;
       return Malformed(node, "");

@@ -1,5 +1,8 @@
 // A NodeDef's attributes, parsed when they are read.
 //
+// Readers take a NodeView (node_view.h): the node read in place; SetNodeAttr,
+// for code that writes nodes, takes protobuf's NodeDef.
+//
 // servekit's node_def.proto keeps each entry of TensorFlow's
 // `map<string, AttrValue> attr` as its serialized bytes (`repeated bytes
 // attr`, the same wire format). Most attributes in a SavedModel are
@@ -22,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "servekit/formats/savedmodel/node_view.h"
 #include "servekit/proto/tf/attr_value.pb.h"
 #include "servekit/proto/tf/node_def.pb.h"
 #include "servekit/util/status.h"
@@ -30,7 +34,7 @@ namespace servekit {
 
 // The attribute `name` of `node` into *value: true when the node has it,
 // false (leaving *value alone) when not.
-StatusOr<bool> FindNodeAttr(const tensorflow::NodeDef& node, absl::string_view name,
+StatusOr<bool> FindNodeAttr(const NodeView& node, absl::string_view name,
                             tensorflow::AttrValue* value);
 
 // Replaces (or adds) the attribute `name` of `node`: for code that writes
@@ -43,10 +47,9 @@ void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
 // (TensorFlow's internal annotations, which servekit does not read).
 class NodeAttrs {
  public:
-  // Reads `node`'s attributes (the node must outlive this object: keys are
-  // views into it). Reuses this object's storage.
-  Status Read(const tensorflow::NodeDef& node);
-  Status Read(const tensorflow::NodeDef&& node) = delete;  // its keys would outlive it
+  // Reads `node`'s attributes (its bytes must outlive this object: keys are
+  // views into them). Reuses this object's storage.
+  Status Read(const NodeView& node);
 
   // The attribute `name`, or nullptr.
   const tensorflow::AttrValue* Find(absl::string_view name) const;

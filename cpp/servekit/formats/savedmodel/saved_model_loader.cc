@@ -57,8 +57,7 @@ std::string DeclaredShapeString(const tensorflow::TensorShapeProto* shape) {
 // know where its input came from; here the message can name the variable and
 // its key. Unknown dims (-1), an unknown rank or a missing attribute declare
 // nothing.
-Status CheckAgainstDeclaration(const tensorflow::NodeDef& node, const std::string& key,
-                               const Tensor& value) {
+Status CheckAgainstDeclaration(const NodeView& node, const std::string& key, const Tensor& value) {
   tensorflow::AttrValue shape, dtype;
   ASSIGN_OR_RETURN(const bool has_shape, FindNodeAttr(node, "shape", &shape));
   ASSIGN_OR_RETURN(const bool has_dtype, FindNodeAttr(node, "dtype", &dtype));
@@ -129,7 +128,7 @@ StatusOr<std::shared_ptr<const LoadedModel>> LoadSavedModel(const std::string& d
     }
     ASSIGN_OR_RETURN(Tensor value, bundle->Read(*key));
     // What the variable's node declares (parsed already: the inliner reached it).
-    ASSIGN_OR_RETURN(const tensorflow::NodeDef* declared, meta_graph.top_level.Find(node));
+    ASSIGN_OR_RETURN(const NodeView* declared, meta_graph.top_level.Find(node));
     if (declared != nullptr) RETURN_IF_ERROR(CheckAgainstDeclaration(*declared, *key, value));
     return value;
   };

@@ -22,7 +22,6 @@ namespace servekit {
 namespace {
 
 using tensorflow::AttrValue;
-using tensorflow::NodeDef;
 
 // The most elements a Const node may hold (a 1 GiB float tensor).
 constexpr int64_t kMaxConstElements = int64_t{1} << 28;
@@ -389,8 +388,8 @@ class Translator {
   // --- one TensorFlow op ---------------------------------------------------------------------
   Status Translate(int n) {
     const TfNode& node = nodes_[n];
-    const NodeDef& def = *node.def;
-    const std::string& op = def.op();
+    const NodeView& def = *node.def;
+    const absl::string_view op = def.op();
     current_ = node.name;
     // Read once per TensorFlow node, however many copies of it the inliner made.
     std::unique_ptr<NodeAttrs>& attrs = attrs_of_node_[&def];
@@ -430,7 +429,7 @@ class Translator {
       return absl::OkStatus();
     }
     if (op == "VariableV2" || op == "Variable") {
-      ASSIGN_OR_RETURN(Tensor t, read_variable_(node.def->name()));
+      ASSIGN_OR_RETURN(Tensor t, read_variable_(std::string(node.def->name())));
       Set(n, {Constant(std::move(t))});
       return absl::OkStatus();
     }
@@ -451,7 +450,7 @@ class Translator {
       }
       auto cached = variables_.find(handle.name);
       if (cached == variables_.end()) {
-        ASSIGN_OR_RETURN(Tensor t, read_variable_(handle.def->name()));
+        ASSIGN_OR_RETURN(Tensor t, read_variable_(std::string(handle.def->name())));
         cached = variables_.emplace(handle.name, Constant(std::move(t))).first;
       }
       Set(n, {cached->second});
@@ -460,7 +459,7 @@ class Translator {
     if (op == "NoOp") return absl::OkStatus();
 
     // Elementwise, one input.
-    static const std::map<std::string, std::string> kUnary = {
+    static const std::map<std::string, std::string, std::less<>> kUnary = {
         {"Relu", "Relu"},         {"Sigmoid", "Sigmoid"},
         {"Tanh", "Tanh"},         {"Erf", "Erf"},
         {"Sqrt", "Sqrt"},         {"Exp", "Exp"},
@@ -473,7 +472,7 @@ class Translator {
       Set(n, {Add(unary->second, {x})});
       return absl::OkStatus();
     }
-    static const std::map<std::string, std::string> kBinary = {
+    static const std::map<std::string, std::string, std::less<>> kBinary = {
         {"AddV2", "Add"},       {"Add", "Add"},
         {"Sub", "Sub"},         {"Mul", "Mul"},
         {"RealDiv", "Div"},     {"Maximum", "Max"},
@@ -530,14 +529,14 @@ class Translator {
     }
     if (op == "Elu" || op == "Selu") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
-      Set(n, {Add(op, {x})});
+      Set(n, {Add(std::string(op), {x})});
       return absl::OkStatus();
     }
     if (op == "Softmax" || op == "LogSoftmax") {
       ASSIGN_OR_RETURN(int x, Input(node, 0));
       Attributes a;
       a.Set("axis", int64_t{-1});
-      Set(n, {Add(op, {x}, std::move(a))});
+      Set(n, {Add(std::string(op), {x}, std::move(a))});
       return absl::OkStatus();
     }
     if (op == "Cast") {
@@ -709,7 +708,7 @@ class Translator {
   }
 
   Status TranslateMatMul(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
+    const NodeView& def = *node.def;
     const bool batched = def.op() != "MatMul";
     const bool ta = batched ? AttrBool("adj_x", false) : AttrBool("transpose_a", false);
     const bool tb = batched ? AttrBool("adj_y", false) : AttrBool("transpose_b", false);
@@ -740,7 +739,7 @@ class Translator {
 
   // Conv2D and DepthwiseConv2dNative: NHWC in and out, NCHW inside.
   Status TranslateConv(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
+    const NodeView& def = *node.def;
     if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     ASSIGN_OR_RETURN(int w, Input(node, 1));
@@ -808,7 +807,7 @@ class Translator {
   }
 
   Status TranslatePool(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
+    const NodeView& def = *node.def;
     if (AttrString("data_format", "NHWC") != "NHWC") return Unsupported("data_format NCHW");
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     Attributes a;
@@ -884,21 +883,21 @@ class Translator {
   }
 
   Status TranslateReduce(int n, const TfNode& node) {
-    const NodeDef& def = *node.def;
+    const NodeView& def = *node.def;
     ASSIGN_OR_RETURN(int x, Input(node, 0));
     ASSIGN_OR_RETURN(std::vector<int64_t> axes, ConstInts(node, 1));
-    static const std::map<std::string, std::string> kReduce = {{"Mean", "ReduceMean"},
-                                                               {"Sum", "ReduceSum"},
-                                                               {"Max", "ReduceMax"},
-                                                               {"Min", "ReduceMin"},
-                                                               {"Prod", "ReduceProd"}};
+    static const std::map<std::string, std::string, std::less<>> kReduce = {{"Mean", "ReduceMean"},
+                                                                            {"Sum", "ReduceSum"},
+                                                                            {"Max", "ReduceMax"},
+                                                                            {"Min", "ReduceMin"},
+                                                                            {"Prod", "ReduceProd"}};
     Attributes a;
     a.Set("keepdims", int64_t{AttrBool("keep_dims", false) ? 1 : 0});
     if (axes.empty()) {  // TensorFlow: reduce nothing
       Set(n, {Add("Identity", {x})});
       return absl::OkStatus();
     }
-    Set(n, {Add(kReduce.at(def.op()), {x, Ints(axes)}, std::move(a))});
+    Set(n, {Add(kReduce.find(def.op())->second, {x, Ints(axes)}, std::move(a))});
     return absl::OkStatus();
   }
 
@@ -978,7 +977,7 @@ class Translator {
   std::map<std::string, int> variables_;  // variable node -> constant value
   std::string current_;                   // the node being translated, for names
   const NodeAttrs* attrs_ = nullptr;      // its attributes
-  absl::flat_hash_map<const NodeDef*, std::unique_ptr<NodeAttrs>> attrs_of_node_;
+  absl::flat_hash_map<const NodeView*, std::unique_ptr<NodeAttrs>> attrs_of_node_;
   int64_t const_elements_ = 0;  // in all Const nodes so far
 };
 

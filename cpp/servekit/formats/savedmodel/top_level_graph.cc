@@ -4,7 +4,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "servekit/formats/savedmodel/function_library.h"
 #include "servekit/util/protobuf_wire.h"
 
 namespace servekit {
@@ -19,7 +18,8 @@ constexpr uint32_t kOpField = 2;
 Status TopLevelGraph::Assign(const std::vector<absl::string_view>& serialized_nodes) {
   size_t total = 0;
   for (absl::string_view node : serialized_nodes) total += node.size();
-  auto storage = std::make_unique<char[]>(total);
+  // Not zero-filled: every byte is copied over next.
+  std::unique_ptr<char[]> storage(new char[total]);
   std::vector<Node> nodes;
   nodes.reserve(serialized_nodes.size());
   size_t at = 0;
@@ -52,31 +52,29 @@ Status TopLevelGraph::Assign(const std::vector<absl::string_view>& serialized_no
   storage_ = std::move(storage);
   nodes_ = std::move(nodes);
   by_name_ = std::move(by_name);
-  parsed_.assign(nodes_.size(), nullptr);
+  parsed_.clear();
+  parsed_.resize(nodes_.size());
   failed_.clear();
-  arena_.reset();
   return absl::OkStatus();
 }
 
-StatusOr<const tensorflow::NodeDef*> TopLevelGraph::Find(absl::string_view name) const {
+StatusOr<const NodeView*> TopLevelGraph::Find(absl::string_view name) const {
   auto found = by_name_.find(name);
   if (found == by_name_.end()) return nullptr;
   return Parse(found->second);
 }
 
-StatusOr<const tensorflow::NodeDef*> TopLevelGraph::Parse(size_t i) const {
+StatusOr<const NodeView*> TopLevelGraph::Parse(size_t i) const {
   if (parsed_[i] == nullptr) {
     if (failed_.contains(i)) return Corrupt(i);  // not parsed again
-    if (arena_ == nullptr) arena_ = NewParseArena();
-    auto* node = google::protobuf::Arena::CreateMessage<tensorflow::NodeDef>(arena_.get());
-    const absl::string_view bytes = nodes_[i].serialized;
-    if (!node->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    auto node = std::make_unique<NodeView>();
+    if (!node->Read(nodes_[i].serialized)) {
       failed_.insert(i);
       return Corrupt(i);
     }
-    parsed_[i] = node;
+    parsed_[i] = std::move(node);
   }
-  return parsed_[i];
+  return parsed_[i].get();
 }
 
 Status TopLevelGraph::Corrupt(size_t i) const {

@@ -10,7 +10,8 @@
 //
 // Each node's name and op are read on the wire when it is added (as protobuf
 // would parse them: the last occurrence of a field wins); a node is checked
-// beyond that only when it is parsed. Two nodes with one name are refused, as
+// beyond that only when it is parsed, into a NodeView (node_view.h) of the
+// graph's copy of its bytes. Two nodes with one name are refused, as
 // TensorFlow refuses them. Find and Parse are const but parse into a cache
 // (a node that does not parse is not tried again): not thread-safe (one load
 // reads its graph from one thread); the pointers they return stay valid as
@@ -23,8 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "google/protobuf/arena.h"
-#include "servekit/proto/tf/node_def.pb.h"
+#include "servekit/formats/savedmodel/node_view.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
@@ -46,10 +46,10 @@ class TopLevelGraph {
   const std::vector<Node>& nodes() const { return nodes_; }
 
   // The node named `name`, parsed; nullptr when there is none.
-  StatusOr<const tensorflow::NodeDef*> Find(absl::string_view name) const;
+  StatusOr<const NodeView*> Find(absl::string_view name) const;
   // The node nodes()[i], parsed. InvalidArgument (naming it) when its bytes
   // do not parse.
-  StatusOr<const tensorflow::NodeDef*> Parse(size_t i) const;
+  StatusOr<const NodeView*> Parse(size_t i) const;
 
  private:
   Status Corrupt(size_t i) const;  // node i does not parse
@@ -59,9 +59,8 @@ class TopLevelGraph {
   std::unique_ptr<char[]> storage_;
   std::vector<Node> nodes_;
   absl::flat_hash_map<absl::string_view, size_t> by_name_;
-  mutable std::vector<const tensorflow::NodeDef*> parsed_;  // on arena_; null until asked for
-  mutable absl::flat_hash_set<size_t> failed_;              // nodes that did not parse
-  mutable std::unique_ptr<google::protobuf::Arena> arena_;  // made by the first parse
+  mutable std::vector<std::unique_ptr<NodeView>> parsed_;  // null until asked for
+  mutable absl::flat_hash_set<size_t> failed_;             // nodes that did not parse
 };
 
 }  // namespace servekit

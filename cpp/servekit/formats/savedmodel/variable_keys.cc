@@ -54,11 +54,11 @@ absl::flat_hash_map<int, std::string> SavedVariableKeys(
 }
 
 // The data inputs of `node`, as top-level node names ("x:0" -> "x").
-std::vector<absl::string_view> InputNodeNames(const tensorflow::NodeDef& node) {
+std::vector<absl::string_view> InputNodeNames(const NodeView& node) {
   std::vector<absl::string_view> names;
-  for (const std::string& input : node.input()) {
+  for (absl::string_view input : node.inputs()) {
     if (input.empty() || input[0] == '^') continue;
-    names.push_back(absl::string_view(input).substr(0, input.find(':')));
+    names.push_back(input.substr(0, input.find(':')));
   }
   return names;
 }
@@ -86,7 +86,7 @@ VariableCheckpointKeys::VariableCheckpointKeys(const SavedModelMetaGraph& meta_g
   const absl::flat_hash_map<int, std::string> saved_keys = SavedVariableKeys(saved, *object_graph);
   for (size_t call : calls) {
     // A malformed node or attribute is reported where a signature reaches it.
-    StatusOr<const tensorflow::NodeDef*> node = top_level_.Parse(call);
+    StatusOr<const NodeView*> node = top_level_.Parse(call);
     if (!node.ok()) continue;
     tensorflow::AttrValue f;
     if (StatusOr<bool> has = FindNodeAttr(**node, "f", &f); !has.ok() || !*has || !f.has_func()) {
@@ -123,7 +123,7 @@ const std::string* VariableCheckpointKeys::Find(absl::string_view node) const {
       }
     }
   }
-  StatusOr<const tensorflow::NodeDef*> handle_node = top_level_.Parse(handle->second);
+  StatusOr<const NodeView*> handle_node = top_level_.Parse(handle->second);
   if (!handle_node.ok()) return nullptr;  // reported where the inliner reached it
   tensorflow::AttrValue shared;
   if (StatusOr<bool> has = FindNodeAttr(**handle_node, "shared_name", &shared);
