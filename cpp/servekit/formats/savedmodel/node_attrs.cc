@@ -98,7 +98,14 @@ Status NodeAttrs::Read(const NodeView& node) {
     // Of two entries with one key the later wins, as in a parsed map.
     size_t slot = Slot(entry.key);
     if (slot == size_) {
-      if (size_ == attrs_.size()) attrs_.emplace_back();
+      if (size_ == attrs_.size()) {
+        if (arena_ == nullptr) {
+          own_arena_ = std::make_unique<google::protobuf::Arena>();
+          arena_ = own_arena_.get();
+        }
+        attrs_.emplace_back(absl::string_view(),
+                            google::protobuf::Arena::CreateMessage<tensorflow::AttrValue>(arena_));
+      }
       attrs_[size_].first = entry.key;
       if (!by_key_.empty() || size_ + 1 > kScannedKeys) {
         if (by_key_.empty()) {
@@ -108,7 +115,7 @@ Status NodeAttrs::Read(const NodeView& node) {
       }
       ++size_;
     }
-    if (Status parsed = ParseValue(node, entry, &attrs_[slot].second); !parsed.ok()) {
+    if (Status parsed = ParseValue(node, entry, attrs_[slot].second); !parsed.ok()) {
       size_ = 0;
       by_key_.clear();
       return parsed;
@@ -129,7 +136,7 @@ size_t NodeAttrs::Slot(absl::string_view name) const {
 
 const tensorflow::AttrValue* NodeAttrs::Find(absl::string_view name) const {
   const size_t slot = Slot(name);
-  return slot < size_ ? &attrs_[slot].second : nullptr;
+  return slot < size_ ? attrs_[slot].second : nullptr;
 }
 
 }  // namespace servekit

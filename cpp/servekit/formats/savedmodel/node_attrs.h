@@ -19,12 +19,14 @@
 // shared.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/arena.h"
 #include "servekit/formats/savedmodel/node_view.h"
 #include "servekit/proto/tf/attr_value.pb.h"
 #include "servekit/proto/tf/node_def.pb.h"
@@ -47,6 +49,12 @@ void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
 // (TensorFlow's internal annotations, which servekit does not read).
 class NodeAttrs {
  public:
+  // The values are parsed onto `arena` when one is given (a reader of many
+  // nodes shares one: their shapes and lists then cost no heap allocation
+  // each), else onto an arena of this object's own. An arena given must
+  // outlive this object.
+  explicit NodeAttrs(google::protobuf::Arena* arena = nullptr) : arena_(arena) {}
+
   // Reads `node`'s attributes (its bytes must outlive this object: keys are
   // views into them). Reuses this object's storage.
   Status Read(const NodeView& node);
@@ -62,8 +70,11 @@ class NodeAttrs {
   // The slot of `name` in attrs_, or size_.
   size_t Slot(absl::string_view name) const;
 
-  std::vector<std::pair<absl::string_view, tensorflow::AttrValue>> attrs_;
-  size_t size_ = 0;  // attrs_ holds at least this many; the rest are kept for reuse
+  std::unique_ptr<google::protobuf::Arena> own_arena_;  // made when no arena is given
+  google::protobuf::Arena* arena_;
+  // Values on the arena; slots past size_ are kept for reuse.
+  std::vector<std::pair<absl::string_view, tensorflow::AttrValue*>> attrs_;
+  size_t size_ = 0;                                        // attrs_ holds at least this many
   absl::flat_hash_map<absl::string_view, size_t> by_key_;  // empty while size_ <= kScannedKeys
 };
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "servekit/engine/image_layout.h"
 #include "servekit/engine/op_registry.h"
+#include "servekit/formats/savedmodel/function_library.h"
 #include "servekit/formats/savedmodel/node_attrs.h"
 #include "servekit/formats/tf_data_type.h"
 #include "servekit/formats/tf_tensor_proto.h"
@@ -394,7 +395,7 @@ class Translator {
     // Read once per TensorFlow node, however many copies of it the inliner made.
     std::unique_ptr<NodeAttrs>& attrs = attrs_of_node_[&def];
     if (attrs == nullptr) {
-      auto read = std::make_unique<NodeAttrs>();
+      auto read = std::make_unique<NodeAttrs>(attr_arena_.get());
       RETURN_IF_ERROR(read->Read(def));
       attrs = std::move(read);
     }
@@ -977,6 +978,9 @@ class Translator {
   std::map<std::string, int> variables_;  // variable node -> constant value
   std::string current_;                   // the node being translated, for names
   const NodeAttrs* attrs_ = nullptr;      // its attributes
+  // Every node's attribute values, on one arena: their shapes and lists cost
+  // no heap allocation each. Declared before the map, so that it outlives it.
+  std::unique_ptr<google::protobuf::Arena> attr_arena_ = NewParseArena(size_t{8} << 10);
   absl::flat_hash_map<const NodeView*, std::unique_ptr<NodeAttrs>> attrs_of_node_;
   int64_t const_elements_ = 0;  // in all Const nodes so far
 };
