@@ -213,8 +213,23 @@ TEST(NodeAttrsTest, SetReplacesAndWritesTensorFlowsEncoding) {
   ASSERT_EQ(node.attr_size(), 2);
   EXPECT_EQ(node.attr(1), Entry("T", TypeValue(tensorflow::DT_INT32).SerializeAsString()));
   tensorflow::AttrValue value;
-  ASSERT_TRUE(FindNodeAttr(test::NodeReadBack(node), "T", &value).ok());
+  const test::NodeReadBack read(node);
+  ASSERT_TRUE(FindNodeAttr(read, "T", &value).ok());
   EXPECT_EQ(value.type(), tensorflow::DT_INT32);
+}
+
+TEST(NodeAttrsTest, ReadersSharingAnArenaKeepTheirOwnValues) {
+  google::protobuf::Arena arena;
+  const test::NodeReadBack first(Node({Entry("k", IntList({1, 2}).SerializeAsString())}));
+  const test::NodeReadBack second(Node({Entry("k", IntList({3}).SerializeAsString())}));
+  NodeAttrs a(&arena), b(&arena);
+  ASSERT_TRUE(a.Read(first).ok());
+  ASSERT_TRUE(b.Read(second).ok());
+  EXPECT_EQ(Ints(*a.Find("k")), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(Ints(*b.Find("k")), std::vector<int64_t>{3});
+  ASSERT_TRUE(a.Read(second).ok());  // read over: the values are parsed anew
+  EXPECT_EQ(Ints(*a.Find("k")), std::vector<int64_t>{3});
+  EXPECT_EQ(a.Find("k")->GetArena(), &arena);
 }
 
 }  // namespace

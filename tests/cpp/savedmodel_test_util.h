@@ -48,8 +48,9 @@ class NodeReadBack {
   }
   NodeReadBack(const NodeReadBack&) = delete;
   NodeReadBack& operator=(const NodeReadBack&) = delete;
-  operator const NodeView&() const { return view_; }  // NOLINT: it stands in for the node
-  const NodeView& view() const { return view_; }
+  operator const NodeView&() const& { return view_; }  // NOLINT: it stands in for the node
+  // Not from a temporary: what is read from the view points into its bytes.
+  operator const NodeView&() const&& = delete;
 
  private:
   std::string bytes_;
@@ -62,7 +63,8 @@ class NodeReadBack {
 template <typename Edit>
 void EditAttr(tensorflow::NodeDef* node, const std::string& name, Edit edit) {
   tensorflow::AttrValue value;
-  const StatusOr<bool> found = FindNodeAttr(NodeReadBack(*node), name, &value);
+  const NodeReadBack read(*node);
+  const StatusOr<bool> found = FindNodeAttr(read, name, &value);
   ASSERT_TRUE(found.ok()) << found.status();
   edit(&value);
   SetNodeAttr(node, name, value);
@@ -71,7 +73,8 @@ void EditAttr(tensorflow::NodeDef* node, const std::string& name, Edit edit) {
 // The attribute `name` of `node` (a default value when it has none).
 inline tensorflow::AttrValue GetAttr(const tensorflow::NodeDef& node, const std::string& name) {
   tensorflow::AttrValue value;
-  const StatusOr<bool> found = FindNodeAttr(NodeReadBack(node), name, &value);
+  const NodeReadBack read(node);
+  const StatusOr<bool> found = FindNodeAttr(read, name, &value);
   EXPECT_TRUE(found.ok() && *found) << name;
   return value;
 }

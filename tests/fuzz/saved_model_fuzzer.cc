@@ -111,6 +111,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       servekit::ParseSavedModelMetaGraph(bytes);
   CheckAgainstWholeParse(bytes, meta_graph);
   if (!meta_graph.ok()) return 0;
+  // Every top-level node read in place refuses what protobuf's parse of the
+  // same bytes refuses (the whole-file check above only sees files protobuf
+  // reads), and reads what it reads.
+  const servekit::TopLevelGraph& top_level = meta_graph->top_level;
+  for (size_t i = 0; i < top_level.nodes().size(); ++i) {
+    const absl::string_view serialized = top_level.nodes()[i].serialized;
+    tensorflow::NodeDef node;
+    const bool protobuf_ok =
+        node.ParseFromArray(serialized.data(), static_cast<int>(serialized.size()));
+    servekit::StatusOr<const servekit::NodeView*> read = top_level.Parse(i);
+    if (read.ok() != protobuf_ok) __builtin_trap();
+    if (protobuf_ok && !servekit::test::SameNode(**read, node)) __builtin_trap();
+  }
   // Walk what the loader reads first: the signatures and their tensors.
   for (const auto& [name, signature] : meta_graph->def->signature_def()) {
     for (const auto& [alias, info] : signature.inputs()) (void)info.tensor_shape().dim_size();

@@ -10,13 +10,15 @@
 
 namespace servekit {
 
-// Reads a varint of at most `max_bytes` bytes (10 hold any 64-bit value) from
-// `*in` and advances past it. False, leaving `*in` as it was, when the input
-// ends first or the varint is longer. Bits past the 64th are dropped.
+// The out-of-line part of ReadVarint, for varints of two bytes or more; call
+// ReadVarint.
 bool ReadLongVarint(absl::string_view* in, int max_bytes, uint64_t* value);
 
-// The same, with the one-byte case inline: most tags and lengths in a
-// SavedModel are below 128, and the wire scanners read several per field.
+// Reads a varint of at most `max_bytes` bytes (10 hold any 64-bit value) from
+// `*in` and advances past it. False, leaving `*in` as it was, when the input
+// ends first or the varint is longer. Bits past the 64th are dropped. The
+// one-byte case is inline: most tags and lengths in a SavedModel are below
+// 128, and the wire scanners read two per field.
 inline bool ReadVarint(absl::string_view* in, int max_bytes, uint64_t* value) {
   if (!in->empty() && max_bytes > 0) {
     const uint8_t first = static_cast<uint8_t>(in->front());

@@ -72,7 +72,7 @@ struct TfSignatureTensors {
 //   (the same flat node for every signature with an input of that key, op,
 //   dtype and shape: Keras's `serve` and `serving_default` each have their
 //   own Placeholder);
-// - a top-level op with the same NodeDef and inputs as one already inlined,
+// - a top-level op with the same node and inputs as one already inlined,
 //   and a call of a function with the same arguments as an earlier call
 //   (whose body is then inlined once), are not inlined again.
 // Ops are pure (those this reader resolves are), so two signatures whose

@@ -12,10 +12,10 @@
 // the whole library into a map. Find is const for the inliner's sake but
 // parses into a cache: not thread-safe (one load uses its library from one
 // thread); the returned pointers stay valid as long as the library. A parsed
-// function's body is read in place (node_view.h), and the rest of it (the
-// signature, ret, attributes) is parsed by protobuf onto an arena of the
-// library's: its many small messages cost one allocation per block, and are
-// freed as a few blocks.
+// function's body is read in place (node_view.h), its annotations (bytes
+// fields serving never reads) are dropped, and the rest of it (the signature
+// and ret) is parsed by protobuf onto an arena of the library's: its small
+// messages cost one allocation per block, and are freed as a few blocks.
 #pragma once
 
 #include <memory>
@@ -32,8 +32,8 @@
 namespace servekit {
 
 // An arena for messages parsed from a SavedModel (the meta graph, functions,
-// the checkpoint's object graph). Its blocks start at `first_block_bytes` and
-// double up to 1 MB.
+// the checkpoint's object graph, the translator's attribute values). Its blocks start at
+// `first_block_bytes` and double up to 1 MB.
 std::unique_ptr<google::protobuf::Arena> NewParseArena(size_t first_block_bytes = size_t{64} << 10);
 
 // A library function as it is read: its FunctionDef with only its signature

@@ -54,9 +54,13 @@ class NodeAttrs {
   // each), else onto an arena of this object's own. An arena given must
   // outlive this object.
   explicit NodeAttrs(google::protobuf::Arena* arena = nullptr) : arena_(arena) {}
+  // Not copied or moved: the values stay where the arena put them.
+  NodeAttrs(const NodeAttrs&) = delete;
+  NodeAttrs& operator=(const NodeAttrs&) = delete;
 
   // Reads `node`'s attributes (its bytes must outlive this object: keys are
-  // views into them). Reuses this object's storage.
+  // views into them). The values of an earlier Read are parsed over; what
+  // their sub-messages took on the arena stays there until it goes.
   Status Read(const NodeView& node);
 
   // The attribute `name`, or nullptr.

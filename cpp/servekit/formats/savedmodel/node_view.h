@@ -6,15 +6,19 @@
 // load paid a heap allocation and a free for each. A Keras CNN's reload made
 // about 600 of them, a tenth of its time with the frees. A view holds
 // string_views into the serialized node instead, which must outlive it (the
-// SavedModel's file bytes, kept by the meta graph).
+// copy of the file's nodes or functions that the TopLevelGraph or
+// FunctionLibrary reading them keeps).
 //
 // Read reads what protobuf's parser would read from servekit's node_def.proto:
 // of name (1), op (2) and device (4) the last occurrence wins; inputs (3) and
 // attribute entries (5, kept serialized: node_attrs.h reads them) are kept in
 // order; a field of another number, or of a known number with another wire
 // type, is skipped as protobuf keeps it as an unknown field. It refuses what
-// that parse refuses: bytes that are not a well-formed sequence of fields, and
-// a name, op, input or device that is not valid UTF-8 (proto3 strings).
+// a parse of the node on its own refuses: bytes that are not a well-formed
+// sequence of fields (unknown groups nest up to 100 deep), and a name, op,
+// input or device that is not valid UTF-8 (proto3 strings). (Parsed inside a
+// FunctionDef, a node spends one of protobuf's 100 levels: a body node with
+// groups nested exactly 100 deep, which protobuf would refuse there, is read.)
 // Thread-safe: a view is not changed after Read.
 #pragma once
 
@@ -31,14 +35,6 @@ class NodeView {
   // Reads `serialized` into this view; false (the view then empty) when a
   // protobuf parse of a NodeDef would fail.
   bool Read(absl::string_view serialized);
-
-  // A view of `serialized`, for callers that know it is well-formed (the
-  // tests, the fuzzers' comparisons); empty when it is not.
-  static NodeView Of(absl::string_view serialized) {
-    NodeView view;
-    view.Read(serialized);
-    return view;
-  }
 
   absl::string_view name() const { return name_; }
   absl::string_view op() const { return op_; }

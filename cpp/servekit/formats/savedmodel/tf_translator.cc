@@ -898,7 +898,9 @@ class Translator {
       Set(n, {Add("Identity", {x})});
       return absl::OkStatus();
     }
-    Set(n, {Add(kReduce.find(def.op())->second, {x, Ints(axes)}, std::move(a))});
+    const auto reduce = kReduce.find(def.op());
+    if (reduce == kReduce.end()) return Unsupported(absl::StrCat("reduction '", def.op(), "'"));
+    Set(n, {Add(reduce->second, {x, Ints(axes)}, std::move(a))});
     return absl::OkStatus();
   }
 
