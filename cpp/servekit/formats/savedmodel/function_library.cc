@@ -40,15 +40,6 @@ std::optional<absl::string_view> FunctionName(absl::string_view function_def) {
 
 }  // namespace
 
-std::unique_ptr<google::protobuf::Arena> NewParseArena(size_t first_block_bytes) {
-  // A Keras model's meta graph or called functions take some 50-200 KB once
-  // parsed, hence the default first block of 64 KB.
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = first_block_bytes;
-  options.max_block_size = size_t{1} << 20;
-  return std::make_unique<google::protobuf::Arena>(options);
-}
-
 bool FunctionLibrary::Assign(const std::vector<absl::string_view>& function_defs) {
   size_t total = 0;
   for (absl::string_view f : function_defs) total += f.size();

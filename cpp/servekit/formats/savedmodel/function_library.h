@@ -26,15 +26,11 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/arena.h"
 #include "servekit/formats/savedmodel/node_view.h"
+#include "servekit/formats/savedmodel/parse_arena.h"
 #include "servekit/proto/tf/function.pb.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
-
-// An arena for messages parsed from a SavedModel (the meta graph, functions,
-// the checkpoint's object graph, the translator's attribute values). Its blocks start at
-// `first_block_bytes` and double up to 1 MB.
-std::unique_ptr<google::protobuf::Arena> NewParseArena(size_t first_block_bytes = size_t{64} << 10);
 
 // A library function as it is read: its FunctionDef with only its signature
 // and ret (the body and the annotations serving never reads, attr, arg_attr,

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "servekit/formats/savedmodel/parse_arena.h"
 #include "servekit/proto/tf/saved_model.pb.h"
 #include "servekit/util/protobuf_wire.h"
 #include "servekit/util/read_file.h"

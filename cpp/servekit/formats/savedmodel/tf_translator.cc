@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "servekit/engine/image_layout.h"
 #include "servekit/engine/op_registry.h"
-#include "servekit/formats/savedmodel/function_library.h"
 #include "servekit/formats/savedmodel/node_attrs.h"
+#include "servekit/formats/savedmodel/parse_arena.h"
 #include "servekit/formats/tf_data_type.h"
 #include "servekit/formats/tf_tensor_proto.h"
 
