@@ -145,6 +145,17 @@ inline bool ShortDecimalFractionQuotient(const ShortDecimal& d, double* numerato
   return true;
 }
 
+// Any short decimal as a quotient (ShortDecimalFractionQuotient for a
+// fraction). An integer is read as JSON readers that keep integers read it
+// (json_document.h): as an integer, so "-0" is +0.0, over 1.
+inline bool ShortDecimalQuotient(const ShortDecimal& d, double* numerator, double* divisor) {
+  if (d.fraction_digits > 0) return ShortDecimalFractionQuotient(d, numerator, divisor);
+  const double magnitude = static_cast<double>(d.digits);
+  *numerator = d.digits == 0 ? 0.0 : d.negative ? -magnitude : magnitude;
+  *divisor = 1.0;
+  return true;
+}
+
 // The value of a fraction (fraction_digits > 0), correctly rounded, or false
 // when it is outside the bounds that make one division exact.
 inline bool ShortDecimalFractionValue(const ShortDecimal& d, double* out) {

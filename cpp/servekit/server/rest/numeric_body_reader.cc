@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "servekit/server/rest/plain_body_scanner.h"
 #include "servekit/util/short_decimal.h"
 
 namespace servekit {
@@ -63,35 +64,21 @@ TokenShape ShapeOf(std::string_view token) {
   return shape;
 }
 
-// A number's value as two doubles whose quotient is it (the divisions are
-// made together, after the body is read: see Quotients).
-struct Quotient {
-  double numerator;
-  double divisor;
-};
-
 // The number's value as the general path reads it (json_document.cc: integer
 // tokens that fit 64 bits as integers, then as double; others correctly
 // rounded), as a quotient, or false to leave the fast path. simdjson reads
 // every number that is not a short decimal, which checks its JSON grammar,
 // before std::from_chars (used for the tokens simdjson 3.0.1 cannot be
 // trusted with) sees it: from_chars accepts more.
-bool ReadNumber(od::value value, Quotient* out) {
+bool ReadNumber(od::value value, NumberQuotient* out) {
   std::string_view token = value.raw_json_token();
   // Most tokens are short decimals, read exactly in one pass. The token lies
   // in the padded copy of the body (ReadNumericPredictBody): the 8 bytes
   // after it are readable.
   ShortDecimal decimal;
-  if (ParseShortDecimalPadded(token, &decimal)) {
-    if (decimal.fraction_digits > 0) {
-      if (ShortDecimalFractionQuotient(decimal, &out->numerator, &out->divisor)) return true;
-    } else {
-      // An integer of at most 19 digits fits int64 (or, positive, uint64), read
-      // as the general path reads it: as an integer, so "-0" is +0.0.
-      const double magnitude = static_cast<double>(decimal.digits);
-      *out = {decimal.digits == 0 ? 0.0 : decimal.negative ? -magnitude : magnitude, 1.0};
-      return true;
-    }
+  if (ParseShortDecimalPadded(token, &decimal) &&
+      ShortDecimalQuotient(decimal, &out->numerator, &out->divisor)) {
+    return true;
   }
   // Otherwise the value itself, over 1 (x / 1 is x).
   out->divisor = 1.0;
@@ -129,7 +116,7 @@ bool ReadNumber(od::value value, Quotient* out) {
 // inner one as long as its dimension; numbers only at the innermost level.
 class TensorReader {
  public:
-  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<Quotient>* values)
+  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<NumberQuotient>* values)
       : spec_(spec), max_elements_(max_elements), values_(*values) {}
 
   // The number of rows (entries of the outer list), or -1.
@@ -146,7 +133,7 @@ class TensorReader {
       if (std::move(item).get(entry) != simdjson::SUCCESS) return -1;
       ++count;
       if (innermost) {
-        Quotient q;
+        NumberQuotient q;
         if (static_cast<int64_t>(values_.size()) >= max_elements_ || !ReadNumber(entry, &q))
           return -1;
         values_.push_back(q);
@@ -160,7 +147,7 @@ class TensorReader {
 
   const TensorSpec& spec_;
   const int64_t max_elements_;
-  std::vector<Quotient>& values_;
+  std::vector<NumberQuotient>& values_;
 };
 
 // The inputs this path takes: one float input [N, d1, ...] with fixed inner dims.
@@ -179,18 +166,18 @@ bool Takes(absl::Span<const TensorSpec> inputs) {
 struct Scratch {
   od::parser parser;
   std::string text;  // the body and simdjson's padding
-  std::vector<Quotient> values;
+  std::vector<NumberQuotient> values;
 };
 
 // The quotients' values into `out`, in a loop of independent divisions that
 // the compiler makes vector ones (one number's division no longer waits for
 // the last). Float32: false for a finite value the general path refuses
 // (at or beyond kFloat32Overflow in magnitude).
-bool Quotients(const std::vector<Quotient>& values, double* out) {
+bool Quotients(const std::vector<NumberQuotient>& values, double* out) {
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i].numerator / values[i].divisor;
   return true;
 }
-bool Quotients(const std::vector<Quotient>& values, float* out) {
+bool Quotients(const std::vector<NumberQuotient>& values, float* out) {
   bool refused = false;
   for (size_t i = 0; i < values.size(); ++i) {
     const double value = values[i].numerator / values[i].divisor;
@@ -198,6 +185,44 @@ bool Quotients(const std::vector<Quotient>& values, float* out) {
     out[i] = static_cast<float>(value);
   }
   return !refused;
+}
+
+// The body in scratch->text (padded) read by simdjson into scratch->values;
+// the request's format and signature into `request`. The number of rows, or -1.
+int64_t ReadWithSimdjson(Scratch* scratch, size_t size, const TensorSpec& spec,
+                         int64_t max_elements, JsonPredictRequest* request) {
+  int64_t rows = -1;
+  bool seen_signature = false;
+  od::document doc;
+  od::object object;
+  if (scratch->parser.iterate(scratch->text.data(), size, scratch->text.size()).get(doc) !=
+          simdjson::SUCCESS ||
+      doc.get_object().get(object) != simdjson::SUCCESS) {
+    return -1;
+  }
+  for (simdjson::simdjson_result<od::field> item : object) {
+    od::field field;
+    std::string_view key;
+    if (std::move(item).get(field) != simdjson::SUCCESS ||
+        field.unescaped_key().get(key) != simdjson::SUCCESS) {
+      return -1;
+    }
+    if (key == "signature_name" && !seen_signature) {
+      seen_signature = true;
+      std::string_view name;
+      if (field.value().get_string().get(name) != simdjson::SUCCESS) return -1;
+      request->signature_name.assign(name.data(), name.size());
+    } else if ((key == "instances" || key == "inputs") && rows < 0) {
+      request->row_format = key == "instances";
+      rows = TensorReader(spec, max_elements, &scratch->values).Read(field.value());
+      if (rows <= 0) return -1;
+    } else {
+      return -1;  // another key, a key twice, both formats
+    }
+  }
+  // Nothing may follow the object: at the end, simdjson has no location left.
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return -1;
+  return rows;
 }
 
 }  // namespace
@@ -213,49 +238,34 @@ std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
     own = std::make_unique<Scratch>();
     scratch = own.get();
   }
+  static_assert(simdjson::SIMDJSON_PADDING >= kPlainBodyPadding);
   scratch->text.assign(body.data(), body.size());
   scratch->text.append(simdjson::SIMDJSON_PADDING, '\0');
   scratch->values.clear();
 
   const TensorSpec& spec = inputs[0];
   JsonPredictRequest request;
+  // Most bodies are plain (plain_body_scanner.h), read by hand at a fraction
+  // of simdjson's cost; the rest, and every malformed one, go to simdjson.
+  PlainPredictBody plain;
+  plain.values = &scratch->values;
   int64_t rows = -1;
-  bool seen_signature = false;
-  od::document doc;
-  od::object object;
-  if (scratch->parser.iterate(scratch->text.data(), body.size(), scratch->text.size()).get(doc) !=
-          simdjson::SUCCESS ||
-      doc.get_object().get(object) != simdjson::SUCCESS) {
-    return std::nullopt;
+  if (ScanPlainPredictBody(std::string_view(scratch->text.data(), body.size()), spec, max_elements,
+                           &plain)) {
+    rows = plain.rows;
+    request.row_format = plain.row_format;
+    request.signature_name.assign(plain.signature_name.data(), plain.signature_name.size());
+  } else {
+    scratch->values.clear();
+    rows = ReadWithSimdjson(scratch, body.size(), spec, max_elements, &request);
   }
-  for (simdjson::simdjson_result<od::field> item : object) {
-    od::field field;
-    std::string_view key;
-    if (std::move(item).get(field) != simdjson::SUCCESS ||
-        field.unescaped_key().get(key) != simdjson::SUCCESS) {
-      return std::nullopt;
-    }
-    if (key == "signature_name" && !seen_signature) {
-      seen_signature = true;
-      std::string_view name;
-      if (field.value().get_string().get(name) != simdjson::SUCCESS) return std::nullopt;
-      request.signature_name.assign(name.data(), name.size());
-    } else if ((key == "instances" || key == "inputs") && rows < 0) {
-      request.row_format = key == "instances";
-      rows = TensorReader(spec, max_elements, &scratch->values).Read(field.value());
-      if (rows <= 0) return std::nullopt;
-    } else {
-      return std::nullopt;  // another key, a key twice, both formats
-    }
-  }
-  // Nothing may follow the object: at the end, simdjson has no location left.
-  if (rows <= 0 || doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return std::nullopt;
+  if (rows <= 0) return std::nullopt;
 
   Shape shape;
   shape.push_back(rows);
   for (size_t d = 1; d < spec.shape.size(); ++d) shape.push_back(spec.shape[d].value());
   StatusOr<Tensor> tensor = Tensor::Allocate(spec.dtype, std::move(shape));
-  const std::vector<Quotient>& values = scratch->values;
+  const std::vector<NumberQuotient>& values = scratch->values;
   if (!tensor.ok() || tensor->num_elements() != static_cast<int64_t>(values.size())) {
     return std::nullopt;
   }

@@ -1,7 +1,8 @@
-// The fast path of a :predict body: one numeric tensor, read by simdjson's
-// On-Demand parser straight into the tensor, with no document in between
-// (a 784-float body: about 3x faster than the general path's RapidJSON
-// document; bench/json_bench.cc).
+// The fast path of a :predict body: one numeric tensor, read straight into
+// the tensor with no document in between. The plain bodies that nearly every
+// client sends are read by hand (plain_body_scanner.h); any other goes to
+// simdjson's On-Demand parser (a 784-float body: about 3x faster than the
+// general path's RapidJSON document; bench/json_bench.cc).
 //
 // It takes the body most clients send: {"instances": [...]} or
 // {"inputs": [...]} (with an optional "signature_name") for a model with one

@@ -1,0 +1,192 @@
+// The hand-written reader of plain predict bodies (server/rest/plain_body_scanner.h):
+// which bodies it takes, that it reads them exactly as the general path
+// does, and that it declines the rest, on written cases and on random
+// mutations of a plain body.
+#include "servekit/server/rest/plain_body_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "servekit/server/rest/json_request.h"
+
+namespace servekit {
+namespace {
+
+constexpr int64_t kNoLimit = int64_t{1} << 30;
+const Dim N = Dim::Batch();
+const TensorSpec kVector = {"x", DType::kFloat32, {N, Dim::Fixed(3)}};
+const TensorSpec kImage = {"x", DType::kFloat32, {N, Dim::Fixed(2), Dim::Fixed(3)}};
+const TensorSpec kScalars = {"y", DType::kFloat64, {N}};
+
+struct Scanned {
+  bool taken = false;
+  PlainPredictBody body;
+  std::vector<NumberQuotient> values;
+  std::string text;  // the padded copy the views point into
+};
+
+Scanned Scan(const std::string& body, const TensorSpec& spec, int64_t max_elements = kNoLimit) {
+  Scanned out;
+  out.text = body + std::string(kPlainBodyPadding, '\0');
+  out.body.values = &out.values;
+  out.taken = ScanPlainPredictBody(std::string_view(out.text.data(), body.size()), spec,
+                                   max_elements, &out.body);
+  return out;
+}
+
+// Scans `body`; where the scanner takes it, the general path must read the
+// same format, signature, shape and values (bit for bit, after the division).
+// Returns whether the scanner took it.
+bool TakenAsTheGeneralPathReadsIt(const std::string& body, const TensorSpec& spec) {
+  const Scanned scanned = Scan(body, spec);
+  if (!scanned.taken) return false;
+  StatusOr<JsonPredictRequest> general = ParsePredictDocument(body, {spec}, kNoLimit);
+  EXPECT_TRUE(general.ok()) << body << ": " << general.status();
+  if (!general.ok()) return true;
+  EXPECT_EQ(scanned.body.row_format, general->row_format) << body;
+  EXPECT_EQ(std::string(scanned.body.signature_name), general->signature_name) << body;
+  const Tensor& tensor = general->inputs[0];
+  EXPECT_EQ(scanned.body.rows, tensor.shape()[0]) << body;
+  EXPECT_EQ(static_cast<int64_t>(scanned.values.size()), tensor.num_elements()) << body;
+  if (static_cast<int64_t>(scanned.values.size()) != tensor.num_elements()) return true;
+  for (size_t i = 0; i < scanned.values.size(); ++i) {
+    const double value = scanned.values[i].numerator / scanned.values[i].divisor;
+    if (spec.dtype == DType::kFloat32) {
+      const float mine = static_cast<float>(value);
+      EXPECT_EQ(0, std::memcmp(&mine, tensor.data<float>() + i, sizeof(float)))
+          << body << " value " << i;
+    } else {
+      EXPECT_EQ(0, std::memcmp(&value, tensor.data<double>() + i, sizeof(double)))
+          << body << " value " << i;
+    }
+  }
+  return true;
+}
+
+TEST(PlainBodyScannerTest, TakesThePlainBodiesClientsSend) {
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(R"({"instances": [[0.1234, -5, 12.5]]})", kVector));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(R"({"instances":[[1,2,3],[4,5,6]]})", kVector));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      R"({"inputs": [[1, 2.5, -3]], "signature_name": "serving_default"})", kVector));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      R"({"signature_name": "", "instances": [[[1, 2, 3], [4, 5, 6]]]})", kImage));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      "\r\n { \"instances\" :\t[ [ 0.5 ,\n-1.25\r,3 ] ] } \n\t", kVector));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      "{\n  \"instances\": [\n    [\n      0.25,\n      -1.5,\n      3\n    ]\n  ]\n}", kVector));
+  // Edges of the short decimals: -0 (an integer: +0), -0.0, 19 digits, 15 characters.
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      R"({"instances": [-0, -0.0, 0, 0.0, 9999999999999999999, -1234567890123456789,)"
+      R"( 123456789.012345, 0.1, 0.7, 3.4028235, 16777217.5, 900719925474099.2]})",
+      kScalars));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(R"({"instances": [[0.1, 0.7, 3.4028235]]})", kVector));
+  // Runs of 16 to 31 characters are still read (10^-22 is the smallest exact divisor).
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
+      R"({"instances": [0.0000000000000000000001, -0.0000000000000000000123, 1234567.890123456]})",
+      kScalars));
+  const Scanned scanned = Scan(R"({"signature_name": "tf-serving_v2", "inputs": [1]})", kScalars);
+  ASSERT_TRUE(scanned.taken);
+  EXPECT_EQ(scanned.body.signature_name, "tf-serving_v2");
+  EXPECT_FALSE(scanned.body.row_format);
+  EXPECT_EQ(scanned.body.rows, 1);
+}
+
+TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
+  const std::vector<std::string> others = {
+      // Valid JSON, but not plain: another reader decides.
+      R"({"instances": [[1, 2, 3e2]]})", R"({"instances": [[1, 2, 3E-2]]})",
+      R"({"instances": [[1, 2, 0.12345678901234567]]})",        // 17 digits: over 2^53
+      R"({"instances": [[1, 2, 12345678901234567890]]})",       // 20 digits
+      R"({"instances": [[1, 2, 900719925474099.3]]})",          // over 2^53
+      R"({"instances": [[1, 2, 0.00000000000000000000001]]})",  // over 22 fraction digits
+      R"({"instances": [[1, 2, 0.1234567890123456789012]]})",
+      R"({"instances": [[1, 2, 0.0000000000000000000000000000001]]})",  // a 33-character run
+      R"({"\u0069nstances": [[1, 2, 3]]})", R"({"instances": [[1, 2, 3]], "signature_name": "\n"})",
+      "{\"instances\": [[1, 2, 3]], \"signature_name\": \"caf\xc3\xa9\"}",
+      R"({"instances": [[1, 2, 3]], "colour": 1})",
+      R"({"signature_name": 7, "instances": [[1, 2, 3]]})",
+      R"({"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]})",
+      R"({"instances": [[1, 2, 3]], "instances": [[1, 2, 3]]})",
+      R"({"signature_name": "a", "signature_name": "a", "instances": [[1, 2, 3]]})",
+      R"({"instances": [[1, 2, NaN]]})", R"({"instances": [[1, 2, Infinity]]})",
+      // Wrong shapes and sizes.
+      R"({"instances": [[1, 2]]})", R"({"instances": [[1, 2, 3, 4]]})", R"({"instances": []})",
+      R"({"instances": [[[1], [2], [3]]]})", R"({"instances": [1, 2, 3]})",
+      R"({"instances": [[1, 2, 3], 4]})", R"({"instances": [[1, 2, true]]})",
+      R"({"instances": [[1, 2, null]]})", R"({"instances": [[1, 2, "3"]]})",
+      R"({"signature_name": "a"})", "{}", "",
+      // Malformed.
+      R"({"instances": [[1, 2 3]]})", R"({"instances": [[1,, 2, 3]]})",
+      R"({"instances": [[1, 2, 3,]]})", R"({"instances": [[-, 2, 3]]})",
+      R"({"instances": [[1., 2, 3]]})", R"({"instances": [[.5, 2, 3]]})",
+      R"({"instances": [[01, 2, 3]]})", R"({"instances": [[1, 2, --3]]})",
+      R"({"instances": [[1, 2, +3]]})", R"({"instances": [[1, 2, 1.2.3]]})",
+      R"({"instances": [[1, 2, 3-]]})", R"({"instances": [[1, 2, 3]]x})",
+      R"({"instances": [[1, 2, 0x3]]})", R"({"instances": [[1, 2, 3]]} x)",
+      R"({"instances": [[1, 2, 3]])", R"({"instances": [[1, 2, 3)", R"({"instances": [[1, 2, 3.)",
+      R"({"instances": [[1, 2, 3]], })", R"({"instances" [[1, 2, 3]]})",
+      R"({instances: [[1, 2, 3]]})", R"({"instances": [[1, 2, 3]]]})", R"([[1, 2, 3]])",
+      R"({"signature_name": "a)",
+      std::string("{\"instances\": [[1, 2, 3]]}\0", 25),  // a NUL in the body
+      std::string("{\"instances\": [[1, 2\0, 3]]}", 26),
+      "\xef\xbb\xbf{\"instances\": [[1, 2, 3]]}",  // a byte order mark
+      "{\"instances\": [[1, 2, 3]]}\f",            // not JSON whitespace
+  };
+  for (const std::string& body : others) {
+    EXPECT_FALSE(Scan(body, kVector).taken) << body;
+  }
+}
+
+TEST(PlainBodyScannerTest, StopsAtTheValueLimit) {
+  const std::string body = R"({"instances": [[1, 2, 3], [4, 5, 6]]})";
+  EXPECT_TRUE(Scan(body, kVector, 6).taken);
+  EXPECT_FALSE(Scan(body, kVector, 5).taken);
+  EXPECT_FALSE(Scan(body, kVector, 0).taken);
+}
+
+TEST(PlainBodyScannerTest, DeepNestingStopsAtTheInputsRank) {
+  const std::string deep =
+      "{\"instances\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_FALSE(Scan(deep, kVector).taken);
+}
+
+// A plain body with one byte changed, inserted or removed, many times over:
+// whatever the scanner still takes, the general path must read the same.
+TEST(PlainBodyScannerTest, MutatedBodiesAreTakenOnlyAsTheGeneralPathReadsThem) {
+  const std::string plain =
+      R"({"signature_name": "s", "instances": [[0.25, -1.5, 3], [12.0625, -0, 7.5]]})";
+  ASSERT_TRUE(TakenAsTheGeneralPathReadsIt(plain, kVector));
+  const std::string alphabet = "0123456789.-+eE,[]{}\": \t\n\rxn\\\x80";
+  std::mt19937 rng(7);
+  int taken = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string body = plain;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+      const size_t at = rng() % body.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          body[at] = c;
+          break;
+        case 1:
+          body.insert(body.begin() + static_cast<ptrdiff_t>(at), c);
+          break;
+        default:
+          body.erase(at, 1);
+          break;
+      }
+    }
+    taken += TakenAsTheGeneralPathReadsIt(body, kVector);
+    if (::testing::Test::HasFailure()) break;
+  }
+  // Many mutations (a digit for a digit, a space added) leave the body plain.
+  EXPECT_GT(taken, 1000);
+}
+
+}  // namespace
+}  // namespace servekit
