@@ -182,13 +182,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     read_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       if (auto self = weak.lock(); self && !ec && self->idle_since_ns_.load() != 0) self->Close();
     });
-    stream_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](beast::error_code ec) {
-                                  self->idle_since_ns_ = 0;
-                                  self->read_timer_.cancel();
-                                  if (ec) return self->Close();
-                                  self->ReadRequest();
-                                });
+    // A read rather than a wait for readability: asio re-arms the socket in
+    // epoll (an epoll_ctl system call) for every wait, but not for a read,
+    // and the bytes read here are the request's first ones anyway.
+    stream_.socket().async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+          self->buffer_.commit(bytes);
+          self->idle_since_ns_ = 0;
+          self->read_timer_.cancel();
+          if (ec) return self->Close();
+          self->ReadRequest();
+        });
   }
 
   void ReadRequest() {
