@@ -133,6 +133,11 @@ TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
     EXPECT_FALSE(
         ReadNumericPredictBody(R"({"instances": [[1, 2, 3]]})", *specs, kNoLimit).has_value());
   }
+  // An inner dimension of 0: the general path's element limit may refuse the
+  // body before it reaches the 0 (found in review).
+  const std::vector<TensorSpec> empty_rows = {{"x", DType::kFloat32, {N, Dim::Fixed(0)}}};
+  EXPECT_FALSE(ReadNumericPredictBody(R"({"instances": [[], []]})", empty_rows, 1).has_value());
+  EXPECT_FALSE(ParsePredictRequest(R"({"instances": [[], []]})", empty_rows, 1).ok());
 }
 
 TEST(NumericBodyReaderTest, TheValueLimitSendsLargeBodiesToTheGeneralPath) {

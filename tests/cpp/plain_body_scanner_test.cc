@@ -84,7 +84,8 @@ TEST(PlainBodyScannerTest, TakesThePlainBodiesClientsSend) {
       R"( 123456789.012345, 0.1, 0.7, 3.4028235, 16777217.5, 900719925474099.2]})",
       kScalars));
   EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(R"({"instances": [[0.1, 0.7, 3.4028235]]})", kVector));
-  // Runs of 16 to 31 characters are still read (10^-22 is the smallest exact divisor).
+  // Tokens longer than 16 characters, up to 22 fraction digits (10^22 is the largest exact
+  // divisor).
   EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(
       R"({"instances": [0.0000000000000000000001, -0.0000000000000000000123, 1234567.890123456]})",
       kScalars));
@@ -104,7 +105,7 @@ TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
       R"({"instances": [[1, 2, 900719925474099.3]]})",          // over 2^53
       R"({"instances": [[1, 2, 0.00000000000000000000001]]})",  // over 22 fraction digits
       R"({"instances": [[1, 2, 0.1234567890123456789012]]})",
-      R"({"instances": [[1, 2, 0.0000000000000000000000000000001]]})",  // a 33-character run
+      R"({"instances": [[1, 2, 0.0000000000000000000000000000001]]})",  // 31 fraction digits
       R"({"\u0069nstances": [[1, 2, 3]]})", R"({"instances": [[1, 2, 3]], "signature_name": "\n"})",
       "{\"instances\": [[1, 2, 3]], \"signature_name\": \"caf\xc3\xa9\"}",
       R"({"instances": [[1, 2, 3]], "colour": 1})",
@@ -131,8 +132,8 @@ TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
       R"({"instances": [[1, 2, 3]], })", R"({"instances" [[1, 2, 3]]})",
       R"({instances: [[1, 2, 3]]})", R"({"instances": [[1, 2, 3]]]})", R"([[1, 2, 3]])",
       R"({"signature_name": "a)",
-      std::string("{\"instances\": [[1, 2, 3]]}\0", 25),  // a NUL in the body
-      std::string("{\"instances\": [[1, 2\0, 3]]}", 26),
+      std::string("{\"instances\": [[1, 2, 3]]}\0", 27),  // a NUL in the body
+      std::string("{\"instances\": [[1, 2\0, 3]]}", 27),
       "\xef\xbb\xbf{\"instances\": [[1, 2, 3]]}",  // a byte order mark
       "{\"instances\": [[1, 2, 3]]}\f",            // not JSON whitespace
   };
@@ -148,6 +149,14 @@ TEST(PlainBodyScannerTest, StopsAtTheValueLimit) {
   EXPECT_FALSE(Scan(body, kVector, 0).taken);
 }
 
+TEST(PlainBodyScannerTest, DeclinesAnInputWithAZeroInnerDimension) {
+  // The general path may refuse these at the element limit (it multiplies
+  // the dimensions as it goes): not this reader's to answer.
+  const TensorSpec empty_rows = {"x", DType::kFloat32, {N, Dim::Fixed(0)}};
+  EXPECT_FALSE(Scan(R"({"instances": [[], []]})", empty_rows).taken);
+  EXPECT_FALSE(Scan(R"({"instances": [[], []]})", empty_rows, 1).taken);
+}
+
 TEST(PlainBodyScannerTest, DeepNestingStopsAtTheInputsRank) {
   const std::string deep =
       "{\"instances\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
@@ -160,7 +169,8 @@ TEST(PlainBodyScannerTest, MutatedBodiesAreTakenOnlyAsTheGeneralPathReadsThem) {
   const std::string plain =
       R"({"signature_name": "s", "instances": [[0.25, -1.5, 3], [12.0625, -0, 7.5]]})";
   ASSERT_TRUE(TakenAsTheGeneralPathReadsIt(plain, kVector));
-  const std::string alphabet = "0123456789.-+eE,[]{}\": \t\n\rxn\\\x80";
+  std::string alphabet = "0123456789.-+eE,[]{}\": \t\n\rxn\\\x80";
+  alphabet.push_back('\0');
   std::mt19937 rng(7);
   int taken = 0;
   for (int round = 0; round < 20000; ++round) {

@@ -1,11 +1,13 @@
 #include "servekit/server/http/http_server.h"
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "servekit/server/accept_loop.h"
+#include "servekit/server/http/response_head.h"
 #include "servekit/server/io_context_pool.h"
 #include "servekit/util/json_writer.h"
 
@@ -46,9 +49,10 @@ HttpResponse ErrorResponse(int status, absl::string_view message) {
   return response;
 }
 
-// Why `response` cannot be written as HTTP (a status outside 100-599, a header
-// name that is not a token, a value with CR, LF or NUL that would split or end
-// the header, more header bytes than a client accepts), or "".
+// Why `response` cannot be written as HTTP (a status outside 100-599, a body
+// on a 1xx, 204 or 304 answer, a header name that is not a token, a value with
+// CR, LF or NUL that would split or end the header, more header bytes than a
+// client accepts), or "".
 std::string InvalidResponse(const HttpResponse& response) {
   if (response.status < 100 || response.status > 599)
     return absl::StrCat("status ", response.status, " is not an HTTP status");
@@ -73,6 +77,12 @@ std::string InvalidResponse(const HttpResponse& response) {
     }
     bytes += name.size() + value.size();
   };
+  const int status = response.status;
+  if (!response.bodiless && !response.body.empty() &&
+      (status < 200 || status == 204 || status == 304)) {
+    return absl::StrCat("a ", status, " answer has no body, and this one has ",
+                        response.body.size(), " bytes");
+  }
   check("Content-Type", response.content_type);
   for (const auto& [name, value] : response.headers) check(name, value);
   if (!why.empty()) return why;
@@ -191,7 +201,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           self->buffer_.commit(bytes);
           self->idle_since_ns_ = 0;
           self->read_timer_.cancel();
-          if (ec) return self->Close();
+          // Closed meanwhile (idle timeout, drain, eviction) with the read's
+          // completion already queued: the request read so far must not run.
+          if (ec || !self->stream_.socket().is_open()) return self->Close();
           self->ReadRequest();
         });
   }
@@ -263,37 +275,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       response =
           ErrorResponse(500, absl::StrCat("internal error: the answer is not valid HTTP: ", why));
     }
-    response_ = {};
-    response_.version(11);
-    response_.result(static_cast<unsigned>(response.status));
-    response_.set(http::field::server, "servekit");
-    if (!response.content_type.empty())
-      response_.set(http::field::content_type, response.content_type);
-    std::optional<std::string> given_length;
-    for (const auto& [name, value] : response.headers) {
-      const http::field known = http::string_to_field(name);
-      if (known == http::field::content_length) {
-        given_length = value;
-      } else if (known == http::field::content_type) {
-        response_.set(known, value);
-      } else if (known != http::field::connection && known != http::field::transfer_encoding &&
-                 known != http::field::server) {
-        response_.insert(name, value);
-      }
-    }
-    response_.keep_alive(keep_alive);
-    if (response.bodiless) {
-      const int status = response.status;
-      if (given_length && status != 204 && status >= 200) {
-        response_.set(http::field::content_length, *given_length);
-      }
-    } else {
-      response_.body() = std::move(response.body);
-      response_.prepare_payload();
-    }
+    head_.clear();
+    const auto status = static_cast<http::status>(response.status);
+    AppendResponseHead(response, View(http::obsolete_reason(status)), keep_alive, &head_);
+    body_.clear();
+    if (!response.bodiless) body_ = std::move(response.body);
+    const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head_), asio::buffer(body_)};
     stream_.expires_after(absl::ToChronoNanoseconds(server_->options.timeout));
-    http::async_write(
-        stream_, response_,
+    asio::async_write(
+        stream_, buffers,
         [self = shared_from_this(), keep_alive, counted](beast::error_code ec, size_t) {
           if (counted) --self->server_->in_flight;
           if (ec || !keep_alive) return self->Close();
@@ -311,7 +301,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string head_;  // the response being written: status line and fields
+  std::string body_;  // and its body
   asio::steady_timer read_timer_{stream_.get_executor()};
   std::atomic<int64_t> idle_since_ns_{0};
   bool reading_ = false;

@@ -150,7 +150,7 @@ class TensorReader {
   std::vector<NumberQuotient>& values_;
 };
 
-// The inputs this path takes: one float input [N, d1, ...] with fixed inner dims.
+// The inputs this path takes: one float input [N, d1, ...] with fixed, non-zero inner dims.
 bool Takes(absl::Span<const TensorSpec> inputs) {
   if (inputs.size() != 1) return false;
   const TensorSpec& spec = inputs[0];
@@ -158,7 +158,9 @@ bool Takes(absl::Span<const TensorSpec> inputs) {
   if (spec.shape.empty() || spec.shape.size() > 8) return false;
   if (spec.shape[0].is_fixed() || spec.shape[0].value() != 1) return false;  // exactly N
   for (size_t d = 1; d < spec.shape.size(); ++d) {
-    if (!spec.shape[d].is_fixed()) return false;
+    // A 0: the general path's element limit, which multiplies the dimensions
+    // as it goes, may refuse such a body before it reaches the 0.
+    if (!spec.shape[d].is_fixed() || spec.shape[d].value() == 0) return false;
   }
   return true;
 }

@@ -160,8 +160,9 @@ class Scanner {
     while (IsJsonSpace(*token)) ++token;
     ShortDecimal decimal;
     double numerator, divisor;
-    // ParseShortDecimalPadded reads 8 bytes after the sign: the list's ']'
-    // or the padding is among them. It trims the trailing whitespace.
+    // ParseShortDecimalPadded reads 8 bytes after the sign: the separator
+    // lies in the body, so they end at most 7 bytes into the padding. It
+    // trims the trailing whitespace.
     if (!ParseShortDecimalPadded(std::string_view(token, static_cast<size_t>(end - token)),
                                  &decimal) ||
         !ShortDecimalQuotient(decimal, &numerator, &divisor)) {
@@ -188,6 +189,11 @@ class Scanner {
 bool ScanPlainPredictBody(std::string_view body, const TensorSpec& spec, int64_t max_elements,
                           PlainPredictBody* out) {
   if (spec.shape.empty() || max_elements < 0) return false;
+  // An inner dimension of 0: the general path's element limit multiplies the
+  // dimensions as it goes and may refuse before it reaches the 0; declined.
+  for (size_t d = 1; d < spec.shape.size(); ++d) {
+    if (!spec.shape[d].is_fixed() || spec.shape[d].value() == 0) return false;
+  }
   return Scanner(body, spec, max_elements, out->values).Read(out);
 }
 
