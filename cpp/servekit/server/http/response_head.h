@@ -10,8 +10,9 @@
 //   Transfer-Encoding and Server (names compared case-insensitively), which
 //   are the server's to write;
 // - "Connection: close" when the connection will not be kept alive;
-// - Content-Length: the body's size; for a bodiless answer the one given in
-//   its headers, and none for 1xx and 204.
+// - Content-Length: the body's size (0 for an empty one, whatever the
+//   status, as Beast wrote it); for a bodiless answer the one given in its
+//   headers, except for 1xx and 204, which get none.
 // The caller has checked the fields (HttpServer's InvalidResponse): no CR, LF
 // or NUL in a value, names that are tokens.
 #pragma once
