@@ -378,17 +378,22 @@ TEST(HttpServerTest, BodilessAnswersKeepTheirLengthAndTheConnectionStaysInStep) 
 
 TEST(HttpServerTest, AnAnswerThatIsNotValidHttpBecomesA500) {
   // A status outside 100-599, a header that would split the response, a
-  // name that is not a token: a 500 goes out instead, and the server serves on.
+  // name that is not a token, a body on a 1xx, 204 or 304: a 500 goes out
+  // instead, and the server serves on.
   auto server =
       HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
         if (request.target == "/status") response->status = 1000;
         if (request.target == "/split") response->headers = {{"X-A", "1\r\nSet-Cookie: evil=1"}};
         if (request.target == "/name") response->headers = {{"Bad Name", "1"}};
         if (request.target == "/huge") response->headers = {{"X-Big", std::string(100 << 10, 'a')}};
+        // Statuses whose answers carry no body, given one.
+        if (request.target == "/204") response->status = 204;
+        if (request.target == "/304") response->status = 304;
+        if (request.target == "/1xx") response->status = 103;
         response->body = "fine";
       });
   ASSERT_TRUE(server.ok()) << server.status();
-  for (const char* target : {"/status", "/split", "/name", "/huge"}) {
+  for (const char* target : {"/status", "/split", "/name", "/huge", "/204", "/304", "/1xx"}) {
     Client client((*server)->port());
     ASSERT_TRUE(client.connected());
     client.Send(absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));

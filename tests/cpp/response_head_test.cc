@@ -113,5 +113,28 @@ TEST(ResponseHeadTest, ABodilessAnswerCarriesTheGivenLengthExceptFor204And1xx) {
   EXPECT_NE(wire.find("Content-Length: 42\r\n"), std::string::npos);
 }
 
+TEST(ResponseHeadTest, AnEmptyAnswerWithAStatusThatForbidsABodySaysNoLength) {
+  // Not marked bodiless, body empty: 1xx and 204 get no Content-Length (RFC
+  // 9110 8.6), a 304 only the one its headers give, never a made-up 0.
+  for (int status : {204, 103, 304}) {
+    HttpResponse response;
+    response.status = status;
+    std::string wire;
+    AppendResponseHead(response, "Reason", true, &wire);
+    EXPECT_EQ(wire.find("Content-Length"), std::string::npos) << status << ": " << wire;
+  }
+  HttpResponse not_modified;
+  not_modified.status = 304;
+  not_modified.headers = {{"Content-Length", "17"}};
+  std::string wire;
+  AppendResponseHead(not_modified, "Not Modified", true, &wire);
+  EXPECT_NE(wire.find("Content-Length: 17\r\n"), std::string::npos) << wire;
+  // A 200 with an empty body still says 0, so the client knows the message ended.
+  HttpResponse empty_ok;
+  wire.clear();
+  AppendResponseHead(empty_ok, "OK", true, &wire);
+  EXPECT_NE(wire.find("Content-Length: 0\r\n"), std::string::npos) << wire;
+}
+
 }  // namespace
 }  // namespace servekit

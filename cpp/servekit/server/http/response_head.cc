@@ -28,10 +28,15 @@ void AppendResponseHead(const HttpResponse& response, absl::string_view reason, 
     absl::StrAppend(out, name, ": ", value, "\r\n");
   }
   if (!keep_alive) out->append("Connection: close\r\n");
-  if (!response.bodiless) {
-    absl::StrAppend(out, "Content-Length: ", response.body.size(), "\r\n");
-  } else if (given_length && response.status >= 200 && response.status != 204) {
-    absl::StrAppend(out, "Content-Length: ", *given_length, "\r\n");
+  // RFC 9110 8.6: never on 1xx or 204. A 304's length is that of the answer
+  // it stands for, which only a bodiless answer's own header can say.
+  const int status = response.status;
+  if (status >= 200 && status != 204) {
+    if (!response.bodiless && status != 304) {
+      absl::StrAppend(out, "Content-Length: ", response.body.size(), "\r\n");
+    } else if (given_length) {
+      absl::StrAppend(out, "Content-Length: ", *given_length, "\r\n");
+    }
   }
   out->append("\r\n");
 }

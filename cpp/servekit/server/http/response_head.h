@@ -10,9 +10,9 @@
 //   Transfer-Encoding and Server (names compared case-insensitively), which
 //   are the server's to write;
 // - "Connection: close" when the connection will not be kept alive;
-// - Content-Length: the body's size (0 for an empty one, whatever the
-//   status, as Beast wrote it); for a bodiless answer the one given in its
-//   headers, except for 1xx and 204, which get none.
+// - Content-Length: none on 1xx and 204 (RFC 9110 forbids it); on a 304 or
+//   a bodiless answer (HEAD) the one given in its headers, if any; otherwise
+//   the body's size (0 for an empty one).
 // The caller has checked the fields (HttpServer's InvalidResponse): no CR, LF
 // or NUL in a value, names that are tokens.
 #pragma once
