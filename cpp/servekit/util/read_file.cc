@@ -124,8 +124,10 @@ StatusOr<RegularFile> OpenRegularFile(const std::string& path) {
     return ErrnoStatus(error, "read", path);
   }
   if (!S_ISREG(file.info.st_mode)) return not_regular();
-  const int flags = ::fcntl(file.fd.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(file.fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+  // Back to blocking. O_NONBLOCK is the only status flag open() set, so
+  // setting none clears it without asking for the flags first (F_SETFL leaves
+  // the access mode and O_CLOEXEC, a descriptor flag, alone).
+  if (::fcntl(file.fd.get(), F_SETFL, 0) != 0) {
     const int error = errno;
     return ErrnoStatus(error, "read", path);
   }

@@ -36,9 +36,9 @@ using tensorflow::FunctionDef;
 // Output argument names of the ops this reader resolves, in TensorFlow's
 // OpDef order. Function bodies name outputs "node:arg:index"; an op missing
 // here cannot be resolved (and could not be translated either).
-const std::map<std::string, std::vector<std::string>, std::less<>>& OutputArgs() {
+const absl::flat_hash_map<std::string, std::vector<std::string>>& OutputArgs() {
   static const auto* table = [] {
-    auto* t = new std::map<std::string, std::vector<std::string>, std::less<>>;
+    auto* t = new absl::flat_hash_map<std::string, std::vector<std::string>>;
     auto add = [t](std::initializer_list<const char*> ops, std::vector<std::string> args) {
       for (const char* op : ops) (*t)[op] = args;
     };
@@ -153,14 +153,16 @@ struct Scope {
   // (the top-level graph's are the meta graph's TopLevelGraph).
   std::shared_ptr<const NodeIndex> nodes;
   absl::flat_hash_map<absl::string_view, TfOutput> args;
-  // Node name -> flat node, and call node name -> callee scope; -1 while the
-  // node's inputs (the call's arguments) are being resolved.
-  absl::flat_hash_map<absl::string_view, int> emitted;
-  absl::flat_hash_map<absl::string_view, int> calls;
+  // Node -> flat node, and call node -> callee scope; -1 while the node's
+  // inputs (the call's arguments) are being resolved. Keyed by the node the
+  // walk found by name (one per name in a graph): a pointer hashes and
+  // compares for less than the name it stands for.
+  absl::flat_hash_map<const NodeView*, int> emitted;
+  absl::flat_hash_map<const NodeView*, int> calls;
   // (Identity-like node, output) -> the tensor it passes on; node -2 while
   // its input is being resolved. Remembered so that a chain of them is
   // walked once, not once per reader.
-  absl::flat_hash_map<std::pair<absl::string_view, int>, TfOutput> passed;
+  absl::flat_hash_map<std::pair<const NodeView*, int>, TfOutput> passed;
 };
 
 }  // namespace
@@ -220,12 +222,15 @@ class SignatureInliner::Walk {
     const NodeView* node = nullptr;
     const LibraryFunction* callee = nullptr;  // a call's
     bool passes_through = false;
-    std::vector<absl::string_view> inputs;
-    std::vector<TfOutput> resolved;
+    // Inline room for the inputs of most ops: a walk makes one Pending per node.
+    absl::InlinedVector<absl::string_view, 4> inputs;
+    absl::InlinedVector<TfOutput, 4> resolved;
     int position = 0;  // of the output the reference that reached it reads
     // That reference (to a call's output): followed again, into the callee,
     // once the callee scope is made.
     absl::string_view resume_ref;
+
+    std::vector<TfOutput> Inputs() const { return {resolved.begin(), resolved.end()}; }
   };
 
   // Where following a reference stopped: at an output, or at a node whose
@@ -261,8 +266,8 @@ class SignatureInliner::Walk {
                                                    Where(*scopes_[scope]), ")"));
   }
 
-  static std::vector<absl::string_view> DataInputs(const NodeView& node) {
-    std::vector<absl::string_view> inputs;
+  static absl::InlinedVector<absl::string_view, 4> DataInputs(const NodeView& node) {
+    absl::InlinedVector<absl::string_view, 4> inputs;
     for (absl::string_view input : node.inputs()) {
       if (!input.empty() && input[0] != '^') inputs.push_back(input);
     }
@@ -366,7 +371,7 @@ class SignatureInliner::Walk {
       }
       if (position < 0) return Error(scope, node.name(), "negative output index");
       if (IsCall(node.op())) {
-        auto callee = s.calls.find(node.name());
+        auto callee = s.calls.find(&node);
         if (callee == s.calls.end()) return Followed{TfOutput{-1, position}, &node, scope, ref};
         if (callee->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
         const FunctionDef& f = *scopes_[callee->second]->function;
@@ -387,21 +392,21 @@ class SignatureInliner::Walk {
         continue;
       }
       if (IsPassThrough(node.op())) {
-        auto passed = s.passed.find(std::make_pair(absl::string_view(node.name()), position));
+        auto passed = s.passed.find(std::make_pair(&node, position));
         if (passed != s.passed.end()) {
           if (passed->second.node == -2) {
             return Error(scope, node.name(), "passes its own output on (a cycle)");
           }
           return Followed{passed->second};
         }
-        const std::vector<absl::string_view> inputs = DataInputs(node);
+        const absl::InlinedVector<absl::string_view, 4> inputs = DataInputs(node);
         const size_t from = node.op() == "IdentityN" ? static_cast<size_t>(position) : 0;
         if (from >= inputs.size() || (node.op() != "IdentityN" && position != 0)) {
           return Error(scope, node.name(), absl::StrCat("has no output ", position));
         }
         return Followed{TfOutput{-1, position}, &node, scope, ref, inputs[from]};
       }
-      auto done = s.emitted.find(node.name());
+      auto done = s.emitted.find(&node);
       if (done == s.emitted.end()) return Followed{TfOutput{-1, position}, &node, scope, ref};
       if (done->second < 0) return Error(scope, node.name(), "reads its own output (a cycle)");
       return Followed{TfOutput{done->second, position}};
@@ -443,7 +448,7 @@ class SignatureInliner::Walk {
     if (at.passes) {
       pending.passes_through = true;
       pending.inputs = {*at.passes};
-      s.passed[std::make_pair(absl::string_view(node.name()), at.output.index)] = TfOutput{-2, 0};
+      s.passed[std::make_pair(&node, at.output.index)] = TfOutput{-2, 0};
       return pending;
     }
     pending.inputs = DataInputs(node);
@@ -461,7 +466,7 @@ class SignatureInliner::Walk {
             scope, node.name(),
             absl::StrCat("the model's signatures inline to more than ", kMaxModelOps, " ops"));
       }
-      s.emitted[node.name()] = -1;
+      s.emitted[&node] = -1;
       return pending;
     }
     // Read once per call node, however many times the walk meets it.
@@ -510,7 +515,7 @@ class SignatureInliner::Walk {
                                 " function calls"));
     }
     pending.callee = *function;
-    s.calls[node.name()] = -1;
+    s.calls[&node] = -1;
     return pending;
   }
 
@@ -520,7 +525,7 @@ class SignatureInliner::Walk {
     Scope& s = *scopes_[done.scope];
     const NodeView& node = *done.node;
     if (done.passes_through) {
-      s.passed[std::make_pair(absl::string_view(node.name()), done.position)] = done.resolved[0];
+      s.passed[std::make_pair(&node, done.position)] = done.resolved[0];
       return -1;
     }
     if (done.callee == nullptr) {
@@ -535,10 +540,10 @@ class SignatureInliner::Walk {
                         -1)
                     .first->second;
         } else {
-          id = &top_level_ops_.try_emplace({&node, done.resolved}, -1).first->second;
+          id = &top_level_ops_.try_emplace({&node, done.Inputs()}, -1).first->second;
         }
         if (*id >= 0) {
-          s.emitted[node.name()] = *id;
+          s.emitted[&node] = *id;
           return *id;
         }
       }
@@ -546,17 +551,17 @@ class SignatureInliner::Walk {
       flat.name = absl::StrCat(s.prefix, node.name());
       if (s.function != nullptr) flat.function = s.function->signature().name();
       flat.def = &node;
-      flat.inputs = done.resolved;
+      flat.inputs.assign(done.resolved.begin(), done.resolved.end());
       nodes_.push_back(std::move(flat));
       const int emitted = static_cast<int>(nodes_.size()) - 1;
       if (id != nullptr) *id = emitted;
-      s.emitted[node.name()] = emitted;
+      s.emitted[&node] = emitted;
       return emitted;
     }
     const FunctionDef& f = *done.callee->def;
-    int& known = callees_.try_emplace({&f, done.resolved}, -1).first->second;
+    int& known = callees_.try_emplace({&f, done.Inputs()}, -1).first->second;
     if (known >= 0) {
-      s.calls[node.name()] = known;
+      s.calls[&node] = known;
       return known;
     }
     auto callee = std::make_unique<Scope>();
@@ -576,7 +581,7 @@ class SignatureInliner::Walk {
     }
     scopes_.push_back(std::move(callee));
     const int id = static_cast<int>(scopes_.size()) - 1;
-    s.calls[node.name()] = id;
+    s.calls[&node] = id;
     known = id;
     return id;
   }

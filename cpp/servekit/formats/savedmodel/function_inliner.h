@@ -53,8 +53,10 @@ inline bool operator==(const TfOutput& a, const TfOutput& b) {
 inline bool operator!=(const TfOutput& a, const TfOutput& b) { return !(a == b); }
 
 struct TfNode {
-  std::string name;               // call-site path + node name (a merged node keeps its first)
-  std::string function;           // the function it came from; "" for the top-level graph
+  std::string name;  // call-site path + node name (a merged node keeps its first)
+  // The function it came from ("" for the top-level graph): a view of the
+  // function's name in the meta graph, like `def`.
+  absl::string_view function;
   const NodeView* def = nullptr;  // into the meta graph's bytes
   std::vector<TfOutput> inputs;   // data inputs, in order
 };

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/arena.h"
 #include "servekit/formats/savedmodel/node_view.h"
@@ -76,8 +77,9 @@ class NodeAttrs {
 
   std::unique_ptr<google::protobuf::Arena> own_arena_;  // made when no arena is given
   google::protobuf::Arena* arena_;
-  // Values on the arena; slots past size_ are kept for reuse.
-  std::vector<std::pair<absl::string_view, tensorflow::AttrValue*>> attrs_;
+  // Values on the arena; slots past size_ are kept for reuse. Inline room for
+  // the attributes of most ops (Conv2D has 7 that serving reads).
+  absl::InlinedVector<std::pair<absl::string_view, tensorflow::AttrValue*>, 8> attrs_;
   size_t size_ = 0;                                        // attrs_ holds at least this many
   absl::flat_hash_map<absl::string_view, size_t> by_key_;  // empty while size_ <= kScannedKeys
 };

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "servekit/engine/image_layout.h"
@@ -23,6 +24,9 @@ namespace servekit {
 namespace {
 
 using tensorflow::AttrValue;
+// A flat node's IR values, one per output: inline for the one or two outputs
+// of nearly every op.
+using OutputValues = absl::InlinedVector<int, 2>;
 
 // The most elements a Const node may hold (a 1 GiB float tensor).
 constexpr int64_t kMaxConstElements = int64_t{1} << 28;
@@ -198,7 +202,7 @@ class Translator {
     return std::nullopt;
   }
 
-  void Set(int node, std::vector<int> outputs) { values_[node] = std::move(outputs); }
+  void Set(int node, OutputValues outputs) { values_[node] = std::move(outputs); }
 
   // Adds an IR node with one output; returns the output's value id.
   int Add(const std::string& op, std::vector<int> inputs, Attributes attributes = {},
@@ -393,13 +397,14 @@ class Translator {
     const absl::string_view op = def.op();
     current_ = node.name;
     // Read once per TensorFlow node, however many copies of it the inliner made.
-    std::unique_ptr<NodeAttrs>& attrs = attrs_of_node_[&def];
+    NodeAttrs*& attrs = attrs_of_node_[&def];
     if (attrs == nullptr) {
-      auto read = std::make_unique<NodeAttrs>(attr_arena_.get());
+      // On the arena too (it runs the destructor): no heap allocation per node.
+      auto* read = google::protobuf::Arena::Create<NodeAttrs>(attr_arena_.get(), attr_arena_.get());
       RETURN_IF_ERROR(read->Read(def));
-      attrs = std::move(read);
+      attrs = read;
     }
-    attrs_ = attrs.get();
+    attrs_ = attrs;
 
     if (op == "Placeholder" || op == "PlaceholderWithDefault") {
       auto input = input_of_node_.find(n);
@@ -972,18 +977,19 @@ class Translator {
   const TfSignatureTensors& tensors_;
   const VariableReader& read_variable_;
   Graph graph_;
-  std::vector<std::vector<int>> values_;  // per flat node, per output: IR value id
-  const bool channels_last_;              // convolutions and pools as NHWC nodes
-  std::vector<int> producers_;            // IR value -> the node that computes it, or -1
+  std::vector<OutputValues> values_;  // per flat node, per output: IR value id
+  const bool channels_last_;          // convolutions and pools as NHWC nodes
+  std::vector<int> producers_;        // IR value -> the node that computes it, or -1
   std::vector<bool> needed_;
   std::map<int, int> input_of_node_;      // placeholder flat node -> graph input value
   std::map<std::string, int> variables_;  // variable node -> constant value
-  std::string current_;                   // the node being translated, for names
-  const NodeAttrs* attrs_ = nullptr;      // its attributes
-  // Every node's attribute values, on one arena: their shapes and lists cost
-  // no heap allocation each. Declared before the map, so that it outlives it.
+  absl::string_view current_;         // the node being translated (its name in nodes_), for names
+  const NodeAttrs* attrs_ = nullptr;  // its attributes
+  // Every node's NodeAttrs and attribute values, on one arena: their shapes
+  // and lists cost no heap allocation each. Declared before the map, so that
+  // it outlives it.
   std::unique_ptr<google::protobuf::Arena> attr_arena_ = NewParseArena(size_t{8} << 10);
-  absl::flat_hash_map<const NodeView*, std::unique_ptr<NodeAttrs>> attrs_of_node_;
+  absl::flat_hash_map<const NodeView*, NodeAttrs*> attrs_of_node_;
   int64_t const_elements_ = 0;  // in all Const nodes so far
 };
 
