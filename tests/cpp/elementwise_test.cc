@@ -106,6 +106,16 @@ const BroadcastCase kBroadcastCases[] = {
     {"both batched", {3, 2, 5}, {3, 2, 1}, true, true},
     {"batch 1 vs size-1 broadcast", {1, 4}, {1, 4}, true},
     {"[N,1] + [1,5]", {4, 1}, {1, 5}, true},
+    // A block of the innermost dims repeated (kernels compute these in
+    // stretches of the block laid out many times): periods that divide the
+    // stretch and that do not, the block first and second, a remainder.
+    {"NHWC + C", {2, 5, 7, 8}, {8}, true},
+    {"C + NHWC", {8}, {2, 5, 7, 8}, false, true},
+    {"NHWC + [1,1,C]", {3, 4, 4, 3}, {1, 1, 3}, true},
+    {"[W,C] + NHWC", {7, 3}, {2, 9, 7, 3}, false, true},
+    {"long rows + period 255", {5, 3, 255}, {255}, true},
+    {"period 2 over an odd count", {2, 1, 77, 2}, {1, 2}, true},
+    {"block with an inner broadcast", {2, 6, 5}, {6, 1}, true},
 };
 
 void PrintTo(const BroadcastCase& c, std::ostream* os) { *os << c.name; }

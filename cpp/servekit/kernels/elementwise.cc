@@ -107,11 +107,60 @@ void InnerLoop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n
   ScalarRun([](T x, T z) { return ApplyScalar<kOp, T>(x, z); }, a, sa, b, sb, out, n);
 }
 
+// The number of elements after which `part`'s elements repeat in the output,
+// when the other operand is whole (as many elements as the output) and `part`
+// is a block of the output's innermost dims repeated along the outer ones (a
+// per-channel scale on NHWC's last axis, a bias on a matrix's rows); 0
+// otherwise.
+int64_t RepeatPeriod(const Tensor& whole, const Tensor& part, const Shape& out) {
+  const int64_t n = NumElements(out);
+  if (whole.num_elements() != n || part.num_elements() == n) return 0;
+  const Shape& shape = part.shape();
+  const size_t skip = out.size() - shape.size();
+  size_t d = 0;
+  while (d < shape.size() && shape[d] == 1) ++d;  // leading ones: the repetition
+  for (; d < shape.size(); ++d) {
+    if (shape[d] != out[skip + d]) return 0;  // broadcast inside the block
+  }
+  return part.num_elements();
+}
+
+// out = whole op part (or part op whole: `part_first`), part repeating every
+// `period` elements. Runs of the period alone would be a few elements each (8
+// channels): most of the time would go to starting runs. The part is laid out
+// repeated over a longer stretch instead, and the output computed in stretches
+// of that length.
+template <BinaryOp kOp, typename T>
+void BroadcastRepeated(const T* whole, const T* part, int64_t period, bool part_first, T* out,
+                       int64_t n) {
+  constexpr int64_t kStretch = 512;
+  T stretch[kStretch];
+  const int64_t length = period * (kStretch / period);
+  for (int64_t i = 0; i < length; ++i) stretch[i] = part[i % period];
+  for (int64_t o = 0; o < n; o += length) {
+    const int64_t m = std::min(length, n - o);
+    if (part_first) {
+      InnerLoop<kOp, T>(stretch, 1, whole + o, 1, out + o, m);
+    } else {
+      InnerLoop<kOp, T>(whole + o, 1, stretch, 1, out + o, m);
+    }
+  }
+}
+
 template <BinaryOp kOp, typename T>
 void Broadcast(const Tensor& a, const Tensor& b, Tensor& out) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   T* po = out.data<T>();
+  // A period of 256 or more makes runs long enough for the general walk, and
+  // one element (a scalar) is one run there.
+  auto short_period = [](int64_t period) { return period > 1 && period < 256; };
+  if (const int64_t period = RepeatPeriod(a, b, out.shape()); short_period(period)) {
+    return BroadcastRepeated<kOp, T>(pa, pb, period, /*part_first=*/false, po, out.num_elements());
+  }
+  if (const int64_t period = RepeatPeriod(b, a, out.shape()); short_period(period)) {
+    return BroadcastRepeated<kOp, T>(pb, pa, period, /*part_first=*/true, po, out.num_elements());
+  }
   ForEachBroadcastRun<2>({&a.shape(), &b.shape()}, out.shape(),
                          [&](const auto& offsets, const auto& steps, int64_t o, int64_t n) {
                            InnerLoop<kOp, T>(pa + offsets[0], steps[0], pb + offsets[1], steps[1],
