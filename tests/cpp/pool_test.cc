@@ -339,19 +339,23 @@ TEST_P(PoolTest, NHWCMaxAndAveragePool) {
     for (int64_t include_pad : {0, 1}) {
       const bool max = std::string(op) == "MaxPool";
       if (max && include_pad) continue;
+      // Channels fewer than a vector, one vector, two and a remainder.
       for (int64_t batch : {2, 0}) {
-        const Tensor x =
-            test::DistinctTensor({batch, 5, c.height, c.width}, 9 + static_cast<uint32_t>(batch));
-        Shape shape;
-        const std::vector<double> expected = RefPool(c, x, max, include_pad, &shape);
-        Attributes a = PoolAttrs(c);
-        if (!max) a.Set("count_include_pad", include_pad);
-        a.Set("_layout", std::string("NHWC"));
-        SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, x.PermuteAxes({0, 2, 3, 1}));
-        SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op, {BatchFeed(x_nhwc)}, a));
-        SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
-        EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
-            << op << " " << c.name << ", count_include_pad " << include_pad << ", batch " << batch;
+        for (int64_t channels : {5, 8, 19}) {
+          const Tensor x = test::DistinctTensor({batch, channels, c.height, c.width},
+                                                9 + static_cast<uint32_t>(batch + channels));
+          Shape shape;
+          const std::vector<double> expected = RefPool(c, x, max, include_pad, &shape);
+          Attributes a = PoolAttrs(c);
+          if (!max) a.Set("count_include_pad", include_pad);
+          a.Set("_layout", std::string("NHWC"));
+          SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, x.PermuteAxes({0, 2, 3, 1}));
+          SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1(op, {BatchFeed(x_nhwc)}, a));
+          SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
+          EXPECT_TRUE(TensorNear(out_nchw, shape, expected, kRtol, kAtolSum))
+              << op << " " << c.name << ", count_include_pad " << include_pad << ", batch " << batch
+              << ", channels " << channels;
+        }
       }
     }
   }

@@ -165,15 +165,85 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
   }
 }
 
+// out[ow] for ow in [0, n): the 2x2 window at columns 2ow, 2ow+1 of rows r0
+// and r1, of pixels of `channels` values (NHWC's common 2x2 stride-2 pool),
+// eight channels at a time. The taps are combined in PoolWindow's order, so
+// the sums are the same.
+template <bool kMax>
+void Pool2x2RowNHWC(const float* r0, const float* r1, int64_t n, int64_t channels, float* out) {
+  for (int64_t ow = 0; ow < n; ++ow) {
+    const float* a = r0 + 2 * ow * channels;
+    const float* b = a + channels;
+    const float* c = r1 + 2 * ow * channels;
+    const float* d = c + channels;
+    float* o = out + ow * channels;
+    int64_t i = 0;
+#ifdef __AVX2__
+    for (; i + 8 <= channels; i += 8) {
+      const __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+      const __m256 vc = _mm256_loadu_ps(c + i), vd = _mm256_loadu_ps(d + i);
+      _mm256_storeu_ps(
+          o + i, kMax ? _mm256_max_ps(_mm256_max_ps(va, vb), _mm256_max_ps(vc, vd))
+                      : _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(va, vb), vc), vd),
+                                      _mm256_set1_ps(0.25f)));
+    }
+#endif
+    for (; i < channels; ++i) {
+      o[i] = kMax ? std::max(std::max(a[i], b[i]), std::max(c[i], d[i]))
+                  : (a[i] + b[i] + c[i] + d[i]) * 0.25f;
+    }
+  }
+}
+
+// One output pixel whose window lies inside the image: PoolWindow without
+// its bounds checks, taps combined in the same order.
+template <bool kMax>
+void PoolInteriorNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
+                      int64_t width, int64_t channels, int64_t h0, int64_t w0, float* out) {
+  std::copy_n(src + (h0 * width + w0) * channels, channels, out);
+  for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
+    const float* row = src + ((h0 + ki * w.dilation_h) * width + w0) * channels;
+    for (int64_t kj = ki == 0 ? 1 : 0; kj < w.kernel_w; ++kj) {
+      const float* pixel = row + kj * w.dilation_w * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        out[c] = kMax ? std::max(out[c], pixel[c]) : out[c] + pixel[c];
+      }
+    }
+  }
+  if (kMax) return;
+  const float divisor = static_cast<float>(
+      AverageDivisor(w, include_pad, w.kernel_h * w.kernel_w, h0, w0, height, width));
+  for (int64_t c = 0; c < channels; ++c) out[c] /= divisor;
+}
+
 // Output rows [oh_begin, oh_end) of one NHWC image: each output pixel reduces
-// its window's pixels.
+// its window's pixels. As for NCHW planes, windows inside the image (almost
+// all) skip the bounds checks, and the 2x2 stride-2 pool has a loop of its
+// own; only the border goes through PoolWindow.
 template <bool kMax>
 void PoolRowsNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
                   int64_t width, int64_t channels, float* dst, int64_t oh_begin, int64_t oh_end) {
+  const int64_t extent_h = w.dilation_h * (w.kernel_h - 1) + 1;
+  const int64_t extent_w = w.dilation_w * (w.kernel_w - 1) + 1;
   for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
-    for (int64_t ow = 0; ow < w.out_w; ++ow) {
-      PoolWindow<kMax>(w, include_pad, src, height, width, channels, oh * w.stride_h - w.pad_top,
-                       ow * w.stride_w - w.pad_left, dst + (oh * w.out_w + ow) * channels);
+    const int64_t h0 = oh * w.stride_h - w.pad_top;
+    const bool rows_inside = h0 >= 0 && h0 + extent_h <= height;
+    float* out_row = dst + oh * w.out_w * channels;
+    int64_t ow = 0;
+    if (rows_inside && w.kernel_h == 2 && w.kernel_w == 2 && w.stride_w == 2 && w.dilation_h == 1 &&
+        w.dilation_w == 1 && w.pad_left == 0) {
+      const float* r0 = src + h0 * width * channels;
+      ow = std::min(w.out_w, width / 2);
+      Pool2x2RowNHWC<kMax>(r0, r0 + width * channels, ow, channels, out_row);
+    }
+    for (; ow < w.out_w; ++ow) {
+      const int64_t w0 = ow * w.stride_w - w.pad_left;
+      float* out = out_row + ow * channels;
+      if (rows_inside && w0 >= 0 && w0 + extent_w <= width) {
+        PoolInteriorNHWC<kMax>(w, include_pad, src, height, width, channels, h0, w0, out);
+      } else {
+        PoolWindow<kMax>(w, include_pad, src, height, width, channels, h0, w0, out);
+      }
     }
   }
 }
