@@ -16,6 +16,9 @@ Status OptimizeGraph(Graph& graph) {
   // Before FuseActivations, which folds the Gelu it makes into the layer before.
   RETURN_IF_ERROR(FuseErfGelu(graph));
   RETURN_IF_ERROR(FuseActivations(graph));
+  // Readers left dead by the folds (a Flatten's Shape subgraph, once its
+  // Reshape got a constant shape) would hold Transposes in place.
+  RETURN_IF_ERROR(RemoveDeadNodes(graph));
   // After the folds and fusions above, which match NCHW nodes.
   RETURN_IF_ERROR(UseChannelsLast(graph));
   // After it, on the layout the convolutions run in (once the Transposes it

@@ -5,9 +5,11 @@
 // convolution. This pass rewrites each Conv whose schema prefers channels-last
 // (and has constant weights) to read and write NHWC, with a Transpose on each
 // side restoring NCHW for its neighbours; a pool reading such a Conv's output
-// is rewritten the same way. SinkTransposes then moves the restoring
-// Transposes forward through layout-agnostic ops (Relu, Add, ...) until they
-// meet the next rewritten node's Transpose and both vanish: a chain of
+// (directly, or through elementwise ops with constant operands, such as a
+// batch norm's Mul and Add) is rewritten the same way. SinkTransposes then
+// moves the restoring Transposes forward through layout-agnostic ops (Relu,
+// Add, ...) until they meet the next rewritten node's Transpose and both
+// vanish: a chain of
 // convolutions, activations, residual adds and pools then runs in NHWC from
 // its first convolution to its end, with one reorder at each edge (none when
 // the model's input is NHWC already and begins with a Transpose, as Keras and
@@ -71,6 +73,27 @@ Status UseChannelsLast(Graph& graph) {
   std::vector<bool> from_rewritten(graph.values.size(), false);  // written by a rewritten node
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     const Node& node = graph.nodes[n];
+    // An elementwise op whose other operands are constants passes a rewritten
+    // node's layout on (SinkTransposes moves the Transpose through it): a
+    // pool after a convolution's ReLU and batch norm (Mul, Add) is rewritten
+    // too, instead of running NCHW between two Transposes.
+    if (passes::IsLayoutAgnosticElementwise(node.op_type) && node.outputs.size() == 1 &&
+        !node.attributes.Has("_activation")) {
+      bool from_layout = false, others_constant = true;
+      for (int input : node.inputs) {
+        if (input < 0) continue;
+        if (input < static_cast<int>(from_rewritten.size()) && from_rewritten[input]) {
+          from_layout = true;
+        } else if (!graph.values[input].constant.has_value()) {
+          others_constant = false;
+        }
+      }
+      if (from_layout && others_constant) {
+        from_rewritten.resize(graph.values.size(), false);
+        from_rewritten[node.outputs[0]] = true;
+      }
+      continue;
+    }
     const OpSchema* schema = registry.Find(node.op_type);
     if (schema == nullptr || !AcceptsLayout(*schema) ||
         node.attributes.Has(kImageLayoutAttribute) || node.inputs.empty() || node.inputs[0] < 0 ||

@@ -31,6 +31,9 @@ namespace passes {
 bool MergeIntoProducer(Graph& graph, int x);
 // Drops nodes whose op_type was cleared by a pass.
 void CompactNodes(Graph& graph);
+// The elementwise ops SinkTransposes moves a Transpose through (when their
+// other operands are constants): they compute the same in any layout.
+bool IsLayoutAgnosticElementwise(const std::string& op_type);
 
 // What pattern-matching passes ask of a graph: who writes each value, how
 // often each is read, and what small constants hold. A snapshot: rebuild it

@@ -305,6 +305,12 @@ class Sinker {
 
 }  // namespace
 
+namespace passes {
+bool IsLayoutAgnosticElementwise(const std::string& op_type) {
+  return UnaryOps().count(op_type) > 0 || BinaryOps().count(op_type) > 0;
+}
+}  // namespace passes
+
 Status SinkTransposes(Graph& graph) {
   Sinker sinker(graph);
   // Each step removes one Transpose from where it was; the bound only guards
