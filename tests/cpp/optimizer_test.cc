@@ -1445,6 +1445,31 @@ TEST(UseChannelsLastTest, PoolAfterABatchNormRunsInNHWC) {
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
+// The same chain with the batch norm's output also a graph output: its
+// restoring Transpose cannot move, so a pool behind it in NHWC would only add
+// two more; the pool stays NCHW.
+TEST(UseChannelsLastTest, PoolBehindAValueReadElsewhereStaysNCHW) {
+  if (!ConvPrefersChannelsLast()) GTEST_SKIP() << "this build's Conv prefers NCHW";
+  GraphBuilder g;
+  const int x = g.Input("x", test::BatchShape({1, 3, 10, 10}));
+  int h = g.Op("Conv", {x, g.Constant("w1", RandomTensor({8, 3, 3, 3}, 11))}, Conv3x3());
+  // The ReLU keeps the Mul from folding into the convolution.
+  h = g.Op("Relu",
+           {g.Op("Conv", {h, g.Constant("w2", RandomTensor({8, 8, 3, 3}, 12))}, Conv3x3())});
+  const int normed = g.Op("Mul", {h, g.Constant("scale", RandomTensor({8, 1, 1}, 13))});
+  g.Output(normed);
+  g.Output(g.Op("MaxPool", {normed}, Attrs({{"kernel_shape", Ints({2, 2})}})));
+  Graph graph = g.Build();
+  SK_ASSERT_OK(InferGraph(graph));
+  SK_ASSERT_OK(OptimizeGraph(graph));
+  EXPECT_EQ(CountLayout(graph, "Conv"), 2);
+  EXPECT_EQ(CountLayout(graph, "MaxPool"), 0);
+  int transposes = 0;
+  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
+  EXPECT_EQ(transposes, 2);  // the input's, and the one before the Mul's readers
+  EXPECT_TRUE(SameOutputsOptimized(g.graph()));
+}
+
 // An exporter's Flatten of NCHW features: a Transpose to NHWC, then a Reshape
 // whose shape a Shape subgraph computes. Once shape inference has folded that
 // shape, the Shape node is dead; it must not keep the last pool's restoring

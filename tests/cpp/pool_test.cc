@@ -455,6 +455,56 @@ TEST(MaxPoolTest, NegativeValuesInPaddedWindows) {
   EXPECT_TRUE(TensorNear(out, shape, expected));
 }
 
+// NHWC max pooling skips a NaN tap wherever it is (the 2x2 loop's vector
+// channels and its scalar tail, the interior windows and the border), as
+// PoolWindow always has: a window's NaN never decides its max.
+TEST(MaxPoolTest, NHWCSkipsNaNInEveryPath) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const PoolCase& c : {PoolCase{.name = "2x2 stride 2, odd width (a border column)",
+                           .height = 4,
+                           .width = 5,
+                           .kernel_h = 2,
+                           .kernel_w = 2,
+                           .stride_h = 2,
+                           .stride_w = 2,
+                           .ceil_mode = true},
+                            PoolCase{.name = "3x3 stride 1, padded",
+                            .height = 5,
+                            .width = 5,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pads = {1, 1, 1, 1}}}) {
+    const int64_t channels = 11;  // one vector of 8 and a scalar tail of 3
+    const Tensor x = test::DistinctTensor({1, channels, c.height, c.width}, 5);
+    // NaN in every position of the first window, one channel each, and in
+    // the last pixel of the image for every channel.
+    SK_ASSERT_OK_AND_ASSIGN(Tensor poisoned, x.Clone());  // copies of a Tensor share elements
+    float* v = poisoned.data<float>();
+    const int64_t plane = c.height * c.width;
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const int64_t tap = ch % 4;  // (0,0), (0,1), (1,0), (1,1)
+      v[ch * plane + (tap / 2) * c.width + tap % 2] = nan;
+      v[ch * plane + plane - 1] = nan;
+    }
+    // Expected: the max over the window's other taps, which the reference
+    // computes when NaN is replaced by -inf (never larger than a real tap).
+    SK_ASSERT_OK_AND_ASSIGN(Tensor masked, poisoned.Clone());
+    for (int64_t i = 0; i < masked.num_elements(); ++i) {
+      if (std::isnan(masked.data<float>()[i])) {
+        masked.data<float>()[i] = -std::numeric_limits<float>::infinity();
+      }
+    }
+    Shape shape;
+    const std::vector<double> expected = RefPool(c, masked, true, false, &shape);
+    Attributes a = PoolAttrs(c);
+    a.Set("_layout", std::string("NHWC"));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, poisoned.PermuteAxes({0, 2, 3, 1}));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MaxPool", {BatchFeed(x_nhwc)}, a));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
+    EXPECT_TRUE(TensorNear(out_nchw, shape, expected)) << c.name;
+  }
+}
+
 TEST(PoolErrorsTest, Errors) {
   const Tensor x = RandomTensor({1, 2, 5, 5}, 1);
   EXPECT_TRUE(IsInvalid(RunOp1("MaxPool", {BatchFeed(x)}).status(),

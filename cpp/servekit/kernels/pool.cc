@@ -167,43 +167,45 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
 
 // out[ow] for ow in [0, n): the 2x2 window at columns 2ow, 2ow+1 of rows r0
 // and r1, of pixels of `channels` values (NHWC's common 2x2 stride-2 pool),
-// eight channels at a time. The taps are combined in PoolWindow's order, so
-// the sums are the same.
+// eight channels at a time. Computed as PoolWindow does, so the results are
+// the same bits: from -inf (max) or 0 (mean), the taps in the same order,
+// and a NaN tap skipped by max (_mm256_max_ps returns its second operand
+// when either is NaN, so the tap goes first).
 template <bool kMax>
 void Pool2x2RowNHWC(const float* r0, const float* r1, int64_t n, int64_t channels, float* out) {
+  constexpr float kStart = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
   for (int64_t ow = 0; ow < n; ++ow) {
-    const float* a = r0 + 2 * ow * channels;
-    const float* b = a + channels;
-    const float* c = r1 + 2 * ow * channels;
-    const float* d = c + channels;
+    const float* taps[4] = {r0 + 2 * ow * channels, r0 + (2 * ow + 1) * channels,
+                            r1 + 2 * ow * channels, r1 + (2 * ow + 1) * channels};
     float* o = out + ow * channels;
     int64_t i = 0;
 #ifdef __AVX2__
     for (; i + 8 <= channels; i += 8) {
-      const __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
-      const __m256 vc = _mm256_loadu_ps(c + i), vd = _mm256_loadu_ps(d + i);
-      _mm256_storeu_ps(
-          o + i, kMax ? _mm256_max_ps(_mm256_max_ps(va, vb), _mm256_max_ps(vc, vd))
-                      : _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(va, vb), vc), vd),
-                                      _mm256_set1_ps(0.25f)));
+      __m256 acc = _mm256_set1_ps(kStart);
+      for (const float* tap : taps) {
+        const __m256 v = _mm256_loadu_ps(tap + i);
+        acc = kMax ? _mm256_max_ps(v, acc) : _mm256_add_ps(acc, v);
+      }
+      _mm256_storeu_ps(o + i, kMax ? acc : _mm256_div_ps(acc, _mm256_set1_ps(4.0f)));
     }
 #endif
     for (; i < channels; ++i) {
-      o[i] = kMax ? std::max(std::max(a[i], b[i]), std::max(c[i], d[i]))
-                  : (a[i] + b[i] + c[i] + d[i]) * 0.25f;
+      float acc = kStart;
+      for (const float* tap : taps) acc = kMax ? std::max(acc, tap[i]) : acc + tap[i];
+      o[i] = kMax ? acc : acc / 4.0f;
     }
   }
 }
 
 // One output pixel whose window lies inside the image: PoolWindow without
-// its bounds checks, taps combined in the same order.
+// its bounds checks (the same operations in the same order).
 template <bool kMax>
 void PoolInteriorNHWC(const Window2D& w, bool include_pad, const float* src, int64_t height,
                       int64_t width, int64_t channels, int64_t h0, int64_t w0, float* out) {
-  std::copy_n(src + (h0 * width + w0) * channels, channels, out);
+  std::fill_n(out, channels, kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
   for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
     const float* row = src + ((h0 + ki * w.dilation_h) * width + w0) * channels;
-    for (int64_t kj = ki == 0 ? 1 : 0; kj < w.kernel_w; ++kj) {
+    for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
       const float* pixel = row + kj * w.dilation_w * channels;
       for (int64_t c = 0; c < channels; ++c) {
         out[c] = kMax ? std::max(out[c], pixel[c]) : out[c] + pixel[c];

@@ -71,24 +71,44 @@ Status UseChannelsLast(Graph& graph) {
   int rewritten_nodes = 0;
   const OpRegistry& registry = OpRegistry::Global();
   std::vector<bool> from_rewritten(graph.values.size(), false);  // written by a rewritten node
+  // Values whose restoring Transpose could not move past all their readers:
+  // graph outputs, and values some reader of which needs the layout (neither
+  // an image op this pass can rewrite nor an elementwise op). Indexed by the
+  // graph's values before the rewrites, which keep their readers.
+  std::vector<bool> held(graph.values.size(), false);
+  for (int output : graph.outputs) held[output] = true;
+  for (const Node& reader : graph.nodes) {
+    const OpSchema* schema = registry.Find(reader.op_type);
+    const bool takes_layout = passes::IsLayoutAgnosticElementwise(reader.op_type) ||
+                              (schema != nullptr && AcceptsLayout(*schema));
+    for (int input : reader.inputs) {
+      if (input >= 0 && !takes_layout) held[input] = true;
+    }
+  }
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     const Node& node = graph.nodes[n];
     // An elementwise op whose other operands are constants passes a rewritten
     // node's layout on (SinkTransposes moves the Transpose through it): a
     // pool after a convolution's ReLU and batch norm (Mul, Add) is rewritten
-    // too, instead of running NCHW between two Transposes.
+    // too, instead of running NCHW between two Transposes. Only along values
+    // that hold no Transpose: behind one that stays (a graph output, a value
+    // a Reshape also reads), a pool in NHWC would only add two more.
     if (passes::IsLayoutAgnosticElementwise(node.op_type) && node.outputs.size() == 1 &&
         !node.attributes.Has("_activation")) {
+      auto moves_on = [&held](int value) {
+        return value < static_cast<int>(held.size()) && !held[value];
+      };
       bool from_layout = false, others_constant = true;
       for (int input : node.inputs) {
         if (input < 0) continue;
-        if (input < static_cast<int>(from_rewritten.size()) && from_rewritten[input]) {
+        if (input < static_cast<int>(from_rewritten.size()) && from_rewritten[input] &&
+            moves_on(input)) {
           from_layout = true;
         } else if (!graph.values[input].constant.has_value()) {
           others_constant = false;
         }
       }
-      if (from_layout && others_constant) {
+      if (from_layout && others_constant && moves_on(node.outputs[0])) {
         from_rewritten.resize(graph.values.size(), false);
         from_rewritten[node.outputs[0]] = true;
       }

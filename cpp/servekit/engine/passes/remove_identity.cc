@@ -53,9 +53,10 @@ void SkipShapeRoundTrips(Graph& graph) {
     if (node.op_type != "Reshape" && !IsOrderKeepingTranspose(graph, node)) continue;
     if (node.inputs.empty() || node.inputs[0] < 0 || node.outputs.size() != 1) continue;
     const int source = ChainSource(graph, producers, node);
+    if (source < 0) continue;
     const Value& in = graph.values[source];
     const Value& out = graph.values[node.outputs[0]];
-    if (source < 0 || !in.typed || !out.typed || in.dtype != out.dtype || in.shape != out.shape ||
+    if (!in.typed || !out.typed || in.dtype != out.dtype || in.shape != out.shape ||
         out.constant.has_value()) {
       continue;
     }

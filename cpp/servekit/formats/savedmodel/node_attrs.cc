@@ -88,8 +88,6 @@ void SetNodeAttr(tensorflow::NodeDef* node, absl::string_view name,
 Status NodeAttrs::Read(const NodeView& node) {
   size_ = 0;
   by_key_.clear();
-  // At most one allocation for the slots, not one per doubling.
-  attrs_.reserve(node.attrs().size());
   Entry entry;
   for (absl::string_view bytes : node.attrs()) {
     if (!ReadEntry(bytes, &entry)) {
