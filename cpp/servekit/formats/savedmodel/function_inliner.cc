@@ -230,7 +230,8 @@ class SignatureInliner::Walk {
     // once the callee scope is made.
     absl::string_view resume_ref;
 
-    std::vector<TfOutput> Inputs() const { return {resolved.begin(), resolved.end()}; }
+    // The resolved inputs as the tables of what was inlined before key them.
+    std::vector<TfOutput> ResolvedKey() const { return {resolved.begin(), resolved.end()}; }
   };
 
   // Where following a reference stopped: at an output, or at a node whose
@@ -540,7 +541,7 @@ class SignatureInliner::Walk {
                         -1)
                     .first->second;
         } else {
-          id = &top_level_ops_.try_emplace({&node, done.Inputs()}, -1).first->second;
+          id = &top_level_ops_.try_emplace({&node, done.ResolvedKey()}, -1).first->second;
         }
         if (*id >= 0) {
           s.emitted[&node] = *id;
@@ -559,7 +560,7 @@ class SignatureInliner::Walk {
       return emitted;
     }
     const FunctionDef& f = *done.callee->def;
-    int& known = callees_.try_emplace({&f, done.Inputs()}, -1).first->second;
+    int& known = callees_.try_emplace({&f, done.ResolvedKey()}, -1).first->second;
     if (known >= 0) {
       s.calls[&node] = known;
       return known;
