@@ -9,11 +9,10 @@
 // batch norm's Mul and Add) is rewritten the same way. SinkTransposes then
 // moves the restoring Transposes forward through layout-agnostic ops (Relu,
 // Add, ...) until they meet the next rewritten node's Transpose and both
-// vanish: a chain of
-// convolutions, activations, residual adds and pools then runs in NHWC from
-// its first convolution to its end, with one reorder at each edge (none when
-// the model's input is NHWC already and begins with a Transpose, as Keras and
-// TensorFlow exports do).
+// vanish: a chain of convolutions, activations, residual adds and pools then
+// runs in NHWC from its first convolution to its end, with one reorder at each
+// edge (none when the model's input is NHWC already and begins with a
+// Transpose, as Keras and TensorFlow exports do).
 #include <algorithm>
 #include <optional>
 
