@@ -455,35 +455,39 @@ TEST(MaxPoolTest, NegativeValuesInPaddedWindows) {
   EXPECT_TRUE(TensorNear(out, shape, expected));
 }
 
-// NHWC max pooling skips a NaN tap wherever it is (the 2x2 loop's vector
-// channels and its scalar tail, the interior windows and the border), as
-// PoolWindow always has: a window's NaN never decides its max.
-TEST(MaxPoolTest, NHWCSkipsNaNInEveryPath) {
+// Max pooling skips a NaN tap wherever it is, in either layout (the 2x2
+// loops' vector lanes and scalar tails, the interior windows and the border),
+// as PoolWindow always has: a window's NaN never decides its max, and a model
+// gives the same answer in NCHW and NHWC.
+TEST(MaxPoolTest, SkipsNaNInEveryPathAndLayout) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (const PoolCase& c : {PoolCase{.name = "2x2 stride 2, odd width (a border column)",
-                           .height = 4,
-                           .width = 5,
-                           .kernel_h = 2,
-                           .kernel_w = 2,
-                           .stride_h = 2,
-                           .stride_w = 2,
-                           .ceil_mode = true},
-                            PoolCase{.name = "3x3 stride 1, padded",
-                            .height = 5,
-                            .width = 5,
-                            .kernel_h = 3,
-                            .kernel_w = 3,
-                            .pads = {1, 1, 1, 1}}}) {
-    const int64_t channels = 11;  // one vector of 8 and a scalar tail of 3
+  const PoolCase cases[] = {{.name = "2x2 stride 2, two vectors of windows and a border column",
+                             .height = 4,
+                             .width = 37,
+                             .kernel_h = 2,
+                             .kernel_w = 2,
+                             .stride_h = 2,
+                             .stride_w = 2,
+                             .ceil_mode = true},
+                            {.name = "3x3 stride 1, padded",
+                             .height = 5,
+                             .width = 5,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .pads = {1, 1, 1, 1}}};
+  for (const PoolCase& c : cases) {
+    const int64_t channels = 11;  // NHWC: one vector of 8 and a scalar tail of 3
     const Tensor x = test::DistinctTensor({1, channels, c.height, c.width}, 5);
-    // NaN in every position of the first window, one channel each, and in
-    // the last pixel of the image for every channel.
+    // In the first row of 2x2 windows, a NaN in each window, in a tap that
+    // moves with the window and the channel; and in every channel's last pixel.
     SK_ASSERT_OK_AND_ASSIGN(Tensor poisoned, x.Clone());  // copies of a Tensor share elements
     float* v = poisoned.data<float>();
     const int64_t plane = c.height * c.width;
     for (int64_t ch = 0; ch < channels; ++ch) {
-      const int64_t tap = ch % 4;  // (0,0), (0,1), (1,0), (1,1)
-      v[ch * plane + (tap / 2) * c.width + tap % 2] = nan;
+      for (int64_t k = 0; 2 * k + 1 < c.width; ++k) {
+        const int64_t tap = (k + ch) % 4;  // (0,0), (0,1), (1,0), (1,1)
+        v[ch * plane + (tap / 2) * c.width + 2 * k + tap % 2] = nan;
+      }
       v[ch * plane + plane - 1] = nan;
     }
     // Expected: the max over the window's other taps, which the reference
@@ -496,12 +500,14 @@ TEST(MaxPoolTest, NHWCSkipsNaNInEveryPath) {
     }
     Shape shape;
     const std::vector<double> expected = RefPool(c, masked, true, false, &shape);
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MaxPool", {BatchFeed(poisoned)}, PoolAttrs(c)));
+    EXPECT_TRUE(TensorNear(out, shape, expected)) << c.name << ", NCHW";
     Attributes a = PoolAttrs(c);
     a.Set("_layout", std::string("NHWC"));
     SK_ASSERT_OK_AND_ASSIGN(Tensor x_nhwc, poisoned.PermuteAxes({0, 2, 3, 1}));
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out, RunOp1("MaxPool", {BatchFeed(x_nhwc)}, a));
-    SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out.PermuteAxes({0, 3, 1, 2}));
-    EXPECT_TRUE(TensorNear(out_nchw, shape, expected)) << c.name;
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out_nhwc, RunOp1("MaxPool", {BatchFeed(x_nhwc)}, a));
+    SK_ASSERT_OK_AND_ASSIGN(Tensor out_nchw, out_nhwc.PermuteAxes({0, 3, 1, 2}));
+    EXPECT_TRUE(TensorNear(out_nchw, shape, expected)) << c.name << ", NHWC";
   }
 }
 

@@ -94,21 +94,25 @@ float PoolAtBorder(const Window2D& w, bool include_pad, const float* src, int64_
 }
 
 // out[i] = max (or mean) of the 2x2 block at columns 2i, 2i+1 of rows r0, r1,
-// for i in [0, n): the common 2x2 stride-2 pool's interior.
+// for i in [0, n): the common 2x2 stride-2 pool's interior. Max skips a NaN
+// tap, as PoolWindow does.
 template <bool kMax>
 void Pool2x2Row(const float* r0, const float* r1, int64_t n, float* out) {
   int64_t i = 0;
 #ifdef __AVX2__
   // 8 outputs from 16 columns of each row: combine the rows, then the even and
   // odd columns (shuffles keep each 128-bit lane's order; the permute fixes it).
+  // _mm256_max_ps returns its second operand when either is NaN: each tap goes
+  // first against what is kept so far, starting from -inf.
   const __m256 quarter = _mm256_set1_ps(0.25f);
+  const __m256 lowest = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  auto rows = [&](const float* a, const float* b) {
+    const __m256 va = _mm256_loadu_ps(a), vb = _mm256_loadu_ps(b);
+    return kMax ? _mm256_max_ps(vb, _mm256_max_ps(va, lowest)) : _mm256_add_ps(va, vb);
+  };
   for (; i + 8 <= n; i += 8) {
-    const __m256 lo = kMax
-                          ? _mm256_max_ps(_mm256_loadu_ps(r0 + 2 * i), _mm256_loadu_ps(r1 + 2 * i))
-                          : _mm256_add_ps(_mm256_loadu_ps(r0 + 2 * i), _mm256_loadu_ps(r1 + 2 * i));
-    const __m256 hi =
-        kMax ? _mm256_max_ps(_mm256_loadu_ps(r0 + 2 * i + 8), _mm256_loadu_ps(r1 + 2 * i + 8))
-             : _mm256_add_ps(_mm256_loadu_ps(r0 + 2 * i + 8), _mm256_loadu_ps(r1 + 2 * i + 8));
+    const __m256 lo = rows(r0 + 2 * i, r1 + 2 * i);
+    const __m256 hi = rows(r0 + 2 * i + 8, r1 + 2 * i + 8);
     const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
     const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
     __m256 v = kMax ? _mm256_max_ps(even, odd) : _mm256_mul_ps(_mm256_add_ps(even, odd), quarter);
@@ -118,7 +122,13 @@ void Pool2x2Row(const float* r0, const float* r1, int64_t n, float* out) {
 #endif
   for (; i < n; ++i) {
     const float a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
-    out[i] = kMax ? std::max(std::max(a, b), std::max(c, d)) : (a + b + c + d) * 0.25f;
+    if (kMax) {
+      float kept = -std::numeric_limits<float>::infinity();
+      for (float tap : {a, b, c, d}) kept = std::max(kept, tap);  // keeps `kept` on a NaN tap
+      out[i] = kept;
+    } else {
+      out[i] = (a + b + c + d) * 0.25f;
+    }
   }
 }
 
@@ -152,7 +162,8 @@ void PoolPlane(const Window2D& w, bool include_pad, const float* src, int64_t he
         continue;
       }
       const float* base = src + h0 * width + w0;
-      float acc = kMax ? base[0] : 0.0f;
+      // From -inf, as PoolWindow: std::max(acc, tap) then skips a NaN tap.
+      float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
       for (int64_t ki = 0; ki < w.kernel_h; ++ki) {
         const float* row = base + ki * w.dilation_h * width;
         for (int64_t kj = 0; kj < w.kernel_w; ++kj) {
