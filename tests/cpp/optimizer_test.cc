@@ -1386,6 +1386,11 @@ int CountLayout(const Graph& graph, const std::string& op_type) {
   return count;
 }
 
+int CountTransposes(const Graph& graph) {
+  return static_cast<int>(std::count_if(graph.nodes.begin(), graph.nodes.end(),
+                                        [](const Node& n) { return n.op_type == "Transpose"; }));
+}
+
 // An NCHW residual network: the convolutions, their pools and the adds between
 // them run in NHWC, with one reorder at each edge.
 TEST(UseChannelsLastTest, ChainsRunInNHWCWithReordersAtTheEdges) {
@@ -1412,9 +1417,7 @@ TEST(UseChannelsLastTest, ChainsRunInNHWCWithReordersAtTheEdges) {
   EXPECT_EQ(CountLayout(graph, "MaxPool"), 1);
   // It reads the residual Add of two NHWC values (through a Relu): NHWC too.
   EXPECT_EQ(CountLayout(graph, "AveragePool"), 1);
-  int transposes = 0;
-  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
-  EXPECT_EQ(transposes, 2);  // one at each edge
+  EXPECT_EQ(CountTransposes(graph), 2);  // one at each edge
   EXPECT_TRUE(SameOutputsOptimized(g.graph(), {1, 3, 0, 2}));
 }
 
@@ -1439,9 +1442,7 @@ TEST(UseChannelsLastTest, PoolAfterABatchNormRunsInNHWC) {
   SK_ASSERT_OK(InferGraph(graph));
   SK_ASSERT_OK(OptimizeGraph(graph));
   EXPECT_EQ(CountLayout(graph, "MaxPool"), 2);
-  int transposes = 0;
-  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
-  EXPECT_EQ(transposes, 2);  // the input's and the output's
+  EXPECT_EQ(CountTransposes(graph), 2);  // the input's and the output's
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
@@ -1464,9 +1465,7 @@ TEST(UseChannelsLastTest, PoolBehindAValueReadElsewhereStaysNCHW) {
   SK_ASSERT_OK(OptimizeGraph(graph));
   EXPECT_EQ(CountLayout(graph, "Conv"), 2);
   EXPECT_EQ(CountLayout(graph, "MaxPool"), 0);
-  int transposes = 0;
-  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
-  EXPECT_EQ(transposes, 2);  // the input's, and the one before the Mul's readers
+  EXPECT_EQ(CountTransposes(graph), 2);  // the input's, and the one before the Mul's readers
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
@@ -1488,9 +1487,7 @@ TEST(UseChannelsLastTest, DeadShapeReadersDoNotHoldTransposes) {
   Graph graph = g.Build();
   SK_ASSERT_OK(InferGraph(graph));
   SK_ASSERT_OK(OptimizeGraph(graph));
-  int transposes = 0;
-  for (const Node& n : graph.nodes) transposes += n.op_type == "Transpose";
-  EXPECT_EQ(transposes, 1);  // the input's
+  EXPECT_EQ(CountTransposes(graph), 1);  // the input's
   EXPECT_TRUE(SameOutputsOptimized(g.graph()));
 }
 
