@@ -127,17 +127,24 @@ ROW_ORDER = [
 
 def time_calls(fn, calls: int, seconds: float, warmup: int = 5) -> float:
     """p50 in µs of up to `calls` calls of fn, stopping early after `seconds` (at least 10 calls)."""
+    return time_alternating([fn], calls, seconds, warmup)[0]
+
+
+def time_alternating(fns, calls: int, seconds: float, warmup: int = 5) -> list[float]:
+    """time_calls for several functions at once, their calls alternating: one p50 per function."""
     for _ in range(warmup):
-        fn()
-    latencies = []
+        for fn in fns:
+            fn()
+    latencies = [[] for _ in fns]
     deadline = time.perf_counter() + seconds
     for _ in range(calls):
-        start = time.perf_counter_ns()
-        fn()
-        latencies.append((time.perf_counter_ns() - start) / 1e3)
-        if len(latencies) >= 10 and time.perf_counter() > deadline:
+        for fn, times in zip(fns, latencies, strict=True):
+            start = time.perf_counter_ns()
+            fn()
+            times.append((time.perf_counter_ns() - start) / 1e3)
+        if len(latencies[0]) >= 10 and time.perf_counter() > deadline:
             break
-    return float(np.percentile(latencies, 50))
+    return [float(np.percentile(times, 50)) for times in latencies]
 
 
 def timed(fn):
@@ -278,19 +285,8 @@ def paired(load, saved_model: Path, onnx_file: Path, reference, calls: int, seco
     pair = {"reload_ratio": statistics.median(loads[0]) / statistics.median(loads[1]), "p50_ratio": {}}
     for batch in BATCHES:
         x = reference[f"x{batch}"]
-        for _ in range(5):
-            for model in models:
-                model.predict(x)
-        latencies: tuple[list, list] = ([], [])
-        deadline = time.perf_counter() + seconds
-        for _ in range(calls):
-            for model, times in zip(models, latencies, strict=True):
-                start = time.perf_counter_ns()
-                model.predict(x)
-                times.append(time.perf_counter_ns() - start)
-            if len(latencies[0]) >= 10 and time.perf_counter() > deadline:
-                break
-        pair["p50_ratio"][str(batch)] = statistics.median(latencies[0]) / statistics.median(latencies[1])
+        p50s = time_alternating([lambda model=model, x=x: model.predict(x) for model in models], calls, seconds)
+        pair["p50_ratio"][str(batch)] = p50s[0] / p50s[1]
     return pair
 
 
