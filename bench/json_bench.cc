@@ -14,6 +14,7 @@
 #include "rapidjson/document.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
+#include "servekit/server/rest/plain_body_scanner.h"
 #include "servekit/util/json_document.h"
 
 namespace {
@@ -68,6 +69,39 @@ void BM_ParsePredictRequest(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * body.size());
 }
+
+// The plain-body scanner alone (server/rest/plain_body_scanner.h) on
+// bench/rest_bench.py's body: 784 numbers in [0, 1) rounded to 4 decimals,
+// as Python's json.dumps writes them ("0.1234, 0.05, ..."). ns per number.
+void BM_ScanPlainPredictBody(benchmark::State& state) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<double> dist(0, 1);
+  std::string body = "{\"instances\": [[";
+  for (int c = 0; c < 784; ++c) {
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.4f", dist(rng));
+    std::string shortest = value;  // Python's repr: no trailing zeros, one digit after the point
+    while (shortest.back() == '0' && shortest[shortest.size() - 2] != '.') shortest.pop_back();
+    body += (c ? ", " : "") + shortest;
+  }
+  body += "]]}";
+  const std::string padded = body + std::string(servekit::kPlainBodyPadding, '\0');
+  const servekit::TensorSpec spec = {
+      "x", servekit::DType::kFloat32, {servekit::Dim::Batch(), servekit::Dim::Fixed(784)}};
+  servekit::NumberQuotients values;
+  for (auto _ : state) {
+    values.clear();
+    servekit::PlainPredictBody out;
+    out.values = &values;
+    const bool taken = servekit::ScanPlainPredictBody(std::string_view(padded.data(), body.size()),
+                                                      spec, int64_t{1} << 30, &out);
+    benchmark::DoNotOptimize(taken);
+  }
+  state.counters["ns_per_number"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 784,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_ScanPlainPredictBody);
 
 // MNIST-like rows: batch 1 and 32 of 784 values; the demo's 64.
 // (ParsePredictRequest's third argument: the significant digits.)

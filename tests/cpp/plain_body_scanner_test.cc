@@ -25,7 +25,7 @@ const TensorSpec kScalars = {"y", DType::kFloat64, {N}};
 struct Scanned {
   bool taken = false;
   PlainPredictBody body;
-  std::vector<NumberQuotient> values;
+  NumberQuotients values;
   std::string text;  // the padded copy the views point into
 };
 
@@ -142,6 +142,42 @@ TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
   }
 }
 
+// Rows of 8: the scanner reads numbers four at a time where it can (one
+// lane each); every kind of token is tried in every lane of a batch.
+const TensorSpec kRowOf8 = {"x", DType::kFloat32, {N, Dim::Fixed(8)}};
+
+std::string RowOf8With(const std::string& token, int position) {
+  std::string body = R"({"instances": [[)";
+  for (int i = 0; i < 8; ++i) {
+    if (i > 0) body += ", ";
+    body += i == position ? token : "0.5";
+  }
+  return body + "]]}";
+}
+
+TEST(PlainBodyScannerTest, ReadsEveryTokenInEveryLaneAsTheGeneralPath) {
+  const std::vector<std::string> numbers = {
+      "0",          "-0",         "0.0",      "-0.0",      "7",         "-7",
+      "12345678",   "-12345678",  "99999999", "1234.5678", "-1.234567", "0.1234567",
+      "0.0000001",  "10.5",       "100",      "0.10",      "3.4028235", "123456789",
+      "-123456789", "0.12345678", " 1",       "  1",       "1 ",        "\t2.5",
+      "\n-3",       "0.5\n",      "16777217", "-0.00",     "9.9999999", "1.0000000"};
+  const std::vector<std::string> not_numbers = {
+      "01",    "-01", "00",   "1.",   ".5",    "-.5",  "-",    "--1",   "+1",
+      "1.2.3", "1e5", "1E5",  "0x1",  "1-",    "1..2", "1.-2", "\"1\"", "",
+      "1 2",   "- 1", "0.0.", "1.5.", "12-34", "a",    "1,",   "1]"};
+  for (int position = 0; position < 8; ++position) {
+    for (const std::string& token : numbers) {
+      EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(RowOf8With(token, position), kRowOf8))
+          << "'" << token << "' at " << position;
+    }
+    for (const std::string& token : not_numbers) {
+      const std::string body = RowOf8With(token, position);
+      EXPECT_FALSE(Scan(body, kRowOf8).taken) << body;
+    }
+  }
+}
+
 TEST(PlainBodyScannerTest, StopsAtTheValueLimit) {
   const std::string body = R"({"instances": [[1, 2, 3], [4, 5, 6]]})";
   EXPECT_TRUE(Scan(body, kVector, 6).taken);
@@ -195,6 +231,39 @@ TEST(PlainBodyScannerTest, MutatedBodiesAreTakenOnlyAsTheGeneralPathReadsThem) {
     if (::testing::Test::HasFailure()) break;
   }
   // Many mutations (a digit for a digit, a space added) leave the body plain.
+  EXPECT_GT(taken, 1000);
+}
+
+// The same over rows of 8 numbers, which are read four at a time.
+TEST(PlainBodyScannerTest, MutatedWideBodiesAreTakenOnlyAsTheGeneralPathReadsThem) {
+  const std::string plain = R"({"instances": [[0.25, -1.5, 3, 0.1234, 7, -0.0, 12.0625, 99999999],)"
+                            R"( [0.5, 1, 2, 3, 4.25, -5, 6, 0]]})";
+  ASSERT_TRUE(TakenAsTheGeneralPathReadsIt(plain, kRowOf8));
+  std::string alphabet = "0123456789.-+eE,[]\" \t\nx";
+  alphabet.push_back('\0');
+  std::mt19937 rng(11);
+  int taken = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string body = plain;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+      const size_t at = rng() % body.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          body[at] = c;
+          break;
+        case 1:
+          body.insert(body.begin() + static_cast<ptrdiff_t>(at), c);
+          break;
+        default:
+          body.erase(at, 1);
+          break;
+      }
+    }
+    taken += TakenAsTheGeneralPathReadsIt(body, kRowOf8);
+    if (::testing::Test::HasFailure()) break;
+  }
   EXPECT_GT(taken, 1000);
 }
 

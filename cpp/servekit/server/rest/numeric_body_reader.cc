@@ -116,7 +116,7 @@ bool ReadNumber(od::value value, NumberQuotient* out) {
 // inner one as long as its dimension; numbers only at the innermost level.
 class TensorReader {
  public:
-  TensorReader(const TensorSpec& spec, int64_t max_elements, std::vector<NumberQuotient>* values)
+  TensorReader(const TensorSpec& spec, int64_t max_elements, NumberQuotients* values)
       : spec_(spec), max_elements_(max_elements), values_(*values) {}
 
   // The number of rows (entries of the outer list), or -1.
@@ -147,7 +147,7 @@ class TensorReader {
 
   const TensorSpec& spec_;
   const int64_t max_elements_;
-  std::vector<NumberQuotient>& values_;
+  NumberQuotients& values_;
 };
 
 // The inputs this path takes: one float input [N, d1, ...] with fixed, non-zero inner dims.
@@ -168,18 +168,18 @@ bool Takes(absl::Span<const TensorSpec> inputs) {
 struct Scratch {
   od::parser parser;
   std::string text;  // the body and simdjson's padding
-  std::vector<NumberQuotient> values;
+  NumberQuotients values;
 };
 
 // The quotients' values into `out`, in a loop of independent divisions that
 // the compiler makes vector ones (one number's division no longer waits for
 // the last). Float32: false for a finite value the general path refuses
 // (at or beyond kFloat32Overflow in magnitude).
-bool Quotients(const std::vector<NumberQuotient>& values, double* out) {
+bool Quotients(const NumberQuotients& values, double* out) {
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i].numerator / values[i].divisor;
   return true;
 }
-bool Quotients(const std::vector<NumberQuotient>& values, float* out) {
+bool Quotients(const NumberQuotients& values, float* out) {
   bool refused = false;
   for (size_t i = 0; i < values.size(); ++i) {
     const double value = values[i].numerator / values[i].divisor;
@@ -267,7 +267,7 @@ std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
   shape.push_back(rows);
   for (size_t d = 1; d < spec.shape.size(); ++d) shape.push_back(spec.shape[d].value());
   StatusOr<Tensor> tensor = Tensor::Allocate(spec.dtype, std::move(shape));
-  const std::vector<NumberQuotient>& values = scratch->values;
+  const NumberQuotients& values = scratch->values;
   if (!tensor.ok() || tensor->num_elements() != static_cast<int64_t>(values.size())) {
     return std::nullopt;
   }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "servekit/engine/session.h"
+#include "servekit/util/default_init_allocator.h"
 
 namespace servekit {
 
@@ -34,11 +35,15 @@ struct NumberQuotient {
   double divisor;
 };
 
+// Grown without zeroing: the scanner sizes it for the most numbers a list
+// could hold, fills what it reads and shrinks it to that.
+using NumberQuotients = std::vector<NumberQuotient, DefaultInitAllocator<NumberQuotient>>;
+
 struct PlainPredictBody {
-  bool row_format = false;                        // "instances" (true) or "inputs"
-  std::string_view signature_name;                // into the body; empty when absent
-  int64_t rows = 0;                               // entries of the outer list
-  std::vector<NumberQuotient>* values = nullptr;  // appended to, in row-major order
+  bool row_format = false;            // "instances" (true) or "inputs"
+  std::string_view signature_name;    // into the body; empty when absent
+  int64_t rows = 0;                   // entries of the outer list
+  NumberQuotients* values = nullptr;  // appended to, in row-major order
 };
 
 // The NUL bytes that must follow the body in memory: a NUL ends every loop,
