@@ -46,6 +46,7 @@ const std::vector<std::vector<TensorSpec>>& Signatures() {
       // The fast path's (numeric_body_reader.h) beside those above.
       {{"y", DType::kFloat64, {n}}},
       {{"z", DType::kFloat32, {n, Dim::Fixed(2), Dim::Fixed(1)}}},
+      {{"w", DType::kFloat32, {n, Dim::Fixed(8)}}},  // read four numbers at a time
       {{"e", DType::kFloat32, {n, Dim::Fixed(0)}}},  // no values per row
   };
   return *signatures;
