@@ -140,6 +140,26 @@ TEST(NumericBodyReaderTest, LeavesEverythingElseToTheGeneralPath) {
   EXPECT_FALSE(ParsePredictRequest(R"({"instances": [[], []]})", empty_rows, 1).ok());
 }
 
+// Float32 values are converted four at a time: a value beyond a float32 is
+// refused in every lane, and in-range values at the edge agree in every lane.
+TEST(NumericBodyReaderTest, EveryLaneOfTheFloatConversion) {
+  const std::vector<TensorSpec> row_of_6 = {{"x", DType::kFloat32, {N, Dim::Fixed(6)}}};
+  for (int position = 0; position < 6; ++position) {
+    auto row = [&](const std::string& value) {
+      std::string body = R"({"instances": [[)";
+      for (int i = 0; i < 6; ++i) body += (i ? ", " : "") + (i == position ? value : "0.5");
+      return body + "]]}";
+    };
+    for (const char* too_large : {"3.5e38", "-1e39", "3.4028235677973366e38"}) {
+      EXPECT_FALSE(ReadNumericPredictBody(row(too_large), row_of_6, kNoLimit)) << row(too_large);
+    }
+    for (const char* fits :
+         {"3.4028234663852886e38", "-3.4028235e38", "1e-46", "-0.0", "16777217", "0.1"}) {
+      EXPECT_TRUE(FastAndGeneralAgree(row(fits), row_of_6)) << row(fits);
+    }
+  }
+}
+
 TEST(NumericBodyReaderTest, TheValueLimitSendsLargeBodiesToTheGeneralPath) {
   EXPECT_TRUE(FastAndGeneralAgree(R"({"instances": [[1, 2, 3], [4, 5, 6]]})", kVector, 6));
   EXPECT_FALSE(ReadNumericPredictBody(R"({"instances": [[1, 2, 3], [4, 5, 6]]})", kVector, 5));

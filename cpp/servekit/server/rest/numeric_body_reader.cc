@@ -2,9 +2,15 @@
 
 #include <simdjson.h>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -171,17 +177,42 @@ struct Scratch {
   NumberQuotients values;
 };
 
-// The quotients' values into `out`, in a loop of independent divisions that
-// the compiler makes vector ones (one number's division no longer waits for
-// the last). Float32: false for a finite value the general path refuses
+// The quotients' values into `out`, in vector divisions (one number's
+// division does not wait for the last): the compiler's for double, by hand
+// for float32. Float32: false for a finite value the general path refuses
 // (at or beyond kFloat32Overflow in magnitude).
 bool Quotients(const NumberQuotients& values, double* out) {
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i].numerator / values[i].divisor;
   return true;
 }
 bool Quotients(const NumberQuotients& values, float* out) {
+  const size_t n = values.size();
+  size_t i = 0;
   bool refused = false;
-  for (size_t i = 0; i < values.size(); ++i) {
+#if defined(__AVX2__)
+  // Four at a time by hand: GCC leaves the loop below scalar (one vdivsd per
+  // number, ~0.9 µs of a 784-number predict). A value is refused when
+  // kFloat32Overflow <= |value| <= DBL_MAX (finite and too large).
+  const __m256d overflow = _mm256_set1_pd(kFloat32Overflow);
+  const __m256d largest = _mm256_set1_pd(std::numeric_limits<double>::max());
+  const __m256d magnitude_bits = _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX));
+  __m256d too_large = _mm256_setzero_pd();
+  for (; i + 4 <= n; i += 4) {
+    const double* pairs = &values[i].numerator;
+    const __m256d first = _mm256_loadu_pd(pairs);                                // n0 d0 n1 d1
+    const __m256d second = _mm256_loadu_pd(pairs + 4);                           // n2 d2 n3 d3
+    const __m256d quotients = _mm256_div_pd(_mm256_unpacklo_pd(first, second),   // n0 n2 n1 n3
+                                            _mm256_unpackhi_pd(first, second));  // d0 d2 d1 d3
+    const __m256d ordered = _mm256_permute4x64_pd(quotients, 0xD8);              // q0 q1 q2 q3
+    const __m256d magnitude = _mm256_and_pd(ordered, magnitude_bits);
+    too_large =
+        _mm256_or_pd(too_large, _mm256_and_pd(_mm256_cmp_pd(magnitude, overflow, _CMP_GE_OQ),
+                                              _mm256_cmp_pd(magnitude, largest, _CMP_LE_OQ)));
+    _mm_storeu_ps(out + i, _mm256_cvtpd_ps(ordered));
+  }
+  refused = _mm256_movemask_pd(too_large) != 0;
+#endif
+  for (; i < n; ++i) {
     const double value = values[i].numerator / values[i].divisor;
     refused |= std::isfinite(value) & !(std::fabs(value) < kFloat32Overflow);
     out[i] = static_cast<float>(value);
