@@ -127,21 +127,24 @@ inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
   return true;
 }
 
+// 10^0 .. 10^22: every power of ten a double holds exactly, the divisors of
+// the quotients below.
+inline constexpr double kExactPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 // A fraction (fraction_digits > 0) as the two exact doubles whose IEEE
 // quotient is its correctly rounded value, or false when it is outside the
 // bounds that make them exact. For callers that divide many at once (one
 // vector division instead of one whose latency each number waits for).
 inline bool ShortDecimalFractionQuotient(const ShortDecimal& d, double* numerator,
                                          double* divisor) {
-  static constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                            1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   if (d.digits > (uint64_t{1} << 53) || d.fraction_digits > 22) return false;
   // The sign on the numerator: rounding to nearest is symmetric, so
   // (-m) / 10^k is -(m / 10^k), and "-0.0" stays -0.0.
   const double magnitude = static_cast<double>(d.digits);
   *numerator = d.negative ? -magnitude : magnitude;
-  *divisor = kPowersOfTen[d.fraction_digits];
+  *divisor = kExactPowersOfTen[d.fraction_digits];
   return true;
 }
 

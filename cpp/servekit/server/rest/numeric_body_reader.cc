@@ -7,7 +7,6 @@
 #endif
 
 #include <charconv>
-#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>

@@ -277,8 +277,7 @@ class Scanner {
     const __m256i fraction_bytes = _mm256_andnot_si256(
         _mm256_or_si256(_mm256_or_si256(below, point_byte), no_point), _mm256_set1_epi8(1));
     const __m256i fraction_digits = _mm256_sad_epu8(fraction_bytes, zero);
-    static constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
-    const __m256d divisor = _mm256_i64gather_pd(kPowersOfTen, fraction_digits, 8);
+    const __m256d divisor = _mm256_i64gather_pd(kExactPowersOfTen, fraction_digits, 8);
 
     // Stored as {numerator, divisor} pairs, in the tokens' order.
     double* const out = &slots_[stored_].numerator;
