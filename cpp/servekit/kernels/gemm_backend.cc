@@ -37,6 +37,19 @@ void EigenGemmRows(const GemmShape& s, float alpha, const float* a, const float*
     cm *= beta;
   }
   if (s.k == 0) return;
+  if (rows == 1 && !s.trans_a) {
+    // One row (a batch-1 Dense layer): a row vector at compile time, so that
+    // Eigen runs its GEMV on the row in place. Through the general product
+    // below, Eigen copies a scaled row (alpha * A) into a heap temporary
+    // first: a malloc, a copy and a free per call.
+    ConstMap am(a + row_begin * lda, 1, s.k, Stride(lda));
+    if (s.trans_b) {
+      cm.row(0).noalias() += (alpha * am.row(0)) * ConstMap(b, s.n, s.k, Stride(ldb)).transpose();
+    } else {
+      cm.row(0).noalias() += (alpha * am.row(0)) * ConstMap(b, s.k, s.n, Stride(ldb));
+    }
+    return;
+  }
   auto multiply = [&](const auto& am) {
     if (s.trans_b) {
       ConstMap bm(b, s.n, s.k, Stride(ldb));

@@ -33,7 +33,7 @@ void WatchForks() {
 }
 
 void RunMember(void* data) {
-  (*static_cast<const std::function<void(int)>*>(data))(omp_get_thread_num());
+  (*static_cast<const absl::FunctionRef<void(int)>*>(data))(omp_get_thread_num());
 }
 
 }  // namespace
@@ -45,10 +45,9 @@ void SetOpenMpThreads(int threads) {
   omp_set_num_threads(threads);
 }
 
-void RunOnOpenMpTeam(int threads, const std::function<void(int)>& fn) {
+void RunOnOpenMpTeam(int threads, absl::FunctionRef<void(int)> fn) {
   WatchForks();
-  GOMP_parallel(RunMember, const_cast<std::function<void(int)>*>(&fn),
-                static_cast<unsigned>(threads), 0);
+  GOMP_parallel(RunMember, &fn, static_cast<unsigned>(threads), 0);
 }
 
 }  // namespace servekit
@@ -59,7 +58,7 @@ namespace servekit {
 
 bool OpenMpTeamsAvailable() { return false; }
 void SetOpenMpThreads(int) {}
-void RunOnOpenMpTeam(int, const std::function<void(int)>& fn) { fn(0); }
+void RunOnOpenMpTeam(int, absl::FunctionRef<void(int)> fn) { fn(0); }
 
 }  // namespace servekit
 

@@ -14,7 +14,7 @@
 // OpenMpTeamsAvailable() == false and must run single-threaded or elsewhere.
 #pragma once
 
-#include <functional>
+#include "absl/functional/function_ref.h"
 
 namespace servekit {
 
@@ -30,6 +30,6 @@ void SetOpenMpThreads(int threads);
 // Calls fn(t) for t in [0, threads), on an OpenMP team of `threads` with the
 // calling thread as t = 0; returns when all are done. Requires
 // OpenMpTeamsAvailable().
-void RunOnOpenMpTeam(int threads, const std::function<void(int)>& fn);
+void RunOnOpenMpTeam(int threads, absl::FunctionRef<void(int)> fn);
 
 }  // namespace servekit

@@ -15,7 +15,7 @@ IntraOpPool::IntraOpPool(int num_threads) : num_threads_(std::max(1, num_threads
 IntraOpPool::~IntraOpPool() = default;
 
 void IntraOpPool::ParallelFor(int64_t n, int64_t min_chunk,
-                              const std::function<void(int64_t, int64_t)>& fn) const {
+                              absl::FunctionRef<void(int64_t, int64_t)> fn) const {
   if (n <= 0) return;
   int64_t chunks = std::min<int64_t>(
       num_threads_, (n + std::max<int64_t>(min_chunk, 1) - 1) / std::max<int64_t>(min_chunk, 1));

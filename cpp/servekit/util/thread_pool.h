@@ -9,9 +9,10 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
+
+#include "absl/functional/function_ref.h"
 
 namespace Eigen {
 class ThreadPoolInterface;
@@ -30,8 +31,10 @@ class IntraOpPool {
 
   // Calls fn(begin, end) over disjoint ranges covering [0, n); returns when all are done.
   // `min_chunk` keeps chunks large enough to be worth a thread hand-off.
+  // A FunctionRef, not a std::function: a kernel's lambda (which captures more
+  // than std::function holds inline) costs no allocation per call.
   void ParallelFor(int64_t n, int64_t min_chunk,
-                   const std::function<void(int64_t begin, int64_t end)>& fn) const;
+                   absl::FunctionRef<void(int64_t begin, int64_t end)> fn) const;
 
  private:
   int num_threads_;
