@@ -2,9 +2,6 @@
 
 #include <cmath>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-
 namespace servekit {
 
 double LatencyHistogram::UpperBoundSeconds(int bucket) { return 10e-6 * std::ldexp(1.0, bucket); }
@@ -54,12 +51,14 @@ void Metrics::RecordLoad(const std::string& model, int64_t version, absl::Durati
 
 void Metrics::RecordRequest(const std::string& model, int64_t version, const std::string& api,
                             absl::StatusCode code, absl::Duration latency) {
-  // Short enough for the small-string buffer in the common case: no allocation.
-  const std::string key = absl::StrCat(model, "|", version, "|", api, "|", static_cast<int>(code));
   std::shared_ptr<Series> series;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    std::shared_ptr<Series>& indexed = request_index_[key];
+    auto found = request_index_.find(RequestKeyView(model, version, api, code));
+    if (found == request_index_.end()) {
+      found = request_index_.emplace(RequestKey{model, version, api, code}, nullptr).first;
+    }
+    std::shared_ptr<Series>& indexed = found->second;
     if (indexed == nullptr) {
       std::shared_ptr<Series>& created =
           requests_[{{"model", model},
@@ -82,14 +81,7 @@ void Metrics::ForgetModel(const std::string& model) {
       it = it->first.at("model") == model ? family->erase(it) : std::next(it);
     }
   }
-  const std::string prefix = absl::StrCat(model, "|");
-  for (auto it = request_index_.begin(); it != request_index_.end();) {
-    if (absl::StartsWith(it->first, prefix)) {
-      request_index_.erase(it++);  // the index is a cache: a model named "m|x" may lose entries too
-    } else {
-      ++it;
-    }
-  }
+  absl::erase_if(request_index_, [&](const auto& entry) { return entry.first.model == model; });
 }
 
 std::vector<Metrics::CounterSample> Metrics::Counters() const {

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace servekit {
@@ -81,8 +83,38 @@ class Metrics {
   std::map<Labels, std::shared_ptr<Series>> loads_;          // successful loads + their latency
   std::map<Labels, std::shared_ptr<Series>> load_failures_;  // failed attempts
   std::map<Labels, std::shared_ptr<Series>> requests_;       // by status + latency
-  // requests_ by a compact key, so that recording a request builds no label map.
-  absl::flat_hash_map<std::string, std::shared_ptr<Series>> request_index_;
+  // requests_ by the request's own parts, looked up through views of them:
+  // recording a request builds no label map and allocates nothing.
+  struct RequestKey {
+    std::string model;
+    int64_t version;
+    std::string api;
+    absl::StatusCode code;
+  };
+  struct RequestKeyView {
+    RequestKeyView(absl::string_view m, int64_t v, absl::string_view a, absl::StatusCode c)
+        : model(m), version(v), api(a), code(c) {}
+    RequestKeyView(const RequestKey& k)  // NOLINT: implicit, for the map's lookups
+        : model(k.model), version(k.version), api(k.api), code(k.code) {}
+    absl::string_view model;
+    int64_t version;
+    absl::string_view api;
+    absl::StatusCode code;
+  };
+  struct RequestKeyHash {
+    using is_transparent = void;
+    size_t operator()(const RequestKeyView& k) const {
+      return absl::HashOf(k.model, k.version, k.api, k.code);
+    }
+  };
+  struct RequestKeyEq {
+    using is_transparent = void;
+    bool operator()(const RequestKeyView& a, const RequestKeyView& b) const {
+      return a.version == b.version && a.code == b.code && a.model == b.model && a.api == b.api;
+    }
+  };
+  absl::flat_hash_map<RequestKey, std::shared_ptr<Series>, RequestKeyHash, RequestKeyEq>
+      request_index_;
 };
 
 }  // namespace servekit
