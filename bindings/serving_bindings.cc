@@ -24,25 +24,25 @@ ModelSpec Spec(const std::string& name, std::optional<int64_t> version,
 // signature's dtypes by the caller) viewed as tensors, outputs handed back.
 class NumpyCodec : public InferenceCodec {
  public:
-  explicit NumpyCodec(std::vector<NamedTensor> inputs) : inputs_(std::move(inputs)) {}
+  explicit NumpyCodec(NamedTensors inputs) : inputs_(std::move(inputs)) {}
 
   absl::Status DecodeInputs(const ModelSignature&, InferenceInputs* inputs) override {
     inputs->tensors = std::move(inputs_);
     return absl::OkStatus();
   }
   absl::Status EncodeOutputs(const ModelSignature&, int64_t version,
-                             std::vector<NamedTensor> outputs) override {
+                             NamedTensors outputs) override {
     version_ = version;
     outputs_ = std::move(outputs);
     return absl::OkStatus();
   }
 
   int64_t version() const { return version_; }
-  std::vector<NamedTensor>& outputs() { return outputs_; }
+  NamedTensors& outputs() { return outputs_; }
 
  private:
-  std::vector<NamedTensor> inputs_;
-  std::vector<NamedTensor> outputs_;
+  NamedTensors inputs_;
+  NamedTensors outputs_;
   int64_t version_ = 0;
 };
 
@@ -51,7 +51,7 @@ class NumpyCodec : public InferenceCodec {
 py::tuple Predict(const ServerCore& core, const std::string& name, std::optional<int64_t> version,
                   std::optional<std::string> label, const std::string& signature_name,
                   const std::map<std::string, py::array>& arrays) {
-  std::vector<NamedTensor> inputs;
+  NamedTensors inputs;
   inputs.reserve(arrays.size());
   for (const auto& [input, array] : arrays)
     inputs.push_back(NamedTensor{input, TensorViewOf(array, "input '" + input + "'")});

@@ -66,8 +66,7 @@ class FakeCodec : public InferenceCodec {
     return decode_status;
   }
   std::string SignatureNameInBody() override { return peeked_signature_name; }
-  Status EncodeOutputs(const ModelSignature&, int64_t served,
-                       std::vector<NamedTensor> answer) override {
+  Status EncodeOutputs(const ModelSignature&, int64_t served, NamedTensors answer) override {
     ++encodes;
     version = served;
     for (NamedTensor& t : answer) outputs[t.name] = t.tensor.data<float>()[0];

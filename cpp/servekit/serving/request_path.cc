@@ -1,16 +1,20 @@
 #include "servekit/serving/request_path.h"
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 
 namespace servekit {
 namespace {
 
+// Inline lists: nothing here allocates for the usual handful of tensors.
+using Tensors = absl::InlinedVector<Tensor, 2>;
+using Flags = absl::InlinedVector<bool, 8>;
+
 // The inputs in the signature's order, checked by name: none unknown, none
 // twice, none missing.
-StatusOr<std::vector<Tensor>> OrderInputs(const ModelSignature& signature,
-                                          std::vector<NamedTensor>& named) {
-  std::vector<Tensor> ordered(signature.inputs.size());
-  std::vector<bool> seen(signature.inputs.size(), false);
+StatusOr<Tensors> OrderInputs(const ModelSignature& signature, NamedTensors& named) {
+  Tensors ordered(signature.inputs.size());
+  Flags seen(signature.inputs.size(), false);
   for (NamedTensor& input : named) {
     ASSIGN_OR_RETURN(const TensorSpec* spec, FindInput(signature, input.name));
     const size_t index = spec - signature.inputs.data();
@@ -31,9 +35,9 @@ StatusOr<std::vector<Tensor>> OrderInputs(const ModelSignature& signature,
 }
 
 // Which outputs the answer holds, in signature order.
-StatusOr<std::vector<bool>> SelectOutputs(const ModelSignature& signature,
-                                          const std::vector<std::string>& filter) {
-  std::vector<bool> wanted(signature.outputs.size(), filter.empty());
+StatusOr<Flags> SelectOutputs(const ModelSignature& signature,
+                              const std::vector<std::string>& filter) {
+  Flags wanted(signature.outputs.size(), filter.empty());
   for (const std::string& name : filter) {
     ASSIGN_OR_RETURN(const TensorSpec* spec, FindOutput(signature, name));
     wanted[spec - signature.outputs.data()] = true;
@@ -71,12 +75,11 @@ Status Infer(const ServerCore& core, const InferenceSpec& spec, InferenceCodec& 
     inputs = InferenceInputs();
     RETURN_IF_ERROR(codec.DecodeInputs(signature, &inputs));
   }
-  ASSIGN_OR_RETURN(std::vector<Tensor> ordered, OrderInputs(signature, inputs.tensors));
-  ASSIGN_OR_RETURN(std::vector<bool> wanted, SelectOutputs(signature, inputs.output_filter));
+  ASSIGN_OR_RETURN(Tensors ordered, OrderInputs(signature, inputs.tensors));
+  ASSIGN_OR_RETURN(Flags wanted, SelectOutputs(signature, inputs.output_filter));
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs, signature.session->Run(ordered));
   ordered.clear();  // the inputs' memory goes back before the answer is built
-  std::vector<NamedTensor> answer;
-  answer.reserve(outputs.size());
+  NamedTensors answer;
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (wanted[i]) answer.push_back(NamedTensor{signature.outputs[i].name, std::move(outputs[i])});
   }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "servekit/serving/server_core.h"
 #include "servekit/serving/signature.h"
 #include "servekit/util/tensor.h"
@@ -27,12 +28,15 @@ struct NamedTensor {
   std::string name;
   Tensor tensor;
 };
+// A request's inputs or outputs: models mostly have one or two, held inline
+// so that a request allocates no list for them.
+using NamedTensors = absl::InlinedVector<NamedTensor, 2>;
 
 enum class RequestKind { kPredict, kClassify, kRegress };
 
 // What a codec decoded from a request.
 struct InferenceInputs {
-  std::vector<NamedTensor> tensors;  // one per signature input, any order
+  NamedTensors tensors;  // one per signature input, any order
   // The signature the body names (REST carries it in the body); checked like
   // InferenceSpec::signature_name. Empty: the spec's.
   std::string signature_name;
@@ -55,7 +59,7 @@ class InferenceCodec {
   // asked for, in signature order; `version` is the version that ran. A codec
   // refuses (ResourceExhausted) an answer it cannot send before building it.
   virtual Status EncodeOutputs(const ModelSignature& signature, int64_t version,
-                               std::vector<NamedTensor> outputs) = 0;
+                               NamedTensors outputs) = 0;
 };
 
 struct InferenceSpec {

@@ -77,7 +77,7 @@ class PredictCodec : public InferenceCodec {
   }
 
   Status EncodeOutputs(const ModelSignature& signature, int64_t version,
-                       std::vector<NamedTensor> outputs) override {
+                       NamedTensors outputs) override {
     size_t response_bytes = 0;
     for (const NamedTensor& output : outputs) response_bytes += output.tensor.num_bytes();
     if (response_bytes > max_response_bytes_) {
@@ -131,7 +131,7 @@ class ClassifyCodec : public ExamplesCodec {
         response_(response) {}
 
   Status EncodeOutputs(const ModelSignature& signature, int64_t version,
-                       std::vector<NamedTensor> outputs) override {
+                       NamedTensors outputs) override {
     const Tensor& scores = outputs.at(0).tensor;
     const int64_t rows = scores.dim(0), classes = scores.dim(1);
     for (int64_t r = 0; r < rows; ++r) {
@@ -162,7 +162,7 @@ class RegressCodec : public ExamplesCodec {
         response_(response) {}
 
   Status EncodeOutputs(const ModelSignature& signature, int64_t version,
-                       std::vector<NamedTensor> outputs) override {
+                       NamedTensors outputs) override {
     const Tensor& values = outputs.at(0).tensor;
     for (int64_t r = 0; r < values.num_elements(); ++r) {
       response_->mutable_result()->add_regressions()->set_value(FloatAt(values, r));

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "servekit/server/rest/json_request.h"
 #include "servekit/server/rest/json_response.h"
@@ -15,7 +16,6 @@ Status JsonInferenceCodec::DecodeInputs(const ModelSignature& signature, Inferen
                        : ParseExamplesRequest(body_, signature.inputs, max_request_values_));
   row_format_ = request.row_format;
   inputs->signature_name = std::move(request.signature_name);
-  inputs->tensors.reserve(request.inputs.size());
   for (size_t i = 0; i < request.inputs.size(); ++i) {
     inputs->tensors.push_back(NamedTensor{signature.inputs[i].name, std::move(request.inputs[i])});
   }
@@ -30,9 +30,8 @@ std::string JsonInferenceCodec::SignatureNameInBody() {
 }
 
 Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_t,
-                                         std::vector<NamedTensor> outputs) {
-  std::vector<Tensor> tensors;
-  tensors.reserve(outputs.size());
+                                         NamedTensors outputs) {
+  absl::InlinedVector<Tensor, 2> tensors;  // no list allocated for the usual one or two
   for (NamedTensor& output : outputs) tensors.push_back(std::move(output.tensor));
   std::optional<ExampleApi> api;
   if (kind_ == RequestKind::kClassify) api = ExampleApi::kClassify;
@@ -44,6 +43,9 @@ Status JsonInferenceCodec::EncodeOutputs(const ModelSignature& signature, int64_
                      " bytes of JSON, more than the server's limit of ", max_response_bytes_,
                      " bytes (--max_response_bytes); send fewer instances per request"));
   }
+  // The bound is a few dozen bytes per value: one allocation up front (none on
+  // a recycled buffer) instead of the string doubling as the numbers go in.
+  out_->reserve(out_->size() + answer_bound);
   if (api) {
     AppendExamplesResponse(*api, tensors[0], out_);
   } else {

@@ -30,7 +30,7 @@ class JsonInferenceCodec : public InferenceCodec {
   Status DecodeInputs(const ModelSignature& signature, InferenceInputs* inputs) override;
   std::string SignatureNameInBody() override;
   Status EncodeOutputs(const ModelSignature& signature, int64_t version,
-                       std::vector<NamedTensor> outputs) override;
+                       NamedTensors outputs) override;
 
  private:
   const RequestKind kind_;

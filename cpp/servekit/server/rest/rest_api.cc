@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -45,7 +46,8 @@ StatusOr<std::optional<ModelPath>> ParseModelPath(absl::string_view path) {
   }
   if (rest.empty()) return std::optional<ModelPath>(out);
   if (rest.front() != '/') return std::optional<ModelPath>();
-  std::vector<absl::string_view> parts = absl::StrSplit(rest.substr(1), '/');
+  // Inline: the path of every request is split here (no allocation for the usual 1-4 parts).
+  absl::InlinedVector<absl::string_view, 4> parts = absl::StrSplit(rest.substr(1), '/');
   if (!parts.empty() && absl::EqualsIgnoreCase(parts.back(), "metadata") && parts.size() > 1) {
     out.metadata = true;
     parts.pop_back();
