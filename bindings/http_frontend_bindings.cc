@@ -148,7 +148,7 @@ class HttpFrontend {
     if (parts.size() != 3)
       throw std::runtime_error("the app's answer is not (status, headers, body)");
     response->status = parts[0].cast<int>();
-    response->content_type.clear();
+    response->content_type = {};  // the app's own headers carry it
     // Answers without a body: the app's Content-Length (a GET's, for HEAD) goes out as it is.
     response->bodiless = request.method == "HEAD" || response->status < 200 ||
                          response->status == 204 || response->status == 304;

@@ -35,7 +35,8 @@ class RestHandler {
       InFlight counted(in_flight_);
       api_.Handle(HttpRequest{method, target, absl::string_view(data, size)}, &response);
     }
-    return py::make_tuple(response.status, response.content_type,
+    return py::make_tuple(response.status,
+                          py::str(response.content_type.data(), response.content_type.size()),
                           py::bytes(response.body.data(), response.body.size()));
   }
 

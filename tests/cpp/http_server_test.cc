@@ -91,6 +91,54 @@ TEST(HttpServerTest, AnswersRequestsInOrderOnAKeepAliveConnection) {
   EXPECT_TRUE(absl::StrContains(all, "Server: servekit")) << all;
 }
 
+// A connection reuses its request's header memory (RequestArena) and its body
+// and answer buffers from one request to the next: a request whose fields
+// overflow the arena, then a small one, then a large one again must each be
+// read and answered whole, with nothing left over from the one before.
+TEST(HttpServerTest, ReusedRequestMemoryLeavesNothingOfTheLastRequestBehind) {
+  HttpServerOptions options = Options();
+  options.max_body_bytes = 64 << 10;
+  // Appends (rather than assigns) to the answer: a buffer handed on unemptied would show.
+  auto server = HttpServer::Start(options, [](const HttpRequest& request, HttpResponse* response) {
+    int fields = 0;
+    size_t value_bytes = 0;
+    std::string last;
+    request.extras->ForEachHeader([&](absl::string_view, absl::string_view value) {
+      ++fields;
+      value_bytes += value.size();
+      last = std::string(value);
+    });
+    response->content_type = "text/plain";
+    absl::StrAppend(&response->body, "[", fields, " ", value_bytes, " ", last, "|", request.body,
+                    "]");
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client client((*server)->port());
+  ASSERT_TRUE(client.connected());
+  // 40 fields of 150 bytes: 6 KB, past the arena's 4 KB block.
+  std::string many_fields;
+  for (int i = 0; i < 40; ++i) {
+    absl::StrAppend(&many_fields, "X-Field-", i, ": ", std::string(139, 'a' + i % 26), "\r\n");
+  }
+  const std::string big_body(9000, 'b');
+  const auto request = [](absl::string_view fields, absl::string_view body, bool close) {
+    return absl::StrCat("POST /p HTTP/1.1\r\nHost: h\r\n", fields, "Content-Length: ", body.size(),
+                        "\r\n", close ? "Connection: close\r\n" : "", "\r\n", body);
+  };
+  client.Send(request(many_fields, big_body, false));
+  client.Send(request("", "ab", false));
+  client.Send(request(many_fields, "cd", true));
+  const std::string all = client.ReadAll();
+  EXPECT_EQ(Client::CountOf(all, "HTTP/1.1 200 OK"), 3) << all.substr(0, 300);
+  // Host, 40 fields, Content-Length; their values' bytes: 1 + 40 * 139 + 4.
+  EXPECT_TRUE(absl::StrContains(all, absl::StrCat("[42 5565 9000|", big_body, "]")));
+  EXPECT_TRUE(absl::StrContains(all, "Content-Length: 10\r\n\r\n[2 2 2|ab]"))
+      << all.substr(all.size() > 400 ? all.size() - 400 : 0);
+  // Host, 40 fields, Content-Length, Connection.
+  EXPECT_TRUE(absl::StrContains(all, "[43 5567 close|cd]"))
+      << all.substr(all.size() > 400 ? all.size() - 400 : 0);
+}
+
 TEST(HttpServerTest, OversizedBodiesAre413AndMalformedRequests400) {
   auto server = HttpServer::Start(Options(), Echo);
   ASSERT_TRUE(server.ok());

@@ -13,12 +13,15 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "servekit/server/accept_loop.h"
+#include "servekit/server/http/request_arena.h"
 #include "servekit/server/http/response_head.h"
 #include "servekit/server/io_context_pool.h"
 #include "servekit/util/json_writer.h"
@@ -31,7 +34,28 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+// Requests' header fields live in their connection's RequestArena.
+using Request = http::request<http::string_body, http::basic_fields<ArenaAllocator<char>>>;
+using RequestParser = http::request_parser<http::string_body, ArenaAllocator<char>>;
+
 constexpr size_t kReadChunk = 16 << 10;
+
+// A session keeps a request's body buffer and its answer's for the next
+// request, up to this capacity: a predict's few kilobytes then cost no malloc
+// and free per request, and a connection left idle holds no more than its
+// read buffer again.
+constexpr size_t kRecycledBufferBytes = 16 << 10;
+
+// `buffer`'s memory, emptied, to be written again; none if it is over the limit.
+std::string Recycled(std::string& buffer) {
+  std::string kept;
+  if (buffer.capacity() <= kRecycledBufferBytes) {
+    kept.swap(buffer);
+    kept.clear();
+  }
+  buffer = std::string();
+  return kept;
+}
 
 absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
 
@@ -132,8 +156,7 @@ struct HttpServer::Impl {
 // HttpRequestExtras over a Beast request and its connection.
 class Extras final : public HttpRequestExtras {
  public:
-  Extras(const http::request<http::string_body>& request, const tcp::socket& socket)
-      : request_(request), socket_(socket) {}
+  Extras(const Request& request, const tcp::socket& socket) : request_(request), socket_(socket) {}
   void ForEachHeader(
       absl::FunctionRef<void(absl::string_view, absl::string_view)> visit) const override {
     for (const auto& field : request_) visit(View(field.name_string()), View(field.value()));
@@ -145,7 +168,7 @@ class Extras final : public HttpRequestExtras {
   }
 
  private:
-  const http::request<http::string_body>& request_;
+  const Request& request_;
   const tcp::socket& socket_;
 };
 
@@ -210,7 +233,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void ReadRequest() {
     idle_since_ns_ = 0;
-    parser_.emplace();
+    std::string body;
+    if (parser_) body = Recycled(parser_->get().body());
+    parser_.reset();
+    arena_.Reset();  // nothing from it is alive: the last request's fields went with its parser
+    parser_.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(body)),
+                    std::forward_as_tuple(ArenaAllocator<char>(&arena_)));
     parser_->body_limit(server_->options.max_body_bytes);
     // Our own timer rather than the stream's expiry, which would close the
     // socket before a 408 could be written.
@@ -234,9 +262,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     read_timer_.cancel();
     if (ec && timed_out_) ec = beast::error::timeout;
     if (ec) return OnReadError(ec);
-    http::request<http::string_body>& request = parser_->get();
+    Request& request = parser_->get();
     ++server_->in_flight;
     HttpResponse response;
+    response.body = Recycled(body_);  // the last answer's, sent by now
     const Extras extras(request, stream_.socket());
     try {
       server_->handler(HttpRequest{View(request.method_string()), View(request.target()),
@@ -300,7 +329,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  RequestArena arena_;  // before parser_, which frees into it when destroyed
+  std::optional<RequestParser> parser_;
   std::string head_;  // the response being written: status line and fields
   std::string body_;  // and its body
   asio::steady_timer read_timer_{stream_.get_executor()};
