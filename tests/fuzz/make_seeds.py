@@ -32,6 +32,31 @@ def write(fuzzer: str, data: bytes | str, name: str | None = None) -> None:
     (directory / (name or "seed-" + hashlib.sha1(data).hexdigest()[:12])).write_bytes(data)
 
 
+# --- http_request_fuzzer ----------------------------------------------------------------
+def http_request_seeds() -> None:
+    """Requests on one connection (byte 0 seeds the chunking): keep-alive
+    sequences, a predict body, many and long fields (past the arena's block),
+    chunked bodies, pipelined requests and malformed ones."""
+    predict = '{"instances": [[0.1, 0.25, -3]]}'
+    post = (
+        "POST /v1/models/m:predict HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(predict)}\r\n\r\n{predict}"
+    )
+    get = "GET /v2/health/live HTTP/1.1\r\nHost: h\r\n\r\n"
+    many = "".join(f"X-Field-{i}: {chr(97 + i % 26) * 120}\r\n" for i in range(40))
+    seeds = [
+        get,
+        post + get + "GET /v1/models/m HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        f"POST /p HTTP/1.1\r\nHost: h\r\n{many}Content-Length: 3\r\n\r\nabc" + get,
+        "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + get,
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n",
+        "BREW /pot HTTP/1.1\r\nHost h\r\n\r\n",
+    ]
+    for chunking, request in enumerate(seeds):
+        write("http_request_fuzzer", bytes([chunking * 37 % 256]) + request.encode())
+
+
 # --- json_body_fuzzer -------------------------------------------------------------------
 def json_seeds() -> None:
     b64 = base64.b64encode(bytes(range(8))).decode()
@@ -416,7 +441,7 @@ if __name__ == "__main__":
         import subprocess
 
         subprocess.run([sys.executable, __file__, "onnx"], check=True)
-    which = sys.argv[1:] or ["json", "framing", "tensor", "http2", "savedmodel"]
+    which = sys.argv[1:] or ["json", "framing", "tensor", "http2", "http", "savedmodel"]
     for name in which:
         {
             "json": json_seeds,
@@ -424,5 +449,6 @@ if __name__ == "__main__":
             "tensor": tensor_seeds,
             "onnx": onnx_seeds,
             "http2": http2_seeds,
+            "http": http_request_seeds,
             "savedmodel": savedmodel_seeds,
         }[name]()
