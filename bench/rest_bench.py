@@ -25,11 +25,18 @@ its GET floor (target >= 0.60) and over FastAPI + uvicorn + onnxruntime
 (target >= 5x).
 
     python bench/rest_bench.py [--seconds 10] [--connections 1,16,64] [--only servekit,fastapi-ort,...]
-                               [--baseline-site DIR]
+                               [--baseline-site DIR] [--rounds N]
 
 --baseline-site DIR adds the servekit rows of another build, installed with
 `pip install --target DIR` (e.g. the commit before a change), run from DIR
 in the same run, labelled [baseline].
+
+--rounds N (N > 1) then measures the two ratios again in N rounds, with
+servekit-server and FastAPI both up: each round runs servekit predict, its
+GET floor and FastAPI predict at 16 connections one after the other, and
+gives the round's ratios. It prints every round and the median of each
+ratio: on a VM whose speed drifts by tens of percent from one row to the
+next, one row can decide a one-row ratio; rounds show the spread.
 """
 
 from __future__ import annotations
@@ -182,6 +189,51 @@ def first_answer(url: str, body: str, timeout: float = 90) -> np.ndarray:
             time.sleep(0.2)
 
 
+def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body: str) -> None:
+    """Issue 11's ratios at 16 connections in `rounds` rounds (--rounds, above)."""
+    _, fastapi_command = python_stacks(work)["fastapi-ort"]
+    servekit_port, fastapi_port = free_port(), free_port()
+    flags = [f"--model_name={MODEL}", f"--model_base_path={model_dir.parent}", f"--rest_api_port={servekit_port}"]
+    fastapi_url = f"http://127.0.0.1:{fastapi_port}{PREDICT_PATH}"
+    with (
+        server_process(servekit_command([*flags, "--port=0"])) as servekit_server,
+        server_process([part.replace("{port}", str(fastapi_port)) for part in fastapi_command], cwd=work) as fastapi,
+    ):
+        base = f"http://127.0.0.1:{servekit_port}"
+        wait_until_up(f"{base}/v2/health/ready")
+        first_answer(base + PREDICT_PATH, body)
+        first_answer(fastapi_url, body)
+        print(f"\nIssue 11's ratios at 16 connections in {rounds} rounds ({seconds:g} s per row):")
+        print("| round | predict req/s | GET floor req/s | FastAPI req/s | predict / GET floor | predict / FastAPI |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        floor_ratios, fastapi_ratios = [], []
+        for number in range(1, rounds + 1):
+
+            def rate(pid, url, data):
+                return measured(pid, partial(wrk, url, 16, seconds, data, work), seconds)["rps"]
+
+            predict = rate(servekit_server.pid, base + PREDICT_PATH, body)
+            floor = rate(servekit_server.pid, f"{base}/v2/health/live", None)
+            python = rate(fastapi.pid, fastapi_url, body)
+            floor_ratios.append(predict / floor)
+            fastapi_ratios.append(predict / python)
+            print(
+                f"| {number} | {predict:,.0f} | {floor:,.0f} | {python:,.0f} "
+                f"| {floor_ratios[-1]:.2f} | {fastapi_ratios[-1]:.2f}x |",
+                flush=True,
+            )
+    for what, ratios, target, unit in (
+        ("predict / GET floor", floor_ratios, 0.6, ""),
+        ("predict / FastAPI", fastapi_ratios, 5, "x"),
+    ):
+        median = float(np.median(ratios))
+        verdict = "met" if median >= target else "NOT met"
+        print(
+            f"  median {what}: {median:.2f}{unit} (target >= {target:g}{unit}: {verdict}); "
+            f"rounds range {min(ratios):.2f}-{max(ratios):.2f}{unit}"
+        )
+
+
 def ratio_line(what: str, numerator: float | None, denominator: float | None, target: float, unit: str) -> str:
     if not numerator or not denominator:
         return f"  {what}: n/a (a row is missing from this run)"
@@ -192,6 +244,35 @@ def ratio_line(what: str, numerator: float | None, denominator: float | None, ta
     )
 
 
+def report(rows: list, plot_dir: Path) -> None:
+    """The table, the plot and issue 11's ratios at 16 connections, from one row each."""
+    print_wrk_table(rows)
+
+    def rps(label: str, connections: int) -> float | None:
+        return next((r["rps"] for name, c, r in rows if name == label and c == connections), None)
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for label, connections, r in rows:
+        series.setdefault(label, []).append((connections, r["rps"]))
+    # Only the rows measured at more than one connection count make lines.
+    series = {label: points for label, points in series.items() if len(points) > 1}
+    throughput_by_connections(
+        series,
+        "REST predict (MNIST MLP, batch 1) against connections, wrk on the same 2 cores",
+        plot_dir / "rest_throughput.png",
+    )
+
+    print("\nIssue 11's targets, at 16 connections, this run:")
+    print(ratio_line("servekit predict / servekit GET floor", rps(SERVEKIT, 16), rps(FLOOR, 16), 0.60, ""))
+    print(ratio_line("servekit predict / FastAPI + uvicorn + onnxruntime", rps(SERVEKIT, 16), rps(FASTAPI, 16), 5, "x"))
+    body_floor, floor = rps(BODY_FLOOR, 16), rps(FLOOR, 16)
+    if body_floor and floor:
+        print(
+            f"  for scale: the predict body answered 405 unread / GET floor: {body_floor:,.0f} / {floor:,.0f}"
+            f" = {body_floor / floor:.2f} (the most any predict handler could reach)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="wrk duration per row")
@@ -199,6 +280,7 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16,64", help="connection counts (comma-separated)")
     parser.add_argument("--baseline-site", default=None, help="also run the servekit rows of the build installed here")
     parser.add_argument("--plot-dir", type=Path, default=DEFAULT_DIR, help="where the PNG plot goes")
+    parser.add_argument("--rounds", type=int, default=1, help="N > 1: the ratios again in N rounds, with medians")
     parser.add_argument(
         "--only",
         default="servekit,fastapi-ort,flask-ort,flask-servekit,gunicorn-ort,gunicorn-servekit",
@@ -282,31 +364,9 @@ def main() -> None:
                     rows.append((label, connections, result))
                     print(f"  done: {label} @ {connections}: {result['rps']:,.0f} req/s", flush=True)
 
-    print_wrk_table(rows)
-
-    def rps(label: str, connections: int) -> float | None:
-        return next((r["rps"] for name, c, r in rows if name == label and c == connections), None)
-
-    series: dict[str, list[tuple[int, float]]] = {}
-    for label, connections, r in rows:
-        series.setdefault(label, []).append((connections, r["rps"]))
-    # Only the rows measured at more than one connection count make lines.
-    series = {label: points for label, points in series.items() if len(points) > 1}
-    throughput_by_connections(
-        series,
-        "REST predict (MNIST MLP, batch 1) against connections, wrk on the same 2 cores",
-        args.plot_dir / "rest_throughput.png",
-    )
-
-    print("\nIssue 11's targets, at 16 connections, this run:")
-    print(ratio_line("servekit predict / servekit GET floor", rps(SERVEKIT, 16), rps(FLOOR, 16), 0.60, ""))
-    print(ratio_line("servekit predict / FastAPI + uvicorn + onnxruntime", rps(SERVEKIT, 16), rps(FASTAPI, 16), 5, "x"))
-    body_floor, floor = rps(BODY_FLOOR, 16), rps(FLOOR, 16)
-    if body_floor and floor:
-        print(
-            f"  for scale: the predict body answered 405 unread / GET floor: {body_floor:,.0f} / {floor:,.0f}"
-            f" = {body_floor / floor:.2f} (the most any predict handler could reach)"
-        )
+        report(rows, args.plot_dir)
+        if args.rounds > 1 and {"servekit", "fastapi-ort"} <= set(only):
+            ratio_rounds(args.rounds, args.seconds, work, model_dir, body)
 
 
 if __name__ == "__main__":
