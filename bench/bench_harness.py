@@ -120,6 +120,33 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """How many established connections on `port` each process under `pid`
+    that listens on it holds, most first: whether a multi-worker server's
+    accept() spread the load generator's connections over its workers."""
+    wanted = f"{port:04X}"
+    listening, established = set(), set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[1].rsplit(":", 1)[1] != wanted:
+                    continue
+                {"0A": listening, "01": established}.get(fields[3], set()).add(fields[9])
+    counts = []
+    for p in _descendants(pid):
+        inodes = set()
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{p}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+        if inodes & listening:
+            counts.append(len(inodes & established))
+    return sorted(counts, reverse=True)
+
+
 def measured(pid: int, run, seconds: float) -> dict:
     """run() with the server's CPU time per request added as server_us: what a
     request costs the server, whatever the load generator costs."""

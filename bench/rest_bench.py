@@ -34,8 +34,9 @@ in the same run, labelled [baseline].
 --rounds N (N > 1) then measures the two ratios again in N rounds, with
 servekit-server and FastAPI both up: each round runs servekit predict, its
 GET floor and FastAPI predict at 16 connections one after the other, and
-gives the round's ratios. It prints every round and the median of each
-ratio: on a VM whose speed drifts by tens of percent from one row to the
+gives the round's ratios, with how many of wrk's connections each uvicorn
+worker held halfway through FastAPI's row. It prints every round and the
+median of each ratio: on a VM whose speed drifts by tens of percent from one row to the
 next, one row can decide a one-row ratio; rounds show the spread.
 """
 
@@ -48,6 +49,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -59,6 +61,7 @@ import servekit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_harness import (  # noqa: E402
+    connections_per_worker,
     free_port,
     measured,
     print_header,
@@ -204,8 +207,11 @@ def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body:
         first_answer(base + PREDICT_PATH, body)
         first_answer(fastapi_url, body)
         print(f"\nIssue 11's ratios at 16 connections in {rounds} rounds ({seconds:g} s per row):")
-        print("| round | predict req/s | GET floor req/s | FastAPI req/s | predict / GET floor | predict / FastAPI |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| round | predict req/s | GET floor req/s | FastAPI req/s | FastAPI connections per worker "
+            "| predict / GET floor | predict / FastAPI |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|")
         floor_ratios, fastapi_ratios = [], []
         for number in range(1, rounds + 1):
 
@@ -214,11 +220,20 @@ def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body:
 
             predict = rate(servekit_server.pid, base + PREDICT_PATH, body)
             floor = rate(servekit_server.pid, f"{base}/v2/health/live", None)
+            # Which uvicorn worker accept()ed which connection decides FastAPI's
+            # rate (all 16 on one worker ran at ~60% of the rate of a spread here):
+            # counted halfway through the row.
+            spread: list[int] = []
+            sampler = threading.Timer(
+                seconds / 2, partial(lambda out: out.extend(connections_per_worker(fastapi.pid, fastapi_port)), spread)
+            )
+            sampler.start()
             python = rate(fastapi.pid, fastapi_url, body)
+            sampler.join()
             floor_ratios.append(predict / floor)
             fastapi_ratios.append(predict / python)
             print(
-                f"| {number} | {predict:,.0f} | {floor:,.0f} | {python:,.0f} "
+                f"| {number} | {predict:,.0f} | {floor:,.0f} | {python:,.0f} | {'/'.join(map(str, spread)) or 'n/a'} "
                 f"| {floor_ratios[-1]:.2f} | {fastapi_ratios[-1]:.2f}x |",
                 flush=True,
             )
