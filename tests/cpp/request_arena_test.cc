@@ -23,8 +23,8 @@ TEST(RequestArenaTest, HandsOutTheBlockInOrderAlignedAndAfterResetFromItsStartAg
   EXPECT_TRUE(Aligned(aligned, 8));
   EXPECT_EQ(static_cast<char*>(aligned), first + 8);  // padded from 3 up to 8
   EXPECT_EQ(arena.used(), 24u);
-  arena.Deallocate(aligned);  // inside the block: nothing to free
-  arena.Deallocate(first);
+  arena.Deallocate(aligned, 8);  // inside the block: nothing to free
+  arena.Deallocate(first, 1);
   arena.Reset();
   EXPECT_EQ(arena.used(), 0u);
   EXPECT_EQ(arena.Allocate(1, 1), first);
@@ -46,9 +46,28 @@ TEST(RequestArenaTest, PastTheBlockItAllocatesFromTheHeapAndFreesThat) {
   EXPECT_TRUE(huge < start || huge >= start + RequestArena::kBlockBytes);
   huge[(size_t{1} << 20) - 1] = 'y';
   // Freed to the heap here: a leak or a bad free fails the sanitizer build.
-  for (char* p : spilled) arena.Deallocate(p);
-  arena.Deallocate(huge);
+  for (char* p : spilled) arena.Deallocate(p, 8);
+  arena.Deallocate(huge, 16);
   EXPECT_EQ(arena.used(), RequestArena::kBlockBytes);
+}
+
+TEST(RequestArenaTest, OverAlignedMemoryComesFromTheHeapAlignedAsAsked) {
+  RequestArena arena;
+  struct alignas(256) Line {
+    char bytes[256];
+  };
+  ArenaAllocator<Line> lines(&arena);
+  // Several, of several sizes: plain malloc's 16-byte alignment would land
+  // on 256 for all of them only by a long chance.
+  std::vector<std::pair<Line*, size_t>> taken;
+  for (size_t n = 1; n <= 8; ++n) {
+    Line* const line = lines.allocate(n);
+    EXPECT_TRUE(Aligned(line, alignof(Line))) << n;
+    line[n - 1].bytes[255] = 'x';  // really n lines (ASan checks)
+    taken.emplace_back(line, n);
+  }
+  EXPECT_EQ(arena.used(), 0u);  // none from the block, whose alignment is max_align_t's
+  for (auto [line, n] : taken) lines.deallocate(line, n);
 }
 
 TEST(RequestArenaTest, AStandardContainerGrowsThroughTheAllocatorIntoTheHeap) {

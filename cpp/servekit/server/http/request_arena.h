@@ -26,18 +26,29 @@ class RequestArena {
   RequestArena(const RequestArena&) = delete;
   RequestArena& operator=(const RequestArena&) = delete;
 
+  // `alignment` is a power of two; past the block, or above max_align_t, the
+  // memory comes from the heap, aligned as asked.
   void* Allocate(size_t bytes, size_t alignment) {
+    if (alignment > alignof(std::max_align_t)) {
+      return ::operator new(bytes, std::align_val_t(alignment));
+    }
     const size_t at = (used_ + alignment - 1) & ~(alignment - 1);
-    if (alignment <= alignof(std::max_align_t) && at <= kBlockBytes && bytes <= kBlockBytes - at) {
+    if (at <= kBlockBytes && bytes <= kBlockBytes - at) {
       used_ = at + bytes;
       return block_ + at;
     }
     return ::operator new(bytes);
   }
 
-  void Deallocate(void* p) {
+  // `p` from Allocate with the same alignment.
+  void Deallocate(void* p, size_t alignment) {
     const char* c = static_cast<const char*>(p);
-    if (c < block_ || c >= block_ + kBlockBytes) ::operator delete(p);
+    if (c >= block_ && c < block_ + kBlockBytes) return;  // the block's: freed by Reset()
+    if (alignment > alignof(std::max_align_t)) {
+      ::operator delete(p, std::align_val_t(alignment));
+    } else {
+      ::operator delete(p);
+    }
   }
 
   void Reset() { used_ = 0; }
@@ -64,7 +75,7 @@ class ArenaAllocator {
     if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
     return static_cast<T*>(arena_->Allocate(n * sizeof(T), alignof(T)));
   }
-  void deallocate(T* p, size_t) { arena_->Deallocate(p); }
+  void deallocate(T* p, size_t) { arena_->Deallocate(p, alignof(T)); }
 
   RequestArena* arena() const { return arena_; }
 
