@@ -121,9 +121,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def connections_per_worker(pid: int, port: int) -> list[int]:
-    """How many established connections on `port` each process under `pid`
-    that listens on it holds, most first: whether a multi-worker server's
-    accept() spread the load generator's connections over its workers."""
+    """How many established connections on `port` each worker under `pid`
+    holds, most first: whether a multi-worker server's accept() spread the
+    load generator's connections over its workers. A worker is a process
+    that listens on `port`; a supervisor that listens too but has listening
+    children (uvicorn's) is not counted."""
     wanted = f"{port:04X}"
     listening, established = set(), set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -133,7 +135,7 @@ def connections_per_worker(pid: int, port: int) -> list[int]:
                 if fields[1].rsplit(":", 1)[1] != wanted:
                     continue
                 {"0A": listening, "01": established}.get(fields[3], set()).add(fields[9])
-    counts = []
+    counts = {}
     for p in _descendants(pid):
         inodes = set()
         with contextlib.suppress(OSError):
@@ -143,8 +145,10 @@ def connections_per_worker(pid: int, port: int) -> list[int]:
                     if target.startswith("socket:["):
                         inodes.add(target[8:-1])
         if inodes & listening:
-            counts.append(len(inodes & established))
-    return sorted(counts, reverse=True)
+            counts[p] = len(inodes & established)
+    if len(counts) > 1:
+        counts.pop(pid, None)
+    return sorted(counts.values(), reverse=True)
 
 
 def measured(pid: int, run, seconds: float) -> dict:
