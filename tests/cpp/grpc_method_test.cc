@@ -6,6 +6,7 @@
 
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "servekit/proto/grpc/health.pb.h"
 
@@ -35,6 +36,27 @@ TEST(GrpcMethodTest, TypedUnaryParsesCallsAndSerializes) {
   EXPECT_EQ(garbage.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(garbage.message().find("grpc.health.v1.HealthCheckRequest"), absl::string_view::npos)
       << garbage;
+}
+
+// Request and response live on one protobuf arena per call (no malloc per
+// message); a request far past the arena's first block still parses whole.
+TEST(GrpcMethodTest, TypedUnaryMessagesShareACallsArenaOfAnySize) {
+  GrpcMethod method = TypedUnary<Request, Response>([](const Request& request, Response* response) {
+    if (request.GetArena() == nullptr || response->GetArena() != request.GetArena()) {
+      return absl::InternalError("not on one arena");
+    }
+    response->set_status(request.service() == std::string(100000, 's') ? Response::SERVING
+                                                                       : Response::UNKNOWN);
+    return absl::OkStatus();
+  });
+  for (int call = 0; call < 3; ++call) {
+    std::string out;
+    const Status status = method.unary(Serialized(std::string(100000, 's')), &out);
+    ASSERT_TRUE(status.ok()) << status;
+    Response response;
+    ASSERT_TRUE(response.ParseFromString(out));
+    EXPECT_EQ(response.status(), Response::SERVING);
+  }
 }
 
 TEST(GrpcMethodTest, AHandlerThatThrowsFailsOnlyItsCall) {

@@ -5,6 +5,7 @@
 // Statuses are servekit Status: absl's codes are gRPC's codes, number for number.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/arena.h"
 #include "servekit/util/status.h"
 
 namespace servekit {
@@ -69,20 +71,33 @@ Status GuardedCall(Fn&& fn) noexcept {
   }
 }
 
+// The first block of a unary call's protobuf arena, on the calling thread's
+// stack: a PredictRequest's messages (its inputs map, each TensorProto and
+// its shape's dims, the ModelSpec) and a small answer's fit in it, so that
+// parsing and building them costs no malloc each. Bigger messages continue
+// in heap blocks, freed with the arena; string fields' bytes (tensor_content)
+// are on the heap either way.
+inline constexpr size_t kUnaryArenaFirstBlockBytes = 8 << 10;
+
 // A unary method from a typed handler.
 template <typename Request, typename Response, typename Fn>
 GrpcMethod TypedUnary(Fn fn) {
   GrpcMethod method;
   method.unary = [fn = std::move(fn)](absl::string_view bytes, std::string* out) -> Status {
     return GuardedCall([&]() -> Status {
-      Request request;
-      if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      alignas(std::max_align_t) char first_block[kUnaryArenaFirstBlockBytes];
+      google::protobuf::ArenaOptions options;
+      options.initial_block = first_block;
+      options.initial_block_size = sizeof(first_block);
+      google::protobuf::Arena arena(options);
+      auto* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
+      if (!request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         return absl::InvalidArgumentError(absl::StrCat(
             "the request is not a valid ", Request::descriptor()->full_name(), " message"));
       }
-      Response response;
-      RETURN_IF_ERROR(fn(request, &response));
-      if (!response.SerializeToString(out))
+      auto* response = google::protobuf::Arena::CreateMessage<Response>(&arena);
+      RETURN_IF_ERROR(fn(*request, response));
+      if (!response->SerializeToString(out))
         return absl::InternalError("cannot serialize the response");
       return absl::OkStatus();
     });
