@@ -62,6 +62,26 @@ TEST(GrpcFramingTest, ReaderSplitsMessagesArrivingInAnyChunks) {
   }
 }
 
+// Whole messages are taken straight from the chunk they arrive in; only a
+// cut-off message's start is kept, and then completed from the next chunk.
+TEST(GrpcFramingTest, ReaderKeepsOnlyTheStartOfAMessageStillToCome) {
+  const std::string third = Framed("ccc");
+  const std::string first_chunk = Framed("a") + Framed("bb") + third.substr(0, 6);
+  GrpcFrameReader reader(1 << 20);
+  std::vector<std::string> messages;
+  ASSERT_TRUE(reader.Add(first_chunk, &messages).ok());
+  EXPECT_EQ(messages, (std::vector<std::string>{"a", "bb"}));
+  EXPECT_EQ(reader.buffered_bytes(), 6u);
+  // The rest of "ccc", a whole "dddd" and a prefix alone.
+  const std::string second_chunk = third.substr(6) + Framed("dddd") + Framed("e").substr(0, 2);
+  ASSERT_TRUE(reader.Add(second_chunk, &messages).ok());
+  EXPECT_EQ(messages, (std::vector<std::string>{"a", "bb", "ccc", "dddd"}));
+  EXPECT_EQ(reader.buffered_bytes(), 2u);
+  ASSERT_TRUE(reader.Add(Framed("e").substr(2), &messages).ok());
+  EXPECT_EQ(messages.back(), "e");
+  EXPECT_TRUE(reader.at_boundary());
+}
+
 TEST(GrpcFramingTest, ReaderKnowsWhenAMessageIsCutOff) {
   GrpcFrameReader reader(1 << 20);
   std::vector<std::string> messages;

@@ -61,9 +61,15 @@ struct GrpcConnection::Stream {
   explicit Stream(int32_t id, size_t max_message_bytes) : id(id), reader(max_message_bytes) {}
 
   const int32_t id;
-  // Request headers.
-  std::string path, method, content_type;
-  const GrpcMethod* handler_method = nullptr;
+  // Request headers, as BeginCall needs them, with no copy of a known call's
+  // text: :path's entry in the method table (the path itself kept only when
+  // the table has no such method, for the error), and whether :method and
+  // content-type are what gRPC sends.
+  const GrpcMethod* path_method = nullptr;
+  std::string unknown_path;
+  bool post = false;
+  bool grpc_content_type = false;
+  const GrpcMethod* handler_method = nullptr;  // set once the call has begun
   GrpcFrameReader reader;
   std::vector<std::string> messages;  // unary: the request
   absl::Time started = absl::Now();
@@ -134,16 +140,19 @@ struct GrpcConnection::Callbacks {
                       size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
                       void* user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    Stream* stream = Self(user_data)->Find(frame->hd.stream_id);
+    GrpcConnection* self = Self(user_data);
+    Stream* stream = self->Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
     const absl::string_view key(reinterpret_cast<const char*>(name), name_length);
     const absl::string_view text(reinterpret_cast<const char*>(value), value_length);
     if (key == ":path") {
-      stream->path = std::string(text);
+      const auto it = self->methods_->find(text);
+      stream->path_method = it == self->methods_->end() ? nullptr : &it->second;
+      stream->unknown_path = stream->path_method == nullptr ? std::string(text) : std::string();
     } else if (key == ":method") {
-      stream->method = std::string(text);
+      stream->post = text == "POST";
     } else if (key == "content-type") {
-      stream->content_type = std::string(text);
+      stream->grpc_content_type = absl::StartsWith(text, "application/grpc");
     } else if (key == "grpc-encoding") {
       stream->reader.set_encoding(std::string(text));
     } else if (key == "grpc-timeout") {
@@ -522,26 +531,23 @@ GrpcConnection::Stream* GrpcConnection::Find(int32_t stream_id) {
 
 void GrpcConnection::BeginCall(Stream* stream) {
   // Not a gRPC call at all: a bare HTTP status ends the stream.
-  const char* refused = stream->method != "POST"                                      ? "405"
-                        : !absl::StartsWith(stream->content_type, "application/grpc") ? "415"
-                                                                                      : nullptr;
+  const char* refused = !stream->post ? "405" : !stream->grpc_content_type ? "415" : nullptr;
   if (refused != nullptr) {
     const nghttp2_nv headers[] = {Header(":status", refused)};
     nghttp2_submit_response(session_, stream->id, headers, std::size(headers), nullptr);
     stream->finished = stream->headers_submitted = true;
     return;
   }
-  auto it = methods_->find(stream->path);
-  if (it == methods_->end()) {
-    FinishCall(stream,
-               absl::UnimplementedError(absl::StrCat("unknown gRPC method ", stream->path)));
+  if (stream->path_method == nullptr) {
+    FinishCall(stream, absl::UnimplementedError(
+                           absl::StrCat("unknown gRPC method ", stream->unknown_path)));
     return;
   }
-  stream->handler_method = &it->second;
-  if (it->second.streaming) {
+  stream->handler_method = stream->path_method;
+  if (stream->handler_method->streaming) {
     stream->writer = std::make_shared<Writer>(weak_from_this(), strand_, stream->id);
     const Status started = GuardedCall([&] {
-      stream->handler = it->second.streaming(stream->writer);
+      stream->handler = stream->handler_method->streaming(stream->writer);
       return absl::OkStatus();
     });
     if (!started.ok()) FinishCall(stream, started);

@@ -63,10 +63,17 @@ std::string PercentEncodeGrpcMessage(absl::string_view text) {
 
 Status GrpcFrameReader::Add(absl::string_view bytes, std::vector<std::string>* messages) {
   if (!error_.ok()) return error_;
-  buffer_.append(bytes.data(), bytes.size());
+  // Frames are read where the bytes are: in `bytes` itself when nothing is
+  // buffered (a unary request's message usually arrives whole in one chunk,
+  // and is then copied once, into its message), else after what is buffered.
+  absl::string_view data = bytes;
+  if (!buffer_.empty()) {
+    buffer_.append(bytes.data(), bytes.size());
+    data = buffer_;
+  }
   size_t at = 0;
-  while (buffer_.size() - at >= kGrpcFrameHeaderBytes) {
-    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
+  while (data.size() - at >= kGrpcFrameHeaderBytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data() + at);
     const size_t length =
         (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | size_t{p[4]};
     if (p[0] > 1) {
@@ -85,25 +92,29 @@ Status GrpcFrameReader::Add(absl::string_view bytes, std::vector<std::string>* m
                                                          length, " vs. ", max_message_bytes_, ")"));
       break;
     }
-    if (buffer_.size() - at - kGrpcFrameHeaderBytes < length) break;
+    if (data.size() - at - kGrpcFrameHeaderBytes < length) break;
+    const absl::string_view payload = data.substr(at + kGrpcFrameHeaderBytes, length);
     if (p[0] == 1) {
-      StatusOr<std::string> message =
-          Decompress(absl::string_view(buffer_).substr(at + kGrpcFrameHeaderBytes, length));
+      StatusOr<std::string> message = Decompress(payload);
       if (!message.ok()) {
         error_ = message.status();
         break;
       }
       messages->push_back(*std::move(message));
     } else {
-      messages->emplace_back(buffer_, at + kGrpcFrameHeaderBytes, length);
+      messages->emplace_back(payload.data(), payload.size());
     }
     at += kGrpcFrameHeaderBytes + length;
   }
   if (!error_.ok()) {
-    buffer_.clear();
+    std::string().swap(buffer_);
     return error_;
   }
-  buffer_.erase(0, at);
+  if (buffer_.empty()) {
+    buffer_.assign(data.data() + at, data.size() - at);  // the start of a message still to come
+  } else {
+    buffer_.erase(0, at);
+  }
   return absl::OkStatus();
 }
 
