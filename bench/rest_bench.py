@@ -36,8 +36,9 @@ servekit-server and FastAPI both up: each round runs servekit predict, its
 GET floor and FastAPI predict at 16 connections one after the other, and
 gives the round's ratios, with how many of wrk's connections each uvicorn
 worker held halfway through FastAPI's row. It prints every round and the
-median of each ratio: on a VM whose speed drifts by tens of percent from one row to the
-next, one row can decide a one-row ratio; rounds show the spread.
+median of each ratio: on a VM whose speed drifts by tens of percent from
+one row to the next, one row can decide a one-row ratio; rounds show the
+spread.
 """
 
 from __future__ import annotations
@@ -192,6 +193,19 @@ def first_answer(url: str, body: str, timeout: float = 90) -> np.ndarray:
             time.sleep(0.2)
 
 
+def during(delay: float, sample, run):
+    """run()'s result, and sample()'s, taken `delay` seconds into the run (None if run() ended first)."""
+    taken = []
+    timer = threading.Timer(delay, lambda: taken.append(sample()))
+    timer.start()
+    try:
+        result = run()
+    finally:
+        timer.cancel()
+        timer.join()
+    return result, (taken[0] if taken else None)
+
+
 def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body: str) -> None:
     """Issue 11's ratios at 16 connections in `rounds` rounds (--rounds, above)."""
     _, fastapi_command = python_stacks(work)["fastapi-ort"]
@@ -220,20 +234,18 @@ def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body:
 
             predict = rate(servekit_server.pid, base + PREDICT_PATH, body)
             floor = rate(servekit_server.pid, f"{base}/v2/health/live", None)
-            # Which uvicorn worker accept()ed which connection decides FastAPI's
-            # rate (all 16 on one worker ran at ~60% of the rate of a spread here):
-            # counted halfway through the row.
-            spread: list[int] = []
-            sampler = threading.Timer(
-                seconds / 2, partial(lambda out: out.extend(connections_per_worker(fastapi.pid, fastapi_port)), spread)
+            # Which uvicorn worker accept()ed which connection can sway FastAPI's
+            # rate, so the spread is shown beside it.
+            python, spread = during(
+                seconds / 2,
+                partial(connections_per_worker, fastapi.pid, fastapi_port),
+                partial(rate, fastapi.pid, fastapi_url, body),
             )
-            sampler.start()
-            python = rate(fastapi.pid, fastapi_url, body)
-            sampler.join()
             floor_ratios.append(predict / floor)
             fastapi_ratios.append(predict / python)
+            workers = "/".join(map(str, spread or [])) or "n/a"
             print(
-                f"| {number} | {predict:,.0f} | {floor:,.0f} | {python:,.0f} | {'/'.join(map(str, spread)) or 'n/a'} "
+                f"| {number} | {predict:,.0f} | {floor:,.0f} | {python:,.0f} | {workers} "
                 f"| {floor_ratios[-1]:.2f} | {fastapi_ratios[-1]:.2f}x |",
                 flush=True,
             )
