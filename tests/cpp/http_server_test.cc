@@ -75,6 +75,9 @@ void Echo(const HttpRequest& request, HttpResponse* response) {
   response->body = absl::StrCat(request.method, " ", request.target, " ", request.body);
 }
 
+constexpr char kGetClose[] = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+constexpr char kGetKeepAlive[] = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+
 TEST(HttpServerTest, AnswersRequestsInOrderOnAKeepAliveConnection) {
   auto server = HttpServer::Start(Options(), Echo);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -89,6 +92,81 @@ TEST(HttpServerTest, AnswersRequestsInOrderOnAKeepAliveConnection) {
   const size_t a = all.find("POST /a abc"), b = all.find("GET /b?q=1 "), c = all.find("GET /c ");
   EXPECT_TRUE(a < b && b < c && c != std::string::npos) << all;
   EXPECT_TRUE(absl::StrContains(all, "Server: servekit")) << all;
+}
+
+// Requests that arrive together are parsed from the buffer one after another
+// (no read between them) and answered in order; a pipeline that fills many
+// reads is answered whole.
+TEST(HttpServerTest, ALongPipelineSentAtOnceIsAnsweredInOrder) {
+  auto server = HttpServer::Start(Options(), Echo);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client client((*server)->port());
+  ASSERT_TRUE(client.connected());
+  constexpr int kRequests = 3000;  // ~100 KB: several of the session's 16 KB reads
+  std::string pipeline;
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StrAppend(&pipeline, "GET /", i, " HTTP/1.1\r\nHost: x\r\n",
+                    i + 1 == kRequests ? "Connection: close\r\n" : "", "\r\n");
+  }
+  std::thread sender([&] { client.Send(pipeline); });
+  const std::string all = client.ReadAll();
+  sender.join();
+  EXPECT_EQ(Client::CountOf(all, "HTTP/1.1 200 OK"), kRequests);
+  size_t at = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    at = all.find(absl::StrCat("GET /", i, " "), at);
+    ASSERT_NE(at, std::string::npos) << "answer " << i << " is missing or out of order";
+  }
+}
+
+// An answer larger than the socket's send buffer is written in part at once
+// and the rest as the client reads: a client that waits before reading gets
+// every byte, in order.
+TEST(HttpServerTest, AnAnswerLargerThanTheSocketBufferArrivesWholeToALateReader) {
+  constexpr size_t kBytes = size_t{24} << 20;
+  HttpServerOptions options = Options();
+  options.timeout = absl::Seconds(10);
+  auto server = HttpServer::Start(options, [](const HttpRequest&, HttpResponse* response) {
+    response->content_type = "text/plain";
+    response->body.resize(kBytes);
+    for (size_t i = 0; i < kBytes; ++i) response->body[i] = static_cast<char>('a' + i % 23);
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client client((*server)->port());
+  client.Send(kGetClose);
+  absl::SleepFor(absl::Milliseconds(300));  // the server's first write fills the buffers
+  const std::string all = client.ReadAll();
+  const size_t body = all.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  ASSERT_EQ(all.size() - body - 4, kBytes);
+  for (size_t i = 0; i < kBytes; ++i) {
+    ASSERT_EQ(all[body + 4 + i], static_cast<char>('a' + i % 23)) << "byte " << i;
+  }
+}
+
+// A client that reads none of its answer is disconnected once the timeout
+// has passed, and the server goes on serving others meanwhile.
+TEST(HttpServerTest, AClientThatReadsNothingOfItsAnswerIsDisconnectedAfterTheTimeout) {
+  auto server =
+      HttpServer::Start(Options(), [](const HttpRequest& request, HttpResponse* response) {
+        response->content_type = "text/plain";
+        response->body = request.target == "/big" ? std::string(size_t{64} << 20, 'x') : "small";
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client stuck((*server)->port());
+  stuck.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  absl::SleepFor(absl::Milliseconds(100));
+  {
+    Client other((*server)->port());
+    other.Send(kGetClose);
+    EXPECT_TRUE(absl::StrContains(other.ReadAll(), "small"));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while ((*server)->open_connections() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ((*server)->open_connections(), 0) << "the stuck client's connection is still open";
+  EXPECT_LT(stuck.ReadAll().size(), size_t{64} << 20);
 }
 
 // A connection reuses its request's header memory (RequestArena) and its body
@@ -234,9 +312,6 @@ TEST(HttpServerTest, BadAddressesAndBusyPortsAreClearErrors) {
   EXPECT_EQ(busy.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(busy.message(), "cannot bind")) << busy;
 }
-
-constexpr char kGetClose[] = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-constexpr char kGetKeepAlive[] = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
 
 TEST(HttpServerTest, IdleConnectionsCloseAfterTheIdleTimeoutWhileRequestsHaveTheirOwn) {
   HttpServerOptions options = Options();

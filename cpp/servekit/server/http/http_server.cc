@@ -1,5 +1,6 @@
 #include "servekit/server/http/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +11,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -55,6 +58,20 @@ std::string Recycled(std::string& buffer) {
   }
   buffer = std::string();
   return kept;
+}
+
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// How often the server looks for connections past their deadline: a quarter
+// of the shortest timeout, within [10 ms, 1 s]. A timeout therefore fires up
+// to a quarter late (at most a second).
+std::chrono::nanoseconds SweepInterval(const HttpServerOptions& options) {
+  const absl::Duration quarter = std::min(options.timeout, options.idle_timeout) / 4;
+  return absl::ToChronoNanoseconds(std::clamp(quarter, absl::Milliseconds(10), absl::Seconds(1)));
 }
 
 absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
@@ -144,12 +161,23 @@ struct HttpServer::Impl {
   std::atomic<bool> draining{false};
   IoContextPool pool;      // one io_context per thread; each session stays on one
   AcceptLoop accept_loop;  // on pool.first()
+  // One timer for every connection's deadlines (see Sweep), on pool.first();
+  // declared after the pool, so that it goes before its io_context does.
+  asio::steady_timer sweep_timer{pool.first()};
+  const std::chrono::nanoseconds sweep_interval = SweepInterval(options);
   std::mutex stop_mu;
   bool stopped = false;
   bool drained = true;
 
   void StartSession(tcp::socket socket);
   void EvictOldestIdle();
+  // Ends what has outlived its deadline on each connection (an idle wait, a
+  // request's read, a response's write), then waits sweep_interval and goes
+  // again. Why not a timer per connection: arming and cancelling one for the
+  // idle wait, the read and the write cost every request three timer-queue
+  // updates, three queued handlers and, whenever the earliest deadline moved
+  // (always, at one connection), a timerfd_settime system call each.
+  void Sweep();
   std::vector<std::shared_ptr<HttpSession>> LiveSessions();
 };
 
@@ -175,7 +203,7 @@ class Extras final : public HttpRequestExtras {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {
+      : socket_(std::move(socket)), server_(server) {
     // Beast reads at most the buffer's free capacity per system call: an
     // empty buffer would take a predict body ~200 bytes at a time.
     buffer_.reserve(kReadChunk);
@@ -188,15 +216,41 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(),
+    asio::dispatch(socket_.get_executor(),
                    beast::bind_front_handler(&HttpSession::Read, shared_from_this()));
   }
 
   // Closes the connection if it is waiting for a request that has not begun
   // to arrive (drain, eviction at the connection cap).
   void CloseIfIdle() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (self->idle_since_ns_.load() != 0) self->Close();
+    });
+  }
+
+  // Whether the connection's current wait (for a request, its bytes or its
+  // response's write) has a deadline that `now_ns` (steady clock) has passed.
+  // Any thread.
+  bool PastDeadline(int64_t now_ns) const {
+    const int64_t deadline = deadline_ns_.load(std::memory_order_relaxed);
+    return deadline != 0 && now_ns >= deadline;
+  }
+
+  // Ends the wait that PastDeadline found late, unless it has ended meanwhile:
+  // an idle connection or a stalled write is closed; a request still being
+  // read is answered 408 (or closed if none of it came). Any thread.
+  void OnDeadline() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      if (!self->PastDeadline(SteadyNanos())) return;
+      const Wait wait = self->wait_;
+      self->ClearDeadline();
+      if (wait == Wait::kRequest) {
+        self->timed_out_ = true;
+        beast::error_code ignored;
+        self->socket_.cancel(ignored);  // OnRead then sees the timeout
+      } else {
+        self->Close();
+      }
     });
   }
 
@@ -205,30 +259,43 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   int64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
 
  private:
+  // What the connection waits for, each with its own deadline (on its executor).
+  enum class Wait { kNothing, kIdle, kRequest, kWrite };
+
+  void SetDeadline(Wait wait, absl::Duration after) {
+    wait_ = wait;
+    const int64_t now = SteadyNanos();
+    const int64_t ns = absl::ToInt64Nanoseconds(std::max(after, absl::ZeroDuration()));
+    const int64_t max = std::numeric_limits<int64_t>::max();
+    deadline_ns_.store(ns > max - now ? max : std::max<int64_t>(now + ns, 1),
+                       std::memory_order_relaxed);
+  }
+  void ClearDeadline() {
+    wait_ = Wait::kNothing;
+    deadline_ns_.store(0, std::memory_order_relaxed);
+  }
+
   // Waits for the first byte of the next request for up to idle_timeout;
   // the request timeout starts with that byte.
   void Read() {
     if (buffer_.size() > 0) return ReadRequest();  // pipelined: already here
     if (server_->draining) return Close();
     idle_since_ns_ = absl::GetCurrentTimeNanos();
-    read_timer_.expires_after(absl::ToChronoNanoseconds(server_->options.idle_timeout));
-    read_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-      if (auto self = weak.lock(); self && !ec && self->idle_since_ns_.load() != 0) self->Close();
-    });
+    SetDeadline(Wait::kIdle, server_->options.idle_timeout);
     // A read rather than a wait for readability: asio re-arms the socket in
     // epoll (an epoll_ctl system call) for every wait, but not for a read,
     // and the bytes read here are the request's first ones anyway.
-    stream_.socket().async_read_some(
-        buffer_.prepare(kReadChunk),
-        [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-          self->buffer_.commit(bytes);
-          self->idle_since_ns_ = 0;
-          self->read_timer_.cancel();
-          // Closed meanwhile (idle timeout, drain, eviction) with the read's
-          // completion already queued: the request read so far must not run.
-          if (ec || !self->stream_.socket().is_open()) return self->Close();
-          self->ReadRequest();
-        });
+    socket_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                              self->buffer_.commit(bytes);
+                              self->idle_since_ns_ = 0;
+                              self->ClearDeadline();
+                              // Closed meanwhile (idle timeout, drain, eviction)
+                              // with the read's completion already queued: the
+                              // request read so far must not run.
+                              if (ec || !self->socket_.is_open()) return self->Close();
+                              self->ReadRequest();
+                            });
   }
 
   void ReadRequest() {
@@ -240,33 +307,35 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(body)),
                     std::forward_as_tuple(ArenaAllocator<char>(&arena_)));
     parser_->body_limit(server_->options.max_body_bytes);
-    // Our own timer rather than the stream's expiry, which would close the
-    // socket before a 408 could be written.
-    stream_.expires_never();
     timed_out_ = false;
-    read_timer_.expires_after(absl::ToChronoNanoseconds(server_->options.timeout));
-    read_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-      if (auto self = weak.lock(); self && !ec && self->reading_) {
-        self->timed_out_ = true;
-        beast::error_code ignored;
-        self->stream_.socket().cancel(ignored);
+    SetDeadline(Wait::kRequest, server_->options.timeout);
+    // The first read usually brought the whole request: parse what is here
+    // at once. Beast's async_read would post its way through the scheduler
+    // twice first (each a queued handler and an epoll_wait system call).
+    beast::error_code ec;
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
       }
-    });
-    reading_ = true;
-    http::async_read(stream_, buffer_, *parser_,
+      if (ec || used == 0) break;
+    }
+    if (ec || parser_->is_done()) return OnRead(ec, 0);
+    http::async_read(socket_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
-    reading_ = false;
-    read_timer_.cancel();
+    ClearDeadline();
     if (ec && timed_out_) ec = beast::error::timeout;
     if (ec) return OnReadError(ec);
     Request& request = parser_->get();
     ++server_->in_flight;
     HttpResponse response;
     response.body = Recycled(body_);  // the last answer's, sent by now
-    const Extras extras(request, stream_.socket());
+    const Extras extras(request, socket_);
     try {
       server_->handler(HttpRequest{View(request.method_string()), View(request.target()),
                                    request.body(), &extras},
@@ -310,33 +379,57 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     body_.clear();
     if (!response.bodiless) body_ = std::move(response.body);
     const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head_), asio::buffer(body_)};
-    stream_.expires_after(absl::ToChronoNanoseconds(server_->options.timeout));
+    // An answer that fits the socket's send buffer (nearly all) is written
+    // here, with no trip through the scheduler; the rest of a longer one, or
+    // of one the peer is slow to take, is left to async_write.
+    beast::error_code ec;
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    const size_t written = ec ? 0 : socket_.write_some(buffers, ec);
+    if (!ec && written == head_.size() + body_.size()) return OnWritten(ec, keep_alive, counted);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+      return OnWritten(ec, keep_alive, counted);
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+    rest.consume(written);
+    SetDeadline(Wait::kWrite, server_->options.timeout);
     asio::async_write(
-        stream_, buffers,
+        socket_, rest,
         [self = shared_from_this(), keep_alive, counted](beast::error_code ec, size_t) {
-          if (counted) --self->server_->in_flight;
-          if (ec || !keep_alive) return self->Close();
-          self->Read();
+          self->OnWritten(ec, keep_alive, counted);
         });
   }
 
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+  void OnWritten(beast::error_code ec, bool keep_alive, bool counted) {
+    ClearDeadline();
+    if (counted) --server_->in_flight;
+    if (ec || !keep_alive) return Close();
+    if (buffer_.size() > 0) {
+      // Pipelined requests are already here: the next one runs from the
+      // scheduler, so that a long pipeline cannot nest calls without bound.
+      asio::post(socket_.get_executor(),
+                 beast::bind_front_handler(&HttpSession::Read, shared_from_this()));
+      return;
+    }
+    Read();
   }
 
-  beast::tcp_stream stream_;
+  void Close() {
+    ClearDeadline();
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   RequestArena arena_;  // before parser_, which frees into it when destroyed
   std::optional<RequestParser> parser_;
   std::string head_;  // the response being written: status line and fields
   std::string body_;  // and its body
-  asio::steady_timer read_timer_{stream_.get_executor()};
   std::atomic<int64_t> idle_since_ns_{0};
-  bool reading_ = false;
-  bool timed_out_ = false;
+  std::atomic<int64_t> deadline_ns_{0};  // steady clock; 0: none
+  Wait wait_ = Wait::kNothing;           // what deadline_ns_ is for
+  bool timed_out_ = false;               // the request's read was cancelled at its deadline
 };
 
 void HttpServer::Impl::StartSession(tcp::socket socket) {
@@ -363,6 +456,24 @@ void HttpServer::Impl::EvictOldestIdle() {
   if (oldest) oldest->CloseIfIdle();
 }
 
+void HttpServer::Impl::Sweep() {
+  const int64_t now = SteadyNanos();
+  std::vector<std::shared_ptr<HttpSession>> late;  // released outside the lock, as above
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu);
+    for (HttpSession* s : sessions) {
+      if (!s->PastDeadline(now)) continue;
+      if (auto alive = s->weak_from_this().lock()) late.push_back(std::move(alive));
+    }
+  }
+  for (const auto& session : late) session->OnDeadline();
+  late.clear();
+  sweep_timer.expires_after(sweep_interval);
+  sweep_timer.async_wait([this](const boost::system::error_code& error) {
+    if (!error) Sweep();
+  });
+}
+
 std::vector<std::shared_ptr<HttpSession>> HttpServer::Impl::LiveSessions() {
   std::lock_guard<std::mutex> lock(sessions_mu);
   std::vector<std::shared_ptr<HttpSession>> out;
@@ -383,6 +494,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions option
     RETURN_IF_ERROR(impl->accept_loop.Listen(impl->options.address, impl->options.port, "HTTP"));
   }
   impl->accept_loop.Start();
+  asio::post(impl->pool.first(), [impl = impl.get()] { impl->Sweep(); });
   impl->pool.Start();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

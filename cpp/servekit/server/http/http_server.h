@@ -5,7 +5,9 @@
 // - `timeout` bounds reading a request (from its first byte) and writing its
 //   response: a client that sends half a request and stalls gets 408 and is
 //   disconnected. A connection with no request under way (idle keep-alive, or
-//   newly opened and silent) is closed after `idle_timeout`.
+//   newly opened and silent) is closed after `idle_timeout`. Deadlines are
+//   checked every quarter of the shorter timeout (10 ms to 1 s), so each
+//   fires up to that much late.
 // - At most `max_connections` are open at once; at the cap the connection
 //   idle the longest is closed to let a new one in (see AcceptLoop), and
 //   accept errors (out of descriptors) back off.
