@@ -439,35 +439,52 @@ void GrpcConnection::OnRead(const boost::system::error_code& error, size_t bytes
 
 void GrpcConnection::Flush() {
   if (closed_ || writing_) return;
-  MaybeEndDrain();
-  write_buffer_.clear();
-  while (write_buffer_.size() < kMaxWriteBatchBytes) {
-    const uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
+  while (true) {
+    MaybeEndDrain();
+    write_buffer_.clear();
+    while (write_buffer_.size() < kMaxWriteBatchBytes) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) {
+        CloseSocket();
+        return;
+      }
+      if (n == 0) break;
+      write_buffer_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    if (reading_paused_ && pending_response_bytes_ <= options_.max_pending_response_bytes / 2 &&
+        nghttp2_session_want_read(session_)) {
+      reading_paused_ = false;
+      Read();
+    }
+    if (write_buffer_.empty()) {
+      if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+        // A drain has just answered the last calls; otherwise the connection
+        // was idle or broke the protocol, and its descriptor is freed at once
+        // (a flood of idle connections is closed to let others in).
+        if (draining_) {
+          CloseGracefully();
+        } else {
+          CloseSocket();
+        }
+      }
+      return;
+    }
+    // Bytes the socket's buffer takes now (nearly always all of them) are
+    // written here: an async_write would post its completion through the
+    // scheduler first (a queued handler and an epoll_wait system call).
+    boost::system::error_code error;
+    if (!socket_.non_blocking()) socket_.non_blocking(true, error);
+    const size_t written = error ? 0 : socket_.write_some(asio::buffer(write_buffer_), error);
+    if (error == asio::error::would_block || error == asio::error::try_again) error = {};
+    if (error) {
       CloseSocket();
       return;
     }
-    if (n == 0) break;
-    write_buffer_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-  }
-  if (reading_paused_ && pending_response_bytes_ <= options_.max_pending_response_bytes / 2 &&
-      nghttp2_session_want_read(session_)) {
-    reading_paused_ = false;
-    Read();
-  }
-  if (write_buffer_.empty()) {
-    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
-      // A drain has just answered the last calls; otherwise the connection
-      // was idle or broke the protocol, and its descriptor is freed at once
-      // (a flood of idle connections is closed to let others in).
-      if (draining_) {
-        CloseGracefully();
-      } else {
-        CloseSocket();
-      }
+    if (written < write_buffer_.size()) {
+      write_buffer_.erase(0, written);
+      break;
     }
-    return;
   }
   writing_ = true;
   asio::async_write(
