@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +22,7 @@
 
 #include "absl/time/clock.h"
 #include "loopback_socket.h"
+#include "servekit/server/grpc/grpc_connection.h"
 
 namespace servekit {
 namespace {
@@ -476,6 +480,52 @@ TEST_F(GrpcServerTest, APeerThatNeverReadsItsResponsesIsBoundedThenDropped) {
   EXPECT_EQ(status, "8") << "responses beyond the budget are refused";
   EXPECT_TRUE(client.ClosedByServer());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// A response far larger than the socket's buffer goes out partly at once and
+// the rest as the client reads: a client that opens its windows wide and
+// waits before reading gets every byte, in order, then the status.
+TEST(GrpcConnectionTest, AResponseLargerThanTheSocketBufferArrivesWholeToALateReader) {
+  constexpr size_t kBytes = size_t{24} << 20;
+  GrpcMethodTable methods;
+  methods["/t.T/Big"].unary = [](absl::string_view, std::string* response) {
+    response->resize(kBytes);
+    for (size_t i = 0; i < kBytes; ++i) (*response)[i] = static_cast<char>('a' + i % 23);
+    return absl::OkStatus();
+  };
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  RawClient client(acceptor.local_endpoint().port());
+  std::shared_ptr<GrpcConnection> connection = std::make_shared<GrpcConnection>(
+      io, acceptor.accept(), &methods, GrpcConnectionOptions{}, nullptr,
+      [&io] { return boost::asio::any_io_executor(io.get_executor()); });
+  connection->Start();
+  std::thread runner([&io] { io.run(); });
+  // Windows as large as HTTP/2 allows, so that only the socket holds the server back.
+  const std::string wide_window = std::string("\x00\x04", 2) + std::string("\x7f\xff\xff\xff", 4);
+  const std::string connection_increment("\x7f\xfe\xff\xff", 4);  // 2^31 - 1 - 65535
+  client.Send(std::string(kPreface) + FrameBytes(kSettings, 0, wide_window) +
+              FrameBytes(0x8, 0, connection_increment) + CallHeaders(1, "/t.T/Big") +
+              PartialMessage(1, 0, 0, /*end_stream=*/true));
+  absl::SleepFor(absl::Milliseconds(300));  // the server fills the socket's buffers meanwhile
+  std::string received;
+  HeaderDecoder decoder;
+  std::string status;
+  while (auto frame = client.Next()) {
+    if (frame->stream != 1) continue;
+    if (frame->type == kData) received += frame->payload;
+    if (frame->type == kHeaders) status = decoder.Value(frame->payload, "grpc-status");
+    if (!status.empty()) break;
+  }
+  connection->Close();
+  work.reset();
+  runner.join();
+  EXPECT_EQ(status, "0");
+  ASSERT_EQ(received.size(), 5 + kBytes) << "the 5-byte gRPC prefix and the message";
+  for (size_t i = 0; i < kBytes; ++i) {
+    ASSERT_EQ(received[5 + i], static_cast<char>('a' + i % 23)) << "byte " << i;
+  }
 }
 
 }  // namespace
