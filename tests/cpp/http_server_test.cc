@@ -288,10 +288,16 @@ TEST(HttpServerTest, StopDrainsRequestsInFlightAndClosesIdleConnections) {
   std::atomic<bool> drained{false};
   std::thread stopper([&] { drained = (*server)->Stop(absl::Seconds(10)); });
   absl::SleepFor(absl::Milliseconds(100));
-  EXPECT_EQ(idle.ReadAll(), "");  // idle: closed at once
+  // While the slow request still runs (whichever server thread it holds):
+  // the idle connection is closed at once, by the server (the client's reads
+  // would give up only after 10 s), and no new connection is taken.
+  const absl::Time asked = absl::Now();
+  EXPECT_EQ(idle.ReadAll(), "");
   Client late(port);
   EXPECT_FALSE(late.connected() && !late.ReadAll().empty())
       << "a new connection must not be served";
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(2))
+      << "the drain waited for the request in flight before closing and refusing";
   release.Notify();
   const std::string reply = busy.ReadAll();
   stopper.join();

@@ -26,10 +26,8 @@ constexpr std::chrono::milliseconds kMaxErrorBackoff{1000};
 
 }  // namespace
 
-AcceptLoop::AcceptLoop(asio::io_context& io, int max_connections, Hooks hooks)
-    : io_(io),
-      strand_(asio::make_strand(io)),
-      acceptor_(strand_),
+AcceptLoop::AcceptLoop(int max_connections, Hooks hooks)
+    : acceptor_(strand_),
       pause_timer_(strand_),
       max_connections_(std::max(1, max_connections)),
       hooks_(std::move(hooks)) {}
@@ -89,20 +87,36 @@ Status AcceptLoop::Adopt(int fd, absl::string_view what) {
   return absl::OkStatus();
 }
 
+AcceptLoop::~AcceptLoop() { Stop(); }
+
 void AcceptLoop::Start() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (thread_.joinable() || stopped_) return;
   asio::post(strand_, [this] { Accept(); });
+  thread_ = std::thread([this] { io_.run(); });
 }
 
 void AcceptLoop::Stop() {
-  std::promise<void> closed;
-  asio::post(strand_, [this, &closed] {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (thread_.joinable()) {
+    std::promise<void> closed;
+    asio::post(strand_, [this, &closed] {
+      stopped_ = true;
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      pause_timer_.cancel();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+    keep_running_.reset();
+    io_.stop();
+    thread_.join();
+  } else {
+    // Never started: no thread runs the loop, and nothing else touches it.
     stopped_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    pause_timer_.cancel();
-    closed.set_value();
-  });
-  closed.get_future().wait();
+  }
 }
 
 void AcceptLoop::Accept() {
@@ -118,7 +132,7 @@ void AcceptLoop::Accept() {
     return;
   }
   const asio::any_io_executor executor =
-      hooks_.socket_executor ? hooks_.socket_executor() : asio::make_strand(io_);
+      hooks_.socket_executor ? hooks_.socket_executor() : asio::any_io_executor(io_.get_executor());
   acceptor_.async_accept(
       executor, [this](const boost::system::error_code& error, tcp::socket socket) {
         if (stopped_ || error == asio::error::operation_aborted) return;

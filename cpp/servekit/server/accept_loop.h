@@ -11,20 +11,28 @@
 //   evicts nothing: the cap, kept below the open-file limit, is what stops
 //   connections from using up the descriptors (see open_file_limit.h).
 //
-// Lifecycle: Listen, then Start; Stop closes the listening socket (waiting
-// until no accept runs; the io_context must be running). The owner counts its
-// open connections (open_connections). Thread-safe: every method may be
-// called from any thread; accepting and the hooks run on a strand of `io`.
+// Accepting runs on a thread of the loop's own, so that no handler holds it
+// up: on a server thread, a long request (a slow predict) would delay every
+// new connection, and a drain would wait for that request before it could
+// stop accepting and close idle connections.
+//
+// Lifecycle: Listen, then Start; Stop closes the listening socket and joins
+// the loop's thread (no accept runs after it). The owner counts its open
+// connections (open_connections). Thread-safe: every method may be called
+// from any thread; accepting and the hooks run on the loop's thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "servekit/util/status.h"
 
@@ -39,12 +47,15 @@ class AcceptLoop {
     std::function<void()> evict_idle;
     // Accepted connections not yet closed.
     std::function<int()> open_connections;
-    // Where the next accepted socket runs (its executor); unset: a strand of
-    // the loop's io_context.
+    // Where the next accepted socket runs (its executor): one of the
+    // server's threads.
     std::function<boost::asio::any_io_executor()> socket_executor;
   };
 
-  AcceptLoop(boost::asio::io_context& io, int max_connections, Hooks hooks);
+  AcceptLoop(int max_connections, Hooks hooks);
+  ~AcceptLoop();  // Stop()
+  AcceptLoop(const AcceptLoop&) = delete;
+  AcceptLoop& operator=(const AcceptLoop&) = delete;
 
   // Binds and listens. InvalidArgument for a bad address or port, Unavailable
   // (naming `what` and the system's reason) when the port cannot be bound.
@@ -63,8 +74,10 @@ class AcceptLoop {
   void Accept();
   void PauseThenAccept(std::chrono::milliseconds delay);
 
-  boost::asio::io_context& io_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::io_context io_{1};  // run by thread_ alone
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running_{
+      io_.get_executor()};
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_{io_.get_executor()};
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer pause_timer_;
   const int max_connections_;
@@ -72,6 +85,8 @@ class AcceptLoop {
   int port_ = 0;
   std::chrono::milliseconds error_backoff_{0};  // on the strand
   bool stopped_ = false;                        // on the strand
+  std::thread thread_;                          // runs io_ from Start to Stop
+  std::mutex lifecycle_mu_;                     // Start and Stop
 };
 
 }  // namespace servekit

@@ -81,7 +81,7 @@ struct GrpcServer::Impl {
         models(core, options.enable_model_management),
         health({kPredictionService, kModelService}),
         pool(options.num_threads > 0 ? options.num_threads : DefaultServerThreads()),
-        accept_loop(pool.first(), options.max_connections,
+        accept_loop(options.max_connections,
                     {[this](tcp::socket socket) { StartConnection(std::move(socket)); },
                      [this] { EvictOldestIdle(); }, [this] { return OpenConnections(); },
                      [this] { return asio::any_io_executor(pool.Next().get_executor()); }}) {
@@ -109,7 +109,7 @@ struct GrpcServer::Impl {
 
   // One io_context per thread; each connection stays on one (see IoContextPool).
   IoContextPool pool;
-  AcceptLoop accept_loop;  // on pool.first()
+  AcceptLoop accept_loop;  // on a thread of its own
 
   absl::Mutex mu;
   absl::flat_hash_map<GrpcConnection*, std::shared_ptr<GrpcConnection>> connections

@@ -142,7 +142,7 @@ struct HttpServer::Impl {
       : options(std::move(o)),
         handler(std::move(h)),
         pool(options.num_threads),
-        accept_loop(pool.first(), options.max_connections,
+        accept_loop(options.max_connections,
                     {[this](tcp::socket socket) { StartSession(std::move(socket)); },
                      [this] { EvictOldestIdle(); },
                      [this] {
@@ -160,7 +160,7 @@ struct HttpServer::Impl {
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> draining{false};
   IoContextPool pool;      // one io_context per thread; each session stays on one
-  AcceptLoop accept_loop;  // on pool.first()
+  AcceptLoop accept_loop;  // on a thread of its own
   // One timer for every connection's deadlines (see Sweep), on pool.first();
   // declared after the pool, so that it goes before its io_context does.
   asio::steady_timer sweep_timer{pool.first()};
