@@ -47,8 +47,8 @@ class AcceptLoop {
     std::function<void()> evict_idle;
     // Accepted connections not yet closed.
     std::function<int()> open_connections;
-    // Where the next accepted socket runs (its executor): one of the
-    // server's threads.
+    // Where the next accepted socket runs (its executor), one of the
+    // server's threads; unset: the loop's own thread.
     std::function<boost::asio::any_io_executor()> socket_executor;
   };
 

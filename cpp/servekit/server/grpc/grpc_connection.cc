@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "servekit/server/write_what_fits.h"
 
 namespace servekit {
 
@@ -470,13 +471,8 @@ void GrpcConnection::Flush() {
       }
       return;
     }
-    // Bytes the socket's buffer takes now (nearly always all of them) are
-    // written here: an async_write would post its completion through the
-    // scheduler first (a queued handler and an epoll_wait system call).
     boost::system::error_code error;
-    if (!socket_.non_blocking()) socket_.non_blocking(true, error);
-    const size_t written = error ? 0 : socket_.write_some(asio::buffer(write_buffer_), error);
-    if (error == asio::error::would_block || error == asio::error::try_again) error = {};
+    const size_t written = WriteWhatFits(socket_, asio::buffer(write_buffer_), error);
     if (error) {
       CloseSocket();
       return;

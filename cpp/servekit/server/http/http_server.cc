@@ -27,6 +27,7 @@
 #include "servekit/server/http/request_arena.h"
 #include "servekit/server/http/response_head.h"
 #include "servekit/server/io_context_pool.h"
+#include "servekit/server/write_what_fits.h"
 #include "servekit/util/json_writer.h"
 
 namespace servekit {
@@ -379,15 +380,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     body_.clear();
     if (!response.bodiless) body_ = std::move(response.body);
     const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head_), asio::buffer(body_)};
-    // An answer that fits the socket's send buffer (nearly all) is written
-    // here, with no trip through the scheduler; the rest of a longer one, or
-    // of one the peer is slow to take, is left to async_write.
+    // The rest of a longer answer, or of one the peer is slow to take, is
+    // left to async_write.
     beast::error_code ec;
-    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-    const size_t written = ec ? 0 : socket_.write_some(buffers, ec);
-    if (!ec && written == head_.size() + body_.size()) return OnWritten(ec, keep_alive, counted);
-    if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
-      return OnWritten(ec, keep_alive, counted);
+    const size_t written = WriteWhatFits(socket_, buffers, ec);
+    if (ec || written == head_.size() + body_.size()) return OnWritten(ec, keep_alive, counted);
     beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
     rest.consume(written);
     SetDeadline(Wait::kWrite, server_->options.timeout);
