@@ -100,13 +100,9 @@ TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
   const std::vector<std::string> others = {
       // Valid JSON, but not plain: another reader decides.
       R"({"instances": [[1, 2, 3e2]]})", R"({"instances": [[1, 2, 3E-2]]})",
-      R"({"instances": [[1, 2, 0.12345678901234567]]})",        // 17 digits: over 2^53
-      R"({"instances": [[1, 2, 12345678901234567890]]})",       // 20 digits
-      R"({"instances": [[1, 2, 900719925474099.3]]})",          // over 2^53
-      R"({"instances": [[1, 2, 0.00000000000000000000001]]})",  // over 22 fraction digits
-      R"({"instances": [[1, 2, 0.1234567890123456789012]]})",
-      R"({"instances": [[1, 2, 0.0000000000000000000000000000001]]})",  // 31 fraction digits
-      R"({"\u0069nstances": [[1, 2, 3]]})", R"({"instances": [[1, 2, 3]], "signature_name": "\n"})",
+      R"({"instances": [[1, 2, 12345678901234567890]]})",  // 20 digits
+      R"({"instances": [[1, 2, 0.1234567890123456789012]]})", R"({"\u0069nstances": [[1, 2, 3]]})",
+      R"({"instances": [[1, 2, 3]], "signature_name": "\n"})",
       "{\"instances\": [[1, 2, 3]], \"signature_name\": \"caf\xc3\xa9\"}",
       R"({"instances": [[1, 2, 3]], "colour": 1})",
       R"({"signature_name": 7, "instances": [[1, 2, 3]]})",
@@ -157,23 +153,37 @@ std::string RowOf8With(const std::string& token, int position) {
 
 TEST(PlainBodyScannerTest, ReadsEveryTokenInEveryLaneAsTheGeneralPath) {
   const std::vector<std::string> numbers = {
-      "0",          "-0",         "0.0",      "-0.0",      "7",         "-7",
-      "12345678",   "-12345678",  "99999999", "1234.5678", "-1.234567", "0.1234567",
-      "0.0000001",  "10.5",       "100",      "0.10",      "3.4028235", "123456789",
-      "-123456789", "0.12345678", " 1",       "  1",       "1 ",        "\t2.5",
-      "\n-3",       "0.5\n",      "16777217", "-0.00",     "9.9999999", "1.0000000"};
+      "0", "-0", "0.0", "-0.0", "7", "-7", "12345678", "-12345678", "99999999", "1234.5678",
+      "-1.234567", "0.1234567", "0.0000001", "10.5", "100", "0.10", "3.4028235", "123456789",
+      "-123456789", "0.12345678", " 1", "  1", "1 ", "\t2.5", "\n-3", "0.5\n", "16777217", "-0.00",
+      "9.9999999", "1.0000000",
+      // Long: numpy's float32 tolist() through json.dumps, and the edges of
+      // an exact quotient (over 2^53 or 22 fraction digits: from_chars).
+      "0.4731886386871338", "0.03485250473022461", "-0.9504636526107788", "0.12345678901234567",
+      "900719925474099.3", "9007199254740993", "-9007199254740993.5", "0.00000000000000000000001",
+      "0.0000000000000000000000000000001", "1234567.123456789012", "16777217.000000001",
+      "123456789012345678.9", " 0.4731886386871338 ", "9999999999999999999",
+      "1.000000000000000001"};
   const std::vector<std::string> not_numbers = {
       "01",    "-01", "00",   "1.",   ".5",    "-.5",  "-",    "--1",   "+1",
       "1.2.3", "1e5", "1E5",  "0x1",  "1-",    "1..2", "1.-2", "\"1\"", "",
       "1 2",   "- 1", "0.0.", "1.5.", "12-34", "a",    "1,",   "1]"};
+  // Long ones, read word by word.
+  const std::vector<std::string> long_not_numbers = {
+      "0.12345678901234567.8",     "01234567890.5",        "1.234567890123e5",
+      "0.123456789012345-6",       "12345678901.",         "-.12345678901",
+      "1234567890123456789012345", "0.4731886386871338e0", "0.47318863868 71338"};
+
   for (int position = 0; position < 8; ++position) {
     for (const std::string& token : numbers) {
       EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(RowOf8With(token, position), kRowOf8))
           << "'" << token << "' at " << position;
     }
-    for (const std::string& token : not_numbers) {
-      const std::string body = RowOf8With(token, position);
-      EXPECT_FALSE(Scan(body, kRowOf8).taken) << body;
+    for (const auto* list : {&not_numbers, &long_not_numbers}) {
+      for (const std::string& token : *list) {
+        const std::string body = RowOf8With(token, position);
+        EXPECT_FALSE(Scan(body, kRowOf8).taken) << body;
+      }
     }
   }
 }
@@ -237,6 +247,16 @@ TEST(PlainBodyScannerTest, MutatedBodiesAreTakenOnlyAsTheGeneralPathReadsThem) {
   ASSERT_TRUE(TakenAsTheGeneralPathReadsIt(plain, kVector));
   // Many mutations (a digit for a digit, a space added) leave the body plain.
   EXPECT_GT(TakenMutations(plain, kVector, 7), 1000);
+}
+
+// The same over a body as Python clients send numpy's float32 values
+// (json.dumps of tolist(): 16 or 17 digits each), read word by word.
+TEST(PlainBodyScannerTest, MutatedLongNumbersAreTakenOnlyAsTheGeneralPathReadsThem) {
+  const std::string plain =
+      R"({"instances": [[0.4731886386871338, 0.03485250473022461, -0.9504636526107788],)"
+      R"( [0.12345678901234567, 900719925474099.3, 1234567.123456789012]]})";
+  ASSERT_TRUE(TakenAsTheGeneralPathReadsIt(plain, kVector));
+  EXPECT_GT(TakenMutations(plain, kVector, 13), 1000);
 }
 
 // The same over rows of 8 numbers, which are read four at a time.

@@ -99,23 +99,25 @@ TEST(ShortDecimalTest, AgreesWithFromCharsOnRandomTokens) {
   EXPECT_GT(read, 1000000) << "most tokens of these shapes are within the exact bounds";
 }
 
-// The one-word reader of short tokens answers exactly as the loop does, on
-// tokens good and bad (random characters of the number grammar, signs,
-// points, exponents, spaces) in a buffer with the 8 bytes after them.
+// The word reader answers exactly as the loop does, on tokens good and bad
+// (random characters of the number grammar, signs, points, exponents,
+// spaces), short and long (up to 28 characters: past its three words), in a
+// buffer with only the kShortDecimalPadding bytes after them.
 TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
   std::mt19937_64 random(20261201);
   // Bytes with the high bit set too: 0xae is '.' | 0x80, 0xb0 is '0' | 0x80.
   const std::string alphabet = "0123456789000.-.e+ x\n\xae\xb0\x80";
-  int taken = 0;
+  int taken = 0, long_taken = 0;
   for (int trial = 0; trial < 2000000; ++trial) {
-    const size_t length = random() % 12;
+    // Half up to 12 characters (one word), half up to 28 (three, and past).
+    const size_t length = random() % (trial % 4 < 2 ? 12 : 29);
     std::string token;
     for (size_t i = 0; i < length; ++i) token.push_back(alphabet[random() % alphabet.size()]);
     if (trial % 2 == 0 && !token.empty()) {  // half of them mostly digits with a point
       for (char& c : token) c = c == '.' || c == '-' ? c : static_cast<char>('0' + random() % 10);
     }
     // Whatever follows the token in the buffer must not change the answer.
-    std::string buffer = token + std::string(8, "9.,]"[random() % 4]);
+    std::string buffer = token + std::string(kShortDecimalPadding, "9.,]"[random() % 4]);
     const std::string_view view(buffer.data(), token.size());
     ShortDecimal loop, word;
     const bool by_loop = ParseShortDecimal(view, &loop);
@@ -123,15 +125,37 @@ TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
     ASSERT_EQ(by_loop, by_word) << '"' << token << '"';
     if (!by_loop) continue;
     ++taken;
+    long_taken += token.size() > 9;
     EXPECT_EQ(loop.digits, word.digits) << token;
     EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
     EXPECT_EQ(loop.negative, word.negative) << token;
   }
   EXPECT_GT(taken, 100000);
+  EXPECT_GT(long_taken, 20000);
   // The shapes at the word's edges.
-  for (const char* token : {"0", "-0", "1", "12345678", "-12345678", "1234567.8", "1.2345678",
-                            "0.000001", "-0.5", "99999999", "0.1234 ", "7\t", "123456789"}) {
-    const std::string buffer = std::string(token) + "xxxxxxxx";
+  for (const char* token : {"0",
+                            "-0",
+                            "1",
+                            "12345678",
+                            "-12345678",
+                            "1234567.8",
+                            "1.2345678",
+                            "0.000001",
+                            "-0.5",
+                            "99999999",
+                            "0.1234 ",
+                            "7\t",
+                            "123456789",
+                            "0.4731886386871338",
+                            "0.03485250473022461",
+                            "-0.9504636526107788",
+                            "1234567.123456789012",
+                            "12345678.9",
+                            "1.234567890123456789",
+                            "9999999999999999999",
+                            "0.000000000000000000001",
+                            "123456789012345678.9"}) {
+    const std::string buffer = std::string(token) + std::string(kShortDecimalPadding, 'x');
     ShortDecimal loop, word;
     ASSERT_TRUE(ParseShortDecimal(token, &loop)) << token;
     ASSERT_TRUE(ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))
@@ -140,8 +164,11 @@ TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
     EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
     EXPECT_EQ(loop.negative, word.negative) << token;
   }
-  for (const char* token : {"00", "01.5", "1.", ".5", "-", "1.2.3", "1-2", "12345678.", "1e5"}) {
-    const std::string buffer = std::string(token) + "00000000";
+  for (const char* token :
+       {"00", "01.5", "1.", ".5", "-", "1.2.3", "1-2", "12345678.", "1e5", "0123456789.5",
+        "0.12345678901234567.8", "0.1234567890123456e7", "12345678901234567890",
+        "1.23456789012345 6", "1234567890123456789.0"}) {
+    const std::string buffer = std::string(token) + std::string(kShortDecimalPadding, '0');
     ShortDecimal word;
     EXPECT_FALSE(
         ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))

@@ -8,9 +8,13 @@
 // Why it is exact: a fraction is read as m / 10^k with m < 2^53 and k <= 22,
 // both exactly representable as doubles, so the one IEEE division rounds the
 // true value correctly, as strtod and std::from_chars do (Clinger's fast
-// path). Fractions outside those bounds are refused, not approximated.
+// path). Fractions outside those bounds are refused, not approximated; or,
+// given their token, converted by std::from_chars (ShortDecimalTokenQuotient).
 #pragma once
 
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -71,57 +75,181 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
   return true;
 }
 
-// ParseShortDecimal for a token in a buffer that has 8 readable bytes after
-// its sign, whatever the token's length (simdjson's padding gives them): a
-// token of at most 8 characters after the sign is read as one 64-bit word,
-// with no loop over its characters (whose varying lengths cost the loops a
-// mispredicted branch or two per number); a longer one, by ParseShortDecimal.
-// Gives exactly what ParseShortDecimal gives.
+// 10^0 .. 10^19 as integers: every power of ten below 2^64.
+inline constexpr uint64_t kExactPowersOfTenU64[] = {1u,
+                                                    10u,
+                                                    100u,
+                                                    1000u,
+                                                    10000u,
+                                                    100000u,
+                                                    1000000u,
+                                                    10000000u,
+                                                    100000000u,
+                                                    1000000000u,
+                                                    10000000000u,
+                                                    100000000000u,
+                                                    1000000000000u,
+                                                    10000000000000u,
+                                                    100000000000000u,
+                                                    1000000000000000u,
+                                                    10000000000000000u,
+                                                    100000000000000000u,
+                                                    1000000000000000000u,
+                                                    10000000000000000000u};
+
+namespace short_decimal_internal {
+
+inline constexpr uint64_t kZeros = 0x3030303030303030u;  // '0' in every byte
+
+inline uint64_t Load8(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, 8);  // little-endian: the first character is the low byte
+  return word;
+}
+
+// The low `count` bytes of `word` (0..8), all others 0.
+inline uint64_t LowBytes(uint64_t word, size_t count) {
+  return count >= 8 ? word : word & ((uint64_t{1} << (8 * count)) - 1);
+}
+
+// The high bit of each of the low `count` bytes of `word` that is '.',
+// found without false positives (no carry from byte to byte).
+inline uint64_t Points(uint64_t word, size_t count) {
+  constexpr uint64_t kOnes = 0x0101010101010101u, kHigh = 0x8080808080808080u;
+  const uint64_t x = word ^ (kOnes * '.');
+  const uint64_t low7 = ~kHigh;
+  return ~(((x & low7) + low7) | x | low7) & LowBytes(~uint64_t{0}, count);
+}
+
+// The `count` (0..8) characters in the low bytes of `word` right-aligned in
+// 8, with '0's before them (in the low bytes: the first is most significant).
+// With no branch (a count that varies from number to number would cost a
+// mispredicted one): each shift is done in two halves, as a shift by 64 is
+// not defined.
+inline uint64_t RightAligned(uint64_t word, size_t count) {
+  const unsigned up = static_cast<unsigned>(4 * (8 - count)),
+                 down = static_cast<unsigned>(4 * count);
+  return ((word << up) << up) | ((kZeros >> down) >> down);
+}
+
+// Whether all 8 bytes of `aligned` are ASCII digits.
+inline bool AllDigits(uint64_t aligned) {
+  return ((aligned & 0xF0F0F0F0F0F0F0F0u) |
+          (((aligned + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) == 0x3333333333333333u;
+}
+
+// Eight ASCII digits to their value in three multiplications (as fast_float does).
+inline uint32_t EightDigits(uint64_t aligned) {
+  uint64_t value = aligned - kZeros;
+  value = value * 10 + (value >> 8);
+  value = (((value & 0x000000FF000000FFu) * (100 + (uint64_t{1000000} << 32))) +
+           (((value >> 16) & 0x000000FF000000FFu) * (1 + (uint64_t{10000} << 32)))) >>
+          32;
+  return static_cast<uint32_t>(value);
+}
+
+inline constexpr uint32_t kPowersOfTenTo8[] = {1,      10,      100,      1000,     10000,
+                                               100000, 1000000, 10000000, 100000000};
+
+// The value of the `count` (1..19) characters from `p`, or false if any is
+// not a digit. Reads the 24 bytes from p, in three words with no loop: each
+// word's characters right-aligned and converted, then joined.
+inline bool DigitRun(const char* p, size_t count, uint64_t* out) {
+  uint64_t value = 0;
+  bool digits = true;
+  for (size_t k = 0; k < 3; ++k) {  // unrolled: a fixed count
+    const size_t taken = count > 8 * k ? std::min<size_t>(count - 8 * k, 8) : 0;
+    const uint64_t aligned = RightAligned(Load8(p + 8 * k), taken);
+    digits &= AllDigits(aligned);
+    value = value * kPowersOfTenTo8[taken] + EightDigits(aligned);
+  }
+  *out = value;
+  return digits;
+}
+
+}  // namespace short_decimal_internal
+
+// The readable bytes ParseShortDecimalPadded needs after a token.
+inline constexpr size_t kShortDecimalPadding = 24;
+
+// ParseShortDecimal for a token in a buffer that has kShortDecimalPadding
+// readable bytes after its end, whatever they hold (simdjson's padding and the plain
+// scanner's give them), with no loop over its characters (whose varying
+// lengths cost the loop a mispredicted branch or two per number):
+//   - at most 8 characters after the sign ("0.1234", "-17"): one 64-bit word;
+//   - up to 24, with at most 19 digits ("0.4731886386871338", as numpy's
+//     tolist() through json.dumps writes a float32): the point found in
+//     three words, each side of it read as a run of digits (DigitRun).
+// Longer tokens, and ones with more than 19 digits (which leading zeros may
+// still make short decimals), go to ParseShortDecimal. Gives exactly what
+// ParseShortDecimal gives.
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
-  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the word below is read little-endian");
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                "the words below are read little-endian");
+  using namespace short_decimal_internal;  // this header's own helpers
   token = TrimTrailingJsonSpace(token);
   const char* p = token.data();
   const char* end = p + token.size();
   const bool negative = p != end && *p == '-';
   p += negative;
   const size_t n = static_cast<size_t>(end - p);
-  if (n == 0 || n > 8) return ParseShortDecimal(token, out);
-  constexpr uint64_t kOnes = 0x0101010101010101u, kHigh = 0x8080808080808080u;
-  constexpr uint64_t kZeros = 0x3030303030303030u;  // '0' in every byte
-  uint64_t word;
-  std::memcpy(&word, p, 8);  // little-endian: the first character is the low byte
-  const uint64_t token_bytes = n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
-  word &= token_bytes;
-  // The point: the first byte equal to '.', found without false positives.
-  const uint64_t x = word ^ (kOnes * '.');
-  const uint64_t low7 = ~kHigh;
-  const uint64_t points = ~(((x & low7) + low7) | x | low7) & token_bytes;
+  if (n == 0 || n > 24) return ParseShortDecimal(token, out);
+  if (n > 8) {
+    const uint64_t points0 = Points(Load8(p), n);
+    const uint64_t points1 = Points(Load8(p + 8), n - 8);
+    const uint64_t points2 = n > 16 ? Points(Load8(p + 16), n - 16) : 0;
+    const size_t integer_digits =
+        points0 != 0   ? static_cast<size_t>(__builtin_ctzll(points0)) / 8
+        : points1 != 0 ? 8 + static_cast<size_t>(__builtin_ctzll(points1)) / 8
+        : points2 != 0 ? 16 + static_cast<size_t>(__builtin_ctzll(points2)) / 8
+                       : n;
+    const size_t fraction_digits = integer_digits == n ? 0 : n - 1 - integer_digits;
+    // "1." and ".5" are not JSON numbers (ParseShortDecimal refuses them too).
+    if (integer_digits == 0 || integer_digits == n - 1) return false;
+    if (integer_digits + fraction_digits > 19) return ParseShortDecimal(token, out);
+    // JSON: "0" alone or a non-zero digit first; "01" is not a number.
+    if (integer_digits > 1 && *p == '0') return false;
+    // A second point, a sign, an 'e' on either side: not all digits. The
+    // integer part is mostly one word ("0" in most of numpy's output).
+    uint64_t integer = 0, fraction = 0;
+    bool digits = true;
+    if (integer_digits <= 8) {
+      const uint64_t aligned = RightAligned(Load8(p), integer_digits);
+      digits = AllDigits(aligned);
+      integer = EightDigits(aligned);
+    } else {
+      digits = DigitRun(p, integer_digits, &integer);
+    }
+    if (!digits ||
+        (fraction_digits > 0 && !DigitRun(p + integer_digits + 1, fraction_digits, &fraction))) {
+      return false;
+    }
+    // At most 19 digits in all: no overflow.
+    out->digits = integer * kExactPowersOfTenU64[fraction_digits] + fraction;
+    out->fraction_digits = static_cast<int>(fraction_digits);
+    out->negative = negative;
+    return true;
+  }
+  const uint64_t word = LowBytes(Load8(p), n);
+  const uint64_t points = Points(word, n);
   size_t integer_digits = n;
   uint64_t digits = word;
   if (points != 0) {
     integer_digits = static_cast<size_t>(__builtin_ctzll(points)) / 8;
     // "1." and ".5" are not JSON numbers (ParseShortDecimal refuses them too).
     if (integer_digits == 0 || integer_digits == n - 1) return false;
-    const uint64_t before = word & ((uint64_t{1} << (8 * integer_digits)) - 1);
+    const uint64_t before = LowBytes(word, integer_digits);
     digits = before | ((word >> (8 * (integer_digits + 1))) << (8 * integer_digits));
   }
   const size_t count = points != 0 ? n - 1 : n;
   // Right-aligned in 8 characters, with '0's before: then all 8 must be digits.
-  const uint64_t aligned =
-      count == 8 ? digits : (digits << (8 * (8 - count))) | (kZeros >> (8 * count));
-  if (((aligned & 0xF0F0F0F0F0F0F0F0u) |
-       (((aligned + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) != 0x3333333333333333u) {
+  const uint64_t aligned = RightAligned(digits, count);
+  if (!AllDigits(aligned)) {
     return false;  // a byte that is not a digit: a second point, a sign, an 'e', ...
   }
   // JSON: "0" alone or a non-zero digit first; "01" is not a number.
   if (integer_digits > 1 && (word & 0xff) == '0') return false;
-  // Eight digits to an integer in three multiplications (as fast_float does).
-  uint64_t value = aligned - kZeros;
-  value = value * 10 + (value >> 8);
-  value = (((value & 0x000000FF000000FFu) * (100 + (uint64_t{1000000} << 32))) +
-           (((value >> 16) & 0x000000FF000000FFu) * (1 + (uint64_t{10000} << 32)))) >>
-          32;
-  out->digits = static_cast<uint32_t>(value);
+  out->digits = EightDigits(aligned);
   out->fraction_digits = static_cast<int>(count - integer_digits);
   out->negative = negative;
   return true;
@@ -157,6 +285,25 @@ inline bool ShortDecimalQuotient(const ShortDecimal& d, double* numerator, doubl
   *numerator = d.digits == 0 ? 0.0 : d.negative ? -magnitude : magnitude;
   *divisor = 1.0;
   return true;
+}
+
+// ShortDecimalQuotient for the short decimal parsed from `token`, and where
+// that is not exact, the token's value over 1, converted by std::from_chars
+// (correctly rounded, as the general JSON reader converts: json_document.h).
+// That covers the fractions with more than 53 bits of digits, which is how
+// a float32 reads once widened to a double and written shortest: numpy's
+// tolist() through json.dumps gives "0.4731886386871338" (16 digits) and,
+// for about a quarter of values, 17 digits ("0.03485250473022461"). False
+// only where from_chars reports a value out of range (hundreds of zeros after
+// the point), which the general reader treats apart.
+inline bool ShortDecimalTokenQuotient(std::string_view token, const ShortDecimal& d,
+                                      double* numerator, double* divisor) {
+  if (ShortDecimalQuotient(d, numerator, divisor)) return true;
+  token = TrimTrailingJsonSpace(token);
+  const char* const end = token.data() + token.size();
+  const auto [ptr, ec] = std::from_chars(token.data(), end, *numerator);
+  *divisor = 1.0;
+  return ec == std::errc() && ptr == end;
 }
 
 // The value of a fraction (fraction_digits > 0), correctly rounded, or false

@@ -78,7 +78,7 @@ TokenShape ShapeOf(std::string_view token) {
 bool ReadNumber(od::value value, NumberQuotient* out) {
   std::string_view token = value.raw_json_token();
   // Most tokens are short decimals, read exactly in one pass. The token lies
-  // in the padded copy of the body (ReadNumericPredictBody): the 8 bytes
+  // in the padded copy of the body (ReadNumericPredictBody): the 24 bytes
   // after it are readable.
   ShortDecimal decimal;
   if (ParseShortDecimalPadded(token, &decimal) &&
@@ -271,6 +271,7 @@ std::optional<JsonPredictRequest> ReadNumericPredictBody(absl::string_view body,
     scratch = own.get();
   }
   static_assert(simdjson::SIMDJSON_PADDING >= kPlainBodyPadding);
+  static_assert(simdjson::SIMDJSON_PADDING >= kShortDecimalPadding);
   scratch->text.assign(body.data(), body.size());
   scratch->text.append(simdjson::SIMDJSON_PADDING, '\0');
   scratch->values.clear();

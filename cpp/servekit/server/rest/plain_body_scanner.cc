@@ -15,6 +15,8 @@
 namespace servekit {
 namespace {
 
+static_assert(kPlainBodyPadding >= kShortDecimalPadding, "numbers are read past their ends");
+
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Bit i set where p[i] is ',' or ']', for the 64 bytes from p: the ends of
@@ -314,14 +316,14 @@ class Scanner {
   // appended to the values.
   bool Number(const char* token, const char* end) {
     while (IsJsonSpace(*token)) ++token;
+    const std::string_view text(token, static_cast<size_t>(end - token));
     ShortDecimal decimal;
     double numerator, divisor;
-    // ParseShortDecimalPadded reads 8 bytes after the sign: the separator
-    // lies in the body, so they end at most 7 bytes into the padding. It
-    // trims the trailing whitespace.
-    if (!ParseShortDecimalPadded(std::string_view(token, static_cast<size_t>(end - token)),
-                                 &decimal) ||
-        !ShortDecimalQuotient(decimal, &numerator, &divisor)) {
+    // ParseShortDecimalPadded reads up to 24 bytes after the token: the
+    // separator lies in the body, so they end at most 23 bytes into the
+    // padding. It trims the trailing whitespace.
+    if (!ParseShortDecimalPadded(text, &decimal) ||
+        !ShortDecimalTokenQuotient(text, decimal, &numerator, &divisor)) {
       return false;
     }
     // Stored field by field: a NumberQuotient built on the stack and copied

@@ -2,7 +2,8 @@
 // with no JSON library: {"instances": [[0.1234, -5, 12.5], ...]} or "inputs",
 // optionally with a "signature_name" string, whitespace wherever JSON allows
 // it, every number a short decimal (util/short_decimal.h: no exponent, at most
-// 19 significant digits). That form is narrow enough to check completely by
+// 19 significant digits; the 16 and 17 digits of numpy's float32 values
+// after tolist() and json.dumps included). That form is narrow enough to check completely by
 // hand, and skipping a general parser's structural index and per-value
 // iteration makes a 784-number body ~30% cheaper to read than with simdjson
 // (bench/json_bench.cc).
@@ -47,7 +48,8 @@ struct PlainPredictBody {
 };
 
 // The NUL bytes that must follow the body in memory: a NUL ends every loop,
-// and separators are looked for 64 bytes at a time.
+// separators are looked for 64 bytes at a time, and a number's characters
+// are read in words up to 24 bytes past it (short_decimal.h).
 inline constexpr size_t kPlainBodyPadding = 64;
 
 // Reads `body` (followed in memory by kPlainBodyPadding NUL bytes) for an
