@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace servekit {
 namespace {
@@ -102,7 +103,10 @@ TEST(ShortDecimalTest, AgreesWithFromCharsOnRandomTokens) {
 // The word reader answers exactly as the loop does, on tokens good and bad
 // (random characters of the number grammar, signs, points, exponents,
 // spaces), short and long (up to 28 characters: past its three words), in a
-// buffer with only the kShortDecimalPadding bytes after them.
+// buffer with only the kShortDecimalPadding bytes after them; and so does
+// the one-register reader of long tokens (AVX2 builds), given the start of
+// a buffer that holds kShortDecimalLookBehind bytes or more up to the
+// token's end (random bytes before the token: they must not matter).
 TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
   std::mt19937_64 random(20261201);
   // Bytes with the high bit set too: 0xae is '.' | 0x80, 0xb0 is '0' | 0x80.
@@ -119,60 +123,88 @@ TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
     // Whatever follows the token in the buffer must not change the answer.
     std::string buffer = token + std::string(kShortDecimalPadding, "9.,]"[random() % 4]);
     const std::string_view view(buffer.data(), token.size());
-    ShortDecimal loop, word;
+    std::string before(kShortDecimalLookBehind, ' ');
+    for (char& c : before) c = alphabet[random() % alphabet.size()];
+    const std::string behind = before + buffer;
+    ShortDecimal loop, word, reg;
     const bool by_loop = ParseShortDecimal(view, &loop);
     const bool by_word = ParseShortDecimalPadded(view, &word);
+    const bool by_register = ParseShortDecimalPadded(
+        std::string_view(behind.data() + before.size(), token.size()), &reg, behind.data());
     ASSERT_EQ(by_loop, by_word) << '"' << token << '"';
+    ASSERT_EQ(by_loop, by_register) << '"' << token << '"';
     if (!by_loop) continue;
     ++taken;
     long_taken += token.size() > 9;
     EXPECT_EQ(loop.digits, word.digits) << token;
     EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
     EXPECT_EQ(loop.negative, word.negative) << token;
+    EXPECT_EQ(loop.digits, reg.digits) << token;
+    EXPECT_EQ(loop.fraction_digits, reg.fraction_digits) << token;
+    EXPECT_EQ(loop.negative, reg.negative) << token;
   }
   EXPECT_GT(taken, 100000);
   EXPECT_GT(long_taken, 20000);
-  // The shapes at the word's edges.
-  for (const char* token : {"0",
-                            "-0",
-                            "1",
-                            "12345678",
-                            "-12345678",
-                            "1234567.8",
-                            "1.2345678",
-                            "0.000001",
-                            "-0.5",
-                            "99999999",
-                            "0.1234 ",
-                            "7\t",
-                            "123456789",
-                            "0.4731886386871338",
-                            "0.03485250473022461",
-                            "-0.9504636526107788",
-                            "1234567.123456789012",
-                            "12345678.9",
-                            "1.234567890123456789",
-                            "9999999999999999999",
-                            "0.000000000000000000001",
-                            "123456789012345678.9"}) {
-    const std::string buffer = std::string(token) + std::string(kShortDecimalPadding, 'x');
-    ShortDecimal loop, word;
+  // The shapes at the words' edges, read with and without the bytes before.
+  const std::vector<std::string> numbers = {"0",
+                                            "-0",
+                                            "1",
+                                            "12345678",
+                                            "-12345678",
+                                            "1234567.8",
+                                            "1.2345678",
+                                            "0.000001",
+                                            "-0.5",
+                                            "99999999",
+                                            "0.1234 ",
+                                            "7\t",
+                                            "123456789",
+                                            "0.4731886386871338",
+                                            "0.03485250473022461",
+                                            "-0.9504636526107788",
+                                            "1234567.123456789012",
+                                            "12345678.9",
+                                            "1.234567890123456789",
+                                            "9999999999999999999",
+                                            "0.000000000000000000001",
+                                            "123456789012345678.9"};
+  const std::vector<std::string> not_numbers = {"00",
+                                                "01.5",
+                                                "1.",
+                                                ".5",
+                                                "-",
+                                                "1.2.3",
+                                                "1-2",
+                                                "12345678.",
+                                                "1e5",
+                                                "0123456789.5",
+                                                "0.12345678901234567.8",
+                                                "0.1234567890123456e7",
+                                                "12345678901234567890",
+                                                "1.23456789012345 6",
+                                                "1234567890123456789.0",
+                                                "-01234567890",
+                                                "123456789012.-5"};
+  const std::string before(kShortDecimalLookBehind, '9');
+  for (const std::string& token : numbers) {
+    const std::string buffer = before + token + std::string(kShortDecimalPadding, 'x');
+    const std::string_view view(buffer.data() + before.size(), token.size());
+    ShortDecimal loop;
     ASSERT_TRUE(ParseShortDecimal(token, &loop)) << token;
-    ASSERT_TRUE(ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))
-        << token;
-    EXPECT_EQ(loop.digits, word.digits) << token;
-    EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
-    EXPECT_EQ(loop.negative, word.negative) << token;
+    for (const char* start : {static_cast<const char*>(nullptr), buffer.data()}) {
+      ShortDecimal word;
+      ASSERT_TRUE(ParseShortDecimalPadded(view, &word, start)) << token;
+      EXPECT_EQ(loop.digits, word.digits) << token;
+      EXPECT_EQ(loop.fraction_digits, word.fraction_digits) << token;
+      EXPECT_EQ(loop.negative, word.negative) << token;
+    }
   }
-  for (const char* token :
-       {"00", "01.5", "1.", ".5", "-", "1.2.3", "1-2", "12345678.", "1e5", "0123456789.5",
-        "0.12345678901234567.8", "0.1234567890123456e7", "12345678901234567890",
-        "1.23456789012345 6", "1234567890123456789.0"}) {
-    const std::string buffer = std::string(token) + std::string(kShortDecimalPadding, '0');
+  for (const std::string& token : not_numbers) {
+    const std::string buffer = before + token + std::string(kShortDecimalPadding, '0');
+    const std::string_view view(buffer.data() + before.size(), token.size());
     ShortDecimal word;
-    EXPECT_FALSE(
-        ParseShortDecimalPadded(std::string_view(buffer.data(), std::strlen(token)), &word))
-        << token;
+    EXPECT_FALSE(ParseShortDecimalPadded(view, &word)) << token;
+    EXPECT_FALSE(ParseShortDecimalPadded(view, &word, buffer.data())) << token;
   }
 }
 

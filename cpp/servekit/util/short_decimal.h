@@ -19,6 +19,10 @@
 #include <cstring>
 #include <string_view>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace servekit {
 
 struct ShortDecimal {
@@ -167,10 +171,80 @@ inline bool DigitRun(const char* p, size_t count, uint64_t* out) {
   return digits;
 }
 
+#if defined(__AVX2__)
+// ParseShortDecimal's answer for the n characters before `end` (9..20,
+// after the sign; `negative` is the sign), in one 32-byte register, when the
+// 33 bytes before `end` are readable: 1 with the answer in *out, 0 for a
+// token that is not a number, -1 for one to leave to the loop (more than 19
+// digits, which leading zeros may still make a short decimal). Loaded so
+// that the token's last character is the register's last byte, the
+// fraction's digits are already in place and a second load one byte earlier
+// holds the integer digits moved up over the point; the digits then convert
+// eight to a 64-bit lane, as the plain scanner's batches of short numbers do.
+inline int LongTokenAvx2(const char* end, size_t n, bool negative, ShortDecimal* out) {
+  const __m256i text = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(end - 32));
+  const __m256i earlier = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(end - 33));
+  const __m256i index =
+      _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                       22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+  const uint32_t token = ~uint32_t{0} << (32 - n);  // the token's bytes
+  const __m256i values = _mm256_sub_epi8(text, _mm256_set1_epi8('0'));
+  const __m256i nine = _mm256_set1_epi8(9);
+  const uint32_t digits = static_cast<uint32_t>(_mm256_movemask_epi8(
+                              _mm256_cmpeq_epi8(_mm256_max_epu8(values, nine), nine))) &
+                          token;
+  const uint32_t points =
+      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(text, _mm256_set1_epi8('.')))) &
+      token;
+  const char first = end[-static_cast<ptrdiff_t>(n)];
+  __m256i number = values;  // digit values, the point taken out
+  size_t count = n, fraction_digits = 0;
+  if (points == 0) {
+    if (digits != token) return 0;
+  } else {
+    const unsigned point = static_cast<unsigned>(__builtin_ctz(points));
+    fraction_digits = 31 - point;
+    const size_t integer_digits = n - 1 - fraction_digits;
+    // A second point, a sign, an 'e'; "1." and ".5" (no digit on one side).
+    if ((digits | points) != token || (points & (points - 1)) != 0 || integer_digits == 0 ||
+        fraction_digits == 0) {
+      return 0;
+    }
+    // Below the point: the byte before, from the earlier load.
+    const __m256i fraction = _mm256_cmpgt_epi8(index, _mm256_set1_epi8(static_cast<char>(point)));
+    number = _mm256_blendv_epi8(_mm256_sub_epi8(earlier, _mm256_set1_epi8('0')), values, fraction);
+    count = n - 1;
+  }
+  if (count > 19) return -1;
+  // JSON: "0" alone or a non-zero digit first; "01" is not a number.
+  if (first == '0' && count - fraction_digits > 1) return 0;
+  // Only the number's own digits (the last `count` bytes).
+  number = _mm256_and_si256(
+      number, _mm256_cmpgt_epi8(index, _mm256_set1_epi8(static_cast<char>(31 - count))));
+  const __m256i pairs = _mm256_maddubs_epi16(number, _mm256_set1_epi16(0x010A));
+  const __m256i fours = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x00010064));
+  const __m256i eights = _mm256_add_epi64(_mm256_mul_epu32(fours, _mm256_set1_epi64x(10000)),
+                                          _mm256_srli_epi64(fours, 32));
+  // At most 19 digits: the first lane is 0, the second below 1000.
+  const __m128i high = _mm256_extracti128_si256(eights, 1);
+  const uint64_t top = static_cast<uint64_t>(_mm_extract_epi64(_mm256_castsi256_si128(eights), 1));
+  const uint64_t middle = static_cast<uint64_t>(_mm_cvtsi128_si64(high));
+  const uint64_t bottom = static_cast<uint64_t>(_mm_extract_epi64(high, 1));
+  out->digits = (top * 100000000 + middle) * 100000000 + bottom;
+  out->fraction_digits = static_cast<int>(fraction_digits);
+  out->negative = negative;
+  return 1;
+}
+#endif
+
 }  // namespace short_decimal_internal
 
 // The readable bytes ParseShortDecimalPadded needs after a token.
 inline constexpr size_t kShortDecimalPadding = 24;
+
+// Where a token ends at least this far into its buffer, ParseShortDecimalPadded
+// reads a long one in one 32-byte register (given the buffer's start).
+inline constexpr size_t kShortDecimalLookBehind = 33;
 
 // ParseShortDecimal for a token in a buffer that has kShortDecimalPadding
 // readable bytes after its end, whatever they hold (simdjson's padding and the plain
@@ -180,10 +254,14 @@ inline constexpr size_t kShortDecimalPadding = 24;
 //   - up to 24, with at most 19 digits ("0.4731886386871338", as numpy's
 //     tolist() through json.dumps writes a float32): the point found in
 //     three words, each side of it read as a run of digits (DigitRun).
+//     With AVX2, and `buffer` (the start of the buffer) at least
+//     kShortDecimalLookBehind bytes before the token's end, up to 20
+//     characters are read in one register instead (LongTokenAvx2).
 // Longer tokens, and ones with more than 19 digits (which leading zeros may
 // still make short decimals), go to ParseShortDecimal. Gives exactly what
 // ParseShortDecimal gives.
-inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
+inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
+                                    const char* buffer = nullptr) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the words below are read little-endian");
   using namespace short_decimal_internal;  // this header's own helpers
@@ -195,6 +273,13 @@ inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out) {
   const size_t n = static_cast<size_t>(end - p);
   if (n == 0 || n > 24) return ParseShortDecimal(token, out);
   if (n > 8) {
+#if defined(__AVX2__)
+    if (n <= 20 && buffer != nullptr && end - buffer >= ptrdiff_t{kShortDecimalLookBehind}) {
+      const int read = LongTokenAvx2(end, n, negative, out);
+      if (read >= 0) return read == 1;
+      return ParseShortDecimal(token, out);
+    }
+#endif
     const uint64_t points0 = Points(Load8(p), n);
     const uint64_t points1 = Points(Load8(p + 8), n - 8);
     const uint64_t points2 = n > 16 ? Points(Load8(p + 16), n - 16) : 0;

@@ -45,7 +45,8 @@ class Scanner {
  public:
   Scanner(std::string_view body, const TensorSpec& spec, int64_t max_elements,
           NumberQuotients* values)
-      : p_(body.data()),
+      : begin_(body.data()),
+        p_(body.data()),
         end_(body.data() + body.size()),
         spec_(spec),
         max_elements_(static_cast<size_t>(max_elements)),
@@ -321,8 +322,9 @@ class Scanner {
     double numerator, divisor;
     // ParseShortDecimalPadded reads up to 24 bytes after the token: the
     // separator lies in the body, so they end at most 23 bytes into the
-    // padding. It trims the trailing whitespace.
-    if (!ParseShortDecimalPadded(text, &decimal) ||
+    // padding. Given the body's start, it may read before the token (in the
+    // body). It trims the trailing whitespace.
+    if (!ParseShortDecimalPadded(text, &decimal, begin_) ||
         !ShortDecimalTokenQuotient(text, decimal, &numerator, &divisor)) {
       return false;
     }
@@ -335,6 +337,7 @@ class Scanner {
     return true;
   }
 
+  const char* const begin_;
   const char* p_;
   const char* const end_;
   const TensorSpec& spec_;
