@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -98,6 +100,95 @@ TEST(ShortDecimalTest, AgreesWithFromCharsOnRandomTokens) {
     ASSERT_TRUE(SameBits(fast, Reference(token))) << token;
   }
   EXPECT_GT(read, 1000000) << "most tokens of these shapes are within the exact bounds";
+}
+
+// The value ShortDecimalTokenQuotient gives for a token (its quotient
+// divided), or false when it refuses.
+bool TokenValue(const std::string& token, double* value) {
+  ShortDecimal d;
+  double numerator, divisor;
+  if (!ParseShortDecimal(token, &d) || !ShortDecimalTokenQuotient(token, d, &numerator, &divisor))
+    return false;
+  *value = numerator / divisor;
+  return true;
+}
+
+// Fractions beyond one exact division (more than 2^53 in their digits) are
+// converted by comparing with the midpoints between doubles: random ones,
+// and ones that lie exactly on a midpoint (ties go to the even mantissa),
+// agree with std::from_chars bit for bit.
+TEST(ShortDecimalTest, LongFractionsAgreeWithFromChars) {
+  std::mt19937_64 random(20261203);
+  int long_ones = 0;
+  for (int trial = 0; trial < 1000000; ++trial) {
+    // 16 to 19 digits, the point anywhere inside or before them.
+    const int digits = 16 + static_cast<int>(random() % 4);
+    std::string number;
+    for (int i = 0; i < digits; ++i) number.push_back(static_cast<char>('0' + random() % 10));
+    if (number[0] == '0') number[0] = static_cast<char>('1' + random() % 9);
+    const int point = static_cast<int>(random() % digits);
+    number = point == 0 ? "0." + number.substr(0, 18) : number.insert(point, ".");
+    const std::string token = (random() % 2 ? "-" : "") + number;
+    ShortDecimal d;
+    ASSERT_TRUE(ParseShortDecimal(token, &d)) << token;
+    long_ones += d.digits > (uint64_t{1} << 53);
+    double value;
+    ASSERT_TRUE(TokenValue(token, &value)) << token;
+    ASSERT_TRUE(SameBits(value, Reference(token))) << token;
+  }
+  EXPECT_GT(long_ones, 500000);
+  // Midpoints: M + 1/2 for M in [2^52, 2^53) (doubles 1 apart), M + 1/4 and
+  // M + 3/4 in [2^51, 2^52), M + 1/8 in [2^50, 2^51); with M odd and even.
+  const struct {
+    int bits;
+    std::vector<const char*> halves;
+  } ranges[] = {{52, {".5"}}, {51, {".25", ".75"}}, {50, {".125", ".375", ".625", ".875"}}};
+  for (const auto& range : ranges) {
+    for (int trial = 0; trial < 20000; ++trial) {
+      const uint64_t m = (uint64_t{1} << range.bits) + random() % (uint64_t{1} << range.bits);
+      for (const char* half : range.halves) {
+        const std::string token = std::to_string(m) + half;
+        double value;
+        ASSERT_TRUE(TokenValue(token, &value)) << token;
+        ASSERT_TRUE(SameBits(value, Reference(token))) << token;
+      }
+    }
+  }
+  // Just below and above powers of two, where the double below is half as
+  // far as the one above: 2^k (1 + t 2^-56) for t in -12..12, written with
+  // 19 significant digits.
+  for (int k = -20; k <= 59; ++k) {
+    for (int t = -12; t <= 12; ++t) {
+      const double value = std::ldexp(1.0 + std::ldexp(static_cast<double>(t), -56), k);
+      const long double exact = std::ldexp(1.0L + std::ldexp(static_cast<long double>(t), -56), k);
+      // Integer digits (at least 1), or the zeros after the point below 1.
+      const int integer_digits = k >= 0 ? static_cast<int>(std::floor(k * std::log10(2.0))) + 1 : 0;
+      const int zeros = k < 0 ? static_cast<int>(std::floor(-k * std::log10(2.0) - 1e-9)) : 0;
+      const int decimals = k >= 0 ? 19 - integer_digits : 19 + zeros;
+      if (decimals <= 0 || decimals > 22) continue;
+      char text[64];
+      std::snprintf(text, sizeof(text), "%.*Lf", decimals, exact);
+      const std::string token = text;
+      ShortDecimal d;
+      if (!ParseShortDecimal(token, &d)) continue;
+      double read;
+      ASSERT_TRUE(TokenValue(token, &read)) << token;
+      ASSERT_TRUE(SameBits(read, Reference(token))) << token << " (near " << value << ")";
+    }
+  }
+  // The edges of the binades and of the range.
+  for (const char* token :
+       {"9007199254740993.5", "4503599627370496.5", "4503599627370497.5", "9007199254740991.5",
+        "0.9999999999999999999", "1.000000000000000001", "0.1000000000000000055511151231257827",
+        "0.10000000000000000555", "999999999999.9999999", "0.00000000000000000012345678901234567",
+        "18446744073709551.615", "0.18446744073709551615", "0.99999999999999994",
+        "0.99999999999999995", "1.9999999999999998889", "0.49999999999999997224"}) {
+    ShortDecimal d;
+    if (!ParseShortDecimal(token, &d)) continue;  // over 19 digits: not this reader's
+    double value;
+    ASSERT_TRUE(TokenValue(token, &value)) << token;
+    EXPECT_TRUE(SameBits(value, Reference(token))) << token;
+  }
 }
 
 // The word reader answers exactly as the loop does, on tokens good and bad

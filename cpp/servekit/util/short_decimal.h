@@ -372,22 +372,113 @@ inline bool ShortDecimalQuotient(const ShortDecimal& d, double* numerator, doubl
   return true;
 }
 
+namespace short_decimal_internal {
+
+// 5^0 .. 5^22: with 2^k, the exact powers of ten of kExactPowersOfTen.
+inline constexpr uint64_t kPowersOfFive[] = {1u,
+                                             5u,
+                                             25u,
+                                             125u,
+                                             625u,
+                                             3125u,
+                                             15625u,
+                                             78125u,
+                                             390625u,
+                                             1953125u,
+                                             9765625u,
+                                             48828125u,
+                                             244140625u,
+                                             1220703125u,
+                                             6103515625u,
+                                             30517578125u,
+                                             152587890625u,
+                                             762939453125u,
+                                             3814697265625u,
+                                             19073486328125u,
+                                             95367431640625u,
+                                             476837158203125u,
+                                             2384185791015625u};
+
+// The sign of m / 10^f - k * 2^g, exactly: of m - k * 5^f * 2^(f + g), in
+// 128-bit integers. For m >= 2^53 and k >= 2^53 (a double's mantissa,
+// doubled, plus or minus one), which bound the shifts.
+inline int CompareWithBinary(uint64_t m, int f, uint64_t k, int g) {
+  unsigned __int128 left = m;
+  unsigned __int128 right = static_cast<unsigned __int128>(k) * kPowersOfFive[f];  // < 2^107
+  const int shift = f + g;
+  if (shift > 20) return -1;  // right >= 2^53 * 2^21 > m
+  if (shift < -63) return 1;  // left >= 2^53 * 2^64 > right
+  if (shift >= 0) {
+    right <<= shift;
+  } else {
+    left <<= -shift;
+  }
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+// m / 10^f correctly rounded (to nearest, ties to even), for 2^53 < m < 2^64
+// and f <= 22, where one division is not exact (m is not a double): the
+// division's result is at most an ulp or two off, and is moved to the right
+// double by comparing it exactly with the midpoints to its neighbours.
+// False if that took more than four steps (never seen; the caller then
+// converts another way rather than trust it).
+inline bool LongFractionValue(uint64_t m, int f, double* out) {
+  double value = static_cast<double>(m) / kExactPowersOfTen[f];
+  for (int step = 0; step < 4; ++step) {  // two at most in practice
+    uint64_t bits;
+    std::memcpy(&bits, &value, sizeof(bits));
+    // value = mantissa * 2^exponent (a normal number: at least 2^53 / 10^22).
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+    const int exponent = static_cast<int>(bits >> 52) - 1075;
+    const bool odd = (mantissa & 1) != 0;
+    // Above the midpoint to the next double up (or on it, from an odd one).
+    const int above = CompareWithBinary(m, f, 2 * mantissa + 1, exponent - 1);
+    if (above > 0 || (above == 0 && odd)) {
+      ++bits;
+      std::memcpy(&value, &bits, sizeof(bits));
+      continue;
+    }
+    // Below the midpoint to the next double down, which lies half as far
+    // below a power of two.
+    const int below = mantissa == (uint64_t{1} << 52)
+                          ? CompareWithBinary(m, f, 4 * mantissa - 1, exponent - 2)
+                          : CompareWithBinary(m, f, 2 * mantissa - 1, exponent - 1);
+    if (below < 0 || (below == 0 && odd)) {
+      --bits;
+      std::memcpy(&value, &bits, sizeof(bits));
+      continue;
+    }
+    *out = value;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace short_decimal_internal
+
 // ShortDecimalQuotient for the short decimal parsed from `token`, and where
-// that is not exact, the token's value over 1, converted by std::from_chars
-// (correctly rounded, as the general JSON reader converts: json_document.h).
-// That covers the fractions with more than 53 bits of digits, which is how
-// a float32 reads once widened to a double and written shortest: numpy's
-// tolist() through json.dumps gives "0.4731886386871338" (16 digits) and,
-// for about a quarter of values, 17 digits ("0.03485250473022461"). False
+// that is not exact, the token's value over 1, correctly rounded as the
+// general JSON reader converts (json_document.h): a fraction with more than
+// 53 bits of digits and at most 22 after the point by LongFractionValue,
+// anything else by std::from_chars. The first is how a float32 reads once
+// widened to a double and written shortest: numpy's tolist() through
+// json.dumps gives "0.4731886386871338" (16 digits) and, for about a
+// quarter of values, 17 digits ("0.03485250473022461", over 2^53). False
 // only where from_chars reports a value out of range (hundreds of zeros after
 // the point), which the general reader treats apart.
 inline bool ShortDecimalTokenQuotient(std::string_view token, const ShortDecimal& d,
                                       double* numerator, double* divisor) {
   if (ShortDecimalQuotient(d, numerator, divisor)) return true;
+  *divisor = 1.0;
+  double magnitude;
+  if (d.fraction_digits > 0 && d.fraction_digits <= 22 && d.digits > (uint64_t{1} << 53) &&
+      short_decimal_internal::LongFractionValue(d.digits, d.fraction_digits, &magnitude)) {
+    *numerator = d.negative ? -magnitude : magnitude;
+    return true;
+  }
   token = TrimTrailingJsonSpace(token);
   const char* const end = token.data() + token.size();
   const auto [ptr, ec] = std::from_chars(token.data(), end, *numerator);
-  *divisor = 1.0;
   return ec == std::errc() && ptr == end;
 }
 
