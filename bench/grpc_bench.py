@@ -16,7 +16,9 @@ gRPC clients, each used when available:
 The request is a PredictRequest with tensor_content (raw float32), written by
 grpc_load --frame when grpc_load is built, else by tensorflow-serving-api's
 predict_pb2 (which imports TensorFlow: a few seconds at start).
-REST is wrk posting JSON ("instances", 4 decimals per value), as rest_bench.py.
+REST is wrk posting JSON ("instances"), in two bodies: 4 decimals per value, as
+rest_bench.py (the cheapest JSON a client could send), and what a numpy client
+sends, json.dumps of a float32 array's tolist() (16-17 digits per value).
 
 Models: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32.
 Every row shows requests/s, p50/p99 and the server's CPU time per request
@@ -68,7 +70,9 @@ CLIENT_LABELS = {
     "grpc_load": "gRPC Predict (grpc_load, grpc++)",
     "python": "gRPC Predict (Python grpcio aio)",
     "rest": "REST predict (wrk, JSON)",
+    "rest_tolist": "REST predict (wrk, JSON of float32 tolist())",
 }
+REST_CLIENTS = ("rest", "rest_tolist")
 
 
 def predict_request(grpc_load: Path | None, model: str, input_name: str, shape, work: Path) -> bytes:
@@ -283,8 +287,11 @@ def main() -> None:
                 message = predict_request(grpc_load, model_name, input_name, (batch, *shape), work)
                 framed = work / f"{model_name}.grpc"
                 framed.write_bytes(grpc_frame(message))
-                instances = np.round(rng.random((batch, *shape)), 4).tolist()  # short decimals, as rest_bench
-                body = json.dumps({"instances": instances})
+                values = rng.random((batch, *shape))
+                bodies = {
+                    "rest": json.dumps({"instances": np.round(values, 4).tolist()}),  # as rest_bench
+                    "rest_tolist": json.dumps({"instances": values.astype(np.float32).tolist()}),
+                }
                 url = f"http://127.0.0.1:{rest_port}/v1/models/{model_name}:predict"
                 runs = {
                     "h2load": partial(h2load, target, model_name, framed),
@@ -292,15 +299,15 @@ def main() -> None:
                     "python": partial(python_grpc, target, message),
                 }
                 for connections in connection_counts:
-                    for client in [*clients, "rest"]:
-                        if client == "rest":
-                            run = partial(wrk, url, connections, args.seconds, body, work)
+                    for client in [*clients, *REST_CLIENTS]:
+                        if client in REST_CLIENTS:
+                            run = partial(wrk, url, connections, args.seconds, bodies[client], work)
                         elif client == "h2load":
                             run = partial(runs[client], connections, args.seconds, work, metrics)
                         else:
                             run = partial(runs[client], connections, args.seconds)
                         result = measured(server.pid, run, args.seconds)
-                        if client == "rest":
+                        if client in REST_CLIENTS:
                             result["failed"] = result["bad"] + result["socket_errors"]
                         rows.append((name, batch, client, connections, result))
                         print(f"  done: {name} {CLIENT_LABELS[client]} @ {connections}: {result['rps']:,.0f} req/s")
@@ -317,26 +324,28 @@ def main() -> None:
             f"| {r['p99']:.2f} | {r['server_us']:,.0f} | {r['failed']} |"
         )
 
-    print("\ngRPC vs REST per call (gRPC: the client with the most requests/s in that cell)\n")
+    print("\ngRPC vs REST per call (gRPC: the client with the most requests/s in that cell)")
+    print("REST 4 dp: 4 decimals per value (rest_bench.py's body); REST tolist: json.dumps of float32 tolist()\n")
     print(
-        "| model | batch | connections | gRPC req/s | client | REST req/s | gRPC/REST "
-        "| gRPC server µs/req | REST server µs/req |"
+        "| model | batch | connections | gRPC req/s | client | REST 4 dp req/s | gRPC/REST 4 dp "
+        "| REST tolist req/s | gRPC/REST tolist | server µs/req: gRPC | REST 4 dp | REST tolist |"
     )
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, _, _, batch in cases:
         for connections in connection_counts:
             cell = [(c, r) for n, _, c, k, r in rows if n == name and k == connections]
             rest = next(r for c, r in cell if c == "rest")
-            client, best = max(((c, r) for c, r in cell if c != "rest"), key=lambda cr: cr[1]["rps"])
+            tolist = next(r for c, r in cell if c == "rest_tolist")
+            client, best = max(((c, r) for c, r in cell if c not in REST_CLIENTS), key=lambda cr: cr[1]["rps"])
             print(
                 f"| {name} | {batch} | {connections} | {best['rps']:,.0f} | {client} | {rest['rps']:,.0f} "
-                f"| {best['rps'] / max(rest['rps'], 1e-9):.2f} | {best['server_us']:,.0f} | {rest['server_us']:,.0f} |"
+                f"| {best['rps'] / max(rest['rps'], 1e-9):.2f} | {tolist['rps']:,.0f} "
+                f"| {best['rps'] / max(tolist['rps'], 1e-9):.2f} | {best['server_us']:,.0f} "
+                f"| {rest['server_us']:,.0f} | {tolist['server_us']:,.0f} |"
             )
     series: dict[str, list[tuple[int, float]]] = {}
     for name, batch, client, connections, r in rows:
-        label = (
-            f"{name} (batch {batch}), {'REST (wrk)' if client == 'rest' else 'gRPC (' + CLIENT_LABELS[client] + ')'}"
-        )
+        label = f"{name} (batch {batch}), {CLIENT_LABELS[client]}"
         series.setdefault(label, []).append((connections, r["rps"]))
     throughput_by_connections(
         series,

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -38,13 +39,30 @@ Scanned Scan(const std::string& body, const TensorSpec& spec, int64_t max_elemen
   return out;
 }
 
+// Whether a float32 input's caller refuses one of the values (as
+// numeric_body_reader.cc does: finite and too large for a float32).
+bool BeyondFloat32(const NumberQuotients& values) {
+  for (const NumberQuotient& q : values) {
+    const double value = std::fabs(q.numerator / q.divisor);
+    if (std::isfinite(value) && value >= 0x1.ffffffp+127) return true;
+  }
+  return false;
+}
+
 // Scans `body`; where the scanner takes it, the general path must read the
-// same format, signature, shape and values (bit for bit, after the division).
+// same format, signature, shape and values (bit for bit, after the division),
+// or, for a float32 input, refuse a value that the caller refuses too (the
+// scanner reads numbers as doubles; "1e50" is the caller's to turn down).
 // Returns whether the scanner took it.
 bool TakenAsTheGeneralPathReadsIt(const std::string& body, const TensorSpec& spec) {
   const Scanned scanned = Scan(body, spec);
   if (!scanned.taken) return false;
   StatusOr<JsonPredictRequest> general = ParsePredictDocument(body, {spec}, kNoLimit);
+  if (!general.ok() && spec.dtype == DType::kFloat32 && BeyondFloat32(scanned.values)) {
+    EXPECT_NE(general.status().message().find("expects float32 numbers"), std::string::npos)
+        << body << ": " << general.status();
+    return true;
+  }
   EXPECT_TRUE(general.ok()) << body << ": " << general.status();
   if (!general.ok()) return true;
   EXPECT_EQ(scanned.body.row_format, general->row_format) << body;
@@ -65,6 +83,13 @@ bool TakenAsTheGeneralPathReadsIt(const std::string& body, const TensorSpec& spe
     }
   }
   return true;
+}
+
+TEST(PlainBodyScannerTest, LeavesFloat32OverflowToTheCaller) {
+  const Scanned scanned = Scan(R"({"instances": [[1, 2, -1e39]]})", kVector);
+  ASSERT_TRUE(scanned.taken);
+  EXPECT_TRUE(BeyondFloat32(scanned.values));
+  EXPECT_TRUE(TakenAsTheGeneralPathReadsIt(R"({"instances": [[1, 2, -1e39]]})", kVector));
 }
 
 TEST(PlainBodyScannerTest, TakesThePlainBodiesClientsSend) {
@@ -99,8 +124,9 @@ TEST(PlainBodyScannerTest, TakesThePlainBodiesClientsSend) {
 TEST(PlainBodyScannerTest, DeclinesWhatIsNotPlain) {
   const std::vector<std::string> others = {
       // Valid JSON, but not plain: another reader decides.
-      R"({"instances": [[1, 2, 3e2]]})", R"({"instances": [[1, 2, 3E-2]]})",
-      R"({"instances": [[1, 2, 12345678901234567890]]})",  // 20 digits
+      R"({"instances": [[1, 2, 3e200]]})", R"({"instances": [[1, 2, 3E-200]]})",  // 3 digits
+      R"({"instances": [[1, 2, 1.0000000000000000000000000000000000000e1]]})",    // 41 characters
+      R"({"instances": [[1, 2, 12345678901234567890]]})",                         // 20 digits
       R"({"instances": [[1, 2, 0.1234567890123456789012]]})", R"({"\u0069nstances": [[1, 2, 3]]})",
       R"({"instances": [[1, 2, 3]], "signature_name": "\n"})",
       "{\"instances\": [[1, 2, 3]], \"signature_name\": \"caf\xc3\xa9\"}",
@@ -162,17 +188,22 @@ TEST(PlainBodyScannerTest, ReadsEveryTokenInEveryLaneAsTheGeneralPath) {
       "0.4731886386871338", "0.03485250473022461", "-0.9504636526107788", "0.12345678901234567",
       "900719925474099.3", "9007199254740993", "-9007199254740993.5", "0.00000000000000000000001",
       "0.0000000000000000000000000000001", "1234567.123456789012", "16777217.000000001",
-      "123456789012345678.9", " 0.4731886386871338 ", "9999999999999999999",
-      "1.000000000000000001"};
+      "123456789012345678.9", " 0.4731886386871338 ", "9999999999999999999", "1.000000000000000001",
+      // An exponent of one or two digits (Python: values below 1e-4).
+      "3e2", "3E-2", "1e-05", "-5.960464477539063e-08", "6.02E+23", "0e0", "-0e-0", "1.5e37",
+      "9.999999999999999e-99", "0.4731886386871338e-05", " 1e-05 ", "1E+00",
+      "1.000000000000000000000000000000000000e1", "1.234567890123e5", "0.4731886386871338e0"};
   const std::vector<std::string> not_numbers = {
-      "01",    "-01", "00",   "1.",   ".5",    "-.5",  "-",    "--1",   "+1",
-      "1.2.3", "1e5", "1E5",  "0x1",  "1-",    "1..2", "1.-2", "\"1\"", "",
-      "1 2",   "- 1", "0.0.", "1.5.", "12-34", "a",    "1,",   "1]"};
+      "01", "-01", "00", "1.", ".5", "-.5", "-", "--1", "+1", "1.2.3", "0x1", "1-", "1..2", "1.-2",
+      "\"1\"", "", "1 2", "- 1", "0.0.", "1.5.", "12-34", "a", "1,", "1]",
+      // Exponents: cut short, misplaced, three digits.
+      "1e", "1e+", "1e-", "e5", "1.e5", "01e5", "1e5.5", "1ee5", "1e100", "-e5", "1e+-5", "1e5e5",
+      "1e 5", "1E5x", ".5e1", "1e-100"};
   // Long ones, read word by word.
   const std::vector<std::string> long_not_numbers = {
-      "0.12345678901234567.8",     "01234567890.5",        "1.234567890123e5",
-      "0.123456789012345-6",       "12345678901.",         "-.12345678901",
-      "1234567890123456789012345", "0.4731886386871338e0", "0.47318863868 71338"};
+      "0.12345678901234567.8", "01234567890.5",         "0.123456789012345-6",
+      "12345678901.",          "-.12345678901",         "1234567890123456789012345",
+      "0.47318863868 71338",   "0.4731886386871338e123"};
 
   for (int position = 0; position < 8; ++position) {
     for (const std::string& token : numbers) {

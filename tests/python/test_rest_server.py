@@ -219,6 +219,22 @@ def test_floats_come_back_in_shortest_round_trip_form(http):
     assert response.text == '{"predictions":[' + str(expected) + ",4.0]}"
 
 
+def test_a_numpy_clients_body_is_read_exactly(server, http):
+    # json.dumps of a float32 array's tolist(): 16-17 digit decimals, and
+    # exponents below 1e-4 ("1e-05"); the REST answer must equal the in-process
+    # predict on the same float32 values, bit for bit.
+    rng = np.random.default_rng(3)
+    magnitudes = 10.0 ** rng.uniform(-9, 6, 2000)
+    x = (magnitudes * rng.choice([-1.0, 1.0], 2000)).astype(np.float32)
+    x[:20] = 0.0
+    x[20:40] = rng.random(20).astype(np.float32)
+    body = json.dumps({"instances": x.tolist()})
+    assert "e-0" in body and re.search(r"\d{17}", body)  # both kinds of token are there
+    predictions = ok_json(post(http, "/v1/models/half_plus_two/versions/1:predict", body))["predictions"]
+    expected = server.core.predict("half_plus_two", x, version=1)
+    assert np.array_equal(np.array(predictions, np.float32), expected)
+
+
 def test_classify_and_regress(http):
     body = {"examples": [{"x": [0.0, 0.0, 0.0]}, {"x": [0.0, math.log(3.0), 0.0]}]}
     results = ok_json(post(http, "/v1/models/classifier:classify", body))["results"]

@@ -1,6 +1,7 @@
 #include "servekit/server/rest/plain_body_scanner.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -18,6 +19,47 @@ namespace {
 static_assert(kPlainBodyPadding >= kShortDecimalPadding, "numbers are read past their ends");
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The longest exponent token taken. RapidJSON, under the general path, refuses
+// some valid numbers ("0e309", hundreds of digits), which need a three-digit
+// exponent or a long token: such tokens are declined (numeric_body_reader.cc
+// draws the same line).
+constexpr size_t kLongestExponentToken = 40;
+
+// A JSON number with an exponent of one or two digits ("1e-05", as Python
+// writes a value below 1e-4; "6.02E+23"), followed by JSON whitespace at
+// most: its value, converted by std::from_chars as the general path converts
+// it (two exponent digits cannot reach a double's range limits). False for
+// anything else.
+bool ExponentNumber(std::string_view token, double* value) {
+  token = TrimTrailingJsonSpace(token);
+  if (token.size() > kLongestExponentToken) return false;
+  const char* p = token.data();
+  const char* const end = p + token.size();
+  if (p != end && *p == '-') ++p;
+  // JSON: "0" alone or a non-zero digit first.
+  if (p == end || !IsDigit(*p)) return false;
+  if (*p == '0') {
+    ++p;
+  } else {
+    while (p != end && IsDigit(*p)) ++p;
+  }
+  if (p != end && *p == '.') {
+    const char* const fraction = ++p;
+    while (p != end && IsDigit(*p)) ++p;
+    if (p == fraction) return false;
+  }
+  if (p == end || (*p != 'e' && *p != 'E')) return false;
+  ++p;
+  if (p != end && (*p == '+' || *p == '-')) ++p;
+  const char* const exponent = p;
+  while (p != end && IsDigit(*p)) ++p;
+  if (p != end || p == exponent || p - exponent > 2) return false;
+  const auto [ptr, ec] = std::from_chars(token.data(), end, *value);
+  return ec == std::errc() && ptr == end;
+}
 
 // Bit i set where p[i] is ',' or ']', for the 64 bytes from p: the ends of
 // a list's number tokens, found for many numbers at once. Where one number
@@ -139,8 +181,8 @@ class Scanner {
 
   // A non-empty list of numbers from p_ (after its '[') to its ']', appended
   // to the values; their count, or -1. Each token between separators must be
-  // a short decimal with whitespace around it: anything else ("1 2", "",
-  // "1e5", "[1]", "\"1\"") is not one, so only ',' and ']' need finding.
+  // a number (Number()) with whitespace around it: anything else ("1 2", "",
+  // "[1]", "\"1\"") is not one, so only ',' and ']' need finding.
   int64_t Numbers() {
     // Sized for the most numbers the rest of the body could hold (each takes
     // a character and a separator) within the element limit, filled through
@@ -324,8 +366,11 @@ class Scanner {
     // separator lies in the body, so they end at most 23 bytes into the
     // padding. Given the body's start, it may read before the token (in the
     // body). It trims the trailing whitespace.
-    if (!ParseShortDecimalPadded(text, &decimal, begin_) ||
-        !ShortDecimalTokenQuotient(text, decimal, &numerator, &divisor)) {
+    if (ParseShortDecimalPadded(text, &decimal, begin_)) {
+      if (!ShortDecimalTokenQuotient(text, decimal, &numerator, &divisor)) return false;
+    } else if (ExponentNumber(text, &numerator)) {
+      divisor = 1.0;
+    } else {
       return false;
     }
     // Stored field by field: a NumberQuotient built on the stack and copied

@@ -1,18 +1,19 @@
 // The :predict body that nearly every client sends, read by hand in one pass
 // with no JSON library: {"instances": [[0.1234, -5, 12.5], ...]} or "inputs",
 // optionally with a "signature_name" string, whitespace wherever JSON allows
-// it, every number a short decimal (util/short_decimal.h: no exponent, at most
-// 19 significant digits; the 16 and 17 digits of numpy's float32 values
-// after tolist() and json.dumps included). That form is narrow enough to check completely by
-// hand, and skipping a general parser's structural index and per-value
-// iteration makes a 784-number body ~30% cheaper to read than with simdjson
-// (bench/json_bench.cc).
+// it, every number either a short decimal (util/short_decimal.h: no exponent,
+// at most 19 significant digits, so the 16 and 17 digits of numpy's float32
+// values after tolist() and json.dumps too) or a number with an exponent of
+// one or two digits (Python writes values below 1e-4 as "1e-05"). That form
+// is narrow enough to check completely by hand, and skipping a general
+// parser's structural index and per-value iteration makes a 784-number body
+// several times cheaper to read than with simdjson (bench/json_bench.cc).
 //
 // It declines (false) everything outside that form, however valid: escapes or
-// non-ASCII bytes in a string, an exponent or a long mantissa, another key,
-// NaN, a cut-short body. The caller then reads the body another way, which
-// decides; so what this accepts must be read exactly as that way reads it
-// (the json_body fuzzer compares them), and nothing else matters.
+// non-ASCII bytes in a string, a three-digit exponent, a long mantissa,
+// another key, NaN, a cut-short body. The caller then reads the body another
+// way, which decides; so what this accepts must be read exactly as that way
+// reads it (the json_body fuzzer compares them), and nothing else matters.
 //
 // The body's shape is checked as numeric_body_reader.h checks it: lists
 // nested as deep as `spec`'s rank, each inner one as long as its dimension,
