@@ -261,7 +261,7 @@ inline constexpr size_t kShortDecimalLookBehind = 33;
 // still make short decimals), go to ParseShortDecimal. Gives exactly what
 // ParseShortDecimal gives.
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
-                                    const char* buffer = nullptr) {
+                                    [[maybe_unused]] const char* buffer = nullptr) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the words below are read little-endian");
   using namespace short_decimal_internal;  // this header's own helpers
