@@ -32,12 +32,6 @@ constexpr double kFloat32Overflow = 0x1.ffffffp+127;
 // convert with std::from_chars, as the general path converts them.
 constexpr size_t kLongestTrustedToken = 19;
 
-// RapidJSON, under the general path, refuses some valid numbers ("Number too
-// big to be stored in double": 0e309, a 309-digit integer below DBL_MAX).
-// Such numbers need a three-digit exponent or hundreds of digits, so tokens
-// with either leave the fast path and the general path answers as it does.
-constexpr size_t kLongestToken = 40;
-
 // Bodies up to this size reuse a per-thread parser and buffers (no allocation
 // per request); larger ones get their own, freed with them, and bodies beyond
 // kLargestBody go the general way (simdjson's index would be ~4 bytes per byte).
@@ -90,7 +84,9 @@ bool ReadNumber(od::value value, NumberQuotient* out) {
   double* const result = &out->numerator;
   token = TrimTrailingJsonSpace(token);
   const TokenShape shape = ShapeOf(token);
-  if (token.size() > kLongestToken || shape.exponent_digits > 2) return false;
+  if (token.size() > kLongestFastNumberToken || shape.exponent_digits > kMostFastExponentDigits) {
+    return false;
+  }
   if (shape.integer) {
     int64_t i;
     if (value.get_int64().get(i) == simdjson::SUCCESS) {

@@ -22,20 +22,14 @@ bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// The longest exponent token taken. RapidJSON, under the general path, refuses
-// some valid numbers ("0e309", hundreds of digits), which need a three-digit
-// exponent or a long token: such tokens are declined (numeric_body_reader.cc
-// draws the same line).
-constexpr size_t kLongestExponentToken = 40;
-
 // A JSON number with an exponent of one or two digits ("1e-05", as Python
-// writes a value below 1e-4; "6.02E+23"), followed by JSON whitespace at
-// most: its value, converted by std::from_chars as the general path converts
-// it (two exponent digits cannot reach a double's range limits). False for
-// anything else.
+// writes a value below 1e-4; "6.02E+23") and at most kLongestFastNumberToken
+// characters, followed by JSON whitespace at most: its value, converted by
+// std::from_chars as the general path converts it (two exponent digits cannot
+// reach a double's range limits). False for anything else.
 bool ExponentNumber(std::string_view token, double* value) {
   token = TrimTrailingJsonSpace(token);
-  if (token.size() > kLongestExponentToken) return false;
+  if (token.size() > kLongestFastNumberToken) return false;
   const char* p = token.data();
   const char* const end = p + token.size();
   if (p != end && *p == '-') ++p;
@@ -56,7 +50,7 @@ bool ExponentNumber(std::string_view token, double* value) {
   if (p != end && (*p == '+' || *p == '-')) ++p;
   const char* const exponent = p;
   while (p != end && IsDigit(*p)) ++p;
-  if (p != end || p == exponent || p - exponent > 2) return false;
+  if (p != end || p == exponent || p - exponent > kMostFastExponentDigits) return false;
   const auto [ptr, ec] = std::from_chars(token.data(), end, *value);
   return ec == std::errc() && ptr == end;
 }

@@ -48,6 +48,14 @@ struct PlainPredictBody {
   NumberQuotients* values = nullptr;  // appended to, in row-major order
 };
 
+// RapidJSON, under the general path, refuses some valid numbers ("Number too
+// big to be stored in double": 0e309, a 309-digit integer below DBL_MAX).
+// Such numbers need a three-digit exponent or hundreds of digits, so the fast
+// readers (this one and numeric_body_reader.h) leave any token longer than
+// this, or with a longer exponent, to the general path, which answers as it does.
+inline constexpr size_t kLongestFastNumberToken = 40;
+inline constexpr int kMostFastExponentDigits = 2;
+
 // The NUL bytes that must follow the body in memory: a NUL ends every loop,
 // separators are looked for 64 bytes at a time, and a number's characters
 // are read in words up to 24 bytes past it (short_decimal.h).
