@@ -191,20 +191,19 @@ TEST(ShortDecimalTest, LongFractionsAgreeWithFromChars) {
   }
 }
 
-// The word reader answers exactly as the loop does, on tokens good and bad
+// The padded reader answers exactly as the loop does, on tokens good and bad
 // (random characters of the number grammar, signs, points, exponents,
-// spaces), short and long (up to 28 characters: past its three words), in a
-// buffer with only the kShortDecimalPadding bytes after them; and so does
-// the one-register reader of long tokens (AVX2 builds), given the start of
-// a buffer that holds kShortDecimalLookBehind bytes or more up to the
-// token's end (random bytes before the token: they must not matter).
+// spaces), short and long (up to 28 characters), in a buffer with only the
+// kShortDecimalPadding bytes after them: without the buffer's start (one
+// word for short tokens) and with it (long tokens in one register in AVX2
+// builds; random bytes before the token, which must not matter).
 TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
   std::mt19937_64 random(20261201);
   // Bytes with the high bit set too: 0xae is '.' | 0x80, 0xb0 is '0' | 0x80.
   const std::string alphabet = "0123456789000.-.e+ x\n\xae\xb0\x80";
   int taken = 0, long_taken = 0;
   for (int trial = 0; trial < 2000000; ++trial) {
-    // Half up to 12 characters (one word), half up to 28 (three, and past).
+    // Half up to 12 characters (one word and past), half up to 28 (the register and past).
     const size_t length = random() % (trial % 4 < 2 ? 12 : 29);
     std::string token;
     for (size_t i = 0; i < length; ++i) token.push_back(alphabet[random() % alphabet.size()]);
@@ -236,7 +235,7 @@ TEST(ShortDecimalTest, PaddedReaderAgreesWithTheLoopOnEveryToken) {
   }
   EXPECT_GT(taken, 100000);
   EXPECT_GT(long_taken, 20000);
-  // The shapes at the words' edges, read with and without the bytes before.
+  // The shapes at the word's and the register's edges, with and without the bytes before.
   const std::vector<std::string> numbers = {"0",
                                             "-0",
                                             "1",

@@ -12,7 +12,6 @@
 // given their token, converted by std::from_chars (ShortDecimalTokenQuotient).
 #pragma once
 
-#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -79,28 +78,6 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
   return true;
 }
 
-// 10^0 .. 10^19 as integers: every power of ten below 2^64.
-inline constexpr uint64_t kExactPowersOfTenU64[] = {1u,
-                                                    10u,
-                                                    100u,
-                                                    1000u,
-                                                    10000u,
-                                                    100000u,
-                                                    1000000u,
-                                                    10000000u,
-                                                    100000000u,
-                                                    1000000000u,
-                                                    10000000000u,
-                                                    100000000000u,
-                                                    1000000000000u,
-                                                    10000000000000u,
-                                                    100000000000000u,
-                                                    1000000000000000u,
-                                                    10000000000000000u,
-                                                    100000000000000000u,
-                                                    1000000000000000000u,
-                                                    10000000000000000000u};
-
 namespace short_decimal_internal {
 
 inline constexpr uint64_t kZeros = 0x3030303030303030u;  // '0' in every byte
@@ -150,25 +127,6 @@ inline uint32_t EightDigits(uint64_t aligned) {
            (((value >> 16) & 0x000000FF000000FFu) * (1 + (uint64_t{10000} << 32)))) >>
           32;
   return static_cast<uint32_t>(value);
-}
-
-inline constexpr uint32_t kPowersOfTenTo8[] = {1,      10,      100,      1000,     10000,
-                                               100000, 1000000, 10000000, 100000000};
-
-// The value of the `count` (1..19) characters from `p`, or false if any is
-// not a digit. Reads the 24 bytes from p, in three words with no loop: each
-// word's characters right-aligned and converted, then joined.
-inline bool DigitRun(const char* p, size_t count, uint64_t* out) {
-  uint64_t value = 0;
-  bool digits = true;
-  for (size_t k = 0; k < 3; ++k) {  // unrolled: a fixed count
-    const size_t taken = count > 8 * k ? std::min<size_t>(count - 8 * k, 8) : 0;
-    const uint64_t aligned = RightAligned(Load8(p + 8 * k), taken);
-    digits &= AllDigits(aligned);
-    value = value * kPowersOfTenTo8[taken] + EightDigits(aligned);
-  }
-  *out = value;
-  return digits;
 }
 
 #if defined(__AVX2__)
@@ -240,30 +198,26 @@ inline int LongTokenAvx2(const char* end, size_t n, bool negative, ShortDecimal*
 }  // namespace short_decimal_internal
 
 // The readable bytes ParseShortDecimalPadded needs after a token.
-inline constexpr size_t kShortDecimalPadding = 24;
+inline constexpr size_t kShortDecimalPadding = 8;
 
 // Where a token ends at least this far into its buffer, ParseShortDecimalPadded
 // reads a long one in one 32-byte register (given the buffer's start).
 inline constexpr size_t kShortDecimalLookBehind = 33;
 
 // ParseShortDecimal for a token in a buffer that has kShortDecimalPadding
-// readable bytes after its end, whatever they hold (simdjson's padding and the plain
-// scanner's give them), with no loop over its characters (whose varying
+// readable bytes after its end, whatever they hold (simdjson's padding and the
+// plain scanner's give them), with no loop over its characters (whose varying
 // lengths cost the loop a mispredicted branch or two per number):
 //   - at most 8 characters after the sign ("0.1234", "-17"): one 64-bit word;
-//   - up to 24, with at most 19 digits ("0.4731886386871338", as numpy's
-//     tolist() through json.dumps writes a float32): the point found in
-//     three words, each side of it read as a run of digits (DigitRun).
-//     With AVX2, and `buffer` (the start of the buffer) at least
-//     kShortDecimalLookBehind bytes before the token's end, up to 20
-//     characters are read in one register instead (LongTokenAvx2).
-// Longer tokens, and ones with more than 19 digits (which leading zeros may
-// still make short decimals), go to ParseShortDecimal. Gives exactly what
-// ParseShortDecimal gives.
+//   - with AVX2, and `buffer` (the start of the buffer) at least
+//     kShortDecimalLookBehind bytes before the token's end, 9 to 20
+//     characters ("0.4731886386871338", as numpy's tolist() through
+//     json.dumps writes a float32): one 32-byte register (LongTokenAvx2).
+// Other tokens go to ParseShortDecimal. Gives exactly what ParseShortDecimal
+// gives.
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
                                     [[maybe_unused]] const char* buffer = nullptr) {
-  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-                "the words below are read little-endian");
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the word below is read little-endian");
   using namespace short_decimal_internal;  // this header's own helpers
   token = TrimTrailingJsonSpace(token);
   const char* p = token.data();
@@ -271,50 +225,13 @@ inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
   const bool negative = p != end && *p == '-';
   p += negative;
   const size_t n = static_cast<size_t>(end - p);
-  if (n == 0 || n > 24) return ParseShortDecimal(token, out);
-  if (n > 8) {
 #if defined(__AVX2__)
-    if (n <= 20 && buffer != nullptr && end - buffer >= ptrdiff_t{kShortDecimalLookBehind}) {
-      const int read = LongTokenAvx2(end, n, negative, out);
-      if (read >= 0) return read == 1;
-      return ParseShortDecimal(token, out);
-    }
-#endif
-    const uint64_t points0 = Points(Load8(p), n);
-    const uint64_t points1 = Points(Load8(p + 8), n - 8);
-    const uint64_t points2 = n > 16 ? Points(Load8(p + 16), n - 16) : 0;
-    const size_t integer_digits =
-        points0 != 0   ? static_cast<size_t>(__builtin_ctzll(points0)) / 8
-        : points1 != 0 ? 8 + static_cast<size_t>(__builtin_ctzll(points1)) / 8
-        : points2 != 0 ? 16 + static_cast<size_t>(__builtin_ctzll(points2)) / 8
-                       : n;
-    const size_t fraction_digits = integer_digits == n ? 0 : n - 1 - integer_digits;
-    // "1." and ".5" are not JSON numbers (ParseShortDecimal refuses them too).
-    if (integer_digits == 0 || integer_digits == n - 1) return false;
-    if (integer_digits + fraction_digits > 19) return ParseShortDecimal(token, out);
-    // JSON: "0" alone or a non-zero digit first; "01" is not a number.
-    if (integer_digits > 1 && *p == '0') return false;
-    // A second point, a sign, an 'e' on either side: not all digits. The
-    // integer part is mostly one word ("0" in most of numpy's output).
-    uint64_t integer = 0, fraction = 0;
-    bool digits = true;
-    if (integer_digits <= 8) {
-      const uint64_t aligned = RightAligned(Load8(p), integer_digits);
-      digits = AllDigits(aligned);
-      integer = EightDigits(aligned);
-    } else {
-      digits = DigitRun(p, integer_digits, &integer);
-    }
-    if (!digits ||
-        (fraction_digits > 0 && !DigitRun(p + integer_digits + 1, fraction_digits, &fraction))) {
-      return false;
-    }
-    // At most 19 digits in all: no overflow.
-    out->digits = integer * kExactPowersOfTenU64[fraction_digits] + fraction;
-    out->fraction_digits = static_cast<int>(fraction_digits);
-    out->negative = negative;
-    return true;
+  if (n > 8 && n <= 20 && buffer != nullptr && end - buffer >= ptrdiff_t{kShortDecimalLookBehind}) {
+    const int read = LongTokenAvx2(end, n, negative, out);
+    return read >= 0 ? read == 1 : ParseShortDecimal(token, out);
   }
+#endif
+  if (n == 0 || n > 8) return ParseShortDecimal(token, out);
   const uint64_t word = LowBytes(Load8(p), n);
   const uint64_t points = Points(word, n);
   size_t integer_digits = n;

@@ -72,8 +72,8 @@ TokenShape ShapeOf(std::string_view token) {
 bool ReadNumber(od::value value, NumberQuotient* out) {
   std::string_view token = value.raw_json_token();
   // Most tokens are short decimals, read exactly in one pass. The token lies
-  // in the padded copy of the body (ReadNumericPredictBody): the 24 bytes
-  // after it are readable.
+  // in the padded copy of the body (ReadNumericPredictBody): the
+  // kShortDecimalPadding bytes after it are readable.
   ShortDecimal decimal;
   if (ParseShortDecimalPadded(token, &decimal) &&
       ShortDecimalQuotient(decimal, &out->numerator, &out->divisor)) {

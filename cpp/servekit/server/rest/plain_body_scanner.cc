@@ -356,8 +356,8 @@ class Scanner {
     const std::string_view text(token, static_cast<size_t>(end - token));
     ShortDecimal decimal;
     double numerator, divisor;
-    // ParseShortDecimalPadded reads up to 24 bytes after the token: the
-    // separator lies in the body, so they end at most 23 bytes into the
+    // ParseShortDecimalPadded reads up to 8 bytes after the token: the
+    // separator lies in the body, so they end at most 7 bytes into the
     // padding. Given the body's start, it may read before the token (in the
     // body). It trims the trailing whitespace.
     if (ParseShortDecimalPadded(text, &decimal, begin_)) {

@@ -58,7 +58,7 @@ inline constexpr int kMostFastExponentDigits = 2;
 
 // The NUL bytes that must follow the body in memory: a NUL ends every loop,
 // separators are looked for 64 bytes at a time, and a number's characters
-// are read in words up to 24 bytes past it (short_decimal.h).
+// are read in words that may reach past it (short_decimal.h).
 inline constexpr size_t kPlainBodyPadding = 64;
 
 // Reads `body` (followed in memory by kPlainBodyPadding NUL bytes) for an
