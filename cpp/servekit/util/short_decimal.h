@@ -78,58 +78,9 @@ inline bool ParseShortDecimal(std::string_view token, ShortDecimal* out) {
   return true;
 }
 
+#if defined(__AVX2__)
 namespace short_decimal_internal {
 
-inline constexpr uint64_t kZeros = 0x3030303030303030u;  // '0' in every byte
-
-inline uint64_t Load8(const char* p) {
-  uint64_t word;
-  std::memcpy(&word, p, 8);  // little-endian: the first character is the low byte
-  return word;
-}
-
-// The low `count` bytes of `word` (0..8), all others 0.
-inline uint64_t LowBytes(uint64_t word, size_t count) {
-  return count >= 8 ? word : word & ((uint64_t{1} << (8 * count)) - 1);
-}
-
-// The high bit of each of the low `count` bytes of `word` that is '.',
-// found without false positives (no carry from byte to byte).
-inline uint64_t Points(uint64_t word, size_t count) {
-  constexpr uint64_t kOnes = 0x0101010101010101u, kHigh = 0x8080808080808080u;
-  const uint64_t x = word ^ (kOnes * '.');
-  const uint64_t low7 = ~kHigh;
-  return ~(((x & low7) + low7) | x | low7) & LowBytes(~uint64_t{0}, count);
-}
-
-// The `count` (0..8) characters in the low bytes of `word` right-aligned in
-// 8, with '0's before them (in the low bytes: the first is most significant).
-// With no branch (a count that varies from number to number would cost a
-// mispredicted one): each shift is done in two halves, as a shift by 64 is
-// not defined.
-inline uint64_t RightAligned(uint64_t word, size_t count) {
-  const unsigned up = static_cast<unsigned>(4 * (8 - count)),
-                 down = static_cast<unsigned>(4 * count);
-  return ((word << up) << up) | ((kZeros >> down) >> down);
-}
-
-// Whether all 8 bytes of `aligned` are ASCII digits.
-inline bool AllDigits(uint64_t aligned) {
-  return ((aligned & 0xF0F0F0F0F0F0F0F0u) |
-          (((aligned + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) == 0x3333333333333333u;
-}
-
-// Eight ASCII digits to their value in three multiplications (as fast_float does).
-inline uint32_t EightDigits(uint64_t aligned) {
-  uint64_t value = aligned - kZeros;
-  value = value * 10 + (value >> 8);
-  value = (((value & 0x000000FF000000FFu) * (100 + (uint64_t{1000000} << 32))) +
-           (((value >> 16) & 0x000000FF000000FFu) * (1 + (uint64_t{10000} << 32)))) >>
-          32;
-  return static_cast<uint32_t>(value);
-}
-
-#if defined(__AVX2__)
 // ParseShortDecimal's answer for the n characters before `end` (9..20,
 // after the sign; `negative` is the sign), in one 32-byte register, when the
 // 33 bytes before `end` are readable: 1 with the answer in *out, 0 for a
@@ -193,9 +144,9 @@ inline int LongTokenAvx2(const char* end, size_t n, bool negative, ShortDecimal*
   out->negative = negative;
   return 1;
 }
-#endif
 
 }  // namespace short_decimal_internal
+#endif
 
 // The readable bytes ParseShortDecimalPadded needs after a token.
 inline constexpr size_t kShortDecimalPadding = 8;
@@ -218,7 +169,6 @@ inline constexpr size_t kShortDecimalLookBehind = 33;
 inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
                                     [[maybe_unused]] const char* buffer = nullptr) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the word below is read little-endian");
-  using namespace short_decimal_internal;  // this header's own helpers
   token = TrimTrailingJsonSpace(token);
   const char* p = token.data();
   const char* end = p + token.size();
@@ -227,31 +177,47 @@ inline bool ParseShortDecimalPadded(std::string_view token, ShortDecimal* out,
   const size_t n = static_cast<size_t>(end - p);
 #if defined(__AVX2__)
   if (n > 8 && n <= 20 && buffer != nullptr && end - buffer >= ptrdiff_t{kShortDecimalLookBehind}) {
-    const int read = LongTokenAvx2(end, n, negative, out);
+    const int read = short_decimal_internal::LongTokenAvx2(end, n, negative, out);
     return read >= 0 ? read == 1 : ParseShortDecimal(token, out);
   }
 #endif
   if (n == 0 || n > 8) return ParseShortDecimal(token, out);
-  const uint64_t word = LowBytes(Load8(p), n);
-  const uint64_t points = Points(word, n);
+  constexpr uint64_t kOnes = 0x0101010101010101u, kHigh = 0x8080808080808080u;
+  constexpr uint64_t kZeros = 0x3030303030303030u;  // '0' in every byte
+  uint64_t word;
+  std::memcpy(&word, p, 8);  // little-endian: the first character is the low byte
+  const uint64_t token_bytes = n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+  word &= token_bytes;
+  // The point: the first byte equal to '.', found without false positives.
+  const uint64_t x = word ^ (kOnes * '.');
+  const uint64_t low7 = ~kHigh;
+  const uint64_t points = ~(((x & low7) + low7) | x | low7) & token_bytes;
   size_t integer_digits = n;
   uint64_t digits = word;
   if (points != 0) {
     integer_digits = static_cast<size_t>(__builtin_ctzll(points)) / 8;
     // "1." and ".5" are not JSON numbers (ParseShortDecimal refuses them too).
     if (integer_digits == 0 || integer_digits == n - 1) return false;
-    const uint64_t before = LowBytes(word, integer_digits);
+    const uint64_t before = word & ((uint64_t{1} << (8 * integer_digits)) - 1);
     digits = before | ((word >> (8 * (integer_digits + 1))) << (8 * integer_digits));
   }
   const size_t count = points != 0 ? n - 1 : n;
   // Right-aligned in 8 characters, with '0's before: then all 8 must be digits.
-  const uint64_t aligned = RightAligned(digits, count);
-  if (!AllDigits(aligned)) {
+  const uint64_t aligned =
+      count == 8 ? digits : (digits << (8 * (8 - count))) | (kZeros >> (8 * count));
+  if (((aligned & 0xF0F0F0F0F0F0F0F0u) |
+       (((aligned + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) != 0x3333333333333333u) {
     return false;  // a byte that is not a digit: a second point, a sign, an 'e', ...
   }
   // JSON: "0" alone or a non-zero digit first; "01" is not a number.
   if (integer_digits > 1 && (word & 0xff) == '0') return false;
-  out->digits = EightDigits(aligned);
+  // Eight digits to an integer in three multiplications (as fast_float does).
+  uint64_t value = aligned - kZeros;
+  value = value * 10 + (value >> 8);
+  value = (((value & 0x000000FF000000FFu) * (100 + (uint64_t{1000000} << 32))) +
+           (((value >> 16) & 0x000000FF000000FFu) * (1 + (uint64_t{10000} << 32)))) >>
+          32;
+  out->digits = static_cast<uint32_t>(value);
   out->fraction_digits = static_cast<int>(count - integer_digits);
   out->negative = negative;
   return true;
