@@ -67,6 +67,11 @@ TEST(NumericBodyReaderTest, TakesTheBodiesMostClientsSend) {
   EXPECT_TRUE(FastAndGeneralAgree(" \n{ \"inputs\" : [ 1 , 2 ] } \t", kScalars));
   EXPECT_TRUE(FastAndGeneralAgree(R"({"\u0069nputs": [1]})", kScalars))
       << "escaped keys read as keys";
+  // The simdjson path (an escaped key) with numpy's long float32 decimals.
+  EXPECT_TRUE(FastAndGeneralAgree(
+      R"({"\u0069nputs": [0.4731886386871338, -0.03485250473022461, 0.12345678901234567,)"
+      R"( 4503599627370496.5, 0.99999999999999994, 1234567.123456789012]})",
+      kScalars));
 }
 
 // Pretty-printed bodies, and rows that mix short decimals with numbers that

@@ -74,9 +74,10 @@ bool ReadNumber(od::value value, NumberQuotient* out) {
   // Most tokens are short decimals, read exactly in one pass. The token lies
   // in the padded copy of the body (ReadNumericPredictBody): the
   // kShortDecimalPadding bytes after it are readable.
+  // Long ones (over 2^53) convert as the plain scanner converts them.
   ShortDecimal decimal;
   if (ParseShortDecimalPadded(token, &decimal) &&
-      ShortDecimalQuotient(decimal, &out->numerator, &out->divisor)) {
+      ShortDecimalTokenQuotient(token, decimal, &out->numerator, &out->divisor)) {
     return true;
   }
   // Otherwise the value itself, over 1 (x / 1 is x).
