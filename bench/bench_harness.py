@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -161,6 +162,18 @@ def measured(pid: int, run, seconds: float) -> dict:
     return result
 
 
+def load_generator(command: list[str], timeout: float) -> tuple[str, float]:
+    """Runs a load generator to its end: its stdout and the CPU seconds it used.
+    The load generator shares the server's cores, so what a request costs it is
+    CPU the server cannot have. The children reaped while it runs are the load
+    generator alone: the servers under test are reaped when they stop, after
+    their rows."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=timeout).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: Path) -> dict:
     """Runs wrk with one thread (the other core is the server's) and parses its report."""
     args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
@@ -170,7 +183,7 @@ def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: P
             f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
         )
         args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    out, client_seconds = load_generator([*args, url], timeout=seconds + 60)
 
     def latency_ms(percent: str) -> float:
         value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
@@ -179,9 +192,11 @@ def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: P
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     total = re.search(r"(\d+) requests in", out)
+    requests_done = int(total.group(1)) if total else 0
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(total.group(1)) if total else 0,
+        "requests": requests_done,
+        "client_us": client_seconds / max(1, requests_done) * 1e6,
         "p50": latency_ms("50"),
         "p99": latency_ms("99"),
         "bad": int(errors.group(1)) if errors else 0,
@@ -192,10 +207,13 @@ def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: P
 
 def print_wrk_table(rows) -> None:
     """The table of wrk runs: rows of (server label, connections, wrk() result)."""
-    print("\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| server | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req "
+        "| non-2xx | socket errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, connections, r in rows:
         print(
             f"| {label} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['server_us']:,.0f} | {r['bad']} | {r['socket_errors']} |"
+            f"| {r['server_us']:,.0f} | {r['client_us']:,.1f} | {r['bad']} | {r['socket_errors']} |"
         )

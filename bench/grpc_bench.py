@@ -21,9 +21,10 @@ rest_bench.py (the cheapest JSON a client could send), and what a numpy client
 sends, json.dumps of a float32 array's tolist() (16-17 digits per value).
 
 Models: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32.
-Every row shows requests/s, p50/p99 and the server's CPU time per request
+Every row shows requests/s, p50/p99, the server's CPU time per request
 (from /proc: what each protocol costs the server, whatever the client
-costs). A second table puts gRPC (best client) beside REST per connection
+costs) and the client's (which shares the server's cores, so a heavier
+client lowers the rate a server can show). A second table puts gRPC (best client) beside REST per connection
 count; a third drives each model with h2load on one connection carrying 16
 calls at a time (a client multiplexing one channel, which HTTP/1.1 REST
 cannot do).
@@ -37,6 +38,7 @@ import argparse
 import asyncio
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,6 +55,7 @@ import servekit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_harness import (  # noqa: E402
     free_port,
+    load_generator,
     measured,
     print_header,
     servekit_command,
@@ -135,7 +138,7 @@ def h2load(
     log = work / "h2load.log"
     log.unlink(missing_ok=True)  # h2load appends to an existing log
     ok_before = grpc_predicts_ok(metrics_url, model)
-    out = subprocess.run(
+    out, client_seconds = load_generator(
         [
             "h2load",
             f"-c{connections}",
@@ -151,11 +154,8 @@ def h2load(
             "te: trailers",
             f"http://{target}{PREDICT_METHOD}",
         ],
-        capture_output=True,
-        text=True,
-        check=True,
         timeout=seconds + 60,
-    ).stdout
+    )
     rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
     done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", out).group(1))
     # Per request: start (µs since the epoch), HTTP status, µs until the end of the response.
@@ -164,18 +164,18 @@ def h2load(
     # Calls still in flight when h2load stops are answered (and counted) but not
     # "done"; every done call was counted before its answer was sent.
     failed = max(0, done - (grpc_predicts_ok(metrics_url, model) - ok_before))
-    return {"rps": rps, "requests": done, "p50": p50, "p99": p99, "failed": failed}
+    client_us = client_seconds / max(1, done) * 1e6
+    return {"rps": rps, "requests": done, "p50": p50, "p99": p99, "failed": failed, "client_us": client_us}
 
 
 def grpc_load_run(grpc_load: Path, target: str, model: str, input_name: str, shape, connections: int, seconds: float):
-    out = subprocess.run(
+    out, client_seconds = load_generator(
         [str(grpc_load), target, model, input_name, "x".join(map(str, shape)), str(connections), str(seconds)],
-        capture_output=True,
-        text=True,
-        check=True,
         timeout=seconds + 60,
-    ).stdout
-    return json.loads(out)
+    )
+    result = json.loads(out)
+    result["client_us"] = client_seconds / max(1, result.get("requests") or result["rps"] * seconds) * 1e6
+    return result
 
 
 def python_grpc(target: str, message: bytes, connections: int, seconds: float) -> dict:
@@ -211,7 +211,14 @@ def python_grpc(target: str, message: bytes, connections: int, seconds: float) -
         p50, p99 = percentiles_ms(latencies)
         return {"rps": len(latencies) / elapsed, "requests": len(latencies), "p50": p50, "p99": p99, "failed": failed}
 
-    return asyncio.run(run())
+    # The client runs in this process: its CPU is this process's (grpcio's
+    # threads included) while it runs.
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = asyncio.run(run())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    client_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["client_us"] = client_seconds / max(1, result["requests"]) * 1e6
+    return result
 
 
 def choose_clients(requested: str, grpc_load: Path) -> list[str]:
@@ -316,12 +323,15 @@ def main() -> None:
                     run = partial(h2load, target, model_name, framed, 1, args.seconds, work, metrics, 16)
                     multiplexed.append((name, batch, measured(server.pid, run, args.seconds)))
 
-    print("\n| model | batch | client | connections | requests/s | p50 ms | p99 ms | server CPU µs/req | failed |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| model | batch | client | connections | requests/s | p50 ms | p99 ms | server CPU µs/req "
+        "| client CPU µs/req | failed |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, client, connections, r in rows:
         print(
             f"| {name} | {batch} | {CLIENT_LABELS[client]} | {connections} | {r['rps']:,.0f} | {r['p50']:.2f} "
-            f"| {r['p99']:.2f} | {r['server_us']:,.0f} | {r['failed']} |"
+            f"| {r['p99']:.2f} | {r['server_us']:,.0f} | {r['client_us']:,.1f} | {r['failed']} |"
         )
 
     print("\ngRPC vs REST per call (gRPC: the client with the most requests/s in that cell)")

@@ -15,6 +15,7 @@ and the server, and prints:
 each entry also as µs per request. --callchains adds perf's call graphs.
 
     python bench/profile_server.py [--seconds 10] [--connections 16] [--transport rest|grpc]
+                                   [--body decimals|tolist]
                                    [--call-graph fp|dwarf] [--keep DIR] [--callchains]
     python bench/profile_server.py --pid PID --url http://127.0.0.1:8501/v1/models/NAME:predict
         (attach to a server already running an MNIST-shaped model: 784 float inputs)
@@ -163,6 +164,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="recorded time under load (after a 1 s warm-up)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--transport", choices=["rest", "grpc"], default="rest")
+    parser.add_argument(
+        "--body",
+        choices=["decimals", "tolist"],
+        default="decimals",
+        help="REST body: 4 decimals per value (rest_bench.py's) or json.dumps of a float32 array's tolist()",
+    )
     parser.add_argument("--call-graph", choices=["fp", "dwarf"], default="fp", help="perf's call-graph method")
     parser.add_argument("--frequency", type=int, default=999, help="samples per second per CPU")
     parser.add_argument("--callchains", action="store_true", help="print perf's call graphs under each symbol")
@@ -180,7 +187,10 @@ def main() -> None:
         sys.exit("--pid needs --transport rest and --url http://127.0.0.1:PORT/v1/models/NAME:predict")
 
     pixels = np.random.default_rng(0).random(784).astype(np.float32)
-    body_json = json.dumps({"instances": [[round(float(v), 4) for v in pixels]]})  # as rest_bench.py
+    if args.body == "tolist":  # what a numpy client sends: 16-17 digits per value
+        body_json = json.dumps({"instances": [pixels.tolist()]})
+    else:
+        body_json = json.dumps({"instances": [[round(float(v), 4) for v in pixels]]})  # as rest_bench.py
     # The load outlasts perf's window (perf takes ~1 s to attach and to write its data).
     load_seconds = int(WARMUP_SECONDS + args.seconds + 4)
     with tempfile.TemporaryDirectory() as tmp:

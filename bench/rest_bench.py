@@ -38,7 +38,10 @@ gives the round's ratios, with how many of wrk's connections each uvicorn
 worker held halfway through FastAPI's row. It prints every round and the
 median of each ratio: on a VM whose speed drifts by tens of percent from
 one row to the next, one row can decide a one-row ratio; rounds show the
-spread.
+spread. Each round also sends the predict body to the GET route (405), and
+the rounds end with the CPU each row costs per request, the server's and
+wrk's (which shares its cores): the server CPU per predict that the GET-floor
+target leaves, beside what predict spends and what the body alone costs.
 """
 
 from __future__ import annotations
@@ -227,13 +230,18 @@ def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body:
         )
         print("|---:|---:|---:|---:|---:|---:|---:|")
         floor_ratios, fastapi_ratios = [], []
+        costs = {"predict": [], "GET floor": [], "405 body floor": []}  # (server µs, wrk µs, req/s)
         for number in range(1, rounds + 1):
 
-            def rate(pid, url, data):
-                return measured(pid, partial(wrk, url, 16, seconds, data, work), seconds)["rps"]
+            def rate(pid, url, data, kind=None):
+                result = measured(pid, partial(wrk, url, 16, seconds, data, work), seconds)
+                if kind:
+                    costs[kind].append((result["server_us"], result["client_us"], result["rps"]))
+                return result["rps"]
 
-            predict = rate(servekit_server.pid, base + PREDICT_PATH, body)
-            floor = rate(servekit_server.pid, f"{base}/v2/health/live", None)
+            predict = rate(servekit_server.pid, base + PREDICT_PATH, body, "predict")
+            floor = rate(servekit_server.pid, f"{base}/v2/health/live", None, "GET floor")
+            rate(servekit_server.pid, f"{base}/v2/health/live", body, "405 body floor")
             # Which uvicorn worker accept()ed which connection can sway FastAPI's
             # rate, so the spread is shown beside it.
             python, spread = during(
@@ -259,6 +267,35 @@ def ratio_rounds(rounds: int, seconds: float, work: Path, model_dir: Path, body:
             f"  median {what}: {median:.2f}{unit} (target >= {target:g}{unit}: {verdict}); "
             f"rounds range {min(ratios):.2f}-{max(ratios):.2f}{unit}"
         )
+    print_cpu_budget(costs, 0.60, "medians of the rounds")
+
+
+def print_cpu_budget(costs: dict, target: float, source: str) -> None:
+    """Where the GET-floor ratio is decided. wrk and the server share the two
+    cores, so a row's rate is the cores it keeps busy over the CPU a request
+    costs both: rate = busy / (server µs + wrk µs). For predict, at the cores
+    it keeps busy now, to reach `target` of the GET floor's rate, a predict may
+    cost both at most busy / (target * floor rate); less wrk's own cost per
+    predict, that is the server's budget, printed beside what the server
+    spends now and what the same body costs it when answered 405 unread."""
+    print(f"\nCPU per request at 16 connections, {source} (wrk runs on the server's cores):")
+    print("| row | req/s | server µs/req | wrk µs/req | total µs/req | cores busy |")
+    print("|---|---:|---:|---:|---:|---:|")
+    medians = {}
+    for kind, rows in costs.items():
+        server, client, rps = (float(np.median([r[i] for r in rows])) for i in range(3))
+        busy = rps * (server + client) / 1e6
+        medians[kind] = (server, client, rps, busy)
+        print(f"| {kind} | {rps:,.0f} | {server:.1f} | {client:.1f} | {server + client:.1f} | {busy:.2f} |")
+    predict_server, predict_client, _, predict_busy = medians["predict"]
+    floor_rps = medians["GET floor"][2]
+    total = predict_busy * 1e6 / (target * floor_rps)
+    print(
+        f"  server budget per predict for {target:.2f} of the GET floor: {predict_busy:.2f} cores"
+        f" / ({target:.2f} * {floor_rps:,.0f} req/s) = {total:.1f} µs, less wrk's {predict_client:.1f}"
+        f" = {total - predict_client:.1f} µs; spent now {predict_server:.1f} µs, of which"
+        f" {medians['405 body floor'][0]:.1f} µs is what the same body costs answered 405 unread"
+    )
 
 
 def ratio_line(what: str, numerator: float | None, denominator: float | None, target: float, unit: str) -> str:
@@ -298,6 +335,12 @@ def report(rows: list, plot_dir: Path) -> None:
             f"  for scale: the predict body answered 405 unread / GET floor: {body_floor:,.0f} / {floor:,.0f}"
             f" = {body_floor / floor:.2f} (the most any predict handler could reach)"
         )
+    costs = {
+        kind: [(r["server_us"], r["client_us"], r["rps"]) for name, c, r in rows if name == label and c == 16]
+        for kind, label in (("predict", SERVEKIT), ("GET floor", FLOOR), ("405 body floor", BODY_FLOOR))
+    }
+    if all(costs.values()):
+        print_cpu_budget(costs, 0.60, "this run's rows")
 
 
 def main() -> None:
