@@ -24,10 +24,10 @@ Models: the MNIST MLP at batch 1 and the small Keras CNN (28x28x1) at batch 32.
 Every row shows requests/s, p50/p99, the server's CPU time per request
 (from /proc: what each protocol costs the server, whatever the client
 costs) and the client's (which shares the server's cores, so a heavier
-client lowers the rate a server can show). A second table puts gRPC (best client) beside REST per connection
-count; a third drives each model with h2load on one connection carrying 16
-calls at a time (a client multiplexing one channel, which HTTP/1.1 REST
-cannot do).
+client lowers the rate a server can show). A second table puts gRPC (best
+client) beside REST per connection count; a third drives each model with
+h2load on one connection carrying 16 calls at a time (a client multiplexing
+one channel, which HTTP/1.1 REST cannot do).
 
     python bench/grpc_bench.py [--seconds 10] [--connections 1,16,64] [--clients auto|h2load,grpc_load,python]
 """
