@@ -162,16 +162,21 @@ def measured(pid: int, run, seconds: float) -> dict:
     return result
 
 
+def own_cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of resource.RUSAGE_SELF or RUSAGE_CHILDREN (reaped children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_generator(command: list[str], timeout: float) -> tuple[str, float]:
     """Runs a load generator to its end: its stdout and the CPU seconds it used.
     The load generator shares the server's cores, so what a request costs it is
     CPU the server cannot have. The children reaped while it runs are the load
     generator alone: the servers under test are reaped when they stop, after
     their rows."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = own_cpu_seconds(resource.RUSAGE_CHILDREN)
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=timeout).stdout
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out, own_cpu_seconds(resource.RUSAGE_CHILDREN) - before
 
 
 def wrk(url: str, connections: int, seconds: float, body: str | None, workdir: Path) -> dict:

@@ -57,6 +57,7 @@ from bench_harness import (  # noqa: E402
     free_port,
     load_generator,
     measured,
+    own_cpu_seconds,
     print_header,
     servekit_command,
     server_process,
@@ -213,11 +214,9 @@ def python_grpc(target: str, message: bytes, connections: int, seconds: float) -
 
     # The client runs in this process: its CPU is this process's (grpcio's
     # threads included) while it runs.
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    before = own_cpu_seconds(resource.RUSAGE_SELF)
     result = asyncio.run(run())
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    client_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    result["client_us"] = client_seconds / max(1, result["requests"]) * 1e6
+    result["client_us"] = (own_cpu_seconds(resource.RUSAGE_SELF) - before) / max(1, result["requests"]) * 1e6
     return result
 
 
